@@ -1,0 +1,57 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each sets everything up on a
+# fresh machine (virtualenv, the project and its tools, headless Chromium for the report's
+# browser test) and then runs. Other targets are conveniences for developers.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck unit bench chromium clean help
+
+help:
+	@echo "make demo   set up, then run the main job (harness demo: plan, calibrate, measure, report)"
+	@echo "make test   set up, then run every check: ruff, mypy, pytest"
+	@echo "make bench  run the benchmarks (slow; figures go to docs/benchmarks.md by hand)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	@touch $(STAMP)
+
+# Debian's Chromium renders the HTML report in the browser test. Installed only when missing
+# and only where we may (root, apt-get present); elsewhere the browser test says what to do.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report's browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium"; \
+	  else echo "note: chromium is not installed; the browser test will say so"; fi; }
+
+demo: $(STAMP)
+	$(BIN)/harness demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP) chromium
+	$(BIN)/pytest -m "not benchmark"
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/pytest -m benchmark -p no:randomly -q
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

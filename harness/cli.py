@@ -1,0 +1,89 @@
+"""``harness``: the command line. Each subcommand lives in ``harness/commands/<name>.py`` and
+exposes ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when
+their command runs, so ``harness model`` never pays for importing Locust (whose gevent
+monkey-patching must also stay out of the commands that do not load-test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from harness.errors import HarnessError
+from harness.exit_codes import ExitCode
+from models.profile import ProfileError
+
+
+class Command(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+# name -> (module under harness.commands, one-line help). Order is the order of `harness -h`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "the main job: plan, calibrate, measure, compare, report (< 5 min)"),
+    "model": ("model", "size instances, connections and cost for the profile (analytic)"),
+    "simulate": ("simulate", "simulate launch day with the autoscaler (SimPy)"),
+    "run": ("run", "run a load scenario with the persona journeys (Locust)"),
+    "worker": ("worker", "join a distributed run as Locust worker processes"),
+    "calibrate": ("calibrate", "estimate service demands from a run; write a profile overlay"),
+    "validate": ("validate", "calibrate, predict a step load, measure it, compare"),
+    "report": ("report", "render a run's HTML report"),
+    "serve": ("serve", "start the bundled marketplace service"),
+    "health": ("health", "the launch-readiness check of a host"),
+    "profile": ("profile", "show the resolved profile or check a profile file"),
+}
+
+EPILOG = """exit codes: 0 success; 1 an objective or threshold was breached; 2 bad usage, profile
+or input; 3 target unreachable or run incomplete (artifacts still written)."""
+
+
+def _load(name: str) -> Command:
+    module_name, _ = COMMANDS[name]
+    module = importlib.import_module(f"harness.commands.{module_name}")
+    return module  # a module with add_arguments() and run() satisfies Command
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the subcommands named in ``commands`` load their arguments (importing
+    their modules), so ``harness --help`` and ``harness model`` stay fast."""
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Will the service survive launch day, and what will it take?",
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG)
+        if commands is not None and name in commands:
+            _load(name).add_arguments(sub_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser([chosen] if chosen in COMMANDS else None)
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for bad usage
+        return int(exc.code or 0)
+    try:
+        return int(_load(args.command).run(args))
+    except ProfileError as exc:
+        print(f"harness {args.command}: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    except HarnessError as exc:
+        print(f"harness {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"harness {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

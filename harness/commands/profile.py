@@ -1,0 +1,66 @@
+"""``harness profile show [--profile P]`` and ``harness profile check FILE``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.commands.common import add_profile_argument
+from harness.exit_codes import ExitCode
+from models.profile import Profile, load_profile
+from models.workload import business_write_fraction, peak_rps, workloads
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="print the resolved profile and derived quantities")
+    add_profile_argument(show)
+    show.add_argument("--toml", action="store_true", help="print only the resolved TOML")
+    check = actions.add_parser("check", help="validate a profile file (exit 2 when invalid)")
+    check.add_argument("file", type=Path, metavar="FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        profile = load_profile(args.file)
+        print(f"{args.file}: valid ({_summary_line(profile)})")
+        return ExitCode.OK
+    profile = load_profile(args.profile)
+    if args.toml:
+        print(profile.to_toml(), end="")
+        return ExitCode.OK
+    print(describe(profile))
+    return ExitCode.OK
+
+
+def _summary_line(profile: Profile) -> str:
+    return (
+        f"{profile.population.users:,} users, {profile.dau():,.0f} DAU, "
+        f"{profile.peak_concurrent():,.0f} peak concurrent"
+    )
+
+
+def describe(profile: Profile) -> str:
+    """The derived quantities a reader checks first, then the resolved TOML."""
+    lines = [
+        f"profile: {profile.name}",
+        "",
+        "derived",
+        f"  users                  {profile.population.users:>12,}",
+        f"  daily active (DAU)     {profile.dau():>12,.0f}   users x dau_ratio "
+        f"{profile.population.dau_ratio:g}",
+        f"  peak concurrent        {profile.peak_concurrent():>12,.0f}   DAU x concurrency_ratio "
+        f"{profile.population.concurrency_ratio:g}",
+        f"  peak requests/s        {peak_rps(profile):>12,.0f}   from think times and screens",
+        f"  write fraction         {profile.business.write_fraction:>12.2%}   "
+        f"(the business volumes alone imply {business_write_fraction(profile):.3%})",
+        "",
+        "personas (share, mean think time, API calls per screen)",
+    ]
+    for name, work in workloads(profile).items():
+        lines.append(
+            f"  {name:<11} {work.share:>6.0%}  {work.think_time_s:>6.1f} s  "
+            f"{work.calls_per_step:>5.2f} calls/screen"
+        )
+    lines += ["", "resolved profile (TOML)", "", profile.to_toml()]
+    return "\n".join(lines)

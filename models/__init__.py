@@ -1,0 +1,4 @@
+"""The capacity model: the workload profile, analytic queueing, the day simulation, cost.
+
+Pure domain code: imports nothing of ``harness``, ``journeys``, ``target_app`` or ``reports``.
+"""

@@ -1,0 +1,510 @@
+"""The workload profile: one typed, immutable description of population, personas, objectives,
+scenarios, infrastructure and cost, shared by the model, the journeys and the report.
+
+Loading goes in three steps, each with errors that name the file, the key path, the value and
+what was expected::
+
+    default_profile.toml  --merge-->  user file (partial)  --merge-->  overrides (CLI flags)
+            |                                                                |
+            +------------------------ pydantic: types, ranges, unknown keys -+
+                                      consistency: shares sum to 1, min <= max, ramps fit, ...
+
+Derived quantities (DAU, peak concurrency) are methods, never stored, so an override of the
+user count cannot leave a stale DAU behind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from models.catalogue import PERSONAS, PersonaName, endpoints, read_steps
+
+DEFAULT_PROFILE_RESOURCE = "default_profile.toml"
+SHARE_TOLERANCE = 1e-9
+
+SCENARIO_NAMES = frozenset(
+    {
+        "smoke", "load", "stress", "day1", "spike", "soak", "step",
+        "chaos-db", "chaos-payments", "chaos-notify", "chaos-worker", "chaos-loadgen",
+    }
+)  # fmt: skip
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used. ``problems`` holds one line per bad key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {source}: {p}" for p in problems)
+        super().__init__(f"invalid profile ({len(problems)} problem(s)):\n{lines}")
+
+
+# --- Constrained number types: the message is what the user reads after "key = value: " ------
+
+
+def _check(predicate: Callable[[float], bool], expected: str) -> AfterValidator:
+    def validate(value: float) -> float:
+        if (isinstance(value, float) and math.isnan(value)) or not predicate(value):
+            raise ValueError(expected)
+        return value
+
+    return AfterValidator(validate)
+
+
+Ratio = Annotated[float, _check(lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1")]
+Positive = Annotated[float, _check(lambda v: 0.0 < v < math.inf, "must be a positive number")]
+NonNegative = Annotated[float, _check(lambda v: 0.0 <= v < math.inf, "must be >= 0")]
+PositiveInt = Annotated[int, _check(lambda v: v >= 1, "must be a whole number >= 1")]
+NonNegativeInt = Annotated[int, _check(lambda v: v >= 0, "must be a whole number >= 0")]
+
+
+class _Section(BaseModel):
+    """Base of every profile table: immutable, and unknown keys are errors (typos must fail)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Population(_Section):
+    users: PositiveInt
+    dau_ratio: Ratio
+    concurrency_ratio: Ratio
+
+
+class Persona(_Section):
+    share: Ratio
+    think_time_s: Positive
+    think_time_distribution: Literal["exponential", "constant", "uniform"] = "exponential"
+    description: str = ""
+    steps: dict[str, NonNegative] = Field(default_factory=dict)
+
+
+class Personas(_Section):
+    homeowner: Persona
+    contractor: Persona
+    operator: Persona
+
+    def get(self, name: PersonaName) -> Persona:
+        persona: Persona = getattr(self, name)
+        return persona
+
+    def items(self) -> Iterator[tuple[PersonaName, Persona]]:
+        for name in PERSONAS:
+            yield name, self.get(name)
+
+
+class Business(_Section):
+    jobs_per_day: NonNegativeInt
+    bids_per_day: NonNegativeInt
+    messages_per_day: NonNegativeInt
+    write_fraction: Annotated[float, _check(lambda v: 0.0 <= v < 1.0, "must be >= 0 and below 1")]
+    awards_per_job: Ratio
+    withdrawals_per_bid: Ratio
+
+
+class Slo(_Section):
+    page_p95_ms: Positive
+    api_p50_ms: Positive
+    api_p95_ms: Positive
+    error_rate: Ratio
+    availability: Ratio
+
+
+class AlertRule(_Section):
+    metric: Literal[
+        "error_rate", "p95_ms", "cpu", "db_connections", "memory", "disk", "cache_hit_ratio"
+    ]
+    op: Literal[">", "<"]
+    threshold: NonNegative
+
+    def breached(self, value: float) -> bool:
+        return value > self.threshold if self.op == ">" else value < self.threshold
+
+
+class Alerts(_Section):
+    for_s: NonNegative
+    critical: tuple[AlertRule, ...]
+    warning: tuple[AlertRule, ...]
+
+
+class Stage(_Section):
+    users: NonNegativeInt
+    duration_s: Positive
+    spawn_rate: Positive
+
+
+class DayCurve(_Section):
+    peak_users: PositiveInt
+    duration_s: Positive
+    spawn_rate: Positive
+
+
+class Scenario(_Section):
+    description: str = ""
+    stages: tuple[Stage, ...] | None = None
+    day_curve: DayCurve | None = None
+
+
+class Autoscaling(_Section):
+    min_instances: PositiveInt
+    max_instances: PositiveInt
+    scale_up_cpu: Ratio
+    scale_down_cpu: Ratio
+    scale_up_p95_ms: Positive
+    cooldown_s: NonNegative
+    provisioning_delay_s: NonNegative
+    evaluation_period_s: Positive
+
+
+class Database(_Section):
+    pool_min: NonNegativeInt
+    pool_max: PositiveInt
+    acquire_timeout_s: Positive
+    read_replicas: NonNegativeInt
+    headroom: NonNegative
+
+
+class RateLimits(_Section):
+    anonymous: PositiveInt
+    authenticated: PositiveInt
+    pro: PositiveInt
+    operator: PositiveInt
+
+
+class Breaker(_Section):
+    failures: PositiveInt
+    timeout_s: Positive
+    reset_s: Positive
+
+
+class Breakers(_Section):
+    database: Breaker
+    ai: Breaker
+    payments: Breaker
+    sms: Breaker
+    email: Breaker
+    storage: Breaker
+
+
+class Infrastructure(_Section):
+    instance_vcpus: PositiveInt
+    workers_per_instance: PositiveInt
+    instance_memory_gb: Positive
+    autoscaling: Autoscaling
+    database: Database
+    rate_limits: RateLimits
+    breakers: Breakers
+
+
+class Demand(_Section):
+    """Service demand of one endpoint: CPU on an app worker, busy time on a DB connection."""
+
+    cpu_ms: NonNegative
+    db_ms: NonNegative
+
+
+class DatabaseTier(_Section):
+    name: str
+    max_connections: PositiveInt
+    monthly_usd: NonNegative
+
+
+class CostClaim(_Section):
+    users: PositiveInt
+    monthly_usd: NonNegative
+
+
+class Cost(_Section):
+    instance_hourly_usd: NonNegative
+    hours_per_month: Positive
+    cache_monthly_usd: NonNegative
+    storage_cdn_per_user_monthly_usd: NonNegative
+    monitoring_base_monthly_usd: NonNegative
+    monitoring_per_instance_monthly_usd: NonNegative
+    database_tiers: tuple[DatabaseTier, ...]
+    source_breakdown: dict[str, NonNegative]
+    claims: tuple[CostClaim, ...]
+
+
+class DayOne(_Section):
+    launch_hour: Annotated[int, _check(lambda v: 0 <= v <= 23, "must be an hour from 0 to 23")]
+    hourly_fraction_of_peak: tuple[Ratio, ...]
+
+
+class Gates(_Section):
+    abort_window_s: Positive
+    loadgen_cpu_warning: Ratio
+    loadgen_cpu_unreliable: Ratio
+
+
+class Report(_Section):
+    regression_threshold: Ratio
+
+
+class Profile(_Section):
+    """The whole workload profile. Build it with :func:`load_profile`, not directly."""
+
+    schema_version: Literal[1]
+    name: str
+    population: Population
+    personas: Personas
+    business: Business
+    slo: Slo
+    alerts: Alerts
+    scenarios: dict[str, Scenario]
+    infrastructure: Infrastructure
+    service_demands: dict[str, Demand]
+    cost: Cost
+    day_one: DayOne
+    gates: Gates
+    report: Report
+
+    # Derived quantities: functions of the stored numbers, never stored themselves.
+    def dau(self) -> float:
+        """Daily active users: users x DAU ratio (160,000 for the default profile)."""
+        return self.population.users * self.population.dau_ratio
+
+    def peak_concurrent(self) -> float:
+        """Users online at the peak: DAU x concurrency ratio (20,000 for the default)."""
+        return self.dau() * self.population.concurrency_ratio
+
+    def scenario_stages(self, name: str, scale: float = 1.0) -> tuple[Stage, ...]:
+        """The stage table of scenario ``name``, user counts multiplied by ``scale``.
+
+        A ``day_curve`` scenario becomes one stage per hour of the day-one curve, the day
+        compressed into the scenario's duration.
+        """
+        if name not in self.scenarios:
+            known = ", ".join(sorted(self.scenarios))
+            raise KeyError(f"unknown scenario {name!r} (known: {known})")
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        scenario = self.scenarios[name]
+        if scenario.stages is not None:
+            stages = scenario.stages
+        else:
+            curve = scenario.day_curve
+            assert curve is not None  # guaranteed by validation
+            hours = self.day_one.hourly_fraction_of_peak
+            stages = tuple(
+                Stage(
+                    users=round(curve.peak_users * fraction),
+                    duration_s=curve.duration_s / len(hours),
+                    spawn_rate=curve.spawn_rate,
+                )
+                for fraction in hours
+            )
+        return tuple(
+            Stage(
+                users=max(0, round(s.users * scale)),
+                duration_s=s.duration_s,
+                spawn_rate=max(s.spawn_rate * scale, 0.1),
+            )
+            for s in stages
+        )
+
+    def to_toml(self) -> str:
+        """The resolved profile as TOML, loadable again with :func:`load_profile`."""
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+# --- Loading ---------------------------------------------------------------------------------
+
+
+def default_profile_text() -> str:
+    return resources.files("models").joinpath(DEFAULT_PROFILE_RESOURCE).read_text("utf-8")
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: tables merge key by key; any other value (lists included) replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a missing file or bad syntax is a ProfileError naming the file."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ProfileError(str(path), ["file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(str(path), [f"not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ProfileError(str(path), [f"cannot be read: {exc.strerror}"]) from None
+
+
+def load_profile(
+    path: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    extra_layers: list[Path] | None = None,
+) -> Profile:
+    """The default profile, overlaid with ``path``, then ``extra_layers``, then ``overrides``.
+
+    ``overrides`` is a nested mapping, as from the CLI: ``{"population": {"users": 500000}}``.
+    Raises :class:`ProfileError` naming the file, key path, value and expectation.
+    """
+    data = tomllib.loads(default_profile_text())
+    layers: list[Path] = ([Path(path)] if path is not None else []) + list(extra_layers or [])
+    source = ", ".join(str(p) for p in layers) or "default profile"
+    for layer in layers:
+        data = merge(data, read_toml(layer))
+    if overrides:
+        data = merge(data, overrides)
+        source += " + command-line overrides"
+    return validate_profile(data, source)
+
+
+def validate_profile(data: Mapping[str, Any], source: str = "profile") -> Profile:
+    """Validate a complete profile mapping (types, ranges, unknown keys, consistency)."""
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(source, [_describe(err) for err in exc.errors()]) from None
+    problems = list(_consistency_problems(profile))
+    if problems:
+        raise ProfileError(source, problems)
+    return profile
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as ``key.path = value: expectation``."""
+    loc = tuple(error["loc"])
+    path = ".".join(str(part) for part in loc)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        return f"{path}: unknown key{suggestion} (allowed: {', '.join(allowed)})"
+    if error["type"] == "missing":
+        return f"{path}: required key is missing"
+    return f"{path} = {error.get('input')!r}: {message}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the profile table at ``loc`` (for 'did you mean' on unknown keys)."""
+    model: Any = Profile
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:  # inside a dict[str, Model]: the key is free, the value is a model
+            model = _dict_value_model(model)
+            continue
+        model = _model_of(field.annotation)
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _model_of(annotation: Any) -> Any:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        inner = _model_of(candidate) if getattr(candidate, "__args__", None) else None
+        if inner is not None:
+            return inner
+    return None
+
+
+def _dict_value_model(model: Any) -> Any:
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _consistency_problems(p: Profile) -> Iterator[str]:
+    """Rules that span several keys. Each problem names the key a user should change."""
+    total_share = sum(persona.share for _, persona in p.personas.items())
+    if abs(total_share - 1.0) > SHARE_TOLERANCE:
+        shares = ", ".join(f"{n}={persona.share}" for n, persona in p.personas.items())
+        yield f"personas.*.share = {shares}: shares must sum to 1 (they sum to {total_share:g})"
+
+    for name, persona in p.personas.items():
+        allowed = read_steps(name)
+        for step_name in persona.steps:
+            if step_name not in allowed:
+                yield (
+                    f"personas.{name}.steps.{step_name}: unknown or write step "
+                    f"(read steps of a {name}: {', '.join(allowed)}; write steps are derived "
+                    "from [business])"
+                )
+        if persona.share > 0 and sum(persona.steps.values()) <= 0:
+            yield f"personas.{name}.steps: a persona with a share needs a positive step weight"
+
+    if p.slo.api_p50_ms > p.slo.api_p95_ms:
+        yield (
+            f"slo.api_p50_ms = {p.slo.api_p50_ms}: must not exceed slo.api_p95_ms "
+            f"({p.slo.api_p95_ms})"
+        )
+
+    for scenario_name, scenario in p.scenarios.items():
+        if scenario_name not in SCENARIO_NAMES:
+            known = ", ".join(sorted(SCENARIO_NAMES))
+            yield f"scenarios.{scenario_name}: unknown scenario (known: {known})"
+        if (scenario.stages is None) == (scenario.day_curve is None):
+            yield f"scenarios.{scenario_name}: give exactly one of 'stages' or 'day_curve'"
+        if scenario.stages is not None:
+            if not scenario.stages:
+                yield f"scenarios.{scenario_name}.stages: needs at least one stage"
+            previous = 0
+            for i, stage in enumerate(scenario.stages):
+                ramp_s = abs(stage.users - previous) / stage.spawn_rate
+                if ramp_s >= stage.duration_s:
+                    yield (
+                        f"scenarios.{scenario_name}.stages[{i}].duration_s = {stage.duration_s}: "
+                        f"the ramp from {previous} to {stage.users} users at spawn_rate "
+                        f"{stage.spawn_rate}/s takes {ramp_s:g} s; it must fit inside the stage"
+                    )
+                previous = stage.users
+
+    scaling = p.infrastructure.autoscaling
+    if scaling.min_instances > scaling.max_instances:
+        yield (
+            f"infrastructure.autoscaling.min_instances = {scaling.min_instances}: must not "
+            f"exceed max_instances ({scaling.max_instances})"
+        )
+    if scaling.scale_down_cpu >= scaling.scale_up_cpu:
+        yield (
+            f"infrastructure.autoscaling.scale_down_cpu = {scaling.scale_down_cpu}: must be "
+            f"below scale_up_cpu ({scaling.scale_up_cpu})"
+        )
+    db = p.infrastructure.database
+    if db.pool_min > db.pool_max:
+        yield (
+            f"infrastructure.database.pool_min = {db.pool_min}: must not exceed pool_max "
+            f"({db.pool_max})"
+        )
+
+    known_endpoints = set(endpoints())
+    for endpoint in p.service_demands:
+        if endpoint not in known_endpoints:
+            yield f"service_demands.{endpoint!r}: unknown endpoint"
+    for endpoint in known_endpoints - set(p.service_demands):
+        yield f"service_demands: missing a demand for {endpoint!r}"
+
+    if not p.cost.database_tiers:
+        yield "cost.database_tiers: needs at least one tier"
+    connections = [t.max_connections for t in p.cost.database_tiers]
+    if connections != sorted(connections):
+        yield "cost.database_tiers: list tiers by increasing max_connections"
+
+    hours = p.day_one.hourly_fraction_of_peak
+    if len(hours) != 24:
+        yield f"day_one.hourly_fraction_of_peak: needs 24 hourly values, got {len(hours)}"
+    elif max(hours) <= 0:
+        yield "day_one.hourly_fraction_of_peak: at least one hour must have users"
+
+    if p.gates.loadgen_cpu_warning > p.gates.loadgen_cpu_unreliable:
+        yield "gates.loadgen_cpu_warning: must not exceed gates.loadgen_cpu_unreliable"
