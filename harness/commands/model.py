@@ -1,0 +1,260 @@
+"""``harness model``: the capacity plan for the profile (analytic, in milliseconds).
+
+    harness model                                  the default profile: 400k users
+    harness model --users 500000 --json            one point, DESIGN.md's JSON keys
+    harness model --users 100000:1000000:100000    a sweep: one table row (or JSON object) per point
+    harness model --report plan.html               the capacity report (reports.capacity)
+
+Exit codes: 0 when every point fits the profile's bounds (instances and pool), 1 when one
+does not (the plan is printed all the same), 2 for bad flags or a bad profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.commands.common import add_profile_argument, population_overrides
+from harness.errors import UsageError
+from harness.exit_codes import ExitCode
+from models.profile import Profile, load_profile
+from models.sizing import Sizing, size
+
+MAX_SWEEP_POINTS = 1000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_profile_argument(parser)
+    parser.add_argument(
+        "--users",
+        dest="users_spec",
+        metavar="N|START:STOP:STEP",
+        help="override population.users; START:STOP:STEP (inclusive) sweeps",
+    )
+    parser.add_argument("--dau-ratio", type=float, help="override population.dau_ratio")
+    parser.add_argument(
+        "--concurrency-ratio", type=float, help="override population.concurrency_ratio"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON (a list for a sweep)")
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE", help="also write the capacity report (HTML)"
+    )
+
+
+def parse_users(spec: str | None) -> list[int] | None:
+    """``None``, ``"400000"`` or ``"100000:1000000:100000"`` (inclusive) as user counts.
+
+    Raises UsageError naming the value; the counts themselves are validated by the profile.
+    """
+    if spec is None:
+        return None
+    parts = spec.split(":")
+    try:
+        numbers = [int(p.replace("_", "").replace(",", "")) for p in parts]
+    except ValueError:
+        raise UsageError(
+            f"--users {spec!r}: expected a whole number or START:STOP:STEP of whole numbers"
+        ) from None
+    if len(numbers) == 1:
+        return numbers
+    if len(numbers) != 3:
+        raise UsageError(f"--users {spec!r}: a sweep is START:STOP:STEP (three numbers)")
+    start, stop, step = numbers
+    if start < 1 or step < 1 or stop < start:
+        raise UsageError(
+            f"--users {spec!r}: need START >= 1, STOP >= START and STEP >= 1 "
+            f"(got start={start}, stop={stop}, step={step})"
+        )
+    count = (stop - start) // step + 1
+    if count > MAX_SWEEP_POINTS:
+        raise UsageError(f"--users {spec!r}: {count} points; at most {MAX_SWEEP_POINTS}")
+    return list(range(start, stop + 1, step))
+
+
+def _profile(args: argparse.Namespace, users: int | None) -> Profile:
+    overrides: dict[str, Any] = population_overrides(args)
+    if users is not None:
+        overrides.setdefault("population", {})["users"] = users
+    return load_profile(args.profile, overrides=overrides or None)
+
+
+def run(args: argparse.Namespace) -> int:
+    counts = parse_users(args.users_spec)
+    sweep = counts is not None and len(counts) > 1
+    if args.report is not None and sweep:
+        raise UsageError("--report takes a single point, not a --users sweep")
+    points = [None] if counts is None else counts
+    # Every profile is validated before any sizing, so a bad override fails fast (exit 2).
+    profiles = [_profile(args, users) for users in points]
+    plans = [size(profile, compare_costs=not sweep) for profile in profiles]
+    if args.report is not None:
+        _write_report(plans[0], profiles[0], args.report)
+    if args.json:
+        payload = [p.to_json() for p in plans] if sweep else plans[0].to_json()
+        print(json.dumps(payload, indent=2))
+    else:
+        console = Console(width=max(Console().width, 110))
+        if sweep:
+            console.print(sweep_table(plans))
+            _print_assumptions(console, plans[0])
+        else:
+            print_plan(console, plans[0])
+        if args.report is not None:
+            console.print(f"report: {args.report}")
+    return ExitCode.OK if all(p.fits for p in plans) else ExitCode.BREACH
+
+
+def _write_report(plan: Sizing, profile: Profile, path: Path) -> None:
+    try:
+        capacity = importlib.import_module("reports.capacity")
+    except ModuleNotFoundError:
+        raise UsageError(
+            "--report: the capacity report (reports/capacity.py) is not available in this "
+            "checkout yet"
+        ) from None
+    capacity.render_capacity_report(plan, profile, path)
+
+
+# --- Rendering -------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "overloaded" if value is None else f"{value:,.1f} ms"
+
+
+def _users(value: int | None) -> str:
+    return "unbounded" if value is None else f"{value:,}"
+
+
+def _fits(ok: bool) -> str:
+    return "[green]fits[/green]" if ok else "[bold red]DOES NOT FIT[/bold red]"
+
+
+def print_plan(console: Console, plan: Sizing) -> None:
+    """The single-point plan: every number a capacity planner asks for, then assumptions."""
+    console.print(
+        f"[bold]Capacity plan[/bold]: {plan.users:,} users, {plan.dau:,.0f} daily active, "
+        f"{plan.peak_concurrent:,.0f} concurrent at the peak, {plan.peak_rps:,.0f} API "
+        "requests/s"
+    )
+    tiers = Table(title="Peak", show_header=True, header_style="bold")
+    for column in ("", "required", "bounds", "provisioned", "verdict"):
+        tiers.add_column(column, justify="right" if column else "left")
+    i = plan.instances
+    tiers.add_row(
+        "app instances",
+        f"{i.required}",
+        f"{i.min}-{i.max}",
+        f"{i.provisioned} (CPU alone: {i.by_cpu})",
+        _fits(i.fits),
+    )
+    c = plan.db_connections
+    tiers.add_row(
+        "database connections",
+        f"{c.required}",
+        f"{c.pool_min}-{c.pool_max}",
+        f"{c.busy:,.1f} busy on average",
+        _fits(c.fits),
+    )
+    console.print(tiers)
+
+    perf = Table(title="Latency and utilization at the peak", header_style="bold")
+    perf.add_column("metric")
+    perf.add_column("value", justify="right")
+    perf.add_row("API p50 (app + database)", _ms(plan.latency.p50_ms))
+    perf.add_row("API p95 (app + database)", _ms(plan.latency.p95_ms))
+    for tier, value in plan.utilization.items():
+        perf.add_row(f"utilization: {tier.replace('_', ' ')}", f"{value:.1%}")
+    perf.add_row("users when max_instances runs out", _users(plan.limits.max_users_by_instances))
+    perf.add_row("users when pool_max runs out", _users(plan.limits.max_users_by_db_pool))
+    console.print(perf)
+
+    cost = Table(title="Monthly cost (USD)", header_style="bold")
+    source = {row.item: row for row in plan.cost_breakdown}
+    at = plan.cost_breakdown[0].users if plan.cost_breakdown else plan.users
+    other = at != plan.users
+    columns = ["component", f"model ({plan.users:,} users)"]
+    columns += [f"model ({at:,})"] if other else []
+    columns += [f"source ({at:,})", "difference"]
+    for column in columns:
+        first = column == "component"
+        cost.add_column(column, justify="left" if first else "right", no_wrap=first)
+    for name, value in plan.cost.to_json().items():
+        row = source.get(name)
+        cells = [name, f"{value:,.0f}"]
+        if other:
+            cells.append(f"{row.model_usd:,.0f}" if row else "")
+        cells += [
+            f"{row.source_usd:,.0f}" if row else "",
+            _difference(row.relative_difference, row.disagrees) if row else "",
+        ]
+        cost.add_row(*cells)
+    if plan.cost_claims:
+        cost.add_section()  # below: the source's totals at other populations
+    for claim in plan.cost_claims:
+        cells = [claim.item, ""] if other else [claim.item]
+        cells += [
+            f"{claim.model_usd:,.0f}",
+            f"{claim.source_usd:,.0f}",
+            _difference(claim.relative_difference, claim.disagrees),
+        ]
+        cost.add_row(*cells)
+    console.print(cost)
+    console.print(
+        f"  {plan.cost.mean_instances:,.1f} instances on average over the day-one curve, "
+        f"database tier '{plan.cost.database_tier}' for {plan.cost.database_connections} "
+        "connections; a claim row is the model's total at the claim's users; differences "
+        "above 15% are flagged",
+        soft_wrap=True,
+    )
+    for reason in plan.reasons:
+        console.print(f"[bold red]![/bold red] {reason}")
+    _print_assumptions(console, plan)
+
+
+def _difference(value: float, disagrees: bool) -> str:
+    text = "n/a" if not math.isfinite(value) else f"{value:+.0%}"
+    return f"[bold yellow]{text} disagrees[/bold yellow]" if disagrees else text
+
+
+def _print_assumptions(console: Console, plan: Sizing) -> None:
+    console.print("[bold]Assumptions[/bold]")
+    for line in plan.assumptions:
+        console.print(f"  - {line}", highlight=False, soft_wrap=True)
+
+
+def sweep_table(plans: list[Sizing]) -> Table:
+    table = Table(title="Capacity sweep", header_style="bold")
+    for column in (
+        "users",
+        "peak rps",
+        "instances",
+        "connections",
+        "p50",
+        "p95",
+        "app CPU",
+        "cost/month",
+        "fits",
+    ):
+        table.add_column(column, justify="right")
+    for p in plans:
+        db = p.db_connections
+        table.add_row(
+            f"{p.users:,}",
+            f"{p.peak_rps:,.0f}",
+            f"{p.instances.required} ({p.instances.min}-{p.instances.max})",
+            f"{db.required} ({db.pool_min}-{db.pool_max})",
+            _ms(p.latency.p50_ms),
+            _ms(p.latency.p95_ms),
+            f"{p.utilization['app_cpu']:.0%}",
+            f"${p.cost.total:,.0f}",
+            _fits(p.fits),
+        )
+    return table

@@ -1,0 +1,284 @@
+"""The closed-network prediction of a load test: per user level, what one measured machine
+should deliver (throughput, mean and percentile latency, CPU), for validation.
+
+A load test is a *closed* workload: N Locust users, each opening a screen (a fixed sequence of
+API calls, :mod:`models.catalogue`) and then thinking for an exponential time of mean Z_p.
+With tens to hundreds of users on one or two cores, response times are not negligible against
+the think times and the CPU saturates, so the open M/M/c view of :mod:`models.sizing` does not
+apply. The model here is the product-form closed network solved by mean value analysis:
+
+* **Classes**: the three personas, N·share_p users each (largest remainder, so they sum to N),
+  each with its own think time and per-screen demands ``D_{p,k} = Σ_e v_{p,e}·d_{e,k}``
+  (visits per screen from :mod:`models.workload`, demands from the profile).
+* **Stations**: the CPU of the service, ``servers`` identical servers (worker processes on
+  the cores they get), and, unless the database is embedded, the database with
+  ``db_servers`` connections. With SQLite the database runs inside the worker's thread, so its
+  time is already in the measured CPU demand: pass ``db_servers=None``.
+* **Solution**: Bard-Schweitzer approximate MVA on the Seidmann-transformed network
+  (:func:`models.multiserver.seidmann_schweitzer_mva`): any population in well under a
+  millisecond, pessimistic near the knee (response time over-estimated by up to ~25% at
+  c = 2, much less on either side; see that module).
+
+Percentiles from a closed model (an assumption)
+-----------------------------------------------
+MVA gives means only. Each station's time per request is taken to have the shape of an M/M/c
+sojourn: wait with probability P (Erlang C at the MVA utilization, 1 when saturated) for an
+exponential time, then an exponential service. The wait's mean is set so that the station's
+mean residence equals the MVA's exactly, and the stations' times are summed as a phase-type
+distribution (:mod:`models.response_time`). Percentiles are thus consistent with the MVA mean
+by construction; the exponential shapes are the assumption (a service with less variable
+times than exponential gives a lower p95).
+
+Uncertainty band: the level is solved again with every demand scaled by (1 ± ``uncertainty``),
+10% by default: ``*_low`` is the pessimistic throughput (demands +10%), ``*_high`` the
+optimistic one.
+
+Saturation and settling
+-----------------------
+N* = X_max / r₁: the request rate the bottleneck can sustain (c_k / s_k per request) over the
+rate one user generates with no queueing (QSP §5.2, generalised to classes by the mix). The
+settling time of a level, to choose its duration, is the ramp (users / spawn rate), plus three
+mean user cycles (Z + R: the think-time phases of freshly spawned users de-synchronise
+with relaxation time about one cycle, e^-3 = 5%), plus three relaxation times of the
+bottleneck queue, s/(c·(1 − √ρ)²) (Morse 1955, the M/M/1 relaxation time, per server).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.catalogue import PERSONAS
+from models.erlang import erlang_c
+from models.multiserver import seidmann_schweitzer_mva
+from models.profile import Profile
+from models.response_time import ResponseTime, StationDelay
+from models.workload import workloads
+
+__all__ = ["LevelPrediction", "Prediction", "predict", "split_users"]
+
+DEFAULT_UNCERTAINTY = 0.10
+_SETTLING_CYCLES = 3.0  # e^-3 ≈ 5%: what is left of the start-up transient
+
+
+@dataclass(frozen=True)
+class LevelPrediction:
+    """The prediction for one user level (a ``prediction.json`` stage record)."""
+
+    users: int
+    throughput_rps: float
+    throughput_rps_low: float
+    throughput_rps_high: float
+    mean_ms: float
+    mean_ms_low: float
+    mean_ms_high: float
+    p50_ms: float
+    p95_ms: float
+    p95_ms_low: float
+    p95_ms_high: float
+    cpu_utilization: float
+    db_utilization: float | None
+    settling_time_s: float
+    error_rate: float = 0.0
+    """The queueing model predicts no errors; timeouts and failures are the simulation's."""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            out[key] = round(value, 4) if isinstance(value, float) else value
+        return out
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predictions for every level, with the machine description they assume."""
+
+    calibrated: bool
+    servers: int
+    db_servers: int | None
+    uncertainty: float
+    saturation_users: float
+    levels: tuple[LevelPrediction, ...]
+    model: str = "mva"
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``prediction.json`` structure of docs/artifacts.md (plus machine keys)."""
+        return {
+            "model": self.model,
+            "calibrated": self.calibrated,
+            "servers": self.servers,
+            "db_servers": self.db_servers,
+            "uncertainty": self.uncertainty,
+            "saturation_users": round(self.saturation_users, 2),
+            "stages": [level.to_json() for level in self.levels],
+        }
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", "utf-8")
+
+
+def split_users(profile: Profile, users: int) -> list[int]:
+    """Users per persona by share, largest remainder first, summing to ``users``."""
+    if users < 0:
+        raise ValueError(f"users must be >= 0, got {users!r}")
+    shares = [profile.personas.get(p).share for p in PERSONAS]
+    exact = [users * s for s in shares]
+    counts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(shares)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in by_remainder[: users - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class _Network:
+    demands: np.ndarray  # (classes, stations) seconds per screen
+    calls: np.ndarray  # (classes,) API calls per screen
+    think: np.ndarray  # (classes,) seconds
+    servers: list[float]
+
+
+@dataclass(frozen=True)
+class _Solution:
+    throughput_rps: float
+    mean_s: float
+    response: ResponseTime
+    utilization: list[float]  # per station, per server
+    cycle_s: float  # user-weighted Z + R
+
+
+def _network(profile: Profile, servers: int, db_servers: int | None, scale: float) -> _Network:
+    work = workloads(profile)
+    rows: list[list[float]] = []
+    for persona in PERSONAS:
+        visits = work[persona].visits
+        cpu = sum(v * profile.service_demands[e].cpu_ms for e, v in visits.items())
+        row = [cpu * scale / 1e3]
+        if db_servers is not None:
+            db = sum(v * profile.service_demands[e].db_ms for e, v in visits.items())
+            row.append(db * scale / 1e3)
+        rows.append(row)
+    station_servers: list[float] = [float(servers)]
+    if db_servers is not None:
+        station_servers.append(float(db_servers))
+    return _Network(
+        demands=np.array(rows),
+        calls=np.array([work[p].calls_per_step for p in PERSONAS]),
+        think=np.array([work[p].think_time_s for p in PERSONAS]),
+        servers=station_servers,
+    )
+
+
+def _solve(net: _Network, populations: list[int]) -> _Solution:
+    result = seidmann_schweitzer_mva(
+        net.demands, net.servers, populations, [float(z) for z in net.think]
+    )
+    x = np.asarray(result.throughput)  # screens/s per class
+    requests = float(x @ net.calls)
+    if requests <= 0:
+        raise ValueError(f"no throughput for populations {populations}")
+    residence = np.asarray(result.residence_time)  # (classes, stations) per screen
+    stations: list[StationDelay] = []
+    utilization: list[float] = []
+    for k, c in enumerate(net.servers):
+        service = float(x @ net.demands[:, k]) / requests
+        mean_wait = max(0.0, float(x @ (residence[:, k] - net.demands[:, k])) / requests)
+        load = requests * service
+        util = load / c
+        wait_p = 1.0 if load >= c else erlang_c(int(c), load)
+        stations.append(StationDelay.matched(service, mean_wait, wait_p))
+        utilization.append(min(util, 1.0))
+    users = sum(populations)
+    cycle = float(np.dot(populations, net.think + residence.sum(axis=1)) / users)
+    mean = float(x @ residence.sum(axis=1)) / requests
+    return _Solution(requests, mean, ResponseTime(stations), utilization, cycle)
+
+
+def _saturation(net: _Network, profile: Profile) -> float:
+    shares = np.array([profile.personas.get(p).share for p in PERSONAS])
+    light = shares * net.calls / (net.think + net.demands.sum(axis=1))  # requests/s per user
+    rate_mix = light / light.sum()  # share of requests by class at light load
+    per_request = (rate_mix / net.calls) @ net.demands  # seconds per request at each station
+    caps = [c / s for c, s in zip(net.servers, per_request, strict=True) if s > 0]
+    return math.inf if not caps else float(min(caps)) / float(light.sum())
+
+
+def _settling(sol: _Solution, net: _Network, users: int, spawn_rate: float | None) -> float:
+    ramp = users / spawn_rate if spawn_rate else 0.0
+    relax = 0.0
+    for k, c in enumerate(net.servers):
+        rho = min(sol.utilization[k], 0.99)  # a saturated queue relaxes on the ramp's scale
+        service = sol.response.stations[k].service_s
+        relax = max(relax, service / (c * (1.0 - math.sqrt(rho)) ** 2))
+    return ramp + _SETTLING_CYCLES * (sol.cycle_s + relax)
+
+
+def predict(
+    profile: Profile,
+    users: Sequence[int],
+    *,
+    servers: int,
+    db_servers: int | None = None,
+    uncertainty: float = DEFAULT_UNCERTAINTY,
+    calibrated: bool = False,
+    spawn_rate: float | None = None,
+) -> Prediction:
+    """Predict each user level of a closed load test on one machine (module docstring).
+
+    Args:
+        profile: workload and service demands (calibrated ones for validation).
+        users: the levels, e.g. the ``step`` scenario's stage users.
+        servers: CPU servers of the service: worker processes, at most the cores they get.
+        db_servers: database connections as a separate station; None for an embedded
+            database whose time is part of the CPU demand (SQLite).
+        uncertainty: relative demand uncertainty for the low/high band.
+        calibrated: recorded in the output (were the demands measured?).
+        spawn_rate: users per second of the ramp, for the settling estimate.
+    """
+    if servers < 1:
+        raise ValueError(f"servers must be >= 1, got {servers!r}")
+    if db_servers is not None and db_servers < 1:
+        raise ValueError(f"db_servers must be >= 1 or None, got {db_servers!r}")
+    if not 0.0 <= uncertainty < 1.0:
+        raise ValueError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
+    nominal = _network(profile, servers, db_servers, 1.0)
+    slow = _network(profile, servers, db_servers, 1.0 + uncertainty)
+    fast = _network(profile, servers, db_servers, 1.0 - uncertainty)
+    levels: list[LevelPrediction] = []
+    for n in users:
+        if n < 1:
+            raise ValueError(f"every level needs >= 1 user, got {n!r}")
+        populations = split_users(profile, n)
+        mid, low, high = (_solve(net, populations) for net in (nominal, slow, fast))
+        levels.append(
+            LevelPrediction(
+                users=n,
+                throughput_rps=mid.throughput_rps,
+                throughput_rps_low=low.throughput_rps,
+                throughput_rps_high=high.throughput_rps,
+                mean_ms=mid.mean_s * 1e3,
+                mean_ms_low=high.mean_s * 1e3,
+                mean_ms_high=low.mean_s * 1e3,
+                p50_ms=mid.response.quantile(0.50) * 1e3,
+                p95_ms=mid.response.quantile(0.95) * 1e3,
+                p95_ms_low=high.response.quantile(0.95) * 1e3,
+                p95_ms_high=low.response.quantile(0.95) * 1e3,
+                cpu_utilization=mid.utilization[0],
+                db_utilization=mid.utilization[1] if db_servers is not None else None,
+                settling_time_s=_settling(mid, nominal, n, spawn_rate),
+            )
+        )
+    return Prediction(
+        calibrated=calibrated,
+        servers=servers,
+        db_servers=db_servers,
+        uncertainty=uncertainty,
+        saturation_users=_saturation(nominal, profile),
+        levels=tuple(levels),
+    )

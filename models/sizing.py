@@ -1,0 +1,441 @@
+"""Capacity sizing at the peak: how many app instances and database connections, at what
+latency, utilization and cost, and at how many users the configuration runs out.
+
+The system as the model sees it::
+
+    users ──think──> [ app tier: instances × workers CPU servers ] ──> [ database pool ] ──> done
+                      one FCFS queue, c = n·W                           c = pool connections
+
+Why open M/M/c stations (Erlang C) and not the closed multi-class MVA
+---------------------------------------------------------------------
+At the peak, 20,000 users each think for 20-45 s between screens and spend tens of
+milliseconds inside the system. A closed network with N users and think time Z behaves as an
+open one with Poisson arrivals at rate N/(Z + R) when R ≪ Z and the population is large against
+the number of servers (the finite-source correction is of order R/Z and 1/N, here below
+0.1%). So each tier is an M/M/c queue at the arrival rate :func:`models.workload.request_rate`
+gives, which has exact waiting-time percentiles (:mod:`models.erlang`), costs O(c) per
+evaluation, and can therefore be solved inside the bisections the limits need within the
+50 ms budget. The closed MVA (:mod:`models.prediction`) is used where it matters: tens to
+hundreds of users on one measured machine, where R/Z is not negligible and saturation bites.
+
+What each number means
+----------------------
+* ``peak_rps``: API requests per second from the peak concurrent users (upper bound: response
+  time counted as 0 in the users' cycle, :func:`models.workload.request_rate`).
+* Per request, the mean CPU demand ``s_cpu = Σ_e v_e·cpu_e / Σ_e v_e`` and database demand
+  ``s_db`` likewise, from the per-endpoint visit ratios v_e and the profile's service demands.
+* ``instances.required``: the fewest instances n with app CPU λ·s_cpu / (n·W) at most
+  ``autoscaling.scale_up_cpu`` *and* predicted API p50/p95 within the SLOs, with the database
+  given the connections it needs. Below ``min_instances`` the autoscaler keeps the minimum, so
+  latency, utilization and cost are computed at ``clamp(required, min, max)``.
+* ``db_connections.required``: Little's law on database busy time, ⌈λ·s_db·(1 + headroom)⌉.
+* ``latency``: the end-to-end time of one API request, app sojourn + database sojourn, each
+  the M/M/c sojourn (exponential service of the mean demand), summed as a phase-type
+  distribution (:mod:`models.response_time`). Network, TLS and page rendering are not in it.
+* ``limits``: the users at which the instance cap (``max_instances``) no longer meets the CPU
+  and latency targets (bisection on the arrival rate; all loads scale linearly with users),
+  and at which Little's law needs more than ``pool_max`` connections (closed form).
+* ``cost_monthly_usd``: :mod:`models.cost` with the instance-hours the autoscaler keeps over
+  the day-one curve (each hour sized like the peak at its fraction of users).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from models.assumptions import profile_assumptions
+from models.cost import (
+    CostComparison,
+    CostEstimate,
+    compare_breakdown,
+    compare_claims,
+    monthly_cost,
+)
+from models.profile import Profile
+from models.response_time import ResponseTime, StationDelay
+from models.workload import request_rate, visit_ratios
+
+__all__ = [
+    "Connections",
+    "EndpointLoad",
+    "Instances",
+    "Latency",
+    "Limits",
+    "Sizing",
+    "size",
+]
+
+_P95 = 0.95
+_P50 = 0.50
+_BISECTION_RELATIVE = 1e-7  # on the arrival rate: well below one user at 400k users
+_SEARCH_CAP = 1_000_000  # instances: a search that gets here has no answer worth printing
+
+
+@dataclass(frozen=True)
+class EndpointLoad:
+    """One endpoint's share of the peak: requests/s and demands per request."""
+
+    endpoint: str
+    rps: float
+    cpu_ms: float
+    db_ms: float
+
+
+@dataclass(frozen=True)
+class Instances:
+    """App instances: the need, the autoscaling bounds and what would run."""
+
+    required: int
+    min: int
+    max: int
+    fits: bool
+    provisioned: int
+    by_cpu: int
+    """Instances the CPU threshold alone asks for."""
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Database connections: Little's law with headroom against the pool bounds."""
+
+    required: int
+    pool_min: int
+    pool_max: int
+    fits: bool
+    busy: float
+    """Mean connections busy at the peak, λ·s_db (before headroom)."""
+
+
+@dataclass(frozen=True)
+class Latency:
+    """End-to-end API latency at the peak; None where a tier has no steady state."""
+
+    p50_ms: float | None
+    p95_ms: float | None
+    mean_ms: float | None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Users at which a cap is exhausted; None when no finite number exhausts it."""
+
+    max_users_by_instances: int | None
+    max_users_by_db_pool: int | None
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """The capacity plan for one population. ``to_json()`` is ``harness model --json``."""
+
+    users: int
+    dau: float
+    peak_concurrent: float
+    peak_rps: float
+    instances: Instances
+    db_connections: Connections
+    latency: Latency
+    utilization: Mapping[str, float]
+    cost: CostEstimate
+    limits: Limits
+    assumptions: tuple[str, ...]
+    endpoints: tuple[EndpointLoad, ...]
+    reasons: tuple[str, ...]
+    """Why something does not fit (empty when everything fits)."""
+    cost_breakdown: tuple[CostComparison, ...] = ()
+    """The source's month-one breakdown beside the model's, at the source's launch population."""
+    cost_claims: tuple[CostComparison, ...] = field(default=())
+    """The source's scaling claims beside the model's totals."""
+
+    @property
+    def fits(self) -> bool:
+        return self.instances.fits and self.db_connections.fits
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly DESIGN.md's keys for ``harness model --json``."""
+        return {
+            "users": self.users,
+            "dau": round(self.dau, 3),
+            "peak_concurrent": round(self.peak_concurrent, 3),
+            "peak_rps": round(self.peak_rps, 3),
+            "instances": {
+                "required": self.instances.required,
+                "min": self.instances.min,
+                "max": self.instances.max,
+                "fits": self.instances.fits,
+            },
+            "db_connections": {
+                "required": self.db_connections.required,
+                "pool_min": self.db_connections.pool_min,
+                "pool_max": self.db_connections.pool_max,
+                "fits": self.db_connections.fits,
+            },
+            "latency": {
+                "p50_ms": _round(self.latency.p50_ms),
+                "p95_ms": _round(self.latency.p95_ms),
+            },
+            "utilization": {k: round(v, 4) for k, v in self.utilization.items()},
+            "cost_monthly_usd": self.cost.to_json(),
+            "limits": {
+                "max_users_by_instances": self.limits.max_users_by_instances,
+                "max_users_by_db_pool": self.limits.max_users_by_db_pool,
+            },
+            "assumptions": list(self.assumptions),
+        }
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+class _Sizer:
+    """The profile's constants, so that every load level costs only arithmetic."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        visits = visit_ratios(profile)
+        calls = sum(visits.values())
+        demands = profile.service_demands
+        self.cpu_s = sum(v * demands[e].cpu_ms for e, v in visits.items()) / calls / 1000.0
+        self.db_s = sum(v * demands[e].db_ms for e, v in visits.items()) / calls / 1000.0
+        self.visit_share = {e: v / calls for e, v in visits.items()}
+        infra = profile.infrastructure
+        self.workers = infra.workers_per_instance
+        self.scaling = infra.autoscaling
+        self.pool = infra.database
+        self.slo_p95_s = profile.slo.api_p95_ms / 1000.0
+        self.slo_p50_s = profile.slo.api_p50_ms / 1000.0
+        population = profile.population
+        # Requests/s per user of the whole population at the peak: every load is linear in it.
+        self.rps_per_user = (
+            request_rate(profile, 1.0) * population.dau_ratio * population.concurrency_ratio
+        )
+
+    # --- Tiers -----------------------------------------------------------------------------
+    def connections_needed(self, rps: float) -> int:
+        return math.ceil(rps * self.db_s * (1.0 + self.pool.headroom) - 1e-9)
+
+    def db_servers(self, rps: float, cap: bool) -> int:
+        """Connections serving the load: the pool grows to the need, from pool_min."""
+        servers = max(self.connections_needed(rps), self.pool.pool_min, 1)
+        return min(servers, self.pool.pool_max) if cap else servers
+
+    def response_time(self, rps: float, app_servers: int, db_servers: int) -> ResponseTime | None:
+        """The API request's time through both tiers, None when a tier is unstable."""
+        try:
+            return ResponseTime(
+                [
+                    StationDelay.mmc(rps, self.cpu_s, app_servers),
+                    StationDelay.mmc(rps, self.db_s, db_servers),
+                ]
+            )
+        except ValueError:  # offered load >= servers: no steady state
+            return None
+
+    def meets_slo(self, rps: float, instances: int) -> bool:
+        """CPU under the scale-up threshold and p50/p95 within the SLOs at ``instances``."""
+        if rps * self.cpu_s > self.scaling.scale_up_cpu * instances * self.workers:
+            return False
+        rt = self.response_time(rps, instances * self.workers, self.db_servers(rps, cap=False))
+        return rt is not None and self.meets_slo_rt(rt)
+
+    def instances_by_cpu(self, rps: float) -> int:
+        return max(1, math.ceil(rps * self.cpu_s / (self.scaling.scale_up_cpu * self.workers)))
+
+    def latency_floor_met(self, rps: float) -> bool:
+        """Whether infinitely many instances would meet the SLOs (the app queue vanishes)."""
+        try:
+            database = StationDelay.mmc(rps, self.db_s, self.db_servers(rps, cap=False))
+        except ValueError:
+            return False
+        return self.meets_slo_rt(ResponseTime([StationDelay(self.cpu_s), database]))
+
+    def meets_slo_rt(self, rt: ResponseTime) -> bool:
+        return (
+            rt.survival(self.slo_p95_s) <= 1.0 - _P95 and rt.survival(self.slo_p50_s) <= 1.0 - _P50
+        )
+
+    def instances_required(self, rps: float) -> int | None:
+        """The fewest instances meeting CPU and latency targets; None when none can."""
+        low = self.instances_by_cpu(rps)
+        if self.meets_slo(rps, low):
+            return low
+        if not self.latency_floor_met(rps):
+            return None
+        # Exponential search for a feasible count, then bisection (feasibility is monotone).
+        high = low * 2
+        while not self.meets_slo(rps, high):
+            if high > _SEARCH_CAP:
+                return None
+            high *= 2
+        while high - low > 1:
+            mid = (low + high) // 2
+            if self.meets_slo(rps, mid):
+                high = mid
+            else:
+                low = mid
+        return high
+
+    def provisioned(self, required: int | None) -> int:
+        s = self.scaling
+        return (
+            s.max_instances
+            if required is None
+            else min(max(required, s.min_instances), s.max_instances)
+        )
+
+    def running(self, rps: float) -> int:
+        """Instances the autoscaler keeps at ``rps``: clamp(required, min, max)."""
+        floor = self.scaling.min_instances
+        # Most hours need no more than the minimum: one check settles them.
+        if self.instances_by_cpu(rps) <= floor and self.meets_slo(rps, floor):
+            return floor
+        return self.provisioned(self.instances_required(rps))
+
+    # --- Limits ----------------------------------------------------------------------------
+    def max_users_by_instances(self) -> int | None:
+        if self.cpu_s == 0:
+            return None
+        cap = self.scaling.max_instances
+        high = self.scaling.scale_up_cpu * cap * self.workers / self.cpu_s
+        if self.meets_slo(high, cap):
+            return self.users_at(high)
+        low = 0.0
+        if not self.meets_slo(high * _BISECTION_RELATIVE, cap):
+            return 0
+        while high - low > high * _BISECTION_RELATIVE:
+            mid = 0.5 * (low + high)
+            if self.meets_slo(mid, cap):
+                low = mid
+            else:
+                high = mid
+        return self.users_at(low)
+
+    def max_users_by_db_pool(self) -> int | None:
+        busy_per_rps = self.db_s * (1.0 + self.pool.headroom)
+        return None if busy_per_rps == 0 else self.users_at(self.pool.pool_max / busy_per_rps)
+
+    def users_at(self, rps: float) -> int:
+        return math.floor(rps / self.rps_per_user + 1e-9)
+
+    # --- Cost ------------------------------------------------------------------------------
+    def cost(self, users: int) -> CostEstimate:
+        peak = users * self.rps_per_user
+        hours = self.profile.day_one.hourly_fraction_of_peak
+        instance_hours = sum(self.running(peak * fraction) for fraction in hours) * (
+            24.0 / len(hours)
+        )
+        connections = max(self.connections_needed(peak), self.pool.pool_max)
+        return monthly_cost(
+            self.profile,
+            users=users,
+            database_connections=connections,
+            instance_hours_per_day=instance_hours,
+        )
+
+
+def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
+    """The capacity plan for ``profile`` at its peak (module docstring: what each number is).
+
+    ``compare_costs`` also prices the source's scaling claims (four more populations); sweeps
+    turn it off for speed.
+    """
+    sizer = _Sizer(profile)
+    users = profile.population.users
+    rps = users * sizer.rps_per_user
+    reasons: list[str] = []
+
+    required = sizer.instances_required(rps)
+    scaling = sizer.scaling
+    if required is None:
+        reasons.append(
+            f"no number of instances meets the latency SLOs (p50 {profile.slo.api_p50_ms:g} ms, "
+            f"p95 {profile.slo.api_p95_ms:g} ms): the service demands alone exceed them"
+        )
+    elif required > scaling.max_instances:
+        reasons.append(
+            f"{required} instances needed at the peak, above "
+            f"infrastructure.autoscaling.max_instances = {scaling.max_instances}"
+        )
+    provisioned = sizer.provisioned(required)
+    instances = Instances(
+        required=required if required is not None else sizer.instances_by_cpu(rps),
+        min=scaling.min_instances,
+        max=scaling.max_instances,
+        fits=required is not None and required <= scaling.max_instances,
+        provisioned=provisioned,
+        by_cpu=sizer.instances_by_cpu(rps),
+    )
+
+    needed = sizer.connections_needed(rps)
+    pool = sizer.pool
+    if needed > pool.pool_max:
+        reasons.append(
+            f"{needed} database connections needed at the peak (Little's law, "
+            f"{pool.headroom:.0%} headroom), above infrastructure.database.pool_max = "
+            f"{pool.pool_max}"
+        )
+    connections = Connections(
+        required=needed,
+        pool_min=pool.pool_min,
+        pool_max=pool.pool_max,
+        fits=needed <= pool.pool_max,
+        busy=rps * sizer.db_s,
+    )
+
+    db_servers = sizer.db_servers(rps, cap=True)
+    app_servers = provisioned * sizer.workers
+    rt = sizer.response_time(rps, app_servers, db_servers)
+    latency = (
+        Latency(None, None, None)
+        if rt is None
+        else Latency(rt.quantile(_P50) * 1e3, rt.quantile(_P95) * 1e3, rt.mean_s * 1e3)
+    )
+    if rt is None:
+        reasons.append("a tier is overloaded at the peak (utilization >= 100%): no steady state")
+
+    cost = sizer.cost(users)
+    return Sizing(
+        users=users,
+        dau=profile.dau(),
+        peak_concurrent=profile.peak_concurrent(),
+        peak_rps=rps,
+        instances=instances,
+        db_connections=connections,
+        latency=latency,
+        utilization=MappingProxyType(
+            {
+                "app_cpu": rps * sizer.cpu_s / app_servers,
+                "db_connections": rps * sizer.db_s / db_servers,
+            }
+        ),
+        cost=cost,
+        limits=Limits(sizer.max_users_by_instances(), sizer.max_users_by_db_pool()),
+        assumptions=profile_assumptions(profile),
+        endpoints=tuple(
+            EndpointLoad(
+                endpoint=e,
+                rps=rps * share,
+                cpu_ms=profile.service_demands[e].cpu_ms,
+                db_ms=profile.service_demands[e].db_ms,
+            )
+            for e, share in sorted(sizer.visit_share.items(), key=lambda item: -item[1])
+        ),
+        reasons=tuple(reasons),
+        cost_breakdown=_breakdown(profile, sizer, cost) if compare_costs else (),
+        cost_claims=compare_claims(profile, sizer.cost) if compare_costs else (),
+    )
+
+
+def _breakdown(profile: Profile, sizer: _Sizer, cost: CostEstimate) -> tuple[CostComparison, ...]:
+    """The source's month-one breakdown beside the model's bill for the same population.
+
+    The breakdown describes the source's launch population, its smallest claim (400,000
+    users); a plan for another population is compared at that population, not its own.
+    """
+    claims = profile.cost.claims
+    users = min(c.users for c in claims) if claims else cost.users
+    return compare_breakdown(profile, cost if users == cost.users else sizer.cost(users))

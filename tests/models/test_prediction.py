@@ -1,0 +1,120 @@
+"""The closed-network prediction of a load test, against exact MVA and the asymptotes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from models.laws import saturation_population
+from models.multiserver import multiserver_mva
+from models.prediction import predict, split_users
+from models.profile import Profile, load_profile
+from models.workload import workloads
+
+STAGE_KEYS = {
+    "users", "throughput_rps", "throughput_rps_low", "throughput_rps_high", "mean_ms",
+    "p50_ms", "p95_ms", "cpu_utilization", "error_rate",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def homeowners_only() -> Profile:
+    """One persona, so that the three-class model must equal the single-class exact MVA."""
+    return load_profile(
+        overrides={
+            "personas": {
+                "homeowner": {"share": 1.0},
+                "contractor": {"share": 0.0},
+                "operator": {"share": 0.0},
+            },
+            "business": {"bids_per_day": 0},
+        }
+    )
+
+
+def test_split_users_sums_and_follows_shares() -> None:
+    profile = load_profile()
+    assert split_users(profile, 20) == [12, 7, 1]
+    assert split_users(profile, 1) == [1, 0, 0]
+    assert sum(split_users(profile, 997)) == 997
+
+
+def test_single_persona_matches_exact_multiserver_mva(homeowners_only: Profile) -> None:
+    work = workloads(homeowners_only)["homeowner"]
+    d = homeowners_only.service_demands
+    cpu = sum(v * d[e].cpu_ms for e, v in work.visits.items()) / 1e3  # per screen
+    levels = [1, 50, 2000, 6000, 12000, 20000]
+    prediction = predict(homeowners_only, levels, servers=2)
+    exact = multiserver_mva([cpu], servers=[2], population=max(levels), think_time=30.0)
+    for level in prediction.levels:
+        screens = float(exact.throughput[level.users - 1])
+        # Seidmann + Schweitzer: throughput within 2% of exact when Z >> D (it is here).
+        assert level.throughput_rps == pytest.approx(screens * work.calls_per_step, rel=0.02)
+        assert level.throughput_rps <= screens * work.calls_per_step * 1.001  # pessimistic
+    # Saturation point: (D + Z) / (D / c) for one class on c servers.
+    assert prediction.saturation_users == pytest.approx(
+        2 * saturation_population([cpu], think_time=30.0), rel=1e-9
+    )
+
+
+def test_asymptotes_light_and_heavy_load() -> None:
+    profile = load_profile()
+    prediction = predict(profile, [1, 60_000], servers=1)
+    light, heavy = prediction.levels
+    # One user: no queueing, the mean response is the mean request demand.
+    assert light.cpu_utilization < 1e-3
+    assert light.p95_ms > light.mean_ms > light.p50_ms > 0
+    # Far past saturation: the CPU is the bottleneck at 100% and throughput is 1/s_cpu.
+    assert heavy.cpu_utilization == pytest.approx(1.0, abs=1e-3)
+    assert heavy.users > prediction.saturation_users
+    assert heavy.mean_ms > 1000.0
+
+
+def test_band_brackets_the_nominal_prediction() -> None:
+    prediction = predict(load_profile(), [50, 7000, 9000], servers=2)
+    for level in prediction.levels:
+        assert level.throughput_rps_low <= level.throughput_rps <= level.throughput_rps_high
+        assert level.mean_ms_low <= level.mean_ms <= level.mean_ms_high
+        assert level.p95_ms_low <= level.p95_ms <= level.p95_ms_high
+    near_knee = prediction.levels[-1]
+    assert (
+        near_knee.throughput_rps_high - near_knee.throughput_rps_low
+        > 0.01 * near_knee.throughput_rps
+    )
+
+
+def test_settling_time_grows_with_ramp_and_near_saturation() -> None:
+    profile = load_profile()
+    quick = predict(profile, [100], servers=2).levels[0]
+    ramped = predict(profile, [100], servers=2, spawn_rate=2.0).levels[0]
+    assert ramped.settling_time_s == pytest.approx(quick.settling_time_s + 50.0, rel=0.01)
+    # Three think-time cycles at least (mean think time of the mix is 20-45 s).
+    assert quick.settling_time_s > 3 * 20.0
+    knee = predict(profile, [8000], servers=2).levels[0]
+    assert knee.settling_time_s > quick.settling_time_s
+
+
+def test_prediction_json_has_the_artifact_keys(tmp_path: Path) -> None:
+    prediction = predict(load_profile(), [10, 25], servers=2, calibrated=True)
+    path = tmp_path / "prediction.json"
+    prediction.write(path)
+    data = json.loads(path.read_text("utf-8"))
+    assert data["model"] == "mva" and data["calibrated"] is True
+    assert [s["users"] for s in data["stages"]] == [10, 25]
+    for stage in data["stages"]:
+        assert set(stage) >= STAGE_KEYS
+        assert stage["error_rate"] == 0.0
+        assert all(math.isfinite(v) for v in stage.values() if isinstance(v, float))
+
+
+def test_bad_arguments_name_the_value() -> None:
+    profile = load_profile()
+    with pytest.raises(ValueError, match="servers must be >= 1, got 0"):
+        predict(profile, [10], servers=0)
+    with pytest.raises(ValueError, match="every level needs >= 1 user, got 0"):
+        predict(profile, [0], servers=1)
+    with pytest.raises(ValueError, match="uncertainty"):
+        predict(profile, [10], servers=1, uncertainty=1.5)
