@@ -1,0 +1,211 @@
+"""The verdict: ready or not ready for the profile's launch, and why, readable in five seconds.
+
+Reasons come in three severities. Any ``fail`` makes the verdict "not ready"; ``warn`` is worth
+reading but does not block; ``info`` states what held (so a "ready" has reasons too). The
+order is the order a manager should read them in: can the figures be trusted at all
+(completeness, load generator, data integrity), then the objectives, then capacity, then
+regressions against the baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from models.profile import Profile
+from reports import formatting as fmt
+from reports.records import Run, SloResult
+
+if TYPE_CHECKING:  # the capacity module renders planner reports with a verdict: no cycle
+    from reports.baseline import Comparison
+    from reports.capacity import CapacityPlan
+
+Severity = Literal["fail", "warn", "info"]
+
+SLO_LABELS = {
+    "api_p50_ms": "API p50",
+    "api_p95_ms": "API p95",
+    "page_p95_ms": "page p95",
+    "error_rate": "error rate",
+    "availability": "availability",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    severity: Severity
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ready: bool
+    headline: str
+    reasons: tuple[Reason, ...]
+
+    @property
+    def top(self) -> tuple[Reason, ...]:
+        """The reasons shown in the verdict box: every failure, then up to three others."""
+        fails = tuple(r for r in self.reasons if r.severity == "fail")
+        rest = tuple(r for r in self.reasons if r.severity != "fail")
+        return fails + rest[:3]
+
+
+def slo_label(name: str) -> str:
+    return SLO_LABELS.get(name, name.replace("_", " "))
+
+
+def _slo_reasons(run: Run) -> list[Reason]:
+    """One reason per failed objective: the overall figure and where it first broke."""
+    failed: dict[str, list[SloResult]] = {}
+    for slo in run.slo:
+        if not slo.passed:
+            failed.setdefault(slo.name, []).append(slo)
+    reasons = []
+    for name, results in failed.items():
+        overall = next((s for s in results if s.stage is None), None)
+        staged = [(run.stage_named(s.stage), s) for s in results if s.stage is not None]
+        staged = [(stage, s) for stage, s in staged if stage is not None]
+        target = fmt.objective(name, results[0].target)
+        text = f"{slo_label(name)} missed its objective ({target})"
+        if staged:
+            stage, first = min(staged, key=lambda pair: pair[0].users if pair[0] else 0)
+            assert stage is not None
+            text += (
+                f": first at {stage.users:,} users (stage {stage.index + 1}), "
+                f"{fmt.metric(first.measured, name)}"
+            )
+        if overall is not None:
+            text += f"{'; ' if staged else ': '}{fmt.metric(overall.measured, name)} overall"
+        reasons.append(Reason("fail", text))
+    return reasons
+
+
+def decide(
+    run: Run | None,
+    profile: Profile,
+    capacity: CapacityPlan | None = None,
+    comparison: Comparison | None = None,
+    extra: Sequence[Reason] = (),
+) -> Verdict:
+    """Weigh the run, the capacity plan and the baseline comparison into one verdict."""
+    reasons: list[Reason] = []
+    if run is not None:
+        if not run.complete:
+            why = "; ".join(run.incomplete_reasons) or "no reason recorded"
+            reasons.append(
+                Reason(
+                    "fail",
+                    f"The run is incomplete ({why}): its figures are "
+                    "a lower bound, not a measurement",
+                )
+            )
+        if run.loadgen_unreliable:
+            cpu = run.load_generator.get("cpu_max")
+            reasons.append(
+                Reason(
+                    "fail",
+                    f"The load generator ran at "
+                    f"{fmt.pct(cpu if isinstance(cpu, float) else None)} "
+                    "CPU: its latency figures are unreliable",
+                )
+            )
+        integrity = run.integrity
+        lost, unexpected = integrity.get("lost", 0) or 0, integrity.get("unexpected", 0) or 0
+        if lost or unexpected:
+            reasons.append(
+                Reason(
+                    "fail",
+                    f"Integrity audit: {lost:,} acknowledged writes lost, "
+                    f"{unexpected:,} unexpected",
+                )
+            )
+        if run.server_vs_client.get("match") is False:
+            reasons.append(
+                Reason(
+                    "fail",
+                    "Client and server request counts disagree ("
+                    f"{fmt.count(run.server_vs_client.get('client_total'))} vs "
+                    f"{fmt.count(run.server_vs_client.get('server_total'))})",
+                )
+            )
+        reasons.extend(_slo_reasons(run))
+    if capacity is not None:
+        reasons.extend(Reason("fail", p[0].upper() + p[1:]) for p in capacity.problems)
+    if comparison is not None and comparison.regressions:
+        count = len(comparison.regressions)
+        reasons.append(
+            Reason(
+                "fail",
+                f"{count} regression{'s' if count > 1 else ''} beyond "
+                f"{fmt.pct(comparison.threshold)} against the baseline "
+                f"{comparison.baseline_id}; worst: "
+                f"{comparison.regressions[0]}",
+            )
+        )
+    reasons.extend(extra)
+    if run is not None:
+        critical = [a for a in run.alerts if a.severity == "critical"]
+        if critical:
+            first = min(critical, key=lambda a: a.fired_at_s)
+            reasons.append(
+                Reason(
+                    "warn",
+                    f"{len(critical)} critical alert(s) fired; the first, "
+                    f"{first.metric} {first.op} {first.threshold:g}, at "
+                    f"{fmt.seconds(first.fired_at_s)}",
+                )
+            )
+    ready = not any(r.severity == "fail" for r in reasons)
+    reasons.extend(_positives(run, capacity, ready))
+    launch = (
+        f"{profile.name} ({profile.population.users:,} users, "
+        f"{profile.peak_concurrent():,.0f} concurrent at peak)"
+    )
+    headline = f"{'Ready' if ready else 'Not ready'} for {launch}"
+    return Verdict(ready, headline, tuple(reasons))
+
+
+def _positives(run: Run | None, capacity: CapacityPlan | None, ready: bool) -> list[Reason]:
+    out = []
+    if run is not None and ready and run.slo:
+        top = max((s.users for s in run.stages), default=0)
+        names = {s.name for s in run.slo}
+        out.append(Reason("info", f"All {len(names)} objectives held up to {top:,} users"))
+    if capacity is not None and capacity.sizing is not None:
+        inst = capacity.sizing.get("instances", {})
+        db = capacity.sizing.get("db_connections", {})
+        total = (capacity.sizing.get("cost_monthly_usd") or {}).get("total")
+        out.append(
+            Reason(
+                "info",
+                f"At peak: {fmt.count(inst.get('required'))} of "
+                f"{fmt.count(inst.get('max'))} instances, "
+                f"{fmt.count(db.get('required'))} of "
+                f"{fmt.count(db.get('pool_max'))} database connections, "
+                f"{fmt.usd(total)} a month",
+            )
+        )
+    sim = capacity.simulation_summary if capacity is not None else None
+    if sim is not None:
+        out.append(
+            Reason(
+                "info",
+                f"Simulated day: at most {fmt.count(sim['peak_instances'])} "
+                f"instances and {fmt.count(sim['peak_connections'])} database "
+                f"connections, worst-minute p95 {fmt.ms(sim['peak_p95_ms'])}, "
+                f"{sim['breaching_minutes']:,} minute(s) breaking an "
+                "objective",
+            )
+        )
+    if capacity is not None and capacity.sizing is not None:
+        limit = capacity.first_limit
+        if limit is not None and not limit.below_launch:
+            out.append(
+                Reason(
+                    "info",
+                    f"First limit: the {limit.cap} runs out at {fmt.count(limit.users)} users",
+                )
+            )
+    return out

@@ -1,0 +1,100 @@
+"""The planner's reports, without a run: from the model's sizing and from a simulated day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.profile import load_profile
+from models.simulation.runner import SimulationOptions, run_once
+from models.sizing import size
+from reports import formatting as fmt
+from reports import render_capacity_report, render_simulation_report
+from tests.reports.factory import simulation, sizing_result
+from tests.reports.htmlcheck import external_references, parse
+
+
+def test_model_only_report_from_the_real_sizing(tmp_path: Path) -> None:
+    profile = load_profile()
+    plan = size(profile)
+    data = plan.to_json()
+    path = render_capacity_report(data, profile, tmp_path / "plan.html")
+    report = parse(path)
+    assert {"verdict", "capacity", "method"} <= set(report.ids())
+    assert "slo" not in report.ids() and "run" not in report.ids()
+    verdict = report.section_text("verdict")
+    assert verdict.startswith("✓ Ready for launch-day-400k")
+    assert (
+        f"At peak: {data['instances']['required']} of 50 instances, "
+        f"{data['db_connections']['required']} of 100 database connections, "
+        f"{fmt.usd(data['cost_monthly_usd']['total'])} a month" in verdict
+    )
+    capacity = report.section_text("capacity")
+    assert f"{fmt.count(data['limits']['max_users_by_instances'])} users" in capacity
+    assert report.row("cost-breakdown", "total")[1:] == [
+        "$8,500",
+        fmt.usd(data["cost_monthly_usd"]["total"]),
+    ]
+    assert external_references(report) == []
+
+
+def test_the_sizing_object_also_checks_every_cost_claim(tmp_path: Path) -> None:
+    profile = load_profile()
+    plan = size(profile)
+    report = parse(render_capacity_report(plan, profile, tmp_path / "plan.html"))
+    claims = report.table("cost-claims")[1:]
+    assert [row[0] for row in claims] == ["400,000", "500,000", "750,000", "1,000,000"]
+    by_users = {claim.users: claim.model_usd for claim in plan.cost_claims}
+    for row in claims:
+        users = int(row[0].replace(",", ""))
+        if users in by_users:
+            assert row[2] == fmt.usd(by_users[users])
+    assert all(row[2] != "—" for row in claims)
+
+
+def test_a_plan_that_does_not_fit_is_not_ready(tmp_path: Path) -> None:
+    profile = load_profile()
+    data = sizing_result(profile, fits=False)
+    report = parse(render_capacity_report(data, profile, tmp_path / "plan.html"))
+    verdict = report.section_text("verdict")
+    assert verdict.startswith("✗ Not ready")
+    assert "140 database connections are needed at peak, above the pool maximum of 100" in verdict
+    assert (
+        "The 100-connection database pool runs out first, at 285,000 users, below the 400,000"
+        in verdict
+    )
+    limits = report.row("limits-table", "The 100-connection database pool breaks first")
+    assert limits[1:] == ["285,000 users", "✗ runs out before the launch peak"]
+    claim = report.row("cost-claims", "400,000")
+    assert claim[-1] == "✗ disagrees"  # the fixture's model says $11,188 against $8,500
+
+
+def test_simulation_report_from_records(tmp_path: Path) -> None:
+    profile = load_profile()
+    records = simulation(profile)
+    report = parse(render_simulation_report(records, profile, tmp_path / "day.html"))
+    capacity = report.section_text("capacity")
+    assert "Simulated launch day" in capacity
+    assert f"Most instances {max(r['instances'] for r in records)} of 50" in capacity
+    hours = report.table("data-capacity-timeline")  # the timeline's data table: one row per hour
+    assert len(hours) == 1 + 24
+    assert hours[10][0] == "09:00" and hours[10][1] == "20,000"
+    svg = [e for e in report.elements if e.tag == "svg"]
+    assert len(svg) == 1 and svg[0].attrs["data-chart"] == "capacity-timeline"
+    verdict = report.section_text("verdict")
+    assert "Simulated day: at most 25 instances" in verdict
+    assert "0 minute(s) breaking an objective" in verdict
+    # No load test ran: the report must not describe one.
+    assert "HDR" not in report.text and "closed" not in report.section_text("method")
+    assert "no analytic sizing" in capacity
+
+
+@pytest.mark.slow
+def test_simulation_report_from_the_real_simulation(tmp_path: Path) -> None:
+    profile = load_profile(overrides={"population": {"users": 40_000}})
+    result = run_once(profile, SimulationOptions(hours=0.25, start_hour=9.0, seed=3))
+    report = parse(render_simulation_report(result, profile, tmp_path / "day.html"))
+    most = max(m.instances for m in result.minutes)
+    assert f"Most instances {fmt.count(most)} of 50" in report.section_text("capacity")
+    assert report.section_text("verdict").startswith(("✓ Ready", "✗ Not ready"))
