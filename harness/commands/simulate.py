@@ -1,0 +1,253 @@
+"""``harness simulate``: launch day, request by request, with the autoscaler (SimPy).
+
+    harness simulate --hours 1 --start-hour 9            the launch hour, default profile
+    harness simulate --hours 24 --fast                   the whole day by the analytic fast path
+    harness simulate --hours 1 --replications 5 --json   confidence intervals, JSON on stdout
+    harness simulate --mode closed --users 20000 --concurrency-ratio 0.0625 --hours 0.5
+    harness simulate --hours 2 --report day.html         also the HTML report (reports.capacity)
+
+Writes ``simulation.json`` (totals with intervals, actions, assumptions, per-minute series),
+``simulation.csv`` (the per-minute series) and ``profile.toml`` to ``--out`` (default
+``runs/<UTC timestamp>-simulate/``). A progress bar goes to stderr.
+
+Exit codes: 0 when the simulated day keeps the API p95 and error-rate objectives, 1 when it
+does not (everything is written all the same), 2 for bad flags or a bad profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import math
+import sys
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from harness.commands.common import (
+    add_population_overrides,
+    add_profile_argument,
+    profile_from_args,
+)
+from harness.errors import UsageError
+from harness.exit_codes import ExitCode
+from models.fastpath import fast_day
+from models.profile import Profile
+from models.simulation import MinuteRecord, SimulationOptions, SimulationSummary, simulate_day
+from models.simulation.result import summarise
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_profile_argument(parser)
+    add_population_overrides(parser)
+    parser.add_argument("--hours", type=float, default=1.0, help="hours to simulate (default 1)")
+    parser.add_argument(
+        "--start-hour", type=float, default=None, metavar="H0",
+        help="hour of launch day to start at (default: the profile's launch_hour, or "
+        "midnight for runs of 24 hours or more)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument(
+        "--replications", type=int, default=1, metavar="R",
+        help="independent runs (seeds S, S+1, ...) for 95%% confidence intervals",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mode", choices=("open", "closed"), default="open",
+        help="open: aggregated Poisson arrivals (any population); closed: one cycle per user "
+        "with think time (load-test sized populations)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scv", type=float, default=1.0,
+        help="squared coefficient of variation of service times (1 = exponential)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fast", action="store_true",
+        help="the analytic fast path instead of the simulation (whole day in well under 5 s)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="where to write the series")
+    parser.add_argument("--report", type=Path, metavar="FILE", help="also write the HTML report")
+
+
+def _options(args: argparse.Namespace, profile: Profile) -> SimulationOptions:
+    start = args.start_hour
+    if start is None:
+        start = 0.0 if args.hours >= 24 else float(profile.day_one.launch_hour)
+    if args.mode == "closed" and args.fast:
+        raise UsageError("--fast solves the open model; drop --mode closed or --fast")
+    try:
+        return SimulationOptions(
+            hours=args.hours, start_hour=start, seed=args.seed,
+            replications=args.replications, mode=args.mode, scv=args.scv,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UsageError(f"{exc} (see harness simulate --help)") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = profile_from_args(args)
+    options = _options(args, profile)
+    if args.report is not None and not _report_available():
+        raise UsageError(
+            "--report needs reports.capacity.render_simulation_report, which is not installed "
+            "in this checkout; run without --report"
+        )
+    summary = _simulate(profile, options, args.fast, quiet=args.json)
+    out = args.out or _default_out()
+    _write(out, profile, summary)
+    breaches = _breaches(profile, summary)
+    if args.report is not None:
+        capacity = importlib.import_module("reports.capacity")
+        written = capacity.render_simulation_report(summary, profile, args.report)
+        print(f"report: {written}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(_clean(summary.to_dict() | {"breaches": breaches, "out": str(out)}),
+                         indent=1))  # fmt: skip
+    else:
+        _print_human(profile, summary, breaches, out)
+    return ExitCode.BREACH if breaches else ExitCode.OK
+
+
+def _report_available() -> bool:
+    try:
+        module = importlib.import_module("reports.capacity")
+    except ImportError:
+        return False
+    return hasattr(module, "render_simulation_report")
+
+
+def _simulate(profile: Profile, options: SimulationOptions, fast: bool,
+              quiet: bool) -> SimulationSummary:  # fmt: skip
+    console = Console(stderr=True)
+    label = "fast path" if fast else f"simulating ({options.mode})"
+    with Progress(
+        TextColumn(f"[bold]{label}[/]"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=quiet,
+        disable=quiet and not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(label, total=1.0)
+
+        def progress(fraction: float) -> None:
+            bar.update(task, completed=fraction)
+
+        if fast:
+            summary = summarise([fast_day(profile, options, progress)])
+        else:
+            summary = simulate_day(profile, options, progress)
+        bar.update(task, completed=1.0)
+    return summary
+
+
+def _default_out() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = Path("runs") / f"{stamp}-simulate"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = Path("runs") / f"{stamp}-simulate-{suffix}"
+    return candidate
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: undefined figures (no requests, one replication's CI) become null."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _write(out: Path, profile: Profile, summary: SimulationSummary) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "profile.toml").write_text(profile.to_toml(), encoding="utf-8")
+    (out / "simulation.json").write_text(
+        json.dumps(_clean(summary.to_dict()), indent=1) + "\n", encoding="utf-8"
+    )
+    with (out / "simulation.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, [f.name for f in fields(MinuteRecord)])
+        writer.writeheader()
+        writer.writerows(asdict(m) for m in summary.minutes)
+
+
+def _breaches(profile: Profile, summary: SimulationSummary) -> list[str]:
+    totals = summary.totals
+    found = []
+    if totals["p95_ms"].mean > profile.slo.api_p95_ms:
+        found.append(f"API p95 {totals['p95_ms'].mean:.0f} ms > {profile.slo.api_p95_ms:g} ms")
+    if totals["error_rate"].mean > profile.slo.error_rate:
+        found.append(f"error rate {totals['error_rate'].mean:.2%} > {profile.slo.error_rate:.2%}")
+    return found
+
+
+def _fmt(mean: float, half: float, spec: str) -> str:
+    text = format(mean, spec)
+    return text if math.isnan(half) else f"{text} ± {format(half, spec)}"
+
+
+def _print_human(profile: Profile, summary: SimulationSummary, breaches: list[str],
+                 out: Path) -> None:  # fmt: skip
+    console = Console(highlight=False)
+    first = summary.first
+    runs = len(summary.runs)
+    console.print(
+        f"[bold]{first.method}[/] of {profile.name}: {first.hours:g} h from "
+        f"{_clock(first.start_s)}, {first.mode} mode, "
+        f"{runs} replication{'s' if runs > 1 else ''} ({summary.to_dict()['wall_s']:.1f} s)"
+    )
+    hours = Table(title="per hour (means over the hour's minutes)")
+    for column in ("from", "users", "req/s", "p50 ms", "max p95 ms", "errors", "instances",
+                   "cpu", "db conns"):  # fmt: skip
+        hours.add_column(column, justify="right")
+    for start in range(0, len(summary.minutes), 60):
+        block = summary.minutes[start : start + 60]
+        hours.add_row(
+            _clock(block[0].time_s),
+            f"{_mean(block, 'users'):,.0f}",
+            f"{_mean(block, 'rps'):,.0f}",
+            f"{_mean(block, 'p50_ms'):.1f}",
+            f"{max(m.p95_ms for m in block):.1f}",
+            f"{sum(m.errors for m in block) / max(sum(m.requests for m in block), 1):.2%}",
+            f"{_mean(block, 'instances'):.1f}",
+            f"{_mean(block, 'cpu'):.0%}",
+            f"{_mean(block, 'db_connections'):.1f}",
+        )
+    console.print(hours)
+    t = summary.totals
+    console.print(
+        f"requests {_fmt(t['requests'].mean, t['requests'].half_width, ',.0f')}; "
+        f"p95 {_fmt(t['p95_ms'].mean, t['p95_ms'].half_width, '.1f')} ms; "
+        f"errors {_fmt(t['error_rate'].mean * 100, t['error_rate'].half_width * 100, '.3f')}%; "
+        f"instance-hours {_fmt(t['instance_minutes'].mean / 60, t['instance_minutes'].half_width / 60, '.1f')}; "  # noqa: E501
+        f"peak instances {t['peak_instances'].mean:.0f}; "
+        f"scaling actions {t['scaling_actions'].mean:.0f}"
+    )
+    for action in first.actions[:20]:
+        console.print(
+            f"  {action.time_s / 60:7.1f} min  {action.before:>3} -> {action.after:<3} "
+            f"({action.reason})"
+        )
+    console.print("assumptions:")
+    for item in first.assumptions:
+        console.print(f"  - {item}")
+    for breach in breaches:
+        console.print(f"[red]BREACH[/] {breach}")
+    console.print(f"written: {out}/simulation.json, simulation.csv")
+
+
+def _mean(block: tuple[MinuteRecord, ...], name: str) -> float:
+    values = [getattr(m, name) for m in block if not math.isnan(getattr(m, name))]
+    return sum(values) / len(values) if values else math.nan
+
+
+def _clock(seconds: float) -> str:
+    minutes = int(seconds // 60) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

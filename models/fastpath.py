@@ -1,0 +1,337 @@
+"""The whole day in a second: a time-stepped analytic model with the simulation's autoscaler.
+
+Each minute is solved as a steady state (the load changes hourly and queues settle in
+milliseconds, so a minute is "long"), and the :class:`~models.simulation.autoscaler.Autoscaler`
+(the very object the simulation uses) reads each evaluation period's CPU and p95 and resizes
+the fleet, with the same cooldown and provisioning delay. Per minute:
+
+* **Load.** ``λ = users · Σ share_p · visits_p / Z_p`` (:class:`RequestMix`), less what the
+  rate limiter rejects.
+* **Database pool** (k = ``pool_max`` connections, M/M/k): offered load ``a_db = λ·E[db]``;
+  Erlang C gives the chance to wait and the wait ``W_db``; the share of acquire timeouts is
+  ``P(W_db > T) = C_db·e^(−(k/E[db] − λ)·T)`` (all of the excess when ``a_db ≥ k``).
+* **Workers** (c = serving instances × W, M/G/c): a worker holds a request for
+  ``E[W_db] + E[cpu + db]``; ``a = λ·E[hold]``, CPU ``= a/c``. Erlang C gives P(wait); the
+  wait is exponential with rate ``θ = (c/E[hold] − λ)·2/(1 + cs²)`` (Allen–Cunneen's M/G/c
+  correction, cs² the squared coefficient of variation of the hold, which the endpoint mix
+  makes larger than 1 even when each endpoint's time is exponential).
+* **Response time** ``T = backlog delay + W_db + W + S``, where S is the endpoint mixture
+  (each endpoint exponential, gamma or deterministic around its demand, as the simulation
+  draws it). Its percentiles come from the exact survival function of that mixture
+  (hypoexponential terms for exponential service), solved with Brent's method.
+* **Overload** (``a ≥ c``): the excess accumulates as a fluid backlog that later minutes
+  drain; its delay ``backlog / (c/E[hold])`` shifts every response time.
+
+When instances become ready inside a minute, the minute is split at that instant and its
+distribution is the time-weighted mixture of the parts (the simulation's fleet changes at
+the same instants). Minutes with the same load and fleet are solved once (memoised).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import brentq
+from scipy.special import gammaincc, roots_legendre
+
+from models.erlang import erlang_c
+from models.profile import Profile
+from models.simulation.arrivals import DayCurve, RequestMix
+from models.simulation.autoscaler import Autoscaler, ScalingPolicy
+from models.simulation.recorder import MinuteRecord, Totals
+from models.simulation.result import SimulationResult
+from models.simulation.runner import SimulationOptions, assumptions
+
+__all__ = ["fast_day"]
+
+FloatArray = npt.NDArray[np.float64]
+
+_NODES, _WEIGHTS = roots_legendre(48)
+_QUANTILES = (0.50, 0.95, 0.99)
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """A stretch of a minute with a fixed fleet: its steady state."""
+
+    weight: float
+    """Fraction of the minute's requests (= fraction of its time)."""
+    wait_probability: float
+    theta: float
+    shift_s: float
+    """Deterministic delay added to every response: backlog drain + mean DB wait."""
+    cpu: float
+
+
+class _Mixture:
+    """Service-time mixture of the endpoints and the survival function of T = shift + W + S."""
+
+    def __init__(self, probabilities: FloatArray, means: FloatArray, scv: float) -> None:
+        keep = probabilities > 0
+        self.p = probabilities[keep] / probabilities[keep].sum()
+        self.m = means[keep]
+        self.scv = scv
+        self.mean = float((self.p * self.m).sum())
+        second = float((self.p * (1.0 + scv) * self.m**2).sum())
+        self.cs2 = second / self.mean**2 - 1.0 if self.mean > 0 else 0.0
+
+    def _service_survival(self, t: FloatArray) -> FloatArray:
+        """P(S_e > t) for each endpoint e; t broadcasts against the endpoints."""
+        m = self.m
+        if self.scv == 1.0:
+            return np.exp(-t / m)
+        if self.scv == 0.0:
+            return (t < m).astype(np.float64)
+        shape = 1.0 / self.scv
+        return np.asarray(gammaincc(shape, np.maximum(t, 0.0) / (m * self.scv)))
+
+    def _with_wait(self, t: float, theta: float) -> FloatArray:
+        """P(W + S_e > t) for W ~ Exp(theta), per endpoint."""
+        m = self.m
+        if self.scv == 1.0:
+            mu = 1.0 / m
+            delta = np.abs(theta - mu)
+            slow = np.minimum(theta, mu)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                h = np.where(
+                    delta < 1e-12 * mu,
+                    t * np.exp(-mu * t),
+                    np.exp(-slow * t) * -np.expm1(-delta * t) / delta,
+                )
+            return np.asarray(np.exp(-mu * t) + mu * h)
+        if self.scv == 0.0:
+            return np.where(t < m, 1.0, np.exp(-theta * np.maximum(t - m, 0.0)))
+        # P(S > t) + ∫_0^t f_S(s)·e^(−θ(t−s)) ds, by 48-point Gauss–Legendre on [0, t].
+        shape = 1.0 / self.scv
+        s = (t / 2.0) * (_NODES + 1.0)
+        scale = m[:, None] * self.scv
+        log_f = (shape - 1.0) * np.log(np.maximum(s, 1e-300)) - s / scale
+        log_f -= math.lgamma(shape) + shape * np.log(scale)
+        integral = (t / 2.0) * (np.exp(log_f - theta * (t - s)) * _WEIGHTS).sum(axis=1)
+        return np.asarray(self._service_survival(np.array(t)) + integral)
+
+    def survival(self, t: float, segments: tuple[_Segment, ...]) -> float:
+        total = 0.0
+        for seg in segments:
+            u = t - seg.shift_s
+            if u <= 0:
+                total += seg.weight
+                continue
+            plain = self._service_survival(np.array(u))
+            part = (1.0 - seg.wait_probability) * plain
+            if seg.wait_probability > 0:
+                part = part + seg.wait_probability * self._with_wait(u, seg.theta)
+            total += seg.weight * float((self.p * part).sum())
+        return total
+
+    def quantile(self, q: float, segments: tuple[_Segment, ...]) -> float:
+        target = 1.0 - q
+
+        def excess(t: float) -> float:
+            return self.survival(t, segments) - target
+
+        high = max(self.mean, 1e-6) * 4.0 + max(s.shift_s for s in segments)
+        while excess(high) > 0:
+            high *= 2.0
+        return float(brentq(excess, 0.0, high, xtol=1e-9, rtol=1e-7))
+
+
+def _segment(duration: float, wait_p: float, theta: float, shift: float, cpu: float) -> _Segment:
+    """A segment, rounded so that equal minutes share one memoised solution."""
+    return _Segment(
+        round(duration / 60.0, 9), round(wait_p, 12), round(theta, 9), round(shift, 9), cpu
+    )
+
+
+def _minute_segments(now: float, scaler: Autoscaler) -> list[tuple[float, int]]:
+    """(duration, serving instances) pieces of the minute starting at ``now``."""
+    cuts = sorted({t for t in scaler.ready_times if now < t < now + 60.0})
+    edges = [now, *cuts, now + 60.0]
+    return [(b - a, scaler.serving(a)) for a, b in itertools.pairwise(edges)]
+
+
+def fast_day(profile: Profile, options: SimulationOptions | None = None,
+             progress: Callable[[float], None] | None = None) -> SimulationResult:  # fmt: skip
+    """The day (``options.hours`` from ``options.start_hour``) by the analytic fast path.
+
+    Returns the same :class:`SimulationResult` the simulation does (``method="fastpath"``,
+    no seed), so reports and comparisons treat both alike.
+    """
+    options = options or SimulationOptions()
+    began = time.perf_counter()
+    mix = RequestMix.from_profile(profile)
+    curve = DayCurve.from_profile(profile)
+    policy = ScalingPolicy.from_profile(profile.infrastructure.autoscaling)
+    workers = profile.infrastructure.workers_per_instance
+    database = profile.infrastructure.database
+    scaler = Autoscaler(policy, options.initial_instances or policy.min_instances)
+
+    accepted = mix.accepted_probability()
+    endpoint_p = np.bincount(
+        mix.pair_endpoint, weights=accepted, minlength=len(mix.endpoints)
+    ).astype(np.float64)
+    work = mix.cpu_s + mix.db_s
+    mixture = _Mixture(endpoint_p, work, options.scv)
+    mean_db = float((endpoint_p * mix.db_s).sum())
+    accepted_fraction = mix.accepted_fraction()
+
+    start_s = options.start_hour * 3600.0
+    n_minutes = options.seconds // 60
+    period = policy.evaluation_period_s
+    backlog = 0.0
+    minutes: list[MinuteRecord] = []
+    all_segments: list[tuple[float, tuple[_Segment, ...]]] = []
+
+    @lru_cache(maxsize=4096)
+    def quantiles(key: tuple[_Segment, ...]) -> tuple[float, ...]:
+        return tuple(mixture.quantile(q, key) for q in _QUANTILES)
+
+    for minute in range(n_minutes):
+        now = minute * 60.0
+        if (
+            options.autoscale
+            and now > 0
+            and math.floor(now / period) > math.floor((now - 60.0) / period)
+        ):
+            last = minutes[-1]
+            scaler.evaluate(now, last.cpu, last.p95_ms if not math.isnan(last.p95_ms) else 0.0)
+        users = options.users if options.users is not None else curve.users(start_s + now)
+        offered = users * mix.rate_per_user
+        lam = offered * accepted_fraction
+        rejected = offered - lam
+
+        # Database pool: Erlang C for the wait, its tail for acquire timeouts.
+        a_db = lam * mean_db
+        k = database.pool_max
+        if lam == 0 or mean_db == 0:
+            timeout_share, db_wait = 0.0, 0.0
+        elif a_db < k:
+            c_db = erlang_c(k, a_db)
+            theta_db = k / mean_db - lam
+            timeout_share = c_db * math.exp(-theta_db * database.acquire_timeout_s)
+            db_wait = c_db / theta_db
+        else:
+            timeout_share, db_wait = 1.0 - k / a_db, database.acquire_timeout_s
+        served = lam * (1.0 - timeout_share)
+        hold = mixture.mean + db_wait
+
+        segments = []
+        busy = 0.0
+        capacity = 0.0
+        for duration, serving in _minute_segments(now, scaler):
+            c = serving * workers
+            rate = c / hold if hold > 0 else math.inf  # requests/s the fleet can finish
+            a = lam * hold
+            before = backlog
+            if a < c:
+                # Drain the backlog at full speed first (every worker busy), then steady state.
+                drain_s = min(duration, backlog / (rate - lam)) if backlog > 0 else 0.0
+                backlog = max(0.0, backlog - (rate - lam) * drain_s)
+                busy_time = (drain_s + (duration - drain_s) * a / c) * c
+                if drain_s > 0:  # arrivals while draining wait behind the shrinking backlog
+                    delay = (before + backlog) / 2.0 / rate
+                    segments.append(_segment(drain_s, 0.0, 1.0, delay + db_wait, 1.0))
+                if duration > drain_s:
+                    wait_p = erlang_c(c, a) if c > 0 and a > 0 else 0.0
+                    theta = (c / hold - lam) * 2.0 / (1.0 + mixture.cs2)
+                    segments.append(_segment(duration - drain_s, wait_p, theta, db_wait, a / c))
+            else:
+                backlog += (lam - rate) * duration
+                busy_time = duration * c
+                delay = (before + backlog) / 2.0 / rate if rate > 0 else math.inf
+                segments.append(_segment(duration, 0.0, 1.0, delay + db_wait, 1.0))
+            busy += busy_time
+            capacity += duration * c
+        key = tuple(segments)
+        p50, p95, p99 = quantiles(key) if lam > 0 else (math.nan,) * 3
+        mean_wait = sum(s.weight * (s.wait_probability / s.theta + s.shift_s) for s in key)
+        requests = offered * 60.0
+        errors = (rejected + lam * timeout_share) * 60.0
+        billed = scaler.billed()
+        serving_mean = sum(d * n for d, n in _minute_segments(now, scaler)) / 60.0
+        minutes.append(
+            MinuteRecord(
+                minute=minute,
+                time_s=start_s + now,
+                users=users,
+                requests=requests,
+                rps=offered,
+                errors=errors,
+                error_rate=errors / requests if requests else 0.0,
+                p50_ms=p50 * 1000.0,
+                p95_ms=p95 * 1000.0,
+                p99_ms=p99 * 1000.0,
+                mean_ms=(mixture.mean + mean_wait) * 1000.0 if lam > 0 else math.nan,
+                instances=serving_mean,
+                instances_billed=float(billed),
+                cpu=min(busy / capacity, 1.0) if capacity else 0.0,
+                db_connections=served * mean_db,
+            )
+        )
+        all_segments.append((served * 60.0, key))
+        if progress is not None and minute % 60 == 59:
+            progress((minute + 1) / n_minutes)
+
+    return SimulationResult(
+        method="fastpath",
+        profile=profile.name,
+        seed=None,
+        mode="open",
+        start_s=start_s,
+        hours=options.seconds / 3600.0,
+        minutes=tuple(minutes),
+        totals=_totals(minutes, all_segments, mixture, len(scaler.actions)),
+        actions=tuple(scaler.actions),
+        assumptions=tuple(
+            [
+                *assumptions(profile, options),
+                "fast path: each minute in steady state (M/M/k pool, M/G/c workers with the "
+                "Allen-Cunneen correction, fluid backlog when overloaded)",
+            ]
+        ),
+        wall_s=time.perf_counter() - began,
+    )
+
+
+def _totals(minutes: list[MinuteRecord], weighted: list[tuple[float, tuple[_Segment, ...]]],
+            mixture: _Mixture, actions: int) -> Totals:  # fmt: skip
+    """Whole-run totals; percentiles of the request-weighted mixture of all minutes."""
+    total = sum(w for w, _ in weighted)
+    merged: dict[_Segment, float] = {}
+    for w, segments in weighted:
+        for s in segments:
+            key = _Segment(1.0, s.wait_probability, s.theta, s.shift_s, s.cpu)
+            merged[key] = merged.get(key, 0.0) + w * s.weight
+    if total > 0:
+        combined = tuple(
+            _Segment(w / total, s.wait_probability, s.theta, s.shift_s, s.cpu)
+            for s, w in merged.items()
+        )
+        p50, p95, p99 = (mixture.quantile(q, combined) * 1000.0 for q in _QUANTILES)
+    else:
+        p50 = p95 = p99 = math.nan
+    requests = sum(m.requests for m in minutes)
+    errors = sum(m.errors for m in minutes)
+    return Totals(
+        requests=requests,
+        errors=errors,
+        error_rate=errors / requests if requests else 0.0,
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        instance_minutes=sum(m.instances_billed for m in minutes),
+        serving_instance_minutes=sum(m.instances for m in minutes),
+        peak_instances=max(m.instances_billed for m in minutes),
+        peak_rps=max(m.rps for m in minutes),
+        peak_users=max(m.users for m in minutes),
+        max_cpu=max(m.cpu for m in minutes),
+        max_db_connections=max(m.db_connections for m in minutes),
+        scaling_actions=float(actions),
+    )

@@ -1,0 +1,222 @@
+"""Where requests come from: the day-one curve, the request mix, and the two load modes.
+
+**The curve.** ``day_one.hourly_fraction_of_peak[h]`` is the fraction of the peak concurrency
+online during hour *h*; users are constant within an hour (the same staircase the ``day1``
+load scenario plays), so the launch spike at 09:00 is a step.
+
+**The mix.** A user of persona *p* opens a screen every ``Z_p`` seconds (think time) and a
+screen makes ``visits_p[e]`` calls to endpoint *e* on average (:mod:`models.workload`, the
+derivation the journeys use). So N concurrent users send
+
+    λ_{p,e} = N · share_p · visits_p[e] / Z_p   requests per second.
+
+**Open mode (large populations).** Thousands of independent thinking users form a Poisson
+source (Palm–Khintchine: the superposition of many sparse renewal streams is Poisson). We draw
+the total count of a one-second window from Poisson(λ·Δ), its times uniformly, and thin the
+stream into (persona, endpoint) pairs with a categorical draw: no per-user process exists.
+The response time in each user's cycle is ignored (tens of ms against tens of seconds of
+think time: well under 1%), and a screen's calls arrive independently rather than back to
+back. All random numbers of a window are drawn with numpy in a few vectorised calls.
+
+**Closed mode (load-test sized populations).** Each user cycles: think, open a screen (its
+calls one after the other, as the journeys do), think again. This is the workload a Locust
+run produces and the one MVA predicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from models.catalogue import PERSONAS, STEPS, Endpoint, PersonaName
+from models.profile import Profile
+from models.workload import step_probabilities, workloads
+
+__all__ = ["ArrivalBatch", "DayCurve", "RequestMix", "ServiceDraws", "open_arrivals"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+SECONDS_PER_HOUR = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DayCurve:
+    """Concurrent users over launch day: ``peak_users`` times the hour's fraction."""
+
+    peak_users: float
+    hourly_fraction: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if self.peak_users < 0:
+            raise ValueError(f"peak_users must be >= 0, got {self.peak_users}")
+        if len(self.hourly_fraction) != 24:
+            raise ValueError(f"need 24 hourly fractions, got {len(self.hourly_fraction)}")
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> DayCurve:
+        return cls(profile.peak_concurrent(), tuple(profile.day_one.hourly_fraction_of_peak))
+
+    def users(self, t_s: float) -> float:
+        """Concurrent users at ``t_s`` seconds after midnight (wraps after 24 h)."""
+        hour = int(t_s // SECONDS_PER_HOUR) % 24
+        return self.peak_users * self.hourly_fraction[hour]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDraws:
+    """How a request's service time is drawn around its endpoint's mean demand.
+
+    One draw X with mean 1 and squared coefficient of variation ``scv`` scales the whole
+    demand (CPU + database) of the request, split in the endpoint's proportion. ``scv = 1``
+    (the default) is exponential, so a single-endpoint workload is exactly M/M/c;
+    ``scv = 0`` is deterministic; any other value is a gamma with shape 1/scv.
+    """
+
+    scv: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.scv < 1e6:
+            raise ValueError(f"scv must be a number >= 0, got {self.scv}")
+
+    def draw(self, rng: np.random.Generator, size: int) -> FloatArray:
+        if self.scv == 1.0:
+            return rng.standard_exponential(size)
+        if self.scv == 0.0:
+            return np.ones(size)
+        shape = 1.0 / self.scv
+        return rng.gamma(shape, self.scv, size)
+
+
+@dataclass(frozen=True)
+class RequestMix:
+    """Every (persona, endpoint) pair with its rate per concurrent user and its demands.
+
+    Attributes:
+        endpoints: endpoint names; ``cpu_s`` and ``db_s`` are indexed like it.
+        pair_persona: (K,) persona index of each pair (into ``personas``).
+        pair_endpoint: (K,) endpoint index of each pair.
+        pair_rate: (K,) requests per second per concurrent user (of the whole mix).
+        rate_limited: (K,) fraction of each pair's requests the rate limiter rejects: the
+            part of a persona's mean per-user rate above its per-minute limit (0 by default:
+            users who think for 20-45 s send a few requests a minute).
+    """
+
+    personas: tuple[PersonaName, ...]
+    endpoints: tuple[Endpoint, ...]
+    cpu_s: FloatArray
+    db_s: FloatArray
+    pair_persona: IntArray
+    pair_endpoint: IntArray
+    pair_rate: FloatArray
+    rate_limited: FloatArray
+    limit_per_minute: tuple[int, ...]
+    """Per persona: the rate limit tier that applies to its users (requests per minute)."""
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> RequestMix:
+        endpoints = tuple(profile.service_demands)
+        index = {e: i for i, e in enumerate(endpoints)}
+        limits = profile.infrastructure.rate_limits
+        limit_of: dict[PersonaName, int] = {
+            "homeowner": limits.authenticated,
+            "contractor": limits.authenticated,
+            "operator": limits.operator,
+        }
+        persona_ids, endpoint_ids, rates, limited = [], [], [], []
+        for p, (name, work) in enumerate(workloads(profile).items()):
+            per_user_per_minute = 60.0 * work.calls_per_step / work.think_time_s
+            rejected = max(0.0, 1.0 - limit_of[name] / per_user_per_minute)
+            for endpoint, visits in work.visits.items():
+                if visits <= 0 or work.share <= 0:
+                    continue
+                persona_ids.append(p)
+                endpoint_ids.append(index[endpoint])
+                rates.append(work.share * visits / work.think_time_s)
+                limited.append(rejected)
+        demands = profile.service_demands
+        return cls(
+            personas=PERSONAS,
+            endpoints=endpoints,
+            cpu_s=np.array([demands[e].cpu_ms / 1000.0 for e in endpoints]),
+            db_s=np.array([demands[e].db_ms / 1000.0 for e in endpoints]),
+            pair_persona=np.array(persona_ids, dtype=np.int64),
+            pair_endpoint=np.array(endpoint_ids, dtype=np.int64),
+            pair_rate=np.array(rates),
+            rate_limited=np.array(limited),
+            limit_per_minute=tuple(limit_of[n] for n in PERSONAS),
+        )
+
+    @property
+    def rate_per_user(self) -> float:
+        """Requests per second per concurrent user, all personas and endpoints."""
+        return float(self.pair_rate.sum())
+
+    @property
+    def pair_probability(self) -> FloatArray:
+        probability: FloatArray = self.pair_rate / self.pair_rate.sum()
+        return probability
+
+    def accepted_probability(self) -> FloatArray:
+        """Probability of each pair among the requests the rate limiter lets through."""
+        accepted = self.pair_rate * (1.0 - self.rate_limited)
+        probability: FloatArray = accepted / accepted.sum()
+        return probability
+
+    def accepted_fraction(self) -> float:
+        return float((self.pair_rate * (1.0 - self.rate_limited)).sum() / self.pair_rate.sum())
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalBatch:
+    """The requests arriving in one window, in time order, with everything pre-drawn."""
+
+    times: list[float]
+    endpoints: list[int]
+    work_s: list[float]
+    """Total demand (CPU + database) of each request, already drawn."""
+    db_s: list[float]
+    """The database part of ``work_s``."""
+    rejected: int
+    """Requests the rate limiter turned away in this window (errors, no service)."""
+
+
+def open_arrivals(
+    mix: RequestMix,
+    draws: ServiceDraws,
+    rng: np.random.Generator,
+    users: float,
+    start_s: float,
+    duration_s: float,
+) -> ArrivalBatch:
+    """Poisson arrivals of ``users`` thinking users over [start_s, start_s + duration_s)."""
+    rate = users * mix.rate_per_user
+    count = int(rng.poisson(rate * duration_s)) if rate > 0 else 0
+    if count == 0:
+        return ArrivalBatch([], [], [], [], 0)
+    rejected = int(rng.binomial(count, 1.0 - mix.accepted_fraction()))
+    count -= rejected
+    times = np.sort(rng.random(count)) * duration_s + start_s
+    cumulative = np.cumsum(mix.accepted_probability())
+    pairs = np.searchsorted(cumulative, rng.random(count) * cumulative[-1], side="right")
+    pairs = np.minimum(pairs, len(cumulative) - 1)
+    endpoint = mix.pair_endpoint[pairs]
+    scale = draws.draw(rng, count)
+    db = mix.db_s[endpoint] * scale
+    work = mix.cpu_s[endpoint] * scale + db
+    # Python lists: the event loop indexes them one at a time, much faster than numpy scalars.
+    return ArrivalBatch(times.tolist(), endpoint.tolist(), work.tolist(), db.tolist(), rejected)
+
+
+def screen_calls(
+    profile: Profile,
+) -> dict[PersonaName, tuple[list[float], list[tuple[Endpoint, ...]]]]:
+    """Per persona, the screens' probabilities and API call sequences (closed mode)."""
+    table: dict[PersonaName, tuple[list[float], list[tuple[Endpoint, ...]]]] = {}
+    for name in PERSONAS:
+        probabilities = step_probabilities(profile, name)
+        steps = [s for s in STEPS[name] if probabilities[s.name] > 0]
+        table[name] = ([probabilities[s.name] for s in steps], [s.calls for s in steps])
+    return table

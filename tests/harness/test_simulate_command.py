@@ -1,0 +1,86 @@
+"""``harness simulate``: writes the series, prints totals, JSON, exit codes, the report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.exit_codes import ExitCode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_writes_csv_and_json_series(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sim"
+    code = main(["simulate", "--hours", "0.05", "--seed", "3", "--out", str(out)])
+    assert code == ExitCode.OK
+    printed = capsys.readouterr().out
+    assert "09:00" in printed and "20,000" in printed and "assumptions:" in printed
+    with (out / "simulation.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3
+    assert float(rows[0]["users"]) == 20_000
+    document = json.loads((out / "simulation.json").read_text(encoding="utf-8"))
+    assert document["method"] == "simulation"
+    assert document["totals"]["requests"]["mean"] == sum(float(r["requests"]) for r in rows)
+    assert (out / "profile.toml").read_text(encoding="utf-8").startswith("schema_version")
+
+
+def test_json_fast_whole_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["simulate", "--fast", "--hours", "24", "--json", "--out", str(tmp_path)])
+    assert code == ExitCode.OK
+    document = json.loads(capsys.readouterr().out)
+    assert document["method"] == "fastpath"
+    assert len(document["minutes"]) == 1440
+    assert document["minutes"][0]["time_s"] == 0.0  # a whole day starts at midnight
+    assert document["totals"]["peak_users"]["mean"] == 20_000
+    assert document["breaches"] == []
+
+
+def test_slo_breach_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 4 million users on at most 50 instances: the launch hour overloads the fleet.
+    code = main(["simulate", "--fast", "--users", "4000000", "--hours", "1", "--json",
+                 "--out", str(tmp_path)])  # fmt: skip
+    assert code == ExitCode.BREACH
+    assert "API p95" in json.loads(capsys.readouterr().out)["breaches"][0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--hours", "0"], "hours must be in"),
+        (["--replications", "0"], "replications must be >= 1"),
+        (["--mode", "closed", "--fast"], "--fast solves the open model"),
+        (["--dau-ratio", "1.5"], "population.dau_ratio = 1.5"),
+    ],
+)
+def test_bad_input_exits_2(argv: list[str], message: str, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    assert main(["simulate", *argv, "--out", str(tmp_path)]) == ExitCode.BAD_INPUT
+    assert message in capsys.readouterr().err
+
+
+def test_report_is_written(tmp_path: Path) -> None:
+    report = tmp_path / "day.html"
+    code = main(["simulate", "--fast", "--hours", "2", "--json", "--out", str(tmp_path),
+                 "--report", str(report)])  # fmt: skip
+    assert code == ExitCode.OK
+    assert "<html" in report.read_text(encoding="utf-8").lower()
+
+
+def test_progress_bar_in_a_real_process(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "simulate", "--hours", "0.05", "--out",
+         str(tmp_path / "o")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert "simulating (open)" in completed.stderr and "100%" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert (tmp_path / "o" / "simulation.csv").exists()
