@@ -1,0 +1,128 @@
+"""Writing a run directory exactly as docs/artifacts.md describes it.
+
+The report, the calibration and any later re-reporting read only these files, so this module
+is the one place their layout is decided::
+
+    runs/<UTC timestamp>-<scenario>/
+      profile.toml  run.json  server.json  report.html
+      stats/histograms/<stage index>.json  stats/timeseries.json  stats/failures.json
+      stats/writes.jsonl  (written by the journeys during the run)
+      logs/         the processes' own logs and the plugin's live feed (not part of the contract)
+
+Every file is written whole to a temporary name and then renamed, so a reader never sees half
+a file, and a run that dies half-way leaves complete files of everything it got to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import socket
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+logger = logging.getLogger(__name__)
+
+RUN_KEYS = (
+    "schema_version",
+    "scenario",
+    "started_at",
+    "finished_at",
+    "complete",
+    "incomplete_reasons",
+    "target",
+    "load_generator",
+    "stages",
+    "endpoints",
+    "persona_mix",
+    "slo",
+    "alerts",
+    "integrity",
+    "server_vs_client",
+    "exit_code",
+)
+"""Every documented key of ``run.json`` (docs/artifacts.md); the writer refuses to omit one."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_run_dir(out: Path, scenario: str, moment: datetime | None = None) -> Path:
+    """``out/<UTC timestamp>-<scenario>``, made unique with a suffix if it exists already."""
+    stamp = (moment or utc_now()).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = out / f"{stamp}-{scenario}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = out / f"{stamp}-{scenario}-{suffix}"
+    (candidate / "stats" / "histograms").mkdir(parents=True)
+    (candidate / "logs").mkdir()
+    return candidate
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
+
+
+def write_run(run_dir: Path, run: Mapping[str, Any]) -> Path:
+    """Write ``run.json``; a missing documented key is a bug here, so it raises."""
+    missing = [key for key in RUN_KEYS if key not in run and key != "schema_version"]
+    if missing:
+        raise ValueError(f"run.json would lack documented keys: {', '.join(missing)}")
+    path = run_dir / "run.json"
+    write_json(path, {"schema_version": SCHEMA_VERSION, **run})
+    return path
+
+
+def machine() -> dict[str, Any]:
+    """Which machine produced the absolute figures (the report prints it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        locust_version = version("locust")
+    except PackageNotFoundError:
+        locust_version = "unknown"
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "locust": locust_version,
+        "timezone": time.strftime("%Z"),
+    }
+
+
+def render_report(run_dir: Path) -> Path | None:
+    """Render ``report.html`` with the reports package; None (and a logged note) if it fails.
+
+    A report that cannot be rendered never costs the run its other artifacts or exit code.
+    """
+    try:
+        from reports.render import render_run_report
+    except ImportError as exc:
+        logger.warning("report.html not written: the reports package is not available (%s)", exc)
+        return None
+    try:
+        return render_run_report(run_dir)
+    except Exception as exc:  # the report is a view of the artifacts; its failure is reported
+        logger.warning("report.html not written: %s: %s", type(exc).__name__, exc)
+        return None

@@ -1,0 +1,133 @@
+"""Service-level objective gates, k6-style: every objective of the profile, per stage and over
+the whole run, each with its target, what was measured and whether it held.
+
+The objectives (``[slo]`` of the profile) and where their measurement comes from::
+
+    api_p50_ms, api_p95_ms   merged HDR histograms of the API requests (PAGE samples excluded)
+    page_p95_ms              merged HDR histograms of the PAGE samples only
+    error_rate               failed API requests / API requests
+    availability             the /health probe (harness.probe), once a second
+
+A stage without API requests (a zero-user hour of the day-one curve) has nothing to gate and
+gets no entries; the overall gate always exists, and a run without any request fails it
+(``measured`` null), since "nothing measured" must never read as "passed".
+
+:class:`BreachWatch` is the live half, for ``--abort-on-breach``: a breach sustained for the
+profile's ``gates.abort_window_s`` stops the run early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from models.profile import Slo
+
+# (objective name, key of a stage record, True when the measurement must stay *below* target)
+OBJECTIVES: tuple[tuple[str, str, bool], ...] = (
+    ("api_p50_ms", "p50_ms", True),
+    ("api_p95_ms", "p95_ms", True),
+    ("page_p95_ms", "page_p95_ms", True),
+    ("error_rate", "error_rate", True),
+    ("availability", "availability", False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SloResult:
+    """One row of ``run.json``'s ``slo`` list."""
+
+    name: str
+    target: float
+    measured: float | None
+    passed: bool
+    stage: str | None
+    """The stage's name, or None for the overall gate."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def holds(below: bool, measured: float, target: float) -> bool:
+    """Latencies and error rate must stay under their target; availability at or above it."""
+    return measured < target if below else measured >= target
+
+
+def evaluate_record(slo: Slo, record: Mapping[str, Any], stage: str | None) -> list[SloResult]:
+    """Gate one stage record (or the overall record when ``stage`` is None)."""
+    results = []
+    for name, key, below in OBJECTIVES:
+        target = float(getattr(slo, name))
+        measured = record.get(key)
+        if measured is None:
+            if stage is not None:
+                continue  # e.g. no PAGE sample in a short stage: nothing to judge there
+            # Overall: PAGE latency absent is only acceptable when no pages were expected.
+            if name == "page_p95_ms" and record.get("requests", 0) > 0:
+                continue
+            if name == "availability":
+                continue
+            results.append(SloResult(name, target, None, False, None))
+            continue
+        value = float(measured)
+        results.append(SloResult(name, target, round(value, 6), holds(below, value, target), stage))
+    return results
+
+
+def evaluate(
+    slo: Slo, stages: Sequence[Mapping[str, Any]], overall: Mapping[str, Any]
+) -> list[SloResult]:
+    """Every objective for every stage that had API requests, then overall."""
+    results: list[SloResult] = []
+    for stage in stages:
+        if stage.get("requests", 0) > 0:
+            results.extend(evaluate_record(slo, stage, str(stage["name"])))
+    results.extend(evaluate_record(slo, overall, None))
+    return results
+
+
+def breached(results: list[SloResult]) -> list[SloResult]:
+    return [r for r in results if not r.passed]
+
+
+@dataclass
+class BreachWatch:
+    """Detects an objective breached continuously for ``window_s`` in the live time series.
+
+    Fed the time-series records as they arrive (``t_s``, ``p95_ms``, ``error_rate``,
+    ``availability``); :meth:`observe` returns a sentence naming the objective once one has been
+    breached in every record for at least ``window_s`` seconds, else None. Records without a
+    value for an objective (no traffic yet) interrupt nothing and prove nothing.
+    """
+
+    slo: Slo
+    window_s: float
+
+    def __post_init__(self) -> None:
+        if not self.window_s > 0:
+            raise ValueError(f"abort window must be positive, got {self.window_s}")
+        self._since: dict[str, float] = {}
+
+    def observe(self, record: Mapping[str, Any]) -> str | None:
+        t_s = float(record["t_s"])
+        checks = (
+            ("api_p95_ms", record.get("p95_ms"), True),
+            ("error_rate", record.get("error_rate"), True),
+            ("availability", record.get("availability"), False),
+        )
+        for name, value, below in checks:
+            if value is None:
+                continue
+            target = float(getattr(self.slo, name))
+            if holds(below, float(value), target):
+                self._since.pop(name, None)
+                continue
+            since = self._since.setdefault(name, t_s)
+            if t_s - since >= self.window_s:
+                relation = ">=" if below else "<"
+                return (
+                    f"{name} {float(value):.4g} {relation} target {target:g} continuously for "
+                    f"{t_s - since:.0f} s (abort window {self.window_s:g} s)"
+                )
+        return None

@@ -1,0 +1,205 @@
+"""The bundled service as a child process: start, seed, wait until ready, stop.
+
+``harness run`` without ``--host``, ``harness serve`` and the tests all start the service the
+same way::
+
+    with BundledService(ServiceConfig(workers=1, seed_scale=0.01), log_path) as service:
+        service.url            # http://127.0.0.1:<free port>
+        service.database_url   # what the integrity audit reads
+
+The service runs as ``python -m target_app serve`` in its own process group (uvicorn with
+several workers forks), so stopping it stops every worker and nothing else. Its settings come
+from environment variables only (the service imports nothing of ours): ``DEV_MODE=1`` (a
+throwaway secret per start), ``TRUSTED_PROXIES=127.0.0.1`` (so each simulated user's
+forwarded address counts for rate limits), ``DATABASE_URL`` (a fresh SQLite file unless
+given) and ``REDIS_URL`` when there is more than one worker (shared rate-limit state).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+
+from harness.errors import HarnessError, TargetUnreachable
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class ServiceFailed(HarnessError):
+    """The bundled service could not be started (exit 3: there is no target to test)."""
+
+    exit_code = TargetUnreachable.exit_code
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    workers: int = 1
+    database_url: str | None = None
+    """None: a fresh SQLite database in a temporary directory, deleted afterwards."""
+    seed_scale: float = 0.01
+    seed: bool = True
+    redis_url: str | None = None
+    """Used when ``workers > 1``; default ``$REDIS_URL`` or the loopback Redis."""
+    port: int = 0
+    """0 picks a free loopback port."""
+    ready_timeout_s: float = 60.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, timeout_s: float, alive: object = None) -> None:
+    """Poll ``{url}/health/ready`` until it answers 200; TargetUnreachable after ``timeout_s``.
+
+    ``alive`` (a ``subprocess.Popen``) makes the wait end at once when the process exits.
+    """
+    deadline = time.monotonic() + timeout_s
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if isinstance(alive, subprocess.Popen) and alive.poll() is not None:
+            raise ServiceFailed(f"the service exited with code {alive.returncode} before ready")
+        try:
+            response = httpx.get(f"{url}/health/ready", timeout=2.0)
+            if response.status_code == 200:
+                return
+            last = f"/health/ready answered {response.status_code}: {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.2)
+    raise TargetUnreachable(url, f"not ready after {timeout_s:g} s ({last})")
+
+
+class BundledService:
+    """A running ``target_app`` (see the module docstring). Use it as a context manager."""
+
+    def __init__(self, config: ServiceConfig, log_path: Path | None = None) -> None:
+        self.config = config
+        self.log_path = log_path
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._log: IO[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = config.port
+        self.database_url = config.database_url or ""
+        self.redis_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_kind(self) -> str:
+        return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
+
+    def start(self) -> Self:
+        config = self.config
+        if config.database_url is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="harness-service-")
+            self.database_url = f"sqlite:///{Path(self._tmp.name) / 'marketplace.db'}"
+        if config.seed:
+            self._seed()
+        self.port = config.port or free_port()
+        env = dict(os.environ)
+        env.update(
+            {
+                "DEV_MODE": "1",
+                "TRUSTED_PROXIES": "127.0.0.1",
+                "DATABASE_URL": self.database_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.pop("ADMIN_TOKEN", None)  # /metrics must be scrapeable without a token
+        if config.workers > 1:
+            self.redis_url = config.redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+            env["REDIS_URL"] = self.redis_url
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
+        command = [
+            sys.executable,
+            "-m",
+            "target_app",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(config.workers),
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() reaches every worker
+        )
+        try:
+            wait_ready(self.url, config.ready_timeout_s, alive=self.process)
+        except HarnessError:
+            self.stop()
+            raise
+        return self
+
+    def _seed(self) -> None:
+        # Imported here: only commands that start the service pay for importing it.
+        from target_app.seed import SeedPlan, seed_database
+
+        try:
+            seed_database(self.database_url, SeedPlan.for_scale(self.config.seed_scale))
+        except Exception as exc:
+            raise ServiceFailed(
+                f"seeding {self.database_url} at scale {self.config.seed_scale} failed: {exc}"
+            ) from exc
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM the service's process group, then SIGKILL what is left after ``timeout_s``."""
+        process = self.process
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5.0)
+            # Forked uvicorn workers may outlive the parent by a moment: reap the group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,127 @@
+"""`harness serve` and `harness health` against the real bundled service on a free port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.cli import main
+from harness.exit_codes import ExitCode
+from harness.health_checks import Status, breaker_states_from_metrics, run_checks
+from harness.service import BundledService, ServiceConfig, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BundledService]:
+    log = tmp_path_factory.mktemp("service") / "service.log"
+    with BundledService(ServiceConfig(seed_scale=0.001), log) as running:
+        yield running
+
+
+def test_the_ten_checks_pass_on_a_healthy_service(service: BundledService) -> None:
+    results = run_checks(service.url, slo_ms=800.0)
+    assert [r.number for r in results] == list(range(1, 11))
+    assert [r.name for r in results][:6] == [
+        "reachable",
+        "liveness",
+        "readiness",
+        "database",
+        "pool headroom",
+        "login",
+    ]
+    assert not [r for r in results if r.status == Status.FAIL], results
+    assert next(r for r in results if r.name == "database").detail.startswith("sqlite")
+
+
+def test_a_read_endpoint_slower_than_the_objective_fails(service: BundledService) -> None:
+    results = run_checks(service.url, slo_ms=0.001)
+    reads = next(r for r in results if r.name == "read endpoints")
+    assert reads.status == Status.FAIL and "slower than 0.001 ms" in reads.detail
+
+
+def test_health_command_prints_one_line_per_check(
+    service: BundledService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["health", "--host", service.url, "--non-interactive"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK, out
+    lines = [line for line in out.splitlines() if re.match(r"^(PASS|FAIL|N/A) ", line)]
+    assert len(lines) == 10 and out.rstrip().splitlines()[-1].startswith("READY")
+
+
+def test_health_command_on_a_dead_host_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main(["health", "--host", dead, "--non-interactive", "--timeout", "2"]) == 3
+    assert "cannot reach" in capsys.readouterr().err
+
+
+def test_serve_prints_the_address_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "serve", "--port", "0", "--seed-scale", "0.001"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"serving on (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        assert httpx.get(f"{match.group(1)}/health/ready", timeout=5).status_code == 200
+        os.kill(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        time.sleep(0.5)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{match.group(1)}/health", timeout=2)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        process.communicate()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["worker", "--master-host", "h", "--processes", "0"], "--processes = 0"),
+        (["worker", "--master-host", "h", "--master-port", "70000"], "--master-port = 70000"),
+        (["serve", "--workers", "0"], "--workers = 0"),
+        (["run", "smoke", "--duration-scale", "0"], "--duration-scale = 0"),
+        (["run", "nosuch"], "unknown scenario 'nosuch'"),
+        (["run", "smoke", "--host", "127.0.0.1:8000"], "expected a URL"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_value(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == ExitCode.BAD_INPUT
+    assert message in capsys.readouterr().err
+
+
+def test_breaker_states_are_read_from_either_metric_style() -> None:
+    gauge = (
+        "# TYPE circuit_breaker_state gauge\n"
+        'circuit_breaker_state{dependency="database"} 0.0\n'
+        'circuit_breaker_state{dependency="payments"} 2.0\n'
+    )
+    assert breaker_states_from_metrics(gauge) == {"database": "closed", "payments": "open"}
+    enum = (
+        "# TYPE breaker_state gauge\n"
+        'breaker_state{name="sms",state="closed"} 0.0\n'
+        'breaker_state{name="sms",state="half_open"} 1.0\n'
+    )
+    assert breaker_states_from_metrics(enum) == {"sms": "half_open"}

@@ -1,0 +1,405 @@
+"""`harness run` end to end: real service, real Locust processes, short compressed scenarios.
+
+Every test starts `python -m harness run` as a child process (as a QA engineer would), on
+loopback with free ports, and reads the run directory it wrote. Failures are provoked for real:
+a dead port, a killed service, a killed worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from harness.artifacts import RUN_KEYS
+from harness.exit_codes import ExitCode
+from harness.service import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+STAGE_KEYS = {
+    "index",
+    "name",
+    "users",
+    "duration_s",
+    "started_at_s",
+    "throughput_rps",
+    "requests",
+    "failures",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "mean_ms",
+    "error_rate",
+    "page_p95_ms",
+    "availability",
+}
+ENDPOINT_KEYS = {
+    "endpoint",
+    "method",
+    "name",
+    "requests",
+    "failures",
+    "failure_rate",
+    "mean_ms",
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+}
+SHORT = ["--duration-scale", "0.15", "--seed", "7"]  # smoke: 9 s of load
+# A 9-second smoke on a shared 2-core machine is dominated by its ten logins (a deliberate
+# password hash each): their latency is real, but these tests are about the harness, not the
+# service's speed, so the passing runs use objectives no healthy run can miss.
+RELAXED = "[slo]\napi_p50_ms = 5000.0\napi_p95_ms = 20000.0\npage_p95_ms = 60000.0\n"
+
+
+@pytest.fixture
+def relaxed(tmp_path: Path) -> list[str]:
+    path = tmp_path / "relaxed.toml"
+    path.write_text(RELAXED)
+    return ["--profile", str(path)]
+
+
+def harness(*args: str, out: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args, "--out", str(out)]
+        if args[0] == "run"
+        else [sys.executable, "-m", "harness", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout_s: float = 90.0) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"harness did not finish in {timeout_s} s:\n{err[-3000:]}")
+    assert "Traceback" not in err, err[-3000:]
+    return process.returncode, out, err
+
+
+def only_run_dir(out: Path) -> Path:
+    runs = list(out.iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_run(out: Path) -> dict[str, Any]:
+    run: dict[str, Any] = json.loads((only_run_dir(out) / "run.json").read_text())
+    return run
+
+
+def wait_for_load(out: Path, timeout_s: float = 30.0, lines: int = 2) -> None:
+    """Until the Locust master has written ``lines`` live windows (load is running)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        live = list(out.glob("*/logs/live.jsonl"))
+        if live and len(live[0].read_text().splitlines()) >= lines:
+            return
+        time.sleep(0.25)
+    pytest.fail("the load never started")
+
+
+def descendant(process: subprocess.Popen[str], *fragments: str) -> psutil.Process:
+    """The first child process whose command line has every one of ``fragments`` as a word."""
+    for child in psutil.Process(process.pid).children(recursive=True):
+        try:
+            words = child.cmdline()
+        except psutil.NoSuchProcess:
+            continue
+        if all(fragment in words for fragment in fragments):
+            return child
+    raise AssertionError(f"no child process with {fragments!r} in its command line")
+
+
+def test_smoke_writes_every_documented_artifact_and_passes(
+    tmp_path: Path, relaxed: list[str]
+) -> None:
+    tmp_path = tmp_path / "runs"
+    code, _, err = finish(harness("run", "smoke", *SHORT, *relaxed, out=tmp_path))
+    assert code == ExitCode.OK, err[-3000:]
+    assert "[smoke] t=" in err and "PASSED: smoke" in err  # plain progress lines off a terminal
+    run_dir = only_run_dir(tmp_path)
+    run = read_run(tmp_path)
+    assert set(RUN_KEYS) <= set(run) and run["schema_version"] == 1
+    assert run["complete"] is True and run["incomplete_reasons"] == [] and run["exit_code"] == 0
+    assert set(run["target"]) >= {"host", "workers", "database", "bundled"}
+    assert run["target"]["database"] == "sqlite" and run["target"]["bundled"] is True
+    assert set(run["load_generator"]) >= {
+        "workers",
+        "processes",
+        "users_per_process",
+        "cpu_max",
+        "unreliable",
+    }
+    [stage] = run["stages"]
+    assert set(stage) >= STAGE_KEYS and stage["users"] == 10 and stage["requests"] > 0
+    assert stage["availability"] == 1.0 and stage["page_p95_ms"] > 0
+    assert run["endpoints"] and all(set(e) >= ENDPOINT_KEYS for e in run["endpoints"])
+    assert any(e["method"] == "PAGE" for e in run["endpoints"])
+    assert (
+        sum(e["requests"] for e in run["endpoints"] if e["method"] != "PAGE") == stage["requests"]
+    )
+    assert run["persona_mix"]["target"] == {"homeowner": 0.6, "contractor": 0.35, "operator": 0.05}
+    assert run["persona_mix"]["users"] == {"homeowner": 6, "contractor": 3, "operator": 1}
+    assert sum(run["persona_mix"]["achieved"].values()) == pytest.approx(1.0)
+    assert {r["name"] for r in run["slo"] if r["stage"] is None} >= {
+        "api_p50_ms",
+        "api_p95_ms",
+        "page_p95_ms",
+        "error_rate",
+        "availability",
+    }
+    assert all(r["passed"] for r in run["slo"])
+    recon = run["server_vs_client"]
+    assert recon["match"] and recon["client_total"] == recon["server_total"] == stage["requests"]
+    assert run["integrity"]["checked"] and run["integrity"]["lost"] == 0
+    assert run["integrity"]["unexpected"] == 0
+    for name in (
+        "profile.toml",
+        "server.json",
+        "stats/timeseries.json",
+        "stats/failures.json",
+        "stats/writes.jsonl",
+        "stats/histograms/0.json",
+        "report.html",
+    ):
+        assert (run_dir / name).is_file(), name
+    series = json.loads((run_dir / "stats/timeseries.json").read_text())
+    assert series["window_s"] == 2.0 and len(series["records"]) >= 3
+    assert {
+        "t_s",
+        "stage",
+        "users",
+        "rps",
+        "p50_ms",
+        "p95_ms",
+        "error_rate",
+        "availability",
+    } <= set(series["records"][0])
+    scrapes = json.loads((run_dir / "server.json").read_text())["scrapes"]
+    assert len(scrapes) >= 3 and "GET /jobs" in scrapes[-1]["routes"]
+
+
+def test_two_local_workers_give_identical_client_and_server_counts(
+    tmp_path: Path, relaxed: list[str]
+) -> None:
+    tmp_path = tmp_path / "runs"
+    code, _, err = finish(harness("run", "smoke", *SHORT, *relaxed, "--workers", "2", out=tmp_path))
+    assert code == ExitCode.OK, err[-3000:]
+    run = read_run(tmp_path)
+    assert run["complete"] and run["load_generator"]["workers"] == 2
+    recon = run["server_vs_client"]
+    assert recon["match"] and recon["client_total"] > 0
+    assert all(row["client"] == row["server"] for row in recon["by_endpoint"])
+
+
+def test_an_impossible_objective_exits_1_with_the_breach_recorded(tmp_path: Path) -> None:
+    profile = tmp_path / "strict.toml"
+    profile.write_text(
+        "[slo]\napi_p50_ms = 0.001\napi_p95_ms = 0.002\n"
+        # and a load generator that counts as overloaded at any CPU use at all
+        "[gates]\nloadgen_cpu_warning = 0.0\nloadgen_cpu_unreliable = 0.0\n"
+    )
+    out = tmp_path / "runs"
+    code, _, err = finish(harness("run", "smoke", *SHORT, "--profile", str(profile), out=out))
+    assert code == ExitCode.BREACH, err[-3000:]
+    assert "breach: api_p95_ms" in err
+    run = read_run(out)
+    assert run["complete"] is True and run["exit_code"] == 1
+    failed = {(r["name"], r["stage"]) for r in run["slo"] if not r["passed"]}
+    assert {("api_p50_ms", None), ("api_p95_ms", None), ("api_p95_ms", "stage 1")} <= failed
+    overall = next(r for r in run["slo"] if r["name"] == "api_p95_ms" and r["stage"] is None)
+    assert overall["target"] == 0.002 and overall["measured"] > 0.002
+    assert run["load_generator"]["unreliable"] is True and run["load_generator"]["cpu_max"] > 0
+    assert "latency figures are unreliable" in err
+
+
+def test_abort_on_breach_stops_early_and_exits_1(tmp_path: Path) -> None:
+    profile = tmp_path / "abort.toml"
+    profile.write_text(
+        "[slo]\napi_p50_ms = 0.001\napi_p95_ms = 0.002\n[gates]\nabort_window_s = 2.0\n"
+    )
+    out = tmp_path / "runs"
+    process = harness(
+        "run",
+        "smoke",
+        "--duration-scale",
+        "0.5",
+        "--profile",
+        str(profile),
+        "--abort-on-breach",
+        out=out,
+    )
+    code, _, err = finish(process)
+    assert code == ExitCode.BREACH, err[-3000:]
+    run = read_run(out)
+    assert run["stages"][0]["elapsed_s"] < 20  # the scenario's one stage lasts 30 s
+    assert run["complete"] is False
+    assert any(
+        r.startswith("aborted early on a sustained breach: api_p95_ms")
+        for r in run["incomplete_reasons"]
+    ), run["incomplete_reasons"]
+
+
+def test_ctrl_c_stops_the_load_and_still_writes_the_artifacts(tmp_path: Path) -> None:
+    process = harness("run", "smoke", "--duration-scale", "0.5", out=tmp_path)
+    wait_for_load(tmp_path)
+    os.kill(process.pid, signal.SIGINT)
+    code, _, err = finish(process)
+    assert code == ExitCode.UNREACHABLE, err[-3000:]
+    run = read_run(tmp_path)
+    assert run["complete"] is False and run["exit_code"] == 3
+    assert any(r.startswith("interrupted (Ctrl-C)") for r in run["incomplete_reasons"])
+    assert run["stages"][0]["requests"] > 0 and run["server_vs_client"]["match"]
+    assert (only_run_dir(tmp_path) / "report.html").is_file()
+
+
+def test_a_dead_host_exits_3_before_any_load(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    code, _, err = finish(
+        harness("run", "smoke", "--host", dead, "--ready-timeout", "2", out=tmp_path), timeout_s=60
+    )
+    assert code == ExitCode.UNREACHABLE
+    assert f"cannot reach {dead}" in err
+    assert not tmp_path.exists() or not list(tmp_path.iterdir())  # no run, no load
+    assert time.monotonic() - started < 15
+
+
+def test_workers_that_never_join_give_an_incomplete_run_without_load(tmp_path: Path) -> None:
+    args = ["--expect-workers", "1", "--expect-workers-timeout", "2", "--master-port"]
+    code, _, err = finish(harness("run", "smoke", *args, str(free_port()), out=tmp_path))
+    assert code == ExitCode.UNREACHABLE, err[-3000:]
+    run = read_run(tmp_path)
+    assert run["complete"] is False
+    assert any(
+        "the load never started" in r and "1 worker(s) were expected within 2 s" in r
+        for r in run["incomplete_reasons"]
+    ), run["incomplete_reasons"]
+    assert run["server_vs_client"]["client_total"] == 0
+
+
+def test_a_service_killed_mid_run_gives_an_incomplete_run_and_exit_3(tmp_path: Path) -> None:
+    process = harness("run", "smoke", "--duration-scale", "0.3", out=tmp_path)
+    wait_for_load(tmp_path)
+    service = descendant(process, "target_app", "serve")
+    os.killpg(service.pid, signal.SIGKILL)  # the service and its workers: a crash
+    code, _, err = finish(process)
+    assert code == ExitCode.UNREACHABLE, err[-3000:]
+    run = read_run(tmp_path)
+    assert run["complete"] is False and run["exit_code"] == 3
+    assert any("the service exited" in r for r in run["incomplete_reasons"])
+    assert run["stages"] and run["stages"][0]["requests"] > 0  # what was measured is kept
+    assert (only_run_dir(tmp_path) / "stats" / "timeseries.json").is_file()
+
+
+def test_a_worker_killed_mid_run_is_detected_and_reported(tmp_path: Path) -> None:
+    process = harness("run", "smoke", "--duration-scale", "0.3", "--workers", "2", out=tmp_path)
+    wait_for_load(tmp_path)
+    worker = descendant(process, "locust", "--worker")
+    worker.kill()
+    code, _, err = finish(process)
+    assert code == ExitCode.UNREACHABLE, err[-3000:]
+    run = read_run(tmp_path)
+    assert run["complete"] is False
+    reasons = " | ".join(run["incomplete_reasons"])
+    assert "worker" in reasons and f"exited with code {-signal.SIGKILL}" in reasons
+    assert any(
+        "stopped sending heartbeats" in r or "left the swarm" in r
+        for r in run["incomplete_reasons"]
+    ), reasons
+
+
+def test_a_remote_style_swarm_over_loopback(tmp_path: Path, relaxed: list[str]) -> None:
+    port = free_port()
+    master = harness(
+        "run",
+        "smoke",
+        *SHORT,
+        *relaxed,
+        "--expect-workers",
+        "2",
+        "--master-port",
+        str(port),
+        "--expect-workers-timeout",
+        "60",
+        out=tmp_path / "runs",
+    )
+    worker = harness(
+        "worker",
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        "--processes",
+        "2",
+        "--log-dir",
+        str(tmp_path),
+        out=tmp_path,
+    )
+    try:
+        code, _, err = finish(master)
+    finally:
+        worker_code, _, worker_err = finish(worker, timeout_s=30)
+    assert code == ExitCode.OK, err[-3000:]
+    assert worker_code == 0, worker_err
+    run = read_run(tmp_path / "runs")
+    assert run["complete"] and run["load_generator"]["workers"] == 2
+    assert run["load_generator"]["mode"] == "remote"
+    assert run["server_vs_client"]["match"]
+    assert len(list(tmp_path.glob("harness-worker-*.log"))) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_two_service_workers_on_postgresql(
+    tmp_path: Path, relaxed: list[str], postgres_url: str, redis_url: str
+) -> None:
+    out = tmp_path / "runs"
+    args = ["--database-url", postgres_url, "--service-workers", "2"]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "smoke",
+            *SHORT,
+            *relaxed,
+            *args,
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "REDIS_URL": redis_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    code, _, err = finish(process)
+    assert code == ExitCode.OK, err[-3000:]
+    run = read_run(out)
+    assert run["target"]["database"] == "postgresql" and run["target"]["workers"] == 2
+    assert run["complete"] and run["server_vs_client"]["match"]
+    assert run["integrity"]["checked"] and run["integrity"]["lost"] == 0
