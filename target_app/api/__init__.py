@@ -1,0 +1,1 @@
+"""The HTTP API: dependencies (who may call), pagination, and the routes by resource."""

@@ -1,0 +1,168 @@
+"""Bids: contractors offer on open jobs; owners and operators read them.
+
+Object-level rules: a bid is private to its contractor, the job's owner and operators; anyone
+else gets 404 for it (not 403, which would confirm it exists). A contractor changes or
+withdraws only an *active* bid of their own on a job that is still open.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from target_app.api.deps import BidId, ContractorUser, JobId, OwnerOrOperator, StateDep
+from target_app.api.pagination import Cursor, PageSize, decode_id_cursor, encode_cursor
+from target_app.api.queries import is_value, load_bid, load_job
+from target_app.api.routing import ServiceRoute, json_response
+from target_app.core.problems import Conflict, Forbidden, NotFound, responses
+from target_app.models import Bid, BidStatus, JobStatus, Role, utcnow
+from target_app.schemas import BidCreate, BidOut, BidUpdate, Page
+
+router = APIRouter(tags=["bids"], route_class=ServiceRoute)
+
+
+def _out(bid: Bid) -> BidOut:
+    return BidOut.model_validate(bid, from_attributes=True)
+
+
+def _page(bids: list[Bid], page_size: int) -> Page[BidOut]:
+    page = bids[:page_size]
+    more = len(bids) > page_size
+    next_cursor = encode_cursor(page[-1].id, page[-1].id) if more else None
+    return Page[BidOut](items=[_out(b) for b in page], next_cursor=next_cursor)
+
+
+@router.post(
+    "/jobs/{job_id}/bids", response_model=BidOut, status_code=201, responses=responses(404, 409)
+)
+def create_bid(job_id: JobId, body: BidCreate, state: StateDep, caller: ContractorUser) -> Response:
+    """Bid on an open job. One active bid per contractor per job: a second one is 409."""
+    now = utcnow()
+    conflict = f"You already have an active bid on job {job_id}."
+    with state.db.write_session() as session:
+        try:
+            with session.begin():
+                job = load_job(session, job_id, lock="share")
+                if job is None:
+                    raise NotFound(f"No job {job_id}.")
+                if job.status != JobStatus.open:
+                    raise Conflict(f"Job {job_id} is {job.status}; bids are closed.")
+                existing = session.execute(
+                    select(Bid.id).where(
+                        Bid.job_id == job_id,
+                        Bid.contractor_id == caller.user_id,
+                        is_value(Bid.status, BidStatus.active),
+                    )
+                ).first()
+                if existing is not None:
+                    raise Conflict(conflict)
+                bid_id = session.execute(
+                    insert(Bid)
+                    .values(
+                        job_id=job_id,
+                        contractor_id=caller.user_id,
+                        amount=body.amount,
+                        message=body.message,
+                        status=BidStatus.active.value,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(Bid.id)
+                ).scalar_one()
+                bid = load_bid(session, bid_id)
+                assert bid is not None
+                out = _out(bid)
+        except IntegrityError:
+            # A concurrent request inserted first; the partial unique index caught it.
+            raise Conflict(conflict) from None
+    return json_response(out, 201, {"Location": f"/bids/{bid_id}"})
+
+
+@router.get("/jobs/{job_id}/bids", response_model=Page[BidOut], responses=responses(400, 403, 404))
+def list_job_bids(
+    job_id: JobId,
+    state: StateDep,
+    caller: OwnerOrOperator,
+    page_size: PageSize = 20,
+    cursor: Cursor = None,
+) -> Response:
+    """The bids on a job, newest first: for the job's owner and for operators."""
+    with state.db.read_session() as session:
+        job = load_job(session, job_id)
+        if job is None:
+            raise NotFound(f"No job {job_id}.")
+        if caller.role == Role.homeowner and job.homeowner_id != caller.user_id:
+            raise Forbidden(f"Job {job_id} is not yours.")
+        statement = select(Bid).where(Bid.job_id == job_id)
+        if cursor is not None:
+            statement = statement.where(Bid.id < decode_id_cursor(cursor))
+        bids = list(
+            session.execute(statement.order_by(Bid.id.desc()).limit(page_size + 1)).scalars()
+        )
+        return json_response(_page(bids, page_size))
+
+
+@router.get("/me/bids", response_model=Page[BidOut], responses=responses(400))
+def my_bids(
+    state: StateDep,
+    caller: ContractorUser,
+    status: Annotated[BidStatus | None, Query(description="Only bids in this status.")] = None,
+    page_size: PageSize = 20,
+    cursor: Cursor = None,
+) -> Response:
+    """The caller's bids, newest first."""
+    statement = select(Bid).where(Bid.contractor_id == caller.user_id)
+    if status is not None:
+        statement = statement.where(is_value(Bid.status, status))
+    if cursor is not None:
+        statement = statement.where(Bid.id < decode_id_cursor(cursor))
+    with state.db.read_session() as session:
+        bids = list(
+            session.execute(statement.order_by(Bid.id.desc()).limit(page_size + 1)).scalars()
+        )
+        return json_response(_page(bids, page_size))
+
+
+def _own_active_bid(session: Session, bid_id: int, caller_id: int) -> Bid:
+    bid = load_bid(session, bid_id, lock=True)
+    if bid is None or bid.contractor_id != caller_id:
+        raise NotFound(f"No bid {bid_id} of yours.")
+    job = load_job(session, bid.job_id, lock="share")
+    if job is None or job.status != JobStatus.open:
+        raise Conflict(f"Job {bid.job_id} is no longer open.")
+    if bid.status != BidStatus.active:
+        raise Conflict(f"Bid {bid_id} is {bid.status}; only an active bid can change.")
+    return bid
+
+
+@router.patch("/bids/{bid_id}", response_model=BidOut, responses=responses(404, 409))
+def update_bid(bid_id: BidId, body: BidUpdate, state: StateDep, caller: ContractorUser) -> Response:
+    """Change the amount or message of your active bid while the job is open."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    with state.db.write_session() as session, session.begin():
+        bid = _own_active_bid(session, bid_id, caller.user_id)
+        if "amount" in changes:
+            bid.amount = changes["amount"]
+        if "message" in changes:
+            bid.message = changes["message"]
+        bid.updated_at = utcnow()
+        session.flush()
+        out = _out(bid)
+    return json_response(out)
+
+
+@router.delete("/bids/{bid_id}", response_model=BidOut, responses=responses(404, 409))
+def withdraw_bid(bid_id: BidId, state: StateDep, caller: ContractorUser) -> Response:
+    """Withdraw your active bid while the job is open (kept, with status ``withdrawn``)."""
+    with state.db.write_session() as session, session.begin():
+        bid = _own_active_bid(session, bid_id, caller.user_id)
+        bid.status = BidStatus.withdrawn.value
+        bid.updated_at = utcnow()
+        session.flush()
+        out = _out(bid)
+    return json_response(out)

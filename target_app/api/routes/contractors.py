@@ -1,0 +1,47 @@
+"""Contractor discovery: who works in a territory, and who is taking work now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from target_app.api.deps import AnyUser, StateDep
+from target_app.api.pagination import Cursor, PageSize, decode_id_cursor, encode_cursor
+from target_app.api.queries import is_value
+from target_app.api.routing import ServiceRoute, json_response
+from target_app.core.problems import responses
+from target_app.models import Role, User
+from target_app.schemas import MAX_INT, ContractorOut, Page
+
+router = APIRouter(tags=["contractors"], route_class=ServiceRoute)
+
+
+@router.get("/contractors", response_model=Page[ContractorOut], responses=responses(400))
+def list_contractors(
+    state: StateDep,
+    _caller: AnyUser,
+    territory_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+    available: Annotated[bool | None, Query(description="Only those taking work.")] = None,
+    page_size: PageSize = 20,
+    cursor: Cursor = None,
+) -> Response:
+    """Contractors, by id (idx_users_available_contractors, idx_users_role_territory)."""
+    statement = select(
+        User.id, User.display_name, User.tier, User.territory_id, User.available
+    ).where(is_value(User.role, Role.contractor))
+    if territory_id is not None:
+        statement = statement.where(User.territory_id == territory_id)
+    if available is not None:
+        statement = statement.where(User.available if available else ~User.available)
+    if cursor is not None:
+        statement = statement.where(User.id > decode_id_cursor(cursor))
+    statement = statement.order_by(User.id).limit(page_size + 1)
+    with state.db.read_session() as session:
+        rows = session.execute(statement).all()
+    page = rows[:page_size]
+    items = [ContractorOut(**row._mapping) for row in page]
+    next_cursor = encode_cursor(page[-1].id, page[-1].id) if len(rows) > page_size else None
+    return json_response(Page[ContractorOut](items=items, next_cursor=next_cursor))

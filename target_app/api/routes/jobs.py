@@ -1,0 +1,196 @@
+"""Jobs: the job board (search, filters, pages), posting, editing and awarding."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from target_app.api.deps import AnyUser, HomeownerUser, JobId, StateDep
+from target_app.api.job_search import JobQuery, Shape, fts_query, search_page, search_terms
+from target_app.api.pagination import decode_time_cursor
+from target_app.api.queries import bid_counts, is_value, load_bid, load_job
+from target_app.api.routing import JSON, ServiceRoute, json_response
+from target_app.core.problems import BadRequest, Conflict, Forbidden, NotFound, responses
+from target_app.models import Bid, BidStatus, Job, JobStatus, Role, utcnow
+from target_app.schemas import (
+    AwardRequest,
+    Category,
+    JobCreate,
+    JobDetail,
+    JobSummary,
+    JobUpdate,
+    Page,
+)
+
+router = APIRouter(tags=["jobs"], route_class=ServiceRoute)
+
+
+@router.get("/jobs", response_model=Page[JobSummary], responses=responses(400))
+def list_jobs(state: StateDep, caller: AnyUser, query: Annotated[JobQuery, Query()]) -> Response:
+    """Jobs, newest first, filtered; keyset-paginated (pass `next_cursor` back as `cursor`)."""
+    min_budget, max_budget, mine = query.min_budget, query.max_budget, query.mine
+    if min_budget is not None and max_budget is not None and min_budget > max_budget:
+        raise BadRequest(f"min_budget {min_budget} exceeds max_budget {max_budget}.")
+    if mine and caller.role != Role.homeowner:
+        raise Forbidden("Only homeowners have jobs of their own (`mine=true`).")
+    status = query.status
+    if status is None and not mine:
+        status = JobStatus.open
+    territory_id, category, q, cursor = query.territory_id, query.category, query.q, query.cursor
+    sqlite = state.db.is_sqlite
+    shape = Shape(
+        mine=mine,
+        territory=territory_id is not None,
+        status=status,
+        category=category is not None,
+        urgent=query.urgent,
+        min_budget=min_budget is not None,
+        max_budget=max_budget is not None,
+        search=q is not None,
+        cursor=cursor is not None,
+    )
+    params: dict[str, object] = {
+        "owner": caller.user_id if mine else None,
+        "territory": territory_id,
+        "category": category.value if category is not None else None,
+        "min_budget": min_budget,
+        "max_budget": max_budget,
+    }
+    if q is not None:
+        params["fts"] = fts_query(search_terms(q), sqlite)
+    if cursor is not None:
+        params["after_time"], params["after_id"] = decode_time_cursor(cursor)
+    statement_params = {k: v for k, v in params.items() if v is not None}
+    with state.db.engine.connect() as conn:
+        body = search_page(conn, shape, statement_params, query.page_size, sqlite)
+    return Response(body, media_type=JSON)
+
+
+def _detail(session: Session, job: Job) -> JobDetail:
+    count = bid_counts(session, [job.id]).get(job.id, 0)
+    return JobDetail(
+        id=job.id,
+        title=job.title,
+        category=job.category,
+        budget=job.budget,
+        urgent=job.urgent,
+        status=JobStatus(job.status),
+        territory_id=job.territory_id,
+        homeowner_id=job.homeowner_id,
+        created_at=job.created_at,
+        bid_count=count,
+        description=job.description,
+        awarded_bid_id=job.awarded_bid_id,
+        updated_at=job.updated_at,
+    )
+
+
+@router.get("/jobs/{job_id}", response_model=JobDetail, responses=responses(404))
+def get_job(job_id: JobId, state: StateDep, _caller: AnyUser) -> Response:
+    """One job, with its description and bid count."""
+    with state.db.read_session() as session:
+        job = load_job(session, job_id)
+        if job is None:
+            raise NotFound(f"No job {job_id}.")
+        return json_response(_detail(session, job))
+
+
+@router.post("/jobs", response_model=JobDetail, status_code=201)
+def create_job(body: JobCreate, state: StateDep, caller: HomeownerUser) -> Response:
+    """Post a job in the caller's territory. 201 with the job and a Location header."""
+    now = utcnow()
+    with state.db.write_session() as session, session.begin():
+        job_id = session.execute(
+            insert(Job)
+            .values(
+                homeowner_id=caller.user_id,
+                territory_id=caller.territory_id,
+                title=body.title,
+                description=body.description,
+                category=body.category.value,
+                budget=body.budget,
+                urgent=body.urgent,
+                status=JobStatus.open.value,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Job.id)
+        ).scalar_one()
+        job = load_job(session, job_id)
+        assert job is not None
+        detail = _detail(session, job)
+    return json_response(detail, 201, {"Location": f"/jobs/{job_id}"})
+
+
+def _owned_open_job(session: Session, job_id: int, caller_id: int) -> Job:
+    job = load_job(session, job_id, lock="update")
+    if job is None:
+        raise NotFound(f"No job {job_id}.")
+    if job.homeowner_id != caller_id:
+        raise Forbidden(f"Job {job_id} is not yours.")
+    if job.status != JobStatus.open:
+        raise Conflict(f"Job {job_id} is {job.status}; only open jobs can change.")
+    return job
+
+
+@router.patch("/jobs/{job_id}", response_model=JobDetail, responses=responses(403, 404, 409))
+def update_job(job_id: JobId, body: JobUpdate, state: StateDep, caller: HomeownerUser) -> Response:
+    """Edit an open job you own; ``status: "closed"`` cancels it (its active bids are rejected)."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    now = utcnow()
+    with state.db.write_session() as session, session.begin():
+        job = _owned_open_job(session, job_id, caller.user_id)
+        for field in ("title", "description", "budget", "urgent"):
+            if field in changes:
+                setattr(job, field, changes[field])
+        if "category" in changes:
+            job.category = Category(changes["category"]).value
+        if changes.get("status") == JobStatus.closed:
+            job.status = JobStatus.closed.value
+            _reject_active_bids(session, job_id, now)
+        job.updated_at = now
+        session.flush()
+        detail = _detail(session, job)
+    return json_response(detail)
+
+
+def _reject_active_bids(
+    session: Session, job_id: int, now: object, keep: int | None = None
+) -> None:
+    statement = update(Bid).where(Bid.job_id == job_id, is_value(Bid.status, BidStatus.active))
+    if keep is not None:
+        statement = statement.where(Bid.id != keep)
+    session.execute(statement.values(status=BidStatus.rejected.value, updated_at=now))
+
+
+@router.post("/jobs/{job_id}/award", response_model=JobDetail, responses=responses(403, 404, 409))
+def award_job(
+    job_id: JobId, body: AwardRequest, state: StateDep, caller: HomeownerUser
+) -> Response:
+    """Accept one active bid on your open job; every other active bid becomes rejected.
+
+    One transaction: the job row is locked first (``FOR UPDATE``; SQLite's ``BEGIN
+    IMMEDIATE``), so of two concurrent awards exactly one succeeds and the other gets 409.
+    """
+    now = utcnow()
+    with state.db.write_session() as session, session.begin():
+        job = _owned_open_job(session, job_id, caller.user_id)
+        bid = load_bid(session, body.bid_id, lock=True)
+        if bid is None or bid.job_id != job_id:
+            raise NotFound(f"No bid {body.bid_id} on job {job_id}.")
+        if bid.status != BidStatus.active:
+            raise Conflict(f"Bid {bid.id} is {bid.status}; only an active bid can win.")
+        bid.status = BidStatus.accepted.value
+        bid.updated_at = now
+        session.flush()
+        _reject_active_bids(session, job_id, now, keep=bid.id)
+        job.status = JobStatus.awarded.value
+        job.awarded_bid_id = bid.id
+        job.updated_at = now
+        session.flush()
+        detail = _detail(session, job)
+    return json_response(detail)

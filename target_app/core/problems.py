@@ -1,0 +1,210 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every error the service returns has the same shape::
+
+    {"type": "about:blank", "title": "Conflict", "status": 409,
+     "detail": "contractor 7 already has an active bid on job 3", "instance": "/jobs/3/bids"}
+
+Validation errors add ``errors`` (pydantic's list, without the input values echoed back).
+
+Exception tree of the service (one root, so callers can catch everything of ours)::
+
+    ServiceError                 -> its ``status``
+     ├── NotFound                -> 404 (also: objects the caller may not see)
+     ├── Forbidden               -> 403
+     ├── Unauthorized            -> 401 + WWW-Authenticate: Bearer
+     ├── Conflict                -> 409
+     ├── BadRequest              -> 400
+     └── Unavailable             -> 503 + Retry-After
+
+Database failures are translated here too: a pool acquire timeout or a lost database is a 503
+with ``Retry-After`` (the client should back off and retry), never a 500 and never a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("target_app")
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = 1
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+class ServiceError(Exception):
+    """Root of the service's errors; carries the HTTP status and a human-readable detail."""
+
+    status = 500
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        self.detail = detail
+        self.headers = headers or {}
+        super().__init__(detail)
+
+
+class BadRequest(ServiceError):
+    """The request is well-formed JSON but makes no sense (for example a bad cursor)."""
+
+    status = 400
+
+
+class Unauthorized(ServiceError):
+    """No valid bearer token."""
+
+    status = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ServiceError):
+    """Authenticated, but this role or this user may not do this."""
+
+    status = 403
+
+
+class NotFound(ServiceError):
+    """No such object, or one the caller is not allowed to know about."""
+
+    status = 404
+
+
+class Conflict(ServiceError):
+    """The object's state does not allow the change (award a closed job, second active bid)."""
+
+    status = 409
+
+
+class Unavailable(ServiceError):
+    """A dependency is down or saturated; retry after ``Retry-After`` seconds."""
+
+    status = 503
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def problem_response(
+    status: int,
+    detail: str | None,
+    instance: str | None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """A problem+json response."""
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body = Problem(title=title, status=status, detail=detail, instance=instance, **extra)
+    return Response(
+        body.model_dump_json(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return problem_response(exc.status, exc.detail, request.url.path, exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(
+        exc.status_code, str(exc.detail), request.url.path, dict(exc.headers or {})
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    # Echoing inputs back could reflect megabytes or secrets (a password); locations suffice.
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in exc.errors()
+    ]
+    return problem_response(422, "The request is not valid.", request.url.path, errors=errors)
+
+
+async def _pool_timeout(request: Request, exc: Exception) -> Response:
+    logger.warning("database pool exhausted on %s", request.url.path)
+    return problem_response(
+        503,
+        "No database connection became free in time; retry shortly.",
+        request.url.path,
+        {"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        logger.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+        return problem_response(
+            503, "The database is unavailable; retry shortly.", request.url.path,
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )  # fmt: skip
+    logger.exception("database error on %s", request.url.path)
+    return problem_response(500, "Internal error.", request.url.path)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem_response(500, "Internal error.", request.url.path)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(PoolTimeoutError, _pool_timeout)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for a problem+json error."""
+    return {"description": description, "model": Problem, "content": {PROBLEM_JSON: {}}}
+
+
+#: Descriptions of the error codes, reused by every route's OpenAPI ``responses``.
+ERROR_DOCS: dict[int, str] = {
+    400: "Bad request (for example an invalid pagination cursor).",
+    401: "Missing, malformed or expired bearer token.",
+    403: "Authenticated, but not allowed (wrong role, or not the owner).",
+    404: "No such object, or one the caller may not see.",
+    409: "The object's state does not allow this change.",
+    413: "Request body larger than 1 MiB.",
+    422: "Validation error: the body, path or query parameters are invalid.",
+    500: "Unexpected server error.",
+    503: "Database unavailable or connection pool exhausted; see Retry-After.",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the given error codes (problem+json bodies)."""
+    return {code: problem_doc(ERROR_DOCS[code]) for code in codes}

@@ -1,0 +1,75 @@
+"""The application factory: ``create_app()`` builds the FastAPI app from the environment.
+
+uvicorn calls it once per worker (``uvicorn --factory target_app.main:create_app``), so every
+worker has its own engine and pool. The pieces are built here and handed to the routes through
+``app.state.target_app`` (an `AppState`), never through module globals, so that tests can run
+several independent apps in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+
+from target_app.api.deps import AppState
+from target_app.api.main import api_routes
+from target_app.core.config import Settings, load_settings
+from target_app.core.db import Database
+from target_app.core.metrics import Metrics
+from target_app.core.problems import install_problem_handlers
+from target_app.core.schema import ensure_schema
+from target_app.core.security import TokenSigner
+from target_app.middleware import install_middleware
+
+logger = logging.getLogger("target_app")
+
+DESCRIPTION = """\
+The bundled marketplace: homeowners post jobs, contractors bid, operators watch territories.
+Errors are RFC 9457 problem details (`application/problem+json`). See docs/api.md.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. ``settings`` defaults to the environment (`load_settings`)."""
+    settings = settings or load_settings()
+    if settings.secret_key is not None:
+        secret = settings.secret_key.get_secret_value()
+    else:  # DEV_MODE without a key: tokens die with the process, which is fine in development
+        secret = secrets.token_urlsafe(48)
+        logger.warning("DEV_MODE: no SECRET_KEY, using a random one for this process")
+    metrics = Metrics(settings.prometheus_multiproc_dir)
+    db = Database(settings, metrics)
+    state = AppState(
+        settings=settings, db=db, signer=TokenSigner(secret, settings.token_ttl_s), metrics=metrics
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if ensure_schema(db.engine):
+                logger.info("created the database schema")
+        except SQLAlchemyError as exc:
+            # Start anyway: /health/ready reports the database as down until it is back.
+            logger.warning("database not reachable at start-up: %s", exc)
+        yield
+        db.dispose()
+        metrics.worker_exiting()
+
+    app = FastAPI(
+        title="Marketplace (target_app)",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.target_app = state
+    install_problem_handlers(app)
+    # Added flat rather than with include_router: FastAPI nests included routers, and matching
+    # through the nesting cost about 0.07 ms per request (a quarter of a hello world).
+    app.router.routes.extend(api_routes())
+    install_middleware(app, settings, metrics, [route.path for route in api_routes()])
+    return app

@@ -1,0 +1,88 @@
+"""Settings come from the environment only, refuse insecure values, and name what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from target_app.core.config import ConfigError, load_settings
+
+GOOD_SECRET = "k" * 40
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "SECRET_KEY",
+        "DEV_MODE",
+        "DATABASE_URL",
+        "DB_POOL_MIN",
+        "DB_POOL_MAX",
+        "WEB_CONCURRENCY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_from_the_source_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", GOOD_SECRET)
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///./marketplace.db"
+    assert (settings.db_pool_min, settings.db_pool_max, settings.db_pool_timeout_s) == (
+        20,
+        100,
+        5.0,
+    )
+    assert settings.trusted_proxy_set == frozenset()
+
+
+def test_reads_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("DB_POOL_MAX", "40")
+    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.2")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    settings = load_settings()
+    assert settings.db_pool_max == 40
+    assert settings.trusted_proxy_set == {"127.0.0.1", "10.0.0.2"}
+    assert settings.web_concurrency == 3
+
+
+def test_ignores_dotenv_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SECRET_KEY=" + "d" * 40 + "\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_settings()
+
+
+def test_secret_key_required_outside_dev_mode() -> None:
+    with pytest.raises(
+        ConfigError, match="'SECRET_KEY' has value None. Required unless DEV_MODE=1"
+    ):
+        load_settings()
+    assert load_settings(dev_mode=True).secret_key is None
+
+
+@pytest.mark.parametrize("value", ["changethis", "secret", "ChangeMe"])
+def test_insecure_secret_refused_and_named(value: str) -> None:
+    with pytest.raises(ConfigError, match=f"'SECRET_KEY' has value '{value}'"):
+        load_settings(secret_key=value, dev_mode=True)
+
+
+def test_short_secret_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(secret_key="abcdefgh12345")
+    assert "abcdefgh12345" not in str(info.value)
+    assert "13 characters" in str(info.value)
+
+
+def test_bad_value_named_with_variable_and_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOL_MIN", "many")
+    with pytest.raises(ConfigError, match="Config 'DB_POOL_MIN' has value 'many'"):
+        load_settings(secret_key=GOOD_SECRET)
+
+
+def test_pool_min_above_max_refused() -> None:
+    with pytest.raises(
+        ConfigError, match="'DB_POOL_MIN' has value 50. Must not exceed DB_POOL_MAX"
+    ):
+        load_settings(secret_key=GOOD_SECRET, db_pool_min=50, db_pool_max=10)
