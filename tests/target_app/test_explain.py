@@ -20,7 +20,9 @@ from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from target_app.core.schema import INDEXES
-from tests.target_app.conftest import Auth, account
+from target_app.main import create_app
+from target_app.seed import seed_database
+from tests.target_app.conftest import SMALL_PLAN, Auth, account, make_settings
 
 Statement = tuple[str, Any]
 
@@ -111,22 +113,30 @@ def test_hot_query_can_use_its_named_index(
     assert any(index in p for p in plans), f"{index} not used:\n" + "\n---\n".join(plans)
 
 
-@pytest.mark.parametrize("shared_db_url", ["sqlite"], indirect=True, scope="module")
+@pytest.fixture(scope="module")
+def sqlite_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The service on its own seeded SQLite database (the scan check is SQLite's)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('scan') / 'marketplace.db'}"
+    seed_database(url, SMALL_PLAN)
+    with TestClient(create_app(make_settings(url))) as test_client:
+        yield test_client
+
+
 @pytest.mark.parametrize(("role", "path", "query"), REQUESTS)
 def test_hot_queries_never_scan_a_big_table(
-    client: TestClient, role: str, path: str, query: dict[str, Any]
+    sqlite_client: TestClient, role: str, path: str, query: dict[str, Any]
 ) -> None:
     """With every index present, SQLite's own choice avoids full table scans.
 
     SQLite only: PostgreSQL rightly scans tables of a few rows sequentially, so on a test-sized
     database the check says nothing there; its index use is covered above.
     """
-    engine = client.app.state.target_app.db.engine  # type: ignore[attr-defined]
+    engine = sqlite_client.app.state.target_app.db.engine  # type: ignore[attr-defined]
     assert engine.dialect.name == "sqlite"
-    state = client.app.state.target_app  # type: ignore[attr-defined]
+    state = sqlite_client.app.state.target_app  # type: ignore[attr-defined]
     headers = {"Authorization": f"Bearer {state.signer.issue(account(role, 0))}"}
     with recorded(engine) as statements:
-        assert client.get(path, params=query, headers=headers).status_code == 200
+        assert sqlite_client.get(path, params=query, headers=headers).status_code == 200
     for statement, parameters in statements:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
