@@ -78,6 +78,7 @@ def execute(request: RunRequest, progress_stream: Any = None) -> tuple[int, Path
                 database_url=request.database_url,
                 seed_scale=request.seed_scale,
                 ready_timeout_s=max(request.ready_timeout_s, 60.0),
+                cpu_affinity=request.service_cpus,
             ),
             run_dir / "logs" / "service.log",
         )

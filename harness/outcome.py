@@ -22,6 +22,7 @@ from harness import alerts as alert_rules
 from harness import artifacts, gates, integrity, reconcile, summary
 from harness.exit_codes import ExitCode
 from harness.locust_runner import Swarm, SwarmPlan
+from harness.model_outputs import write_model_outputs
 from harness.probe import Prober
 from harness.run_request import RunRequest, RunState
 from harness.scrape import Scraper, delta_requests
@@ -232,6 +233,13 @@ def conclude(
         "command": " ".join(sys.argv),
     }
     artifacts.write_run(run_dir, run)
+    write_model_outputs(
+        run_dir,
+        profile,
+        stages,
+        service_workers=request.service_workers,
+        bundled=service is not None,
+    )
     artifacts.render_report(run_dir)
     if unreliable:
         print(

@@ -32,6 +32,9 @@ class RunRequest:
     seed: int | None = None
     ready_timeout_s: float = 10.0
     expect_workers_max_wait_s: float = 120.0
+    service_cpus: frozenset[int] | None = None
+    """Pin the bundled service to these CPUs (``harness validate`` keeps it off the load
+    generator's core); None leaves scheduling to the OS."""
 
 
 @dataclass

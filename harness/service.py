@@ -55,6 +55,8 @@ class ServiceConfig:
     port: int = 0
     """0 picks a free loopback port."""
     ready_timeout_s: float = 60.0
+    cpu_affinity: frozenset[int] | None = None
+    """CPUs the service may run on (Linux); its worker processes inherit them."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -149,6 +151,9 @@ class BundledService:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() reaches every worker
         )
+        if config.cpu_affinity:
+            # Set before uvicorn has spawned anything, so every worker inherits it.
+            os.sched_setaffinity(self.process.pid, config.cpu_affinity)
         try:
             wait_ready(self.url, config.ready_timeout_s, alive=self.process)
         except HarnessError:

@@ -106,6 +106,7 @@ class Prediction:
     saturation_users: float
     levels: tuple[LevelPrediction, ...]
     model: str = "mva"
+    latency_floor_ms: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The ``prediction.json`` structure of docs/artifacts.md (plus machine keys)."""
@@ -116,6 +117,7 @@ class Prediction:
             "db_servers": self.db_servers,
             "uncertainty": self.uncertainty,
             "saturation_users": round(self.saturation_users, 2),
+            "latency_floor_ms": round(self.latency_floor_ms, 4),
             "stages": [level.to_json() for level in self.levels],
         }
 
@@ -153,7 +155,13 @@ class _Solution:
     cycle_s: float  # user-weighted Z + R
 
 
-def _network(profile: Profile, servers: int, db_servers: int | None, scale: float) -> _Network:
+def _network(
+    profile: Profile,
+    servers: int,
+    db_servers: int | None,
+    scale: float,
+    latency_floor_s: float = 0.0,
+) -> _Network:
     work = workloads(profile)
     rows: list[list[float]] = []
     for persona in PERSONAS:
@@ -163,10 +171,14 @@ def _network(profile: Profile, servers: int, db_servers: int | None, scale: floa
         if db_servers is not None:
             db = sum(v * profile.service_demands[e].db_ms for e, v in visits.items())
             row.append(db * scale / 1e3)
+        if latency_floor_s > 0:
+            row.append(work[persona].calls_per_step * latency_floor_s)
         rows.append(row)
     station_servers: list[float] = [float(servers)]
     if db_servers is not None:
         station_servers.append(float(db_servers))
+    if latency_floor_s > 0:
+        station_servers.append(math.inf)  # a delay station: no queue, every request pays it
     return _Network(
         demands=np.array(rows),
         calls=np.array([work[p].calls_per_step for p in PERSONAS]),
@@ -191,7 +203,8 @@ def _solve(net: _Network, populations: list[int]) -> _Solution:
         mean_wait = max(0.0, float(x @ (residence[:, k] - net.demands[:, k])) / requests)
         load = requests * service
         util = load / c
-        wait_p = 1.0 if load >= c else erlang_c(int(c), load)
+        # A delay station never makes anyone wait; a saturated one always does.
+        wait_p = 0.0 if math.isinf(c) else 1.0 if load >= c else erlang_c(int(c), load)
         stations.append(StationDelay.matched(service, mean_wait, wait_p))
         utilization.append(min(util, 1.0))
     users = sum(populations)
@@ -228,6 +241,7 @@ def predict(
     uncertainty: float = DEFAULT_UNCERTAINTY,
     calibrated: bool = False,
     spawn_rate: float | None = None,
+    latency_floor_ms: float = 0.0,
 ) -> Prediction:
     """Predict each user level of a closed load test on one machine (module docstring).
 
@@ -240,16 +254,23 @@ def predict(
         uncertainty: relative demand uncertainty for the low/high band.
         calibrated: recorded in the output (were the demands measured?).
         spawn_rate: users per second of the ramp, for the settling estimate.
+        latency_floor_ms: time every request spends outside the service's CPU and database
+            (loopback network, the HTTP server's event loop, the load generator's own
+            handling), measured at light load by ``harness validate``. Modelled as a delay
+            station: it adds to the response time and never queues.
     """
+    if latency_floor_ms < 0:
+        raise ValueError(f"latency_floor_ms must be >= 0, got {latency_floor_ms!r}")
+    floor_s = latency_floor_ms / 1e3
     if servers < 1:
         raise ValueError(f"servers must be >= 1, got {servers!r}")
     if db_servers is not None and db_servers < 1:
         raise ValueError(f"db_servers must be >= 1 or None, got {db_servers!r}")
     if not 0.0 <= uncertainty < 1.0:
         raise ValueError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
-    nominal = _network(profile, servers, db_servers, 1.0)
-    slow = _network(profile, servers, db_servers, 1.0 + uncertainty)
-    fast = _network(profile, servers, db_servers, 1.0 - uncertainty)
+    nominal = _network(profile, servers, db_servers, 1.0, floor_s)
+    slow = _network(profile, servers, db_servers, 1.0 + uncertainty, floor_s)
+    fast = _network(profile, servers, db_servers, 1.0 - uncertainty, floor_s)
     levels: list[LevelPrediction] = []
     for n in users:
         if n < 1:
@@ -281,4 +302,5 @@ def predict(
         uncertainty=uncertainty,
         saturation_users=_saturation(nominal, profile),
         levels=tuple(levels),
+        latency_floor_ms=latency_floor_ms,
     )

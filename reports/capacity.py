@@ -28,7 +28,7 @@ from reports.charts import Chart
 from reports.environment import render_to_file, this_machine
 from reports.load import simulation_records
 from reports.method import profile_assumptions
-from reports.verdict import decide
+from reports.verdict import Verdict, decide
 
 CLAIM_DISAGREEMENT = 0.10
 """The model and a cost claim of the source document disagree when they differ by > 10%."""
@@ -340,6 +340,15 @@ def render_capacity_report(
     sizing, claimed = _sizing_json(sizing_result_json)
     capacity = plan(profile, sizing, records, [*cost_points, *claimed])
     return _render(f"Capacity plan: {profile.name}", "model", capacity, profile, path)
+
+
+def capacity_verdict(
+    sizing_result_json: Mapping[str, Any] | Any, profile: Profile, *, simulation: Any = None
+) -> Verdict:
+    """The verdict a capacity report shows, without rendering it (``harness demo`` prints it)."""
+    records = _records(simulation) if simulation is not None else ()
+    sizing, claimed = _sizing_json(sizing_result_json)
+    return decide(None, profile, plan(profile, sizing, records, claimed))
 
 
 def render_simulation_report(

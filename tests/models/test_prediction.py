@@ -118,3 +118,21 @@ def test_bad_arguments_name_the_value() -> None:
         predict(profile, [0], servers=1)
     with pytest.raises(ValueError, match="uncertainty"):
         predict(profile, [10], servers=1, uncertainty=1.5)
+
+
+def test_latency_floor_adds_time_but_no_queue() -> None:
+    profile = load_profile()
+    plain = predict(profile, [10, 5000], servers=1)
+    floored = predict(profile, [10, 5000], servers=1, latency_floor_ms=3.0)
+    # At light load every request pays the floor once, on top of what it paid before.
+    assert floored.levels[0].mean_ms == pytest.approx(plain.levels[0].mean_ms + 3.0, rel=0.02)
+    assert floored.levels[0].p95_ms > plain.levels[0].p95_ms
+    # The floor never queues: the CPU bottleneck is unchanged, and saturation moves only by
+    # the floor's share of a user's cycle (a few ms against seconds of think time).
+    assert floored.saturation_users == pytest.approx(plain.saturation_users, rel=0.01)
+    assert floored.levels[1].throughput_rps == pytest.approx(
+        plain.levels[1].throughput_rps, rel=0.01
+    )
+    assert floored.to_json()["latency_floor_ms"] == 3.0
+    with pytest.raises(ValueError, match="latency_floor_ms"):
+        predict(profile, [10], servers=1, latency_floor_ms=-1.0)

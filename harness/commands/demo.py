@@ -1,0 +1,106 @@
+"""``harness demo``: the main job in under five minutes, on embedded defaults.
+
+1. The capacity plan for the launch profile, from the shipped (assumed) service demands.
+2. A short calibration run on the bundled service (SQLite, one worker): measured demands.
+3. A short step load, predicted first and then measured: how close is the model here?
+4. The plan again with the measured demands, a day-one timeline from the fast path, and the
+   report; the last line says where it is and what it concludes.
+
+The step load deliberately goes past this machine's saturation point (to check that the model
+finds it), so its own run report shows breached objectives at the top levels; the launch
+verdict comes from the calibrated capacity plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from harness.commands.common import add_profile_argument
+from harness.commands.validate import format_levels
+from harness.exit_codes import ExitCode
+from harness.validate_run import validate
+from harness.validation import ValidationSettings, overlay
+from models.fastpath import fast_day
+from models.profile import Profile, load_profile, read_toml
+from models.simulation import SimulationOptions
+from models.simulation.result import summarise
+from models.sizing import Sizing, size
+
+#: Demo-sized validation: about three minutes of load on this 2-core machine.
+DEMO_SETTINGS = ValidationSettings(
+    think_scale=0.05,
+    calibration_users=15,
+    calibration_s=25.0,
+    levels=4,
+    min_measure_s=20.0,
+    max_measure_s=20.0,
+    min_settle_s=6.0,
+    max_settle_s=15.0,
+    holdout=False,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_profile_argument(parser)
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="where runs go (runs/)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin service and load")
+
+
+def plan_lines(sizing: Sizing, title: str) -> list[str]:
+    data = sizing.to_json()
+    instances, db = data["instances"], data["db_connections"]
+    fits = {True: "fits", False: "DOES NOT FIT"}
+    limits = data["limits"]
+    return [
+        title,
+        f"  {data['users']:,} users, {data['dau']:,.0f} daily active, "
+        f"{data['peak_concurrent']:,.0f} concurrent at peak, {data['peak_rps']:,.0f} requests/s",
+        f"  app instances     {instances['required']} needed at peak "
+        f"(bounds {instances['min']}-{instances['max']}: {fits[bool(instances['fits'])]})",
+        f"  DB connections    {db['required']} needed at peak "
+        f"(pool {db['pool_min']}-{db['pool_max']}: {fits[bool(db['fits'])]})",
+        f"  API latency       p50 {data['latency']['p50_ms']:.1f} ms, "
+        f"p95 {data['latency']['p95_ms']:.1f} ms",
+        f"  monthly cost      ${data['cost_monthly_usd']['total']:,.0f}",
+        f"  breaks at         {limits['max_users_by_instances']:,.0f} users (instances), "
+        f"{limits['max_users_by_db_pool']:,.0f} users (DB pool)",
+    ]
+
+
+def calibrated_profile(profile: Profile, directory: Path) -> Profile | None:
+    overlay_path = directory / "calibration.toml"
+    if not overlay_path.exists():
+        return None
+    return overlay(profile, read_toml(overlay_path))
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    profile = load_profile(args.profile)
+    print("\n".join(plan_lines(size(profile), "1/4 capacity plan (assumed service demands)")))
+    print("\n2/4 calibration and 3/4 a predicted, then measured, step load (about 3 minutes)")
+    outcome = validate(profile, DEMO_SETTINGS, args.out, pin=not args.no_pin)
+    print(format_levels(outcome.document))
+    calibrated = calibrated_profile(profile, outcome.directory)
+    if calibrated is None:
+        print(f"demo: the calibration did not finish; see {outcome.directory}")
+        return ExitCode.UNREACHABLE
+
+    # Imported here: the report pulls in matplotlib, which only this step needs.
+    from reports.capacity import capacity_verdict, render_capacity_report
+
+    sizing = size(calibrated)
+    print("\n" + "\n".join(plan_lines(sizing, "4/4 capacity plan (measured service demands)")))
+    day = summarise([fast_day(calibrated, SimulationOptions(hours=24.0, start_hour=0.0))])
+    report = render_capacity_report(
+        sizing, calibrated, outcome.directory / "report.html", simulation=day
+    )
+    verdict = capacity_verdict(sizing, calibrated, simulation=day)
+    elapsed = time.monotonic() - started
+    if outcome.report is not None:
+        print(f"measurement report: {outcome.report}")
+    print(f"demo finished in {elapsed:.0f} s")
+    print(f"report: {report} -- verdict: {verdict.headline}")
+    return outcome.exit_code

@@ -1,0 +1,113 @@
+"""``harness validate [--profile P] [--out DIR]``: how close does the model come?
+
+Calibrates on light load, predicts a step load from 15% to 120% of the predicted saturation
+point, measures it on the bundled service, and compares per level (harness/validation.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from harness.commands.common import add_profile_argument
+from harness.errors import UsageError
+from harness.exit_codes import ExitCode
+from harness.validate_run import validate
+from harness.validation import GOALS, ValidationSettings
+from models.profile import load_profile
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_profile_argument(parser)
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="where runs go (runs/)")
+    parser.add_argument(
+        "--think-scale",
+        type=float,
+        default=ValidationSettings.think_scale,
+        help="multiply think times by this, so one machine can reach saturation (0.1)",
+    )
+    parser.add_argument("--levels", type=int, default=ValidationSettings.levels)
+    parser.add_argument(
+        "--calibration-s", type=float, default=ValidationSettings.calibration_s,
+        help="length of the light-load calibration run in seconds",
+    )  # fmt: skip
+    parser.add_argument("--measure-s", type=float, help="fix every measured stage's length")
+    parser.add_argument("--no-holdout", action="store_true", help="skip the held-out mix")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin service and load")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when an accuracy goal is missed"
+    )
+
+
+def settings_from(args: argparse.Namespace) -> ValidationSettings:
+    measure: dict[str, Any] = {}
+    if args.measure_s is not None:
+        measure = {"min_measure_s": args.measure_s, "max_measure_s": args.measure_s}
+    try:
+        return ValidationSettings(
+            think_scale=args.think_scale,
+            levels=args.levels,
+            calibration_s=args.calibration_s,
+            holdout=not args.no_holdout,
+            **measure,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    outcome = validate(profile, settings_from(args), args.out, pin=not args.no_pin)
+    print(format_levels(outcome.document))
+    print(f"validation: {outcome.directory / 'validation.json'}")
+    if outcome.report is not None:
+        print(f"report: {outcome.report}")
+    summary = outcome.document.get("summary", {})
+    if args.strict and outcome.exit_code == ExitCode.OK and not summary.get("goals_met"):
+        return ExitCode.BREACH
+    return outcome.exit_code
+
+
+def _pct(value: Any) -> str:
+    return "   n/a" if value is None else f"{value:+6.1%}"
+
+
+def format_levels(document: dict[str, Any]) -> str:
+    """The per-level comparison as a plain table (what the README's headline shows)."""
+    lines = [
+        "users  X pred  X meas   err  |  p95 pred  p95 meas    err  |  mean err  cpu meas  note",
+    ]
+    sections = [("", document.get("levels", []))]
+    holdout = document.get("holdout") or {}
+    if holdout.get("levels"):
+        sections.append(("held-out mix", holdout["levels"]))
+    for title, levels in sections:
+        if title:
+            lines.append(f"-- {title} --")
+        for level in levels:
+            p, m, e = level["predicted"], level["measured"], level["relative_error"]
+            cpu = m.get("cpu_utilization")
+            note = "" if level.get("loadgen_trustworthy", True) else "load generator > 80% CPU"
+            if not level.get("within_goal_range", True):
+                note = (note + "; " if note else "") + "above 85% CPU"
+            lines.append(
+                f"{level['users']:>5} {p['throughput_rps'] or 0:>7.1f} "
+                f"{m['throughput_rps'] or 0:>7.1f} {_pct(e['throughput_rps'])} | "
+                f"{p['p95_ms'] or 0:>7.1f}ms {m['p95_ms'] or 0:>7.1f}ms {_pct(e['p95_ms'])} | "
+                f"{_pct(e['mean_ms'])}  {'' if cpu is None else f'{cpu:6.0%}':>8}  {note}"
+            )
+    summary = document.get("summary")
+    if summary:
+        worst = summary["worst_abs_relative_error"]
+        goals = ", ".join(f"{k} {v:.0%}" for k, v in GOALS.items())
+        lines.append(
+            f"worst error up to 85% CPU: throughput {_fmt(worst.get('throughput_rps'))}, "
+            f"mean {_fmt(worst.get('mean_ms'))}, p95 {_fmt(worst.get('p95_ms'))} "
+            f"(goals: {goals}) -> {'met' if summary['goals_met'] else 'not met'}"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

@@ -1,0 +1,274 @@
+"""``harness validate``: calibrate on light load, predict a step load, measure it, compare.
+
+    light load run ──► calibrate (per-route CPU time) ──► calibrated profile
+          │                                                  │
+          └── the model's saturation point N* ◄── predict ◄──┘
+                                │
+         levels 15% .. 120% of N*, each a settle stage then a measure stage
+                                │
+                 step run ──► compare the measure stages ──► validation.json, report
+                                │
+      held-out mix (operator-heavy), same calibration ──► predict, run, compare
+
+Why a settle stage before each measured one: users arriving at a level log in (a deliberate
+password hash each) and start in phase; the model describes the steady state. The settle
+stage absorbs the ramp and the transient (its length is the model's own settling-time
+estimate); only the measure stage is compared.
+
+Why shorter think times than the launch profile: with the profile's 20-45 s pauses a single
+service worker saturates only at thousands of users, more than one load-generator core can
+drive. The closed-network model is exact about think time, so scaling it (``think_scale``)
+changes the population needed, not what is being validated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.prediction import LevelPrediction
+from models.profile import Profile, Stage, merge, validate_profile
+
+#: The metrics compared per level; the same names as a run.json stage record.
+COMPARED = ("throughput_rps", "mean_ms", "p50_ms", "p95_ms", "cpu_utilization", "error_rate")
+
+#: Accuracy goals of the issue, for levels up to 85% CPU: relative error bounds per metric.
+GOALS = {"throughput_rps": 0.10, "mean_ms": 0.20, "p95_ms": 0.30}
+GOAL_CPU_LIMIT = 0.85
+
+#: The held-out mix: operators watch dashboards, whose queries are the heaviest reads.
+HOLDOUT_SHARES = {"homeowner": 0.40, "contractor": 0.30, "operator": 0.30}
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """What ``harness validate`` does; the defaults fit this 2-core machine in ~15 minutes."""
+
+    think_scale: float = 0.1
+    calibration_users: int = 20
+    calibration_s: float = 60.0
+    levels: int = 5
+    lowest_fraction: float = 0.15
+    highest_fraction: float = 1.2
+    min_measure_s: float = 30.0
+    max_measure_s: float = 90.0
+    min_settle_s: float = 8.0
+    max_settle_s: float = 120.0
+    spawn_rate: float = 20.0
+    holdout: bool = True
+    holdout_levels: int = 2
+    seed_scale: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0 < self.think_scale <= 1:
+            raise ValueError(f"think_scale must be in (0, 1], got {self.think_scale}")
+        if self.levels < 1 or self.calibration_users < 1:
+            raise ValueError("levels and calibration_users must be >= 1")
+        if not 0 < self.lowest_fraction < self.highest_fraction:
+            raise ValueError(
+                f"need 0 < lowest_fraction < highest_fraction, got "
+                f"{self.lowest_fraction} and {self.highest_fraction}"
+            )
+        if not 0 < self.min_measure_s <= self.max_measure_s:
+            raise ValueError("need 0 < min_measure_s <= max_measure_s")
+        if not 0 < self.min_settle_s <= self.max_settle_s:
+            raise ValueError("need 0 < min_settle_s <= max_settle_s")
+
+
+def overlay(profile: Profile, changes: Mapping[str, Any]) -> Profile:
+    """``profile`` with ``changes`` merged in key by key, validated again."""
+    return validate_profile(merge(profile.model_dump(mode="json"), changes), "validation")
+
+
+def validation_profile(profile: Profile, think_scale: float) -> Profile:
+    """The profile with every persona's think time multiplied by ``think_scale``."""
+    return overlay(
+        profile,
+        {
+            "personas": {
+                name: {"think_time_s": persona.think_time_s * think_scale}
+                for name, persona in profile.personas.items()
+            }
+        },
+    )
+
+
+def holdout_profile(profile: Profile) -> Profile:
+    """The same profile with the held-out persona mix (:data:`HOLDOUT_SHARES`)."""
+    return overlay(
+        profile, {"personas": {name: {"share": s} for name, s in HOLDOUT_SHARES.items()}}
+    )
+
+
+def with_step_stages(profile: Profile, stages: Sequence[Stage]) -> Profile:
+    """The profile whose ``step`` scenario is ``stages`` (how a planned load reaches a run)."""
+    table = [stage.model_dump() for stage in stages]
+    return overlay(profile, {"scenarios": {"step": {"stages": table}}})
+
+
+def plan_levels(saturation_users: float, settings: ValidationSettings) -> list[int]:
+    """User levels from ``lowest_fraction`` to ``highest_fraction`` of N*, evenly spaced."""
+    if not saturation_users > 0 or math.isinf(saturation_users):
+        raise ValueError(f"the saturation point must be a positive number, got {saturation_users}")
+    count = settings.levels
+    span = settings.highest_fraction - settings.lowest_fraction
+    fractions = [settings.lowest_fraction + span * i / max(1, count - 1) for i in range(count)]
+    levels = sorted({max(1, round(f * saturation_users)) for f in fractions})
+    return levels
+
+
+def paired_stages(
+    predictions: Sequence[LevelPrediction],
+    settings: ValidationSettings,
+    login_cpu_ms: float = 0.0,
+) -> list[Stage]:
+    """A settle stage and a measure stage per level; durations from the settling estimate.
+
+    The settle stage covers the model's settling time, the ramp, and the CPU the arriving
+    users' logins cost (each hashes a password: ``login_cpu_ms``, tens of milliseconds), twice
+    over. The measure stage lasts as long as the settling time again (at least
+    ``min_measure_s``): a level that takes long to settle is also a noisy one to measure.
+    Users are spawned at least fast enough to reach the top level in ten seconds.
+    """
+    top = max((level.users for level in predictions), default=0)
+    spawn_rate = max(settings.spawn_rate, top / 10.0)
+    stages: list[Stage] = []
+    previous = 0
+    for level in predictions:
+        arriving = max(0, level.users - previous)
+        ramp_s = abs(level.users - previous) / spawn_rate
+        logins_s = arriving * login_cpu_ms / 1e3
+        settle_s = min(
+            settings.max_settle_s,
+            max(settings.min_settle_s, level.settling_time_s, 1.5 * ramp_s + 2 * logins_s),
+        )
+        measure_s = min(settings.max_measure_s, max(settings.min_measure_s, level.settling_time_s))
+        for duration_s in (settle_s, measure_s):
+            stages.append(Stage(users=level.users, duration_s=duration_s, spawn_rate=spawn_rate))
+        previous = level.users
+    return stages
+
+
+def stage_cpu(scrapes: Sequence[Mapping[str, Any]], start_s: float, end_s: float) -> float | None:
+    """Service CPU utilization (cores busy) between the scrapes nearest inside a window."""
+    inside = [s for s in scrapes if start_s - 1e-9 <= float(s["t_s"]) <= end_s + 1e-9]
+    if len(inside) < 2:
+        return None
+    first, last = inside[0], inside[-1]
+    elapsed = float(last["t_s"]) - float(first["t_s"])
+    if elapsed <= 0:
+        return None
+    return max(0.0, (float(last["cpu_seconds"]) - float(first["cpu_seconds"])) / elapsed)
+
+
+def window_mean(
+    records: Sequence[Mapping[str, Any]], key: str, start_s: float, end_s: float
+) -> float | None:
+    """Mean of ``key`` over time-series records inside a window (None when there are none)."""
+    values = [
+        float(r[key])
+        for r in records
+        if r.get(key) is not None and start_s <= float(r["t_s"]) <= end_s
+    ]
+    return sum(values) / len(values) if values else None
+
+
+def measured_levels(
+    run: Mapping[str, Any],
+    scrapes: Sequence[Mapping[str, Any]],
+    timeseries: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The measure stages (every second stage) of a paired step run, as comparable records."""
+    stages = list(run.get("stages", []))
+    measured = []
+    for record in stages[1::2]:
+        start = float(record.get("started_at_s") or 0.0)
+        end = start + float(record.get("elapsed_s") or record.get("duration_s") or 0.0)
+        measured.append(
+            {
+                "users": int(record["users"]),
+                "throughput_rps": record.get("throughput_rps"),
+                "mean_ms": record.get("mean_ms"),
+                "p50_ms": record.get("p50_ms"),
+                "p95_ms": record.get("p95_ms"),
+                "error_rate": record.get("error_rate"),
+                "requests": record.get("requests"),
+                "cpu_utilization": stage_cpu(scrapes, start, end),
+                "loadgen_cpu": window_mean(timeseries, "loadgen_cpu", start, end),
+            }
+        )
+    return measured
+
+
+def relative_error(predicted: float | None, measured: float | None) -> float | None:
+    """(predicted - measured) / measured; None when either is missing or measured is 0."""
+    if predicted is None or measured is None or measured == 0:
+        return None
+    return (predicted - measured) / measured
+
+
+def compare(
+    predictions: Sequence[LevelPrediction],
+    measured: Sequence[Mapping[str, Any]],
+    loadgen_warning: float,
+) -> list[dict[str, Any]]:
+    """One ``validation.json`` level per measured level: predicted, measured, relative error."""
+    by_users = {p.users: p for p in predictions}
+    levels = []
+    for level in measured:
+        prediction = by_users.get(int(level["users"]))
+        if prediction is None:
+            continue
+        predicted = {key: getattr(prediction, key) for key in COMPARED}
+        errors = {key: relative_error(predicted[key], level.get(key)) for key in COMPARED}
+        errors["error_rate"] = None  # predicted 0: a relative error means nothing; see measured
+        loadgen = level.get("loadgen_cpu")
+        cpu = level.get("cpu_utilization")
+        levels.append(
+            {
+                "users": int(level["users"]),
+                "predicted": {k: _round(v) for k, v in predicted.items()},
+                "measured": {k: _round(level.get(k)) for k in (*COMPARED, "requests")},
+                "relative_error": {k: _round(v) for k, v in errors.items()},
+                "loadgen_cpu": _round(loadgen),
+                "loadgen_trustworthy": loadgen is None or loadgen <= loadgen_warning,
+                "within_goal_range": cpu is None or cpu <= GOAL_CPU_LIMIT,
+                "meets_goals": _meets_goals(errors, cpu),
+            }
+        )
+    return levels
+
+
+def _meets_goals(errors: Mapping[str, float | None], cpu: float | None) -> bool | None:
+    if cpu is not None and cpu > GOAL_CPU_LIMIT:
+        return None  # above 85% CPU the goals do not apply
+    checks = [errors.get(k) for k in GOALS]
+    if any(e is None for e in checks):
+        return False
+    return all(abs(errors[k] or 0.0) <= bound for k, bound in GOALS.items())
+
+
+def summarise(levels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Worst absolute relative error per metric over the levels the goals apply to."""
+    applicable = [lv for lv in levels if lv["within_goal_range"]]
+    worst: dict[str, float | None] = {}
+    for key in COMPARED:
+        values = [
+            abs(lv["relative_error"][key])
+            for lv in applicable
+            if lv["relative_error"].get(key) is not None
+        ]
+        worst[key] = _round(max(values)) if values else None
+    return {
+        "levels_compared": len(levels),
+        "levels_within_goal_range": len(applicable),
+        "worst_abs_relative_error": worst,
+        "goals": dict(GOALS),
+        "goals_met": bool(applicable) and all(lv["meets_goals"] for lv in applicable),
+    }
+
+
+def _round(value: Any, digits: int = 4) -> Any:
+    return round(value, digits) if isinstance(value, float) else value

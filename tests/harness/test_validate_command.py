@@ -1,0 +1,56 @@
+"""`harness validate` end to end, short: the pipeline runs and the errors are computed.
+
+Real service, real Locust, real calibration; seconds-long stages, so the figures say nothing
+about accuracy (that is `harness validate` at full length, recorded in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.validate_run import validate
+from harness.validation import ValidationSettings
+from models.profile import load_profile
+
+pytestmark = pytest.mark.slow
+
+TINY = ValidationSettings(
+    think_scale=0.05,
+    calibration_users=5,
+    calibration_s=6.0,
+    levels=2,
+    min_measure_s=5.0,
+    max_measure_s=5.0,
+    min_settle_s=3.0,
+    max_settle_s=5.0,
+    holdout=True,
+    holdout_levels=1,
+)
+
+
+def test_validate_calibrates_predicts_measures_and_compares(tmp_path: Path) -> None:
+    outcome = validate(load_profile(), TINY, tmp_path)
+    document = json.loads((outcome.directory / "validation.json").read_text())
+    assert document["complete"], document.get("incomplete_reasons")
+    assert outcome.exit_code == 0
+    assert document["latency_floor_ms"] >= 0
+    assert len(document["levels"]) == 2
+    for level in document["levels"]:
+        assert level["measured"]["requests"] > 0
+        assert level["predicted"]["throughput_rps"] > 0
+        error = level["relative_error"]["throughput_rps"]
+        expected = (
+            level["predicted"]["throughput_rps"] - level["measured"]["throughput_rps"]
+        ) / level["measured"]["throughput_rps"]
+        assert error == pytest.approx(expected, abs=1e-3)
+    assert document["summary"]["levels_compared"] == 2
+    assert document["holdout"]["complete"]
+    assert len(document["holdout"]["levels"]) == 1
+    calibration = (outcome.directory / "calibration.toml").read_text()
+    assert "[service_demands" in calibration
+    assert outcome.report is not None and outcome.report.exists()
+    step_prediction = json.loads((outcome.report.parent / "prediction.json").read_text())
+    assert step_prediction["calibrated"] is True

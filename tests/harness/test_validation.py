@@ -1,0 +1,159 @@
+"""The rules of `harness validate`: levels, stage pairs, CPU windows, errors, goals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.validation import (
+    GOAL_CPU_LIMIT,
+    HOLDOUT_SHARES,
+    ValidationSettings,
+    compare,
+    holdout_profile,
+    measured_levels,
+    paired_stages,
+    plan_levels,
+    relative_error,
+    stage_cpu,
+    summarise,
+    validation_profile,
+    window_mean,
+    with_step_stages,
+)
+from models.prediction import predict
+from models.profile import Profile, Stage, load_profile
+
+
+@pytest.fixture(scope="module")
+def profile() -> Profile:
+    return load_profile()
+
+
+def test_think_times_scale_and_nothing_else_changes(profile: Profile) -> None:
+    scaled = validation_profile(profile, 0.1)
+    assert scaled.personas.homeowner.think_time_s == pytest.approx(3.0)
+    assert scaled.personas.operator.think_time_s == pytest.approx(4.5)
+    assert scaled.personas.homeowner.share == profile.personas.homeowner.share
+    assert scaled.service_demands == profile.service_demands
+
+
+def test_holdout_mix_differs_and_is_valid(profile: Profile) -> None:
+    mix = holdout_profile(profile)
+    assert {n: p.share for n, p in mix.personas.items()} == HOLDOUT_SHARES
+    assert mix.personas.operator.share > profile.personas.operator.share
+
+
+def test_step_stages_reach_the_scenario(profile: Profile) -> None:
+    stages = [Stage(users=5, duration_s=10.0, spawn_rate=5.0)]
+    assert with_step_stages(profile, stages).scenario_stages("step") == tuple(stages)
+
+
+def test_levels_span_light_load_to_past_saturation() -> None:
+    settings = ValidationSettings(levels=5)
+    levels = plan_levels(100.0, settings)
+    assert levels == [15, 41, 68, 94, 120]
+    assert plan_levels(3.0, settings) == sorted(set(plan_levels(3.0, settings)))
+    with pytest.raises(ValueError, match="saturation point"):
+        plan_levels(0.0, settings)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="think_scale"):
+        ValidationSettings(think_scale=0)
+    with pytest.raises(ValueError, match="lowest_fraction"):
+        ValidationSettings(lowest_fraction=1.5)
+
+
+def test_each_level_gets_a_settle_and_a_measure_stage(profile: Profile) -> None:
+    settings = ValidationSettings(min_measure_s=30, max_measure_s=60, min_settle_s=8)
+    prediction = predict(validation_profile(profile, 0.1), [10, 50], servers=1)
+    stages = paired_stages(prediction.levels, settings, login_cpu_ms=40.0)
+    assert [s.users for s in stages] == [10, 10, 50, 50]
+    settle, measure = stages[2], stages[3]
+    assert 30 <= measure.duration_s <= 60
+    # 40 arriving users hash a password each: 1.6 s of CPU, counted twice in the settle stage.
+    assert settle.duration_s >= 2 * 40 * 0.040
+    assert all(s.duration_s >= 8 for s in stages[::2])
+    ramp_s = 40 / stages[2].spawn_rate
+    assert ramp_s < settle.duration_s  # the ramp fits inside its stage (Locust blocks on it)
+
+
+def test_stage_cpu_uses_the_scrapes_inside_the_window() -> None:
+    scrapes = [{"t_s": t, "cpu_seconds": 0.5 * t} for t in range(0, 21, 2)]
+    assert stage_cpu(scrapes, 4.0, 12.0) == pytest.approx(0.5)
+    assert stage_cpu(scrapes, 4.5, 5.5) is None  # fewer than two scrapes inside
+
+
+def test_window_mean_ignores_missing_values() -> None:
+    records = [{"t_s": 1, "x": 1.0}, {"t_s": 2, "x": None}, {"t_s": 3, "x": 3.0}]
+    assert window_mean(records, "x", 0, 10) == pytest.approx(2.0)
+    assert window_mean(records, "x", 20, 30) is None
+
+
+def test_relative_error() -> None:
+    assert relative_error(110.0, 100.0) == pytest.approx(0.10)
+    assert relative_error(90.0, 100.0) == pytest.approx(-0.10)
+    assert relative_error(1.0, 0.0) is None
+    assert relative_error(None, 1.0) is None
+
+
+def run_json(levels: list[tuple[int, float, float]]) -> dict[str, Any]:
+    stages = []
+    t = 0.0
+    for users, rps, p95 in levels:
+        for kind in ("settle", "measure"):
+            stages.append(
+                {
+                    "users": users,
+                    "started_at_s": t,
+                    "elapsed_s": 10.0,
+                    "throughput_rps": rps,
+                    "mean_ms": p95 / 3,
+                    "p50_ms": p95 / 4,
+                    "p95_ms": p95,
+                    "error_rate": 0.0,
+                    "requests": int(rps * 10),
+                    "name": kind,
+                }
+            )
+            t += 10.0
+    return {"stages": stages}
+
+
+def test_measured_levels_take_every_second_stage() -> None:
+    run = run_json([(10, 20.0, 30.0), (40, 70.0, 60.0)])
+    scrapes = [{"t_s": float(t), "cpu_seconds": 0.25 * t} for t in range(0, 41, 2)]
+    series = [{"t_s": float(t), "loadgen_cpu": 0.3} for t in range(0, 41, 2)]
+    levels = measured_levels(run, scrapes, series)
+    assert [lv["users"] for lv in levels] == [10, 40]
+    assert levels[1]["throughput_rps"] == 70.0
+    assert levels[0]["cpu_utilization"] == pytest.approx(0.25)
+    assert levels[0]["loadgen_cpu"] == pytest.approx(0.3)
+
+
+def test_compare_and_summarise(profile: Profile) -> None:
+    fast = validation_profile(profile, 0.1)
+    prediction = predict(fast, [10, 40], servers=1)
+    p10, p40 = prediction.levels
+    measured = [
+        {"users": 10, "throughput_rps": p10.throughput_rps * 1.05, "mean_ms": p10.mean_ms,
+         "p50_ms": p10.p50_ms, "p95_ms": p10.p95_ms / 1.2, "error_rate": 0.0,
+         "cpu_utilization": 0.2, "loadgen_cpu": 0.95, "requests": 100},
+        {"users": 40, "throughput_rps": p40.throughput_rps, "mean_ms": p40.mean_ms * 2,
+         "p50_ms": p40.p50_ms, "p95_ms": p40.p95_ms, "error_rate": 0.0,
+         "cpu_utilization": GOAL_CPU_LIMIT + 0.05, "loadgen_cpu": 0.5, "requests": 400},
+    ]  # fmt: skip
+    levels = compare(prediction.levels, measured, loadgen_warning=0.8)
+    first, second = levels
+    assert first["relative_error"]["throughput_rps"] == pytest.approx(1 / 1.05 - 1, abs=1e-4)
+    assert first["relative_error"]["p95_ms"] == pytest.approx(0.2, abs=1e-4)
+    assert first["loadgen_trustworthy"] is False
+    assert first["meets_goals"] is True
+    assert second["within_goal_range"] is False
+    assert second["meets_goals"] is None  # above 85% CPU the goals do not apply
+    summary = summarise(levels)
+    assert summary["levels_within_goal_range"] == 1
+    assert summary["worst_abs_relative_error"]["p95_ms"] == pytest.approx(0.2, abs=1e-4)
+    assert summary["goals_met"] is True
