@@ -67,7 +67,7 @@ def _implied_errors(endpoint: Callable[..., Any], uses_db: bool) -> set[int]:
         if any(isinstance(m, params.Path | params.Query) for m in metadata):
             codes.add(422)  # (a query-parameter model is a BaseModel too, but has no body)
         elif inspect.isclass(base) and issubclass(base, BaseModel):
-            codes |= {413, 422}
+            codes |= {400, 413, 422}  # 400: a body that is not UTF-8 (FastAPI's parse error)
     if uses_db:
         codes.add(503)
     return codes
@@ -81,6 +81,9 @@ class ServiceRoute(APIRoute):
         declared: dict[int | str, Any] = dict(kwargs.pop("responses", None) or {})
         for code, doc in responses(*sorted(_implied_errors(endpoint, uses_db))).items():
             declared.setdefault(code, doc)
+        if any(access.anonymous or access.admin for access in access_of(endpoint)):
+            # The bearer token is optional here: `{}` is OpenAPI's "no security" alternative.
+            kwargs["openapi_extra"] = {"security": [{}], **(kwargs.get("openapi_extra") or {})}
         if not inspect.iscoroutinefunction(endpoint):
             endpoint = cpu_accounted(endpoint)
         super().__init__(path, endpoint, responses=declared, **kwargs)

@@ -18,7 +18,8 @@ Exception tree of the service (one root, so callers can catch everything of ours
      └── Unavailable             -> 503 + Retry-After
 
 Database failures are translated here too: a pool acquire timeout or a lost database is a 503
-with ``Retry-After`` (the client should back off and retry), never a 500 and never a hang.
+with ``Retry-After`` (the client should back off and retry), never a 500 and never a hang; an
+integrity violation (a referenced row gone, a duplicate) is a 409.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger("target_app")
 
@@ -134,9 +136,21 @@ async def _service_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return problem_response(
-        exc.status_code, str(exc.detail), request.url.path, dict(exc.headers or {})
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette's Allow names the methods of the first route on the path only (GET for
+        # PUT /jobs, although POST /jobs exists); RFC 9110 wants every method of the resource.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem_response(exc.status_code, str(exc.detail), request.url.path, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -161,6 +175,13 @@ async def _pool_timeout(request: Request, exc: Exception) -> Response:
 
 async def _database_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
+    if isinstance(exc, IntegrityError):
+        # A row the write refers to is gone (the caller's own account, deleted while its
+        # stateless token lives on) or a concurrent write got there first: a state conflict.
+        logger.warning("integrity error on %s: %s", request.url.path, exc.orig)
+        return problem_response(
+            409, "The change conflicts with the current data.", request.url.path
+        )
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         logger.warning("database unavailable on %s: %s", request.url.path, exc.orig)
         return problem_response(

@@ -16,7 +16,7 @@ from target_app.schemas import LoginRequest, LoginResponse, UserBrief, UserOut
 router = APIRouter(tags=["auth"], route_class=ServiceRoute)
 
 
-@router.post("/auth/login", response_model=LoginResponse)
+@router.post("/auth/login", response_model=LoginResponse, responses=responses(401))
 def login(body: LoginRequest, state: StateDep, _caller: Public) -> Response:
     """Exchange e-mail and password for a bearer token (``Authorization: Bearer <token>``)."""
     with state.db.read_session() as session:
