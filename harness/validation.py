@@ -140,10 +140,10 @@ def paired_stages(
         arriving = max(0, level.users - previous)
         ramp_s = abs(level.users - previous) / spawn_rate
         logins_s = arriving * login_cpu_ms / 1e3
-        settle_s = min(
-            settings.max_settle_s,
-            max(settings.min_settle_s, level.settling_time_s, 1.5 * ramp_s + 2 * logins_s),
-        )
+        wanted_s = max(settings.min_settle_s, level.settling_time_s, 1.5 * ramp_s + 2 * logins_s)
+        # max_settle_s caps the wait, never the ramp: Locust blocks while it ramps, so a
+        # stage shorter than its ramp would be skipped.
+        settle_s = max(min(settings.max_settle_s, wanted_s), 1.25 * ramp_s + 1.0)
         measure_s = min(settings.max_measure_s, max(settings.min_measure_s, level.settling_time_s))
         for duration_s in (settle_s, measure_s):
             stages.append(Stage(users=level.users, duration_s=duration_s, spawn_rate=spawn_rate))

@@ -157,3 +157,15 @@ def test_compare_and_summarise(profile: Profile) -> None:
     assert summary["levels_within_goal_range"] == 1
     assert summary["worst_abs_relative_error"]["p95_ms"] == pytest.approx(0.2, abs=1e-4)
     assert summary["goals_met"] is True
+
+
+def test_a_settle_cap_never_cuts_the_ramp(profile: Profile) -> None:
+    settings = ValidationSettings(min_settle_s=1, max_settle_s=2, min_measure_s=5, max_measure_s=5)
+    prediction = predict(validation_profile(profile, 0.05), [20, 180], servers=1)
+    stages = paired_stages(prediction.levels, settings)
+    previous = 0
+    for stage in stages:
+        assert abs(stage.users - previous) / stage.spawn_rate < stage.duration_s
+        previous = stage.users
+    # and the stage table is one the profile accepts (ramps fit inside their stages)
+    assert with_step_stages(profile, stages).scenario_stages("step") == tuple(stages)
