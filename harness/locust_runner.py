@@ -89,6 +89,9 @@ class SwarmPlan:
     window_s: float = 2.0
     expect_workers_max_wait_s: float = 120.0
     seed: int | None = None
+    accounts: tuple[tuple[str, int], ...] | None = None
+    """Exact seeded accounts per persona (the bundled service's seed plan); None lets the
+    journeys derive them from ``seed_scale``, which suits a target seeded elsewhere."""
 
     @property
     def distributed(self) -> bool:
@@ -148,6 +151,9 @@ class SwarmPlan:
         ]
         if self.seed is not None:
             command += ["--journeys-seed", str(self.seed)]
+        if self.accounts:
+            counts = ",".join(f"{persona}={count}" for persona, count in self.accounts)
+            command += ["--journeys-accounts", counts]
         if self.distributed:
             command += [
                 "--master",

@@ -172,6 +172,7 @@ def _with_target(
         window_s=3.0 if distributed else 2.0,
         expect_workers_max_wait_s=request.expect_workers_max_wait_s,
         seed=request.seed,
+        accounts=service.seeded_accounts() if service is not None else None,
     )
     prober = Prober(host, clock)
     scraper = Scraper(host, clock, interval_s=2.0)

@@ -161,6 +161,17 @@ class BundledService:
             raise
         return self
 
+    def seeded_accounts(self) -> tuple[tuple[str, int], ...]:
+        """How many accounts of each persona the seeder made: the journeys log in as these."""
+        from target_app.seed import SeedPlan
+
+        plan = SeedPlan.for_scale(self.config.seed_scale)
+        return (
+            ("homeowner", plan.homeowners),
+            ("contractor", plan.contractors),
+            ("operator", plan.operators),
+        )
+
     def _seed(self) -> None:
         # Imported here: only commands that start the service pay for importing it.
         from target_app.seed import SeedPlan, seed_database
