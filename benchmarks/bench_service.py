@@ -12,9 +12,14 @@ process; ``apt-get install -y wrk``):
 3. alternates ``wrk`` runs against ``GET /jobs?territory_id=7&category=plumbing`` (a filtered
    first page of 20, authenticated) and ``GET /hello``, ``--rounds`` times each, and reports
    the medians and their ratio (goal >= 0.30, aim 0.50);
-4. with ``--compare-async``, also serves the same listing from an ``async def`` endpoint (the
-   blocking database call then runs on the event loop) next to the ``def`` one, to show the
-   measurement behind the sync-endpoint choice.
+4. with ``--compare-async``, also serves the same listing through SQLAlchemy and the pool (the
+   general path, which PostgreSQL takes) from an ``async def`` endpoint (the blocking database
+   call then runs on the event loop) next to a ``def`` one, to show the measurement behind the
+   endpoint choice.
+
+It also reports each server's CPU time per request (``/proc/<pid>/stat``, user + system, over
+the measured runs), which explains the ratio: wrk keeps the server's one core busy in both
+cases, so requests/s is about 1 / (CPU per request).
 
 Absolute figures depend on the machine and on its load (printed); the ratios measured in
 one run are what to compare.
@@ -62,14 +67,14 @@ uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=
 """
 
 VARIANT_APP = """
-import os
 import uvicorn
 from fastapi import Request
-from target_app.api.routes import jobs
+from fastapi.responses import Response
+from target_app.api.job_search import JobQuery
+from target_app.api.routes.jobs import _job_page
 from target_app.core.config import load_settings
 from target_app.core.security import Principal
 from target_app.main import create_app
-from target_app.api.job_search import JobQuery
 from target_app.schemas import Category
 
 app = create_app(load_settings())
@@ -78,14 +83,16 @@ caller = Principal(1, "homeowner", "free", 1)
 query = JobQuery(territory_id=7, category=Category.plumbing, page_size=20)
 
 
+# Both through SQLAlchemy and the pool (the general path, the one PostgreSQL takes).
 @app.get("/variant/sync")
 def variant_sync(request: Request):
-    return jobs.list_jobs(state, caller, query)
+    return Response(_job_page(state, caller, query), media_type="application/json")
 
 
 @app.get("/variant/async")
 async def variant_async(request: Request):
-    return jobs.list_jobs(state, caller, query)  # blocks the event loop, on purpose
+    # blocks the event loop, on purpose
+    return Response(_job_page(state, caller, query), media_type="application/json")
 
 
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False,
@@ -122,30 +129,48 @@ def server(argv: list[str], url: str, env: dict[str, str]) -> Iterator[subproces
         process.wait(timeout=20)
 
 
-def wrk(url: str, seconds: int, connections: int, token: str | None = None) -> float:
-    """Requests per second of one wrk run (non-2xx responses make the run invalid)."""
+Target = tuple[str, str | None, int]
+"""(url, bearer token or None, pid of the server process)"""
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, connections: int, token: str | None = None) -> tuple[float, int]:
+    """Requests per second and requests completed of one wrk run (non-2xx make it invalid)."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
     if token:
         argv[1:1] = ["-H", f"Authorization: Bearer {token}"]
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in output:
         raise SystemExit(f"wrk saw errors against {url}:\n{output}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"(\d+) requests in", output)
+    if rate is None or count is None:
         raise SystemExit(f"no Requests/sec in wrk output:\n{output}")
-    return float(match.group(1))
+    return float(rate.group(1)), int(count.group(1))
 
 
 def alternate(
-    targets: dict[str, tuple[str, str | None]], rounds: int, seconds: int, connections: int
-) -> dict[str, list[float]]:
+    targets: dict[str, Target], rounds: int, seconds: int, connections: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Requests/s per run of each target, and each target's server CPU ms per request."""
     results: dict[str, list[float]] = {name: [] for name in targets}
-    for url, token in targets.values():  # warm-up: imports, caches, connection pools
+    cpu_s = dict.fromkeys(targets, 0.0)
+    requests = dict.fromkeys(targets, 0)
+    for url, token, _ in targets.values():  # warm-up: imports, caches, connection pools
         wrk(url, 2, connections, token)
     for _ in range(rounds):
-        for name, (url, token) in targets.items():
-            results[name].append(wrk(url, seconds, connections, token))
-    return results
+        for name, (url, token, pid) in targets.items():
+            before = process_cpu_s(pid)
+            rate, count = wrk(url, seconds, connections, token)
+            cpu_s[name] += process_cpu_s(pid) - before
+            requests[name] += count
+            results[name].append(rate)
+    return results, {name: 1000 * cpu_s[name] / max(1, requests[name]) for name in targets}
 
 
 def main() -> int:
@@ -196,40 +221,48 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         "1",
     ]
     hello_argv = [sys.executable, "-c", HELLO_APP.replace("{port}", str(hello_port))]
-    with server(serve, f"{service}/health/ready", env), server(hello_argv, f"{hello}/hello", env):
+    with (
+        server(serve, f"{service}/health/ready", env) as service_process,
+        server(hello_argv, f"{hello}/hello", env) as hello_process,
+    ):
         login = httpx.post(
             f"{service}/auth/login",
             json={"email": "homeowner0@seed.example", "password": SEED_PASSWORD},
         )
         token = login.json()["access_token"]
-        targets: dict[str, tuple[str, str | None]] = {
-            "GET /jobs (filtered, first page of 20)": (service + JOBS_PATH, token),
-            "GET /hello (bare FastAPI)": (f"{hello}/hello", None),
-        }
-        results = alternate(targets, args.rounds, args.seconds, args.connections)
+        targets: dict[str, Target] = {
+            "GET /jobs (filtered, first page of 20)": (
+                service + JOBS_PATH, token, service_process.pid
+            ),
+            "GET /hello (bare FastAPI)": (f"{hello}/hello", None, hello_process.pid),
+        }  # fmt: skip
+        results, cpu_ms = alternate(targets, args.rounds, args.seconds, args.connections)
     variant_results: dict[str, list[float]] = {}
     if args.compare_async:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-c", VARIANT_APP.replace("{port}", str(port))]
-        with server(argv, f"{base}/health", env):
-            variant_results = alternate(
-                {"def endpoint (thread pool)": (f"{base}/variant/sync", None),
-                 "async def endpoint (blocking on the loop)": (f"{base}/variant/async", None)},
+        with server(argv, f"{base}/health", env) as variant:
+            variant_results, variant_cpu = alternate(
+                {"def endpoint (thread pool)": (f"{base}/variant/sync", None, variant.pid),
+                 "async def endpoint (blocking on the loop)": (
+                     f"{base}/variant/async", None, variant.pid)},
                 args.rounds, args.seconds, args.connections,
             )  # fmt: skip
+            cpu_ms.update(variant_cpu)
 
     load = os.getloadavg()
     print(
         f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds alternating; "
         f"load average {load[0]:.1f} / {load[1]:.1f} on {os.cpu_count()} CPUs\n"
     )
-    print("| target | median req/s | runs |")
-    print("|---|---:|---|")
+    print("| target | median req/s | runs | server CPU ms/request |")
+    print("|---|---:|---|---:|")
     medians = {}
     for name, values in {**results, **variant_results}.items():
         medians[name] = statistics.median(values)
-        print(f"| {name} | {medians[name]:,.0f} | {', '.join(f'{v:,.0f}' for v in values)} |")
+        runs = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"| {name} | {medians[name]:,.0f} | {runs} | {cpu_ms[name]:.3f} |")
     names = list(results)
     ratio = medians[names[0]] / medians[names[1]]
     print(f"\nratio GET /jobs / hello world: {ratio:.2f} (goal >= 0.30, aim 0.50)")

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
@@ -63,18 +62,22 @@ def end_request(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
 
 
-@contextmanager
-def cpu_segment() -> Iterator[None]:
-    """Add the CPU time of the enclosed code, which must not ``await``, to the request."""
-    cost = _current.get()
-    if cost is None:
-        yield
-        return
-    start = time.thread_time()
-    try:
-        yield
-    finally:
-        cost.cpu_s += time.thread_time() - start
+class cpu_segment:
+    """Add the CPU time of the enclosed code, which must not ``await``, to the request.
+
+    A small class rather than a ``@contextmanager`` generator: it runs twice on every request's
+    hot path, and the generator machinery cost more than the two clock reads.
+    """
+
+    __slots__ = ("_cost", "_start")
+
+    def __enter__(self) -> None:
+        self._cost = _current.get()
+        self._start = time.thread_time() if self._cost is not None else 0.0
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._cost is not None:
+            self._cost.cpu_s += time.thread_time() - self._start
 
 
 def cpu_accounted(function: Callable[P, R]) -> Callable[P, R]:

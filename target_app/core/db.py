@@ -31,6 +31,7 @@ from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
 from target_app.core.config import Settings
 from target_app.core.cost import current_cost
+from target_app.core.loop_reader import LoopReader
 from target_app.core.metrics import Metrics
 
 #: Execution option that marks an engine whose transactions take SQLite's write lock at BEGIN.
@@ -152,6 +153,8 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        #: SQLite only: the event loop's own read-only connection (``core/loop_reader.py``).
+        self.loop_reader = LoopReader(self.engine, SQLITE_PRAGMAS) if self.is_sqlite else None
 
     @property
     def pool(self) -> InstrumentedPool:
@@ -176,5 +179,7 @@ class Database:
         return time.perf_counter() - started
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the loop's reader)."""
+        if self.loop_reader is not None:
+            self.loop_reader.close()
         self.engine.dispose()

@@ -1,9 +1,10 @@
 """413 for request bodies over a limit, whether announced by Content-Length or streamed.
 
-A declared ``Content-Length`` over the limit is refused before a byte is read. A chunked body
-is counted as it arrives; the moment it passes the limit, reading stops and the client gets
-the 413 (the application never sees a truncated body, because the error is raised from
-``receive`` inside the application's own body read).
+A declared ``Content-Length`` over the limit is refused before a byte is read; one within it
+needs no counting (the server reads exactly that many bytes), nor does a request without a
+body. A chunked body is counted as it arrives; the moment it passes the limit, reading stops
+and the client gets the 413 (the application never sees a truncated body, because the error
+is raised from ``receive`` inside the application's own body read).
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > self.max_bytes:
             await self._reject(scope, receive, send)
+            return
+        if not chunked:
+            # The body is exactly Content-Length bytes (the server enforces the framing), or
+            # there is none: nothing to count. Most requests take this path.
+            await self.app(scope, receive, send)
             return
 
         received = 0
@@ -71,11 +77,17 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared ``Content-Length`` (None if absent or invalid) and whether a
+    ``Transfer-Encoding`` announces a body of unknown length (RFC 9112, section 6)."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                declared = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked

@@ -8,13 +8,25 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from target_app.api.deps import AnyUser, HomeownerUser, JobId, StateDep
-from target_app.api.job_search import JobQuery, Shape, fts_query, search_page, search_terms
+from target_app.api.deps import AnyUser, AppState, HomeownerUser, JobId, StateDep
+from target_app.api.direct_route import DirectRoute
+from target_app.api.job_search import (
+    JobQuery,
+    Shape,
+    fts_query,
+    search_page,
+    search_page_on_loop,
+    search_terms,
+)
 from target_app.api.pagination import decode_time_cursor
 from target_app.api.queries import bid_counts, is_value, load_bid, load_job
 from target_app.api.routing import JSON, ServiceRoute, json_response
+from target_app.core.cost import cpu_accounted, cpu_segment
+from target_app.core.loop_reader import LoopReader
 from target_app.core.problems import BadRequest, Conflict, Forbidden, NotFound, responses
+from target_app.core.security import Principal
 from target_app.models import Bid, BidStatus, Job, JobStatus, Role, utcnow
 from target_app.schemas import (
     AwardRequest,
@@ -29,9 +41,41 @@ from target_app.schemas import (
 router = APIRouter(tags=["jobs"], route_class=ServiceRoute)
 
 
-@router.get("/jobs", response_model=Page[JobSummary], responses=responses(400))
-def list_jobs(state: StateDep, caller: AnyUser, query: Annotated[JobQuery, Query()]) -> Response:
+async def list_jobs(
+    state: StateDep, caller: AnyUser, query: Annotated[JobQuery, Query()]
+) -> Response:
     """Jobs, newest first, filtered; keyset-paginated (pass `next_cursor` back as `cursor`)."""
+    reader = state.db.loop_reader
+    if reader is not None and query.q is None:
+        # SQLite is a library, not a server: a filtered page is two index range reads of a few
+        # hundredths of a millisecond, cheaper than the hop to a pool thread and back (and the
+        # GIL hand-offs it causes). So it runs here, on the event loop, as one measured
+        # segment. Full-text searches can take longer and go to the thread pool, as does
+        # everything on PostgreSQL, where a query is a network round trip that must not stall
+        # the loop. Benchmarks: docs/benchmarks.md, "Service (target_app)".
+        with cpu_segment():
+            body = _job_page(state, caller, query, reader)
+    else:
+        body = await run_in_threadpool(cpu_accounted(_job_page), state, caller, query)
+    return Response(body, media_type=JSON)
+
+
+# Registered by hand for its route class: FastAPI's per-request dependency resolution cost a
+# quarter of this request's CPU (see api/direct_route.py).
+router.add_api_route(
+    "/jobs",
+    list_jobs,
+    methods=["GET"],
+    response_model=Page[JobSummary],
+    responses=responses(400, 503),
+    route_class_override=DirectRoute,
+)
+
+
+def _job_page(
+    state: AppState, caller: Principal, query: JobQuery, reader: LoopReader | None = None
+) -> bytes:
+    """The body of ``GET /jobs``: validate the filter combination, run the search."""
     min_budget, max_budget, mine = query.min_budget, query.max_budget, query.mine
     if min_budget is not None and max_budget is not None and min_budget > max_budget:
         raise BadRequest(f"min_budget {min_budget} exceeds max_budget {max_budget}.")
@@ -65,9 +109,11 @@ def list_jobs(state: StateDep, caller: AnyUser, query: Annotated[JobQuery, Query
     if cursor is not None:
         params["after_time"], params["after_id"] = decode_time_cursor(cursor)
     statement_params = {k: v for k, v in params.items() if v is not None}
+    if reader is not None:
+        engine = state.db.engine
+        return search_page_on_loop(reader, engine, shape, statement_params, query.page_size)
     with state.db.engine.connect() as conn:
-        body = search_page(conn, shape, statement_params, query.page_size, sqlite)
-    return Response(body, media_type=JSON)
+        return search_page(conn, shape, statement_params, query.page_size, sqlite)
 
 
 def _detail(session: Session, job: Job) -> JobDetail:

@@ -1,0 +1,151 @@
+"""A read-only SQLite connection for the event loop: the hot listing without the thread pool.
+
+SQLite is a library inside the process, not a server: an indexed page of jobs costs SQLite a
+few hundredths of a millisecond. Served the usual way, the same page cost ten times that in
+overhead: the hop to a thread-pool thread and back, a pool checkout, SQLAlchemy's execution
+machinery and a ``BEGIN``/``ROLLBACK`` pair through it. `LoopReader` is the short path for the
+few hot reads that use it (``GET /jobs``):
+
+* one plain ``sqlite3`` connection, used only from the event loop thread (so never by two
+  requests at once, and no pool to wait for, which would stall the loop);
+* ``PRAGMA query_only``: the connection cannot write, whatever SQL reaches it;
+* each request's statements run in one read transaction (one snapshot), ended at once so that
+  the WAL can be checkpointed;
+* SQL compiled by SQLAlchemy once per statement shape (`compiled`), bound positionally with the
+  bind processors SQLAlchemy would have applied;
+* each statement's duration is added to the request's database time, like every other
+  statement's (``core/db.py``), and the engine's ``before_cursor_execute`` and
+  ``after_cursor_execute`` events are fired around it (with no connection or context), so
+  that whatever listens to the engine (the EXPLAIN tests) sees these statements too;
+* driver errors are re-raised as SQLAlchemy's (``OperationalError`` and friends), so they get
+  the same problem responses (503 + ``Retry-After`` for a database that is down).
+
+Used only on SQLite; on PostgreSQL a query is a network round trip, which must not run on the
+event loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from target_app.core.cost import current_cost
+
+#: Applied to the connection after the service's usual SQLite pragmas.
+QUERY_ONLY = "PRAGMA query_only=ON"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRead:
+    """A statement compiled for SQLite once: its SQL and how to bind its parameters."""
+
+    sql: str
+    #: (name, bind processor or None, default) per ``?``, in order.
+    binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
+
+    def arguments(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        """The positional arguments for ``values`` (names missing from it take the default)."""
+        out = []
+        for name, process, default in self.binds:
+            value = values.get(name, default)
+            out.append(process(value) if process is not None and value is not None else value)
+        return tuple(out)
+
+
+def compiled(statement: ClauseElement, engine: Engine) -> CompiledRead:
+    """Compile ``statement`` for ``engine``'s SQLite dialect (cache the result per shape).
+
+    Expanding ``IN`` parameters must already carry their values (``.params(ids=[...])``):
+    they are rendered as one ``?`` per value.
+    """
+    dialect = engine.dialect
+    result = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(result, SQLCompiler)
+    binds = []
+    for name in result.positiontup or ():
+        if name in result.binds:
+            bind = result.binds[name]
+            default = bind.value
+        else:  # an expanded IN parameter: ``ids`` became ``ids_1``, ``ids_2``...
+            bind = result.binds[name.rpartition("_")[0]]
+            default = None
+        binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), default))
+    return CompiledRead(result.string, tuple(binds))
+
+
+class LoopReader:
+    """A query-only SQLite connection for synchronous reads on the event loop thread."""
+
+    def __init__(self, engine: Engine, pragmas: Sequence[str]) -> None:
+        if engine.dialect.name != "sqlite":
+            raise ValueError(f"LoopReader is for SQLite only, not {engine.dialect.name}")
+        self._engine = engine
+        self._pragmas = (*pragmas, QUERY_ONLY)
+        self._connection: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        database = self._engine.url.database or ":memory:"
+        # check_same_thread off: created by whichever thread asks first (tests drive the loop
+        # from several threads in turn), but only ever used by one thread at a time.
+        connection = sqlite3.connect(
+            database, isolation_level=None, check_same_thread=False, uri=False
+        )
+        for pragma in self._pragmas:
+            connection.execute(pragma)
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[[CompiledRead, dict[str, Any]], list[Any]]]:
+        """``with reader.transaction() as run: rows = run(compiled_read, values)``.
+
+        The statements of one block see one snapshot. Must not ``await`` inside the block.
+        """
+        if self._connection is None:
+            self._connection = self._connect()
+        connection = self._connection
+        dispatch = self._engine.dispatch
+
+        def run(read: CompiledRead, values: dict[str, Any]) -> list[Any]:
+            arguments = read.arguments(values)
+            cursor = connection.cursor()
+            dispatch.before_cursor_execute(None, cursor, read.sql, arguments, None, False)
+            started = time.perf_counter()
+            try:
+                rows = cursor.execute(read.sql, arguments).fetchall()
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(
+                    read.sql, arguments, exc, sqlite3.Error, dialect=self._engine.dialect
+                ) from exc
+            finally:
+                # The engine's timing listener needs an execution context, which raw cursors
+                # lack: the database time is added here instead (once).
+                cost = current_cost()
+                if cost is not None:
+                    cost.db_s += time.perf_counter() - started
+                dispatch.after_cursor_execute(None, cursor, read.sql, arguments, None, False)
+            return rows
+
+        try:
+            connection.execute("BEGIN")
+        except sqlite3.Error as exc:
+            self.close()  # a broken connection is reopened by the next request
+            raise DBAPIError.instance("BEGIN", (), exc, sqlite3.Error) from exc
+        try:
+            yield run
+        finally:
+            connection.execute("COMMIT")  # read-only: ends the snapshot, lets the WAL checkpoint
+
+    def close(self) -> None:
+        """Close the connection (reopened on next use)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
