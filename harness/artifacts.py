@@ -26,29 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from models.run_schema import RUN_KEYS, RUN_SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
-RUN_KEYS = (
-    "schema_version",
-    "scenario",
-    "started_at",
-    "finished_at",
-    "complete",
-    "incomplete_reasons",
-    "target",
-    "load_generator",
-    "stages",
-    "endpoints",
-    "persona_mix",
-    "slo",
-    "alerts",
-    "integrity",
-    "server_vs_client",
-    "exit_code",
-)
-"""Every documented key of ``run.json`` (docs/artifacts.md); the writer refuses to omit one."""
+SCHEMA_VERSION = RUN_SCHEMA_VERSION
+# RUN_KEYS: every documented key of run.json (docs/artifacts.md); write_run refuses to omit one.
 
 
 def utc_now() -> datetime:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from models.profile import ProfileError, load_profile
+from models.run_schema import RUN_KEYS, RUN_SCHEMA_VERSION
 from reports.records import (
     Alert,
     EndpointResult,
@@ -38,7 +39,7 @@ from reports.records import (
     TimeSeries,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = RUN_SCHEMA_VERSION
 
 
 class ArtifactError(ValueError):
@@ -218,27 +219,7 @@ def parse_run(path: Path, data: Any) -> Run:
     )
 
 
-_RUN_KEYS = frozenset(
-    {
-        "schema_version",
-        "scenario",
-        "started_at",
-        "finished_at",
-        "complete",
-        "incomplete_reasons",
-        "target",
-        "load_generator",
-        "stages",
-        "endpoints",
-        "persona_mix",
-        "slo",
-        "alerts",
-        "integrity",
-        "server_vs_client",
-        "exit_code",
-        "machine",
-    }
-)
+_RUN_KEYS = frozenset({*RUN_KEYS, "machine"})
 
 
 def _shares(path: Path, reader: _Reader) -> dict[str, float]:

@@ -19,9 +19,9 @@ from typing import Any
 import psutil
 import pytest
 
-from harness.artifacts import RUN_KEYS
 from harness.exit_codes import ExitCode
 from harness.service import free_port
+from models.run_schema import RUN_KEYS
 
 pytestmark = pytest.mark.slow
 

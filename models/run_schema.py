@@ -1,0 +1,29 @@
+"""The contract of ``run.json`` shared by its writer (``harness``) and its reader (``reports``).
+
+docs/artifacts.md describes every key. A key may be added; renaming or removing one bumps
+:data:`RUN_SCHEMA_VERSION`, and the reader must then migrate older files.
+"""
+
+from __future__ import annotations
+
+RUN_SCHEMA_VERSION = 1
+
+#: The keys every ``run.json`` has (DESIGN.md), in the order they are written.
+RUN_KEYS: tuple[str, ...] = (
+    "schema_version",
+    "scenario",
+    "started_at",
+    "finished_at",
+    "complete",
+    "incomplete_reasons",
+    "target",
+    "load_generator",
+    "stages",
+    "endpoints",
+    "persona_mix",
+    "slo",
+    "alerts",
+    "integrity",
+    "server_vs_client",
+    "exit_code",
+)
