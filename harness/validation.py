@@ -44,18 +44,22 @@ HOLDOUT_SHARES = {"homeowner": 0.40, "contractor": 0.30, "operator": 0.30}
 
 @dataclass(frozen=True)
 class ValidationSettings:
-    """What ``harness validate`` does; the defaults fit this 2-core machine in ~15 minutes."""
+    """What ``harness validate`` does; the defaults take 10-15 minutes on a 2-core machine.
 
-    think_scale: float = 0.1
+    ``think_scale`` 0.05 turns the profile's 30/20/45 s think times into 1.5/1/2.25 s, so
+    one service worker saturates at a few hundred users, which one load-generator core drives.
+    """
+
+    think_scale: float = 0.05
     calibration_users: int = 20
     calibration_s: float = 60.0
     levels: int = 5
     lowest_fraction: float = 0.15
     highest_fraction: float = 1.2
     min_measure_s: float = 30.0
-    max_measure_s: float = 90.0
+    max_measure_s: float = 60.0
     min_settle_s: float = 8.0
-    max_settle_s: float = 120.0
+    max_settle_s: float = 60.0
     spawn_rate: float = 20.0
     holdout: bool = True
     holdout_levels: int = 2

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--think-scale",
         type=float,
         default=ValidationSettings.think_scale,
-        help="multiply think times by this, so one machine can reach saturation (0.1)",
+        help="multiply think times by this, so one machine can reach saturation (0.05)",
     )
     parser.add_argument("--levels", type=int, default=ValidationSettings.levels)
     parser.add_argument(
