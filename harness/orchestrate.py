@@ -31,7 +31,13 @@ from harness.probe import Prober
 from harness.progress import Progress
 from harness.run_request import RunRequest, RunState
 from harness.scrape import Scraper, fetch_metrics
-from harness.service import BundledService, ServiceConfig, free_port, wait_ready
+from harness.service import (
+    BundledService,
+    ServiceConfig,
+    free_port,
+    profile_environment,
+    wait_ready,
+)
 from journeys.stages import scaled_stages
 from models.profile import Stage
 
@@ -79,6 +85,7 @@ def execute(request: RunRequest, progress_stream: Any = None) -> tuple[int, Path
                 seed_scale=request.seed_scale,
                 ready_timeout_s=max(request.ready_timeout_s, 60.0),
                 cpu_affinity=request.service_cpus,
+                environment=profile_environment(request.profile),
             ),
             run_dir / "logs" / "service.log",
         )

@@ -33,6 +33,7 @@ from typing import IO, Self
 import httpx
 
 from harness.errors import HarnessError, TargetUnreachable
+from models.profile import Profile
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -57,6 +58,33 @@ class ServiceConfig:
     ready_timeout_s: float = 60.0
     cpu_affinity: frozenset[int] | None = None
     """CPUs the service may run on (Linux); its worker processes inherit them."""
+    environment: tuple[tuple[str, str], ...] = ()
+    """Further settings for the service (see :func:`profile_environment`)."""
+
+
+def profile_environment(profile: Profile) -> tuple[tuple[str, str], ...]:
+    """The service settings the profile decides: rate-limit tiers, breakers, the pool.
+
+    The bundled service then enforces what the model assumes, so a load test measures the
+    configuration the profile describes.
+    """
+    infra = profile.infrastructure
+    limits, pool = infra.rate_limits, infra.database
+    settings = {
+        "RATE_LIMIT_ANONYMOUS": str(limits.anonymous),
+        "RATE_LIMIT_AUTHENTICATED": str(limits.authenticated),
+        "RATE_LIMIT_PRO": str(limits.pro),
+        "RATE_LIMIT_OPERATOR": str(limits.operator),
+        "DB_POOL_MIN": str(pool.pool_min),
+        "DB_POOL_MAX": str(pool.pool_max),
+        "DB_POOL_TIMEOUT_S": f"{pool.acquire_timeout_s:g}",
+    }
+    for name in type(infra.breakers).model_fields:
+        breaker = getattr(infra.breakers, name)
+        settings[f"BREAKER_{name.upper()}"] = (
+            f"{breaker.failures}/{breaker.timeout_s:g}/{breaker.reset_s:g}"
+        )
+    return tuple(sorted(settings.items()))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -125,6 +153,7 @@ class BundledService:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(dict(config.environment))
         env.pop("ADMIN_TOKEN", None)  # /metrics must be scrapeable without a token
         if config.workers > 1:
             self.redis_url = config.redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)

@@ -25,6 +25,12 @@ from target_app.core.problems import install_problem_handlers
 from target_app.core.schema import ensure_schema
 from target_app.core.security import TokenSigner
 from target_app.middleware import install_middleware
+from target_app.resilience import (
+    Resilience,
+    bearer_resolver,
+    install_resilience,
+    load_resilience_settings,
+)
 
 logger = logging.getLogger("target_app")
 
@@ -44,8 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.warning("DEV_MODE: no SECRET_KEY, using a random one for this process")
     metrics = Metrics(settings.prometheus_multiproc_dir)
     db = Database(settings, metrics)
+    resilience = Resilience(load_resilience_settings())
     state = AppState(
-        settings=settings, db=db, signer=TokenSigner(secret, settings.token_ttl_s), metrics=metrics
+        settings=settings,
+        db=resilience.attach_database(db),  # every session goes through the database breaker
+        signer=TokenSigner(secret, settings.token_ttl_s),
+        metrics=metrics,
+        resilience=resilience,
     )
 
     @asynccontextmanager
@@ -68,6 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.target_app = state
     install_problem_handlers(app)
+    # Before install_middleware: the metrics middleware must stay outermost and count 429s too.
+    install_resilience(
+        app,
+        resilience.settings,
+        bearer_resolver(state.signer.verify),
+        resilience=resilience,
+        metrics_registry=metrics.registry,
+    )
     # Added flat rather than with include_router: FastAPI nests included routers, and matching
     # through the nesting cost about 0.07 ms per request (a quarter of a hello world).
     app.router.routes.extend(api_routes())

@@ -252,6 +252,7 @@ class Readiness(BaseModel):
     database: dict[str, object]
     pool: dict[str, int]
     dependencies: dict[str, str]
+    breakers: dict[str, dict[str, object]] = {}
 
 
 class TerritoryMetrics(BaseModel):

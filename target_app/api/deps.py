@@ -28,6 +28,8 @@ from target_app.core.metrics import Metrics
 from target_app.core.problems import Forbidden, Unauthorized
 from target_app.core.security import InvalidToken, Principal, TokenSigner
 from target_app.models import Role
+from target_app.resilience.database import GuardedDatabase
+from target_app.resilience.install import Resilience
 from target_app.schemas import MAX_INT
 
 
@@ -36,9 +38,10 @@ class AppState:
     """What the routes need from the application, built once by `create_app`."""
 
     settings: Settings
-    db: Database
+    db: Database | GuardedDatabase
     signer: TokenSigner
     metrics: Metrics
+    resilience: Resilience
 
 
 def _state(request: Request) -> AppState:

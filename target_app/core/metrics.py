@@ -137,6 +137,11 @@ class Metrics:
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram, Counter, Counter]] = {}
         self._last_cpu_publish = 0.0
 
+    @property
+    def registry(self) -> CollectorRegistry:
+        """This application's registry (the breakers' gauges are registered here too)."""
+        return self._registry
+
     def observe(
         self, route: str, method: str, status: int, seconds: float, cpu_s: float, db_s: float
     ) -> None:

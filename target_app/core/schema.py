@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, text
 
+import target_app.resilience.tables  # noqa: F401  (outbox, idempotency keys, payment holds)
 from target_app.models import Base
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: The expression the PostgreSQL full-text index is built on; queries must repeat it verbatim.
 PG_FULLTEXT_EXPR = "to_tsvector('english', title || ' ' || description)"

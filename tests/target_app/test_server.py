@@ -51,7 +51,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 @pytest.mark.slow
-def test_two_workers_serve_and_merge_metrics(tmp_path: Path) -> None:
+def test_two_workers_serve_and_merge_metrics(tmp_path: Path, redis_url: str) -> None:
     url_db = f"sqlite:///{tmp_path / 'serve.db'}"
     seed_database(url_db, SeedPlan.for_scale(0.002))
     port = free_port()
@@ -60,6 +60,7 @@ def test_two_workers_serve_and_merge_metrics(tmp_path: Path) -> None:
         "DEV_MODE": "1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "PYTHONPATH": str(ROOT),
+        "REDIS_URL": redis_url,  # two workers share their rate limits there (or refuse to start)
     }
     env.pop("SECRET_KEY", None)
     log = (tmp_path / "server.log").open("wb")

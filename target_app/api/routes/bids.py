@@ -21,6 +21,7 @@ from target_app.api.queries import is_value, load_bid, load_job
 from target_app.api.routing import ServiceRoute, json_response
 from target_app.core.problems import Conflict, Forbidden, NotFound, responses
 from target_app.models import Bid, BidStatus, JobStatus, Role, utcnow
+from target_app.resilience.idempotency import IdempotencyKeyHeader
 from target_app.schemas import BidCreate, BidOut, BidUpdate, Page
 
 router = APIRouter(tags=["bids"], route_class=ServiceRoute)
@@ -40,13 +41,27 @@ def _page(bids: list[Bid], page_size: int) -> Page[BidOut]:
 @router.post(
     "/jobs/{job_id}/bids", response_model=BidOut, status_code=201, responses=responses(404, 409)
 )
-def create_bid(job_id: JobId, body: BidCreate, state: StateDep, caller: ContractorUser) -> Response:
+def create_bid(
+    job_id: JobId,
+    body: BidCreate,
+    state: StateDep,
+    caller: ContractorUser,
+    key: IdempotencyKeyHeader = None,
+) -> Response:
     """Bid on an open job. One active bid per contractor per job: a second one is 409."""
     now = utcnow()
     conflict = f"You already have an active bid on job {job_id}."
+    claim = state.resilience.idempotency.claim(
+        key,
+        user_id=caller.user_id,
+        operation="POST /jobs/{job_id}/bids",
+        payload={"job_id": job_id, **body.model_dump(mode="json")},
+    )
     with state.db.write_session() as session:
         try:
             with session.begin():
+                if (replay := claim.begin(session)) is not None:
+                    return replay
                 job = load_job(session, job_id, lock="share")
                 if job is None:
                     raise NotFound(f"No job {job_id}.")
@@ -77,10 +92,15 @@ def create_bid(job_id: JobId, body: BidCreate, state: StateDep, caller: Contract
                 bid = load_bid(session, bid_id)
                 assert bid is not None
                 out = _out(bid)
+                notice = {"job_id": job_id, "amount": body.amount}
+                state.resilience.notify(session, "bid_created", job.homeowner_id, notice)
+                response = json_response(out, 201, {"Location": f"/bids/{bid_id}"})
+                claim.complete(session, response)
         except IntegrityError:
             # A concurrent request inserted first; the partial unique index caught it.
             raise Conflict(conflict) from None
-    return json_response(out, 201, {"Location": f"/bids/{bid_id}"})
+    state.resilience.committed()
+    return response
 
 
 @router.get("/jobs/{job_id}/bids", response_model=Page[BidOut], responses=responses(400, 403, 404))

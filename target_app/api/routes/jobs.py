@@ -28,6 +28,7 @@ from target_app.core.loop_reader import LoopReader
 from target_app.core.problems import BadRequest, Conflict, Forbidden, NotFound, responses
 from target_app.core.security import Principal
 from target_app.models import Bid, BidStatus, Job, JobStatus, Role, utcnow
+from target_app.resilience.idempotency import IdempotencyKeyHeader
 from target_app.schemas import (
     AwardRequest,
     Category,
@@ -146,10 +147,20 @@ def get_job(job_id: JobId, state: StateDep, _caller: AnyUser) -> Response:
 
 
 @router.post("/jobs", response_model=JobDetail, status_code=201)
-def create_job(body: JobCreate, state: StateDep, caller: HomeownerUser) -> Response:
+def create_job(
+    body: JobCreate, state: StateDep, caller: HomeownerUser, key: IdempotencyKeyHeader = None
+) -> Response:
     """Post a job in the caller's territory. 201 with the job and a Location header."""
     now = utcnow()
+    claim = state.resilience.idempotency.claim(
+        key, user_id=caller.user_id, operation="POST /jobs", payload=body.model_dump(mode="json")
+    )
+    category = state.resilience.categorize_from_thread(
+        body.title, body.description, body.category.value
+    )
     with state.db.write_session() as session, session.begin():
+        if (replay := claim.begin(session)) is not None:
+            return replay
         job_id = session.execute(
             insert(Job)
             .values(
@@ -157,7 +168,7 @@ def create_job(body: JobCreate, state: StateDep, caller: HomeownerUser) -> Respo
                 territory_id=caller.territory_id,
                 title=body.title,
                 description=body.description,
-                category=body.category.value,
+                category=category.category,
                 budget=body.budget,
                 urgent=body.urgent,
                 status=JobStatus.open.value,
@@ -169,7 +180,9 @@ def create_job(body: JobCreate, state: StateDep, caller: HomeownerUser) -> Respo
         job = load_job(session, job_id)
         assert job is not None
         detail = _detail(session, job)
-    return json_response(detail, 201, {"Location": f"/jobs/{job_id}"})
+        response = json_response(detail, 201, {"Location": f"/jobs/{job_id}"})
+        claim.complete(session, response)
+    return response
 
 
 def _owned_open_job(session: Session, job_id: int, caller_id: int) -> Job:
@@ -215,7 +228,11 @@ def _reject_active_bids(
 
 @router.post("/jobs/{job_id}/award", response_model=JobDetail, responses=responses(403, 404, 409))
 def award_job(
-    job_id: JobId, body: AwardRequest, state: StateDep, caller: HomeownerUser
+    job_id: JobId,
+    body: AwardRequest,
+    state: StateDep,
+    caller: HomeownerUser,
+    key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Accept one active bid on your open job; every other active bid becomes rejected.
 
@@ -223,7 +240,15 @@ def award_job(
     IMMEDIATE``), so of two concurrent awards exactly one succeeds and the other gets 409.
     """
     now = utcnow()
+    claim = state.resilience.idempotency.claim(
+        key,
+        user_id=caller.user_id,
+        operation="POST /jobs/{job_id}/award",
+        payload={"job_id": job_id, **body.model_dump(mode="json")},
+    )
     with state.db.write_session() as session, session.begin():
+        if (replay := claim.begin(session)) is not None:
+            return replay
         job = _owned_open_job(session, job_id, caller.user_id)
         bid = load_bid(session, body.bid_id, lock=True)
         if bid is None or bid.job_id != job_id:
@@ -238,5 +263,13 @@ def award_job(
         job.awarded_bid_id = bid.id
         job.updated_at = now
         session.flush()
+        state.resilience.record_award(session, job_id=job_id, bid_id=bid.id, amount=bid.amount)
+        award = {"job_id": job_id, "bid_id": bid.id}
+        state.resilience.notify(session, "job_awarded", bid.contractor_id, award)
         detail = _detail(session, job)
-    return json_response(detail)
+        response = json_response(detail)
+        claim.complete(session, response)
+    state.resilience.committed()
+    # After the commit: try the payment hold once; if the provider is down it stays pending.
+    response.headers["Payment-Status"] = state.resilience.settle_payment_from_thread(job_id)
+    return response

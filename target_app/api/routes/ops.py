@@ -52,6 +52,7 @@ def ready(state: StateDep, _caller: Public) -> Response:
         database={"backend": state.db.engine.dialect.name, **database},
         pool=pool_state,
         dependencies=dependencies,
+        breakers=state.resilience.readiness()["breakers"],
     )
     return json_response(body, 200 if ok else 503, None if ok else {"Retry-After": "1"})
 
@@ -65,4 +66,5 @@ def ready(state: StateDep, _caller: Public) -> Response:
 )
 def metrics(state: StateDep, _caller: AdminOnly) -> Response:
     """Prometheus metrics, merged over all workers (see ``core/metrics.py``)."""
+    state.resilience.refresh_metrics()
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

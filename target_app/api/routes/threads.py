@@ -24,6 +24,7 @@ from target_app.api.routing import ServiceRoute, json_response
 from target_app.core.problems import BadRequest, Forbidden, NotFound, responses
 from target_app.core.security import Principal
 from target_app.models import Message, Role, Thread, User, utcnow
+from target_app.resilience.idempotency import IdempotencyKeyHeader
 from target_app.schemas import MessageCreate, MessageOut, Page, ThreadCreate, ThreadOut
 
 router = APIRouter(tags=["threads"], route_class=ServiceRoute)
@@ -155,12 +156,24 @@ def list_messages(
     responses=responses(404),
 )
 def post_message(
-    thread_id: ThreadId, body: MessageCreate, state: StateDep, caller: ParticipantUser
+    thread_id: ThreadId,
+    body: MessageCreate,
+    state: StateDep,
+    caller: ParticipantUser,
+    key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Post a message to a thread you take part in."""
     now = utcnow()
+    claim = state.resilience.idempotency.claim(
+        key,
+        user_id=caller.user_id,
+        operation="POST /threads/{thread_id}/messages",
+        payload={"thread_id": thread_id, **body.model_dump(mode="json")},
+    )
     with state.db.write_session() as session, session.begin():
-        _participant_thread(session, thread_id, caller)
+        if (replay := claim.begin(session)) is not None:
+            return replay
+        thread = _participant_thread(session, thread_id, caller)
         message_id = session.execute(
             insert(Message)
             .values(thread_id=thread_id, sender_id=caller.user_id, body=body.body, created_at=now)
@@ -174,4 +187,9 @@ def post_message(
             body=body.body,
             created_at=now,
         )
-    return json_response(out, 201)
+        to = thread.contractor_id if caller.user_id == thread.homeowner_id else thread.homeowner_id
+        state.resilience.notify(session, "message_posted", to, {"thread_id": thread_id})
+        response = json_response(out, 201)
+        claim.complete(session, response)
+    state.resilience.committed()
+    return response

@@ -1,0 +1,255 @@
+"""The single seam: ``install_resilience(app, settings, identity_resolver)``.
+
+Called once by the app factory, it builds every resilience part from the settings, wires them
+into the FastAPI app and returns the `Resilience` object the routes use::
+
+    resilience = install_resilience(app, load_resilience_settings(), bearer_resolver(signer.verify))
+
+What it does to ``app``:
+
+* adds the rate-limit middleware (`RateLimitMiddleware`); refuses to start with more than one
+  worker and no ``REDIS_URL``;
+* mounts ``/admin/faults`` when ``ADMIN_TOKEN`` is set;
+* registers problem+json handlers: `DependencyUnavailable` (open breaker, timeout, injected
+  fault, storage down) -> 503 + ``Retry-After``; Idempotency-Key errors -> 422 / 409 / 400;
+* runs the outbox worker and the payment retry loop for the app's lifetime (wrapping the
+  app's own lifespan), once `Resilience.attach_database` has given them the database;
+* stores itself as ``app.state.resilience``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import anyio.from_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
+from sqlalchemy.orm import Session
+
+from target_app.resilience.admin import admin_router
+from target_app.resilience.database import GuardedDatabase, SessionSource, is_database_failure
+from target_app.resilience.errors import DependencyUnavailable, IdempotencyError
+from target_app.resilience.fakes import FakeServices
+from target_app.resilience.fallbacks import Categorization, categorize_job, store_photo
+from target_app.resilience.faults import SharedFaults
+from target_app.resilience.idempotency import Idempotency
+from target_app.resilience.identity import IdentityResolver
+from target_app.resilience.outbox import OutboxWorker, enqueue
+from target_app.resilience.payments import PaymentSettler, record_award
+from target_app.resilience.ratelimit import RateLimitMiddleware, check_shared_storage
+from target_app.resilience.registry import BreakerMetrics, BreakerRegistry
+from target_app.resilience.settings import ResilienceSettings
+
+logger = logging.getLogger("target_app.resilience")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def _problem(status: int, title: str, detail: str, instance: str, **headers: str) -> Response:
+    import json
+
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
+            "instance": instance}  # fmt: skip
+    return Response(json.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DependencyUnavailable)
+    logger.warning("%s unavailable on %s: %s", exc.dependency, request.url.path, exc.detail)
+    return _problem(
+        503, "Service Unavailable", f"{exc.dependency} is unavailable: {exc.detail}",
+        request.url.path, **{"Retry-After": exc.retry_after_header},
+    )  # fmt: skip
+
+
+async def _idempotency(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotencyError)
+    titles = {400: "Bad Request", 409: "Conflict", 422: "Unprocessable Content"}
+    return _problem(exc.status, titles[exc.status], exc.detail, request.url.path)
+
+
+class Resilience:
+    """Everything the routes need: breakers, fakes, fallbacks, outbox, idempotency."""
+
+    def __init__(self, settings: ResilienceSettings) -> None:
+        self.settings = settings
+        self.breakers = BreakerRegistry.from_settings(
+            settings, is_failure={"database": is_database_failure}
+        )
+        self.services = FakeServices.create(settings.fake_latencies_s())
+        self.board = self.services.board
+        self.idempotency = Idempotency()
+        self.metrics: BreakerMetrics | None = None
+        self.outbox: OutboxWorker | None = None
+        self.payments: PaymentSettler | None = None
+        self.database: GuardedDatabase | None = None
+        self.shared_faults = (
+            SharedFaults(self.board, settings.redis_url) if settings.redis_url else None
+        )
+
+    # --- wiring --------------------------------------------------------------------------------
+
+    def attach_database(self, db: SessionSource) -> GuardedDatabase:
+        """Guard ``db`` with the database breaker and start using it for outbox and payments.
+
+        Returns the guarded database, to be used by the routes in place of ``db``.
+        """
+        guarded = GuardedDatabase(db, self.breakers["database"])
+        self.database = guarded
+        self.outbox = OutboxWorker(
+            guarded.write_session,
+            {"sms": self.services.sms.send, "email": self.services.email.send},
+            self.breakers,
+            poll_s=self.settings.outbox_poll_s,
+            backoff_max_s=self.settings.outbox_backoff_max_s,
+        )
+        self.payments = PaymentSettler(
+            guarded.write_session,
+            self.services.payments.hold,
+            self.breakers["payments"],
+            retry_s=self.settings.payment_retry_s,
+        )
+        return guarded
+
+    def attach_metrics(self, registry: CollectorRegistry | None) -> None:
+        """Publish breaker state in ``registry`` (call `refresh_metrics` before each scrape)."""
+        self.metrics = BreakerMetrics(self.breakers, registry)
+
+    def refresh_metrics(self) -> None:
+        """Bring the breaker gauges up to date; cheap, call it in the ``/metrics`` handler."""
+        if self.metrics is not None:
+            self.metrics.refresh()
+
+    def readiness(self) -> dict[str, Any]:
+        """Breaker states for ``/health/ready``."""
+        return {"breakers": self.breakers.snapshot()}
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the outbox worker, the payment retry loop and the fault sync while open."""
+        stop = asyncio.Event()
+        tasks = []
+        workers = self.settings.resilience_workers
+        if self.outbox is not None and workers:
+            tasks.append(asyncio.create_task(self.outbox.run(stop), name="outbox"))
+        if self.payments is not None and workers:
+            tasks.append(asyncio.create_task(self.payments.run(stop), name="payments"))
+        if self.shared_faults is not None:
+            tasks.append(asyncio.create_task(self.shared_faults.run(stop), name="faults"))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.shared_faults is not None:
+                await self.shared_faults.close()
+
+    # --- what routes call ------------------------------------------------------------------------
+
+    async def categorize(self, title: str, description: str, declared: str) -> Categorization:
+        """A new job's category from the AI service, or by keyword rules when it is down."""
+        return await categorize_job(
+            self.services.ai, self.breakers["ai"], title, description, declared
+        )
+
+    def categorize_from_thread(self, title: str, description: str, declared: str) -> Categorization:
+        """`categorize` for synchronous routes (they run in the thread pool)."""
+        return anyio.from_thread.run(self.categorize, title, description, declared)
+
+    async def store_photo(self, key: str, data: bytes) -> str:
+        """Store a job photo; 503 + Retry-After (via the handler) when storage is down."""
+        return await store_photo(self.services.storage, self.breakers["storage"], key, data)
+
+    def notify(
+        self, session: Session, event: str, recipient_id: int, payload: Mapping[str, Any]
+    ) -> None:
+        """Write a notification into the outbox, in ``session``'s transaction."""
+        enqueue(session, event=event, recipient_id=recipient_id, payload=payload)
+
+    def record_award(self, session: Session, *, job_id: int, bid_id: int, amount: int) -> None:
+        """Record the award's payment hold as pending, in ``session``'s transaction."""
+        record_award(session, job_id=job_id, bid_id=bid_id, amount=amount)
+
+    def settle_payment_from_thread(self, job_id: int) -> str:
+        """After the award committed: try the hold once; ``held`` or ``pending`` (retried)."""
+        if self.payments is None:
+            raise RuntimeError("attach_database() first")
+        return anyio.from_thread.run(self.payments.settle, job_id)
+
+    def committed(self) -> None:
+        """Tell the outbox worker that a transaction with notifications committed."""
+        if self.outbox is not None:
+            self.outbox.nudge()
+
+
+def check_deployment(settings: ResilienceSettings) -> None:
+    """Refuse a deployment the resilience features cannot serve correctly.
+
+    Today: several workers with rate limits but no shared Redis (each worker would count
+    alone, multiplying every limit). Call it before starting workers for one clear message.
+    """
+    if settings.rate_limit_enabled:
+        check_shared_storage(settings.web_concurrency, settings.redis_url)
+
+
+def install_resilience(
+    app: FastAPI,
+    settings: ResilienceSettings,
+    identity_resolver: IdentityResolver,
+    *,
+    database: SessionSource | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+    resilience: Resilience | None = None,
+) -> Resilience:
+    """Wire the resilience features into ``app`` (see the module docstring).
+
+    ``database`` is guarded by the database breaker (`Resilience.attach_database`) and used by
+    the outbox and payment workers. Pass ``resilience`` when it had to be built before the app
+    (the app's state refers to it); it must have been built from ``settings``.
+    """
+    check_deployment(settings)
+    if resilience is None:
+        resilience = Resilience(settings)
+    elif resilience.settings is not settings:
+        raise ValueError("install_resilience: `resilience` was built from other settings")
+    if database is not None:
+        resilience.attach_database(database)
+    resilience.attach_metrics(metrics_registry)
+    if settings.rate_limit_enabled:
+        app.add_middleware(
+            RateLimitMiddleware,
+            limits=settings.rate_limits(),
+            resolver=identity_resolver,
+            trusted_proxies=settings.trusted_proxy_set,
+            storage_uri=settings.redis_url or "memory://",
+            workers=settings.web_concurrency,
+        )
+    if settings.admin_token is not None:
+        router = admin_router(
+            resilience.board,
+            resilience.breakers,
+            settings.admin_token.get_secret_value(),
+            resilience.shared_faults,
+        )
+        # Flat, like the API routes (FastAPI would nest an included router in app.routes,
+        # hiding its routes from the metrics' route templates and the authorization matrix).
+        app.router.routes.extend(r for r in router.routes if isinstance(r, APIRoute))
+    app.add_exception_handler(DependencyUnavailable, _unavailable)
+    app.add_exception_handler(IdempotencyError, _idempotency)
+
+    original: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(running_app: Any) -> AsyncIterator[Any]:
+        async with original(running_app) as state, resilience.running():
+            yield state
+
+    app.router.lifespan_context = lifespan
+    app.state.resilience = resilience
+    return resilience

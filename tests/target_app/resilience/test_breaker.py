@@ -1,0 +1,254 @@
+"""The circuit breaker: exact state sequences and exactly which calls reach the dependency."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from target_app.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from target_app.resilience.errors import CallTimeoutError, CircuitOpenError
+
+from .clock import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+CLOSED, OPEN, HALF = BreakerState.closed, BreakerState.open, BreakerState.half_open
+
+
+class Dependency:
+    """Counts the calls it sees; fails while ``broken``; can hold calls until released."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.broken = False
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.broken:
+            raise ConnectionError("dependency down")
+        return "ok"
+
+
+async def _attempt(breaker: CircuitBreaker, dep: Dependency) -> str:
+    try:
+        return await breaker.call(dep)
+    except CircuitOpenError:
+        return "rejected"
+    except ConnectionError:
+        return "failed"
+
+
+def _sequence(breaker: CircuitBreaker) -> list[tuple[BreakerState, BreakerState]]:
+    return list(breaker.stats.transitions)
+
+
+async def test_opens_rejects_then_admits_bounded_trials_under_50_callers() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("ai", BreakerPolicy(3, 30, 60, half_open_calls=2), clock=clock)
+    dep = Dependency()
+    dep.broken = True
+
+    assert [await _attempt(breaker, dep) for _ in range(3)] == ["failed"] * 3
+    assert breaker.state is OPEN and dep.calls == 3
+
+    # While open: nothing reaches the dependency, right up to the reset time.
+    assert [await _attempt(breaker, dep) for _ in range(10)] == ["rejected"] * 10
+    clock.advance(59.999)
+    assert await _attempt(breaker, dep) == "rejected"
+    assert dep.calls == 3
+    assert 0 < breaker.retry_after_s() < 0.01
+
+    # Half-open: 50 concurrent callers, the dependency holds every call it gets.
+    clock.advance(0.001)
+    dep.broken = False
+    dep.gate = asyncio.Event()
+    tasks = [asyncio.create_task(_attempt(breaker, dep)) for _ in range(50)]
+    await asyncio.sleep(0)  # let every caller reach the breaker
+    assert dep.calls == 3 + 2  # exactly the two trial calls
+    dep.gate.set()
+    results = await asyncio.gather(*tasks)
+    assert results.count("ok") == 2 and results.count("rejected") == 48
+    assert dep.calls == 5
+    assert _sequence(breaker) == [(CLOSED, OPEN), (OPEN, HALF), (HALF, CLOSED)]
+
+    # Closed again: every call goes through.
+    dep.gate = None
+    assert [await _attempt(breaker, dep) for _ in range(5)] == ["ok"] * 5
+    assert dep.calls == 10
+
+
+async def test_failed_trial_reopens_and_restarts_the_timer() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("payments", BreakerPolicy(5, 15, 30, half_open_calls=1), clock=clock)
+    dep = Dependency()
+    dep.broken = True
+    for _ in range(5):
+        await _attempt(breaker, dep)
+    clock.advance(30)
+    assert await _attempt(breaker, dep) == "failed"  # the one trial
+    assert dep.calls == 6
+    clock.advance(29.9)  # timer restarted at the failed trial
+    assert await _attempt(breaker, dep) == "rejected"
+    clock.advance(0.1)
+    dep.broken = False
+    assert await _attempt(breaker, dep) == "ok"
+    assert dep.calls == 7
+    assert _sequence(breaker) == [
+        (CLOSED, OPEN),
+        (OPEN, HALF),
+        (HALF, OPEN),
+        (OPEN, HALF),
+        (HALF, CLOSED),
+    ]
+
+
+async def test_only_consecutive_failures_open() -> None:
+    breaker = CircuitBreaker("sms", BreakerPolicy(3, 10, 30), clock=FakeClock())
+    dep = Dependency()
+    for broken in (True, True, False, True, True, False, True, True):
+        dep.broken = broken
+        await _attempt(breaker, dep)
+    assert breaker.state is CLOSED and dep.calls == 8
+    dep.broken = True
+    await _attempt(breaker, dep)
+    assert breaker.state is OPEN
+    assert _sequence(breaker) == [(CLOSED, OPEN)]
+
+
+async def test_slow_calls_count_as_failures_and_open_the_breaker() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("database", BreakerPolicy(5, 10, 30), clock=clock)
+    calls = 0
+
+    async def slow() -> str:
+        nonlocal calls
+        calls += 1
+        clock.advance(10.5)  # answers, but after the 10 s timeout
+        return "late"
+
+    for _ in range(5):
+        assert await breaker.call(slow) == "late"  # the result still comes back
+    assert breaker.state is OPEN
+    assert breaker.stats.slow == 5
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(slow)
+    assert calls == 5
+
+
+async def test_a_hanging_dependency_is_cut_off_at_the_timeout() -> None:
+    breaker = CircuitBreaker("email", BreakerPolicy(2, 0.05, 30))
+    never = asyncio.Event()
+    with pytest.raises(CallTimeoutError) as info:
+        await breaker.call(never.wait)
+    assert info.value.dependency == "email" and info.value.timeout_s == 0.05
+    with pytest.raises(CallTimeoutError):
+        await breaker.call(never.wait)
+    assert breaker.state is OPEN
+    with pytest.raises(CircuitOpenError) as rejected:
+        await breaker.call(never.wait)
+    assert rejected.value.retry_after_header == "30"
+
+
+async def test_a_cancelled_trial_gives_its_slot_back() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("storage", BreakerPolicy(1, 15, 30, half_open_calls=1), clock=clock)
+    dep = Dependency()
+    dep.broken = True
+    await _attempt(breaker, dep)
+    clock.advance(30)
+    dep.broken = False
+    dep.gate = asyncio.Event()
+    trial = asyncio.create_task(breaker.call(dep))
+    await asyncio.sleep(0)
+    assert await _attempt(breaker, dep) == "rejected"  # the only slot is taken
+    trial.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await trial
+    dep.gate.set()
+    assert await _attempt(breaker, dep) == "ok"  # the slot came back
+    assert breaker.state is CLOSED
+
+
+async def test_outcomes_from_an_earlier_state_are_ignored() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("ai", BreakerPolicy(1, 30, 60), clock=clock)
+    late = Dependency()
+    late.gate = asyncio.Event()
+    late.broken = True
+    straggler = asyncio.create_task(_attempt(breaker, late))  # admitted while closed
+    await asyncio.sleep(0)
+    dep = Dependency()
+    dep.broken = True
+    await _attempt(breaker, dep)  # opens the breaker
+    opened_retry = breaker.retry_after_s()
+    clock.advance(10)
+    late.gate.set()
+    assert await straggler == "failed"
+    # The straggler's failure did not restart the open timer.
+    assert breaker.retry_after_s() == pytest.approx(opened_retry - 10)
+    assert _sequence(breaker) == [(CLOSED, OPEN)]
+
+
+async def test_errors_that_are_not_the_dependencys_fault_do_not_count() -> None:
+    breaker = CircuitBreaker(
+        "database",
+        BreakerPolicy(1, 10, 30),
+        clock=FakeClock(),
+        is_failure=lambda exc: not isinstance(exc, KeyError),
+    )
+
+    async def missing() -> None:
+        raise KeyError("no such photo")
+
+    for _ in range(3):
+        with pytest.raises(KeyError):
+            await breaker.call(missing)
+    assert breaker.state is CLOSED and breaker.stats.succeeded == 3
+
+
+def test_sync_guard_from_many_threads() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("database", BreakerPolicy(5, 10, 30), clock=clock)
+    seen = 0
+
+    def query(fail: bool) -> str:
+        nonlocal seen
+        try:
+            with breaker.guard():
+                seen += 1
+                if fail:
+                    raise ConnectionError("server closed the connection")
+                return "row"
+        except CircuitOpenError:
+            return "rejected"
+        except ConnectionError:
+            return "failed"
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(query, [False] * 20)) == ["row"] * 20
+        assert list(pool.map(query, [True] * 5)) == ["failed"] * 5
+        assert list(pool.map(query, [False] * 20)) == ["rejected"] * 20
+    assert seen == 25
+    assert _sequence(breaker) == [(CLOSED, OPEN)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"failures": 0, "timeout_s": 1, "reset_s": 1}, "failures must be >= 1, got 0"),
+        ({"failures": 1, "timeout_s": -1, "reset_s": 1}, "timeout_s must be > 0, got -1"),
+        ({"failures": 1, "timeout_s": 1, "reset_s": 0}, "reset_s must be > 0, got 0"),
+        (
+            {"failures": 1, "timeout_s": 1, "reset_s": 1, "half_open_calls": 0},
+            "half_open_calls must be >= 1, got 0",
+        ),
+    ],
+)
+def test_policy_names_the_bad_value(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BreakerPolicy(**kwargs)  # type: ignore[arg-type]
