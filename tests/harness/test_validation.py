@@ -87,7 +87,11 @@ def test_stage_cpu_uses_the_scrapes_inside_the_window() -> None:
 
 
 def test_window_mean_ignores_missing_values() -> None:
-    records = [{"t_s": 1, "x": 1.0}, {"t_s": 2, "x": None}, {"t_s": 3, "x": 3.0}]
+    records: list[dict[str, Any]] = [
+        {"t_s": 1, "x": 1.0},
+        {"t_s": 2, "x": None},
+        {"t_s": 3, "x": 3.0},
+    ]
     assert window_mean(records, "x", 0, 10) == pytest.approx(2.0)
     assert window_mean(records, "x", 20, 30) is None
 
