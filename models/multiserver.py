@@ -54,6 +54,7 @@ from models.mva import (
     MultiClassResult,
     MVAResult,
     StationKind,
+    _demand_vector,
     _frozen,
     mva,
     schweitzer_mva,
@@ -87,13 +88,7 @@ def _server_vector(servers: Sequence[ServerCount], stations: int) -> FloatArray:
 def _check_common(
     demands: Sequence[float] | FloatArray, population: int, think_time: float
 ) -> tuple[FloatArray, int, float]:
-    d = np.asarray(demands, dtype=np.float64)
-    if d.ndim != 1 or d.size == 0:
-        raise ValueError(f"demands must be a non-empty 1-D sequence, got shape {d.shape}")
-    bad = ~np.isfinite(d) | (d < 0)
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"demands[{k}] must be a finite number >= 0, got {float(d[k])!r}")
+    d = _demand_vector(demands)
     if isinstance(population, bool) or not isinstance(population, int) or population < 1:
         raise ValueError(f"population must be an integer >= 1, got {population!r}")
     if not math.isfinite(think_time) or think_time < 0:
