@@ -323,6 +323,9 @@ def _sizing_json(sizing: Any) -> tuple[Mapping[str, Any], list[Mapping[str, Any]
     return data, points
 
 
+NO_LOAD_TEST = "no load test was run for this report"
+
+
 def render_capacity_report(
     sizing_result_json: Mapping[str, Any] | Any,
     profile: Profile,
@@ -330,6 +333,7 @@ def render_capacity_report(
     *,
     cost_points: Sequence[Mapping[str, Any]] = (),
     simulation: Any = None,
+    basis: str = NO_LOAD_TEST,
 ) -> Path:
     """The planner's report from ``harness model --json`` output; returns the written path.
 
@@ -339,7 +343,7 @@ def render_capacity_report(
     records = _records(simulation) if simulation is not None else ()
     sizing, claimed = _sizing_json(sizing_result_json)
     capacity = plan(profile, sizing, records, [*cost_points, *claimed])
-    return _render(f"Capacity plan: {profile.name}", "model", capacity, profile, path)
+    return _render(f"Capacity plan: {profile.name}", "model", capacity, profile, path, basis)
 
 
 def capacity_verdict(
@@ -371,9 +375,15 @@ def render_simulation_report(
 
 
 def _render(
-    title: str, kind: str, capacity: CapacityPlan, profile: Profile, path: Path | str
+    title: str,
+    kind: str,
+    capacity: CapacityPlan,
+    profile: Profile,
+    path: Path | str,
+    basis: str = NO_LOAD_TEST,
 ) -> Path:
     context = {
+        "basis": basis,
         "title": title,
         "kind": kind,
         "capacity": capacity,

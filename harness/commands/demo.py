@@ -95,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + "\n".join(plan_lines(sizing, "4/4 capacity plan (measured service demands)")))
     day = summarise([fast_day(calibrated, SimulationOptions(hours=24.0, start_hour=0.0))])
     report = render_capacity_report(
-        sizing, calibrated, outcome.directory / "report.html", simulation=day
+        sizing,
+        calibrated,
+        outcome.directory / "report.html",
+        simulation=day,
+        basis="service demands measured by this demo's calibration run (calibration.json)",
     )
     verdict = capacity_verdict(sizing, calibrated, simulation=day)
     elapsed = time.monotonic() - started
