@@ -403,3 +403,21 @@ def test_two_service_workers_on_postgresql(
     assert run["target"]["database"] == "postgresql" and run["target"]["workers"] == 2
     assert run["complete"] and run["server_vs_client"]["match"]
     assert run["integrity"]["checked"] and run["integrity"]["lost"] == 0
+
+
+def test_the_profile_rate_limits_reach_the_service_and_429s_are_counted(tmp_path: Path) -> None:
+    """A tier of 3 requests a minute: the bundled service enforces it, the journeys count the
+    429s as failures of their own kind, and the error-rate gate sees them."""
+    profile = tmp_path / "tight.toml"
+    profile.write_text(
+        RELAXED + "[infrastructure.rate_limits]\nauthenticated = 3\npro = 3\noperator = 3\n"
+    )
+    out = tmp_path / "runs"
+    code, _, err = finish(harness("run", "smoke", *SHORT, "--profile", str(profile), out=out))
+    assert code == ExitCode.BREACH, err[-3000:]
+    run = read_run(out)
+    limited = sum(int(e.get("rate_limited") or 0) for e in run["endpoints"])
+    assert limited > 0
+    failed = {r["name"] for r in run["slo"] if not r["passed"] and r["stage"] is None}
+    assert "error_rate" in failed
+    assert run["server_vs_client"]["match"] is True  # a 429 is still a request both counted
