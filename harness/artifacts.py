@@ -42,14 +42,21 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def new_run_dir(out: Path, scenario: str, moment: datetime | None = None) -> Path:
-    """``out/<UTC timestamp>-<scenario>``, made unique with a suffix if it exists already."""
+def unique_dir(out: Path, label: str, moment: datetime | None = None) -> Path:
+    """Create and return ``out/<UTC timestamp>-<label>``, with a suffix if it exists already."""
     stamp = (moment or utc_now()).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    candidate = out / f"{stamp}-{scenario}"
+    candidate = out / f"{stamp}-{label}"
     suffix = 1
     while candidate.exists():
         suffix += 1
-        candidate = out / f"{stamp}-{scenario}-{suffix}"
+        candidate = out / f"{stamp}-{label}-{suffix}"
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def new_run_dir(out: Path, scenario: str, moment: datetime | None = None) -> Path:
+    """A run directory (``unique_dir``) with its ``stats/histograms`` and ``logs`` folders."""
+    candidate = unique_dir(out, scenario, moment)
     (candidate / "stats" / "histograms").mkdir(parents=True)
     (candidate / "logs").mkdir()
     return candidate

@@ -19,6 +19,7 @@ Layout::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -125,13 +126,13 @@ def validate(
     log: TextIO = sys.stdout,
 ) -> ValidationOutcome:
     """Calibrate, predict, measure, compare; write ``validation.json`` (module docstring)."""
-    directory = artifacts.new_run_dir(out, "validate")
+    directory = artifacts.unique_dir(out, "validate")  # holds runs, not a run itself
     outcome = ValidationOutcome(directory=directory)
     document: dict[str, Any] = {
         "schema_version": 1,
         "started_at": artifacts.iso(artifacts.utc_now()),
         "complete": False,
-        "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+        "settings": dataclasses.asdict(settings),
         "machine": artifacts.machine(),
         "levels": [],
     }

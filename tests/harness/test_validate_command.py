@@ -35,6 +35,8 @@ def test_validate_calibrates_predicts_measures_and_compares(tmp_path: Path) -> N
     outcome = validate(load_profile(), TINY, tmp_path)
     document = json.loads((outcome.directory / "validation.json").read_text())
     assert document["complete"], document.get("incomplete_reasons")
+    assert not (outcome.directory / "logs").exists()  # it holds runs; it is not one itself
+    assert document["settings"]["levels"] == TINY.levels
     assert outcome.exit_code == 0
     assert document["latency_floor_ms"] >= 0
     assert len(document["levels"]) == 2
