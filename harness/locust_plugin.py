@@ -58,6 +58,8 @@ class _Tracker:
         self.finishing = False
         self.finished_at: float | None = None
         self.test_started_at: float | None = None
+        # process-wide CPU seconds when the test started (see _run_average_cpu)
+        self.cpu_at_start: float | None = None
         self.seen_workers: dict[str, float] = {}
         self.last_report: dict[str, float] = {}
         self.lost_workers: dict[str, str] = {}
@@ -289,6 +291,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     if not isinstance(_runner(environment), WorkerRunner):
         TRACKER.test_started_at = time.time()
+        TRACKER.cpu_at_start = time.process_time()
         _wrap_shape(environment)  # the shape instance may be created after init
 
 
@@ -303,12 +306,28 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> N
     TRACKER.last_report[client_id] = time.time()
 
 
+def _run_average_cpu(now: float) -> float:
+    """This process's CPU use averaged over the whole test, as a fraction of one core.
+
+    Locust's own ``current_cpu_usage`` is a psutil sample taken every 5 s whose first value is
+    always 0, so a run of a few seconds can end without one real sample; the average from the
+    process's CPU clock is never missing, and a peak can only be above it.
+    """
+    if TRACKER.test_started_at is None or TRACKER.cpu_at_start is None:
+        return 0.0
+    wall = now - TRACKER.test_started_at
+    if wall <= 0.0:
+        return 0.0
+    return max(0.0, (time.process_time() - TRACKER.cpu_at_start) / wall)
+
+
 @events.quitting.add_listener  # type: ignore[untyped-decorator]  # locust is untyped
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
     if isinstance(_runner(environment), WorkerRunner) or TRACKER.final_path is None:
         return
     now = time.time()
     _track_failures(environment, now)
+    TRACKER.cpu_max = max(TRACKER.cpu_max, _run_average_cpu(now))
     failures = [
         {
             "method": error.method,
