@@ -316,6 +316,14 @@ class Swarm:
         self.cpu_max = max(self.cpu_max, highest)
         return highest
 
+    def kill_one_worker(self) -> int:
+        """SIGKILL the first running local worker (chaos-loadgen); returns its pid."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.signal(signal.SIGKILL)
+                return worker.pid
+        raise RuntimeError("no local Locust worker is running")
+
     def request_stop(self, reason: str) -> None:
         """Ask the master to stop gracefully (it finishes screens and collects final reports)."""
         if self._stop_requested_at is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 import sys
@@ -22,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import artifacts, gates, integrity, reconcile, summary
+from sqlalchemy.engine import make_url
+
+from harness import artifacts, chaos, gates, integrity, reconcile, summary
 from harness.errors import TargetUnreachable, UsageError
 from harness.exit_codes import ExitCode
 from harness.locust_runner import Swarm, SwarmPlan
@@ -64,7 +67,35 @@ def _check_request(request: RunRequest) -> tuple[Stage, ...]:
         raise UsageError(f"--service-workers = {request.service_workers}: must be >= 1")
     if request.host is not None and not request.host.startswith(("http://", "https://")):
         raise UsageError(f"--host = {request.host!r}: expected a URL like http://127.0.0.1:8000")
+    _check_chaos(request)
     return scaled_stages(request.profile, request.scenario, request.scale, request.duration_scale)
+
+
+def _check_chaos(request: RunRequest) -> None:
+    """A chaos scenario needs the parts its fault acts on; say which is missing."""
+    fault = request.profile.scenarios[request.scenario].fault
+    if fault is None:
+        return
+    name = request.scenario
+    if fault.kind != "loadgen" and request.host is not None:
+        raise UsageError(
+            f"{name} injects its fault into the bundled service; run it without --host"
+        )
+    if fault.kind == "db" and not (request.database_url or "").startswith("postgresql"):
+        raise UsageError(
+            f"{name} puts the fault proxy on the PostgreSQL path: give --database-url "
+            "postgresql+psycopg://USER@HOST:PORT/DB"
+        )
+    if fault.kind == "worker" and request.service_workers < 2:
+        raise UsageError(
+            f"{name} kills one service worker mid-run: give --service-workers 2 or more "
+            f"(got {request.service_workers})"
+        )
+    if fault.kind == "loadgen" and request.workers < 1:
+        raise UsageError(
+            f"{name} kills one local Locust worker mid-run: give --workers 1 or more "
+            f"(got {request.workers})"
+        )
 
 
 def execute(request: RunRequest, progress_stream: Any = None) -> tuple[int, Path | None]:
@@ -76,16 +107,22 @@ def execute(request: RunRequest, progress_stream: Any = None) -> tuple[int, Path
     run_dir = artifacts.new_run_dir(request.out, request.scenario)
     artifacts.write_text(run_dir / "profile.toml", request.profile.to_toml())
     started_at = artifacts.utc_now()
+    fault = request.profile.scenarios[request.scenario].fault
+    proxy: chaos.DatabaseProxy | None = None
+    service_database_url = request.database_url
+    if fault is not None and fault.kind == "db" and request.database_url:
+        proxy, service_database_url = _start_proxy(request.database_url)
     service: BundledService | None = None
     if request.host is None:
         service = BundledService(
             ServiceConfig(
                 workers=request.service_workers,
-                database_url=request.database_url,
+                database_url=service_database_url,
                 seed_scale=request.seed_scale,
                 ready_timeout_s=max(request.ready_timeout_s, 60.0),
                 cpu_affinity=request.service_cpus,
                 environment=profile_environment(request.profile),
+                admin_token=secrets.token_urlsafe(24) if fault is not None else None,
             ),
             run_dir / "logs" / "service.log",
         )
@@ -93,14 +130,33 @@ def execute(request: RunRequest, progress_stream: Any = None) -> tuple[int, Path
             service.start()
         except TargetUnreachable as exc:
             _write_failed_start(request, run_dir, started_at, str(exc))
+            if proxy is not None:
+                proxy.stop()
             raise
     try:
         with INTERRUPTS:
-            code = _with_target(request, stages, run_dir, started_at, service, progress_stream)
+            code = _with_target(
+                request, stages, run_dir, started_at, service, progress_stream, proxy
+            )
         return code, run_dir
     finally:
         if service is not None:
             service.stop()
+        if proxy is not None:
+            proxy.stop()
+
+
+def _start_proxy(database_url: str) -> tuple[chaos.DatabaseProxy, str]:
+    """The fault proxy in front of ``database_url``'s server; the URL that goes through it.
+
+    The service connects through the proxy; the integrity audit and the drain check keep the
+    direct URL, so they read the truth whatever the proxy is doing.
+    """
+    url = make_url(database_url)
+    proxy = chaos.DatabaseProxy(url.host or "127.0.0.1", url.port or 5432)
+    port = proxy.start()
+    proxied = url.set(host="127.0.0.1", port=port)
+    return proxy, proxied.render_as_string(hide_password=False)
 
 
 def _write_failed_start(request: RunRequest, run_dir: Path, started_at: Any, reason: str) -> None:
@@ -146,16 +202,20 @@ def _with_target(
     started_at: Any,
     service: BundledService | None,
     progress_stream: Any,
+    proxy: chaos.DatabaseProxy | None = None,
 ) -> int:
     host = service.url if service is not None else str(request.host).rstrip("/")
     database_url = service.database_url if service is not None else request.database_url
+    if request.database_url:  # not the fault proxy's address (chaos-db): the audit reads truth
+        database_url = request.database_url
+    headers = service.admin_headers if service is not None else {}
     state = RunState()
     t0 = time.time()
 
     def clock() -> float:  # one clock for probe, scrape and Locust: seconds since t0
         return time.time() - t0
 
-    before = _scrape_or_none(host, clock(), state, "before the load")
+    before = _scrape_or_none(host, clock(), state, "before the load", headers)
     baseline = None
     if database_url:
         try:
@@ -182,12 +242,16 @@ def _with_target(
         accounts=service.seeded_accounts() if service is not None else None,
     )
     prober = Prober(host, clock)
-    scraper = Scraper(host, clock, interval_s=2.0)
+    scraper = Scraper(host, clock, interval_s=2.0, headers=headers)
     if before is not None:
         scraper.scrapes.append(before)
     prober.start()
     scraper.start()
     swarm = Swarm(plan)
+    controller = _chaos_controller(request, service, swarm, proxy)
+    if controller is not None and database_url:
+        direct_url = database_url
+        controller.backlog = lambda: chaos.pending(direct_url)
     with Progress(request.scenario, len(stages), stream=progress_stream) as progress:
         loopback = "://127." in host or "://localhost" in host
         if request.expect_workers and loopback:
@@ -201,17 +265,23 @@ def _with_target(
                 f"run  harness worker --master-host {socket.gethostname()} "
                 f"--master-port {plan.master_port}"
             )
+        if controller is not None:
+            progress.note(chaos.describe(controller.fault))
         swarm.start()
         try:
-            _watch(request, stages, plan, swarm, service, prober, state, progress, t0)
+            _watch(request, stages, plan, swarm, service, prober, state, progress, t0, controller)
         finally:
             swarm.shutdown()
             swarm.kill()
+            if controller is not None:
+                controller.close(_load_seconds(state) or 0.0)
+        if controller is not None:
+            _judge_chaos(controller, service, database_url, state, progress)
     prober.stop()
     scraper.stop()
     after = None
     if service is None or service.alive():
-        after = _scrape_or_none(host, clock(), state, "after the load")
+        after = _scrape_or_none(host, clock(), state, "after the load", headers)
         if after is not None:
             scraper.scrapes.append(after)
     return conclude(
@@ -230,6 +300,70 @@ def _with_target(
         state,
         t0,
     )
+
+
+def _chaos_controller(
+    request: RunRequest,
+    service: BundledService | None,
+    swarm: Swarm,
+    proxy: chaos.DatabaseProxy | None,
+) -> chaos.ChaosController | None:
+    """The scenario's fault, its times scaled like the stages, with the injector its kind needs."""
+    planned = request.profile.scenarios[request.scenario].fault
+    if planned is None:
+        return None
+    fault = chaos.scaled(planned, request.duration_scale)
+    injector: chaos.Injector
+    if fault.kind == "loadgen":
+        injector = chaos.LoadgenWorkerKill(swarm.kill_one_worker)
+    else:
+        assert service is not None and service.process is not None  # _check_chaos
+        token = str(service.config.admin_token)
+        admin = chaos.AdminFaults(
+            service.url, token, chaos.ADMIN_DEPENDENCIES.get(fault.kind, ("database",))
+        )
+        if fault.kind == "db":
+            assert proxy is not None  # execute() starts it for chaos-db
+            injector = chaos.DatabaseFaults(proxy, admin)
+        elif fault.kind == "worker":
+            injector = chaos.ServiceWorkerKill(service.process.pid, request.service_workers)
+        else:
+            injector = admin
+    return chaos.ChaosController(fault, injector)
+
+
+def _load_seconds(state: RunState) -> float | None:
+    """Seconds since the load started, from the live feed (None before it started)."""
+    started = next(
+        (line["test_started_at"] for line in state.live if line.get("test_started_at")), None
+    )
+    return None if started is None else time.time() - float(started)
+
+
+def _judge_chaos(
+    controller: chaos.ChaosController,
+    service: BundledService | None,
+    database_url: str | None,
+    state: RunState,
+    progress: Progress,
+) -> None:
+    """After the load: wait for the backlog to drain, then assess the fault's run."""
+    drain = None
+    if database_url and service is not None and service.alive():
+        progress.note(f"chaos: waiting up to {controller.fault.drain_s:g} s for the outbox")
+        drain = chaos.wait_drained(database_url, controller.fault.drain_s)
+    started = next(
+        (float(line["test_started_at"]) for line in state.live if line.get("test_started_at")),
+        None,
+    )
+    state.chaos, state.chaos_rows = chaos.assess(
+        controller, state.live, started, drain, state.reasons
+    )
+    for row in state.chaos_rows:
+        verdict = "ok" if row["passed"] else "FAILED"
+        progress.note(
+            f"chaos: {row['name']} = {row['measured']} (target {row['target']}) {verdict}"
+        )
 
 
 class _Interrupts:
@@ -262,9 +396,11 @@ class _Interrupts:
 INTERRUPTS = _Interrupts()
 
 
-def _scrape_or_none(host: str, t_s: float, state: RunState, when: str) -> dict[str, Any] | None:
+def _scrape_or_none(
+    host: str, t_s: float, state: RunState, when: str, headers: dict[str, str]
+) -> dict[str, Any] | None:
     try:
-        return fetch_metrics(host, t_s)
+        return fetch_metrics(host, t_s, headers=headers)
     except Exception as exc:  # an unscrapeable service only costs the reconciliation
         state.notes.append(f"/metrics could not be scraped {when}: {type(exc).__name__}: {exc}")
         return None
@@ -280,6 +416,7 @@ def _watch(
     state: RunState,
     progress: Progress,
     t0: float,
+    controller: chaos.ChaosController | None = None,
 ) -> None:
     """Follow the run until the master exits; stop it early when something goes wrong."""
     watch = gates.BreachWatch(request.profile.slo, request.profile.gates.abort_window_s)
@@ -307,6 +444,12 @@ def _watch(
                         progress.note(f"! aborting on a sustained breach: {breach}")
                         swarm.request_stop(f"abort on breach: {breach}")
             finishing = bool(state.live and state.live[-1].get("finishing"))
+            load_s = _load_seconds(state)
+            if controller is not None and load_s is not None and not finishing:
+                before = len(controller.events)
+                controller.tick(load_s)
+                for event in controller.events[before:]:
+                    progress.note(f"chaos t+{event.at_s:.0f} s: {event.action}: {event.detail}")
             if state.live and not finishing:  # not while Locust imports or winds down
                 swarm.sample_cpu()
             for role, pid, code, _wall in swarm.check_workers():

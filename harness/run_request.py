@@ -47,6 +47,10 @@ class RunState:
     timeseries: list[dict[str, Any]] = field(default_factory=list)
     aborted_on_breach: str | None = None
     interrupted: bool = False
+    chaos: dict[str, Any] | None = None
+    """The ``chaos`` section of a chaos scenario (harness/chaos.py ``assess``)."""
+    chaos_rows: list[dict[str, Any]] = field(default_factory=list)
+    """Its gates, judged like objectives (``slo`` rows)."""
 
     def incomplete(self, reason: str) -> None:
         if reason not in self.reasons:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +26,11 @@ from prometheus_client.parser import text_string_to_metric_families
 Scrape = dict[str, Any]
 """One snapshot, as written to ``server.json``."""
 
-#: Routes that the harness itself calls (probe, readiness, scrape): never part of the workload.
-HARNESS_ROUTES = frozenset({"/health", "/health/ready", "/metrics"})
+#: Routes that the harness itself calls (probe, readiness, scrape, a chaos run's fault
+#: injection): never part of the workload.
+HARNESS_ROUTES = frozenset(
+    {"/health", "/health/ready", "/metrics", "/admin/faults", "/admin/faults/{dependency}"}
+)
 
 
 def _route_entry(routes: dict[str, dict[str, float]], method: str, route: str) -> dict[str, float]:
@@ -90,9 +93,14 @@ def parse_metrics(text: str, t_s: float) -> Scrape:
     return record
 
 
-def fetch_metrics(host: str, t_s: float, timeout_s: float = 5.0) -> Scrape:
-    """GET ``{host}/metrics`` and parse it. Raises ``httpx.HTTPError`` when it cannot."""
-    response = httpx.get(f"{host.rstrip('/')}/metrics", timeout=timeout_s)
+def fetch_metrics(
+    host: str, t_s: float, timeout_s: float = 5.0, headers: Mapping[str, str] | None = None
+) -> Scrape:
+    """GET ``{host}/metrics`` and parse it. Raises ``httpx.HTTPError`` when it cannot.
+
+    ``headers`` carries ``Authorization: Bearer <ADMIN_TOKEN>`` for a service that has one.
+    """
+    response = httpx.get(f"{host.rstrip('/')}/metrics", timeout=timeout_s, headers=headers)
     response.raise_for_status()
     return parse_metrics(response.text, t_s)
 
@@ -126,6 +134,7 @@ class Scraper:
     host: str
     clock: Callable[[], float]
     interval_s: float = 2.0
+    headers: Mapping[str, str] = field(default_factory=dict)
     scrapes: list[Scrape] = field(default_factory=list)
     failures: int = 0
     last_error: str = ""
@@ -136,7 +145,12 @@ class Scraper:
     def scrape_now(self) -> Scrape | None:
         """One scrape, recorded and returned (None when it failed)."""
         try:
-            record = fetch_metrics(self.host, self.clock(), timeout_s=max(self.interval_s, 2.0))
+            record = fetch_metrics(
+                self.host,
+                self.clock(),
+                timeout_s=max(self.interval_s, 2.0),
+                headers=self.headers,
+            )
         except (httpx.HTTPError, ValueError) as exc:
             with self._lock:
                 self.failures += 1

@@ -60,6 +60,9 @@ class ServiceConfig:
     """CPUs the service may run on (Linux); its worker processes inherit them."""
     environment: tuple[tuple[str, str], ...] = ()
     """Further settings for the service (see :func:`profile_environment`)."""
+    admin_token: str | None = None
+    """Set ``ADMIN_TOKEN``: mounts ``/admin/faults`` (chaos runs) and puts ``/metrics`` behind
+    the token (:attr:`BundledService.admin_headers`). None: neither is guarded nor mounted."""
 
 
 def profile_environment(profile: Profile) -> tuple[tuple[str, str], ...]:
@@ -133,6 +136,12 @@ class BundledService:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def admin_headers(self) -> dict[str, str]:
+        """What ``/metrics`` and ``/admin/*`` need (nothing unless an admin token is set)."""
+        token = self.config.admin_token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    @property
     def database_kind(self) -> str:
         return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
 
@@ -154,7 +163,9 @@ class BundledService:
             }
         )
         env.update(dict(config.environment))
-        env.pop("ADMIN_TOKEN", None)  # /metrics must be scrapeable without a token
+        env.pop("ADMIN_TOKEN", None)  # /metrics is scrapeable without a token...
+        if config.admin_token is not None:  # ...unless the run needs /admin/faults
+            env["ADMIN_TOKEN"] = config.admin_token
         if config.workers > 1:
             self.redis_url = config.redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
             env["REDIS_URL"] = self.redis_url

@@ -57,6 +57,8 @@ class Caller:
         """Endpoints called since the last :meth:`reset` (one screen's calls)."""
         self.failure: str | None = None
         """The first failure of the current screen, if any."""
+        self.last_status: int | None = None
+        """Status of the last call (0: no response at all)."""
 
     def reset(self) -> None:
         self.calls = []
@@ -83,6 +85,7 @@ class Caller:
             method, url, name=template, headers=self.headers, json=json, catch_response=True
         ) as response:
             status = response.status_code
+            self.last_status = status
             if status == 429:
                 response.failure(RateLimited(response.headers.get("retry-after")))
                 return self._failed(f"{endpoint}: 429")

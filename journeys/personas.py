@@ -175,7 +175,8 @@ class JourneyUser(FastHttpUser):
         else:
             self.journeys.skipped[f"{self.persona}.{step}:dropped"] += 1
 
-    def _log_write(self, kind: WriteKind, object_id: int, parent_id: int | None) -> None:
+    def _log_write(self, kind: WriteKind, object_id: int | None, parent_id: int | None) -> None:
+        """Log a write: acknowledged with its id, or (``object_id`` None) with no verdict."""
         assert self.account is not None
         self.journeys.log_write(
             WriteRecord(
@@ -187,6 +188,7 @@ class JourneyUser(FastHttpUser):
                 stage=self.journeys.stage,
                 at=time.time(),
                 worker=self.journeys.worker_index,
+                acknowledged=object_id is not None,
             )
         )
 

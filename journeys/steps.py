@@ -55,7 +55,7 @@ class Journey:
         persona: PersonaName,
         caller: Caller,
         rng: random.Random,
-        log_write: Callable[[WriteKind, int, int | None], None],
+        log_write: Callable[[WriteKind, int | None, int | None], None],
     ) -> None:
         self.persona = persona
         self.caller = caller
@@ -63,9 +63,21 @@ class Journey:
         self.memory = Memory()
         self._log_write = log_write
 
-    def call(self, endpoint: str, path: str, **kwargs: Any) -> Any:
+    def call(
+        self,
+        endpoint: str,
+        path: str,
+        *,
+        attempt: WriteKind | None = None,
+        parent_id: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Make one call of the screen; ``attempt`` names the write it tries, if any."""
         body = self.caller.call(endpoint, path, **kwargs)
         if body is None and self.caller.failure is not None:
+            status = self.caller.last_status
+            if attempt is not None and (status == 0 or (status or 0) >= 500):
+                self._log_write(attempt, None, parent_id)  # no verdict: maybe committed
             raise _Abort
         return body
 
@@ -134,7 +146,10 @@ def _post_job(j: Journey) -> None:
         "budget": j.rng.randrange(100, 20_000),
         "urgent": j.rng.random() < 0.1,
     }
-    job = j.call("POST /jobs", "/jobs", json=body, expect=201, check=has_status("open"))
+    job = j.call(
+        "POST /jobs", "/jobs", json=body, expect=201, check=has_status("open"),
+        attempt=WriteKind.JOB,
+    )  # fmt: skip
     j.memory.own_jobs[job["id"]] = 0
     j.wrote(WriteKind.JOB, job["id"], None)
 
@@ -145,8 +160,9 @@ def _send_message(j: Journey) -> None:
     j.call("GET /threads/{thread_id}/messages", path, check=is_page)
     text = f"Message {j.rng.randrange(10**9)} from a {j.persona}."
     message = j.call(
-        "POST /threads/{thread_id}/messages", path, json={"body": text}, expect=201, check=has_id
-    )
+        "POST /threads/{thread_id}/messages", path, json={"body": text}, expect=201,
+        check=has_id, attempt=WriteKind.MESSAGE, parent_id=thread_id,
+    )  # fmt: skip
     j.wrote(WriteKind.MESSAGE, message["id"], thread_id)
 
 
@@ -161,7 +177,7 @@ def _award_bid(j: Journey) -> None:
     bid_id = j.pick(active)
     result = j.call(
         "POST /jobs/{job_id}/award", f"/jobs/{job_id}/award", json={"bid_id": bid_id},
-        check=_awarded(bid_id), allow_conflict=True,
+        check=_awarded(bid_id), allow_conflict=True, attempt=WriteKind.AWARD, parent_id=job_id,
     )  # fmt: skip
     j.memory.forget_job(job_id)
     if result is CONFLICT:
@@ -223,6 +239,7 @@ def _place_bid(j: Journey) -> None:
         "POST /jobs/{job_id}/bids", f"/jobs/{job_id}/bids",
         json={"amount": amount, "message": "Available this week."},
         expect=201, check=has_status("active"), allow_conflict=True,
+        attempt=WriteKind.BID, parent_id=job_id,
     )  # fmt: skip
     if bid is CONFLICT:
         j.memory.forget_job(job_id)
@@ -241,7 +258,7 @@ def _withdraw_bid(j: Journey) -> None:
     bid = j.pick(active)
     result = j.call(
         "DELETE /bids/{bid_id}", f"/bids/{bid['id']}", check=has_status("withdrawn"),
-        allow_conflict=True,
+        allow_conflict=True, attempt=WriteKind.WITHDRAWAL,
     )  # fmt: skip
     j.memory.active_bids.pop(bid["id"], None)
     if result is CONFLICT:

@@ -32,17 +32,25 @@ from models.catalogue import PERSONAS, PersonaName, WriteKind
 
 @dataclass(frozen=True, slots=True)
 class WriteRecord:
-    """One acknowledged write."""
+    """One write: acknowledged (with the new object's id), or attempted with no verdict.
+
+    An attempt that got no response, or a 5xx, may or may not have been committed (the
+    service can lose the database's acknowledgement of a COMMIT that happened), so it is
+    logged with ``acknowledged=False`` and ``id=None``: the audit lets it explain one row of
+    its kind that no acknowledgement names (``recovered``), instead of calling it unexpected.
+    A 4xx is a definite refusal and is not logged.
+    """
 
     kind: WriteKind
-    id: int
+    id: int | None
     persona: PersonaName
     account: str
     parent_id: int | None = None
     stage: int = 0
     at: float = 0.0
-    """Wall-clock time (seconds since the epoch) of the acknowledgement."""
+    """Wall-clock time (seconds since the epoch) of the acknowledgement or the failure."""
     worker: int = 0
+    acknowledged: bool = True
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,13 +65,14 @@ class WriteRecord:
         parent = data.get("parent_id")
         return cls(
             kind=WriteKind(data["kind"]),
-            id=int(data["id"]),
+            id=None if data.get("id") is None else int(data["id"]),
             persona=persona,
             account=str(data["account"]),
             parent_id=None if parent is None else int(parent),
             stage=int(data.get("stage", 0)),
             at=float(data.get("at", 0.0)),
             worker=int(data.get("worker", 0)),
+            acknowledged=bool(data.get("acknowledged", True)),
         )
 
 

@@ -148,10 +148,36 @@ class DayCurve(_Section):
     spawn_rate: Positive
 
 
+FaultKind = Literal["db", "payments", "notify", "worker", "loadgen"]
+
+
+class Fault(_Section):
+    """A fault a chaos scenario injects while its load runs (harness/chaos.py does it).
+
+    Times are seconds after the load starts and shrink with ``--duration-scale`` like the
+    stages; ``recovery_s`` and ``drain_s`` do not (they are the service's own clocks:
+    breaker resets, outbox backoff).
+    """
+
+    kind: FaultKind
+    start_s: Positive
+    duration_s: NonNegative
+    """How long the fault lasts; 0 for an instant one (a killed process)."""
+    error_budget: Ratio
+    """Largest share of requests allowed to fail from the fault's start to recovery."""
+    recovery_s: Positive
+    """After the fault ends, errors must be back to normal (and the dependency's breaker
+    closed, the killed worker replaced) within this many seconds."""
+    drain_s: Positive = 60.0
+    """After the load, every outbox message must be delivered and every payment hold
+    settled within this many seconds."""
+
+
 class Scenario(_Section):
     description: str = ""
     stages: tuple[Stage, ...] | None = None
     day_curve: DayCurve | None = None
+    fault: Fault | None = None
 
 
 class Autoscaling(_Section):
@@ -369,6 +395,28 @@ def load_profile(
     return validate_profile(data, source)
 
 
+def _fault_problems(name: str, scenario: Scenario) -> Iterator[str]:
+    """A fault must happen while the load runs, and only chaos scenarios have one."""
+    fault = scenario.fault
+    assert fault is not None
+    if not name.startswith("chaos-"):
+        yield f"scenarios.{name}.fault: only chaos-* scenarios inject faults"
+    elif fault.kind != name.removeprefix("chaos-"):
+        yield (
+            f"scenarios.{name}.fault.kind = {fault.kind!r}: must be "
+            f"{name.removeprefix('chaos-')!r} in {name}"
+        )
+    if scenario.stages is None:
+        return  # a day curve with a fault: its length is checked by the stages rule above
+    total = sum(stage.duration_s for stage in scenario.stages)
+    if fault.start_s + fault.duration_s >= total:
+        yield (
+            f"scenarios.{name}.fault.start_s = {fault.start_s}: the fault (start_s + "
+            f"duration_s = {fault.start_s + fault.duration_s:g} s) must end before the load "
+            f"does ({total:g} s), so recovery can be watched"
+        )
+
+
 def validate_profile(data: Mapping[str, Any], source: str = "profile") -> Profile:
     """Validate a complete profile mapping (types, ranges, unknown keys, consistency)."""
     try:
@@ -468,6 +516,10 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
                         f"{stage.spawn_rate}/s takes {ramp_s:g} s; it must fit inside the stage"
                     )
                 previous = stage.users
+        if scenario.fault is not None:
+            yield from _fault_problems(scenario_name, scenario)
+        elif scenario_name.startswith("chaos-"):
+            yield f"scenarios.{scenario_name}: a chaos scenario needs a [fault] table"
 
     scaling = p.infrastructure.autoscaling
     if scaling.min_instances > scaling.max_instances:

@@ -122,13 +122,17 @@ def relative_change(new: float | None, old: float | None) -> float | None:
     return (new - old) / abs(old)
 
 
-def metric_kind(name: str) -> Literal["ms", "ratio", "rps", "count"]:
-    """How to show a metric, from its name (``api_p95_ms``, ``error_rate``, ``throughput_rps``)."""
+def metric_kind(name: str) -> Literal["ms", "ratio", "rps", "count", "seconds"]:
+    """How to show a metric, from its name (``api_p95_ms``, ``error_rate``, ``throughput_rps``,
+    ``chaos_recovery_s``)."""
     if name.endswith("_ms"):
         return "ms"
     if name.endswith("_rps") or name == "rps":
         return "rps"
-    if name in {"error_rate", "availability", "failure_rate", "cpu", "cpu_utilization"}:
+    if name.endswith("_s"):
+        return "seconds"
+    ratios = {"error_rate", "availability", "failure_rate", "cpu", "cpu_utilization"}
+    if name in ratios or name.endswith("_error_rate"):
         return "ratio"
     return "count"
 
@@ -140,6 +144,7 @@ def metric(value: float | None, name: str) -> str:
         "ratio": pct,
         "rps": rps,
         "count": number,
+        "seconds": seconds,
     }
     return formatters[metric_kind(name)](value)
 
@@ -147,7 +152,13 @@ def metric(value: float | None, name: str) -> str:
 def objective(name: str, target: float) -> str:
     """An SLO target as a condition: ``< 800 ms``, ``≥ 99.5%``, ``< 1%``."""
     # Availability must reach its target; counts (integrity_lost) may equal theirs (0 lost).
-    op = "≥" if name == "availability" else ("≤" if metric_kind(name) == "count" else "<")
+    if name == "run_marked_incomplete":  # a yes/no gate: the run must say it lost a worker
+        return "= 1 (yes)"
+    op = (
+        "≥"
+        if name == "availability"
+        else ("≤" if metric_kind(name) in {"count", "seconds"} else "<")
+    )
     return f"{op} {metric(target, name)}"
 
 

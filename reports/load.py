@@ -178,6 +178,7 @@ def parse_run(path: Path, data: Any) -> Run:
             measured=s.opt_number("measured"),
             passed=s.flag("passed"),
             stage=_stage_key(s.data.get("stage")),
+            judged=s.flag("judged") if "judged" in s.data else True,
         )
         for s in r.items("slo")
     )

@@ -61,6 +61,8 @@ class SloResult:
     measured: float | None
     passed: bool
     stage: int | str | None
+    judged: bool = True
+    """False for the steady-state objectives of a chaos run (its own gates decide)."""
 
 
 @dataclass(frozen=True, slots=True)

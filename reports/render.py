@@ -43,6 +43,7 @@ class SloRow:
     measured: float | None
     passed: bool
     key: tuple[str, str]
+    judged: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ def slo_rows(run: Run, prediction: Prediction | None) -> list[SloRow]:
                 slo.measured,
                 slo.passed,
                 (slo.name, str(slo.stage)),
+                slo.judged,
             )
         )
     overall = [r for r in rows if r.where == "whole run"]

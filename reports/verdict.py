@@ -29,6 +29,11 @@ SLO_LABELS = {
     "page_p95_ms": "page p95",
     "error_rate": "error rate",
     "availability": "availability",
+    "chaos_error_rate": "errors during the fault",
+    "chaos_recovery_s": "recovery after the fault",
+    "outbox_pending": "notifications undelivered",
+    "payments_pending": "payment holds unsettled",
+    "run_marked_incomplete": "lost load generator reported",
 }
 
 
@@ -60,7 +65,7 @@ def _slo_reasons(run: Run) -> list[Reason]:
     """One reason per failed objective: the overall figure and where it first broke."""
     failed: dict[str, list[SloResult]] = {}
     for slo in run.slo:
-        if not slo.passed:
+        if not slo.passed and slo.judged:
             failed.setdefault(slo.name, []).append(slo)
     reasons = []
     for name, results in failed.items():

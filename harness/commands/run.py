@@ -150,8 +150,9 @@ def _print_summary(run_dir: Path, code: int) -> None:
     for row in run["slo"]:
         if not row["passed"]:
             where = f" (stage {row['stage']})" if row["stage"] is not None else " (overall)"
+            kind = "breach" if row.get("judged", True) else "missed (not judged: chaos run)"
             print(
-                f"  breach: {row['name']} measured {row['measured']} vs target "
+                f"  {kind}: {row['name']} measured {row['measured']} vs target "
                 f"{row['target']}{where}",
                 file=out,
             )

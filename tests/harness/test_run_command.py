@@ -313,21 +313,7 @@ def test_a_service_killed_mid_run_gives_an_incomplete_run_and_exit_3(tmp_path: P
     assert (only_run_dir(tmp_path) / "stats" / "timeseries.json").is_file()
 
 
-def test_a_worker_killed_mid_run_is_detected_and_reported(tmp_path: Path) -> None:
-    process = harness("run", "smoke", "--duration-scale", "0.3", "--workers", "2", out=tmp_path)
-    wait_for_load(tmp_path)
-    worker = descendant(process, "locust", "--worker")
-    worker.kill()
-    code, _, err = finish(process)
-    assert code == ExitCode.UNREACHABLE, err[-3000:]
-    run = read_run(tmp_path)
-    assert run["complete"] is False
-    reasons = " | ".join(run["incomplete_reasons"])
-    assert "worker" in reasons and f"exited with code {-signal.SIGKILL}" in reasons
-    assert any(
-        "stopped sending heartbeats" in r or "left the swarm" in r
-        for r in run["incomplete_reasons"]
-    ), reasons
+# A Locust worker killed mid-run: tests/harness/test_chaos_runs.py (the chaos-loadgen scenario).
 
 
 def test_a_remote_style_swarm_over_loopback(tmp_path: Path, relaxed: list[str]) -> None:

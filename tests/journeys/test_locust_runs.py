@@ -147,7 +147,9 @@ def test_write_log_matches_the_database(service: Service, tmp_path: Path) -> Non
     after = _snapshot(service.database)
     records = read_write_log(run.write_log)
     logged: dict[str, list[int]] = defaultdict(list)
+    assert [r for r in records if not r.acknowledged] == [], "a clean run has no 5xx writes"
     for record in records:
+        assert record.id is not None
         logged[record.kind.value].append(record.id)
 
     for kind in WriteKind:
