@@ -44,7 +44,7 @@ from sqlalchemy import (
 from target_app.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, encode_cursor
 from target_app.api.queries import is_value
 from target_app.core.loop_reader import CompiledRead, LoopReader, compiled
-from target_app.core.problems import BadRequest
+from target_app.core.problems import InvalidInput
 from target_app.core.schema import PG_FULLTEXT_EXPR
 from target_app.models import Bid, BidStatus, Job, JobStatus, TZDateTime
 from target_app.schemas import MAX_INT, MAX_MONEY, Category
@@ -120,7 +120,7 @@ def search_terms(q: str) -> str:
     """The words of a search, so that no user text reaches FTS5 or tsquery syntax."""
     terms = _WORD.findall(q)[:_MAX_TERMS]
     if not terms:
-        raise BadRequest("The search `q` contains no words.")
+        raise InvalidInput("The search `q` contains no words.")
     return " ".join(terms)
 
 

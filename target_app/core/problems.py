@@ -72,6 +72,13 @@ class BadRequest(ServiceError):
     status = 400
 
 
+class InvalidInput(ServiceError):
+    """A parameter that passed its type check but says nothing usable (a search of no words);
+    422 like every other invalid input, so a client treats it as its own mistake."""
+
+    status = 422
+
+
 class Unauthorized(ServiceError):
     """No valid bearer token."""
 

@@ -272,9 +272,9 @@ def test_page_size_100_across_all_pages_terminates(
 # --- full-text search syntax -----------------------------------------------------------------
 
 #: Search syntax of FTS5 and tsquery must arrive as plain words: 200, never 500. A query with
-#: no word at all is 400 (docs/api.md: "400 ... contradictory filters"); over 200 chars, 422.
+#: no word at all, or over 200 characters, is invalid input: 422 (docs/api.md).
 SEARCHES: list[tuple[str, int]] = [
-    ('"', 400),
+    ('"', 422),
     ('"roof', 200),
     ('roof"', 200),
     ("roof OR plumbing", 200),
@@ -282,8 +282,8 @@ SEARCHES: list[tuple[str, int]] = [
     ("NEAR(roof leak)", 200),
     ("NEAR(roof leak, 2)", 200),
     ("roof*", 200),
-    ("*", 400),
-    ("(", 400),
+    ("*", 422),
+    ("(", 422),
     ("roof (leak", 200),
     ("roof) OR (", 200),
     ("title:roof", 200),
@@ -293,7 +293,7 @@ SEARCHES: list[tuple[str, int]] = [
     ("roof & leak | !paint", 200),
     ("roof:*", 200),
     ("'; DROP TABLE jobs; --", 200),
-    ("\x00", 400),
+    ("\x00", 422),
     ("roof\x00leak", 200),
     ("\U0001f6bf shower", 200),
     ("ÄÖÜ straße", 200),
