@@ -221,3 +221,50 @@ def test_report_goes_where_asked(passing_run: Path, tmp_path: Path) -> None:
     assert out == tmp_path / "elsewhere" / "r.html"
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert not (passing_run / "report.html").exists()
+
+
+def test_a_chaos_run_is_judged_by_its_own_gates_and_shows_the_fault(tmp_path: Path) -> None:
+    from tests.reports.factory import RunSpec, write_run
+
+    run_dir = write_run(tmp_path / "chaos", RunSpec(failing=True, scenario="chaos-db"))
+    run = read_run(run_dir)
+    # what harness/outcome.py writes for a chaos run: steady-state rows recorded, not judged
+    run["slo"] = [row | {"judged": False} for row in run["slo"]] + [
+        {"name": "chaos_error_rate", "target": 0.5, "measured": 0.2184, "passed": True,
+         "stage": None},
+        {"name": "chaos_recovery_s", "target": 60.0, "measured": 75.5, "passed": False,
+         "stage": None},
+    ]  # fmt: skip
+    run["chaos"] = {
+        "kind": "db",
+        "planned": {"start_s": 60.0, "duration_s": 60.0},
+        "events": [
+            {"at_s": 60.2, "action": "inject", "detail": "database path: +200 ms per chunk"},
+            {"at_s": 120.4, "action": "heal", "detail": "database path: healthy"},
+        ],
+        "error": None,
+        "details": {"breaker_opened": True},
+        "backlog_max_during_fault": {"outbox_pending": 46, "payments_pending": 1},
+        "drain": {"outbox_pending": 0, "payments_pending": 0, "waited_s": 3.0, "note": ""},
+        "window": {"start_s": 60.2, "end_s": 180.4},
+        "requests": 2056,
+        "failures": 449,
+        "error_rate": 0.2184,
+        "baseline_error_rate": 0.0,
+        "recovery_s": 75.5,
+    }
+    (run_dir / "run.json").write_text(json.dumps(run), "utf-8")
+    report = parse(render_run_report(run_dir))
+    verdict = report.section_text("verdict")
+    assert "recovery after the fault missed its objective (≤ 75.5 s)" not in verdict
+    assert "recovery after the fault missed its objective (≤ 60 s)" in verdict
+    assert "API p50 missed" not in verdict  # recorded, not judged
+    assert report.row("slo-table", "API p50")[-1] == "missed (not judged: chaos run)"
+    assert report.row("slo-table", "errors during the fault")[-1] == "✓ passed"
+    assert report.row("slo-table", "recovery after the fault")[-1] == "✗ failed"
+    fault = report.section_text("run")
+    assert "db fault planned at t+60 s after the load started, for 60 s." in fault
+    assert "2,056 requests, 449 failed (21.8%; before the fault 0%)" in fault
+    assert "Recovery after the fault ended: 76 s." in fault  # two significant digits
+    assert "46 notifications, 1 payment holds. The breaker opened." in fault
+    assert [row[1] for row in report.table("chaos-events")[1:]] == ["inject", "heal"]
