@@ -76,8 +76,14 @@ def run_one(label: str, extra: list[str], postgres: str | None, out: Path, scale
     if postgres is None:
         code = subprocess.call(command, cwd=ROOT)
     else:
-        with fresh_schema(postgres) as url:
-            code = subprocess.call([*command, "--database-url", url], cwd=ROOT)
+        import psycopg
+
+        try:
+            with fresh_schema(postgres) as url:
+                code = subprocess.call([*command, "--database-url", url], cwd=ROOT)
+        except psycopg.OperationalError as exc:
+            print(f"== {label}: PostgreSQL at {postgres} is not reachable: {exc}", flush=True)
+            return 3
     print(f"== {label}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
     return code
 
