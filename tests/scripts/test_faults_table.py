@@ -14,7 +14,9 @@ from scripts import faults_table
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(scenario: str, chaos: dict[str, Any] | None, exit_code: int, **extra: Any) -> dict[str, Any]:
+def _run(
+    scenario: str, chaos: dict[str, Any] | None, exit_code: int, **extra: Any
+) -> dict[str, Any]:
     return {
         "scenario": scenario,
         "started_at": "2026-11-28T18:00:00Z",
