@@ -119,7 +119,11 @@ def test_chaos_loadgen_a_killed_locust_worker_leaves_the_run_incomplete_never_lo
     assert f"exited with code {-signal.SIGKILL}" in reasons
     assert "stopped sending heartbeats" in reasons or "left the swarm" in reasons, reasons
     assert run["chaos"]["run_marked_incomplete"] is True
-    assert _gates(run)["run_marked_incomplete"]["passed"] is True
+    gates = _gates(run)
+    assert gates["run_marked_incomplete"]["passed"] is True
+    # the killed worker's log died with it: its writes are not judged "unexpected"
+    assert gates["integrity_lost"]["passed"] is True
+    assert "integrity_unexpected" not in gates or gates["integrity_unexpected"]["passed"]
     killed = run["chaos"]["details"]["killed_pid"]
     assert f"Locust worker pid {killed} killed" in run["chaos"]["events"][0]["detail"]
 
