@@ -66,7 +66,7 @@ class ServiceConfig:
 
 
 def profile_environment(profile: Profile) -> tuple[tuple[str, str], ...]:
-    """The service settings the profile decides: rate-limit tiers, breakers, the pool.
+    """The service settings the profile decides: rate-limit tiers, breakers, the pool, retries.
 
     The bundled service then enforces what the model assumes, so a load test measures the
     configuration the profile describes.
@@ -81,6 +81,8 @@ def profile_environment(profile: Profile) -> tuple[tuple[str, str], ...]:
         "DB_POOL_MIN": str(pool.pool_min),
         "DB_POOL_MAX": str(pool.pool_max),
         "DB_POOL_TIMEOUT_S": f"{pool.acquire_timeout_s:g}",
+        "PAYMENT_RETRY_S": f"{infra.retries.payment_retry_s:g}",
+        "OUTBOX_BACKOFF_MAX_S": f"{infra.retries.outbox_backoff_max_s:g}",
     }
     for name in type(infra.breakers).model_fields:
         breaker = getattr(infra.breakers, name)

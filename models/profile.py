@@ -221,6 +221,15 @@ class Breakers(_Section):
     storage: Breaker
 
 
+class Retries(_Section):
+    """How the service retries work that a dependency's outage left undone."""
+
+    payment_retry_s: Positive
+    """Interval between tries of a payment-pending award's hold."""
+    outbox_backoff_max_s: Positive
+    """Longest wait between two delivery tries of one notification (backoff doubles up to it)."""
+
+
 class Infrastructure(_Section):
     instance_vcpus: PositiveInt
     workers_per_instance: PositiveInt
@@ -229,6 +238,7 @@ class Infrastructure(_Section):
     database: Database
     rate_limits: RateLimits
     breakers: Breakers
+    retries: Retries
 
 
 class Demand(_Section):

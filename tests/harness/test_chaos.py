@@ -273,3 +273,11 @@ def test_every_shipped_chaos_scenario_has_a_fault_of_its_own_kind() -> None:
     for name in chaos_names:
         fault = profile.scenarios[name].fault
         assert fault is not None and fault.kind == name.removeprefix("chaos-")
+
+
+def test_the_profiles_retry_times_reach_the_bundled_service() -> None:
+    from harness.service import profile_environment
+
+    environment = dict(profile_environment(load_profile()))
+    assert environment["PAYMENT_RETRY_S"] == "30" and environment["OUTBOX_BACKOFF_MAX_S"] == "60"
+    assert environment["BREAKER_PAYMENTS"] == "5/15/30"

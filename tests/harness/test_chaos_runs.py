@@ -2,7 +2,8 @@
 service with real Locust processes, the fault injected for real, the run judged by its gates.
 
 Each run is compressed: think times of 1 s so that 20 users write often enough for a breaker
-to open, a fault of 6 s, breakers that try again after 2 s. The full-length runs are the
+to open, a fault of 6 s, breakers that try again after 2 s, payments and notifications retried
+every second or two. The full-length runs are the
 documented commands of docs/reliability.md ("Faults under load").
 """
 
@@ -29,6 +30,9 @@ think_time_s = 1.0
 [business]
 write_fraction = 0.3
 awards_per_job = 1.0
+[infrastructure.retries]
+payment_retry_s = 1.0
+outbox_backoff_max_s = 2.0
 [slo]
 api_p50_ms = 5000.0
 api_p95_ms = 20000.0
