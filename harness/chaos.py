@@ -343,13 +343,12 @@ class ChaosController:
                 detail = self.injector.midpoint()
                 if detail:
                     self.events.append(ChaosEvent(load_s, "escalate", detail))
-            self.injector.observe()
-            self._sample_backlog(load_s)
+            if load_s - self._last_check >= 1.0:  # once a second is enough to see a breaker
+                self._last_check = load_s
+                self.injector.observe()
+                self._sample_backlog(load_s)
             if load_s >= fault.start_s + fault.duration_s:
-                self.healed_at = load_s
-                detail = self.injector.heal()
-                if detail:  # an instant fault (a kill) has nothing to undo
-                    self.events.append(ChaosEvent(load_s, "heal", detail))
+                self._heal(load_s)
             return
         if self.dependency_recovered_at is None and load_s - self._last_check >= 1.0:
             self._last_check = load_s
@@ -369,12 +368,25 @@ class ChaosController:
                 max(self.backlog_max[1], payments),
             )
 
+    def _heal(self, load_s: float) -> None:
+        """End the fault; a failed attempt is recorded and tried again on the next tick."""
+        try:
+            detail = self.injector.heal()
+        except Exception as exc:  # never leave the service broken: retried next tick
+            self.events.append(
+                ChaosEvent(load_s, "heal failed", f"{type(exc).__name__}: {exc}; trying again")
+            )
+            return
+        self.healed_at = load_s
+        if detail:  # an instant fault (a kill) has nothing to undo
+            self.events.append(ChaosEvent(load_s, "heal", detail))
+
     def close(self, load_s: float) -> None:
         """Heal a fault the load outran (never leave the service broken)."""
         if self.injected_at is not None and self.healed_at is None:
-            with contextlib.suppress(Exception):
-                self.healed_at = load_s
-                self.events.append(ChaosEvent(load_s, "heal", self.injector.heal()))
+            self._heal(load_s)
+            if self.healed_at is None and self.error is None:
+                self.error = "the fault could not be healed; the service stayed broken"
 
 
 @dataclass(frozen=True, slots=True)

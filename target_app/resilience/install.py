@@ -229,6 +229,11 @@ def install_resilience(
             trusted_proxies=settings.trusted_proxy_set,
             storage_uri=settings.redis_url or "memory://",
             workers=settings.web_concurrency,
+            admin_token=(
+                settings.admin_token.get_secret_value()
+                if settings.admin_token is not None
+                else None
+            ),
         )
     if settings.admin_token is not None:
         router = admin_router(

@@ -16,7 +16,9 @@ to start with more than one worker and no Redis (`check_shared_storage`).
 Responses carry ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds
 until the window frees a slot; IETF draft header names). A rejected request gets 429, a
 ``Retry-After`` and an RFC 9457 problem body. Health and metrics paths are exempt: a monitor
-must never be locked out of seeing the overload it is there to see.
+must never be locked out of seeing the overload it is there to see. So are calls that carry the
+``ADMIN_TOKEN`` (the operator injecting and healing faults during a chaos run must never be
+locked out of healing); a wrong token is limited like any anonymous caller.
 
 If the rate-limit storage fails (Redis down), requests are let through and the failure logged:
 losing rate limiting for a while is better than losing the service.
@@ -24,6 +26,7 @@ losing rate limiting for a while is better than losing the service.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
@@ -91,6 +94,7 @@ class RateLimitMiddleware:
         storage_uri: str = "memory://",
         workers: int = 1,
         exempt_paths: Iterable[str] = EXEMPT_PATHS,
+        admin_token: str | None = None,
     ) -> None:
         missing = [tier for tier in TIERS if tier not in limits]
         if missing:
@@ -107,6 +111,7 @@ class RateLimitMiddleware:
         self.resolver = resolver
         self.trusted = frozenset(trusted_proxies)
         self.exempt = frozenset(exempt_paths)
+        self._admin = f"bearer {admin_token}".encode() if admin_token else None
         if shared:
             # coredis is limits' default async Redis client; redis-py is the one installed.
             storage = storage_from_string(f"async+{storage_uri}", implementation="redispy")
@@ -121,8 +126,17 @@ class RateLimitMiddleware:
             return identity.rate_tier, f"user:{identity.user_id}"
         return "anonymous", f"addr:{client_address(scope, self.trusted)}"
 
+    def _is_admin(self, scope: Scope) -> bool:
+        """The request carries the admin token (compared in constant time)."""
+        if self._admin is None:
+            return False
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                return hmac.compare_digest(value.lower()[:7] + value[7:], self._admin)
+        return False
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http" or scope["path"] in self.exempt or self._is_admin(scope):
             await self.app(scope, receive, send)
             return
         tier, key = self.key_for(scope)

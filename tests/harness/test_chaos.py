@@ -79,6 +79,36 @@ def test_a_failing_action_is_recorded_and_the_fault_healed_on_close() -> None:
     assert injector.calls[-1] == "heal" and controller.healed_at == 22.0
 
 
+def test_a_heal_that_fails_is_tried_again_until_it_works() -> None:
+    class Flaky(RecordingInjector):
+        failures = 2
+
+        def heal(self) -> str:
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("429 Too Many Requests")
+            return super().heal()
+
+    controller = chaos.ChaosController(FAULT, Flaky())
+    for load_s in [10.0, 30.0, 30.5, 31.0]:
+        controller.tick(load_s)
+    actions = [e.action for e in controller.events]
+    assert actions == ["inject", "escalate", "heal failed", "heal failed", "heal"]
+    assert controller.healed_at == 31.0 and controller.error is None
+
+
+def test_a_fault_that_cannot_be_healed_is_an_error_at_the_end() -> None:
+    class Stuck(RecordingInjector):
+        def heal(self) -> str:
+            raise ConnectionError("service gone")
+
+    controller = chaos.ChaosController(FAULT, Stuck())
+    controller.tick(10.0)
+    controller.close(12.0)
+    assert controller.healed_at is None
+    assert controller.error == "the fault could not be healed; the service stayed broken"
+
+
 def test_fault_times_shrink_with_the_duration_scale_but_the_service_clocks_do_not() -> None:
     fast = chaos.scaled(FAULT, 0.25)
     assert (fast.start_s, fast.duration_s) == (2.5, 5.0)

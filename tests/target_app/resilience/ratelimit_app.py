@@ -57,7 +57,7 @@ class WorkerPid:
         await self.app(scope, receive, tagged)
 
 
-def build(settings: ResilienceSettings) -> ASGIApp:
+def build(settings: ResilienceSettings, admin_token: str | None = None) -> ASGIApp:
     """The test app with the middleware configured from ``settings``."""
     app = Starlette(routes=[Route("/things", thing), Route("/health", health)])
     limited = RateLimitMiddleware(
@@ -67,6 +67,7 @@ def build(settings: ResilienceSettings) -> ASGIApp:
         trusted_proxies=settings.trusted_proxy_set,
         storage_uri=settings.redis_url or "memory://",
         workers=settings.web_concurrency,
+        admin_token=admin_token,
     )
     return WorkerPid(limited)
 

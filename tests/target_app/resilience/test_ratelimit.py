@@ -81,6 +81,19 @@ async def test_identities_are_counted_separately_and_health_is_exempt() -> None:
     assert "RateLimit-Limit" not in health[0].headers
 
 
+async def test_the_admin_token_is_never_limited_and_a_wrong_one_is_anonymous() -> None:
+    # A chaos run heals its fault through /admin/faults: a 429 there would leave it broken.
+    token = "a" * 24
+    app = build(load_resilience_settings(rate_limit_anonymous=5), admin_token=token)
+    async with _client(app) as client:
+        admin = await _burst(client, 40, {"Authorization": f"Bearer {token}"})
+        lower = await _burst(client, 5, {"Authorization": f"bearer {token}"})
+        wrong = await _burst(client, 8, {"Authorization": f"Bearer {'b' * 24}"})
+    assert {r.status_code for r in admin + lower} == {200}
+    assert "RateLimit-Limit" not in admin[0].headers
+    assert Counter(r.status_code for r in wrong) == {200: 5, 429: 3}
+
+
 async def test_a_forwarded_header_from_an_untrusted_peer_changes_nothing() -> None:
     settings = load_resilience_settings(rate_limit_anonymous=10, trusted_proxies="10.0.0.1")
     app = build(settings)
