@@ -11,7 +11,7 @@ Layout::
         validation.json        per level: predicted, measured, relative error (+ holdout)
         calibration.toml       the profile overlay of measured service demands
         calibration.json       both estimates per endpoint and their agreement
-        <stamp>-step/          the calibration run (light load)
+        <stamp>-step/          the calibration run (a short step: the service curve's stages)
         <stamp>-step-2/        the step load (report.html: prediction against measurement)
         <stamp>-step-3/        the held-out mix
 """
@@ -34,6 +34,7 @@ from harness.orchestrate import execute
 from harness.run_request import RunRequest
 from harness.validation import (
     ValidationSettings,
+    calibration_stages,
     compare,
     holdout_profile,
     measured_levels,
@@ -45,8 +46,9 @@ from harness.validation import (
     with_step_stages,
 )
 from models.calibration import calibrate_run
-from models.prediction import Prediction, predict
-from models.profile import Profile, Stage
+from models.prediction import Prediction, demand_per_request_s, predict, predict_curve
+from models.profile import Profile
+from models.service_curve import LATENCY_STATISTICS, LoadPoint, ServiceCurve, fit_service_curve
 
 #: The bundled service runs with one worker: one CPU server for the model.
 SERVICE_WORKERS = 1
@@ -145,14 +147,11 @@ def validate(
     with pinned_cpus(pin) as pinning:
         document["cpu_pinning"] = pinning
         save()
-        print(f"validate: calibration run, {settings.calibration_users} users", file=log)
-        calibration_stage = Stage(
-            users=settings.calibration_users,
-            duration_s=settings.calibration_s,
-            spawn_rate=settings.spawn_rate,
-        )
+        stages = calibration_stages(settings, _login_cpu_ms(vprofile))
+        loads = sorted({stage.users for stage in stages})
+        print(f"validate: calibration run, {loads} users", file=log)
         code, calibration_dir = _run(
-            with_step_stages(vprofile, [calibration_stage]), directory, settings, pinning
+            with_step_stages(vprofile, stages), directory, settings, pinning
         )
         document["calibration_run"] = str(calibration_dir)
         if code == ExitCode.UNREACHABLE or calibration_dir is None:
@@ -165,16 +164,19 @@ def validate(
         (directory / "calibration.toml").write_text(calibration.overlay_toml(), encoding="utf-8")
         artifacts.write_json(directory / "calibration.json", calibration.to_json())
         calibrated = overlay(vprofile, calibration.overlay())
-        floor_ms = latency_floor(calibration_dir, calibrated, settings.calibration_users)
-        document["latency_floor_ms"] = round(floor_ms, 4)
+        # The routes' own CPU (no overhead spread over them): the basis on which another mix
+        # is compared with the calibration's (models/service_curve.py, "another mix").
+        routes = overlay(
+            vprofile, calibrate_run(calibration_dir, vprofile, include_overhead=False).overlay()
+        )
+        curve = fit_curve(calibration_dir, routes, document)
+        document["service_curve"] = curve.to_json() if curve is not None else None
 
-        probe = predict(calibrated, [1], servers=SERVICE_WORKERS, calibrated=True)
-        levels = plan_levels(probe.saturation_users, settings)
-        prediction = predict(
-            calibrated, levels, servers=SERVICE_WORKERS, calibrated=True,
-            spawn_rate=settings.spawn_rate, latency_floor_ms=floor_ms,
-        )  # fmt: skip
+        prediction = _predict(calibrated, curve, [1], settings, routes)
+        levels = plan_levels(prediction.saturation_users, settings)
+        prediction = _predict(calibrated, curve, levels, settings, routes)
         document["saturation_users_predicted"] = round(prediction.saturation_users, 2)
+        document["latency_floor_ms"] = round(prediction.latency_floor_ms, 4)
         stages = paired_stages(prediction.levels, settings, _login_cpu_ms(calibrated))
         planned_s = sum(stage.duration_s for stage in stages)
         print(
@@ -202,7 +204,7 @@ def validate(
 
         if settings.holdout:
             document["holdout"] = _holdout(
-                calibrated, directory, settings, pinning, warning, log, floor_ms
+                calibrated, routes, curve, directory, settings, pinning, warning, log
             )
             save()
 
@@ -217,28 +219,58 @@ def validate(
     return outcome
 
 
-def latency_floor(run_dir: Path, calibrated: Profile, users: int) -> float:
-    """Per-request time outside the service's CPU, from the light-load calibration run.
+def calibration_points(run_dir: Path) -> list[LoadPoint]:
+    """The calibration run's measured stages as load points for the service curve."""
+    run = _read(run_dir / "run.json")
+    scrapes = _read(run_dir / "server.json").get("scrapes", [])
+    points = []
+    for level in measured_levels(run, scrapes, []):
+        latency = {s: level.get(s) for s in LATENCY_STATISTICS}
+        x, u = level.get("throughput_rps"), level.get("cpu_utilization")
+        if x is None or u is None or any(v is None for v in latency.values()):
+            continue
+        points.append(
+            LoadPoint(float(x), float(u), {k: float(v or 0.0) for k, v in latency.items()})
+        )
+    return points
 
-    The client-measured mean of the steady-state API calls (logins and PAGE samples left
-    out) minus the model's mean at that load with the calibrated demands: what the loopback
-    network, the HTTP server's event loop and the load generator add to every request.
+
+def fit_curve(run_dir: Path, routes: Profile, document: dict[str, Any]) -> ServiceCurve | None:
+    """The service curve of the calibration run, or None (reason in ``document``) when its
+    stages cannot support a fit; the prediction then falls back to the MVA on demands.
+
+    ``routes`` carries the routes' own CPU demands: its mean per request is the curve's
+    reference for rescaling to another mix.
     """
-    endpoints = _read(run_dir / "run.json").get("endpoints", [])
-    steady = [
-        e
-        for e in endpoints
-        if e.get("method") != "PAGE"
-        and e.get("endpoint") != "POST /auth/login"
-        and e.get("requests")
-        and e.get("mean_ms") is not None
-    ]
-    requests = sum(int(e["requests"]) for e in steady)
-    if requests == 0:
-        return 0.0
-    measured = sum(float(e["mean_ms"]) * int(e["requests"]) for e in steady) / requests
-    model = predict(calibrated, [users], servers=SERVICE_WORKERS).levels[0].mean_ms
-    return max(0.0, measured - model)
+    try:
+        return fit_service_curve(
+            calibration_points(run_dir), reference_demand_s=demand_per_request_s(routes)
+        )
+    except ValueError as exc:
+        document["service_curve_error"] = str(exc)
+        return None
+
+
+def _predict(
+    profile: Profile,
+    curve: ServiceCurve | None,
+    levels: list[int],
+    settings: ValidationSettings,
+    routes: Profile,
+) -> Prediction:
+    """The curve's prediction for ``profile``'s mix (compared on ``routes``' demands, the same
+    mix with the routes' own CPU), or the MVA on demands when there is no curve."""
+    if curve is not None:
+        return predict_curve(
+            profile,
+            levels,
+            curve,
+            spawn_rate=settings.spawn_rate,
+            demand_s=demand_per_request_s(routes),
+        )
+    return predict(
+        profile, levels, servers=SERVICE_WORKERS, calibrated=True, spawn_rate=settings.spawn_rate
+    )
 
 
 def _login_cpu_ms(profile: Profile) -> float:
@@ -263,22 +295,21 @@ def _saturation_throughput(levels: list[dict[str, Any]]) -> dict[str, Any] | Non
 
 def _holdout(
     calibrated: Profile,
+    routes: Profile,
+    curve: ServiceCurve | None,
     directory: Path,
     settings: ValidationSettings,
     pinning: dict[str, Any],
     warning: float,
     log: TextIO,
-    floor_ms: float,
 ) -> dict[str, Any]:
     """Predict and measure the held-out mix with the same calibration (no recalibration)."""
     mix = holdout_profile(calibrated)
-    probe = predict(mix, [1], servers=SERVICE_WORKERS, calibrated=True)
+    mix_routes = holdout_profile(routes)
+    probe = _predict(mix, curve, [1], settings, mix_routes)
     fractions = [0.4, 0.8][: settings.holdout_levels]
     levels = sorted({max(1, round(f * probe.saturation_users)) for f in fractions})
-    prediction = predict(
-        mix, levels, servers=SERVICE_WORKERS, calibrated=True,
-        spawn_rate=settings.spawn_rate, latency_floor_ms=floor_ms,
-    )  # fmt: skip
+    prediction = _predict(mix, curve, levels, settings, mix_routes)
     shares = {name: persona.share for name, persona in mix.personas.items()}
     print(f"validate: held-out mix {shares}, levels {levels}", file=log)
     _, run_dir = _run(

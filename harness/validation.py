@@ -1,6 +1,6 @@
-"""``harness validate``: calibrate on light load, predict a step load, measure it, compare.
+"""``harness validate``: calibrate on three loads, predict a step load, measure it, compare.
 
-    light load run ──► calibrate (per-route CPU time) ──► calibrated profile
+    calibration run (20, 100, 200 users) ──► per-route demands + the service curve
           │                                                  │
           └── the model's saturation point N* ◄── predict ◄──┘
                                 │
@@ -14,6 +14,12 @@ Why a settle stage before each measured one: users arriving at a level log in (a
 password hash each) and start in phase; the model describes the steady state. The settle
 stage absorbs the ramp and the transient (its length is the model's own settling-time
 estimate); only the measure stage is compared.
+
+Why the calibration run has several stages: per-request CPU falls with load and most of a
+request's time is a floor that does not queue (:mod:`models.service_curve`), and one light
+load cannot tell the floor from the work that queues, nor the wake-up cost from the busy cost.
+The calibration run is a short step (``calibration_factors`` times ``calibration_users``, each
+a settle stage then a measured one) and the service curve is fitted on its measured stages.
 
 Why shorter think times than the launch profile: with the profile's 20-45 s pauses a single
 service worker saturates only at thousands of users, more than one load-generator core can
@@ -52,7 +58,10 @@ class ValidationSettings:
 
     think_scale: float = 0.05
     calibration_users: int = 20
-    calibration_s: float = 60.0
+    calibration_s: float = 30.0
+    """Length of each calibration stage's measured part (a settle part precedes it)."""
+    calibration_factors: tuple[float, ...] = (1.0, 5.0, 10.0)
+    """Calibration stages at these multiples of ``calibration_users`` (20, 100, 200 users)."""
     levels: int = 5
     lowest_fraction: float = 0.15
     highest_fraction: float = 1.2
@@ -70,6 +79,8 @@ class ValidationSettings:
             raise ValueError(f"think_scale must be in (0, 1], got {self.think_scale}")
         if self.levels < 1 or self.calibration_users < 1:
             raise ValueError("levels and calibration_users must be >= 1")
+        if not self.calibration_factors or min(self.calibration_factors) <= 0:
+            raise ValueError(f"calibration_factors must be > 0, got {self.calibration_factors}")
         if not 0 < self.lowest_fraction < self.highest_fraction:
             raise ValueError(
                 f"need 0 < lowest_fraction < highest_fraction, got "
@@ -152,6 +163,29 @@ def paired_stages(
         for duration_s in (settle_s, measure_s):
             stages.append(Stage(users=level.users, duration_s=duration_s, spawn_rate=spawn_rate))
         previous = level.users
+    return stages
+
+
+def calibration_stages(settings: ValidationSettings, login_cpu_ms: float = 0.0) -> list[Stage]:
+    """The calibration run: a settle and a measure stage per calibration load.
+
+    Loads are ``calibration_factors`` times ``calibration_users``; each measure stage lasts
+    ``calibration_s``, each settle stage covers the ramp and the arriving users' logins
+    (``login_cpu_ms`` each) as :func:`paired_stages` does, and at least ``min_settle_s``.
+    """
+    users = sorted(
+        {max(1, round(f * settings.calibration_users)) for f in settings.calibration_factors}
+    )
+    spawn_rate = max(settings.spawn_rate, users[-1] / 10.0)
+    stages: list[Stage] = []
+    previous = 0
+    for n in users:
+        ramp_s = (n - previous) / spawn_rate
+        logins_s = (n - previous) * login_cpu_ms / 1e3
+        settle_s = max(settings.min_settle_s, 1.5 * ramp_s + 2 * logins_s, 1.25 * ramp_s + 1.0)
+        for duration_s in (settle_s, settings.calibration_s):
+            stages.append(Stage(users=n, duration_s=duration_s, spawn_rate=spawn_rate))
+        previous = n
     return stages
 
 

@@ -28,6 +28,12 @@ extra_layers=[overlay])`` keeps every other key) holds, by default, the demand-l
 plus the per-request overhead, because the overhead is real CPU a capacity plan must pay for.
 Endpoints seen in the run but not in the catalogue are reported and skipped; catalogue
 endpoints the run did not exercise keep the profile's value (and are listed as such).
+
+These demands are what a capacity plan needs (how much CPU the mix costs). They are not
+enough to predict one measured machine's latency: its CPU per request falls with load and
+most of a request's time does not queue, so ``harness validate`` predicts with a service
+curve fitted on calibration stages at several loads (:mod:`models.service_curve`) and uses
+these demands only to rescale it to another persona mix.
 """
 
 from __future__ import annotations

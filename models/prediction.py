@@ -33,6 +33,17 @@ Uncertainty band: the level is solved again with every demand scaled by (1 ± ``
 10% by default: ``*_low`` is the pessimistic throughput (demands +10%), ``*_high`` the
 optimistic one.
 
+A measured machine: the service curve
+-------------------------------------
+:func:`predict` is the planner's model: per-endpoint demands, stations, MVA. For one measured
+service ``harness validate`` uses :func:`predict_curve` instead: the same closed loop of users
+(personas, think times, calls per screen), but the CPU and the latency come from a
+:class:`~models.service_curve.ServiceCurve` fitted on calibration stages at several loads,
+because on the bundled service the CPU per request falls with load and most of a request's
+time is a floor that does not queue, which one demand per endpoint and an M/M/c shape cannot
+express (that module's docstring has the measurements and the formulas). The loop is solved
+for the throughput at which the users' cycles and the curve's mean response agree.
+
 Saturation and settling
 -----------------------
 N* = X_max / r₁: the request rate the bottleneck can sustain (c_k / s_k per request) over the
@@ -53,15 +64,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.optimize import brentq
 
 from models.catalogue import PERSONAS
 from models.erlang import erlang_c
 from models.multiserver import seidmann_schweitzer_mva
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
+from models.service_curve import ServiceCurve
 from models.workload import workloads
 
-__all__ = ["LevelPrediction", "Prediction", "predict", "split_users"]
+__all__ = [
+    "LevelPrediction",
+    "Prediction",
+    "demand_per_request_s",
+    "predict",
+    "predict_curve",
+    "split_users",
+]
 
 DEFAULT_UNCERTAINTY = 0.10
 _SETTLING_CYCLES = 3.0  # e^-3 ≈ 5%: what is left of the start-up transient
@@ -107,6 +127,8 @@ class Prediction:
     levels: tuple[LevelPrediction, ...]
     model: str = "mva"
     latency_floor_ms: float = 0.0
+    curve: ServiceCurve | None = None
+    """The fitted service curve when ``model`` is ``"service-curve"``."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``prediction.json`` structure of docs/artifacts.md (plus machine keys)."""
@@ -118,6 +140,7 @@ class Prediction:
             "uncertainty": self.uncertainty,
             "saturation_users": round(self.saturation_users, 2),
             "latency_floor_ms": round(self.latency_floor_ms, 4),
+            **({"service_curve": self.curve.to_json()} if self.curve is not None else {}),
             "stages": [level.to_json() for level in self.levels],
         }
 
@@ -303,4 +326,160 @@ def predict(
         saturation_users=_saturation(nominal, profile),
         levels=tuple(levels),
         latency_floor_ms=latency_floor_ms,
+    )
+
+
+def demand_per_request_s(profile: Profile) -> float:
+    """The persona mix's mean CPU demand per request at light load, in seconds.
+
+    Requests are weighted by how often each persona sends them (share / think time times calls
+    per screen), the mix a light load test produces. The service curve scales by the ratio of
+    two mixes' values (:meth:`ServiceCurve.scaled`).
+    """
+    work = workloads(profile)
+    requests = 0.0
+    cpu = 0.0
+    for persona in PERSONAS:
+        w = work[persona]
+        screens = profile.personas.get(persona).share / w.think_time_s
+        requests += screens * w.calls_per_step
+        cpu += screens * sum(v * profile.service_demands[e].cpu_ms for e, v in w.visits.items())
+    return cpu / requests / 1e3 if requests > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _CurveLevel:
+    throughput_rps: float
+    utilization: float
+    cycle_s: float
+    latency_utilization: float
+    """Where the curve's latency statistics are read: U, or past saturation the point at which
+    the curve's mean equals the response time law's (see :func:`_solve_curve`)."""
+    latency_shift_s: float = 0.0
+    """Added to every statistic when even U = 0.999 leaves the curve's mean below the law's."""
+
+
+_SATURATED_STRETCH = 0.999  # the highest U at which a saturated level's statistics are read
+
+
+def _solve_curve(
+    curve: ServiceCurve, populations: Sequence[int], think: np.ndarray, calls: np.ndarray
+) -> _CurveLevel:
+    """The closed loop's fixed point: X = Σ_p N_p·c_p / (Z_p + c_p·R(U(X))).
+
+    The right side falls as X rises (more CPU, longer responses), the left rises, so there is
+    one root in (0, X_max) unless the users ask for more than X_max. Then the loop is
+    capacity-bound: X = X_max, and the mean response time is what the response time law
+    makes of the users' cycle (R solves Σ_p N_p·c_p / (Z_p + c_p·R) = X_max, QSP §3.3.3); the
+    latency statistics are read where the curve's mean equals it (where its queue has grown
+    to), so they stay consistent with the mean.
+    """
+    n = np.asarray(populations, dtype=float)
+    x_max = curve.max_throughput_rps
+
+    def demand(r: float) -> float:
+        return float(np.sum(n * calls / (think + calls * r)))
+
+    def mean(u: float) -> float:
+        return curve.latency_s("mean_ms", u)
+
+    def excess(x: float) -> float:
+        r = mean(curve.utilization(x))
+        return -x if math.isinf(r) else demand(r) - x
+
+    high = x_max * (1.0 - 1e-9)
+    if excess(high) < 0:
+        x = float(brentq(excess, 0.0, high, xtol=1e-9))
+        u = curve.utilization(x)
+        r, at = mean(u), u
+    else:
+        x, u = x_max, 1.0
+        # The users' cycle at X_max: demand(r) falls from demand(0) >= X_max towards 0.
+        upper = 1.0
+        while demand(upper) > x_max:
+            upper *= 2.0
+        r = float(brentq(lambda t: demand(t) - x_max, 0.0, upper, xtol=1e-12))
+        if mean(0.0) < r < mean(_SATURATED_STRETCH):
+            at = float(brentq(lambda v: mean(v) - r, 0.0, _SATURATED_STRETCH, xtol=1e-12))
+        else:
+            at = _SATURATED_STRETCH
+    cycle = float(np.dot(n, think + calls * r) / max(1.0, n.sum()))
+    return _CurveLevel(x, u, cycle, at, max(0.0, r - mean(at)))
+
+
+def predict_curve(
+    profile: Profile,
+    users: Sequence[int],
+    curve: ServiceCurve,
+    *,
+    uncertainty: float = DEFAULT_UNCERTAINTY,
+    spawn_rate: float | None = None,
+    demand_s: float | None = None,
+) -> Prediction:
+    """Predict each level of a closed load test with a fitted :class:`ServiceCurve`.
+
+    The closed loop (users, think times, calls per screen from the profile's personas) is
+    solved at each level for the throughput at which the curve's mean response time and the
+    users' cycle agree (:func:`_solve_curve`); CPU and the latency statistics follow from the
+    curve at that throughput. The profile's mix differs from the calibration's by the ratio of
+    their mean demands per request, which rescales the curve's work terms: ``demand_s`` (on the
+    same basis as ``curve.reference_demand_s``), by default :func:`demand_per_request_s` of
+    the profile. The band rescales them by (1 ± ``uncertainty``) as :func:`predict` does.
+    """
+    if not 0.0 <= uncertainty < 1.0:
+        raise ValueError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
+    work = workloads(profile)
+    calls = np.array([work[p].calls_per_step for p in PERSONAS])
+    think = np.array([work[p].think_time_s for p in PERSONAS])
+    mix = 1.0
+    if curve.reference_demand_s > 0:
+        own = demand_per_request_s(profile) if demand_s is None else demand_s
+        mix = own / curve.reference_demand_s
+    nominal = curve.scaled(mix)
+    slow = nominal.scaled(1.0 + uncertainty)
+    fast = nominal.scaled(1.0 - uncertainty)
+    levels: list[LevelPrediction] = []
+    for n in users:
+        if n < 1:
+            raise ValueError(f"every level needs >= 1 user, got {n!r}")
+        populations = split_users(profile, n)
+        mid, low, high = (_solve_curve(c, populations, think, calls) for c in (nominal, slow, fast))
+
+        def ms(c: ServiceCurve, level: _CurveLevel, statistic: str) -> float:
+            value = c.latency_s(statistic, level.latency_utilization) + level.latency_shift_s
+            return value * 1e3
+
+        ramp = n / spawn_rate if spawn_rate else 0.0
+        rho = min(mid.utilization, 0.99)
+        relax = (nominal.busy_cpu_s + nominal.wake_cpu_s) / (1.0 - math.sqrt(rho)) ** 2
+        levels.append(
+            LevelPrediction(
+                users=n,
+                throughput_rps=mid.throughput_rps,
+                throughput_rps_low=low.throughput_rps,
+                throughput_rps_high=high.throughput_rps,
+                mean_ms=ms(nominal, mid, "mean_ms"),
+                mean_ms_low=ms(fast, high, "mean_ms"),
+                mean_ms_high=ms(slow, low, "mean_ms"),
+                p50_ms=ms(nominal, mid, "p50_ms"),
+                p95_ms=ms(nominal, mid, "p95_ms"),
+                p95_ms_low=ms(fast, high, "p95_ms"),
+                p95_ms_high=ms(slow, low, "p95_ms"),
+                cpu_utilization=mid.utilization,
+                db_utilization=None,
+                settling_time_s=ramp + _SETTLING_CYCLES * (mid.cycle_s + relax),
+            )
+        )
+    shares = np.array([profile.personas.get(p).share for p in PERSONAS])
+    light = shares * calls / (think + calls * nominal.latency_s("mean_ms", nominal.utilization(0)))
+    return Prediction(
+        calibrated=True,
+        servers=1,
+        db_servers=None,
+        uncertainty=uncertainty,
+        saturation_users=nominal.max_throughput_rps / float(light.sum()),
+        levels=tuple(levels),
+        model="service-curve",
+        latency_floor_ms=nominal.latency["mean_ms"][0] * 1e3,
+        curve=nominal,
     )

@@ -32,7 +32,7 @@ from models.sizing import Sizing, size
 DEMO_SETTINGS = ValidationSettings(
     think_scale=0.05,
     calibration_users=15,
-    calibration_s=25.0,
+    calibration_s=10.0,  # per calibration stage: three loads, for the service curve
     levels=4,
     min_measure_s=20.0,
     max_measure_s=20.0,

@@ -1,7 +1,8 @@
 """``harness validate [--profile P] [--out DIR]``: how close does the model come?
 
-Calibrates on light load, predicts a step load from 15% to 120% of the predicted saturation
-point, measures it on the bundled service, and compares per level (harness/validation.py).
+Calibrates on a short step of three loads (the service curve, models/service_curve.py),
+predicts a step load from 15% to 120% of the predicted saturation point, measures it on the
+bundled service, and compares per level (harness/validation.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--levels", type=int, default=ValidationSettings.levels)
     parser.add_argument(
         "--calibration-s", type=float, default=ValidationSettings.calibration_s,
-        help="length of the light-load calibration run in seconds",
+        help="measured length of each calibration stage in seconds (three stages)",
     )  # fmt: skip
     parser.add_argument("--measure-s", type=float, help="fix every measured stage's length")
     parser.add_argument("--no-holdout", action="store_true", help="skip the held-out mix")

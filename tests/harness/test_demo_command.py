@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.commands.demo import DEMO_SETTINGS, calibrated_profile, plan_lines
-from harness.validation import paired_stages, validation_profile
+from harness.validation import calibration_stages, paired_stages, validation_profile
 from models.prediction import predict
 from models.profile import load_profile
 from models.sizing import size
@@ -39,3 +39,10 @@ def test_the_demo_step_load_fits_in_its_time_budget() -> None:
     prediction = predict(profile, levels, servers=1)
     stages = paired_stages(prediction.levels, DEMO_SETTINGS, login_cpu_ms=40.0)
     assert sum(stage.duration_s for stage in stages) <= 180
+
+
+def test_the_demo_calibration_fits_in_its_time_budget() -> None:
+    """Three calibration loads (the service curve needs them), in about a minute."""
+    stages = calibration_stages(DEMO_SETTINGS, login_cpu_ms=40.0)
+    assert len({stage.users for stage in stages}) == 3
+    assert sum(stage.duration_s for stage in stages) <= 75

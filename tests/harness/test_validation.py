@@ -10,6 +10,7 @@ from harness.validation import (
     GOAL_CPU_LIMIT,
     HOLDOUT_SHARES,
     ValidationSettings,
+    calibration_stages,
     compare,
     holdout_profile,
     measured_levels,
@@ -64,6 +65,22 @@ def test_settings_are_checked() -> None:
         ValidationSettings(think_scale=0)
     with pytest.raises(ValueError, match="lowest_fraction"):
         ValidationSettings(lowest_fraction=1.5)
+    with pytest.raises(ValueError, match="calibration_factors"):
+        ValidationSettings(calibration_factors=())
+
+
+def test_calibration_is_a_short_step_of_settle_and_measure_stages() -> None:
+    settings = ValidationSettings(calibration_users=20, calibration_s=30.0, min_settle_s=8.0)
+    stages = calibration_stages(settings, login_cpu_ms=40.0)
+    assert [s.users for s in stages] == [20, 20, 100, 100, 200, 200]
+    assert all(s.duration_s == 30.0 for s in stages[1::2])
+    for settle, previous in zip(stages[2::2], (20, 100), strict=True):
+        arriving = settle.users - previous
+        assert settle.duration_s >= 2 * arriving * 0.040  # their logins, twice over
+        assert settle.duration_s > arriving / settle.spawn_rate  # the ramp fits
+    # Factors that round to the same load give one stage pair, not two.
+    same = calibration_stages(ValidationSettings(calibration_users=2, calibration_factors=(1, 1.1)))
+    assert [s.users for s in same] == [2, 2]
 
 
 def test_each_level_gets_a_settle_and_a_measure_stage(profile: Profile) -> None:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from models.catalogue import PERSONAS
 from models.laws import saturation_population
 from models.multiserver import multiserver_mva
-from models.prediction import predict, split_users
+from models.prediction import demand_per_request_s, predict, predict_curve, split_users
 from models.profile import Profile, load_profile
+from models.service_curve import ServiceCurve
 from models.workload import workloads
 
 STAGE_KEYS = {
@@ -136,3 +138,93 @@ def test_latency_floor_adds_time_but_no_queue() -> None:
     assert floored.to_json()["latency_floor_ms"] == 3.0
     with pytest.raises(ValueError, match="latency_floor_ms"):
         predict(profile, [10], servers=1, latency_floor_ms=-1.0)
+
+
+CURVE_LINES = {"mean_ms": (2.0e-3, 0.3e-3), "p50_ms": (1.8e-3, 0.1e-3), "p95_ms": (3.0e-3, 1.5e-3)}
+
+
+def fitted_curve(profile: Profile) -> ServiceCurve:
+    return ServiceCurve(
+        busy_cpu_s=2.0e-3,
+        wake_cpu_s=1.5e-3,
+        background=0.0,
+        latency=CURVE_LINES,
+        reference_demand_s=demand_per_request_s(profile),
+    )
+
+
+def test_curve_prediction_solves_the_closed_loop() -> None:
+    profile = load_profile(overrides={"personas": {"homeowner": {"think_time_s": 1.5}}})
+    curve = fitted_curve(profile)
+    prediction = predict_curve(profile, [5, 200, 100_000], curve)
+    work = workloads(profile)
+    for level in prediction.levels:
+        # The fixed point: each persona's users cycle through think + calls x mean response.
+        r = level.mean_ms / 1e3
+        cycle = sum(
+            n * work[p].calls_per_step / (work[p].think_time_s + work[p].calls_per_step * r)
+            for p, n in zip(PERSONAS, split_users(profile, level.users), strict=True)
+        )
+        assert level.throughput_rps == pytest.approx(cycle, rel=1e-6)
+        # CPU and latency are the curve's at the predicted throughput (below saturation).
+        assert level.cpu_utilization == pytest.approx(curve.utilization(level.throughput_rps))
+        u = level.cpu_utilization
+        if u < 1.0:
+            assert level.p95_ms == pytest.approx(curve.latency_s("p95_ms", u) * 1e3, rel=1e-6)
+        assert level.p50_ms <= level.mean_ms <= level.p95_ms
+    light, _, heavy = prediction.levels
+    assert light.mean_ms == pytest.approx(2.0 + 1.5 + 0.3, rel=0.01)  # floor + wake + work
+    # Far past saturation the throughput is the curve's capacity, the CPU is full, and the
+    # mean is the response time law's (the fixed-point check above holds for it too).
+    assert heavy.throughput_rps == pytest.approx(curve.max_throughput_rps, rel=1e-3)
+    assert heavy.cpu_utilization == pytest.approx(1.0, abs=1e-4)
+    assert heavy.users > prediction.saturation_users
+    assert heavy.mean_ms > 1000.0 and math.isfinite(heavy.p95_ms)
+    data = prediction.to_json()
+    assert data["model"] == "service-curve"
+    assert data["service_curve"]["max_throughput_rps"] == pytest.approx(500.0)
+
+
+def test_curve_prediction_band_and_mix() -> None:
+    profile = load_profile(overrides={"personas": {"homeowner": {"think_time_s": 1.5}}})
+    curve = fitted_curve(profile)
+    prediction = predict_curve(profile, [50, 400], curve, spawn_rate=10.0)
+    for level in prediction.levels:
+        assert level.throughput_rps_low <= level.throughput_rps <= level.throughput_rps_high
+        assert level.mean_ms_low <= level.mean_ms <= level.mean_ms_high
+        assert level.p95_ms_low <= level.p95_ms <= level.p95_ms_high
+        assert level.settling_time_s > level.users / 10.0
+    # A mix whose requests cost more CPU uses more CPU at the same throughput.
+    heavier = load_profile(
+        overrides={
+            "personas": {"homeowner": {"think_time_s": 1.5}},
+            "service_demands": {"GET /jobs": {"cpu_ms": 50.0}},
+        }
+    )
+    assert demand_per_request_s(heavier) > demand_per_request_s(profile)
+    other = predict_curve(heavier, [50], curve).levels[0]
+    assert other.cpu_utilization > prediction.levels[0].cpu_utilization
+    with pytest.raises(ValueError, match="uncertainty"):
+        predict_curve(profile, [10], curve, uncertainty=1.0)
+    with pytest.raises(ValueError, match="every level"):
+        predict_curve(profile, [0], curve)
+
+
+def test_curve_with_a_flat_mean_saturates_by_the_response_time_law() -> None:
+    # Calibration stages that showed no stretch of the mean (B = 0) give a curve whose mean
+    # never grows: past X_max the users' cycle, not the curve, sets the mean response.
+    profile = load_profile(overrides={"personas": {"homeowner": {"think_time_s": 1.5}}})
+    lines = {"mean_ms": (3.0e-3, 0.0), "p50_ms": (2.5e-3, 0.0), "p95_ms": (7.0e-3, 0.3e-3)}
+    curve = ServiceCurve(busy_cpu_s=2.5e-3, wake_cpu_s=1.0e-3, background=0.0, latency=lines)
+    below, above = predict_curve(profile, [50, 5000], curve).levels
+    assert below.mean_ms == pytest.approx(curve.latency_s("mean_ms", below.cpu_utilization) * 1e3)
+    assert above.throughput_rps == pytest.approx(curve.max_throughput_rps)
+    work = workloads(profile)
+    r = above.mean_ms / 1e3
+    offered = sum(
+        n * work[p].calls_per_step / (work[p].think_time_s + work[p].calls_per_step * r)
+        for p, n in zip(PERSONAS, split_users(profile, 5000), strict=True)
+    )
+    assert offered == pytest.approx(curve.max_throughput_rps, rel=1e-6)
+    assert above.mean_ms > 100 * below.mean_ms
+    assert above.p95_ms > above.mean_ms and math.isfinite(above.p95_ms)

@@ -1,0 +1,235 @@
+"""The service curve: how one measured service's CPU and latency grow with load, fitted on a
+few calibration stages at different loads.
+
+Why not per-request demands and an M/M/1-like CPU station alone
+----------------------------------------------------------------
+Measured on the bundled service (one uvicorn worker pinned to one core, docs/benchmarks.md):
+
+* process CPU per request *falls* with load (about 3.3 ms at 50 req/s, 2.2 ms at 400 req/s),
+  while the routes' own CPU (thread clock) falls only ~20%: the rest is per-request framework
+  overhead that is cheaper when the core is already busy;
+* the mean response time grows from about 2.6 ms to 4.4 ms between 16% and 89% CPU. An
+  M/M/1 station with 2-3 ms of CPU per request would reach 20-30 ms at 89%; the measurement
+  says only a fraction of a millisecond per request is *queued for*, the rest (loopback
+  network, the client, the event loop's hand-offs) is a floor that does not grow.
+
+So capacity (CPU, saturation) and latency need different quantities, and light load alone
+cannot separate them. The calibration run therefore has several stages at different loads
+(:mod:`harness.validation`), and the curve is fitted on their measure stages.
+
+CPU: a request that finds the core idle pays a wake-up cost
+-----------------------------------------------------------
+A request costs ``a`` seconds of CPU when the core is already busy and ``a + k`` when it
+finds it idle (waking the event loop and a pool thread from sleep, cold caches). By PASTA a
+request finds the core idle with probability 1 − U, so with throughput X (requests/s) and a
+load-independent background ``b`` (cores)::
+
+    U = b + X·(a + k·(1 − U))    =>    U(X) = (b + X·(a + k)) / (1 + X·k)
+
+Linear in (a, k) given the measured U of each stage, so non-negative least squares fits it
+(rows ``[X_j, X_j·(1 − U_j)]``, target ``U_j − b``). U reaches 1 at ``X_max = (1 − b)/a``: the
+saturation throughput is set by the *busy* cost per request, not the light-load average. With
+k = 0 this is the ordinary utilization law.
+
+Latency: a floor, the wake-up, and work stretched by processor sharing
+----------------------------------------------------------------------
+The event loop interleaves the steps of concurrent requests (and pool threads share the GIL
+at every database call), so the CPU behaves like a processor-sharing server, whose mean
+sojourn for work x is x/(1 − U) whatever the service-time distribution (M/G/1-PS,
+Kleinrock 1976 §4.4), U counting *all* the CPU, background and overhead included. The
+wake-up cost k is paid on the path of the request that finds the core idle (probability
+1 − U), which is why the measured response time first *falls* as load rises from light to
+moderate, before queueing takes over. A response time statistic (mean, p50, p95) is::
+
+    T_s(U) = A_s + k·(1 − U) + B_s / (1 − U)
+
+``A_s`` the floor (what never queues: loopback, the client, hand-offs), ``B_s`` the on-path
+work that processor sharing stretches; both ≥ 0, fitted per statistic by non-negative least
+squares on the calibration stages after taking off the wake-up term (k comes from the CPU
+fit, it is not fitted again). Fitting the percentiles on their own lines rather than
+deriving them from an assumed (exponential) shape is the answer to the distribution
+question: the measured spread at light load, and how it widens, come from the data. This
+is an empirical queueing model: it assumes the forms (the wake-up on idle, the stretch
+1/(1 − U)), and takes the numbers from the calibration.
+
+Another persona mix (the held-out check) changes the CPU per request: ``a``, ``k`` and the
+``B_s`` are scaled by the ratio of the mix's mean demand per request to the calibration
+mix's (the floor ``A_s`` is per request and does not scale). ``harness validate`` compares
+mixes on the routes' own CPU (thread clock, no overhead spread over them): the framework's
+overhead grows with the route's work (larger responses to serialise), and spreading it evenly
+over all endpoints made the operator-heavy mix look 6% heavier per request when its measured
+CPU per request was 22% higher, against 21% by the routes' own CPU (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+__all__ = ["LATENCY_STATISTICS", "LoadPoint", "ServiceCurve", "fit_service_curve"]
+
+#: The response-time statistics the curve predicts, as named in run.json stage records.
+LATENCY_STATISTICS = ("mean_ms", "p50_ms", "p95_ms")
+_MAX_UTILIZATION = 1.0 - 1e-9
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    """One calibration stage in steady state: what the curve is fitted on.
+
+    Attributes:
+        throughput_rps: requests per second (API calls the model counts).
+        cpu_utilization: the service's process CPU, cores busy.
+        latency_ms: ``mean_ms``, ``p50_ms`` and ``p95_ms`` of the stage's requests.
+    """
+
+    throughput_rps: float
+    cpu_utilization: float
+    latency_ms: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class ServiceCurve:
+    """CPU and latency as functions of throughput (module docstring).
+
+    Attributes:
+        busy_cpu_s: a, CPU seconds per request when the core is busy.
+        wake_cpu_s: k, extra CPU seconds when a request finds the core idle.
+        background: b, load-independent CPU (cores).
+        latency: per statistic, (A_s, B_s) in seconds.
+        reference_demand_s: the calibration mix's mean CPU demand per request, for rescaling
+            to another mix (:meth:`scaled`); 0 disables rescaling.
+        points: the stages it was fitted on (for the record).
+    """
+
+    busy_cpu_s: float
+    wake_cpu_s: float
+    background: float
+    latency: Mapping[str, tuple[float, float]]
+    reference_demand_s: float = 0.0
+    points: tuple[LoadPoint, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.busy_cpu_s > 0 or not math.isfinite(self.busy_cpu_s):
+            raise ValueError(f"busy_cpu_s must be a positive number, got {self.busy_cpu_s!r}")
+        if self.wake_cpu_s < 0 or not 0 <= self.background < 1:
+            raise ValueError("need wake_cpu_s >= 0 and 0 <= background < 1")
+        missing = [s for s in LATENCY_STATISTICS if s not in self.latency]
+        if missing:
+            raise ValueError(f"latency lines missing for {missing}")
+
+    @property
+    def max_throughput_rps(self) -> float:
+        """X_max = (1 − b) / a: where U reaches one core."""
+        return (1.0 - self.background) / self.busy_cpu_s
+
+    def utilization(self, throughput_rps: float) -> float:
+        """U(X) = (b + X·(a + k)) / (1 + X·k), at most 1."""
+        x = max(0.0, throughput_rps)
+        a, k = self.busy_cpu_s, self.wake_cpu_s
+        return min((self.background + x * (a + k)) / (1.0 + x * k), 1.0)
+
+    def latency_s(self, statistic: str, utilization: float) -> float:
+        """T_s(U) = A_s + k·(1 − U) + B_s / (1 − U); infinite at U = 1 when B_s > 0."""
+        floor, stretched = self.latency[statistic]
+        u = min(max(utilization, 0.0), 1.0)
+        wake = self.wake_cpu_s * (1.0 - u)
+        if stretched == 0:
+            return floor + wake
+        if u >= _MAX_UTILIZATION:
+            return math.inf
+        return floor + wake + stretched / (1.0 - u)
+
+    def scaled(self, factor: float) -> ServiceCurve:
+        """The curve for work ``factor`` times heavier per request (another mix, a band)."""
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor!r}")
+        return ServiceCurve(
+            busy_cpu_s=self.busy_cpu_s * factor,
+            wake_cpu_s=self.wake_cpu_s * factor,
+            background=self.background,
+            latency={s: (a, b * factor) for s, (a, b) in self.latency.items()},
+            reference_demand_s=self.reference_demand_s * factor,
+            points=self.points,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "busy_cpu_ms": round(self.busy_cpu_s * 1e3, 4),
+            "wake_cpu_ms": round(self.wake_cpu_s * 1e3, 4),
+            "background_cores": round(self.background, 4),
+            "max_throughput_rps": round(self.max_throughput_rps, 2),
+            "reference_demand_ms": round(self.reference_demand_s * 1e3, 4),
+            "latency": {
+                s: {"floor_ms": round(a * 1e3, 4), "stretched_ms": round(b * 1e3, 4)}
+                for s, (a, b) in self.latency.items()
+            },
+            "points": [
+                {
+                    "throughput_rps": round(p.throughput_rps, 3),
+                    "cpu_utilization": round(p.cpu_utilization, 4),
+                    **{k: round(v, 4) for k, v in p.latency_ms.items()},
+                }
+                for p in self.points
+            ],
+        }
+
+
+def fit_service_curve(
+    points: Sequence[LoadPoint], background: float = 0.0, reference_demand_s: float = 0.0
+) -> ServiceCurve:
+    """Fit the CPU and latency lines by non-negative least squares (module docstring).
+
+    Args:
+        points: steady stages at two or more clearly different loads.
+        background: load-independent CPU (cores) if known (0: folded into the fit's a, k).
+        reference_demand_s: the calibration mix's mean CPU demand per request.
+
+    Raises ValueError when fewer than two usable points or their utilizations coincide: the
+    stretch cannot be separated from the floor on one load.
+    """
+    usable = [
+        p
+        for p in points
+        if p.throughput_rps > 0
+        and 0 < p.cpu_utilization < 1
+        and all(math.isfinite(p.latency_ms.get(s, math.nan)) for s in LATENCY_STATISTICS)
+    ]
+    if len(usable) < 2:
+        raise ValueError(
+            f"{len(usable)} usable calibration stage(s): the curve needs two or more loads"
+        )
+    x = np.array([p.throughput_rps for p in usable])
+    u = np.array([p.cpu_utilization for p in usable])
+    stretch = 1.0 / (1.0 - u)
+    if float(np.ptp(stretch)) < 0.05:
+        raise ValueError(
+            f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
+            "the stretch cannot be told from the floor"
+        )
+    coef, _ = nnls(np.column_stack([x, x * (1.0 - u)]), u - background)
+    busy, wake = float(coef[0]), float(coef[1])
+    if busy <= 0:
+        # All of the CPU looked like wake-up cost: no finite capacity. Fall back to the plain
+        # utilization law through the points (k = 0), which at least saturates.
+        busy, wake = float(np.dot(x, u - background) / np.dot(x, x)), 0.0
+    design = np.column_stack([np.ones_like(stretch), stretch])
+    latency: dict[str, tuple[float, float]] = {}
+    for statistic in LATENCY_STATISTICS:
+        # The wake-up cost is on the request's path: take it off before fitting the line.
+        values = np.array([p.latency_ms[statistic] for p in usable]) / 1e3 - wake * (1.0 - u)
+        line, _ = nnls(design, values)
+        latency[statistic] = (float(line[0]), float(line[1]))
+    return ServiceCurve(
+        busy_cpu_s=busy,
+        wake_cpu_s=wake,
+        background=background,
+        latency=latency,
+        reference_demand_s=reference_demand_s,
+        points=tuple(usable),
+    )
