@@ -31,8 +31,15 @@ def _run(
 
 def _write(out: Path, label: str, run: dict[str, Any]) -> None:
     directory = out / faults_table._dirname(label) / "20261128T180000Z-x"
-    directory.mkdir(parents=True)
+    (directory / "stats").mkdir(parents=True)
     (directory / "run.json").write_text(json.dumps(run))
+    # stage 1 adds users (logins: 900 ms), stage 2 works off the backlog (300 ms), stage 3 is
+    # steady (20 ms at worst)
+    records = [
+        {"t_s": t, "stage": stage, "p95_ms": p95}
+        for stage, t, p95 in ((0, 2.0, 900.0), (1, 42.0, 300.0), (2, 80.0, 20.0), (2, 99.0, 11.0))
+    ]  # fmt: skip
+    (directory / "stats" / "timeseries.json").write_text(json.dumps({"records": records}))
 
 
 PAYMENTS = {
@@ -65,6 +72,9 @@ def test_the_tables_show_each_scenarios_figures_and_a_verdict(tmp_path: Path) ->
         slo=[{"name": "api_p95_ms", "target": 800.0, "measured": 950.0, "passed": False,
               "stage": None}],
         overall={"requests": 123456, "error_rate": 0.001, "p95_ms": 950.0, "availability": 1.0},
+        stages=[{"index": 0, "name": "stage 1", "users": 200},
+                {"index": 1, "name": "stage 2", "users": 200},
+                {"index": 2, "name": "stage 3", "users": 100}],
     )  # fmt: skip
     _write(out, "day1 (SQLite)", day1)
     doc = tmp_path / "reliability.md"
@@ -82,7 +92,7 @@ def test_the_tables_show_each_scenarios_figures_and_a_verdict(tmp_path: Path) ->
     assert "run marked incomplete: yes" in text and "as designed: incomplete (exit 3)" in text
     assert "| `chaos-db` | not run |" in text
     assert (
-        "| day1 (SQLite) | 42% | 123456 | 0.10% | 950.0 ms | 100.00% | 0 / 0 | "
+        "| day1 (SQLite) | 42% | 123456 | 0.10% | 950.0 ms | 20 ms (1 stages) | 100.00% | 0 / 0 | "
         "api_p95_ms 950.0 (target 800.0) | **breached** |"
     ) in text
 
