@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP) chromium
-	$(BIN)/pytest -m "not benchmark"
+	$(BIN)/pytest -m "not benchmark" --durations=20
 
 test: lint typecheck unit
 

@@ -83,7 +83,10 @@ def test_serve_prints_the_address_serves_and_stops_on_ctrl_c(tmp_path: Path) -> 
         assert match, line
         assert httpx.get(f"{match.group(1)}/health/ready", timeout=5).status_code == 200
         os.kill(process.pid, signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        # communicate, not wait: it drains stderr, so a chatty shutdown cannot fill the pipe
+        # and block the process we are waiting for
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err[-2000:]
         time.sleep(0.5)
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{match.group(1)}/health", timeout=2)
@@ -91,7 +94,8 @@ def test_serve_prints_the_address_serves_and_stops_on_ctrl_c(tmp_path: Path) -> 
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        process.communicate()
+        if not (process.stdout is None or process.stdout.closed):
+            process.communicate()
 
 
 @pytest.mark.parametrize(
