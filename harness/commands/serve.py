@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # Explicitly, not left to Python: a process started in the background by a
+    # non-interactive shell (or by a parent that ignores SIGINT) inherits SIGINT as ignored,
+    # and Python then installs no KeyboardInterrupt handler, so Ctrl-C would do nothing.
+    signal.signal(signal.SIGINT, on_term)
     service = BundledService(config, args.log)
     started = time.monotonic()
     try:
