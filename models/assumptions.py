@@ -67,7 +67,8 @@ def profile_assumptions(profile: Profile) -> tuple[str, ...]:
         f"${cost.monitoring_per_instance_monthly_usd:,.0f} per instance; storage and CDN "
         f"${cost.storage_cdn_per_user_monthly_usd:g} per user per month",
         "instance-hours: every day of the month follows the day-one curve "
-        "(day_one.hourly_fraction_of_peak), each hour sized like the peak",
+        "(day_one.hourly_fraction_of_peak), each hour sized like the peak (a steady "
+        "estimate; `harness simulate --hours 24` prices the day the autoscaler bills)",
         "arrivals at the peak are Poisson (many users with long think times); service times "
         "exponential with the mean demand; each tier an M/M/c FCFS queue (Erlang C)",
         "latency is the API request inside the service (app + database); network, TLS and "

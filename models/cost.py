@@ -12,8 +12,8 @@ The components, each from the profile's ``[cost]`` table::
 
 Instance-hours come either from the sizing (a steady estimate: the instances the autoscaler
 keeps at each hour of the day-one curve, every day of the month assumed like launch day) or
-from a simulated day (``instance_hours_per_day`` from ``harness simulate``); one day is scaled
-to a month by ``hours_per_month / 24``.
+from a simulated day (:func:`simulated_cost`, which ``harness simulate --hours 24`` prints);
+one day is scaled to a month by ``hours_per_month / 24``.
 
 The source document claims a month-one breakdown (``cost.source_breakdown``) and totals at
 larger user counts (``cost.claims``). :func:`compare_breakdown` and :func:`compare_claims` put
@@ -38,6 +38,7 @@ __all__ = [
     "compare_claims",
     "database_tier",
     "monthly_cost",
+    "simulated_cost",
 ]
 
 DISAGREEMENT_THRESHOLD = 0.15
@@ -185,6 +186,47 @@ def monthly_cost(
         database_connections=database_connections,
         database_tier_covers=covers,
         components=MappingProxyType(components),
+        basis=basis,
+    )
+
+
+def simulated_cost(
+    profile: Profile,
+    *,
+    instance_minutes: float,
+    hours: float,
+    peak_connections_in_use: float = 0.0,
+    basis: str = "simulation",
+) -> CostEstimate:
+    """The monthly bill with instance-hours from a simulated (or fast-path) run of whole days.
+
+    ``instance_minutes`` are the run's *billed* instance-minutes (serving and provisioning,
+    ``Totals.instance_minutes``) over ``hours`` simulated hours; their daily mean is scaled to
+    a month like any day: ``instance_hours_per_day = instance_minutes / 60 · 24 / hours``.
+    A run shorter than a day would price one part of the day-one curve as if it were all of
+    it, so ``hours`` must be at least 24. The database tier is chosen for the pool the
+    simulation ran with (``pool_max``; more if the run ever had more connections in use).
+
+    >>> from models.profile import load_profile
+    >>> bill = simulated_cost(load_profile(), instance_minutes=8 * 1440, hours=24)
+    >>> round(bill.instance_hours), bill.basis
+    (5840, 'simulation')
+    """
+    if not math.isfinite(hours) or hours < HOURS_PER_DAY:
+        raise ValueError(
+            f"hours = {hours!r}: a monthly bill needs a simulated run of at least 24 hours "
+            "(a shorter window is one part of the day-one curve, not a day)"
+        )
+    if not math.isfinite(instance_minutes) or instance_minutes < 0:
+        raise ValueError(f"instance_minutes must be a finite number >= 0, got {instance_minutes!r}")
+    connections = max(
+        profile.infrastructure.database.pool_max, math.ceil(peak_connections_in_use - 1e-9)
+    )
+    return monthly_cost(
+        profile,
+        users=profile.population.users,
+        database_connections=connections,
+        instance_hours_per_day=instance_minutes / 60.0 * HOURS_PER_DAY / hours,
         basis=basis,
     )
 

@@ -5,8 +5,11 @@
     harness simulate --hours 1 --replications 5 --json   confidence intervals, JSON on stdout
     harness simulate --mode closed --users 20000 --concurrency-ratio 0.0625 --hours 0.5
     harness simulate --hours 2 --report day.html         also the HTML report (reports.capacity)
+    harness simulate --external "payments:POST /jobs/{job_id}/award:200:0.5"
+                                                         a failing dependency behind its breaker
 
-Writes ``simulation.json`` (totals with intervals, actions, assumptions, per-minute series),
+Writes ``simulation.json`` (totals with intervals, actions, assumptions, per-minute series,
+and for runs of 24 hours or more the monthly bill priced on the simulated instance-hours),
 ``simulation.csv`` (the per-minute series) and ``profile.toml`` to ``--out`` (default
 ``runs/<UTC timestamp>-simulate/``). A progress bar goes to stderr.
 
@@ -38,9 +41,16 @@ from harness.commands.common import (
 )
 from harness.errors import UsageError
 from harness.exit_codes import ExitCode
+from models.cost import CostEstimate, simulated_cost
 from models.fastpath import fast_day
 from models.profile import Profile
-from models.simulation import MinuteRecord, SimulationOptions, SimulationSummary, simulate_day
+from models.simulation import (
+    ExternalCall,
+    MinuteRecord,
+    SimulationOptions,
+    SimulationSummary,
+    simulate_day,
+)
 from models.simulation.result import summarise
 
 
@@ -71,6 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fast", action="store_true",
         help="the analytic fast path instead of the simulation (whole day in well under 5 s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--external", action="append", default=[], metavar="SERVICE:ENDPOINTS:MS[:P]",
+        help="endpoints (comma-separated) call SERVICE (a breaker of the profile: payments, "
+        "sms, email, storage, ai) with exponential latency of mean MS and failure "
+        "probability P (default 0); repeatable. Simulation only (not --fast)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where to write the series")
     parser.add_argument("--report", type=Path, metavar="FILE", help="also write the HTML report")
@@ -82,13 +98,57 @@ def _options(args: argparse.Namespace, profile: Profile) -> SimulationOptions:
         start = 0.0 if args.hours >= 24 else float(profile.day_one.launch_hour)
     if args.mode == "closed" and args.fast:
         raise UsageError("--fast solves the open model; drop --mode closed or --fast")
+    if args.external and args.fast:
+        raise UsageError("--external is simulated only: the fast path has no external calls")
+    externals = tuple(parse_external(spec, profile) for spec in args.external)
     try:
         return SimulationOptions(
             hours=args.hours, start_hour=start, seed=args.seed,
             replications=args.replications, mode=args.mode, scv=args.scv,
+            externals=externals,
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(f"{exc} (see harness simulate --help)") from None
+
+
+def parse_external(spec: str, profile: Profile) -> ExternalCall:
+    """``SERVICE:ENDPOINT[,ENDPOINT...]:LATENCY_MS[:FAILURE_PROBABILITY]`` as an ExternalCall.
+
+    The service must have a breaker in the profile and every endpoint a service demand;
+    UsageError names the value and what was expected.
+    """
+    parts = spec.split(":")
+    if len(parts) not in (3, 4):
+        raise UsageError(
+            f"--external {spec!r}: expected SERVICE:ENDPOINT[,ENDPOINT...]:LATENCY_MS"
+            "[:FAILURE_PROBABILITY], e.g. 'payments:POST /jobs/{job_id}/award:200:0.1'"
+        )
+    service, endpoint_list, latency_text = (p.strip() for p in parts[:3])
+    services = sorted(name for name in type(profile.infrastructure.breakers).model_fields
+                      if name != "database")  # fmt: skip
+    if service not in services:
+        raise UsageError(
+            f"--external {spec!r}: service {service!r} has no breaker in the profile "
+            f"(expected one of {', '.join(services)})"
+        )
+    endpoints = tuple(e.strip() for e in endpoint_list.split(",") if e.strip())
+    unknown = [e for e in endpoints if e not in profile.service_demands]
+    if not endpoints or unknown:
+        raise UsageError(
+            f"--external {spec!r}: unknown endpoint {', '.join(map(repr, unknown)) or '(none)'}"
+            " (endpoints are named like 'POST /jobs/{job_id}/bids'; see harness profile show)"
+        )
+    try:
+        latency_ms = float(latency_text)
+        failure = float(parts[3]) if len(parts) == 4 else 0.0
+    except ValueError:
+        raise UsageError(f"--external {spec!r}: latency and probability must be numbers") from None
+    if not latency_ms >= 0:
+        raise UsageError(f"--external {spec!r}: latency must be >= 0 ms, got {latency_text}")
+    try:
+        return ExternalCall(service, endpoints, latency_ms / 1000.0, failure)
+    except ValueError as exc:
+        raise UsageError(f"--external {spec!r}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,18 +161,55 @@ def run(args: argparse.Namespace) -> int:
         )
     summary = _simulate(profile, options, args.fast, quiet=args.json)
     out = args.out or _default_out()
-    _write(out, profile, summary)
+    cost = day_cost(profile, summary)
+    _write(out, profile, summary, cost)
     breaches = _breaches(profile, summary)
     if args.report is not None:
         capacity = importlib.import_module("reports.capacity")
         written = capacity.render_simulation_report(summary, profile, args.report)
         print(f"report: {written}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_clean(summary.to_dict() | {"breaches": breaches, "out": str(out)}),
-                         indent=1))  # fmt: skip
+        document = _document(summary, cost) | {"breaches": breaches, "out": str(out)}
+        print(json.dumps(_clean(document), indent=1))
     else:
-        _print_human(profile, summary, breaches, out)
+        _print_human(profile, summary, breaches, out, cost)
     return ExitCode.BREACH if breaches else ExitCode.OK
+
+
+def day_cost(profile: Profile, summary: SimulationSummary) -> CostEstimate | None:
+    """The monthly bill on the run's billed instance-hours, for runs of whole days (else None).
+
+    A shorter window is one part of the day-one curve and says nothing about a month.
+    """
+    first = summary.first
+    if first.hours < 24:
+        return None
+    totals = summary.totals
+    return simulated_cost(
+        profile,
+        instance_minutes=totals["instance_minutes"].mean,
+        hours=first.hours,
+        peak_connections_in_use=totals["max_db_connections"].mean,
+        basis=first.method,
+    )
+
+
+def _document(summary: SimulationSummary, cost: CostEstimate | None) -> dict[str, Any]:
+    """``simulation.json``: the summary, plus ``cost_monthly_usd`` (by component and
+    ``total``, as ``harness model`` prints it) and ``cost_basis``; both null under 24 hours."""
+    basis = None
+    if cost is not None:
+        basis = {
+            "method": cost.basis,
+            "instance_hours_per_month": round(cost.instance_hours, 2),
+            "mean_instances": round(cost.mean_instances, 3),
+            "database_tier": cost.database_tier,
+            "database_connections": cost.database_connections,
+        }
+    return summary.to_dict() | {
+        "cost_monthly_usd": None if cost is None else cost.to_json(),
+        "cost_basis": basis,
+    }
 
 
 def _report_available() -> bool:
@@ -166,11 +263,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _write(out: Path, profile: Profile, summary: SimulationSummary) -> None:
+def _write(out: Path, profile: Profile, summary: SimulationSummary,
+           cost: CostEstimate | None) -> None:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "profile.toml").write_text(profile.to_toml(), encoding="utf-8")
     (out / "simulation.json").write_text(
-        json.dumps(_clean(summary.to_dict()), indent=1) + "\n", encoding="utf-8"
+        json.dumps(_clean(_document(summary, cost)), indent=1) + "\n", encoding="utf-8"
     )
     with (out / "simulation.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, [f.name for f in fields(MinuteRecord)])
@@ -194,7 +292,7 @@ def _fmt(mean: float, half: float, spec: str) -> str:
 
 
 def _print_human(profile: Profile, summary: SimulationSummary, breaches: list[str],
-                 out: Path) -> None:  # fmt: skip
+                 out: Path, cost: CostEstimate | None) -> None:  # fmt: skip
     console = Console(highlight=False)
     first = summary.first
     runs = len(summary.runs)
@@ -234,6 +332,15 @@ def _print_human(profile: Profile, summary: SimulationSummary, breaches: list[st
         console.print(
             f"  {action.time_s / 60:7.1f} min  {action.before:>3} -> {action.after:<3} "
             f"({action.reason})"
+        )
+    if cost is None:
+        console.print("monthly cost: simulate 24 hours or more (--hours 24) to price a month")
+    else:
+        parts = ", ".join(f"{k} {v:,.0f}" for k, v in cost.to_json().items() if k != "total")
+        console.print(
+            f"monthly cost on these instance-hours ({cost.mean_instances:.1f} instances on "
+            f"average, every day like this one): ${cost.total:,.0f} ({parts}; database tier "
+            f"'{cost.database_tier}')"
         )
     console.print("assumptions:")
     for item in first.assumptions:

@@ -112,6 +112,20 @@ def assumptions(profile: Profile, options: SimulationOptions) -> list[str]:
         items.append("closed mode: each user thinks, then makes a screen's calls in sequence")
     if not options.externals:
         items.append("external calls: none (the profile maps no endpoint to a service)")
+    breakers = profile.infrastructure.breakers
+    for call in options.externals:
+        breaker = getattr(breakers, call.service, None)
+        guard = (
+            ""
+            if breaker is None
+            else f", behind its breaker ({breaker.failures} failures open it for "
+            f"{breaker.reset_s:g} s; calls time out at {breaker.timeout_s:g} s)"
+        )
+        items.append(
+            f"external calls: {call.service} from {', '.join(call.endpoints)}, exponential "
+            f"latency of mean {call.latency_s * 1000:g} ms, failure probability "
+            f"{call.failure_probability:g}, holding the worker{guard}"
+        )
     return items + policy_assumptions(policy)
 
 

@@ -30,6 +30,21 @@ def test_writes_csv_and_json_series(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert document["method"] == "simulation"
     assert document["totals"]["requests"]["mean"] == sum(float(r["requests"]) for r in rows)
     assert (out / "profile.toml").read_text(encoding="utf-8").startswith("schema_version")
+    # Three minutes of the launch hour are not a day: no monthly bill, and the output says why.
+    assert document["cost_monthly_usd"] is None and document["cost_basis"] is None
+    assert "simulate 24 hours or more" in printed
+
+
+def test_same_seed_writes_the_same_series(tmp_path: Path) -> None:
+    def series(seed: int, name: str) -> str:
+        out = tmp_path / name
+        assert main(["simulate", "--hours", "0.05", "--seed", str(seed), "--json",
+                     "--out", str(out)]) == ExitCode.OK  # fmt: skip
+        return (out / "simulation.csv").read_text(encoding="utf-8")
+
+    first = series(7, "a")
+    assert series(7, "b") == first
+    assert series(8, "c") != first
 
 
 def test_json_fast_whole_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,6 +56,29 @@ def test_json_fast_whole_day(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert document["minutes"][0]["time_s"] == 0.0  # a whole day starts at midnight
     assert document["totals"]["peak_users"]["mean"] == 20_000
     assert document["breaches"] == []
+    # A whole day is priced on its own billed instance-hours (8 instances all day here).
+    cost = document["cost_monthly_usd"]
+    assert set(cost) == {"compute", "database", "cache", "storage_cdn", "monitoring", "total"}
+    assert cost["total"] == pytest.approx(8500.0, rel=0.01)
+    assert document["cost_basis"]["method"] == "fastpath"
+    assert document["cost_basis"]["mean_instances"] == 8.0
+    written = json.loads((tmp_path / "simulation.json").read_text(encoding="utf-8"))
+    assert written["cost_monthly_usd"] == cost
+
+
+def test_failing_external_service_trips_its_breaker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every job search calls payments, which always fails: its breaker opens, the searches
+    # fail (fast, once open) and the error-rate objective is breached.
+    code = main(["simulate", "--hours", "0.05", "--external", "payments:GET /jobs:20:1",
+                 "--out", str(tmp_path)])  # fmt: skip
+    assert code == ExitCode.BREACH
+    out = capsys.readouterr().out
+    assert "BREACH" in out and "error rate" in out
+    assert "external calls: payments from GET /jobs" in " ".join(out.split())
+    document = json.loads((tmp_path / "simulation.json").read_text(encoding="utf-8"))
+    assert document["totals"]["error_rate"]["mean"] > 0.2
 
 
 def test_slo_breach_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,6 +96,13 @@ def test_slo_breach_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         (["--replications", "0"], "replications must be >= 1"),
         (["--mode", "closed", "--fast"], "--fast solves the open model"),
         (["--dau-ratio", "1.5"], "population.dau_ratio = 1.5"),
+        (["--external", "fax:GET /jobs:10"], "service 'fax' has no breaker"),
+        (["--external", "sms:GET /nowhere:10"], "unknown endpoint 'GET /nowhere'"),
+        (["--external", "sms:GET /jobs"], "expected SERVICE:ENDPOINT"),
+        (["--external", "sms:GET /jobs:fast"], "must be numbers"),
+        (["--external", "sms:GET /jobs:10:1.5"], "failure_probability must be in [0, 1]"),
+        (["--external", "sms:GET /jobs:-5"], "latency must be >= 0 ms, got -5"),
+        (["--external", "sms:GET /jobs:10", "--fast"], "--external is simulated only"),
     ],
 )
 def test_bad_input_exits_2(argv: list[str], message: str, tmp_path: Path,

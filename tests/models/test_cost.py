@@ -12,8 +12,11 @@ from models.cost import (
     compare_claims,
     database_tier,
     monthly_cost,
+    simulated_cost,
 )
+from models.fastpath import fast_day
 from models.profile import Profile, load_profile
+from models.simulation import SimulationOptions
 from models.sizing import size
 
 
@@ -60,6 +63,40 @@ def test_simulated_day_instance_hours_scale_to_a_month(profile: Profile) -> None
     )
     assert day.instance_hours == pytest.approx(240.0 * 730 / 24)
     assert day.basis == "simulation"
+
+
+def test_simulated_run_is_priced_by_its_daily_mean(profile: Profile) -> None:
+    # Two days at a mean of 10 billed instances: 240 instance-hours a day, like one such day.
+    bill = simulated_cost(profile, instance_minutes=2 * 1440 * 10, hours=48)
+    assert bill.instance_hours == pytest.approx(240.0 * 730 / 24)
+    assert bill.mean_instances == pytest.approx(10.0)
+    assert bill.basis == "simulation" and bill.users == profile.population.users
+    assert bill.database_tier == "medium"  # the simulated pool: pool_max = 100 connections
+    more = simulated_cost(profile, instance_minutes=0.0, hours=24, peak_connections_in_use=130.2)
+    assert more.database_connections == 131 and more.database_tier == "large"
+
+
+def test_a_simulated_day_reproduces_the_steady_bill_when_the_fleet_never_scales(
+    profile: Profile,
+) -> None:
+    # The default day never needs more than the 8-instance minimum: the fast path's billed
+    # instance-minutes are 8 x 1440, so the simulated bill is the sizing's, $8,500.
+    day = fast_day(profile, SimulationOptions(hours=24))
+    bill = simulated_cost(profile, instance_minutes=day.totals.instance_minutes, hours=24,
+                          basis=day.method)  # fmt: skip
+    assert day.totals.instance_minutes == 8 * 1440
+    assert bill.total == pytest.approx(size(profile, compare_costs=False).cost.total)
+    assert bill.total == pytest.approx(8500.0, rel=0.01)
+    assert bill.basis == "fastpath"
+
+
+@pytest.mark.parametrize(("hours", "minutes", "shown"),
+                         [(1.0, 60.0, "at least 24 hours"), (24.0, -1.0, "got -1.0")])  # fmt: skip
+def test_simulated_cost_refuses_partial_days_and_bad_totals(
+    profile: Profile, hours: float, minutes: float, shown: str
+) -> None:
+    with pytest.raises(ValueError, match=shown):
+        simulated_cost(profile, instance_minutes=minutes, hours=hours)
 
 
 def test_bad_arguments_name_the_value(profile: Profile) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from models.erlang import mmc, sojourn_percentile
 from models.fastpath import fast_day
-from models.profile import load_profile
+from models.profile import Profile, load_profile
 from models.simulation import SimulationOptions, run_once
 from tests.models.sim_profiles import queue_profile
 
@@ -60,17 +60,38 @@ def test_overload_builds_a_backlog_that_delays_responses() -> None:
     assert last.p95_ms == pytest.approx((1200 + 300) / 40 * 1000 + service_p95_ms, rel=1e-6)
 
 
-@pytest.mark.parametrize(("users", "minutes"), [(400_000, 20), (800_000, 15)])
-def test_agrees_with_the_simulation_on_the_peak_window(users: int, minutes: int) -> None:
-    # 400k: the default launch peak (8 instances, no scaling); 800k: the autoscaler scales
-    # from 8 to 15 instances at 09:01. Acceptance goal: within 5% on instance-minutes and
-    # p95 (docs/benchmarks.md has the full hour).
-    profile = load_profile(overrides={"population": {"users": users}})
-    options = SimulationOptions(hours=minutes / 60, start_hour=9, seed=1)
+def _heavier(users: int, factor: float) -> Profile:
+    """The default profile at ``users`` with every service demand ``factor`` times larger."""
+    demands = {
+        e: {"cpu_ms": d.cpu_ms * factor, "db_ms": d.db_ms * factor}
+        for e, d in load_profile().service_demands.items()
+    }
+    return load_profile(overrides={"population": {"users": users}, "service_demands": demands})
+
+
+def test_agrees_with_the_simulation_on_a_one_hour_peak_window() -> None:
+    # The acceptance check: one hour from the 09:00 launch spike, within 5% on billed
+    # instance-minutes and p95. 200k users on a service four times heavier than the default
+    # put 92% CPU on the 8-instance minimum at 09:00, so the shared autoscaler acts (at the
+    # same minutes in both) and instance-minutes are not trivially equal; 2.4 M requests keep
+    # the simulated hour to a couple of seconds (docs/benchmarks.md has the default profile).
+    profile = _heavier(200_000, 4.0)
+    options = SimulationOptions(hours=1, start_hour=9, seed=1)
     fast, simulated = fast_day(profile, options), run_once(profile, options)
-    assert fast.totals.instance_minutes == pytest.approx(simulated.totals.instance_minutes,
-                                                         rel=0.05)  # fmt: skip
-    assert fast.totals.p95_ms == pytest.approx(simulated.totals.p95_ms, rel=0.05)
+    assert simulated.actions, "the window must exercise the autoscaler"
     assert [(a.time_s, a.after) for a in fast.actions] == [
         (a.time_s, a.after) for a in simulated.actions
     ]
+    assert fast.totals.instance_minutes == pytest.approx(simulated.totals.instance_minutes,
+                                                         rel=0.05)  # fmt: skip
+    assert fast.totals.p95_ms == pytest.approx(simulated.totals.p95_ms, rel=0.05)
+    assert fast.totals.peak_instances > profile.infrastructure.autoscaling.min_instances
+
+
+def test_agrees_with_the_simulation_at_the_default_launch_peak() -> None:
+    # The shipped profile: 8 instances at 46% CPU, no scaling; p95 is the figure to check.
+    profile = load_profile()
+    options = SimulationOptions(hours=20 / 60, start_hour=9, seed=1)
+    fast, simulated = fast_day(profile, options), run_once(profile, options)
+    assert fast.totals.instance_minutes == simulated.totals.instance_minutes == 8 * 20
+    assert fast.totals.p95_ms == pytest.approx(simulated.totals.p95_ms, rel=0.05)

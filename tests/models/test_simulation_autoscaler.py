@@ -83,3 +83,19 @@ def test_simulated_ramp_scales_up_after_trigger_and_back_down() -> None:
     assert result.minutes[-1].instances == 2.0
     # Once scaled, the hour's CPU settles at 60 * 0.1 / 12 workers = 50%.
     assert by_minute[110].cpu == pytest.approx(0.5, abs=0.08)
+
+
+def test_simulated_slow_responses_scale_up_at_low_cpu() -> None:
+    # 2 requests/s of 1 s each on 2 x 10 workers: CPU 10%, but the p95 of an exponential
+    # 1 s service is about 3 s > 800 ms. The response-time trigger adds one instance at the
+    # first evaluation and one after the cooldown, up to the maximum; slow responses forbid
+    # scaling down although CPU is far below the scale-down threshold.
+    profile = queue_profile(workers=10, demand_ms=1000.0, instances=(2, 4))
+    result = run_once(profile, SimulationOptions(hours=8 / 60, seed=3, users=2.0))
+    assert [(a.time_s, a.before, a.after, a.direction) for a in result.actions] == [
+        (60.0, 2, 3, "up"),
+        (240.0, 3, 4, "up"),
+    ]
+    assert all("p95" in a.reason and a.cpu < POLICY.scale_down_cpu for a in result.actions)
+    assert max(m.cpu for m in result.minutes) < 0.2
+    assert result.minutes[-1].instances == 4.0
