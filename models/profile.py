@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from models.catalogue import PERSONAS, PersonaName, endpoints, read_steps
 
@@ -61,11 +61,34 @@ def _check(predicate: Callable[[float], bool], expected: str) -> AfterValidator:
     return AfterValidator(validate)
 
 
-Ratio = Annotated[float, _check(lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1")]
-Positive = Annotated[float, _check(lambda v: 0.0 < v < math.inf, "must be a positive number")]
-NonNegative = Annotated[float, _check(lambda v: 0.0 <= v < math.inf, "must be >= 0")]
-PositiveInt = Annotated[int, _check(lambda v: v >= 1, "must be a whole number >= 1")]
-NonNegativeInt = Annotated[int, _check(lambda v: v >= 0, "must be a whole number >= 0")]
+def _not_bool_or_text(value: Any) -> Any:
+    """Numbers must be TOML numbers: pydantic would otherwise read ``users = true`` as 1 and
+    ``dau_ratio = "0.4"`` as 0.4, and a quoted or boolean typo would pass silently."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    if isinstance(value, str):
+        raise ValueError("must be a number, not text (remove the quotes)")
+    return value
+
+
+_Number = BeforeValidator(_not_bool_or_text)
+
+Ratio = Annotated[float, _Number, _check(lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1")]
+Positive = Annotated[
+    float, _Number, _check(lambda v: 0.0 < v < math.inf, "must be a positive number")
+]
+NonNegative = Annotated[float, _Number, _check(lambda v: 0.0 <= v < math.inf, "must be >= 0")]
+PositiveInt = Annotated[int, _Number, _check(lambda v: v >= 1, "must be a whole number >= 1")]
+NonNegativeInt = Annotated[int, _Number, _check(lambda v: v >= 0, "must be a whole number >= 0")]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty (reports name the launch after it)")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_not_blank)]
 
 
 class _Section(BaseModel):
@@ -106,7 +129,9 @@ class Business(_Section):
     jobs_per_day: NonNegativeInt
     bids_per_day: NonNegativeInt
     messages_per_day: NonNegativeInt
-    write_fraction: Annotated[float, _check(lambda v: 0.0 <= v < 1.0, "must be >= 0 and below 1")]
+    write_fraction: Annotated[
+        float, _Number, _check(lambda v: 0.0 <= v < 1.0, "must be >= 0 and below 1")
+    ]
     awards_per_job: Ratio
     withdrawals_per_bid: Ratio
 
@@ -272,7 +297,9 @@ class Cost(_Section):
 
 
 class DayOne(_Section):
-    launch_hour: Annotated[int, _check(lambda v: 0 <= v <= 23, "must be an hour from 0 to 23")]
+    launch_hour: Annotated[
+        int, _Number, _check(lambda v: 0 <= v <= 23, "must be an hour from 0 to 23")
+    ]
     hourly_fraction_of_peak: tuple[Ratio, ...]
 
 
@@ -290,7 +317,7 @@ class Profile(_Section):
     """The whole workload profile. Build it with :func:`load_profile`, not directly."""
 
     schema_version: Literal[1]
-    name: str
+    name: Name
     population: Population
     personas: Personas
     business: Business
@@ -487,7 +514,7 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
     total_share = sum(persona.share for _, persona in p.personas.items())
     if abs(total_share - 1.0) > SHARE_TOLERANCE:
         shares = ", ".join(f"{n}={persona.share}" for n, persona in p.personas.items())
-        yield f"personas.*.share = {shares}: shares must sum to 1 (they sum to {total_share:g})"
+        yield f"personas.*.share = {shares}: shares must sum to 1 (they sum to {total_share:.12g})"
 
     for name, persona in p.personas.items():
         allowed = read_steps(name)

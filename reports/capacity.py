@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.cost import DISAGREEMENT_THRESHOLD
 from models.profile import Profile
 from reports import figures
 from reports.charts import Chart
@@ -30,8 +31,9 @@ from reports.load import simulation_records
 from reports.method import profile_assumptions
 from reports.verdict import Verdict, decide
 
-CLAIM_DISAGREEMENT = 0.10
-"""The model and a cost claim of the source document disagree when they differ by > 10%."""
+CLAIM_DISAGREEMENT = DISAGREEMENT_THRESHOLD
+"""The model and a cost claim of the source document disagree when they differ by more than
+this: the model's own threshold (models/cost.py), so `harness model` and the report agree."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,11 @@ class CapacityPlan:
     timeline_source: str | None
     simulation_summary: Mapping[str, Any] | None
     assumptions: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def claim_threshold(self) -> float:
+        """Relative difference above which a cost claim and the model disagree."""
+        return CLAIM_DISAGREEMENT
 
     @property
     def problems(self) -> list[str]:

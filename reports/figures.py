@@ -309,7 +309,7 @@ def capacity_timeline(
                 f"{hour:02d}:00",
                 fmt.count(max(r["users"] for r in in_hour)),
                 fmt.count(max(r["instances"] for r in in_hour)),
-                fmt.count(max(conn_values)) if conn_values else fmt.MISSING,
+                fmt.connections(max(conn_values)) if conn_values else fmt.MISSING,
             )
         )
     return to_svg(

@@ -7,6 +7,7 @@ run or the model did not produce) renders as an em dash, never as ``None`` or ``
     rps(0.524) -> "0.52 req/s"   rps(1234.5) -> "1,235 req/s"
     pct(0.0123) -> "1.23%"   pct(0.2943) -> "29.4%"   pct(0.41) -> "41%"   pct(0.99996) -> "99.996%"
     usd(8500) -> "$8,500"    usd(0.35) -> "$0.35"       users(20000) -> "20,000 users"
+    connections(0.342) -> "0.34"   connections(4.21) -> "4.2"   connections(37.4) -> "37"
 """
 
 from __future__ import annotations
@@ -82,6 +83,18 @@ def count(value: float | None) -> str:
     if value is None or _missing(value):
         return MISSING
     return f"{round(value):,}"
+
+
+def connections(value: float | None) -> str:
+    """Database connections in use, a mean over a minute or an hour: ``0.34``, ``4.2``, ``37``.
+
+    Below ten, two significant figures: a pool that is a third busy is not "0 connections".
+    """
+    if value is None or _missing(value):
+        return MISSING
+    if abs(value) < 9.95:  # 9.96 would show as "10.0"
+        return number(value, 2)
+    return count(value)
 
 
 def users(value: float | None) -> str:
@@ -169,6 +182,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "pct": pct,
     "usd": usd,
     "count": count,
+    "connections": connections,
     "users": users,
     "seconds": seconds,
     "signed_pct": signed_pct,

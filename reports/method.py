@@ -2,29 +2,78 @@
 
 Anything the source document does not give (think times, provisioning delay, instance price,
 service demands...) is an explicit assumption of the profile, and every report lists it.
+``models/default_profile.toml`` marks each one ``ASSUMPTION``; a test checks that every key so
+marked is listed here.
 """
 
 from __future__ import annotations
 
-from models.profile import Profile
+from functools import cache
+
+from models.profile import Profile, load_profile
 from reports import formatting as fmt
+
+STEADY_SCENARIOS = ("spike", "soak", "step")
+"""Scenarios whose shape the source document does not give (smoke, load, stress and day1 it
+does)."""
+
+
+@cache
+def _shipped() -> Profile:
+    return load_profile()
+
+
+def _dollars(value: float) -> str:
+    """A price as the profile states it: ``$0.685``, ``$20``, ``$0.0025`` (no rounding away)."""
+    return f"${value:,.0f}" if value == int(value) else f"${value:,.6g}"
+
+
+def _demands(profile: Profile) -> str:
+    shipped = _shipped().service_demands
+    changed = sum(1 for e, d in profile.service_demands.items() if shipped.get(e) != d)
+    count = len(profile.service_demands)
+    if changed == 0:
+        return (
+            f"{count} endpoints' CPU and DB time: the shipped assumptions, not calibrated "
+            "(`harness calibrate RUN_DIR` measures them)"
+        )
+    return (
+        f"{count} endpoints' CPU and DB time: {changed} differ from the shipped assumptions "
+        "(calibrated or overridden)"
+    )
 
 
 def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
     """The profile's named assumptions (what the source document does not give), with values."""
     infra = profile.infrastructure
+    cost = profile.cost
     think = ", ".join(
         f"{name} {p.think_time_s:g} s ({p.think_time_distribution})"
         for name, p in profile.personas.items()
     )
-    return [
+    tiers = ", ".join(
+        f"{t.name} {t.max_connections} connections {_dollars(t.monthly_usd)}"
+        for t in cost.database_tiers
+    )
+    shapes = ", ".join(
+        f"{name} {fmt.seconds(sum(s.duration_s for s in profile.scenario_stages(name)))}"
+        for name in STEADY_SCENARIOS
+        if name in profile.scenarios
+    )
+    budgets = ", ".join(
+        f"{name} {fmt.pct(scenario.fault.error_budget)}"
+        for name, scenario in sorted(profile.scenarios.items())
+        if scenario.fault is not None and scenario.fault.kind != "loadgen"
+    )
+    rows = [
         ("personas.*.think_time_s", think),
         ("business.write_fraction", fmt.pct(profile.business.write_fraction)),
         ("business.awards_per_job", f"{profile.business.awards_per_job:g}"),
         ("business.withdrawals_per_bid", f"{profile.business.withdrawals_per_bid:g}"),
         (
-            "infrastructure.instance_vcpus / workers_per_instance",
-            f"{infra.instance_vcpus} vCPU, {infra.workers_per_instance} workers",
+            "infrastructure.instance_vcpus / workers_per_instance / instance_memory_gb",
+            f"{infra.instance_vcpus} vCPU, {infra.workers_per_instance} workers, "
+            f"{infra.instance_memory_gb:g} GB",
         ),
         (
             "infrastructure.autoscaling.provisioning_delay_s",
@@ -39,15 +88,32 @@ def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
             fmt.seconds(infra.database.acquire_timeout_s),
         ),
         ("infrastructure.database.headroom", fmt.pct(infra.database.headroom)),
-        ("cost.instance_hourly_usd", fmt.usd(profile.cost.instance_hourly_usd) + " an hour"),
-        ("alerts.for_s", fmt.seconds(profile.alerts.for_s)),
         (
-            "service_demands",
-            f"{len(profile.service_demands)} endpoints' CPU and DB time "
-            "(assumed until `harness calibrate` measures them)",
+            "infrastructure.retries.payment_retry_s / outbox_backoff_max_s",
+            f"a pending payment retried every {fmt.seconds(infra.retries.payment_retry_s)}, "
+            f"notifications at most {fmt.seconds(infra.retries.outbox_backoff_max_s)} apart",
         ),
+        ("cost.instance_hourly_usd", _dollars(cost.instance_hourly_usd) + " an hour"),
+        (
+            "cost.monitoring_base_monthly_usd / monitoring_per_instance_monthly_usd",
+            f"{_dollars(cost.monitoring_base_monthly_usd)} a month + "
+            f"{_dollars(cost.monitoring_per_instance_monthly_usd)} per instance",
+        ),
+        (
+            "cost.storage_cdn_per_user_monthly_usd",
+            f"{_dollars(cost.storage_cdn_per_user_monthly_usd)} per user a month "
+            "(the source's figure at launch, assumed linear in users)",
+        ),
+        ("cost.database_tiers", tiers),
+        ("alerts.for_s", fmt.seconds(profile.alerts.for_s)),
+        ("service_demands", _demands(profile)),
         (
             "day_one.hourly_fraction_of_peak",
             f"launch at {profile.day_one.launch_hour:02d}:00, the rest of the curve assumed",
         ),
     ]
+    if shapes:
+        rows.append(("scenarios.spike / soak / step (durations)", shapes))
+    if budgets:
+        rows.append(("scenarios.chaos-*.fault.error_budget", budgets))
+    return rows

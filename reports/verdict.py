@@ -87,6 +87,26 @@ def _slo_reasons(run: Run) -> list[Reason]:
     return reasons
 
 
+def _reconciliation_reason(run: Run) -> Reason | None:
+    """Counts that disagree fail the run; counts that could not be compared (the service's
+    metrics were not readable: ``unavailable`` names why) are a warning, never "0 vs 0"."""
+    recon = run.server_vs_client
+    if recon.get("match") is not False:
+        return None
+    unavailable = recon.get("unavailable")
+    if unavailable:
+        return Reason(
+            "warn",
+            f"Client and server request counts could not be compared ({unavailable}): "
+            "requests the service never saw would go unnoticed",
+        )
+    return Reason(
+        "fail",
+        f"Client and server request counts disagree (load generator "
+        f"{fmt.count(recon.get('client_total'))}, service {fmt.count(recon.get('server_total'))})",
+    )
+
+
 def decide(
     run: Run | None,
     profile: Profile,
@@ -126,15 +146,9 @@ def decide(
                     f"{unexpected:,} unexpected",
                 )
             )
-        if run.server_vs_client.get("match") is False:
-            reasons.append(
-                Reason(
-                    "fail",
-                    "Client and server request counts disagree ("
-                    f"{fmt.count(run.server_vs_client.get('client_total'))} vs "
-                    f"{fmt.count(run.server_vs_client.get('server_total'))})",
-                )
-            )
+        reconciliation = _reconciliation_reason(run)
+        if reconciliation is not None:
+            reasons.append(reconciliation)
         reasons.extend(_slo_reasons(run))
     if capacity is not None:
         reasons.extend(Reason("fail", p[0].upper() + p[1:]) for p in capacity.problems)
@@ -198,7 +212,7 @@ def _positives(run: Run | None, capacity: CapacityPlan | None, ready: bool) -> l
             Reason(
                 "info",
                 f"Simulated day: at most {fmt.count(sim['peak_instances'])} "
-                f"instances and {fmt.count(sim['peak_connections'])} database "
+                f"instances and {fmt.connections(sim['peak_connections'])} database "
                 f"connections, worst-minute p95 {fmt.ms(sim['peak_p95_ms'])}, "
                 f"{sim['breaching_minutes']:,} minute(s) breaking an "
                 "objective",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from harness.commands.common import add_profile_argument
@@ -23,14 +25,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "check":
         profile = load_profile(args.file)
-        print(f"{args.file}: valid ({_summary_line(profile)})")
+        _print(f"{args.file}: valid ({_summary_line(profile)})\n")
         return ExitCode.OK
     profile = load_profile(args.profile)
-    if args.toml:
-        print(profile.to_toml(), end="")
-        return ExitCode.OK
-    print(describe(profile))
+    _print(profile.to_toml() if args.toml else describe(profile) + "\n")
     return ExitCode.OK
+
+
+def _print(text: str) -> None:
+    """Write ``text`` to standard output; stop quietly when the reader has gone away, as
+    ``harness profile show | head`` does after a few lines (no BrokenPipeError traceback)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The interpreter flushes stdout once more at exit: send that to /dev/null too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _summary_line(profile: Profile) -> str:

@@ -130,7 +130,13 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ("[population]\nconcurrency_ratio = -0.1", "population.concurrency_ratio", "between 0 and 1"),
     ("[population]\nusers = 0", "population.users = 0", ">= 1"),
     ("[population]\nusers = 1.5", "population.users = 1.5", "integer"),
-    ("[population]\nusers = 'many'", "population.users = 'many'", "integer"),
+    ("[population]\nusers = 'many'", "population.users = 'many'", "must be a number"),
+    # pydantic's lax mode would read these as 1, 0.4 and 1.0 ms: typed TOML must stay typed
+    ("[population]\nusers = true", "population.users = True", "not true/false"),
+    ('[population]\ndau_ratio = "0.4"', "population.dau_ratio = '0.4'", "remove the quotes"),
+    ("[slo]\napi_p95_ms = true", "slo.api_p95_ms = True", "not true/false"),
+    ("[day_one]\nlaunch_hour = false", "day_one.launch_hour = False", "not true/false"),
+    ('name = "  "', "name = '  '", "must not be empty"),
     ("[personas.homeowner]\nshare = 0.7", "shares must sum to 1", "sum to 1.1"),
     ("[personas.operator]\nthink_time_s = 0", "personas.operator.think_time_s = 0", "positive"),
     ("[personas.contractor]\nthink_time_distribution = 'pareto'", "think_time_distribution", ""),
@@ -155,6 +161,26 @@ BAD_VALUES: list[tuple[str, str, str]] = [
         "pool_max",
     ),
     ("[infrastructure.breakers.ai]\nreset_s = -1", "infrastructure.breakers.ai.reset_s", ""),
+    (
+        "[infrastructure.autoscaling]\nevaluation_period_s = 0",
+        "infrastructure.autoscaling.evaluation_period_s = 0",
+        "positive",
+    ),
+    (
+        "[infrastructure.database]\nacquire_timeout_s = 0.0",
+        "infrastructure.database.acquire_timeout_s = 0.0",
+        "positive",
+    ),
+    (
+        "[scenarios.smoke]\nstages = [{ users = 10, duration_s = 0.0, spawn_rate = 5.0 }]",
+        "scenarios.smoke.stages.0.duration_s = 0.0",
+        "positive",
+    ),
+    (
+        '[alerts]\ncritical = [{ metric = "cpuu", op = ">", threshold = 0.9 }]',
+        "alerts.critical.0.metric = 'cpuu'",
+        "'cpu'",
+    ),
     ("[scenarios.teleport]\nstages = []", "scenarios.teleport", "unknown scenario"),
     (
         "[scenarios.smoke]\nstages = [{ users = 100, duration_s = 10.0, spawn_rate = 1.0 }]",
@@ -192,6 +218,15 @@ def test_bad_values_are_rejected_with_the_key_named(
     assert str(path) in message
     assert where in message
     assert expected in message
+
+
+def test_persona_shares_may_miss_1_by_float_noise_only(tmp_path: Path) -> None:
+    """Shares must sum to 1 within 1e-9: rounding noise passes, a real shortfall does not."""
+    noisy = "[personas.homeowner]\nshare = 0.6000000000001\n"  # sum 1 + 1e-13
+    assert load_profile(write(tmp_path, noisy)).personas.homeowner.share == 0.6000000000001
+    off = "[personas.homeowner]\nshare = 0.600001\n"  # sum 1 + 1e-6
+    with pytest.raises(ProfileError, match=r"shares must sum to 1 \(they sum to 1.000001\)"):
+        load_profile(write(tmp_path, off))
 
 
 def test_missing_file_and_bad_syntax_name_the_file(tmp_path: Path) -> None:

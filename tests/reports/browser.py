@@ -5,6 +5,11 @@ Chromium is started with ``--remote-debugging-port=0`` (it picks a free port and
 sent over the page's WebSocket with the ``websockets`` package already in the environment.
 Every console message, uncaught exception and browser log entry is collected, so a test can
 assert that a page produced none.
+
+It also screenshots a real report for the README (the picture must be of a real run, not of
+the tests' fixtures)::
+
+    .venv/bin/python -m tests.reports.browser runs/<id>/report.html docs/img/report.png
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import itertools
 import json
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -191,3 +198,25 @@ class Browser:
     def print_pdf(self) -> bytes:
         reply = self.send("Page.printToPDF", preferCSSPageSize=True, printBackground=True)
         return base64.b64decode(reply["data"])
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.reports.browser REPORT.html OUT.png [WIDTH HEIGHT]``: the top of a
+    rendered report as the README shows it (1100 x 1500 CSS pixels by default)."""
+    if len(argv) not in (2, 4):
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    report, out = Path(argv[0]), Path(argv[1])
+    width, height = (int(argv[2]), int(argv[3])) if len(argv) == 4 else (1100, 1500)
+    with tempfile.TemporaryDirectory() as profile, Browser(Path(profile)) as browser:
+        browser.open(report, width=width, height=height)
+        browser.screenshot(out, full_page=False)
+        problems = browser.problems()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(out)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

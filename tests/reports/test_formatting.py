@@ -63,6 +63,23 @@ def test_money_counts_and_users() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
+    [
+        (0.342, "0.34"),
+        (0.0, "0"),
+        (4.21, "4.2"),
+        (9.94, "9.9"),
+        (9.96, "10"),
+        (37.4, "37"),
+        (None, "—"),
+    ],
+)
+def test_connections_keep_fractions_below_ten(value: float | None, text: str) -> None:
+    """Mean connections in use: a pool a third busy is "0.34", never "0"."""
+    assert fmt.connections(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
     [(45, "45 s"), (250, "4 min 10 s"), (900, "15 min"), (5400, "1 h 30 min"), (7200, "2 h")],
 )
 def test_seconds(value: float, text: str) -> None:
