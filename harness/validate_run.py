@@ -119,6 +119,10 @@ def _write_prediction(run_dir: Path, prediction: Prediction) -> None:
     artifacts.render_report(run_dir)
 
 
+#: Service CPU (one worker, cores busy) from which a level counts as saturated.
+SATURATED_CPU = 0.97
+
+
 def validate(
     profile: Profile,
     settings: ValidationSettings,
@@ -196,7 +200,7 @@ def validate(
         warning = profile.gates.loadgen_cpu_warning
         document["levels"] = _measure_and_compare(step_dir, prediction, warning)
         document["summary"] = summarise(document["levels"])
-        document["saturation_throughput"] = _saturation_throughput(document["levels"])
+        document["saturation_throughput"] = saturation_throughput(document["levels"])
         step_complete = bool(_read(step_dir / "run.json").get("complete"))
         _write_prediction(step_dir, prediction)
         outcome.report = step_dir / "report.html"
@@ -242,13 +246,21 @@ def fit_curve(run_dir: Path, routes: Profile, document: dict[str, Any]) -> Servi
     ``routes`` carries the routes' own CPU demands: its mean per request is the curve's
     reference for rescaling to another mix.
     """
+    own_cpu_s = demand_per_request_s(routes)
     try:
-        return fit_service_curve(
-            calibration_points(run_dir), reference_demand_s=demand_per_request_s(routes)
+        curve = fit_service_curve(
+            calibration_points(run_dir), reference_demand_s=own_cpu_s, min_busy_cpu_s=own_cpu_s
         )
     except ValueError as exc:
         document["service_curve_error"] = str(exc)
         return None
+    if curve.busy_cpu_bounded:
+        document.setdefault("warnings", []).append(
+            "the calibration's CPU fit put the busy cost per request below the routes' own "
+            f"CPU ({own_cpu_s * 1e3:.2f} ms) and was held there: its stages disagree "
+            "(noise, or other load on the service's core); consider running it again"
+        )
+    return curve
 
 
 def _predict(
@@ -278,18 +290,26 @@ def _login_cpu_ms(profile: Profile) -> float:
     return demand.cpu_ms if demand is not None else 0.0
 
 
-def _saturation_throughput(levels: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Predicted and measured throughput at the highest level (at or past saturation)."""
+def saturation_throughput(levels: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Predicted and measured throughput at the highest level (planned past saturation).
+
+    ``saturated`` says whether the measurement really was at saturation: the service's CPU
+    at or above :data:`SATURATED_CPU`. When the model put saturation too low, the top level
+    is still below it and its throughput is not the service's capacity, only a lower bound.
+    """
     if not levels:
         return None
     top = max(levels, key=lambda lv: lv["users"])
     predicted = top["predicted"]["throughput_rps"]
     measured = top["measured"]["throughput_rps"]
+    cpu = top["measured"].get("cpu_utilization")
     return {
         "users": top["users"],
         "predicted_rps": predicted,
         "measured_rps": measured,
         "relative_error": top["relative_error"]["throughput_rps"],
+        "measured_cpu_utilization": cpu,
+        "saturated": cpu is not None and cpu >= SATURATED_CPU,
     }
 
 
@@ -307,7 +327,7 @@ def _holdout(
     mix = holdout_profile(calibrated)
     mix_routes = holdout_profile(routes)
     probe = _predict(mix, curve, [1], settings, mix_routes)
-    fractions = [0.4, 0.8][: settings.holdout_levels]
+    fractions = settings.holdout_fractions[: settings.holdout_levels]
     levels = sorted({max(1, round(f * probe.saturation_users)) for f in fractions})
     prediction = _predict(mix, curve, levels, settings, mix_routes)
     shares = {name: persona.share for name, persona in mix.personas.items()}

@@ -72,6 +72,9 @@ class ValidationSettings:
     spawn_rate: float = 20.0
     holdout: bool = True
     holdout_levels: int = 2
+    holdout_fractions: tuple[float, ...] = (0.4, 0.8)
+    """The held-out levels as fractions of that mix's predicted saturation point (the first
+    ``holdout_levels`` of them)."""
     seed_scale: float = 0.01
 
     def __post_init__(self) -> None:
@@ -88,6 +91,8 @@ class ValidationSettings:
             )
         if not 0 < self.min_measure_s <= self.max_measure_s:
             raise ValueError("need 0 < min_measure_s <= max_measure_s")
+        if not self.holdout_fractions or min(self.holdout_fractions) <= 0:
+            raise ValueError(f"holdout_fractions must be > 0, got {self.holdout_fractions}")
         if not 0 < self.min_settle_s <= self.max_settle_s:
             raise ValueError("need 0 < min_settle_s <= max_settle_s")
 

@@ -105,6 +105,11 @@ class ServiceCurve:
         reference_demand_s: the calibration mix's mean CPU demand per request, for rescaling
             to another mix (:meth:`scaled`); 0 disables rescaling.
         points: the stages it was fitted on (for the record).
+        cpu_fit_rms: root-mean-square error of the fitted U over those stages (cores): how
+            well the CPU law describes them; a large one means the stages disagree (noise,
+            or other load on the service's core).
+        busy_cpu_bounded: the unconstrained fit put ``a`` below ``min_busy_cpu_s`` (the
+            routes' own CPU per request, a hard lower bound) and it was held there.
     """
 
     busy_cpu_s: float
@@ -113,6 +118,8 @@ class ServiceCurve:
     latency: Mapping[str, tuple[float, float]]
     reference_demand_s: float = 0.0
     points: tuple[LoadPoint, ...] = ()
+    cpu_fit_rms: float = 0.0
+    busy_cpu_bounded: bool = False
 
     def __post_init__(self) -> None:
         if not self.busy_cpu_s > 0 or not math.isfinite(self.busy_cpu_s):
@@ -156,6 +163,8 @@ class ServiceCurve:
             latency={s: (a, b * factor) for s, (a, b) in self.latency.items()},
             reference_demand_s=self.reference_demand_s * factor,
             points=self.points,
+            cpu_fit_rms=self.cpu_fit_rms,
+            busy_cpu_bounded=self.busy_cpu_bounded,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -165,6 +174,8 @@ class ServiceCurve:
             "background_cores": round(self.background, 4),
             "max_throughput_rps": round(self.max_throughput_rps, 2),
             "reference_demand_ms": round(self.reference_demand_s * 1e3, 4),
+            "cpu_fit_rms": round(self.cpu_fit_rms, 4),
+            "busy_cpu_bounded": self.busy_cpu_bounded,
             "latency": {
                 s: {"floor_ms": round(a * 1e3, 4), "stretched_ms": round(b * 1e3, 4)}
                 for s, (a, b) in self.latency.items()
@@ -181,7 +192,10 @@ class ServiceCurve:
 
 
 def fit_service_curve(
-    points: Sequence[LoadPoint], background: float = 0.0, reference_demand_s: float = 0.0
+    points: Sequence[LoadPoint],
+    background: float = 0.0,
+    reference_demand_s: float = 0.0,
+    min_busy_cpu_s: float = 0.0,
 ) -> ServiceCurve:
     """Fit the CPU and latency lines by non-negative least squares (module docstring).
 
@@ -189,6 +203,12 @@ def fit_service_curve(
         points: steady stages at two or more clearly different loads.
         background: load-independent CPU (cores) if known (0: folded into the fit's a, k).
         reference_demand_s: the calibration mix's mean CPU demand per request.
+        min_busy_cpu_s: a lower bound on ``a``. The routes' own CPU per request (thread
+            clock) is one: the process spends at least that on every request however busy
+            it is. Stages disturbed by other load on the core can make the free fit call
+            nearly all of the CPU wake-up cost (``a`` far below the routes' own work, a
+            saturation point several times too high); the bound keeps ``a`` physical and
+            the curve says it was applied (``busy_cpu_bounded``).
 
     Raises ValueError when fewer than two usable points or their utilizations coincide: the
     stretch cannot be separated from the floor on one load.
@@ -212,8 +232,14 @@ def fit_service_curve(
             f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
             "the stretch cannot be told from the floor"
         )
-    coef, _ = nnls(np.column_stack([x, x * (1.0 - u)]), u - background)
-    busy, wake = float(coef[0]), float(coef[1])
+    if min_busy_cpu_s < 0:
+        raise ValueError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
+    design_cpu = np.column_stack([x, x * (1.0 - u)])
+    # a = min_busy_cpu_s + a' with a' >= 0: the bound as a shift of the NNLS target.
+    coef, _ = nnls(design_cpu, u - background - x * min_busy_cpu_s)
+    busy, wake = float(coef[0]) + min_busy_cpu_s, float(coef[1])
+    free, _ = nnls(design_cpu, u - background)
+    bounded = min_busy_cpu_s > 0 and float(free[0]) < min_busy_cpu_s
     if busy <= 0:
         # All of the CPU looked like wake-up cost: no finite capacity. Fall back to the plain
         # utilization law through the points (k = 0), which at least saturates.
@@ -225,6 +251,7 @@ def fit_service_curve(
         values = np.array([p.latency_ms[statistic] for p in usable]) / 1e3 - wake * (1.0 - u)
         line, _ = nnls(design, values)
         latency[statistic] = (float(line[0]), float(line[1]))
+    fitted_u = background + x * (busy + wake * (1.0 - u))
     return ServiceCurve(
         busy_cpu_s=busy,
         wake_cpu_s=wake,
@@ -232,4 +259,6 @@ def fit_service_curve(
         latency=latency,
         reference_demand_s=reference_demand_s,
         points=tuple(usable),
+        cpu_fit_rms=float(np.sqrt(np.mean((fitted_u - u) ** 2))),
+        busy_cpu_bounded=bounded,
     )

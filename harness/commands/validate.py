@@ -98,16 +98,41 @@ def format_levels(document: dict[str, Any]) -> str:
                 f"{p['p95_ms'] or 0:>7.1f}ms {m['p95_ms'] or 0:>7.1f}ms {_pct(e['p95_ms'])} | "
                 f"{_pct(e['mean_ms'])}  {'' if cpu is None else f'{cpu:6.0%}':>8}  {note}"
             )
-    summary = document.get("summary")
-    if summary:
-        worst = summary["worst_abs_relative_error"]
-        goals = ", ".join(f"{k} {v:.0%}" for k, v in GOALS.items())
-        lines.append(
-            f"worst error up to 85% CPU: throughput {_fmt(worst.get('throughput_rps'))}, "
-            f"mean {_fmt(worst.get('mean_ms'))}, p95 {_fmt(worst.get('p95_ms'))} "
-            f"(goals: {goals}) -> {'met' if summary['goals_met'] else 'not met'}"
-        )
+    for title, summary in (
+        ("", document.get("summary")),
+        ("held-out mix: ", holdout.get("summary")),
+    ):
+        if summary:
+            lines.append(title + _summary_line(summary))
+    saturation = document.get("saturation_throughput")
+    if saturation:
+        lines.append(_saturation_line(saturation))
+    lines.extend(f"warning: {text}" for text in document.get("warnings", []))
     return "\n".join(lines)
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    worst = summary["worst_abs_relative_error"]
+    goals = ", ".join(f"{k} {v:.0%}" for k, v in GOALS.items())
+    return (
+        f"worst error up to 85% CPU: throughput {_fmt(worst.get('throughput_rps'))}, "
+        f"mean {_fmt(worst.get('mean_ms'))}, p95 {_fmt(worst.get('p95_ms'))} "
+        f"(goals: {goals}) -> {'met' if summary['goals_met'] else 'not met'}"
+    )
+
+
+def _saturation_line(saturation: dict[str, Any]) -> str:
+    cpu = saturation.get("measured_cpu_utilization")
+    line = (
+        f"saturation: predicted {saturation['predicted_rps']:.0f} req/s, measured "
+        f"{saturation['measured_rps']:.0f} req/s at {saturation['users']} users "
+        f"({_pct(saturation['relative_error']).strip()}"
+        + ("" if cpu is None else f", service CPU {cpu:.0%}")
+        + ")"
+    )
+    if not saturation.get("saturated"):
+        line += "; the service was not saturated there, so the measured figure is a lower bound"
+    return line
 
 
 def _fmt(value: Any) -> str:

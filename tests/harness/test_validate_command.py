@@ -17,17 +17,25 @@ from models.profile import load_profile
 
 pytestmark = pytest.mark.slow
 
+#: As short as the pipeline allows: two calibration loads (the fewest the curve fits on),
+#: two light levels and one held-out level (a few dozen users: each arriving user's login is
+#: a deliberate password hash, and the full command's top level would cost seconds of CPU),
+#: seconds each.
 TINY = ValidationSettings(
     think_scale=0.05,
     calibration_users=5,
-    calibration_s=6.0,
+    calibration_s=4.0,
+    calibration_factors=(1.0, 4.0),
     levels=2,
-    min_measure_s=5.0,
-    max_measure_s=5.0,
-    min_settle_s=3.0,
-    max_settle_s=5.0,
+    lowest_fraction=0.05,
+    highest_fraction=0.15,
+    min_measure_s=4.0,
+    max_measure_s=4.0,
+    min_settle_s=2.0,
+    max_settle_s=3.0,
     holdout=True,
     holdout_levels=1,
+    holdout_fractions=(0.1,),
 )
 
 

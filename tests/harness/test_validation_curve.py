@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from harness.validate_run import calibration_points, fit_curve
-from models.profile import load_profile
+from harness.commands.validate import format_levels
+from harness.validate_run import calibration_points, fit_curve, saturation_throughput
+from harness.validation import overlay
+from models.profile import Profile, load_profile
 
 #: Three calibration loads: (throughput req/s, CPU cores busy, mean, p50, p95 in ms).
 LOADS = [(27.0, 0.10, 3.4, 3.1, 6.5), (132.0, 0.54, 3.6, 2.7, 8.4), (262.0, 0.82, 3.8, 2.6, 9.5)]
@@ -49,6 +51,17 @@ def write_run(directory: Path, loads: list[tuple[float, float, float, float, flo
     return directory
 
 
+def routes_profile() -> Profile:
+    """The default profile with route CPU a quarter of its assumption: about 0.9 ms per
+    request, what the bundled service's routes measure on their own (thread clock)."""
+    profile = load_profile()
+    demands = {
+        route: {"cpu_ms": demand.cpu_ms / 4, "db_ms": demand.db_ms}
+        for route, demand in profile.service_demands.items()
+    }
+    return overlay(profile, {"service_demands": demands})
+
+
 def test_points_come_from_the_measure_stages(tmp_path: Path) -> None:
     points = calibration_points(write_run(tmp_path / "run", LOADS))
     assert [p.throughput_rps for p in points] == [27.0, 132.0, 262.0]
@@ -59,7 +72,7 @@ def test_points_come_from_the_measure_stages(tmp_path: Path) -> None:
 
 def test_the_curve_is_fitted_and_recorded(tmp_path: Path) -> None:
     document: dict[str, Any] = {}
-    curve = fit_curve(write_run(tmp_path / "run", LOADS), load_profile(), document)
+    curve = fit_curve(write_run(tmp_path / "run", LOADS), routes_profile(), document)
     assert curve is not None and "service_curve_error" not in document
     assert curve.reference_demand_s > 0
     # Two parameters for three loads: the CPU is reproduced within a few points, and the
@@ -74,3 +87,46 @@ def test_one_load_falls_back_with_the_reason(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", LOADS[:1])
     assert fit_curve(run, load_profile(), document) is None
     assert "two or more loads" in document["service_curve_error"]
+
+
+def test_a_fit_below_the_routes_own_cpu_is_held_and_warned_about(tmp_path: Path) -> None:
+    # CPU per request falling from 3.7 ms to 1.5 ms over the loads: the free fit would call
+    # it almost all wake-up cost, far below what the routes themselves spend per request.
+    disturbed = [
+        (27.0, 0.10, 3.4, 3.1, 6.5),
+        (132.0, 0.30, 3.6, 2.7, 8.4),
+        (262.0, 0.40, 3.8, 2.6, 9.5),
+    ]
+    document: dict[str, Any] = {}
+    curve = fit_curve(write_run(tmp_path / "run", disturbed), routes_profile(), document)
+    assert curve is not None and curve.busy_cpu_bounded
+    assert curve.busy_cpu_s == pytest.approx(curve.reference_demand_s)
+    assert "below the routes' own CPU" in document["warnings"][0]
+    assert "warning: the calibration's CPU fit" in format_levels(document)
+
+
+def level(users: int, predicted: float, measured: float, cpu: float) -> dict[str, Any]:
+    return {
+        "users": users,
+        "predicted": {"throughput_rps": predicted, "p95_ms": 9.0},
+        "measured": {"throughput_rps": measured, "p95_ms": 9.0, "cpu_utilization": cpu},
+        "relative_error": {
+            "throughput_rps": (predicted - measured) / measured,
+            "p95_ms": 0.0,
+            "mean_ms": 0.0,
+        },
+    }
+
+
+def test_the_top_level_is_called_saturated_only_when_the_cpu_says_so() -> None:
+    below = saturation_throughput([level(100, 150, 151, 0.5), level(346, 380, 460, 0.92)])
+    assert below is not None and below["users"] == 346
+    assert below["relative_error"] == pytest.approx(-80 / 460)
+    assert not below["saturated"]
+    line = format_levels({"levels": [], "saturation_throughput": below})
+    assert "predicted 380 req/s, measured 460 req/s at 346 users" in line
+    assert "a lower bound" in line
+    at = saturation_throughput([level(400, 470, 460, 0.99)])
+    assert at is not None and at["saturated"]
+    assert "lower bound" not in format_levels({"levels": [], "saturation_throughput": at})
+    assert saturation_throughput([]) is None

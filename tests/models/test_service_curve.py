@@ -89,6 +89,29 @@ def test_fit_extrapolates_past_the_calibration_loads() -> None:
     assert fitted.latency_s("p95_ms", u) == pytest.approx(truth.latency_s("p95_ms", u), rel=1e-6)
 
 
+def test_an_exact_fit_has_no_cpu_residual_and_is_not_bounded() -> None:
+    fitted = fit_service_curve(points_from(curve(), [30.0, 120.0, 250.0]), min_busy_cpu_s=1e-3)
+    assert fitted.cpu_fit_rms == pytest.approx(0.0, abs=1e-9)
+    assert not fitted.busy_cpu_bounded
+    assert fitted.busy_cpu_s == pytest.approx(2.0e-3, rel=1e-6)  # the bound did not bind
+    assert fitted.to_json()["busy_cpu_bounded"] is False
+
+
+def test_the_routes_own_cpu_bounds_the_busy_cost() -> None:
+    # Stages disturbed by other load: CPU per request falls steeply with load, so the free
+    # fit calls nearly all of it wake-up cost and puts saturation far too high.
+    disturbed = points_from(curve(busy=0.6e-3, wake=4.0e-3), [30.0, 150.0, 300.0])
+    free = fit_service_curve(disturbed)
+    assert free.busy_cpu_s == pytest.approx(0.6e-3) and not free.busy_cpu_bounded
+    bounded = fit_service_curve(disturbed, min_busy_cpu_s=1.0e-3)
+    assert bounded.busy_cpu_bounded
+    assert bounded.busy_cpu_s == pytest.approx(1.0e-3)
+    assert bounded.max_throughput_rps == pytest.approx(1000.0)
+    assert bounded.cpu_fit_rms > free.cpu_fit_rms  # the bound costs fit, which it reports
+    with pytest.raises(ValueError, match="min_busy_cpu_s"):
+        fit_service_curve(disturbed, min_busy_cpu_s=-1.0)
+
+
 def test_fit_falls_back_to_the_utilization_law_without_a_busy_cost() -> None:
     # CPU per request rising with load would need a negative wake cost: NNLS gives a = 0 or
     # k = 0; either way the fitted curve must still saturate somewhere finite.
