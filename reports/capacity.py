@@ -204,7 +204,9 @@ def summarize_simulation(records: Sequence[Mapping[str, Any]], profile: Profile)
         or (r.get("connections_in_use") or 0) >= pool_max
     ]
     first = breaching[0] if breaching else None
-    instance_minutes = sum(float(r.get("instances", 0)) for r in records)
+    # Billed instance-minutes, as the simulation's totals count them: an instance costs from
+    # the moment it is requested, so provisioning minutes count (``instances`` is serving).
+    instance_minutes = sum(float(r.get("instances_billed", r.get("instances", 0))) for r in records)
     return {
         "minutes": len(records),
         "peak_users": peak("users"),

@@ -11,6 +11,7 @@ from models.simulation.runner import SimulationOptions, run_once
 from models.sizing import size
 from reports import formatting as fmt
 from reports import render_capacity_report, render_simulation_report
+from reports.capacity import summarize_simulation
 from tests.reports.factory import simulation, sizing_result
 from tests.reports.htmlcheck import external_references, parse
 
@@ -98,3 +99,17 @@ def test_simulation_report_from_the_real_simulation(tmp_path: Path) -> None:
     most = max(m.instances for m in result.minutes)
     assert f"Most instances {fmt.count(most)} of 50" in report.section_text("capacity")
     assert report.section_text("verdict").startswith(("✓ Ready", "✗ Not ready"))
+
+
+def test_simulated_instance_hours_are_the_billed_ones() -> None:
+    # An instance costs from the minute it is requested: while it provisions it is billed but
+    # not serving, and the report's instance-hours must be the bill's.
+    records = [
+        {"t_min": float(minute), "users": 100.0, "instances": 8.0, "instances_billed": 9.0}
+        for minute in range(60)
+    ]
+    assert summarize_simulation(records, load_profile())["instance_hours"] == pytest.approx(9.0)
+    serving_only = [{k: v for k, v in r.items() if k != "instances_billed"} for r in records]
+    assert summarize_simulation(serving_only, load_profile())["instance_hours"] == pytest.approx(
+        8.0
+    )
