@@ -12,7 +12,6 @@ does not (the plan is printed all the same), 2 for bad flags or a bad profile.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 from pathlib import Path
@@ -26,6 +25,7 @@ from harness.errors import UsageError
 from harness.exit_codes import ExitCode
 from models.profile import Profile, load_profile
 from models.sizing import Sizing, size
+from reports import render_capacity_report
 
 MAX_SWEEP_POINTS = 1000
 
@@ -112,14 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_report(plan: Sizing, profile: Profile, path: Path) -> None:
-    try:
-        capacity = importlib.import_module("reports.capacity")
-    except ModuleNotFoundError:
-        raise UsageError(
-            "--report: the capacity report (reports/capacity.py) is not available in this "
-            "checkout yet"
-        ) from None
-    capacity.render_capacity_report(plan, profile, path)
+    render_capacity_report(plan, profile, path)
 
 
 # --- Rendering -------------------------------------------------------------------------------

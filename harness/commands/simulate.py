@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import json
 import math
 import sys
@@ -52,6 +51,7 @@ from models.simulation import (
     simulate_day,
 )
 from models.simulation.result import summarise
+from reports import render_simulation_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,19 +154,13 @@ def parse_external(spec: str, profile: Profile) -> ExternalCall:
 def run(args: argparse.Namespace) -> int:
     profile = profile_from_args(args)
     options = _options(args, profile)
-    if args.report is not None and not _report_available():
-        raise UsageError(
-            "--report needs reports.capacity.render_simulation_report, which is not installed "
-            "in this checkout; run without --report"
-        )
     summary = _simulate(profile, options, args.fast, quiet=args.json)
     out = args.out or _default_out()
     cost = day_cost(profile, summary)
     _write(out, profile, summary, cost)
     breaches = _breaches(profile, summary)
     if args.report is not None:
-        capacity = importlib.import_module("reports.capacity")
-        written = capacity.render_simulation_report(summary, profile, args.report)
+        written = render_simulation_report(summary, profile, args.report)
         print(f"report: {written}", file=sys.stderr)
     if args.json:
         document = _document(summary, cost) | {"breaches": breaches, "out": str(out)}
@@ -210,14 +204,6 @@ def _document(summary: SimulationSummary, cost: CostEstimate | None) -> dict[str
         "cost_monthly_usd": None if cost is None else cost.to_json(),
         "cost_basis": basis,
     }
-
-
-def _report_available() -> bool:
-    try:
-        module = importlib.import_module("reports.capacity")
-    except ImportError:
-        return False
-    return hasattr(module, "render_simulation_report")
 
 
 def _simulate(profile: Profile, options: SimulationOptions, fast: bool,

@@ -90,3 +90,29 @@ def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
     assert result.returncode == ExitCode.BAD_INPUT
     assert "slo.p99_ms: unknown key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_installed_console_script_runs() -> None:
+    script = Path(sys.executable).parent / "harness"
+    assert script.exists(), f"the console script is not installed beside {sys.executable}"
+    result = subprocess.run(
+        [str(script), "profile", "show"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == ExitCode.OK, result.stderr
+    assert "160,000" in result.stdout and "20,000" in result.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    # `harness model --users A:B:STEP --json | head -1`: the pipe closes after one line while
+    # the sweep is still writing; the command must stop without a traceback.
+    command = [sys.executable, "-m", "harness", "model", "--users", "100000:10000000:50000"]
+    with subprocess.Popen(
+        [*command, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()  # the reader leaves
+        stderr = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+    assert code == ExitCode.OK
