@@ -157,6 +157,37 @@ class AwardRequest(_Request):
     bid_id: ObjectIdField
 
 
+#: The longest photo upload in base64 characters (about 700 KiB of image; bodies stop at 1 MiB).
+MAX_PHOTO_BASE64 = 960_000
+
+
+class PhotoUpload(_Request):
+    """A photo of a job: a file name and the image bytes, base64-encoded."""
+
+    filename: Annotated[
+        str,
+        StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,80}\.(jpg|jpeg|png|webp)$"),
+        Field(
+            description="A plain file name: letters, digits, `_`, `-`; .jpg, .jpeg, .png, .webp."
+        ),
+    ]
+    content_base64: Annotated[
+        str,
+        StringConstraints(pattern=r"^[A-Za-z0-9+/]+={0,2}$"),
+        Field(min_length=4, max_length=MAX_PHOTO_BASE64, description="The image, base64."),
+    ]
+
+
+class PhotoOut(BaseModel):
+    """A stored photo of a job."""
+
+    job_id: int
+    filename: str
+    url: str
+    size: int
+    """Bytes stored."""
+
+
 class BidCreate(_Request):
     """A contractor's offer."""
 

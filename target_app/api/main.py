@@ -15,12 +15,14 @@ from target_app.api.routes import (
     jobs,
     operator,
     ops,
+    photos,
     territories,
     threads,
 )
 
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    module.router for module in (auth, territories, jobs, bids, threads, contractors, operator, ops)
+    module.router
+    for module in (auth, territories, jobs, photos, bids, threads, contractors, operator, ops)
 )
 
 

@@ -5,8 +5,10 @@
 * wraps a synchronous endpoint so the CPU time of its thread counts for the request
   (``core/cost.py``);
 * documents in OpenAPI the error responses the route's declarations imply: 401/403 from its
-  `Access` dependency, 422 when it takes parameters or a body, 413 for a body, 500 always,
-  503 when it uses the database. Route-specific codes (404, 409) are declared on the route.
+  `Access` dependency, 422 when it takes parameters or a body, 413 for a body, 409 (a
+  concurrent duplicate) and 400 (a malformed key) when it takes an ``Idempotency-Key``, 429
+  unless its path is exempt from rate limits, 500 always, 503 when it uses the database.
+  Route-specific codes (404, 409) are declared on the route.
 
 Endpoints return `json_response(model)`, serialized in the endpoint's own thread by pydantic's
 Rust serializer: FastAPI would otherwise validate and serialize the return value again on the
@@ -28,6 +30,8 @@ from pydantic import BaseModel
 from target_app.api.deps import Access
 from target_app.core.cost import cpu_accounted
 from target_app.core.problems import responses
+from target_app.resilience.idempotency import IDEMPOTENCY_HEADER
+from target_app.resilience.ratelimit import EXEMPT_PATHS
 
 JSON = "application/json"
 
@@ -52,8 +56,10 @@ def access_of(endpoint: Callable[..., Any]) -> list[Access]:
     return found
 
 
-def _implied_errors(endpoint: Callable[..., Any], uses_db: bool) -> set[int]:
+def _implied_errors(endpoint: Callable[..., Any], uses_db: bool, path: str) -> set[int]:
     codes = {500}
+    if path not in EXEMPT_PATHS:
+        codes.add(429)  # the rate limiter answers before the route (limits are on by default)
     hints = typing.get_type_hints(endpoint, include_extras=True)
     for access in access_of(endpoint):
         if not access.anonymous:
@@ -68,6 +74,8 @@ def _implied_errors(endpoint: Callable[..., Any], uses_db: bool) -> set[int]:
             codes.add(422)  # (a query-parameter model is a BaseModel too, but has no body)
         elif inspect.isclass(base) and issubclass(base, BaseModel):
             codes |= {400, 413, 422}  # 400: a body that is not UTF-8 (FastAPI's parse error)
+        if any(isinstance(m, params.Header) and m.alias == IDEMPOTENCY_HEADER for m in metadata):
+            codes |= {400, 409, 422}  # a malformed key; a duplicate in flight; reused key
     if uses_db:
         codes.add(503)
     return codes
@@ -79,7 +87,7 @@ class ServiceRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         uses_db = not inspect.iscoroutinefunction(endpoint)  # the async ones never touch it
         declared: dict[int | str, Any] = dict(kwargs.pop("responses", None) or {})
-        for code, doc in responses(*sorted(_implied_errors(endpoint, uses_db))).items():
+        for code, doc in responses(*sorted(_implied_errors(endpoint, uses_db, path))).items():
             declared.setdefault(code, doc)
         if any(access.anonymous or access.admin for access in access_of(endpoint)):
             # The bearer token is optional here: `{}` is OpenAPI's "no security" alternative.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -170,6 +171,10 @@ class Database:
     def write_session(self) -> Session:
         """A session whose transaction takes the write lock first (SQLite ``BEGIN IMMEDIATE``)."""
         return self._write()
+
+    def guard(self) -> AbstractContextManager[None]:
+        """Nothing here; the resilience layer's ``GuardedDatabase`` puts its breaker in."""
+        return nullcontext()
 
     def ping(self) -> float:
         """Run ``SELECT 1``; return its duration in seconds. Raises when the database is down."""

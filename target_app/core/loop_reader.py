@@ -96,11 +96,18 @@ class LoopReader:
         database = self._engine.url.database or ":memory:"
         # check_same_thread off: created by whichever thread asks first (tests drive the loop
         # from several threads in turn), but only ever used by one thread at a time.
-        connection = sqlite3.connect(
-            database, isolation_level=None, check_same_thread=False, uri=False
-        )
-        for pragma in self._pragmas:
-            connection.execute(pragma)
+        try:
+            connection = sqlite3.connect(
+                database, isolation_level=None, check_same_thread=False, uri=False
+            )
+        except sqlite3.Error as exc:  # the file cannot be opened: the database is down
+            raise DBAPIError.instance("connect", (), exc, sqlite3.Error) from exc
+        try:
+            for pragma in self._pragmas:
+                connection.execute(pragma)
+        except sqlite3.Error as exc:
+            connection.close()
+            raise DBAPIError.instance("PRAGMA", (), exc, sqlite3.Error) from exc
         return connection
 
     @contextmanager

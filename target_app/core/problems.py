@@ -228,11 +228,37 @@ ERROR_DOCS: dict[int, str] = {
     409: "The object's state does not allow this change.",
     413: "Request body larger than 1 MiB.",
     422: "Validation error: the body, path or query parameters are invalid.",
+    429: "Rate limit of the caller's tier used up (requests per minute); see Retry-After.",
     500: "Unexpected server error.",
-    503: "Database unavailable or connection pool exhausted; see Retry-After.",
+    503: (
+        "Database unavailable, connection pool exhausted, or a dependency's circuit breaker "
+        "open; see Retry-After."
+    ),
+}
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": {"type": "integer"}}
+
+
+#: Headers that always come with an error code (OpenAPI ``headers`` of the response).
+ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    429: {
+        "Retry-After": _header("Seconds until the window frees a request."),
+        "RateLimit-Limit": _header("Requests per minute of the caller's tier."),
+        "RateLimit-Remaining": _header("Requests left in the current window (0)."),
+        "RateLimit-Reset": _header("Seconds until the window frees a request."),
+    },
+    503: {"Retry-After": _header("Seconds to wait before retrying.")},
 }
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the given error codes (problem+json bodies)."""
-    return {code: problem_doc(ERROR_DOCS[code]) for code in codes}
+    """OpenAPI ``responses`` for the given error codes (problem+json bodies, their headers)."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        doc = problem_doc(ERROR_DOCS[code])
+        if code in ERROR_HEADERS:
+            doc["headers"] = ERROR_HEADERS[code]
+        documented[code] = doc
+    return documented

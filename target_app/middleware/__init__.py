@@ -5,7 +5,9 @@ Order matters; the first listed is the outermost::
     MetricsMiddleware        counts and times every request, including the rejected ones
     ProxyHeadersMiddleware   the client address, from X-Forwarded-For of trusted proxies only
     BodyLimitMiddleware      413 for bodies over 1 MiB, before anything reads them
-    (issue 4: rate limiting and circuit breaking go here, inside the client address)
+    RateLimitMiddleware      429 past the caller's tier limit (``resilience/ratelimit.py``,
+                             added by ``install_resilience`` before these, so innermost: it
+                             sees the client address the proxy-headers middleware settled)
 
 Each middleware is a small plain ASGI class in its own module, in the manner of Starlette's.
 """

@@ -81,7 +81,8 @@ def admin_router(
         prefix="/admin/faults",
         tags=["admin"],
         dependencies=[Depends(guard)],
-        responses=responses(400, 401, 413, 422),  # token may be missing; bodies are checked
+        # The token may be missing, bodies are checked; a wrong token is rate limited (429).
+        responses=responses(400, 401, 413, 422, 429, 500),
     )
 
     def state() -> FaultsOut:

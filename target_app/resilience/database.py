@@ -7,13 +7,16 @@ database has failed five times in a row (or blocks took longer than 10 s), reque
 trial requests probe it. Only failures that are the database's fault count: lost
 connections and operational errors, not constraint violations or the route's own 404/409.
 
-Everything else (``engine``, ``pool``, ``ping``, ``dispose``, ``is_sqlite``) is delegated.
+Database work done outside a session (``GET /jobs`` reads through the engine, or on SQLite
+through the event loop's own reader) runs inside ``with db.guard():``, the same breaker.
+Everything else (``engine``, ``pool``, ``ping``, ``dispose``, ``is_sqlite``) is delegated;
+``ping`` deliberately bypasses the breaker, so readiness always probes the database itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -62,6 +65,10 @@ class GuardedDatabase:
         """``with db.write_session() as session, session.begin():`` through the breaker."""
         with self.breaker.guard(), self._db.write_session() as session:
             yield session
+
+    def guard(self) -> AbstractContextManager[None]:
+        """``with db.guard():`` around database work that does not use a session."""
+        return self.breaker.guard()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)

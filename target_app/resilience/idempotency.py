@@ -61,6 +61,9 @@ from target_app.resilience.tables import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
 
+#: The request header that carries the key.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
 #: Response headers worth replaying (content type and where the created object lives).
 REPLAYED_HEADERS = ("content-type", "location")
 
@@ -68,7 +71,7 @@ REPLAYED_HEADERS = ("content-type", "location")
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
+        alias=IDEMPOTENCY_HEADER,
         max_length=MAX_KEY_LENGTH,
         description="Makes the write safe to retry: a retry with the same key and body returns "
         "the original response and writes nothing; a different body gets 422.",

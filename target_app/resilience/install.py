@@ -166,6 +166,10 @@ class Resilience:
         """Store a job photo; 503 + Retry-After (via the handler) when storage is down."""
         return await store_photo(self.services.storage, self.breakers["storage"], key, data)
 
+    def store_photo_from_thread(self, key: str, data: bytes) -> str:
+        """`store_photo` for synchronous routes (they run in the thread pool)."""
+        return anyio.from_thread.run(self.store_photo, key, data)
+
     def notify(
         self, session: Session, event: str, recipient_id: int, payload: Mapping[str, Any]
     ) -> None:

@@ -388,10 +388,9 @@ def test_other_schemes_are_401(security_client: TestClient, actors: Actors) -> N
         assert response.status_code == 401, value
 
 
-@pytest.fixture
-def deleted_user(security_app: FastAPI) -> Iterator[Principal]:
-    """A homeowner account that existed long enough to get a token, then was deleted."""
-    engine = security_app.state.target_app.db.engine
+def _deleted_account(app: FastAPI, role: str) -> Principal:
+    """An account of ``role`` that existed long enough to get a token, then was deleted."""
+    engine = app.state.target_app.db.engine
     with engine.begin() as conn:
         user_id = conn.execute(
             insert(User)
@@ -399,7 +398,7 @@ def deleted_user(security_app: FastAPI) -> Iterator[Principal]:
                 email=f"gone-{time.time_ns()}@example.com",
                 password_hash="scrypt$1$1$1$00$00",
                 display_name="Gone",
-                role="homeowner",
+                role=role,
                 tier="free",
                 territory_id=1,
                 available=False,
@@ -407,10 +406,21 @@ def deleted_user(security_app: FastAPI) -> Iterator[Principal]:
             )
             .returning(User.id)
         ).scalar_one()
-    principal = Principal(user_id, "homeowner", "free", 1)
     with engine.begin() as conn:
         conn.execute(delete(User).where(User.id == user_id))
-    yield principal
+    return Principal(user_id, role, "free", 1)
+
+
+@pytest.fixture
+def deleted_user(security_app: FastAPI) -> Iterator[Principal]:
+    """A homeowner account that existed long enough to get a token, then was deleted."""
+    yield _deleted_account(security_app, "homeowner")
+
+
+@pytest.fixture
+def deleted_contractor(security_app: FastAPI) -> Iterator[Principal]:
+    """A contractor account that existed long enough to get a token, then was deleted."""
+    yield _deleted_account(security_app, "contractor")
 
 
 def test_deleted_users_token_cannot_write_and_is_not_a_500(
@@ -431,3 +441,19 @@ def test_deleted_users_token_cannot_write_and_is_not_a_500(
              "deleted user", backend, json={"budget": 1})  # fmt: skip
     _refused(security_client, security_app, "GET", f"/threads/{world.thread_id}/messages",
              headers, 404, "deleted user", backend)  # fmt: skip
+
+
+def test_deleted_contractors_token_opening_a_thread_is_409_not_500(
+    deleted_contractor: Principal,
+    world: World,
+    security_app: FastAPI,
+    security_client: TestClient,
+    backend: str,
+) -> None:
+    """Regression: the thread insert failed its foreign key and the lost-race lookup raised."""
+    token = security_app.state.target_app.signer.issue(deleted_contractor)
+    headers = {"Authorization": f"Bearer {token}"}
+    _refused(security_client, security_app, "POST", "/threads", headers, 409,
+             "deleted user", backend, json={"job_id": world.job_id})  # fmt: skip
+    _refused(security_client, security_app, "POST", f"/jobs/{world.job_id}/bids", headers, 409,
+             "deleted user", backend, json={"amount": 5})  # fmt: skip

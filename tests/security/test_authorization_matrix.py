@@ -77,6 +77,10 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Body]] = {
         (401, 200, 403, 403, 403, 403, 401),
         lambda w: {"bid_id": w.bid_id},
     ),
+    ("POST", "/jobs/{job_id}/photos"): (
+        (401, 201, 403, 403, 403, 403, 401),
+        lambda w: {"filename": "roof.jpg", "content_base64": "anBlZw=="},
+    ),
     ("POST", "/jobs/{job_id}/bids"): (
         (401, 403, 409, 201, 403, 403, 401),
         lambda w: {"amount": 420, "message": "Can start Monday."},

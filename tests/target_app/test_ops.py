@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from target_app.main import create_app
-from tests.target_app.conftest import Auth, make_settings
+from tests.target_app.conftest import Auth, account, make_settings
 
 
 def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -55,6 +56,33 @@ def test_ready_is_503_when_database_is_down(down_url: str) -> None:
         assert jobs.headers["content-type"] == "application/problem+json"
 
 
+def test_a_dead_database_opens_its_breaker_and_even_the_job_board_fails_fast(
+    down_url: str,
+) -> None:
+    """Every database access goes through the database breaker, ``GET /jobs`` included.
+
+    ``GET /jobs`` reads outside the routes' sessions (through the engine, or on SQLite the
+    event loop's own reader), so it is guarded on its own; this pins that down.
+    """
+    app = create_app(make_settings(down_url, db_pool_timeout_s=1.0))
+    token = app.state.target_app.signer.issue(account("homeowner", 0))
+    headers = {"Authorization": f"Bearer {token}"}
+    breaker = app.state.target_app.db.breaker
+    with TestClient(app) as client:
+        failed = [
+            client.get("/jobs", params={"territory_id": 1}, headers=headers) for _ in range(5)
+        ]
+        assert [r.status_code for r in failed] == [503] * 5
+        assert "database is unavailable" in failed[0].json()["detail"]
+        rejected = breaker.stats.rejected
+        refused = client.get("/jobs", params={"territory_id": 1}, headers=headers)
+        assert refused.status_code == 503 and "circuit open" in refused.json()["detail"]
+        assert int(refused.headers["retry-after"]) >= 29  # the breaker's 30 s reset time
+        assert breaker.stats.rejected == rejected + 1
+        ready = client.get("/health/ready").json()
+    assert ready["breakers"]["database"]["state"] == "open"
+
+
 def test_pool_exhausted_is_fast_503(db_url: str, auth: Auth) -> None:
     app = create_app(make_settings(db_url, db_pool_min=1, db_pool_max=1, db_pool_timeout_s=0.3))
     with TestClient(app) as client:
@@ -62,7 +90,9 @@ def test_pool_exhausted_is_fast_503(db_url: str, auth: Auth) -> None:
         held = state.db.engine.connect()  # take the only connection
         try:
             assert state.db.pool.in_use == 1
+            started = time.perf_counter()
             response = client.get("/territories")
+            assert time.perf_counter() - started < 0.3 + 1.5  # the timeout, not a hang
             assert response.status_code == 503
             assert response.headers["retry-after"] == "1"
             text = client.get("/metrics").text

@@ -110,11 +110,13 @@ def _job_page(
     if cursor is not None:
         params["after_time"], params["after_id"] = decode_time_cursor(cursor)
     statement_params = {k: v for k, v in params.items() if v is not None}
-    if reader is not None:
-        engine = state.db.engine
-        return search_page_on_loop(reader, engine, shape, statement_params, query.page_size)
-    with state.db.engine.connect() as conn:
-        return search_page(conn, shape, statement_params, query.page_size, sqlite)
+    # Through the database breaker like every session: refused at once while it is open.
+    with state.db.guard():
+        if reader is not None:
+            engine = state.db.engine
+            return search_page_on_loop(reader, engine, shape, statement_params, query.page_size)
+        with state.db.engine.connect() as conn:
+            return search_page(conn, shape, statement_params, query.page_size, sqlite)
 
 
 def _detail(session: Session, job: Job) -> JobDetail:

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from target_app.api.deps import AdminOnly, Public, StateDep
 from target_app.api.routing import ServiceRoute, json_response
 from target_app.core import external
+from target_app.core.problems import ERROR_HEADERS
 from target_app.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"], route_class=ServiceRoute)
@@ -27,7 +28,11 @@ async def health(_caller: Public) -> Response:
     "/health/ready",
     response_model=Readiness,
     responses={
-        503: {"description": "Not ready: the database or a dependency is down.", "model": Readiness}
+        503: {
+            "description": "Not ready: the database or a dependency is down.",
+            "model": Readiness,
+            "headers": ERROR_HEADERS[503],
+        }
     },
 )
 def ready(state: StateDep, _caller: Public) -> Response:

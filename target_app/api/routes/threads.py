@@ -70,7 +70,7 @@ def list_threads(
     status_code=201,
     responses={
         200: {"description": "The thread already existed.", "model": ThreadOut},
-        **responses(400, 403, 404),
+        **responses(400, 403, 404, 409),
     },
 )
 def open_thread(body: ThreadCreate, state: StateDep, caller: ParticipantUser) -> Response:
@@ -116,7 +116,11 @@ def open_thread(body: ThreadCreate, state: StateDep, caller: ParticipantUser) ->
                     .returning(Thread.id)
                 ).scalar_one()
         except IntegrityError:
-            existing = session.execute(select(Thread).where(*key)).scalar_one()
+            existing = session.execute(select(Thread).where(*key)).scalar_one_or_none()
+            if existing is None:
+                # Not a lost race: a row the thread refers to is gone (a deleted account's
+                # token still being valid). The handler answers 409.
+                raise
             return json_response(_thread_out(existing), 200)
         session.commit()
         thread = session.get(Thread, thread_id)

@@ -1,14 +1,24 @@
-"""The circuit breaker: exact state sequences and exactly which calls reach the dependency."""
+"""The circuit breaker: exact state sequences and exactly which calls reach the dependency.
+
+The first tests take the state machine apart on breakers built by hand; the last one walks
+each of the service's six breakers, built from the settings as the app builds them, through
+its row of the source document's table.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from target_app.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from target_app.resilience.database import is_database_failure
 from target_app.resilience.errors import CallTimeoutError, CircuitOpenError
+from target_app.resilience.registry import BreakerRegistry
+from target_app.resilience.settings import DEPENDENCIES, load_resilience_settings
 
 from .clock import FakeClock
 
@@ -252,3 +262,86 @@ def test_sync_guard_from_many_threads() -> None:
 def test_policy_names_the_bad_value(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BreakerPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+#: The source document's table: failures / timeout s / reset s, per dependency.
+TABLE = {
+    "database": (5, 10, 30),
+    "ai": (3, 30, 60),
+    "payments": (5, 15, 30),
+    "sms": (5, 10, 30),
+    "email": (5, 10, 30),
+    "storage": (5, 15, 30),
+}
+
+
+def _failure_of(name: str) -> Exception:
+    """What a broken ``name`` raises; the database breaker counts only the database's faults."""
+    if name == "database":
+        return OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+    return ConnectionError(f"{name} down")
+
+
+@pytest.mark.parametrize("cause", ["errors", "slow calls"])
+@pytest.mark.parametrize("name", DEPENDENCIES)
+async def test_each_configured_breaker_follows_its_row_of_the_table(name: str, cause: str) -> None:
+    """The service's own six breakers (built from the settings, as the app builds them)."""
+    clock = FakeClock()
+    settings = load_resilience_settings()
+    registry = BreakerRegistry.from_settings(
+        settings, clock=clock, is_failure={"database": is_database_failure}
+    )
+    breaker = registry[name]
+    policy = breaker.policy
+    assert (policy.failures, policy.timeout_s, policy.reset_s) == TABLE[name]
+    trials = settings.breaker_half_open_calls
+    calls = 0
+    broken = True
+    gate: asyncio.Event | None = None
+
+    async def dependency() -> str:
+        nonlocal calls
+        calls += 1
+        if gate is not None:
+            await gate.wait()
+        if broken and cause == "errors":
+            raise _failure_of(name)
+        if broken:
+            clock.advance(policy.timeout_s + 0.5)  # answers, but after the timeout
+        return "ok"
+
+    async def attempt() -> str:
+        try:
+            return await breaker.call(dependency)
+        except CircuitOpenError:
+            return "rejected"
+        except (OperationalError, ConnectionError):
+            return "failed"
+
+    expected = "failed" if cause == "errors" else "ok"  # a late answer still comes back
+    assert [await attempt() for _ in range(policy.failures - 1)] == [expected] * (
+        policy.failures - 1
+    )
+    assert breaker.state is CLOSED  # one short of the threshold
+    assert await attempt() == expected
+    assert breaker.state is OPEN and calls == policy.failures
+
+    # Open: rejected at once, the dependency sees nothing, right up to the reset time.
+    assert [await attempt() for _ in range(20)] == ["rejected"] * 20
+    clock.advance(policy.reset_s - 0.001)
+    assert await attempt() == "rejected"
+    assert calls == policy.failures
+
+    # Half-open: 50 concurrent callers, exactly the configured trial calls get through.
+    clock.advance(0.001)
+    broken = False
+    gate = asyncio.Event()
+    tasks = [asyncio.create_task(attempt()) for _ in range(50)]
+    await asyncio.sleep(0)
+    assert calls == policy.failures + trials
+    gate.set()
+    results = await asyncio.gather(*tasks)
+    assert Counter(results) == {"ok": trials, "rejected": 50 - trials}
+    assert calls == policy.failures + trials
+    assert _sequence(breaker) == [(CLOSED, OPEN), (OPEN, HALF), (HALF, CLOSED)]
+    assert breaker.stats.rejected == 21 + 50 - trials

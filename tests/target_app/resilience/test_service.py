@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
 
@@ -123,3 +124,42 @@ def test_the_service_rate_limits_and_exempts_health(
     assert limited.headers["content-type"] == "application/problem+json"
     assert health == {200: 20}
     assert ready["breakers"]["database"]["state"] == "closed"
+
+
+PHOTO_BYTES = b"\xff\xd8\xff\xe0 a tiny jpeg"
+PHOTO = {"filename": "roof.jpg", "content_base64": base64.b64encode(PHOTO_BYTES).decode()}
+
+
+def test_job_photos_go_to_storage_and_storage_down_is_503(
+    app: FastAPI, client: TestClient, auth: Auth
+) -> None:
+    resilience = _resilience(app)
+    owner = auth("homeowner", 0)
+    job_id = client.post("/jobs", json=JOB, headers=owner).json()["id"]
+    path = f"/jobs/{job_id}/photos"
+    stored = client.post(path, json=PHOTO, headers=owner)
+    assert stored.status_code == 201, stored.text
+    url = f"https://storage.invalid/jobs/{job_id}/roof.jpg"
+    assert stored.json() == {"job_id": job_id, "filename": "roof.jpg", "url": url,
+                             "size": len(PHOTO_BYTES)}  # fmt: skip
+    assert stored.headers["Location"] == url
+    assert resilience.services.storage.objects[f"jobs/{job_id}/roof.jpg"] == PHOTO_BYTES
+    # Only the job's owner; bad input is 422 and never reaches storage.
+    assert client.post(path, json=PHOTO, headers=auth("homeowner", 1)).status_code == 403
+    assert client.post("/jobs/999999/photos", json=PHOTO, headers=owner).status_code == 404
+    calls = resilience.services.storage.calls
+    for bad in ({"content_base64": "not base64!"}, {"filename": "../etc/passwd"},
+                {"filename": "roof.exe"}, {"content_base64": "===="}):  # fmt: skip
+        assert client.post(path, json={**PHOTO, **bad}, headers=owner).status_code == 422, bad
+    assert resilience.services.storage.calls == calls
+
+    # Storage down: 503 + Retry-After; five failures open its breaker, after which storage
+    # is not called at all until the reset time.
+    resilience.board.set("storage", Fault(error_rate=1.0))
+    down = [client.post(path, json=PHOTO, headers=owner) for _ in range(7)]
+    assert [r.status_code for r in down] == [503] * 7
+    assert all(r.headers["content-type"] == "application/problem+json" for r in down)
+    assert down[0].headers["Retry-After"] == "1" and "injected" in down[0].json()["detail"]
+    assert "circuit open" in down[-1].json()["detail"]
+    assert down[-1].headers["Retry-After"] == "30"
+    assert resilience.services.storage.calls == calls + 5
