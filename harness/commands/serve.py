@@ -9,6 +9,7 @@ Redis for shared rate-limit state (``$REDIS_URL``, default the loopback Redis).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         seed_scale=args.seed_scale,
         seed=not args.no_seed,
         port=args.port,
+        # ADMIN_TOKEN in the environment mounts /admin/faults (fault injection by hand,
+        # README "The bundled service and its resilience"); without it the API is absent.
+        admin_token=os.environ.get("ADMIN_TOKEN") or None,
     )
 
     def on_term(_signum: int, _frame: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -40,7 +41,8 @@ def test_the_ten_checks_pass_on_a_healthy_service(service: BundledService) -> No
         "pool headroom",
         "login",
     ]
-    assert not [r for r in results if r.status == Status.FAIL], results
+    # The bundled service offers every feature checked: none is failed or "not offered".
+    assert [r.status for r in results] == [Status.PASS] * 10, results
     assert next(r for r in results if r.name == "database").detail.startswith("sqlite")
 
 
@@ -60,6 +62,36 @@ def test_health_command_prints_one_line_per_check(
     assert len(lines) == 10 and out.rstrip().splitlines()[-1].startswith("READY")
 
 
+def test_health_command_exits_1_naming_the_failed_check(
+    service: BundledService, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[slo]\napi_p50_ms = 0.001\napi_p95_ms = 0.002\n")
+    argv = ["health", "--host", service.url, "--non-interactive", "--profile", str(strict)]
+    assert main(argv) == ExitCode.BREACH
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert any(re.match(r"^FAIL\s+7 read endpoints\s+.*slower than 0.002 ms", x) for x in lines)
+    assert lines[-1].startswith("NOT READY: 9/10 checks without failure")
+
+
+def test_health_command_is_coloured_on_a_terminal(
+    service: BundledService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    for name in ("NO_COLOR", "TERM", "FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert main(["health", "--host", service.url]) == ExitCode.OK
+    drawn = screen.getvalue()
+    assert "\x1b[" in drawn and drawn.count("✔") == 10  # a green tick per check
+    assert "PASS" not in drawn and "READY: 10/10" in drawn
+
+
 def test_health_command_on_a_dead_host_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     assert main(["health", "--host", dead, "--non-interactive", "--timeout", "2"]) == 3
@@ -70,7 +102,7 @@ def test_serve_prints_the_address_serves_and_stops_on_ctrl_c(tmp_path: Path) -> 
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "serve", "--port", "0", "--seed-scale", "0.001"],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "ADMIN_TOKEN": "t" * 32},
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -82,6 +114,13 @@ def test_serve_prints_the_address_serves_and_stops_on_ctrl_c(tmp_path: Path) -> 
         match = re.search(r"serving on (http://127\.0\.0\.1:\d+)", line)
         assert match, line
         assert httpx.get(f"{match.group(1)}/health/ready", timeout=5).status_code == 200
+        # ADMIN_TOKEN in its environment mounts the fault API (README: inject a fault by hand)
+        faults = f"{match.group(1)}/admin/faults"
+        assert httpx.get(faults, timeout=5).status_code == 401
+        admin = {"Authorization": "Bearer " + "t" * 32}
+        put = httpx.put(f"{faults}/payments", json={"error_rate": 1.0}, headers=admin, timeout=5)
+        assert put.status_code == 200, put.text
+        assert httpx.delete(faults, headers=admin, timeout=5).status_code == 200
         os.kill(process.pid, signal.SIGINT)
         # communicate, not wait: it drains stderr, so a chatty shutdown cannot fill the pipe
         # and block the process we are waiting for
