@@ -57,14 +57,20 @@ def holds(below: bool, measured: float, target: float) -> bool:
 def evaluate_record(slo: Slo, record: Mapping[str, Any], stage: str | None) -> list[SloResult]:
     """Gate one stage record (or the overall record when ``stage`` is None)."""
     results = []
+    empty = not record.get("requests")
     for name, key, below in OBJECTIVES:
         target = float(getattr(slo, name))
         measured = record.get(key)
+        if empty and name != "availability":
+            # No API request at all: the record's 0.0 latencies and error rate are no evidence
+            # (summary.aggregate fills them in), so they must not read as "passed".
+            measured = None
         if measured is None:
             if stage is not None:
                 continue  # e.g. no PAGE sample in a short stage: nothing to judge there
-            # Overall: PAGE latency absent is only acceptable when no pages were expected.
-            if name == "page_p95_ms" and record.get("requests", 0) > 0:
+            # Overall: API requests but no PAGE sample (a locustfile without screens) leave
+            # the page objective with nothing to judge; no requests at all fail it below.
+            if name == "page_p95_ms" and not empty:
                 continue
             if name == "availability":
                 continue

@@ -18,7 +18,9 @@ cut off after the service counted it). In a distributed run the master ramps to 
 instead of stopping (a stopped worker is dropped from the master's list for --stop-timeout
 seconds), then waits until every worker has sent a report after that (its last samples and
 histograms), and only then lets the shape end the test, which quits. A worker that does not
-report in time is named in ``HARNESS_FINAL``.
+report in time is named in ``HARNESS_FINAL``. (The journeys' shapes end a distributed run with
+a fixed 4-s drain at 0 users for plain Locust, which quits without waiting; under this plugin
+that drain is skipped, since the wait for the reports replaces it.)
 
 Live windows come from Locust's own statistics (2-digit buckets, good enough to watch and to
 evaluate alert rules); the run's percentiles come from the journeys' HDR histograms.
@@ -255,6 +257,15 @@ def _finish(environment: Environment) -> None:
     TRACKER.missing_final = [w for w in expected if TRACKER.last_report.get(w, 0.0) <= stopped_at]
 
 
+def _stages_over(shape: Any) -> bool:
+    """Whether a journeys shape has run its whole stage table (it may still be draining)."""
+    try:
+        total = shape.total_duration_s
+    except (AttributeError, RuntimeError):  # not a journeys shape, or no table yet
+        return False
+    return isinstance(total, int | float) and float(shape.get_run_time()) >= float(total)
+
+
 def _wrap_shape(environment: Environment) -> None:
     """Make the shape end the test only after :func:`_finish` (and on a harness stop request)."""
     shape = environment.shape_class
@@ -265,6 +276,11 @@ def _wrap_shape(environment: Environment) -> None:
     def tick() -> Any:
         _check_control()
         result = None if TRACKER.stop_reason is not None else original()
+        if result is not None and _stages_over(shape):
+            # The journeys' shapes end a distributed run with a few seconds at 0 users so that
+            # plain Locust's quit() does not lose the workers' last reports. _finish does that
+            # job here, waiting only as long as the reports take, so the drain is skipped.
+            result = None
         if result is None:
             TRACKER.stages_end_reached = TRACKER.stop_reason is None
             if not TRACKER.finishing:

@@ -39,7 +39,7 @@ class Progress:
         tty = self.stream.isatty() if interactive is None else interactive
         self.console = Console(file=self.stream, force_terminal=tty if interactive else None)
         self.live: Live | None = Live(console=self.console, transient=False) if tty else None
-        self._last_plain = 0.0
+        self._last_plain: float | None = None  # the first record is always printed
         self._started = False
 
     def __enter__(self) -> Progress:
@@ -61,7 +61,7 @@ class Progress:
             self.live.update(self._table(record, workers))
             return
         now = time.monotonic()
-        if now - self._last_plain >= self.plain_every_s:
+        if self._last_plain is None or now - self._last_plain >= self.plain_every_s:
             self._last_plain = now
             print(self._line(record, workers), file=self.stream, flush=True)
 

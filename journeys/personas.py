@@ -66,8 +66,11 @@ class JourneyUser(FastHttpUser):
         return self.journeys.think[self.persona].sample(self.rng)
 
     def on_start(self) -> None:
-        pool = self.journeys.pools[self.persona]
-        self.account = pool.acquire()
+        # A failed login is retried by calling this again (open_screen): the person tries
+        # their own account again rather than taking the next one, which would leak a slot
+        # per failure and, under sustained failures, wrap the pool onto accounts in use.
+        if self.account is None:
+            self.account = self.journeys.pools[self.persona].acquire()
         headers = {"Accept": "application/json"}
         if self.journeys.settings.forwarded_for:
             headers["X-Forwarded-For"] = self.account.address

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import alerts, gates
+from harness import alerts, gates, summary
+from harness.probe import ProbeResult
+from journeys.hdr import HistogramSet
 from models.profile import load_profile
 
 PROFILE = load_profile()
@@ -69,6 +71,17 @@ def test_stages_without_requests_are_not_gated_but_an_empty_run_fails() -> None:
     results = gates.evaluate(SLO, [empty], overall)
     assert all(r.stage is None for r in results)
     assert {r.name for r in gates.breached(results)} >= {"api_p50_ms", "api_p95_ms", "error_rate"}
+
+
+def test_a_run_without_requests_fails_even_with_the_summary_zeros() -> None:
+    """summary.aggregate reports 0.0 latencies and error rate when nothing was measured."""
+    overall = summary.overall_record(HistogramSet(), 1, [ProbeResult(0.5, True, 1.0)], 0.0, 10.0)
+    assert overall["requests"] == 0 and overall["p95_ms"] == 0.0  # what the run would write
+    results = gates.evaluate(SLO, [], overall)
+    failed = {r.name: r.measured for r in gates.breached(results)}
+    assert failed == {"api_p50_ms": None, "api_p95_ms": None, "page_p95_ms": None,
+                      "error_rate": None}  # fmt: skip
+    assert [r.name for r in results if r.passed] == ["availability"]  # the probe did answer
 
 
 def test_breach_watch_needs_the_whole_window() -> None:

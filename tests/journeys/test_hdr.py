@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hdrh.histogram import HdrHistogram
 
-from journeys.hdr import HIGHEST_US, HistogramSet, percentile_ms
+from journeys.hdr import HIGHEST_US, HistogramSet, mean_ms, new_histogram, percentile_ms
 
 PERCENTILES = (1.0, 25.0, 50.0, 90.0, 95.0, 99.0, 99.9)
 # Three significant digits: a value read back is within 1/1024 of the sample (sub-bucket width).
@@ -125,3 +128,26 @@ def test_bulk_recording_equals_hdrh_record_value_one_by_one() -> None:
     assert (ours.min_value, ours.max_value) == (reference.min_value, reference.max_value)
     assert list(ours.counts) == list(reference.counts)
     assert ours.encode() == reference.encode()
+
+
+def test_numpy_percentiles_and_mean_equal_hdrh_own_iterators() -> None:
+    """percentile_ms and mean_ms find buckets with numpy; the answers are hdrh's, exactly."""
+    hs = HistogramSet()
+    for value in _samples(4, 20_011):
+        hs.record(0, "GET", "/jobs", float(value))
+    histogram = hs.histogram(0, "GET", "/jobs")
+    total = histogram.get_total_count()
+    # One walk of hdrh's recorded iterator: (running count, highest value of the bucket).
+    steps = [(s.total_count_to_this_value, s.value_iterated_to / 1000.0)
+             for s in histogram.get_recorded_iterator()]  # fmt: skip
+
+    def walked(p: float) -> float:
+        rank = max(1, math.ceil(p * total / 100.0 - 1e-9))
+        return float(next(value for running, value in steps if running >= rank))
+
+    grid = [0.0, 0.001, *(float(p) for p in np.linspace(0.5, 99.5, 199)), 99.99, 100.0]
+    decoded = HdrHistogram.decode(histogram.encode())  # a wire histogram, counts maybe short
+    for p in grid:
+        assert percentile_ms(histogram, p) == walked(p) == percentile_ms(decoded, p), p
+    assert mean_ms(histogram) == histogram.get_mean_value() / 1000.0 == mean_ms(decoded)
+    assert mean_ms(new_histogram()) == 0.0 and percentile_ms(new_histogram(), 50.0) == 0.0

@@ -6,6 +6,7 @@ think times shortened with JOURNEYS_THINK_SCALE, so that a handful of users open
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from journeys.accounts import client_address
 from journeys.hdr import HistogramSet
 from journeys.run import read_histograms
 from journeys.writelog import read_write_log
@@ -192,24 +194,32 @@ def test_step_shape_labels_samples_by_stage_and_merges_across_workers(
     _assert_hdr_agrees_with_locust(run, histograms)
 
 
-# A real HTTP server that rate-limits everything: the bundled service does not enforce its rate
-# limits yet (issue 4 wires them), and this keeps the test independent of its thresholds.
+# A real HTTP server that rate-limits everything, and writes down what each request carried
+# (request line, X-Forwarded-For, body) as one JSON line in the file named by its 2nd argument.
+# It keeps the test independent of the bundled service's thresholds.
 ALWAYS_429 = r"""
-import asyncio, sys
+import asyncio, json, sys
 BODY = b'{"type":"about:blank","title":"Too Many Requests","status":429}'
 RESPONSE = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n"
             b"Content-Type: application/problem+json\r\nContent-Length: "
             + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+LOG = open(sys.argv[2], "a", buffering=1)
 class Limited(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport, self.buffer = transport, b""
     def data_received(self, data):
         self.buffer += data
         while b"\r\n\r\n" in self.buffer:
-            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-            length = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
-                      if l.lower().startswith(b"content-length:")]
-            self.buffer = self.buffer[length[0] if length else 0:]
+            head, rest = self.buffer.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip()
+                       for k, _, v in (line.partition(":") for line in lines[1:])}
+            length = int(headers.get("content-length", "0"))
+            if len(rest) < length:
+                return  # the body is still on its way
+            body, self.buffer = rest[:length], rest[length:]
+            LOG.write(json.dumps({"request": lines[0], "body": body.decode("latin-1"),
+                                  "forwarded_for": headers.get("x-forwarded-for")}) + "\n")
             self.transport.write(RESPONSE)
 async def main():
     server = await asyncio.get_running_loop().create_server(Limited, "127.0.0.1", 0)
@@ -220,7 +230,11 @@ asyncio.run(main())
 
 
 def test_429s_are_failures_of_their_own_kind(tmp_path: Path) -> None:
-    server = subprocess.Popen([sys.executable, "-c", ALWAYS_429, "60"], stdout=subprocess.PIPE)
+    """Also what went out on the wire: each user keeps its one account and its own address."""
+    seen = tmp_path / "requests.jsonl"
+    server = subprocess.Popen(
+        [sys.executable, "-c", ALWAYS_429, "60", str(seen)], stdout=subprocess.PIPE
+    )
     try:
         assert server.stdout is not None
         url = f"http://127.0.0.1:{int(server.stdout.readline())}"
@@ -243,3 +257,16 @@ def test_429s_are_failures_of_their_own_kind(tmp_path: Path) -> None:
     pages = histograms.summarize(k for k in histograms if k[1] == "PAGE")
     assert pages.failures == pages.count > 0  # a login page whose call failed failed too
     assert pages.rate_limited == 0  # pages fail; only calls are rate limited
+
+    # Every login attempt (each user retries after each 429) carried the account's own
+    # X-Forwarded-For, and a user that retries keeps its account instead of taking the next.
+    requests = [json.loads(line) for line in seen.read_text().splitlines()]
+    attempts = [r for r in requests if r["request"].startswith("POST /auth/login ")]
+    assert len(attempts) >= logins.count > 2  # retried (the server may log one cut off at stop)
+    addresses: dict[str, set[str | None]] = defaultdict(set)
+    for attempt in attempts:
+        addresses[json.loads(attempt["body"])["email"]].add(attempt["forwarded_for"])
+    assert addresses == {
+        "homeowner0@seed.example": {client_address("homeowner", 0)},
+        "contractor0@seed.example": {client_address("contractor", 0)},
+    }

@@ -1,6 +1,6 @@
 """Every scenario's stage table and tick sequence (the logic inside each load shape).
 
-The Locust shape classes themselves are exercised in test_shapes_locust.py, in a subprocess:
+The Locust shape classes themselves are exercised in test_shapes.py, in a subprocess:
 importing Locust here would monkey-patch this whole pytest process with gevent.
 """
 
