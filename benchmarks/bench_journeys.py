@@ -1,7 +1,7 @@
 """Benchmarks of the journeys (issue 5, "Speed"). Not a test: prints figures for docs/benchmarks.md.
 
     .venv/bin/python benchmarks/bench_journeys.py overhead      # machinery vs bare FastHttpUser
-    .venv/bin/python benchmarks/bench_journeys.py users         # users per core, day-1 mix
+    .venv/bin/python benchmarks/bench_journeys.py users [--levels 100,300,2000]  # users per core
     .venv/bin/python benchmarks/bench_journeys.py ratio         # jobs : bids : messages
     .venv/bin/python benchmarks/bench_journeys.py all
 
@@ -199,8 +199,8 @@ def users_per_core(url: str, levels: tuple[int, ...] = (100, 300), window_s: flo
                           events=locust.events.__class__())  # fmt: skip
         env.create_local_runner()
         install(env, JourneySettings(accounts=ACCOUNTS, seed=1))
-        # Spawn slowly: each login costs the service a password hash.
-        spawn_rate = 10.0
+        # Spawn slowly: each login costs the service a password hash (tens of ms of CPU).
+        spawn_rate = 10.0 if users <= 300 else 15.0
         figures = _measure(env, users, spawn_rate, users / spawn_rate + 10.0, window_s)
         expected = request_rate(profile, users)
         per_user = figures["cpu"] / users
@@ -248,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("part", choices=("overhead", "users", "ratio", "all"))
     parser.add_argument("--rounds", type=int, default=5, help="overhead: alternating rounds")
+    parser.add_argument(
+        "--levels", default="100,300", metavar="N,N",
+        help="users: the user counts to measure (comma-separated; 2,000 takes about 4 minutes)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                     print("-- overhead against a minimal asyncio server (client-bound):")
                     overhead(fast_url, rounds=args.rounds)
             if args.part in ("users", "all"):
-                users_per_core(url)
+                users_per_core(url, tuple(int(n) for n in args.levels.split(",")))
             if args.part in ("ratio", "all"):
                 ratio(url, tmp)
     return 0
