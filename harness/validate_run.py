@@ -41,6 +41,7 @@ from harness.validation import (
     overlay,
     paired_stages,
     plan_levels,
+    probe_stages,
     summarise,
     validation_profile,
     with_step_stages,
@@ -173,7 +174,17 @@ def validate(
         routes = overlay(
             vprofile, calibrate_run(calibration_dir, vprofile, include_overhead=False).overlay()
         )
-        curve = fit_curve(calibration_dir, routes, document)
+        probe = None
+        if settings.capacity_probe:
+            light = fit_curve(calibration_dir, routes, {})
+            if light is not None:
+                light_users = _predict(calibrated, light, [1], settings, routes).saturation_users
+                probe = capacity_probe(
+                    vprofile, light_users, _login_cpu_ms(calibrated), directory, settings,
+                    pinning, document, log,
+                )  # fmt: skip
+            save()
+        curve = fit_curve(calibration_dir, routes, document, saturation=probe)
         document["service_curve"] = curve.to_json() if curve is not None else None
 
         prediction = _predict(calibrated, curve, [1], settings, routes)
@@ -239,9 +250,69 @@ def calibration_points(run_dir: Path) -> list[LoadPoint]:
     return points
 
 
-def fit_curve(run_dir: Path, routes: Profile, document: dict[str, Any]) -> ServiceCurve | None:
-    """The service curve of the calibration run, or None (reason in ``document``) when its
-    stages cannot support a fit; the prediction then falls back to the MVA on demands.
+def capacity_probe(
+    profile: Profile,
+    light_saturation_users: float,
+    login_cpu_ms: float,
+    directory: Path,
+    settings: ValidationSettings,
+    pinning: dict[str, Any],
+    document: dict[str, Any],
+    log: TextIO,
+) -> LoadPoint | None:
+    """Run the capacity probe (harness/validation.py) and return its saturated point, or None
+    with the reason in ``document`` (a failed run, or a service that did not saturate)."""
+    users = max(1, round(settings.probe_factor * light_saturation_users))
+    probe_profile = validation_profile(profile, settings.probe_think_scale)
+    print(
+        f"validate: capacity probe, {users} users at {settings.probe_think_scale:g} x the "
+        "think time",
+        file=log,
+    )
+    code, run_dir = _run(
+        with_step_stages(probe_profile, probe_stages(users, settings, login_cpu_ms)),
+        directory,
+        settings,
+        pinning,
+    )
+    record: dict[str, Any] = {"users": users, "run": str(run_dir), "used": False}
+    document["capacity_probe"] = record
+    points = calibration_points(run_dir) if run_dir is not None else []
+    if code == ExitCode.UNREACHABLE or not points:
+        why = (
+            "did not complete"
+            if code == ExitCode.UNREACHABLE or run_dir is None
+            else "measured nothing usable (its measured stage needs two metric scrapes)"
+        )
+        document.setdefault("warnings", []).append(
+            f"the capacity probe {why}; the curve is fitted on the light stages alone"
+        )
+        return None
+    point = points[-1]
+    record.update(throughput_rps=point.throughput_rps, cpu_utilization=point.cpu_utilization)
+    if point.cpu_utilization < PROBE_SATURATED_CPU:
+        document.setdefault("warnings", []).append(
+            f"the capacity probe ran at {point.cpu_utilization:.0%} CPU, not saturated; the "
+            "curve is fitted on the light stages alone (raise probe_factor)"
+        )
+        return None
+    record["used"] = True
+    return point
+
+
+#: CPU from which the capacity probe counts as having saturated the service.
+PROBE_SATURATED_CPU = 0.9
+
+
+def fit_curve(
+    run_dir: Path,
+    routes: Profile,
+    document: dict[str, Any],
+    saturation: LoadPoint | None = None,
+) -> ServiceCurve | None:
+    """The service curve of the calibration run (and the capacity probe's ``saturation``),
+    or None (reason in ``document``) when its stages cannot support a fit; the prediction
+    then falls back to the MVA on demands.
 
     ``routes`` carries the routes' own CPU demands: its mean per request is the curve's
     reference for rescaling to another mix.
@@ -249,7 +320,10 @@ def fit_curve(run_dir: Path, routes: Profile, document: dict[str, Any]) -> Servi
     own_cpu_s = demand_per_request_s(routes)
     try:
         curve = fit_service_curve(
-            calibration_points(run_dir), reference_demand_s=own_cpu_s, min_busy_cpu_s=own_cpu_s
+            calibration_points(run_dir),
+            reference_demand_s=own_cpu_s,
+            min_busy_cpu_s=own_cpu_s,
+            saturation=saturation,
         )
     except ValueError as exc:
         document["service_curve_error"] = str(exc)

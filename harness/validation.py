@@ -1,6 +1,6 @@
 """``harness validate``: calibrate on three loads, predict a step load, measure it, compare.
 
-    calibration run (20, 100, 200 users) ──► per-route demands + the service curve
+    calibration run (20, 100, 200 users) + capacity probe ──► demands + the service curve
           │                                                  │
           └── the model's saturation point N* ◄── predict ◄──┘
                                 │
@@ -20,6 +20,14 @@ request's time is a floor that does not queue (:mod:`models.service_curve`), and
 load cannot tell the floor from the work that queues, nor the wake-up cost from the busy cost.
 The calibration run is a short step (``calibration_factors`` times ``calibration_users``, each
 a settle stage then a measured one) and the service curve is fitted on its measured stages.
+
+Why a capacity probe: the service's CPU per request keeps falling near saturation (1.4 ms
+there against 3.1 ms at 80% CPU, docs/benchmarks.md), later than anything measured below 80%
+can show, so a curve fitted on light stages alone puts saturation far too low. After the
+calibration run, a short probe run drives the service into saturation (``probe_factor``
+times the saturation point the light stages predict, with ``probe_think_scale`` times their
+think time); its throughput and CPU join the fit (:func:`models.service_curve.fit_service_curve`,
+``saturation``). A probe that did not saturate the service is reported and left out.
 
 Why shorter think times than the launch profile: with the profile's 20-45 s pauses a single
 service worker saturates only at thousands of users, more than one load-generator core can
@@ -70,6 +78,14 @@ class ValidationSettings:
     min_settle_s: float = 8.0
     max_settle_s: float = 60.0
     spawn_rate: float = 20.0
+    capacity_probe: bool = True
+    """After the calibration, drive the service into saturation once (module docstring)."""
+    probe_factor: float = 1.5
+    """The probe's users: this times the saturation point the calibration alone predicts."""
+    probe_think_scale: float = 0.5
+    """The probe's think times relative to the validation's: shorter, so fewer users (and
+    fewer password hashes) saturate the service, yet each user stays under its rate limit."""
+    probe_s: float = 20.0
     holdout: bool = True
     holdout_levels: int = 2
     holdout_fractions: tuple[float, ...] = (0.4, 0.8)
@@ -91,6 +107,8 @@ class ValidationSettings:
             )
         if not 0 < self.min_measure_s <= self.max_measure_s:
             raise ValueError("need 0 < min_measure_s <= max_measure_s")
+        if not self.probe_factor > 0 or not 0 < self.probe_think_scale <= 1 or self.probe_s <= 0:
+            raise ValueError("need probe_factor > 0, 0 < probe_think_scale <= 1, probe_s > 0")
         if not self.holdout_fractions or min(self.holdout_fractions) <= 0:
             raise ValueError(f"holdout_fractions must be > 0, got {self.holdout_fractions}")
         if not 0 < self.min_settle_s <= self.max_settle_s:
@@ -192,6 +210,18 @@ def calibration_stages(settings: ValidationSettings, login_cpu_ms: float = 0.0) 
             stages.append(Stage(users=n, duration_s=duration_s, spawn_rate=spawn_rate))
         previous = n
     return stages
+
+
+def probe_stages(users: int, settings: ValidationSettings, login_cpu_ms: float) -> list[Stage]:
+    """The capacity probe: one settle stage (the ramp and the logins, twice over) and one
+    measured stage of ``probe_s`` seconds, at ``users``."""
+    spawn_rate = max(settings.spawn_rate, users / 10.0)
+    ramp_s = users / spawn_rate
+    settle_s = max(settings.min_settle_s, 1.5 * ramp_s + 2 * users * login_cpu_ms / 1e3)
+    return [
+        Stage(users=users, duration_s=settle_s, spawn_rate=spawn_rate),
+        Stage(users=users, duration_s=settings.probe_s, spawn_rate=spawn_rate),
+    ]
 
 
 def stage_cpu(scrapes: Sequence[Mapping[str, Any]], start_s: float, end_s: float) -> float | None:

@@ -350,7 +350,8 @@ def demand_per_request_s(profile: Profile) -> float:
 @dataclass(frozen=True)
 class _CurveLevel:
     throughput_rps: float
-    utilization: float
+    load: float
+    """The curve's load at the level (CPU / the curve's ceiling; 1 at saturation)."""
     cycle_s: float
     latency_utilization: float
     """Where the curve's latency statistics are read: U, or past saturation the point at which
@@ -384,13 +385,13 @@ def _solve_curve(
         return curve.latency_s("mean_ms", u)
 
     def excess(x: float) -> float:
-        r = mean(curve.utilization(x))
+        r = mean(curve.load(x))
         return -x if math.isinf(r) else demand(r) - x
 
     high = x_max * (1.0 - 1e-9)
     if excess(high) < 0:
         x = float(brentq(excess, 0.0, high, xtol=1e-9))
-        u = curve.utilization(x)
+        u = curve.load(x)
         r, at = mean(u), u
     else:
         x, u = x_max, 1.0
@@ -450,7 +451,7 @@ def predict_curve(
             return value * 1e3
 
         ramp = n / spawn_rate if spawn_rate else 0.0
-        rho = min(mid.utilization, 0.99)
+        rho = min(mid.load, 0.99)
         relax = (nominal.busy_cpu_s + nominal.wake_cpu_s) / (1.0 - math.sqrt(rho)) ** 2
         levels.append(
             LevelPrediction(
@@ -465,13 +466,13 @@ def predict_curve(
                 p95_ms=ms(nominal, mid, "p95_ms"),
                 p95_ms_low=ms(fast, high, "p95_ms"),
                 p95_ms_high=ms(slow, low, "p95_ms"),
-                cpu_utilization=mid.utilization,
+                cpu_utilization=mid.load * nominal.ceiling,
                 db_utilization=None,
                 settling_time_s=ramp + _SETTLING_CYCLES * (mid.cycle_s + relax),
             )
         )
     shares = np.array([profile.personas.get(p).share for p in PERSONAS])
-    light = shares * calls / (think + calls * nominal.latency_s("mean_ms", nominal.utilization(0)))
+    light = shares * calls / (think + calls * nominal.latency_s("mean_ms", nominal.load(0)))
     return Prediction(
         calibrated=True,
         servers=1,

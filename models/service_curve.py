@@ -52,6 +52,21 @@ question: the measured spread at light load, and how it widens, come from the da
 is an empirical queueing model: it assumes the forms (the wake-up on idle, the stretch
 1/(1 − U)), and takes the numbers from the calibration.
 
+Near saturation: a capacity probe, and a steeper wake-up form
+--------------------------------------------------------------
+Measured on the bundled service (docs/benchmarks.md, "Validation"), the CPU per request keeps
+falling past the calibration's loads: 3.8 ms at 22% CPU, 3.1 ms at 79%, then 2.0 ms at 92%
+and 1.37 ms at saturation (718 req/s at 99% CPU), far below what ``a + k·(1 − U)`` fitted
+under 80% extrapolates (a = 2.6 ms, saturation at 380 req/s). The saving arrives late: it
+needs several requests in the system at once (the event loop handles the ready ones in one
+wake-up), not merely a busy core. So when a *capacity probe* is given (one stage driven into
+saturation, :func:`fit_service_curve`'s ``saturation``), the wake-up term becomes
+``k·(1 − U^m)``, with the exponent ``m`` chosen from a small grid by the fit, and the probe's
+CPU is the ceiling: loads are measured as ``U / ceiling`` (the probe's own CPU at saturation
+is the most the process reaches, a little under one core), so saturation is where that load
+reaches one. Without a probe the exponent cannot be told from stages below 80% CPU, and the
+curve stays linear (``m = 1``, ceiling 1).
+
 Another persona mix (the held-out check) changes the CPU per request: ``a``, ``k`` and the
 ``B_s`` are scaled by the ratio of the mix's mean demand per request to the calibration
 mix's (the floor ``A_s`` is per request and does not scale). ``harness validate`` compares
@@ -69,9 +84,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
+from scipy.optimize import lsq_linear, nnls
 
-__all__ = ["LATENCY_STATISTICS", "LoadPoint", "ServiceCurve", "fit_service_curve"]
+__all__ = ["EXPONENTS", "LATENCY_STATISTICS", "LoadPoint", "ServiceCurve", "fit_service_curve"]
 
 #: The response-time statistics the curve predicts, as named in run.json stage records.
 LATENCY_STATISTICS = ("mean_ms", "p50_ms", "p95_ms")
@@ -110,6 +125,14 @@ class ServiceCurve:
             or other load on the service's core).
         busy_cpu_bounded: the unconstrained fit put ``a`` below ``min_busy_cpu_s`` (the
             routes' own CPU per request, a hard lower bound) and it was held there.
+        exponent: m of the wake-up term ``k·(1 − load^m)`` (1 without a capacity probe).
+        ceiling: the CPU (cores) at which the service saturates, from the probe (1 without).
+        saturation: the capacity probe's measurement, when there was one.
+        path_wake: per statistic, the part of the wake-up cost on a request's path (seconds
+            at load 0); None: all of ``k`` (the linear form's assumption).
+
+    Internally the curve works on the *load*, ``U / ceiling`` (one at saturation):
+    :meth:`load` and :meth:`latency_s` speak load, :meth:`utilization` speaks CPU.
     """
 
     busy_cpu_s: float
@@ -120,32 +143,61 @@ class ServiceCurve:
     points: tuple[LoadPoint, ...] = ()
     cpu_fit_rms: float = 0.0
     busy_cpu_bounded: bool = False
+    exponent: float = 1.0
+    ceiling: float = 1.0
+    saturation: LoadPoint | None = None
+    path_wake: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.busy_cpu_s > 0 or not math.isfinite(self.busy_cpu_s):
             raise ValueError(f"busy_cpu_s must be a positive number, got {self.busy_cpu_s!r}")
         if self.wake_cpu_s < 0 or not 0 <= self.background < 1:
             raise ValueError("need wake_cpu_s >= 0 and 0 <= background < 1")
+        if not self.exponent >= 1 or not 0 < self.ceiling <= 1:
+            raise ValueError(
+                f"need exponent >= 1 and 0 < ceiling <= 1, got {self.exponent!r}, {self.ceiling!r}"
+            )
         missing = [s for s in LATENCY_STATISTICS if s not in self.latency]
         if missing:
             raise ValueError(f"latency lines missing for {missing}")
 
     @property
     def max_throughput_rps(self) -> float:
-        """X_max = (1 − b) / a: where U reaches one core."""
+        """X_max = (1 − b) / a: where the load reaches one (the CPU its ceiling)."""
         return (1.0 - self.background) / self.busy_cpu_s
 
-    def utilization(self, throughput_rps: float) -> float:
-        """U(X) = (b + X·(a + k)) / (1 + X·k), at most 1."""
-        x = max(0.0, throughput_rps)
-        a, k = self.busy_cpu_s, self.wake_cpu_s
-        return min((self.background + x * (a + k)) / (1.0 + x * k), 1.0)
+    def load(self, throughput_rps: float) -> float:
+        """The load ρ(X) solving ρ = b + X·(a + k·(1 − ρ^m)), at most 1.
 
-    def latency_s(self, statistic: str, utilization: float) -> float:
-        """T_s(U) = A_s + k·(1 − U) + B_s / (1 − U); infinite at U = 1 when B_s > 0."""
+        With m = 1 that is ρ = (b + X·(a + k)) / (1 + X·k); otherwise the one root in
+        [0, 1] (the right side falls as ρ rises), found by bisection.
+        """
+        x = max(0.0, throughput_rps)
+        a, k, m, b = self.busy_cpu_s, self.wake_cpu_s, self.exponent, self.background
+        if m == 1.0:
+            return min((b + x * (a + k)) / (1.0 + x * k), 1.0)
+        if b + x * a >= 1.0:
+            return 1.0
+        low, high = 0.0, 1.0
+        for _ in range(60):
+            mid = 0.5 * (low + high)
+            if mid - (b + x * (a + k * (1.0 - mid**m))) > 0:
+                high = mid
+            else:
+                low = mid
+        return low
+
+    def utilization(self, throughput_rps: float) -> float:
+        """CPU (cores busy) at throughput X: the ceiling times the load."""
+        return self.ceiling * self.load(throughput_rps)
+
+    def latency_s(self, statistic: str, load: float) -> float:
+        """T_s(ρ) = A_s + w_s·(1 − ρ^m) + B_s / (1 − ρ), w_s the wake-up cost on the path
+        (``path_wake``, else k); infinite at ρ = 1 when B_s > 0."""
         floor, stretched = self.latency[statistic]
-        u = min(max(utilization, 0.0), 1.0)
-        wake = self.wake_cpu_s * (1.0 - u)
+        u = min(max(load, 0.0), 1.0)
+        on_path = self.wake_cpu_s if self.path_wake is None else self.path_wake[statistic]
+        wake = on_path * (1.0 - math.pow(u, self.exponent))
         if stretched == 0:
             return floor + wake
         if u >= _MAX_UTILIZATION:
@@ -165,6 +217,12 @@ class ServiceCurve:
             points=self.points,
             cpu_fit_rms=self.cpu_fit_rms,
             busy_cpu_bounded=self.busy_cpu_bounded,
+            exponent=self.exponent,
+            ceiling=self.ceiling,
+            saturation=self.saturation,
+            path_wake=None
+            if self.path_wake is None
+            else {s: w * factor for s, w in self.path_wake.items()},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -176,8 +234,23 @@ class ServiceCurve:
             "reference_demand_ms": round(self.reference_demand_s * 1e3, 4),
             "cpu_fit_rms": round(self.cpu_fit_rms, 4),
             "busy_cpu_bounded": self.busy_cpu_bounded,
+            "exponent": self.exponent,
+            "ceiling_cores": round(self.ceiling, 4),
+            "saturation": None
+            if self.saturation is None
+            else {
+                "throughput_rps": round(self.saturation.throughput_rps, 3),
+                "cpu_utilization": round(self.saturation.cpu_utilization, 4),
+            },
             "latency": {
-                s: {"floor_ms": round(a * 1e3, 4), "stretched_ms": round(b * 1e3, 4)}
+                s: {
+                    "floor_ms": round(a * 1e3, 4),
+                    "stretched_ms": round(b * 1e3, 4),
+                    "wake_on_path_ms": round(
+                        (self.wake_cpu_s if self.path_wake is None else self.path_wake[s]) * 1e3,
+                        4,
+                    ),
+                }
                 for s, (a, b) in self.latency.items()
             },
             "points": [
@@ -191,11 +264,19 @@ class ServiceCurve:
         }
 
 
+#: The wake-up exponents a fit with a capacity probe chooses from (1: the linear form).
+EXPONENTS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+#: How much more the probe's row weighs in the CPU fit than a calibration stage's: the curve
+#: must pass (nearly) through the measured saturation, which is what it predicts worst.
+_SATURATION_WEIGHT = 10.0
+
+
 def fit_service_curve(
     points: Sequence[LoadPoint],
     background: float = 0.0,
     reference_demand_s: float = 0.0,
     min_busy_cpu_s: float = 0.0,
+    saturation: LoadPoint | None = None,
 ) -> ServiceCurve:
     """Fit the CPU and latency lines by non-negative least squares (module docstring).
 
@@ -209,9 +290,15 @@ def fit_service_curve(
             nearly all of the CPU wake-up cost (``a`` far below the routes' own work, a
             saturation point several times too high); the bound keeps ``a`` physical and
             the curve says it was applied (``busy_cpu_bounded``).
+        saturation: a capacity probe, one stage driven into saturation (its CPU at least
+            0.9 core). Its CPU becomes the ceiling, it joins the CPU fit with a heavy weight,
+            and the wake-up exponent is chosen from :data:`EXPONENTS` by the fit's residual.
+            It does not enter the latency lines: its response time is the closed loop's
+            queue at saturation, not the stretch these lines describe.
 
     Raises ValueError when fewer than two usable points or their utilizations coincide: the
-    stretch cannot be separated from the floor on one load.
+    stretch cannot be separated from the floor on one load; or when the probe was not
+    saturated.
     """
     usable = [
         p
@@ -224,34 +311,57 @@ def fit_service_curve(
         raise ValueError(
             f"{len(usable)} usable calibration stage(s): the curve needs two or more loads"
         )
+    if min_busy_cpu_s < 0:
+        raise ValueError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
+    ceiling = 1.0
+    if saturation is not None:
+        if not (saturation.throughput_rps > 0 and 0.9 <= saturation.cpu_utilization <= 1.0):
+            raise ValueError(
+                f"the capacity probe ran at {saturation.cpu_utilization:.0%} CPU and "
+                f"{saturation.throughput_rps:.1f} req/s: not saturated (needs >= 90% CPU)"
+            )
+        ceiling = saturation.cpu_utilization
     x = np.array([p.throughput_rps for p in usable])
-    u = np.array([p.cpu_utilization for p in usable])
+    u = np.minimum(np.array([p.cpu_utilization for p in usable]) / ceiling, 1.0 - 1e-6)
     stretch = 1.0 / (1.0 - u)
     if float(np.ptp(stretch)) < 0.05:
         raise ValueError(
             f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
             "the stretch cannot be told from the floor"
         )
-    if min_busy_cpu_s < 0:
-        raise ValueError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
-    design_cpu = np.column_stack([x, x * (1.0 - u)])
-    # a = min_busy_cpu_s + a' with a' >= 0: the bound as a shift of the NNLS target.
-    coef, _ = nnls(design_cpu, u - background - x * min_busy_cpu_s)
-    busy, wake = float(coef[0]) + min_busy_cpu_s, float(coef[1])
-    free, _ = nnls(design_cpu, u - background)
-    bounded = min_busy_cpu_s > 0 and float(free[0]) < min_busy_cpu_s
-    if busy <= 0:
-        # All of the CPU looked like wake-up cost: no finite capacity. Fall back to the plain
-        # utilization law through the points (k = 0), which at least saturates.
-        busy, wake = float(np.dot(x, u - background) / np.dot(x, x)), 0.0
-    design = np.column_stack([np.ones_like(stretch), stretch])
+    cpu_x, cpu_u, weights = x, u, np.ones_like(x)
+    if saturation is not None:
+        cpu_x = np.append(x, saturation.throughput_rps)
+        cpu_u = np.append(u, 1.0)
+        weights = np.append(weights, _SATURATION_WEIGHT)
+    candidates = []
+    for exponent in EXPONENTS if saturation is not None else (1.0,):
+        busy, wake, bounded = _fit_cpu(cpu_x, cpu_u, weights, exponent, background, min_busy_cpu_s)
+        fitted = background + cpu_x * (busy + wake * (1.0 - cpu_u**exponent))
+        rms = float(np.sqrt(np.mean((fitted - cpu_u) ** 2))) * ceiling
+        candidates.append((rms, exponent, busy, wake, bounded))
+    rms, exponent, busy, wake, bounded = min(candidates)
     latency: dict[str, tuple[float, float]] = {}
-    for statistic in LATENCY_STATISTICS:
+    path_wake: dict[str, float] | None = None
+    if saturation is None:
         # The wake-up cost is on the request's path: take it off before fitting the line.
-        values = np.array([p.latency_ms[statistic] for p in usable]) / 1e3 - wake * (1.0 - u)
-        line, _ = nnls(design, values)
-        latency[statistic] = (float(line[0]), float(line[1]))
-    fitted_u = background + x * (busy + wake * (1.0 - u))
+        design = np.column_stack([np.ones_like(stretch), stretch])
+        for statistic in LATENCY_STATISTICS:
+            values = np.array([p.latency_ms[statistic] for p in usable]) / 1e3 - wake * (1.0 - u)
+            line, _ = nnls(design, values)
+            latency[statistic] = (float(line[0]), float(line[1]))
+    else:
+        # With the steeper form most of the wake-up CPU is not on a request's path (it can
+        # exceed the whole light-load response time): each statistic gets its own share of
+        # it, between none and all of k, fitted with the floor and the stretch.
+        path_wake = {}
+        design = np.column_stack([np.ones_like(stretch), 1.0 - u**exponent, stretch])
+        upper = np.array([np.inf, max(wake, 1e-12), np.inf])
+        for statistic in LATENCY_STATISTICS:
+            values = np.array([p.latency_ms[statistic] for p in usable]) / 1e3
+            line = lsq_linear(design, values, bounds=(np.zeros(3), upper)).x
+            latency[statistic] = (float(line[0]), float(line[2]))
+            path_wake[statistic] = float(line[1])
     return ServiceCurve(
         busy_cpu_s=busy,
         wake_cpu_s=wake,
@@ -259,6 +369,33 @@ def fit_service_curve(
         latency=latency,
         reference_demand_s=reference_demand_s,
         points=tuple(usable),
-        cpu_fit_rms=float(np.sqrt(np.mean((fitted_u - u) ** 2))),
+        cpu_fit_rms=rms,
         busy_cpu_bounded=bounded,
+        exponent=exponent,
+        ceiling=ceiling,
+        saturation=saturation,
+        path_wake=path_wake,
     )
+
+
+def _fit_cpu(
+    x: np.ndarray,
+    load: np.ndarray,
+    weights: np.ndarray,
+    exponent: float,
+    background: float,
+    min_busy_cpu_s: float,
+) -> tuple[float, float, bool]:
+    """(a, k, bounded) of ρ = b + X·(a + k·(1 − ρ^m)) by weighted NNLS, a >= the bound."""
+    design = np.column_stack([x, x * (1.0 - load**exponent)]) * weights[:, None]
+    target = (load - background) * weights
+    # a = min_busy_cpu_s + a' with a' >= 0: the bound as a shift of the NNLS target.
+    coef, _ = nnls(design, target - x * weights * min_busy_cpu_s)
+    busy, wake = float(coef[0]) + min_busy_cpu_s, float(coef[1])
+    free, _ = nnls(design, target)
+    bounded = min_busy_cpu_s > 0 and float(free[0]) < min_busy_cpu_s
+    if busy <= 0:
+        # All of the CPU looked like wake-up cost: no finite capacity. Fall back to the plain
+        # utilization law through the points (k = 0), which at least saturates.
+        busy, wake = float(np.dot(x, load - background) / np.dot(x, x)), 0.0
+    return busy, wake, bounded

@@ -38,6 +38,9 @@ DEMO_SETTINGS = ValidationSettings(
     max_measure_s=20.0,
     min_settle_s=6.0,
     max_settle_s=15.0,
+    # No capacity probe: it costs about a minute (hundreds of users log in, each a password
+    # hash) and the demo must stay under five; `harness validate` runs it.
+    capacity_probe=False,
     holdout=False,
 )
 

@@ -142,3 +142,77 @@ def test_curve_checks_its_parameters() -> None:
         curve(background=1.0)
     with pytest.raises(ValueError, match="missing"):
         ServiceCurve(busy_cpu_s=1e-3, wake_cpu_s=0.0, background=0.0, latency={})
+
+
+def steep(exponent: float = 4.0, ceiling: float = 0.98) -> ServiceCurve:
+    """A service whose wake-up saving arrives late, as the bundled one's does."""
+    return ServiceCurve(
+        busy_cpu_s=1.4e-3,
+        wake_cpu_s=3.0e-3,
+        background=0.0,
+        latency=LINES,
+        exponent=exponent,
+        ceiling=ceiling,
+    )
+
+
+def test_the_steep_form_solves_its_own_equation_and_saturates_at_its_ceiling() -> None:
+    c = steep()
+    for x in (20.0, 200.0, 500.0):
+        rho = c.load(x)
+        assert rho == pytest.approx(x * (1.4e-3 + 3.0e-3 * (1 - rho**4)), abs=1e-9)
+        assert c.utilization(x) == pytest.approx(0.98 * rho)
+    assert c.max_throughput_rps == pytest.approx(1 / 1.4e-3)
+    assert c.load(c.max_throughput_rps) == pytest.approx(1.0, abs=1e-6)
+    assert c.utilization(10 * c.max_throughput_rps) == pytest.approx(0.98)
+    # Below the knee it costs nearly a + k per request, at saturation only a.
+    assert c.utilization(20.0) / 20.0 == pytest.approx(0.98 * 4.4e-3, rel=0.01)
+
+
+def test_a_capacity_probe_identifies_the_exponent_and_the_saturation() -> None:
+    truth = steep()
+    light = [
+        LoadPoint(x, truth.utilization(x), {s: truth.latency_s(s, truth.load(x)) * 1e3
+                                            for s in LATENCY_STATISTICS})
+        for x in (30.0, 120.0, 200.0)
+    ]  # fmt: skip
+    probe = LoadPoint(truth.max_throughput_rps, 0.98, {s: 100.0 for s in LATENCY_STATISTICS})
+    fitted = fit_service_curve(light, saturation=probe)
+    assert fitted.exponent == 4.0 and fitted.ceiling == 0.98
+    assert fitted.busy_cpu_s == pytest.approx(1.4e-3, rel=1e-3)
+    assert fitted.wake_cpu_s == pytest.approx(3.0e-3, rel=1e-3)
+    assert fitted.max_throughput_rps == pytest.approx(truth.max_throughput_rps, rel=1e-3)
+    x = 0.9 * truth.max_throughput_rps  # far past the light stages: the knee
+    assert fitted.utilization(x) == pytest.approx(truth.utilization(x), rel=1e-3)
+    assert fitted.to_json()["saturation"] == {"throughput_rps": 714.286, "cpu_utilization": 0.98}
+    # The light stages alone cannot see the late saving: linear, saturation far too low.
+    alone = fit_service_curve(light)
+    assert alone.exponent == 1.0 and alone.max_throughput_rps < 0.8 * truth.max_throughput_rps
+
+
+def test_the_latency_lines_take_their_own_share_of_the_wake_up() -> None:
+    # With the steep form the wake-up CPU (3 ms) can exceed the whole light-load response
+    # time; each statistic's on-path share is fitted (between none and all of k).
+    light = [
+        LoadPoint(27.0, 0.10, {"mean_ms": 2.6, "p50_ms": 2.2, "p95_ms": 5.0}),
+        LoadPoint(132.0, 0.54, {"mean_ms": 3.2, "p50_ms": 2.5, "p95_ms": 7.5}),
+        LoadPoint(262.0, 0.81, {"mean_ms": 3.0, "p50_ms": 2.2, "p95_ms": 7.1}),
+    ]
+    probe = LoadPoint(718.0, 0.987, {s: 200.0 for s in LATENCY_STATISTICS})
+    fitted = fit_service_curve(light, saturation=probe)
+    assert fitted.path_wake is not None
+    for statistic in LATENCY_STATISTICS:
+        assert 0.0 <= fitted.path_wake[statistic] <= fitted.wake_cpu_s + 1e-12
+        for point in light:
+            rho = point.cpu_utilization / fitted.ceiling
+            modelled = fitted.latency_s(statistic, rho) * 1e3
+            assert modelled == pytest.approx(point.latency_ms[statistic], rel=0.2)
+    assert fitted.scaled(2.0).path_wake == {s: 2 * w for s, w in fitted.path_wake.items()}
+
+
+def test_a_probe_that_did_not_saturate_is_refused() -> None:
+    light = points_from(curve(), [30.0, 150.0])
+    with pytest.raises(ValueError, match="not saturated"):
+        fit_service_curve(light, saturation=LoadPoint(300.0, 0.7, light[0].latency_ms))
+    with pytest.raises(ValueError, match="exponent"):
+        ServiceCurve(busy_cpu_s=1e-3, wake_cpu_s=0.0, background=0.0, latency=LINES, exponent=0.5)
