@@ -23,14 +23,14 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from harness import artifacts
 from harness.exit_codes import ExitCode
-from harness.orchestrate import execute
+from harness.orchestrate import INTERRUPTS, execute
 from harness.run_request import RunRequest
 from harness.validation import (
     ValidationSettings,
@@ -97,7 +97,12 @@ def _run(
         seed_scale=settings.seed_scale,
         service_cpus=service_cpus,
     )
-    return execute(request, progress_stream=sys.stderr)
+    result = execute(request, progress_stream=sys.stderr)
+    if INTERRUPTS.count:
+        # Ctrl-C stopped that run gracefully (its artifacts are written); the validation
+        # must stop too, not go on to the next run.
+        raise KeyboardInterrupt
+    return result
 
 
 def _read(path: Path) -> Any:
@@ -148,6 +153,27 @@ def validate(
     def save() -> None:
         artifacts.write_json(directory / "validation.json", document)
 
+    try:
+        return _validate(profile, settings, directory, outcome, save, pin, log)
+    except KeyboardInterrupt:
+        document["incomplete_reasons"] = ["interrupted (Ctrl-C); the runs so far are kept"]
+        document["finished_at"] = artifacts.iso(artifacts.utc_now())
+        save()
+        outcome.exit_code = ExitCode.UNREACHABLE
+        return outcome
+
+
+def _validate(
+    profile: Profile,
+    settings: ValidationSettings,
+    directory: Path,
+    outcome: ValidationOutcome,
+    save: Callable[[], None],
+    pin: bool,
+    log: TextIO,
+) -> ValidationOutcome:
+    """The body of :func:`validate`, which turns an interrupt into an incomplete document."""
+    document = outcome.document
     vprofile = validation_profile(profile, settings.think_scale)
     with pinned_cpus(pin) as pinning:
         document["cpu_pinning"] = pinning

@@ -315,12 +315,14 @@ def fit_service_curve(
         raise ValueError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
     ceiling = 1.0
     if saturation is not None:
-        if not (saturation.throughput_rps > 0 and 0.9 <= saturation.cpu_utilization <= 1.0):
+        if not (saturation.throughput_rps > 0 and 0.9 <= saturation.cpu_utilization):
             raise ValueError(
                 f"the capacity probe ran at {saturation.cpu_utilization:.0%} CPU and "
                 f"{saturation.throughput_rps:.1f} req/s: not saturated (needs >= 90% CPU)"
             )
-        ceiling = saturation.cpu_utilization
+        # A saturated process can read a little over one core: the scrapes that bound the
+        # window are not exactly where the window is. One core is the most it can use.
+        ceiling = min(saturation.cpu_utilization, 1.0)
     x = np.array([p.throughput_rps for p in usable])
     u = np.minimum(np.array([p.cpu_utilization for p in usable]) / ceiling, 1.0 - 1e-6)
     stretch = 1.0 / (1.0 - u)

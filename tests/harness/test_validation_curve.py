@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from harness import validate_run
 from harness.commands.validate import format_levels
+from harness.orchestrate import INTERRUPTS
 from harness.validate_run import calibration_points, fit_curve, saturation_throughput
-from harness.validation import overlay
+from harness.validation import ValidationSettings, overlay
 from models.profile import Profile, load_profile
 
 #: Three calibration loads: (throughput req/s, CPU cores busy, mean, p50, p95 in ms).
@@ -130,3 +132,29 @@ def test_the_top_level_is_called_saturated_only_when_the_cpu_says_so() -> None:
     assert at is not None and at["saturated"]
     assert "lower bound" not in format_levels({"levels": [], "saturation_throughput": at})
     assert saturation_throughput([]) is None
+
+
+def test_ctrl_c_during_a_run_stops_the_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run stopped by Ctrl-C returns normally (its artifacts written, marked incomplete);
+    # the validation must not go on to the next run as if nothing happened.
+    runs: list[object] = []
+
+    def interrupted_run(request: object, progress_stream: object = None) -> tuple[int, Path]:
+        runs.append(request)
+        INTERRUPTS.count = 1
+        return 3, write_run(tmp_path / "calibration", LOADS)
+
+    monkeypatch.setattr(validate_run, "execute", interrupted_run)
+    try:
+        outcome = validate_run.validate(
+            load_profile(), ValidationSettings(), tmp_path / "out", pin=False
+        )
+    finally:
+        INTERRUPTS.count = 0
+    assert len(runs) == 1
+    assert outcome.exit_code == 3
+    document = json.loads((outcome.directory / "validation.json").read_text())
+    assert document["incomplete_reasons"] == ["interrupted (Ctrl-C); the runs so far are kept"]
+    assert document["complete"] is False

@@ -210,6 +210,14 @@ def test_the_latency_lines_take_their_own_share_of_the_wake_up() -> None:
     assert fitted.scaled(2.0).path_wake == {s: 2 * w for s, w in fitted.path_wake.items()}
 
 
+def test_a_probe_reading_a_little_over_one_core_is_one_core() -> None:
+    light = points_from(curve(), [30.0, 150.0, 250.0])
+    probe = LoadPoint(800.0, 1.0034, light[0].latency_ms)  # scrape jitter at saturation
+    fitted = fit_service_curve(light, saturation=probe)
+    assert fitted.ceiling == 1.0
+    assert fitted.max_throughput_rps == pytest.approx(800.0, rel=0.05)
+
+
 def test_a_probe_that_did_not_saturate_is_refused() -> None:
     light = points_from(curve(), [30.0, 150.0])
     with pytest.raises(ValueError, match="not saturated"):
