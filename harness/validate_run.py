@@ -43,6 +43,7 @@ from harness.validation import (
     plan_levels,
     probe_stages,
     summarise,
+    users_at_cpu,
     validation_profile,
     with_step_stages,
 )
@@ -214,7 +215,13 @@ def _validate(
         document["service_curve"] = curve.to_json() if curve is not None else None
 
         prediction = _predict(calibrated, curve, [1], settings, routes)
-        levels = plan_levels(prediction.saturation_users, settings)
+
+        def cpu_at(users: int) -> float:
+            return _predict(calibrated, curve, [users], settings, routes).levels[0].cpu_utilization
+
+        levels = plan_levels(
+            prediction.saturation_users, settings, cpu_at if curve is not None else None
+        )
         prediction = _predict(calibrated, curve, levels, settings, routes)
         document["saturation_users_predicted"] = round(prediction.saturation_users, 2)
         document["latency_floor_ms"] = round(prediction.latency_floor_ms, 4)
@@ -429,6 +436,14 @@ def _holdout(
     probe = _predict(mix, curve, [1], settings, mix_routes)
     fractions = settings.holdout_fractions[: settings.holdout_levels]
     levels = sorted({max(1, round(f * probe.saturation_users)) for f in fractions})
+    targets = settings.holdout_cpu_targets[: settings.holdout_levels]
+    if curve is not None and targets:
+        # Where the model predicts these CPU utilizations for this mix, as the main step's
+        # light levels are placed (harness/validation.py, cpu_targets).
+        def cpu_at(users: int) -> float:
+            return _predict(mix, curve, [users], settings, mix_routes).levels[0].cpu_utilization
+
+        levels = sorted({users_at_cpu(cpu_at, t, probe.saturation_users) for t in targets})
     prediction = _predict(mix, curve, levels, settings, mix_routes)
     shares = {name: persona.share for name, persona in mix.personas.items()}
     print(f"validate: held-out mix {shares}, levels {levels}", file=log)

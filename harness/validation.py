@@ -38,7 +38,7 @@ changes the population needed, not what is being validated.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,13 @@ class ValidationSettings:
     levels: int = 5
     lowest_fraction: float = 0.15
     highest_fraction: float = 1.2
+    cpu_targets: tuple[float, ...] = (0.25, 0.5, 0.75)
+    """Levels placed where the model predicts these CPU utilizations (the accuracy goals'
+    range, up to 85% CPU), then ``levels - len(cpu_targets)`` more evenly up to
+    ``highest_fraction`` of the saturation point. Empty: all ``levels`` evenly from
+    ``lowest_fraction``. Why: with a capacity probe the curve knows that this service
+    spends the last 15% of its CPU on half of its throughput range, so even spacing in users
+    would put a single level inside the goals' range."""
     min_measure_s: float = 30.0
     max_measure_s: float = 60.0
     min_settle_s: float = 8.0
@@ -90,7 +97,9 @@ class ValidationSettings:
     holdout_levels: int = 2
     holdout_fractions: tuple[float, ...] = (0.4, 0.8)
     """The held-out levels as fractions of that mix's predicted saturation point (the first
-    ``holdout_levels`` of them)."""
+    ``holdout_levels`` of them), when there is no curve or no ``holdout_cpu_targets``."""
+    holdout_cpu_targets: tuple[float, ...] = (0.5, 0.75)
+    """The held-out levels where the curve predicts these CPU utilizations for that mix."""
     seed_scale: float = 0.01
 
     def __post_init__(self) -> None:
@@ -146,15 +155,47 @@ def with_step_stages(profile: Profile, stages: Sequence[Stage]) -> Profile:
     return overlay(profile, {"scenarios": {"step": {"stages": table}}})
 
 
-def plan_levels(saturation_users: float, settings: ValidationSettings) -> list[int]:
-    """User levels from ``lowest_fraction`` to ``highest_fraction`` of N*, evenly spaced."""
+def plan_levels(
+    saturation_users: float,
+    settings: ValidationSettings,
+    cpu_at: Callable[[int], float] | None = None,
+) -> list[int]:
+    """The step load's user levels.
+
+    Without ``cpu_at`` (or without ``cpu_targets``): from ``lowest_fraction`` to
+    ``highest_fraction`` of N*, evenly spaced. With ``cpu_at`` (the model's CPU at a number
+    of users, rising with it): a level at each of ``cpu_targets`` (found by bisection), then
+    the remaining levels evenly between the last of them and ``highest_fraction`` of N*.
+    """
     if not saturation_users > 0 or math.isinf(saturation_users):
         raise ValueError(f"the saturation point must be a positive number, got {saturation_users}")
+    targets = sorted(settings.cpu_targets)
+    if cpu_at is not None and targets and settings.levels > len(targets):
+        light = [users_at_cpu(cpu_at, target, saturation_users) for target in targets]
+        top = settings.highest_fraction * saturation_users
+        rest = settings.levels - len(targets)
+        start = max(light[-1], 1)
+        heavy = [start + (top - start) * (i + 1) / rest for i in range(rest)]
+        return sorted({max(1, round(n)) for n in [*light, *heavy]})
     count = settings.levels
     span = settings.highest_fraction - settings.lowest_fraction
     fractions = [settings.lowest_fraction + span * i / max(1, count - 1) for i in range(count)]
     levels = sorted({max(1, round(f * saturation_users)) for f in fractions})
     return levels
+
+
+def users_at_cpu(cpu_at: Callable[[int], float], target: float, saturation_users: float) -> int:
+    """The fewest users at which ``cpu_at`` reaches ``target`` (bisection up to N*)."""
+    low, high = 1, max(2, math.ceil(saturation_users))
+    if cpu_at(low) >= target:
+        return low
+    while high - low > 1:
+        middle = (low + high) // 2
+        if cpu_at(middle) >= target:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def paired_stages(

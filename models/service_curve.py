@@ -315,7 +315,7 @@ def fit_service_curve(
         raise ValueError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
     ceiling = 1.0
     if saturation is not None:
-        if not (saturation.throughput_rps > 0 and 0.9 <= saturation.cpu_utilization):
+        if not (saturation.throughput_rps > 0 and saturation.cpu_utilization >= 0.9):
             raise ValueError(
                 f"the capacity probe ran at {saturation.cpu_utilization:.0%} CPU and "
                 f"{saturation.throughput_rps:.1f} req/s: not saturated (needs >= 90% CPU)"

@@ -41,6 +41,7 @@ TINY = ValidationSettings(
     holdout=True,
     holdout_levels=1,
     holdout_fractions=(0.1,),
+    holdout_cpu_targets=(),
 )
 
 

@@ -60,6 +60,22 @@ def test_levels_span_light_load_to_past_saturation() -> None:
         plan_levels(0.0, settings)
 
 
+def test_levels_are_placed_by_predicted_cpu_inside_the_goals_range() -> None:
+    # A service like the bundled one: CPU rises steeply, then its last 10% spans most of
+    # the throughput range. Even spacing in users would put one level under 85% CPU.
+    def cpu_at(users: int) -> float:
+        return min(0.9, users / 100.0) + 0.1 * max(0.0, users - 90.0) / 510.0
+
+    settings = ValidationSettings(levels=5)
+    levels = plan_levels(500.0, settings, cpu_at)
+    assert levels[:3] == [25, 50, 75]  # where the model says 25%, 50% and 75% CPU
+    assert levels[3:] == [338, 600]  # then evenly up to 120% of the saturation point
+    assert sum(cpu_at(n) <= 0.85 for n in levels) == 3
+    assert plan_levels(500.0, settings) == [75, 206, 338, 469, 600]  # without the model
+    # Fewer levels than CPU targets: the even spacing, as before.
+    assert plan_levels(500.0, ValidationSettings(levels=2), cpu_at) == [75, 600]
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="think_scale"):
         ValidationSettings(think_scale=0)
