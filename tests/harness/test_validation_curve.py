@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,44 @@ def test_ctrl_c_during_a_run_stops_the_validation(
     document = json.loads((outcome.directory / "validation.json").read_text())
     assert document["incomplete_reasons"] == ["interrupted (Ctrl-C); the runs so far are kept"]
     assert document["complete"] is False
+
+
+@pytest.mark.parametrize(
+    ("cpu", "code", "used", "warning"),
+    [
+        (0.99, 0, True, None),
+        (0.60, 0, False, "ran at 60% CPU, not saturated"),
+        (0.99, 3, False, "did not complete"),
+    ],
+)
+def test_the_capacity_probe_is_used_only_when_it_saturated_the_service(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cpu: float,
+    code: int,
+    used: bool,
+    warning: str | None,
+) -> None:
+    planned: list[Any] = []
+
+    def probe_run(profile: Any, out: Path, settings: Any, pinning: Any) -> tuple[int, Path]:
+        planned.append(profile.scenario_stages("step"))
+        return code, write_run(tmp_path / "probe", [(740.0, cpu, 150.0, 90.0, 400.0)])
+
+    monkeypatch.setattr(validate_run, "_run", probe_run)
+    document: dict[str, Any] = {}
+    settings = ValidationSettings(probe_factor=1.5, probe_s=20.0)
+    point = validate_run.capacity_probe(
+        load_profile(), 300.0, 49.0, tmp_path, settings, {}, document, io.StringIO()
+    )
+    # 1.5 x the light curve's saturation point, a settle stage for their logins, 20 s measured
+    (stages,) = planned
+    assert [s.users for s in stages] == [450, 450] and stages[1].duration_s == 20.0
+    assert stages[0].duration_s >= 2 * 450 * 0.049
+    assert document["capacity_probe"]["users"] == 450
+    assert document["capacity_probe"]["used"] is used
+    assert (point is not None) is used
+    if used:
+        assert point is not None and point.throughput_rps == 740.0
+    else:
+        assert warning is not None and warning in document["warnings"][0]
