@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from harness.artifacts import json_safe
 from models.fastpath import fast_day
 from models.prediction import Prediction, predict
 from models.profile import Profile, Stage
@@ -81,15 +80,4 @@ def _write_simulated_day(path: Path, profile: Profile) -> None:
     if path.exists():
         return
     day = fast_day(profile, SimulationOptions(hours=24.0, start_hour=0.0))
-    path.write_text(json.dumps(_json_safe(day.to_dict())) + "\n", encoding="utf-8")
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities (a minute with no requests has no p95) as null: strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
+    path.write_text(json.dumps(json_safe(day.to_dict())) + "\n", encoding="utf-8")

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from harness.artifacts import json_safe
 from harness.commands.common import (
     add_population_overrides,
     add_profile_argument,
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: {written}", file=sys.stderr)
     if args.json:
         document = _document(summary, cost) | {"breaches": breaches, "out": str(out)}
-        print(json.dumps(_clean(document), indent=1))
+        print(json.dumps(json_safe(document), indent=1))
     else:
         _print_human(profile, summary, breaches, out, cost)
     return ExitCode.BREACH if breaches else ExitCode.OK
@@ -238,23 +239,12 @@ def _default_out() -> Path:
     return candidate
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN: undefined figures (no requests, one replication's CI) become null."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _write(out: Path, profile: Profile, summary: SimulationSummary,
            cost: CostEstimate | None) -> None:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "profile.toml").write_text(profile.to_toml(), encoding="utf-8")
     (out / "simulation.json").write_text(
-        json.dumps(_clean(_document(summary, cost)), indent=1) + "\n", encoding="utf-8"
+        json.dumps(json_safe(_document(summary, cost)), indent=1) + "\n", encoding="utf-8"
     )
     with (out / "simulation.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, [f.name for f in fields(MinuteRecord)])
