@@ -50,7 +50,13 @@ from harness.validation import (
 from models.calibration import calibrate_run
 from models.prediction import Prediction, demand_per_request_s, predict, predict_curve
 from models.profile import Profile
-from models.service_curve import LATENCY_STATISTICS, LoadPoint, ServiceCurve, fit_service_curve
+from models.service_curve import (
+    LATENCY_STATISTICS,
+    SATURATED_PROBE_CPU,
+    LoadPoint,
+    ServiceCurve,
+    fit_service_curve,
+)
 
 #: The bundled service runs with one worker: one CPU server for the model.
 SERVICE_WORKERS = 1
@@ -323,7 +329,7 @@ def capacity_probe(
         return None
     point = points[-1]
     record.update(throughput_rps=point.throughput_rps, cpu_utilization=point.cpu_utilization)
-    if point.cpu_utilization < PROBE_SATURATED_CPU:
+    if point.cpu_utilization < SATURATED_PROBE_CPU:
         document.setdefault("warnings", []).append(
             f"the capacity probe ran at {point.cpu_utilization:.0%} CPU, not saturated; the "
             "curve is fitted on the light stages alone (raise probe_factor)"
@@ -331,10 +337,6 @@ def capacity_probe(
         return None
     record["used"] = True
     return point
-
-
-#: CPU from which the capacity probe counts as having saturated the service.
-PROBE_SATURATED_CPU = 0.9
 
 
 def fit_curve(

@@ -86,7 +86,14 @@ from typing import Any
 import numpy as np
 from scipy.optimize import lsq_linear, nnls
 
-__all__ = ["EXPONENTS", "LATENCY_STATISTICS", "LoadPoint", "ServiceCurve", "fit_service_curve"]
+__all__ = [
+    "EXPONENTS",
+    "LATENCY_STATISTICS",
+    "SATURATED_PROBE_CPU",
+    "LoadPoint",
+    "ServiceCurve",
+    "fit_service_curve",
+]
 
 #: The response-time statistics the curve predicts, as named in run.json stage records.
 LATENCY_STATISTICS = ("mean_ms", "p50_ms", "p95_ms")
@@ -264,6 +271,8 @@ class ServiceCurve:
         }
 
 
+#: The CPU (cores) from which a capacity probe counts as having saturated the service.
+SATURATED_PROBE_CPU = 0.9
 #: The wake-up exponents a fit with a capacity probe chooses from (1: the linear form).
 EXPONENTS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 #: How much more the probe's row weighs in the CPU fit than a calibration stage's: the curve
@@ -291,8 +300,9 @@ def fit_service_curve(
             saturation point several times too high); the bound keeps ``a`` physical and
             the curve says it was applied (``busy_cpu_bounded``).
         saturation: a capacity probe, one stage driven into saturation (its CPU at least
-            0.9 core). Its CPU becomes the ceiling, it joins the CPU fit with a heavy weight,
-            and the wake-up exponent is chosen from :data:`EXPONENTS` by the fit's residual.
+            :data:`SATURATED_PROBE_CPU`). Its CPU becomes the ceiling, it joins the CPU fit
+            with a heavy weight, and the wake-up exponent is chosen from :data:`EXPONENTS`
+            by the fit's residual.
             It does not enter the latency lines: its response time is the closed loop's
             queue at saturation, not the stretch these lines describe.
 
@@ -315,7 +325,9 @@ def fit_service_curve(
         raise ValueError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
     ceiling = 1.0
     if saturation is not None:
-        if not (saturation.throughput_rps > 0 and saturation.cpu_utilization >= 0.9):
+        if not (
+            saturation.throughput_rps > 0 and saturation.cpu_utilization >= SATURATED_PROBE_CPU
+        ):
             raise ValueError(
                 f"the capacity probe ran at {saturation.cpu_utilization:.0%} CPU and "
                 f"{saturation.throughput_rps:.1f} req/s: not saturated (needs >= 90% CPU)"
