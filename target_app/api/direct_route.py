@@ -28,6 +28,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import params
 from fastapi.dependencies.utils import request_params_to_args
@@ -35,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.requests import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from starlette.types import Scope
 
 from target_app.api.deps import Access, AppState, _bearer, get_state
 from target_app.api.routing import ServiceRoute
@@ -69,7 +71,7 @@ class DirectRoute(ServiceRoute):
             if query_value is not None:
                 name, model = query_value
                 try:
-                    values[name] = model.model_validate(dict(request.query_params))
+                    values[name] = model.model_validate(_last_values(request.scope))
                 except ValidationError:
                     # Cold path: FastAPI's own resolution, so the 422 is the usual one.
                     solved, errors = request_params_to_args(query_params, request.query_params)
@@ -79,6 +81,13 @@ class DirectRoute(ServiceRoute):
             return await endpoint(**values)
 
         return handler
+
+
+def _last_values(scope: Scope) -> dict[str, str]:
+    """The query string as a dict, the last value of a repeated key winning: what
+    ``dict(request.query_params)`` gives (same decoding), without building the multi-dict."""
+    query = scope.get("query_string", b"")
+    return dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
 
 
 def _resolution_plan(path: str, endpoint: Callable[..., Any]) -> list[tuple[str, str, Any]]:

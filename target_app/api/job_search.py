@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import pydantic_core
+import orjson
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     Connection,
@@ -63,17 +63,23 @@ _COLUMNS = (
     Job.homeowner_id,
     Job.created_at,
 )
-_KEYS = tuple(c.key for c in _COLUMNS)
 
-#: Bids per job on a page, withdrawn ones excluded (index-only on idx_bids_job_count).
-BID_COUNTS = (
-    select(Bid.job_id, func.count())
+#: Each listed job's bids, withdrawn ones excluded: a correlated subquery, index-only on
+#: idx_bids_job_count, evaluated for the rows of the page alone (the listing's index gives its
+#: order, so nothing is sorted). One statement instead of a second ``IN (...)`` query: the
+#: page and its counts come from one snapshot without an explicit transaction, and the fast
+#: path saves a statement, its bind parameters and a BEGIN/COMMIT pair per request.
+BID_COUNT = (
+    select(func.count())
     .where(
-        Bid.job_id.in_(bindparam("ids", expanding=True)),
+        Bid.job_id == Job.id,
         Bid.status != literal_column(f"'{BidStatus.withdrawn.value}'"),
     )
-    .group_by(Bid.job_id)
+    .correlate(Job)
+    .scalar_subquery()
+    .label("bid_count")
 )
+_KEYS = (*(c.key for c in _COLUMNS), "bid_count")
 
 
 class JobQuery(BaseModel):
@@ -127,9 +133,9 @@ def search_terms(q: str) -> str:
 @lru_cache(maxsize=512)
 def listing_statement(
     shape: Shape, sqlite: bool
-) -> Select[int, str, str, int, bool, str, int, int, datetime]:
+) -> Select[int, str, str, int, bool, str, int, int, datetime, int]:
     """The statement for ``shape``, with bind parameters for every value."""
-    statement = select(*_COLUMNS)
+    statement = select(*_COLUMNS, BID_COUNT)
     if shape.mine:
         statement = statement.where(Job.homeowner_id == bindparam("owner"))
     if shape.territory:
@@ -168,11 +174,6 @@ def _loop_listing(shape: Shape, engine: Engine) -> CompiledRead:
     return compiled(listing_statement(shape, True), engine)
 
 
-@lru_cache(maxsize=MAX_PAGE_SIZE * 4)
-def _loop_bid_counts(count: int, engine: Engine) -> CompiledRead:
-    return compiled(BID_COUNTS.params(ids=[0] * count), engine)
-
-
 def search_page_on_loop(
     reader: LoopReader, engine: Engine, shape: Shape, params: dict[str, Any], page_size: int
 ) -> bytes:
@@ -181,18 +182,12 @@ def search_page_on_loop(
     Rows arrive as the driver's tuples and go through the column types' own result
     processors, as SQLAlchemy would have done.
     """
-    processors = _result_processors(engine)
-    with reader.transaction() as run:
-        rows = run(_loop_listing(shape, engine), {**params, "limit": page_size + 1})
-        page = rows[:page_size]
-        counts: dict[int, int] = {}
-        if page:
-            ids = {f"ids_{n}": row[0] for n, row in enumerate(page, start=1)}
-            counts = dict(run(_loop_bid_counts(len(page), engine), ids))
-    # Unpacked by position (the order of _COLUMNS): the fastest way to build the items.
-    to_bool, to_time = processors
+    to_bool, to_time = _result_processors(engine)
+    rows = reader.read(_loop_listing(shape, engine), {**params, "limit": page_size + 1})
+    page = rows[:page_size]
+    # Unpacked by position (the order of _KEYS): the fastest way to build the items.
     items = []
-    for job_id, title, category, budget, urgent, status, territory, owner, created in page:
+    for job_id, title, category, budget, urgent, status, territory, owner, created, bids in page:
         items.append(
             {
                 "id": job_id,
@@ -204,14 +199,14 @@ def search_page_on_loop(
                 "territory_id": territory,
                 "homeowner_id": owner,
                 "created_at": to_time(created),
-                "bid_count": counts.get(job_id, 0),
+                "bid_count": bids,
             }
         )
     next_cursor = None
     if len(rows) > page_size:
         last = page[-1]
         next_cursor = encode_cursor(_time_processor(engine)(last[8]), last[0])
-    return pydantic_core.to_json({"items": items, "next_cursor": next_cursor})
+    return _json({"items": items, "next_cursor": next_cursor})
 
 
 _TIME_CACHE_SIZE = 16384
@@ -277,22 +272,19 @@ def search_page(
     """One page of jobs as JSON bytes: ``{"items": [...], "next_cursor": ...}``."""
     rows = conn.execute(listing_statement(shape, sqlite), {**params, "limit": page_size + 1}).all()
     page = rows[:page_size]
-    counts: dict[int, int] = {}
-    if page:
-        counts = dict(conn.execute(BID_COUNTS, {"ids": [row[0] for row in page]}).all())
     next_cursor = None
     if len(rows) > page_size:
         last_time: datetime = page[-1][8]
         next_cursor = encode_cursor(last_time, page[-1][0])
-    return _page_json(page, counts, next_cursor)
+    return _page_json(page, next_cursor)
 
 
-def _page_json(
-    page: Sequence[Sequence[Any]], counts: dict[int, int], next_cursor: str | None
-) -> bytes:
-    items = []
-    for row in page:
-        item = dict(zip(_KEYS, row, strict=True))
-        item["bid_count"] = counts.get(row[0], 0)
-        items.append(item)
-    return pydantic_core.to_json({"items": items, "next_cursor": next_cursor})
+def _page_json(page: Sequence[Sequence[Any]], next_cursor: str | None) -> bytes:
+    items = [dict(zip(_KEYS, row, strict=True)) for row in page]
+    return _json({"items": items, "next_cursor": next_cursor})
+
+
+def _json(page: dict[str, Any]) -> bytes:
+    """A page as JSON, as pydantic writes it (UTC times end in ``Z``), four times faster:
+    encoding a page of 20 took a twentieth of the request's CPU."""
+    return orjson.dumps(page, option=orjson.OPT_UTC_Z)

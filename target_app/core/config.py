@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: str | None = None
     """Directory shared by the workers' metric files (set by ``serve`` when workers > 1)."""
 
+    otel_telemetry: bool = False
+    """FastAPI's native OpenTelemetry (traces, metrics, logs through the global providers).
+    Off by default: the service reports through ``/metrics``, and with it on FastAPI looks
+    up the three global providers (environment variables included) on every request, about
+    a tenth of the CPU of the hottest one (docs/benchmarks.md)."""
+
     @cached_property
     def trusted_proxy_set(self) -> frozenset[str]:
         """``TRUSTED_PROXIES`` as a set of addresses."""

@@ -9,8 +9,10 @@ few hot reads that use it (``GET /jobs``):
 * one plain ``sqlite3`` connection, used only from the event loop thread (so never by two
   requests at once, and no pool to wait for, which would stall the loop);
 * ``PRAGMA query_only``: the connection cannot write, whatever SQL reaches it;
-* each request's statements run in one read transaction (one snapshot), ended at once so that
-  the WAL can be checkpointed;
+* one statement per read, in autocommit mode: SQLite runs it in its own read transaction (one
+  snapshot), which ends when its rows are fetched, so that the WAL can be checkpointed (a read
+  that needs two statements in one snapshot would need a BEGIN/COMMIT pair around them; the
+  listing needs one statement, ``api/job_search.py``);
 * SQL compiled by SQLAlchemy once per statement shape (`compiled`), bound positionally with the
   bind processors SQLAlchemy would have applied;
 * each statement's duration is added to the request's database time, like every other
@@ -28,8 +30,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,46 +111,31 @@ class LoopReader:
             raise DBAPIError.instance("PRAGMA", (), exc, sqlite3.Error) from exc
         return connection
 
-    @contextmanager
-    def transaction(self) -> Iterator[Callable[[CompiledRead, dict[str, Any]], list[Any]]]:
-        """``with reader.transaction() as run: rows = run(compiled_read, values)``.
-
-        The statements of one block see one snapshot. Must not ``await`` inside the block.
-        """
+    def read(self, statement: CompiledRead, values: dict[str, Any]) -> list[Any]:
+        """All rows of one statement, bound with ``values``, from one snapshot."""
         if self._connection is None:
             self._connection = self._connect()
-        connection = self._connection
+        arguments = statement.arguments(values)
+        cursor = self._connection.cursor()
         dispatch = self._engine.dispatch
-
-        def run(read: CompiledRead, values: dict[str, Any]) -> list[Any]:
-            arguments = read.arguments(values)
-            cursor = connection.cursor()
-            dispatch.before_cursor_execute(None, cursor, read.sql, arguments, None, False)
-            started = time.perf_counter()
-            try:
-                rows = cursor.execute(read.sql, arguments).fetchall()
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(
-                    read.sql, arguments, exc, sqlite3.Error, dialect=self._engine.dialect
-                ) from exc
-            finally:
-                # The engine's timing listener needs an execution context, which raw cursors
-                # lack: the database time is added here instead (once).
-                cost = current_cost()
-                if cost is not None:
-                    cost.db_s += time.perf_counter() - started
-                dispatch.after_cursor_execute(None, cursor, read.sql, arguments, None, False)
-            return rows
-
+        dispatch.before_cursor_execute(None, cursor, statement.sql, arguments, None, False)
+        started = time.perf_counter()
         try:
-            connection.execute("BEGIN")
+            return cursor.execute(statement.sql, arguments).fetchall()
         except sqlite3.Error as exc:
-            self.close()  # a broken connection is reopened by the next request
-            raise DBAPIError.instance("BEGIN", (), exc, sqlite3.Error) from exc
-        try:
-            yield run
+            # Closed whatever the error: if the connection broke (the file went away, an I/O
+            # error), the next read opens a new one; if not, reopening costs a millisecond.
+            self.close()
+            raise DBAPIError.instance(
+                statement.sql, arguments, exc, sqlite3.Error, dialect=self._engine.dialect
+            ) from exc
         finally:
-            connection.execute("COMMIT")  # read-only: ends the snapshot, lets the WAL checkpoint
+            # The engine's timing listener needs an execution context, which raw cursors
+            # lack: the database time is added here instead (once).
+            cost = current_cost()
+            if cost is not None:
+                cost.db_s += time.perf_counter() - started
+            dispatch.after_cursor_execute(None, cursor, statement.sql, arguments, None, False)
 
     def close(self) -> None:
         """Close the connection (reopened on next use)."""

@@ -12,7 +12,7 @@ import pytest
 from fastapi import Query
 from fastapi.responses import Response
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from target_app.api.direct_route import DirectRoute
@@ -20,6 +20,7 @@ from target_app.api.job_search import JobQuery
 from target_app.api.routes.jobs import _job_page
 from target_app.core.loop_reader import compiled
 from target_app.main import create_app
+from target_app.schemas import JobSummary, Page
 from target_app.seed import seed_database
 from tests.target_app.conftest import SMALL_PLAN, account, make_settings
 
@@ -63,6 +64,47 @@ def test_loop_reader_pages_are_byte_identical_to_sqlalchemy_pages(
     assert pages >= 1
 
 
+EXOTIC_TITLES = [
+    'Quotes "here", a backslash \\ and a slash /',
+    "Umlauts \u00fc\u00f6, a tap \U0001f6b0 and a line separator \u2028",
+    "A control character \x01 and a tab \t",
+]
+
+
+def test_pages_with_unusual_titles_are_identical_valid_json_on_both_paths(
+    tmp_path: Path,
+) -> None:
+    """Titles are user input: every character JSON must escape (or need not) comes out the
+    same on the fast path and the general one, and as pydantic would write the page."""
+    url = f"sqlite:///{tmp_path / 'marketplace.db'}"
+    seed_database(url, SMALL_PLAN)
+    engine = create_engine(url)  # before the app starts: no other writer to wait for
+    with engine.begin() as conn:
+        for offset, title in enumerate(EXOTIC_TITLES, start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO jobs (id, title, description, category, budget, urgent, status,"
+                    " territory_id, homeowner_id, created_at, updated_at) SELECT :id, :title,"
+                    " description, 'roofing', 4321, 1, 'open', territory_id, homeowner_id,"
+                    " '2031-01-01 00:00:00.000000', updated_at FROM jobs WHERE id = 1"
+                ),
+                {"id": SMALL_PLAN.jobs + offset, "title": title},
+            )
+    engine.dispose()
+    with TestClient(create_app(make_settings(url))) as client:
+        _compare_unusual_titles(client.app.state.target_app)  # type: ignore[attr-defined]
+
+
+def _compare_unusual_titles(state: Any) -> None:
+    caller = account("homeowner", 0)
+    query = JobQuery.model_validate({"category": "roofing", "min_budget": 4321, "max_budget": 4321})
+    fast = _job_page(state, caller, query, state.db.loop_reader)
+    assert fast == _job_page(state, caller, query)
+    page = Page[JobSummary].model_validate_json(fast)
+    assert [item.title for item in page.items] == list(reversed(EXOTIC_TITLES))
+    assert fast == page.model_dump_json().encode()
+
+
 def test_listing_counts_database_time_and_is_served_from_the_loop_reader(
     sqlite_client: TestClient,
 ) -> None:
@@ -85,14 +127,12 @@ def _sample(client: TestClient, name: str) -> float:
 def test_loop_reader_cannot_write_and_maps_driver_errors(sqlite_client: TestClient) -> None:
     db = sqlite_client.app.state.target_app.db  # type: ignore[attr-defined]
     write = compiled(text("DELETE FROM jobs"), db.engine)
-    with pytest.raises(OperationalError, match="readonly"), db.loop_reader.transaction() as run:
-        run(write, {})
+    with pytest.raises(OperationalError, match="readonly"):
+        db.loop_reader.read(write, {})
     with db.engine.connect() as conn:  # nothing was deleted, and the reader still works
         assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == SMALL_PLAN.jobs
-    with db.loop_reader.transaction() as run:
-        assert run(compiled(text("SELECT count(*) FROM jobs"), db.engine), {}) == [
-            (SMALL_PLAN.jobs,)
-        ]
+    count = compiled(text("SELECT count(*) FROM jobs"), db.engine)
+    assert db.loop_reader.read(count, {}) == [(SMALL_PLAN.jobs,)]
 
 
 @pytest.mark.parametrize(

@@ -100,6 +100,24 @@ def test_mine_lists_own_jobs_of_any_status(client: TestClient, auth: Auth) -> No
     )
 
 
+def test_listed_bid_counts_leave_out_withdrawn_bids(client: TestClient, auth: Auth) -> None:
+    """The count the board shows per job (one statement with the page, api/job_search.py)
+    agrees with the job's own page, and a withdrawn bid no longer counts."""
+    owner = auth("homeowner", 0)
+    job_id = client.post("/jobs", json=NEW_JOB, headers=owner).json()["id"]
+    bids = [
+        client.post(f"/jobs/{job_id}/bids", json={"amount": 300 + n}, headers=auth("contractor", n))
+        for n in range(3)
+    ]
+    assert [bid.status_code for bid in bids] == [201, 201, 201]
+    withdrawn = client.delete(f"/bids/{bids[0].json()['id']}", headers=auth("contractor", 0))
+    assert withdrawn.status_code == 200
+    for query in ({"mine": True}, {"category": "plumbing"}):
+        listed = client.get("/jobs", params=query, headers=owner).json()["items"]
+        assert [job["bid_count"] for job in listed if job["id"] == job_id] == [2], query
+    assert client.get(f"/jobs/{job_id}", headers=owner).json()["bid_count"] == 2
+
+
 def test_get_job(client: TestClient, auth: Auth) -> None:
     body = client.get("/jobs/1", headers=auth("contractor", 0)).json()
     assert body["id"] == 1 and body["bid_count"] == SMALL_PLAN.bids_per_job

@@ -48,9 +48,9 @@ async def list_jobs(
     """Jobs, newest first, filtered; keyset-paginated (pass `next_cursor` back as `cursor`)."""
     reader = state.db.loop_reader
     if reader is not None and query.q is None:
-        # SQLite is a library, not a server: a filtered page is two index range reads of a few
-        # hundredths of a millisecond, cheaper than the hop to a pool thread and back (and the
-        # GIL hand-offs it causes). So it runs here, on the event loop, as one measured
+        # SQLite is a library, not a server: a filtered page is one covering-index range read
+        # of a few hundredths of a millisecond, cheaper than the hop to a pool thread and back
+        # (and the GIL hand-offs it causes). So it runs here, on the event loop, as one measured
         # segment. Full-text searches can take longer and go to the thread pool, as does
         # everything on PostgreSQL, where a query is a network round trip that must not stall
         # the loop. Benchmarks: docs/benchmarks.md, "Service (target_app)".
