@@ -13,7 +13,7 @@ Layout::
         calibration.json       both estimates per endpoint and their agreement
         <stamp>-step/          the calibration run (a short step: the service curve's stages)
         <stamp>-step-2/        the step load (report.html: prediction against measurement)
-        <stamp>-step-3/        the held-out mix
+        <stamp>-step-3/ ...    its further replications (``step_runs``), then the held-out mix
 """
 
 from __future__ import annotations
@@ -29,15 +29,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness import artifacts
+from harness.errors import HarnessError
 from harness.exit_codes import ExitCode
 from harness.orchestrate import INTERRUPTS, execute
 from harness.run_request import RunRequest
 from harness.validation import (
     ValidationSettings,
+    aggregate_replications,
     calibration_stages,
     compare,
     holdout_profile,
     measured_levels,
+    needs_replication,
     overlay,
     paired_stages,
     plan_levels,
@@ -69,6 +72,7 @@ class ValidationOutcome:
     directory: Path
     exit_code: int = ExitCode.OK
     step_run: Path | None = None
+    """The first step run (of ``document["step_runs"]``): its report holds the comparison."""
     report: Path | None = None
     document: dict[str, Any] = field(default_factory=dict)
 
@@ -116,14 +120,22 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _measure_and_compare(
-    run_dir: Path, prediction: Prediction, loadgen_warning: float
-) -> list[dict[str, Any]]:
+def _measured(run_dir: Path) -> list[dict[str, Any]]:
     run = _read(run_dir / "run.json")
     scrapes = _read(run_dir / "server.json").get("scrapes", [])
     series_path = run_dir / "stats" / "timeseries.json"
     series = _read(series_path).get("records", []) if series_path.exists() else []
-    return compare(prediction.levels, measured_levels(run, scrapes, series), loadgen_warning)
+    return measured_levels(run, scrapes, series)
+
+
+def _measure_and_compare(
+    run_dir: Path, prediction: Prediction, loadgen_warning: float
+) -> list[dict[str, Any]]:
+    return compare(prediction.levels, _measured(run_dir), loadgen_warning)
+
+
+def _incomplete(document: dict[str, Any], reason: str) -> None:
+    document.setdefault("incomplete_reasons", []).append(reason)
 
 
 def _write_prediction(run_dir: Path, prediction: Prediction) -> None:
@@ -163,7 +175,7 @@ def validate(
     try:
         return _validate(profile, settings, directory, outcome, save, pin, log)
     except KeyboardInterrupt:
-        document["incomplete_reasons"] = ["interrupted (Ctrl-C); the runs so far are kept"]
+        _incomplete(document, "interrupted (Ctrl-C); the runs so far are kept")
         document["finished_at"] = artifacts.iso(artifacts.utc_now())
         save()
         outcome.exit_code = ExitCode.UNREACHABLE
@@ -233,13 +245,19 @@ def _validate(
         document["latency_floor_ms"] = round(prediction.latency_floor_ms, 4)
         stages = paired_stages(prediction.levels, settings, _login_cpu_ms(calibrated))
         planned_s = sum(stage.duration_s for stage in stages)
+        runs = settings.replications
+        if settings.max_replications > runs:
+            runs_text = f"{runs} to {settings.max_replications} runs"
+        else:
+            runs_text = f"{runs} run{'s' if runs > 1 else ''}"
         print(
             f"validate: predicted saturation at {prediction.saturation_users:.0f} users; "
-            f"step load {levels} ({planned_s:.0f} s)",
+            f"step load {levels} ({planned_s:.0f} s), {runs_text}",
             file=log,
         )
         save()
-        code, step_dir = _run(with_step_stages(calibrated, stages), directory, settings, pinning)
+        step_profile = with_step_stages(calibrated, stages)
+        code, step_dir = _run(step_profile, directory, settings, pinning)
         outcome.step_run = step_dir
         document["step_run"] = str(step_dir)
         if step_dir is None or not (step_dir / "run.json").exists():
@@ -248,13 +266,23 @@ def _validate(
             outcome.exit_code = ExitCode.UNREACHABLE
             return outcome
         warning = profile.gates.loadgen_cpu_warning
-        document["levels"] = _measure_and_compare(step_dir, prediction, warning)
-        document["summary"] = summarise(document["levels"])
-        document["saturation_throughput"] = saturation_throughput(document["levels"])
+        replications: list[list[dict[str, Any]]] = []
+
+        def record(run_dir: Path) -> None:
+            record_replication(run_dir, replications, prediction, warning, document, settings, log)
+            save()
+
+        record(step_dir)
         step_complete = bool(_read(step_dir / "run.json").get("complete"))
         _write_prediction(step_dir, prediction)
         outcome.report = step_dir / "report.html"
-        save()
+        replicate(
+            lambda: _run(step_profile, directory, settings, pinning), record, settings, document
+        )
+        if len(replications) > 1:
+            # The step run's report shows the spread when validation.json sits beside it.
+            artifacts.write_json(step_dir / "validation.json", document)
+            artifacts.render_report(step_dir)
 
         if settings.holdout:
             document["holdout"] = _holdout(
@@ -263,14 +291,75 @@ def _validate(
             save()
 
     holdout_complete = not settings.holdout or bool(document.get("holdout", {}).get("complete"))
-    document["complete"] = step_complete and holdout_complete
+    if not step_complete or not holdout_complete:
+        _incomplete(document, "a run was incomplete (see its run.json)")
+    document["complete"] = not document.get("incomplete_reasons")
     if not document["complete"]:
-        document["incomplete_reasons"] = ["a run was incomplete (see its run.json)"]
         outcome.exit_code = ExitCode.UNREACHABLE
     document["finished_at"] = artifacts.iso(artifacts.utc_now())
     save()
     artifacts.write_json(step_dir / "validation.json", document)
     return outcome
+
+
+def replicate(
+    run_step: Callable[[], tuple[int, Path | None]],
+    record: Callable[[Path], None],
+    settings: ValidationSettings,
+    document: dict[str, Any],
+) -> None:
+    """Run the step load again (``run_step``: each time on a fresh service) while
+    :func:`harness.validation.needs_replication` asks for it, ``record``-ing each run, which
+    compares the mean over them all into ``document`` (``levels``, ``step_runs``).
+
+    A replication that fails (the service did not start, no run.json) or is incomplete stops
+    the replications with the reason in the document; what finished is kept.
+    """
+    while needs_replication(document["levels"], len(document["step_runs"]), settings):
+        number = len(document["step_runs"]) + 1
+        try:
+            code, run_dir = run_step()
+        except HarnessError as exc:
+            _incomplete(document, f"replication {number} of the step load failed: {exc}")
+            return
+        if run_dir is None or not (run_dir / "run.json").exists():
+            _incomplete(document, f"replication {number} of the step load wrote no run.json")
+            return
+        record(run_dir)
+        if code == ExitCode.UNREACHABLE or not _read(run_dir / "run.json").get("complete"):
+            _incomplete(document, f"replication {number} was incomplete (see its run.json)")
+            return
+
+
+def record_replication(
+    run_dir: Path,
+    replications: list[list[dict[str, Any]]],
+    prediction: Prediction,
+    loadgen_warning: float,
+    document: dict[str, Any],
+    settings: ValidationSettings,
+    log: TextIO,
+) -> None:
+    """Add a finished step run to ``replications`` (measured levels per run) and
+    ``step_runs``; compare the mean over them all into ``document``; log one line."""
+    replications.append(_measured(run_dir))
+    document.setdefault("step_runs", []).append(str(run_dir))
+    levels = compare(prediction.levels, aggregate_replications(replications), loadgen_warning)
+    document["levels"] = levels
+    document["summary"] = summarise(levels)
+    document["saturation_throughput"] = saturation_throughput(levels)
+    # One line per replication: its run and, from the second, the widest spread so far.
+    done = len(document["step_runs"])
+    line = f"validate: step load replication {done}: {Path(document['step_runs'][-1]).name}"
+    if done > 1:
+        widest = document["summary"]["widest_spread"]
+        line += "; widest spread up to 85% CPU: " + ", ".join(
+            f"{label} {'n/a' if widest[key] is None else f'±{widest[key]:.1%}'}"
+            for key, label in (("throughput_rps", "throughput"), ("mean_ms", "mean"))
+        )
+        if done >= settings.replications and needs_replication(document["levels"], done, settings):
+            line += "; over half an accuracy goal, so another run"
+    print(line, file=log)
 
 
 def calibration_points(run_dir: Path) -> list[LoadPoint]:

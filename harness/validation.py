@@ -33,6 +33,13 @@ Why shorter think times than the launch profile: with the profile's 20-45 s paus
 service worker saturates only at thousands of users, more than one load-generator core can
 drive. The closed-network model is exact about think time, so scaling it (``think_scale``)
 changes the population needed, not what is being validated.
+
+Why replications: a freshly started service's CPU per request varies 15-40% from one start to
+the next on this machine, so one step run is one sample of the service. The step load runs
+``replications`` times (each on a fresh service instance), and more, up to
+``max_replications``, while the noise is as large as what the comparison tries to resolve
+(:func:`needs_replication`). Each level is compared on the mean over the replications and
+reports their spread (:func:`aggregate_replications`).
 """
 
 from __future__ import annotations
@@ -52,13 +59,18 @@ COMPARED = ("throughput_rps", "mean_ms", "p50_ms", "p95_ms", "cpu_utilization", 
 GOALS = {"throughput_rps": 0.10, "mean_ms": 0.20, "p95_ms": 0.30}
 GOAL_CPU_LIMIT = 0.85
 
+#: The metrics whose spread between replications can demand another one: those with the
+#: tightest goals (p95's 30% leaves room for far more noise).
+REPLICATED = ("throughput_rps", "mean_ms")
+
 #: The held-out mix: operators watch dashboards, whose queries are the heaviest reads.
 HOLDOUT_SHARES = {"homeowner": 0.40, "contractor": 0.30, "operator": 0.30}
 
 
 @dataclass(frozen=True)
 class ValidationSettings:
-    """What ``harness validate`` does; the defaults take 10-15 minutes on a 2-core machine.
+    """What ``harness validate`` does; the defaults took 10-15 minutes on a 2-core machine
+    with one step run, and each further replication adds the step run's length again.
 
     ``think_scale`` 0.05 turns the profile's 30/20/45 s think times into 1.5/1/2.25 s, so
     one service worker saturates at a few hundred users, which one load-generator core drives.
@@ -101,6 +113,13 @@ class ValidationSettings:
     holdout_cpu_targets: tuple[float, ...] = (0.5, 0.75)
     """The held-out levels where the curve predicts these CPU utilizations for that mix."""
     seed_scale: float = 0.01
+    replications: int = 2
+    """Step runs always made, each on a freshly started service: one run is one sample of it."""
+    max_replications: int = 4
+    """Step runs at most; those past ``replications`` only while the noise demands them."""
+    replication_spread: float = 0.5
+    """Another replication while a level inside the goals' range spreads more than this
+    fraction of the accuracy goal of throughput or mean response time (half: 5% and 10%)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.think_scale <= 1:
@@ -122,6 +141,13 @@ class ValidationSettings:
             raise ValueError(f"holdout_fractions must be > 0, got {self.holdout_fractions}")
         if not 0 < self.min_settle_s <= self.max_settle_s:
             raise ValueError("need 0 < min_settle_s <= max_settle_s")
+        if not 1 <= self.replications <= self.max_replications:
+            raise ValueError(
+                f"need 1 <= replications <= max_replications, got replications = "
+                f"{self.replications} and max_replications = {self.max_replications}"
+            )
+        if not self.replication_spread > 0:
+            raise ValueError(f"replication_spread must be > 0, got {self.replication_spread}")
 
 
 def overlay(profile: Profile, changes: Mapping[str, Any]) -> Profile:
@@ -316,6 +342,106 @@ def measured_levels(
     return measured
 
 
+def spread(values: Sequence[float]) -> dict[str, float | None]:
+    """One metric's range over the replications, and its relative half-range.
+
+    ``relative_half_range`` is (max - min) / 2 over the mean: every replication lies within
+    about that fraction of the middle, which reads like the ``±`` of an error bound, compares
+    directly with the accuracy goals, and is what the report's range shows. Why not the
+    standard deviation: from two to four runs it is a poor estimate (from two, only the range
+    over √2), and a lucky run landing between the first two lowers it; the half-range never
+    falls, so once runs disagree by more than the goals can resolve, the validation makes
+    every replication it may. None when the mean is 0.
+    """
+    low, high = min(values), max(values)
+    mean = sum(values) / len(values)
+    return {
+        "min": low,
+        "max": high,
+        "relative_half_range": (high - low) / 2 / mean if mean else None,
+    }
+
+
+def aggregate_replications(
+    replications: Sequence[Sequence[Mapping[str, Any]]],
+) -> list[dict[str, Any]]:
+    """One measured level per user count from each step run's :func:`measured_levels`.
+
+    Every figure is the mean over the replications that measured it (``requests`` rounded);
+    ``loadgen_cpu`` is the highest, since one overloaded load generator is enough to distrust
+    a level's latencies. Each level adds ``replications`` (how many runs measured it),
+    ``spread`` (per compared metric, :func:`spread`) and ``per_replication`` (each run's own
+    figures, numbered from 1 in run order). :func:`compare` takes the result as it is.
+    """
+    runs: dict[int, list[tuple[int, Mapping[str, Any]]]] = {}
+    for number, levels in enumerate(replications, start=1):
+        for one in levels:
+            runs.setdefault(int(one["users"]), []).append((number, one))
+    aggregated = []
+    for users, measured in sorted(runs.items()):
+        level: dict[str, Any] = {"users": users}
+        spreads = {}
+        for key in COMPARED:
+            values = _values(measured, key)
+            level[key] = sum(values) / len(values) if values else None
+            if values:
+                spreads[key] = spread(values)
+        requests = _values(measured, "requests")
+        level["requests"] = round(sum(requests) / len(requests)) if requests else None
+        loadgen = _values(measured, "loadgen_cpu")
+        level["loadgen_cpu"] = max(loadgen) if loadgen else None
+        level["replications"] = len(measured)
+        level["spread"] = spreads
+        level["per_replication"] = [
+            {
+                "replication": number,
+                **{k: one.get(k) for k in (*COMPARED, "requests", "loadgen_cpu")},
+            }
+            for number, one in measured
+        ]
+        aggregated.append(level)
+    return aggregated
+
+
+def _values(measured: Sequence[tuple[int, Mapping[str, Any]]], key: str) -> list[float]:
+    return [float(one[key]) for _, one in measured if one.get(key) is not None]
+
+
+def noisy_levels(
+    levels: Sequence[Mapping[str, Any]], settings: ValidationSettings
+) -> list[tuple[int, str, float]]:
+    """(users, metric, relative half-range) wherever a level inside the goals' range spreads
+    more than ``replication_spread`` times the goal of a :data:`REPLICATED` metric.
+
+    ``levels`` are :func:`aggregate_replications` records (or :func:`compare` ones: the CPU
+    is then read from ``measured``). Above 85% CPU the goals do not apply, so neither does
+    their noise.
+    """
+    noisy = []
+    for level in levels:
+        cpu = level.get("measured", level).get("cpu_utilization")
+        if cpu is not None and cpu > GOAL_CPU_LIMIT:
+            continue
+        for key in REPLICATED:
+            half = (level.get("spread") or {}).get(key, {}).get("relative_half_range")
+            if half is not None and half > settings.replication_spread * GOALS[key]:
+                noisy.append((int(level["users"]), key, half))
+    return noisy
+
+
+def needs_replication(
+    levels: Sequence[Mapping[str, Any]], done: int, settings: ValidationSettings
+) -> bool:
+    """Whether to run the step load again after ``done`` replications measured ``levels``:
+    always below ``replications``, never from ``max_replications``, and in between while
+    :func:`noisy_levels` finds a level whose noise is as large as what the goals resolve."""
+    if done < settings.replications:
+        return True
+    if done >= settings.max_replications:
+        return False
+    return bool(noisy_levels(levels, settings))
+
+
 def relative_error(predicted: float | None, measured: float | None) -> float | None:
     """(predicted - measured) / measured; None when either is missing or measured is 0."""
     if predicted is None or measured is None or measured == 0:
@@ -340,18 +466,25 @@ def compare(
         errors["error_rate"] = None  # predicted 0: a relative error means nothing; see measured
         loadgen = level.get("loadgen_cpu")
         cpu = level.get("cpu_utilization")
-        levels.append(
-            {
-                "users": int(level["users"]),
-                "predicted": {k: _round(v) for k, v in predicted.items()},
-                "measured": {k: _round(level.get(k)) for k in (*COMPARED, "requests")},
-                "relative_error": {k: _round(v) for k, v in errors.items()},
-                "loadgen_cpu": _round(loadgen),
-                "loadgen_trustworthy": loadgen is None or loadgen <= loadgen_warning,
-                "within_goal_range": cpu is None or cpu <= GOAL_CPU_LIMIT,
-                "meets_goals": _meets_goals(errors, cpu),
+        compared = {
+            "users": int(level["users"]),
+            "predicted": {k: _round(v) for k, v in predicted.items()},
+            "measured": {k: _round(level.get(k)) for k in (*COMPARED, "requests")},
+            "relative_error": {k: _round(v) for k, v in errors.items()},
+            "loadgen_cpu": _round(loadgen),
+            "loadgen_trustworthy": loadgen is None or loadgen <= loadgen_warning,
+            "within_goal_range": cpu is None or cpu <= GOAL_CPU_LIMIT,
+            "meets_goals": _meets_goals(errors, cpu),
+        }
+        if "replications" in level:  # an aggregate_replications record
+            compared["replications"] = level["replications"]
+            compared["spread"] = {
+                k: {name: _round(v) for name, v in s.items()} for k, s in level["spread"].items()
             }
-        )
+            compared["per_replication"] = [
+                {k: _round(v) for k, v in one.items()} for one in level["per_replication"]
+            ]
+        levels.append(compared)
     return levels
 
 
@@ -381,7 +514,24 @@ def summarise(levels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "worst_abs_relative_error": worst,
         "goals": dict(GOALS),
         "goals_met": bool(applicable) and all(lv["meets_goals"] for lv in applicable),
+        "replications": max((lv.get("replications", 1) for lv in levels), default=0),
+        "widest_spread": widest_spread(applicable),
     }
+
+
+def widest_spread(levels: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """The largest relative half-range per :data:`REPLICATED` metric over ``levels`` (None
+    where no level has a spread for it)."""
+    widest: dict[str, float | None] = {}
+    for key in REPLICATED:
+        values = [
+            half
+            for lv in levels
+            if (half := (lv.get("spread") or {}).get(key, {}).get("relative_half_range"))
+            is not None
+        ]
+        widest[key] = _round(max(values)) if values else None
+    return widest
 
 
 def _round(value: Any, digits: int = 4) -> Any:

@@ -11,6 +11,7 @@ value; the rest of the package can then trust the records::
     runs/<id>/prediction.json      -> Prediction     (optional: the model did not run)
     runs/<id>/capacity.json        -> dict           (optional: `harness model --json` output)
     runs/<id>/simulation.json      -> list[dict]     (optional: per-minute simulation records)
+    runs/<id>/validation.json      -> ReplicatedLevel (optional: a replicated validation step)
 
 Optional keys (``p90_ms``, ``machine``...) default to ``None`` so older runs still render.
 """
@@ -30,6 +31,7 @@ from reports.records import (
     EndpointResult,
     PredictedStage,
     Prediction,
+    ReplicatedLevel,
     Run,
     RunArtifacts,
     Scrape,
@@ -285,6 +287,31 @@ def parse_prediction(path: Path, data: Any) -> Prediction:
     )
 
 
+def replicated_levels(path: Path, data: Any) -> tuple[ReplicatedLevel, ...]:
+    """The levels of ``validation.json`` measured by more than one replication.
+
+    Documents written before replications existed (no ``replications`` key) give none.
+    """
+    levels = []
+    for level in _Reader(path, data).items("levels"):
+        if "replications" not in level.data or level.integer("replications") < 2:
+            continue
+        measured, spread = level.child("measured"), level.child("spread")
+        ranges = {}
+        for metric in spread.data:
+            bounds = spread.child(metric)
+            ranges[metric] = (bounds.number("min"), bounds.number("max"))
+        levels.append(
+            ReplicatedLevel(
+                users=level.integer("users"),
+                replications=level.integer("replications"),
+                mean={metric: measured.opt_number(metric) for metric in ranges},
+                range=ranges,
+            )
+        )
+    return tuple(levels)
+
+
 _SIMULATION_ALIASES = {"connections_in_use": ("connections_in_use", "db_connections")}
 
 
@@ -343,6 +370,7 @@ def load_run(directory: Path | str) -> RunArtifacts:
     prediction = optional("prediction.json")
     capacity = optional("capacity.json")
     simulation = optional("simulation.json")
+    validation = optional("validation.json")
     if capacity is not None and not isinstance(capacity[1], Mapping):
         raise ArtifactError(capacity[0], "expected the `harness model --json` object")
     return RunArtifacts(
@@ -355,4 +383,5 @@ def load_run(directory: Path | str) -> RunArtifacts:
         prediction=parse_prediction(*prediction) if prediction else None,
         capacity=capacity[1] if capacity else None,
         simulation=simulation_records(*simulation) if simulation else (),
+        replicated=replicated_levels(*validation) if validation else (),
     )

@@ -166,6 +166,19 @@ class Prediction:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicatedLevel:
+    """One level of a replicated validation step load (``validation.json`` beside the run):
+    its measured figures over every replication of the run, not this run's alone."""
+
+    users: int
+    replications: int
+    mean: Mapping[str, float | None]
+    """The mean over the replications, per metric (a stage record's names)."""
+    range: Mapping[str, tuple[float, float]]
+    """(lowest, highest) over the replications, per metric."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunArtifacts:
     """Everything one run directory holds, checked."""
 
@@ -178,3 +191,5 @@ class RunArtifacts:
     prediction: Prediction | None = None
     capacity: Mapping[str, Any] | None = None
     simulation: tuple[Mapping[str, Any], ...] = field(default=())
+    replicated: tuple[ReplicatedLevel, ...] = ()
+    """The levels ``harness validate`` measured more than once (none for other runs)."""

@@ -14,7 +14,7 @@ from an e-mail attachment exactly as it rendered here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,15 @@ from reports.capacity import plan
 from reports.environment import render_to_file, this_machine
 from reports.load import load_run
 from reports.method import profile_assumptions
-from reports.records import EndpointResult, Prediction, Run, RunArtifacts, SloResult, StageResult
+from reports.records import (
+    EndpointResult,
+    Prediction,
+    ReplicatedLevel,
+    Run,
+    RunArtifacts,
+    SloResult,
+    StageResult,
+)
 from reports.verdict import Reason, decide, slo_label
 
 PREDICTION_WARN = 0.25
@@ -54,6 +62,10 @@ class ErrorRow:
     users: int
     cells: tuple[tuple[str, float | None, float | None, float | None], ...]
     """(metric, predicted, measured, relative error) for throughput, p50 and p95."""
+    spreads: tuple[tuple[float | None, float, float] | None, ...] = ()
+    """Per cell, when ``harness validate`` replicated this stage: (mean, lowest, highest)
+    of the measured figure over its replications."""
+    replications: int = 0
 
 
 def _predicted_for_slo(
@@ -122,16 +134,33 @@ def slo_matrix(run: Run) -> SloMatrix | None:
     return SloMatrix(run.stages, rows)
 
 
-def error_rows(run: Run, prediction: Prediction) -> list[ErrorRow]:
+def error_rows(
+    run: Run, prediction: Prediction, replicated: Sequence[ReplicatedLevel] = ()
+) -> list[ErrorRow]:
+    by_users = {level.users: level for level in replicated}
+    # A validation level is its measure stage: the last stage at that user count (the settle
+    # stage before it has the same users and is not compared).
+    measured_at = {stage.users: stage.index for stage in run.stages}
     rows = []
     for stage in run.stages:
         model = prediction.at(stage.users)
-        cells = []
+        level = by_users.get(stage.users) if measured_at[stage.users] == stage.index else None
+        cells, spreads = [], []
         for metric in ("throughput_rps", "p50_ms", "p95_ms"):
             predicted = getattr(model, metric) if model else None
             measured = getattr(stage, metric)
             cells.append((metric, predicted, measured, fmt.relative_change(predicted, measured)))
-        rows.append(ErrorRow(stage.index, stage.users, tuple(cells)))
+            bounds = level.range.get(metric) if level else None
+            spreads.append((level.mean.get(metric), *bounds) if level and bounds else None)
+        rows.append(
+            ErrorRow(
+                stage.index,
+                stage.users,
+                tuple(cells),
+                tuple(spreads) if level else (),
+                level.replications if level else 0,
+            )
+        )
     return rows
 
 
@@ -173,7 +202,9 @@ def build_context(artifacts: RunArtifacts, baseline: RunArtifacts | None = None)
             run, baseline.run, profile.report.regression_threshold, baseline.directory.name
         )
     capacity = plan(profile, artifacts.capacity, artifacts.simulation)
-    errors = error_rows(run, artifacts.prediction) if artifacts.prediction else []
+    errors = (
+        error_rows(run, artifacts.prediction, artifacts.replicated) if artifacts.prediction else []
+    )
     verdict = decide(run, profile, capacity, comparison, _prediction_warnings(errors))
     api, pages = endpoint_groups(run)
     charts: Mapping[str, Any] = {
@@ -198,6 +229,7 @@ def build_context(artifacts: RunArtifacts, baseline: RunArtifacts | None = None)
         "slo_matrix": slo_matrix(run),
         "capacity": capacity,
         "error_rows": errors,
+        "replicated": any(row.spreads for row in errors),
         "charts": charts,
         "api_endpoints": api,
         "page_endpoints": pages,

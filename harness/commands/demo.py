@@ -42,6 +42,9 @@ DEMO_SETTINGS = ValidationSettings(
     # hash) and the demo must stay under five; `harness validate` runs it.
     capacity_probe=False,
     holdout=False,
+    # One step run: a second would cost its two minutes again (`harness validate` replicates).
+    replications=1,
+    max_replications=1,
 )
 
 

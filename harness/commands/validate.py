@@ -2,7 +2,9 @@
 
 Calibrates on a short step of three loads (the service curve, models/service_curve.py),
 predicts a step load from 15% to 120% of the predicted saturation point, measures it on the
-bundled service, and compares per level (harness/validation.py).
+bundled service (``--replications`` times, more up to ``--max-replications`` while the runs
+disagree by as much as the accuracy goals resolve), and compares per level on the mean over
+the runs (harness/validation.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from harness.commands.common import add_profile_argument
 from harness.errors import UsageError
 from harness.exit_codes import ExitCode
 from harness.validate_run import validate
-from harness.validation import GOALS, ValidationSettings
+from harness.validation import GOALS, REPLICATED, ValidationSettings
 from models.profile import load_profile
 
 
@@ -34,6 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measured length of each calibration stage in seconds (three stages)",
     )  # fmt: skip
     parser.add_argument("--measure-s", type=float, help="fix every measured stage's length")
+    parser.add_argument(
+        "--replications", type=int, default=ValidationSettings.replications, metavar="N",
+        help=f"step runs always made, each on a fresh service ({ValidationSettings.replications})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-replications", type=int, metavar="M",
+        help="step runs at most, the extra ones while the runs disagree "
+        f"(default {ValidationSettings.max_replications}, or N if larger)",
+    )  # fmt: skip
     parser.add_argument("--no-holdout", action="store_true", help="skip the held-out mix")
     parser.add_argument("--no-pin", action="store_true", help="do not pin service and load")
     parser.add_argument(
@@ -45,12 +56,23 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
     measure: dict[str, Any] = {}
     if args.measure_s is not None:
         measure = {"min_measure_s": args.measure_s, "max_measure_s": args.measure_s}
+    replications, most = args.replications, args.max_replications
+    if replications < 1:
+        raise UsageError(f"--replications {replications}: must be at least 1")
+    if most is None:
+        most = max(replications, ValidationSettings.max_replications)
+    elif most < replications:
+        raise UsageError(
+            f"--max-replications {most}: must be at least --replications ({replications})"
+        )
     try:
         return ValidationSettings(
             think_scale=args.think_scale,
             levels=args.levels,
             calibration_s=args.calibration_s,
             holdout=not args.no_holdout,
+            replications=replications,
+            max_replications=most,
             **measure,
         )
     except ValueError as exc:
@@ -58,8 +80,9 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)  # before the profile: a bad flag is the whole answer
     profile = load_profile(args.profile)
-    outcome = validate(profile, settings_from(args), args.out, pin=not args.no_pin)
+    outcome = validate(profile, settings, args.out, pin=not args.no_pin)
     print(format_levels(outcome.document))
     print(f"validation: {outcome.directory / 'validation.json'}")
     if outcome.report is not None:
@@ -77,7 +100,8 @@ def _pct(value: Any) -> str:
 def format_levels(document: dict[str, Any]) -> str:
     """The per-level comparison as a plain table (what the README's headline shows)."""
     lines = [
-        "users  X pred  X meas   err  |  p95 pred  p95 meas    err  |  mean err  cpu meas  note",
+        "users  X pred  X meas   err  |  p95 pred  p95 meas    err  |  mean err  cpu meas"
+        "  spread X/mean (runs)  note",
     ]
     sections = [("", document.get("levels", []))]
     holdout = document.get("holdout") or {}
@@ -96,7 +120,8 @@ def format_levels(document: dict[str, Any]) -> str:
                 f"{level['users']:>5} {p['throughput_rps'] or 0:>7.1f} "
                 f"{m['throughput_rps'] or 0:>7.1f} {_pct(e['throughput_rps'])} | "
                 f"{p['p95_ms'] or 0:>7.1f}ms {m['p95_ms'] or 0:>7.1f}ms {_pct(e['p95_ms'])} | "
-                f"{_pct(e['mean_ms'])}  {'' if cpu is None else f'{cpu:6.0%}':>8}  {note}"
+                f"{_pct(e['mean_ms'])}  {'' if cpu is None else f'{cpu:6.0%}':>8}  "
+                f"{_spread(level):<20}  {note}"
             )
     for title, summary in (
         ("", document.get("summary")),
@@ -111,14 +136,35 @@ def format_levels(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _spread(level: dict[str, Any]) -> str:
+    """Throughput's and mean response time's relative half-range over the replications
+    (every run within about that of their middle), and how many runs there were."""
+    runs = level.get("replications")
+    if not runs:
+        return ""  # a document from before replications
+    if runs == 1:
+        return "1 run"
+    spread = level.get("spread") or {}
+    halves = [spread.get(key, {}).get("relative_half_range") for key in REPLICATED]
+    return "/".join(_plus_minus(h) for h in halves) + f" ({runs})"
+
+
 def _summary_line(summary: dict[str, Any]) -> str:
     worst = summary["worst_abs_relative_error"]
     goals = ", ".join(f"{k} {v:.0%}" for k, v in GOALS.items())
-    return (
+    line = (
         f"worst error up to 85% CPU: throughput {_fmt(worst.get('throughput_rps'))}, "
         f"mean {_fmt(worst.get('mean_ms'))}, p95 {_fmt(worst.get('p95_ms'))} "
         f"(goals: {goals}) -> {'met' if summary['goals_met'] else 'not met'}"
     )
+    widest = summary.get("widest_spread") or {}
+    if summary.get("replications", 1) > 1:
+        line += (
+            f"; mean of up to {summary['replications']} runs, widest spread: throughput "
+            f"{_plus_minus(widest.get('throughput_rps'))}, "
+            f"mean {_plus_minus(widest.get('mean_ms'))}"
+        )
+    return line
 
 
 def _saturation_line(saturation: dict[str, Any]) -> str:
@@ -133,6 +179,10 @@ def _saturation_line(saturation: dict[str, Any]) -> str:
     if not saturation.get("saturated"):
         line += "; the service was not saturated there, so the measured figure is a lower bound"
     return line
+
+
+def _plus_minus(value: Any) -> str:
+    return "n/a" if value is None else f"±{value:.1%}"
 
 
 def _fmt(value: Any) -> str:

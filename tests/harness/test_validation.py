@@ -10,13 +10,17 @@ from harness.validation import (
     GOAL_CPU_LIMIT,
     HOLDOUT_SHARES,
     ValidationSettings,
+    aggregate_replications,
     calibration_stages,
     compare,
     holdout_profile,
     measured_levels,
+    needs_replication,
+    noisy_levels,
     paired_stages,
     plan_levels,
     relative_error,
+    spread,
     stage_cpu,
     summarise,
     validation_profile,
@@ -83,6 +87,12 @@ def test_settings_are_checked() -> None:
         ValidationSettings(lowest_fraction=1.5)
     with pytest.raises(ValueError, match="calibration_factors"):
         ValidationSettings(calibration_factors=())
+    with pytest.raises(ValueError, match="got replications = 0 and max_replications = 4"):
+        ValidationSettings(replications=0)
+    with pytest.raises(ValueError, match="replications <= max_replications"):
+        ValidationSettings(replications=3, max_replications=2)
+    with pytest.raises(ValueError, match="replication_spread"):
+        ValidationSettings(replication_spread=0.0)
 
 
 def test_calibration_is_a_short_step_of_settle_and_measure_stages() -> None:
@@ -206,3 +216,104 @@ def test_a_settle_cap_never_cuts_the_ramp(profile: Profile) -> None:
         previous = stage.users
     # and the stage table is one the profile accepts (ramps fit inside their stages)
     assert with_step_stages(profile, stages).scenario_stages("step") == tuple(stages)
+
+
+def one_run(
+    users: int, rps: float, mean_ms: float, cpu: float = 0.5, loadgen: float = 0.3
+) -> dict[str, Any]:
+    """One replication's measured level, as :func:`measured_levels` makes it."""
+    return {
+        "users": users, "throughput_rps": rps, "mean_ms": mean_ms, "p50_ms": mean_ms * 0.8,
+        "p95_ms": mean_ms * 3, "error_rate": 0.0, "requests": round(rps * 10),
+        "cpu_utilization": cpu, "loadgen_cpu": loadgen,
+    }  # fmt: skip
+
+
+def test_spread_is_the_range_and_its_half_over_the_mean() -> None:
+    assert spread([100.0, 110.0, 105.0]) == {
+        "min": 100.0,
+        "max": 110.0,
+        "relative_half_range": pytest.approx(5 / 105),
+    }
+    assert spread([3.0])["relative_half_range"] == 0.0
+    assert spread([0.0, 0.0])["relative_half_range"] is None  # no mean to be relative to
+
+
+def test_replications_are_compared_on_their_mean_with_the_spread(profile: Profile) -> None:
+    runs = [
+        [one_run(10, 100.0, 4.0), one_run(40, 380.0, 6.0, cpu=0.9)],
+        [one_run(10, 110.0, 5.0, loadgen=0.85), one_run(40, 400.0, 6.0, cpu=0.95)],
+        [one_run(10, 105.0, 6.0)],  # this run was cut short before its second level
+    ]
+    low, high = aggregate_replications(runs)
+    assert low["users"] == 10 and low["replications"] == 3
+    assert low["throughput_rps"] == pytest.approx(105.0)
+    assert low["mean_ms"] == pytest.approx(5.0)
+    assert low["requests"] == 1050
+    assert low["loadgen_cpu"] == 0.85  # one overloaded load generator taints the mean
+    assert low["spread"]["mean_ms"] == {
+        "min": 4.0,
+        "max": 6.0,
+        "relative_half_range": pytest.approx(0.2),
+    }
+    assert [r["replication"] for r in low["per_replication"]] == [1, 2, 3]
+    assert [r["throughput_rps"] for r in low["per_replication"]] == [100.0, 110.0, 105.0]
+    assert high["replications"] == 2 and high["cpu_utilization"] == pytest.approx(0.925)
+    assert [r["replication"] for r in high["per_replication"]] == [1, 2]
+
+    prediction = predict(validation_profile(profile, 0.1), [10, 40], servers=1)
+    first, second = compare(prediction.levels, [low, high], loadgen_warning=0.8)
+    p10 = prediction.levels[0]
+    assert first["measured"]["throughput_rps"] == pytest.approx(105.0)
+    expected = (p10.throughput_rps - 105.0) / 105.0  # against the mean, not one run
+    assert first["relative_error"]["throughput_rps"] == pytest.approx(expected, abs=1e-4)
+    assert first["loadgen_trustworthy"] is False
+    assert first["replications"] == 3 and len(first["per_replication"]) == 3
+    assert first["spread"]["throughput_rps"]["relative_half_range"] == pytest.approx(0.0476)
+    assert second["within_goal_range"] is False
+    summary = summarise([first, second])
+    assert summary["replications"] == 3
+    # the widest spread within the goals' range only (the second level is above 85% CPU)
+    assert summary["widest_spread"] == {
+        "throughput_rps": pytest.approx(0.0476),
+        "mean_ms": pytest.approx(0.2),
+    }
+    # One run: the same comparison as before replications, with a spread of zero.
+    (single,) = compare(prediction.levels[:1], aggregate_replications(runs[:1])[:1], 0.8)
+    assert single["replications"] == 1
+    assert single["spread"]["throughput_rps"]["relative_half_range"] == 0.0
+
+
+def twice(first: dict[str, Any], second: dict[str, Any]) -> list[dict[str, Any]]:
+    return aggregate_replications([[first], [second]])
+
+
+def test_another_replication_while_the_noise_is_half_the_goals() -> None:
+    settings = ValidationSettings(replications=2, max_replications=4)
+    # Throughput ±4.8% and mean ±4.8%: under half their goals (5% and 10%), enough.
+    quiet = twice(one_run(10, 100.0, 5.0), one_run(10, 110.0, 5.5))
+    assert noisy_levels(quiet, settings) == []
+    assert needs_replication(quiet, 1, settings)  # the minimum is always run
+    assert not needs_replication(quiet, 2, settings)
+    # Throughput ±5.7%: above half its goal, though within the goal itself.
+    throughput = twice(one_run(10, 100.0, 5.0), one_run(10, 112.0, 5.0))
+    ((users, metric, half),) = noisy_levels(throughput, settings)
+    assert (users, metric) == (10, "throughput_rps") and half == pytest.approx(6 / 106)
+    assert needs_replication(throughput, 2, settings)
+    assert needs_replication(throughput, 3, settings)
+    assert not needs_replication(throughput, 4, settings)  # never past the maximum
+    # Mean response time ±10.7%: above half of its 20% goal.
+    mean = twice(one_run(10, 100.0, 5.0), one_run(10, 100.0, 6.2))
+    ((users, metric, half),) = noisy_levels(mean, settings)
+    assert (users, metric) == (10, "mean_ms") and half == pytest.approx(0.6 / 5.6)
+    # p95's noise does not count (it goes from 15 to 30 ms here, all else the same).
+    p95 = twice(one_run(10, 100.0, 5.0), {**one_run(10, 100.0, 5.0), "p95_ms": 30.0})
+    assert not needs_replication(p95, 2, settings)
+    # Above 85% CPU the goals do not apply, and neither does their noise.
+    saturated = twice(one_run(10, 100.0, 5.0, cpu=0.95), one_run(10, 150.0, 9.0, cpu=0.99))
+    assert not needs_replication(saturated, 2, settings)
+    # The threshold is a fraction of the goals: at the full goal, ±5.7% is quiet enough.
+    assert not needs_replication(throughput, 2, ValidationSettings(replication_spread=1.0))
+    # The compared levels of validation.json are read the same way.
+    compared = [{**throughput[0], "measured": {"cpu_utilization": 0.5}}]
+    assert needs_replication(compared, 2, settings)

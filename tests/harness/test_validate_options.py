@@ -1,0 +1,60 @@
+"""`harness validate`'s options reaching its settings, and bad values refused before any run."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from harness.cli import build_parser, main
+from harness.commands import validate as validate_command
+from harness.commands.demo import DEMO_SETTINGS
+from harness.commands.validate import settings_from
+from harness.exit_codes import ExitCode
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser(["validate"]).parse_args(["validate", *argv])
+
+
+def test_replication_flags_reach_the_settings() -> None:
+    settings = settings_from(parse("--replications", "3", "--max-replications", "5"))
+    assert (settings.replications, settings.max_replications) == (3, 5)
+    defaults = settings_from(parse())
+    assert (defaults.replications, defaults.max_replications) == (2, 4)
+    # Without --max-replications the maximum follows a larger minimum...
+    assert settings_from(parse("--replications", "6")).max_replications == 6
+    # ...and a smaller one still leaves room for the noise to ask for more.
+    assert settings_from(parse("--replications", "1")).max_replications == 4
+    single = settings_from(parse("--replications", "1", "--max-replications", "1"))
+    assert (single.replications, single.max_replications) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--replications", "0"], "--replications 0: must be at least 1"),
+        (
+            ["--replications", "3", "--max-replications", "2"],
+            "--max-replications 2: must be at least --replications (3)",
+        ),
+        (["--replications", "two"], "argument --replications: invalid int value: 'two'"),
+    ],
+)
+def test_bad_replication_flags_exit_2_naming_the_flag(
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a bad flag must stop the command before any run")
+
+    monkeypatch.setattr(validate_command, "validate", must_not_run)
+    assert main(["validate", *argv]) == ExitCode.BAD_INPUT
+    assert message in capsys.readouterr().err
+
+
+def test_the_demo_makes_one_step_run() -> None:
+    """A second replication would cost the demo's step load again: it would not fit in 5 min."""
+    assert (DEMO_SETTINGS.replications, DEMO_SETTINGS.max_replications) == (1, 1)
