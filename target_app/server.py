@@ -11,7 +11,9 @@ uvicorn starts it:
 * in ``DEV_MODE`` without ``SECRET_KEY``, generates one key for all workers, so a token issued
   by one worker is accepted by the others;
 * turns off uvicorn's own ``X-Forwarded-For`` handling, which trusts 127.0.0.1 by default,
-  so that ``TRUSTED_PROXIES`` alone decides (``middleware/proxy_headers.py``).
+  so that ``TRUSTED_PROXIES`` alone decides (``middleware/proxy_headers.py``);
+* keeps idle connections open for ``KEEP_ALIVE_S`` (75 s) instead of uvicorn's 5 s
+  (``core/config.py`` says why).
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def run(
     if workers < 1:
         raise ValueError(f"workers {workers}: must be at least 1")
     prepare_environment(workers, database_url)
-    load_settings()  # fail here, with the variable's name, rather than in every worker
+    settings = load_settings()  # fail here, with the variable's name, rather than in a worker
     check_deployment(load_resilience_settings())  # e.g. several workers but no REDIS_URL
     wait_for_database(wait_s)
     print(f"target_app: {workers} worker(s) on http://{host}:{port}", flush=True)
@@ -102,6 +104,7 @@ def run(
         proxy_headers=False,
         access_log=False,
         server_header=False,
+        timeout_keep_alive=settings.keep_alive_s,
     )
 
 

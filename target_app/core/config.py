@@ -104,6 +104,14 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: str | None = None
     """Directory shared by the workers' metric files (set by ``serve`` when workers > 1)."""
 
+    keep_alive_s: int = Field(75, ge=1)
+    """How long an idle keep-alive connection stays open (uvicorn's ``timeout_keep_alive``,
+    whose own default is 5 s). A client that sends on a connection just as the server closes
+    it gets no answer; with simulated users who pause for exponential think times, 5 s is
+    crossed often enough to lose a request in a long run (docs/benchmarks.md, "The lost
+    request"). 75 s is longer than a load balancer's usual idle timeout (60 s), as a server
+    behind one needs."""
+
     otel_telemetry: bool = False
     """FastAPI's native OpenTelemetry (traces, metrics, logs through the global providers).
     Off by default: the service reports through ``/metrics``, and with it on FastAPI looks

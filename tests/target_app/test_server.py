@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from target_app.core.config import load_settings
 from target_app.seed import SeedPlan, seed_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,23 @@ def metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def idle_connection_closed_after(port: int, idle_s: float) -> bool:
+    """Whether the server closes a keep-alive connection left idle for ``idle_s``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(idle_s)
+        sock.settimeout(1.0)
+        try:
+            return sock.recv(1) == b""  # the server's FIN: an orderly close
+        except TimeoutError:
+            return False
+
+
+def test_keep_alive_outlasts_the_think_times_by_default() -> None:
+    assert load_settings(secret_key="k" * 40).keep_alive_s == 75
+
+
 @pytest.mark.slow
 def test_two_workers_serve_and_merge_metrics(tmp_path: Path, redis_url: str) -> None:
     url_db = f"sqlite:///{tmp_path / 'serve.db'}"
@@ -61,6 +79,7 @@ def test_two_workers_serve_and_merge_metrics(tmp_path: Path, redis_url: str) -> 
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "PYTHONPATH": str(ROOT),
         "REDIS_URL": redis_url,  # two workers share their rate limits there (or refuse to start)
+        "KEEP_ALIVE_S": "1",  # checked at the end: the setting reaches uvicorn
     }
     env.pop("SECRET_KEY", None)
     log = (tmp_path / "server.log").open("wb")
@@ -92,6 +111,7 @@ def test_two_workers_serve_and_merge_metrics(tmp_path: Path, redis_url: str) -> 
         assert metric(text, "process_cpu_seconds_total") > 0
         assert metric(text, "db_pool_size") == 200  # DB_POOL_MAX summed over 2 workers
         assert metric(text, "http_request_cpu_seconds_total", route="/jobs") > 0
+        assert idle_connection_closed_after(port, idle_s=2.5)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
