@@ -257,7 +257,8 @@ def conclude(
         service_workers=request.service_workers,
         bundled=service is not None,
     )
-    artifacts.render_report(run_dir)
+    if request.report:
+        artifacts.render_report(run_dir)
     if unreliable:
         print(
             f"warning: load-generator CPU reached {cpu_max:.0%} (> "

@@ -63,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print run.json on stdout")
     parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not render report.html (2-3 s); `harness report RUN_DIR` renders it later",
+    )
+    parser.add_argument(
         "--service-workers",
         type=int,
         default=1,
@@ -126,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         expect_workers_max_wait_s=args.expect_workers_timeout,
         ready_timeout_s=args.ready_timeout,
+        report=not args.no_report,
     )
     code, run_dir = execute(request)
     if run_dir is not None:

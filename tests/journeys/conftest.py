@@ -2,9 +2,11 @@
 
 ``service`` seeds a fresh SQLite database at scale 0.01 (2,400 homeowners, 1,400 contractors,
 200 operators), starts ``python -m target_app serve --port 0`` with ``TRUSTED_PROXIES=
-127.0.0.1`` and waits for ``/health/ready``. ``run_locust`` runs ``locust -f
-journeys/locustfile.py`` headless as a subprocess (never in this process: importing Locust
-would monkey-patch pytest's process with gevent) and returns what it wrote.
+127.0.0.1`` and waits for ``/health/ready``. A module's tests share it (each start costs about
+2 s): a test that counts rows compares the database before and after its own run.
+``run_locust`` runs ``locust -f journeys/locustfile.py`` headless as a subprocess (never in
+this process: importing Locust would monkey-patch pytest's process with gevent) and returns
+what it wrote.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ class Service:
     process: subprocess.Popen[bytes]
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from target_app.seed import SeedPlan, seed_database
 
+    tmp_path = tmp_path_factory.mktemp("service")
     database = tmp_path / "marketplace.db"
     plan = SeedPlan.for_scale(SEED_SCALE)
     assert (

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,14 @@ def _assert_hdr_agrees_with_locust(run: LocustRun, histograms: HistogramSet) -> 
 def test_smoke_every_persona_logs_in_and_completes_journeys(
     service: Service, tmp_path: Path
 ) -> None:
+    # 9 s of smoke; the one operator thinks 0.75 s instead of 2.25 s on average, so that it
+    # opens enough screens in that time (8 measured here, 3 needed; 4 at 2.25 s).
+    profile = tmp_path / "quick-operator.toml"
+    profile.write_text("[personas.operator]\nthink_time_s = 15.0\n")
     run = run_locust(
         tmp_path, service.url, [],
-        env={"JOURNEYS_SCENARIO": "smoke", "JOURNEYS_TIME_SCALE": "0.25",
-             "JOURNEYS_THINK_SCALE": "0.05"},
+        env={"JOURNEYS_SCENARIO": "smoke", "JOURNEYS_TIME_SCALE": "0.15",
+             "JOURNEYS_THINK_SCALE": "0.05", "JOURNEYS_PROFILE": str(profile)},
     )  # fmt: skip
     _assert_clean(run)
     histograms, meta = read_histograms(run.hdr_path)
@@ -86,33 +91,6 @@ def test_smoke_every_persona_logs_in_and_completes_journeys(
     assert all("{" in name or not any(c.isdigit() for c in name) for name in api_names)
 
 
-def test_twenty_users_split_12_7_1_with_distinct_accounts_across_two_workers(
-    service: Service, tmp_path: Path
-) -> None:
-    run = run_locust(
-        tmp_path, service.url, ["-u", "20", "-r", "20", "-t", "10s", "--processes", "2"],
-        env={"JOURNEYS_THINK_SCALE": "0.05"},
-    )  # fmt: skip
-    _assert_clean(run)
-    logins = [e for e in run.trace if e["step"] == "login"]
-    assert all(e["outcome"] == "ok" for e in logins)
-    assert Counter(e["persona"] for e in logins) == {
-        "homeowner": 12,
-        "contractor": 7,
-        "operator": 1,
-    }
-    accounts = [e["account"] for e in logins]
-    assert len(set(accounts)) == 20, accounts  # distinct across both worker processes
-    assert {e["worker"] for e in logins} == {0, 1}
-
-    histograms, meta = read_histograms(run.hdr_path)
-    completeness = meta["completeness"]
-    assert completeness["complete"], completeness
-    assert len(completeness["workers"]) == 2
-    _assert_hdr_agrees_with_locust(run, histograms)  # merged exactly on the master
-    _assert_steps_follow_the_catalogue(run)
-
-
 WRITE_HEAVY = """
 [business]
 write_fraction = 0.4
@@ -137,19 +115,68 @@ def _snapshot(database: Path) -> dict[str, set[int]]:
         }
 
 
-def test_write_log_matches_the_database(service: Service, tmp_path: Path) -> None:
+@dataclass
+class SwarmRun:
+    """A Locust run, and the service's rows of each kind just before it and just after it."""
+
+    run: LocustRun
+    before: dict[str, set[int]]
+    after: dict[str, set[int]]
+
+
+@pytest.fixture(scope="module")
+def twenty_users_two_workers(
+    service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> SwarmRun:
+    """20 users for 15 s through a master and two worker processes, with a write-heavy profile.
+
+    One run for two tests (each cost ~15 s with a run of its own): how the users are split
+    across the workers, and whether the write log the workers ship to the master matches the
+    database.
+    """
+    tmp_path = tmp_path_factory.mktemp("twenty-users")
     profile = tmp_path / "write-heavy.toml"
     profile.write_text(WRITE_HEAVY)
     before = _snapshot(service.database)
     run = run_locust(
-        tmp_path, service.url, ["-u", "20", "-r", "20", "-t", "15s"],
+        tmp_path, service.url, ["-u", "20", "-r", "20", "-t", "15s", "--processes", "2"],
         env={"JOURNEYS_PROFILE": str(profile), "JOURNEYS_THINK_SCALE": "0.05"},
     )  # fmt: skip
+    return SwarmRun(run, before, _snapshot(service.database))
+
+
+def test_twenty_users_split_12_7_1_with_distinct_accounts_across_two_workers(
+    twenty_users_two_workers: SwarmRun,
+) -> None:
+    run = twenty_users_two_workers.run
     _assert_clean(run)
-    after = _snapshot(service.database)
+    logins = [e for e in run.trace if e["step"] == "login"]
+    assert all(e["outcome"] == "ok" for e in logins)
+    assert Counter(e["persona"] for e in logins) == {
+        "homeowner": 12,
+        "contractor": 7,
+        "operator": 1,
+    }
+    accounts = [e["account"] for e in logins]
+    assert len(set(accounts)) == 20, accounts  # distinct across both worker processes
+    assert {e["worker"] for e in logins} == {0, 1}
+
+    histograms, meta = read_histograms(run.hdr_path)
+    completeness = meta["completeness"]
+    assert completeness["complete"], completeness
+    assert len(completeness["workers"]) == 2
+    _assert_hdr_agrees_with_locust(run, histograms)  # merged exactly on the master
+    _assert_steps_follow_the_catalogue(run)
+
+
+def test_write_log_matches_the_database(twenty_users_two_workers: SwarmRun) -> None:
+    run = twenty_users_two_workers.run
+    before, after = twenty_users_two_workers.before, twenty_users_two_workers.after
+    _assert_clean(run)
     records = read_write_log(run.write_log)
     logged: dict[str, list[int]] = defaultdict(list)
     assert [r for r in records if not r.acknowledged] == [], "a clean run has no 5xx writes"
+    assert {r.worker for r in records} == {0, 1}  # shipped by both workers, written by the master
     for record in records:
         assert record.id is not None
         logged[record.kind.value].append(record.id)
@@ -173,10 +200,10 @@ def test_write_log_matches_the_database(service: Service, tmp_path: Path) -> Non
 def test_step_shape_labels_samples_by_stage_and_merges_across_workers(
     service: Service, tmp_path: Path
 ) -> None:
-    """The step scenario (compressed to 24 s) through a master and two worker processes."""
+    """The step scenario (compressed to 15 s) through a master and two worker processes."""
     run = run_locust(
         tmp_path, service.url, ["--processes", "2"],
-        env={"JOURNEYS_SCENARIO": "step", "JOURNEYS_SCALE": "0.2", "JOURNEYS_TIME_SCALE": "0.08",
+        env={"JOURNEYS_SCENARIO": "step", "JOURNEYS_SCALE": "0.2", "JOURNEYS_TIME_SCALE": "0.05",
              "JOURNEYS_THINK_SCALE": "0.05"},
     )  # fmt: skip
     _assert_clean(run)
