@@ -4,13 +4,13 @@
 request: the combination of filters present (its `Shape`) selects a cached SQLAlchemy
 statement whose values are bind parameters, and rows are serialized straight from the
 driver's tuples. Building a ``select()`` with nine optional clauses and pydantic-validating
-20 rows cost about as much CPU as running both queries; this keeps the request's cost in
+20 rows cost about as much CPU as running the query; this keeps the request's cost in
 the database, where the capacity model expects it.
 
 Constants of partial-index predicates (status, urgent) are part of the shape and inlined,
 never bound (see ``api/queries.py``).
 
-On SQLite, `search_page_on_loop` runs the same statements through the event loop's read-only
+On SQLite, `search_page_on_loop` runs the same statement through the event loop's read-only
 connection (``core/loop_reader.py``) and writes the same bytes; `search_page` is the general
 path (PostgreSQL, full-text searches), through SQLAlchemy and the pool.
 """
