@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     """FastAPI's native OpenTelemetry (traces, metrics, logs through the global providers).
     Off by default: the service reports through ``/metrics``, and with it on FastAPI looks
     up the three global providers (environment variables included) on every request, about
-    a tenth of the CPU of the hottest one (docs/benchmarks.md)."""
+    4% of the hottest one's instructions (docs/benchmarks.md)."""
 
     @cached_property
     def trusted_proxy_set(self) -> frozenset[str]:

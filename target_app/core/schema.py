@@ -62,8 +62,8 @@ _BOARD_PAYLOAD_WITH_CATEGORY = f"category, {_BOARD_PAYLOAD}"
 
 INDEXES: tuple[IndexSpec, ...] = (
     # The two board indexes carry the listing's other columns (covering, since version 3): a
-    # page of 20 is then read from the index alone, without 20 lookups into the table (about
-    # 15% of the statement's SQLite time; docs/benchmarks.md, "Service"). PostgreSQL keeps
+    # page of 20 is then read from the index alone, without 20 lookups into the table (10-15%
+    # of the statement's SQLite time; docs/benchmarks.md, "Service"). PostgreSQL keeps
     # them out of the key with INCLUDE.
     IndexSpec(
         "idx_jobs_territory_status_created",
