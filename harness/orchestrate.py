@@ -41,6 +41,7 @@ from harness.service import (
     profile_environment,
     wait_ready,
 )
+from harness.speed_reference import SAMPLES_FILE, SpeedReference
 from journeys.stages import scaled_stages
 from models.profile import Stage
 
@@ -247,6 +248,11 @@ def _with_target(
         scraper.scrapes.append(before)
     prober.start()
     scraper.start()
+    reference = None
+    if service is not None and request.service_cpus:
+        # The machine's speed on the service's core over the run (harness/speed_reference.py).
+        reference = SpeedReference(sorted(request.service_cpus), t0, run_dir / SAMPLES_FILE)
+        reference.start()
     swarm = Swarm(plan)
     controller = _chaos_controller(request, service, swarm, proxy)
     if controller is not None and database_url:
@@ -273,6 +279,10 @@ def _with_target(
         finally:
             swarm.shutdown()
             swarm.kill()
+            if reference is not None:
+                reference.stop()
+                if reference.error:
+                    state.notes.append(reference.error)
             if controller is not None:
                 controller.close(_load_seconds(state) or 0.0)
         if controller is not None:

@@ -23,7 +23,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,11 +33,13 @@ from harness.errors import HarnessError
 from harness.exit_codes import ExitCode
 from harness.orchestrate import INTERRUPTS, execute
 from harness.run_request import RunRequest
+from harness.speed_reference import SAMPLES_FILE, read_samples
 from harness.validation import (
     ValidationSettings,
     aggregate_replications,
     calibration_stages,
     compare,
+    compare_at_measured_speed,
     holdout_profile,
     measured_levels,
     needs_replication,
@@ -125,13 +127,35 @@ def _measured(run_dir: Path) -> list[dict[str, Any]]:
     scrapes = _read(run_dir / "server.json").get("scrapes", [])
     series_path = run_dir / "stats" / "timeseries.json"
     series = _read(series_path).get("records", []) if series_path.exists() else []
-    return measured_levels(run, scrapes, series)
+    return measured_levels(run, scrapes, series, read_samples(run_dir / SAMPLES_FILE))
 
 
-def _measure_and_compare(
-    run_dir: Path, prediction: Prediction, loadgen_warning: float
+#: Predicts the same levels again, each at the machine speed measured where it ran
+#: (users -> speed reference in ms); None when there is no curve to move.
+PredictAtSpeed = Callable[[Mapping[int, float]], Prediction | None]
+
+
+def _compare(
+    prediction: Prediction,
+    measured: list[dict[str, Any]],
+    loadgen_warning: float,
+    at_speed: PredictAtSpeed,
 ) -> list[dict[str, Any]]:
-    return compare(prediction.levels, _measured(run_dir), loadgen_warning)
+    """:func:`compare`, then :func:`compare_at_measured_speed` where the speed was measured."""
+    levels = compare(prediction.levels, measured, loadgen_warning)
+    speeds = {
+        int(m["users"]): float(m["speed_reference_ms"])
+        for m in measured
+        if m.get("speed_reference_ms") is not None
+    }
+    moved = at_speed(speeds) if speeds else None
+    if moved is not None and moved.curve is not None:
+        compare_at_measured_speed(levels, moved.levels, _curve_reference(prediction))
+    return levels
+
+
+def _curve_reference(prediction: Prediction) -> float | None:
+    return None if prediction.curve is None else prediction.curve.reference_ms
 
 
 def _incomplete(document: dict[str, Any], reason: str) -> None:
@@ -267,9 +291,17 @@ def _validate(
             return outcome
         warning = profile.gates.loadgen_cpu_warning
         replications: list[list[dict[str, Any]]] = []
+        step_levels = levels
+
+        def at_speed(speeds: Mapping[int, float]) -> Prediction | None:
+            if curve is None:
+                return None
+            return _predict(calibrated, curve, step_levels, settings, routes, speeds)
 
         def record(run_dir: Path) -> None:
-            record_replication(run_dir, replications, prediction, warning, document, settings, log)
+            record_replication(
+                run_dir, replications, prediction, warning, document, settings, log, at_speed
+            )
             save()
 
         record(step_dir)
@@ -339,12 +371,14 @@ def record_replication(
     document: dict[str, Any],
     settings: ValidationSettings,
     log: TextIO,
+    at_speed: PredictAtSpeed = lambda _speeds: None,
 ) -> None:
     """Add a finished step run to ``replications`` (measured levels per run) and
-    ``step_runs``; compare the mean over them all into ``document``; log one line."""
+    ``step_runs``; compare the mean over them all into ``document`` (also at the measured
+    machine speed, through ``at_speed``); log one line."""
     replications.append(_measured(run_dir))
     document.setdefault("step_runs", []).append(str(run_dir))
-    levels = compare(prediction.levels, aggregate_replications(replications), loadgen_warning)
+    levels = _compare(prediction, aggregate_replications(replications), loadgen_warning, at_speed)
     document["levels"] = levels
     document["summary"] = summarise(levels)
     document["saturation_throughput"] = saturation_throughput(levels)
@@ -367,13 +401,20 @@ def calibration_points(run_dir: Path) -> list[LoadPoint]:
     run = _read(run_dir / "run.json")
     scrapes = _read(run_dir / "server.json").get("scrapes", [])
     points = []
-    for level in measured_levels(run, scrapes, []):
+    samples = read_samples(run_dir / SAMPLES_FILE)
+    for level in measured_levels(run, scrapes, [], samples):
         latency = {s: level.get(s) for s in LATENCY_STATISTICS}
         x, u = level.get("throughput_rps"), level.get("cpu_utilization")
         if x is None or u is None or any(v is None for v in latency.values()):
             continue
+        speed = level.get("speed_reference_ms")
         points.append(
-            LoadPoint(float(x), float(u), {k: float(v or 0.0) for k, v in latency.items()})
+            LoadPoint(
+                float(x),
+                float(u),
+                {k: float(v or 0.0) for k, v in latency.items()},
+                reference_ms=None if speed is None else float(speed),
+            )
         )
     return points
 
@@ -417,7 +458,11 @@ def capacity_probe(
         )
         return None
     point = points[-1]
-    record.update(throughput_rps=point.throughput_rps, cpu_utilization=point.cpu_utilization)
+    record.update(
+        throughput_rps=point.throughput_rps,
+        cpu_utilization=point.cpu_utilization,
+        speed_reference_ms=point.reference_ms,
+    )
     if point.cpu_utilization < SATURATED_PROBE_CPU:
         document.setdefault("warnings", []).append(
             f"the capacity probe ran at {point.cpu_utilization:.0%} CPU, not saturated; the "
@@ -467,9 +512,11 @@ def _predict(
     levels: list[int],
     settings: ValidationSettings,
     routes: Profile,
+    speed_ms: Mapping[int, float] | None = None,
 ) -> Prediction:
     """The curve's prediction for ``profile``'s mix (compared on ``routes``' demands, the same
-    mix with the routes' own CPU), or the MVA on demands when there is no curve."""
+    mix with the routes' own CPU), or the MVA on demands when there is no curve. With
+    ``speed_ms`` (users -> measured speed reference), each level at its machine's speed."""
     if curve is not None:
         return predict_curve(
             profile,
@@ -477,6 +524,7 @@ def _predict(
             curve,
             spawn_rate=settings.spawn_rate,
             demand_s=demand_per_request_s(routes),
+            speed_ms=speed_ms,
         )
     return predict(
         profile, levels, servers=SERVICE_WORKERS, calibrated=True, spawn_rate=settings.spawn_rate
@@ -501,6 +549,7 @@ def saturation_throughput(levels: list[dict[str, Any]]) -> dict[str, Any] | None
     predicted = top["predicted"]["throughput_rps"]
     measured = top["measured"]["throughput_rps"]
     cpu = top["measured"].get("cpu_utilization")
+    at_speed = top.get("at_measured_speed")
     return {
         "users": top["users"],
         "predicted_rps": predicted,
@@ -508,6 +557,13 @@ def saturation_throughput(levels: list[dict[str, Any]]) -> dict[str, Any] | None
         "relative_error": top["relative_error"]["throughput_rps"],
         "measured_cpu_utilization": cpu,
         "saturated": cpu is not None and cpu >= SATURATED_CPU,
+        "at_measured_speed": None
+        if at_speed is None
+        else {
+            "speed_factor": at_speed["speed_factor"],
+            "predicted_rps": at_speed["predicted"]["throughput_rps"],
+            "relative_error": at_speed["relative_error"]["throughput_rps"],
+        },
     }
 
 
@@ -547,7 +603,13 @@ def _holdout(
     result: dict[str, Any] = {"shares": shares, "run": str(run_dir), "complete": False}
     if run_dir is None or not (run_dir / "run.json").exists():
         return result
-    result["levels"] = _measure_and_compare(run_dir, prediction, warning)
+
+    def at_speed(speeds: Mapping[int, float]) -> Prediction | None:
+        if curve is None:
+            return None
+        return _predict(mix, curve, levels, settings, mix_routes, speeds)
+
+    result["levels"] = _compare(prediction, _measured(run_dir), warning, at_speed)
     result["summary"] = summarise(result["levels"])
     result["complete"] = bool(_read(run_dir / "run.json").get("complete"))
     _write_prediction(run_dir, prediction)

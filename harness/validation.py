@@ -40,15 +40,25 @@ the next on this machine, so one step run is one sample of the service. The step
 ``max_replications``, while the noise is as large as what the comparison tries to resolve
 (:func:`needs_replication`). Each level is compared on the mean over the replications and
 reports their spread (:func:`aggregate_replications`).
+
+Why a machine-speed reference: much of that variation is the machine, not the service. The
+same probe load on fresh services minutes apart served 445 to 644 requests/s at full CPU; over
+eight saturated windows the service's CPU per request varied by 13% (standard deviation), its
+ratio to a fixed piece of work timed beside it (harness/speed_reference.py) by 6%
+(docs/benchmarks.md, "Machine speed"). So every run records that reference, the curve is
+fitted at one speed (a probe in a fast minute no longer sets the capacity), and each level is
+also compared with the prediction moved to the speed it ran at
+(:func:`compare_at_measured_speed`), beside the prediction as made, which the goals judge.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.speed_reference import window_mean as speed_window_mean
 from models.prediction import LevelPrediction
 from models.profile import Profile, Stage, merge, validate_profile
 
@@ -319,8 +329,13 @@ def measured_levels(
     run: Mapping[str, Any],
     scrapes: Sequence[Mapping[str, Any]],
     timeseries: Sequence[Mapping[str, Any]],
+    speed_samples: Sequence[tuple[float, float]] = (),
 ) -> list[dict[str, Any]]:
-    """The measure stages (every second stage) of a paired step run, as comparable records."""
+    """The measure stages (every second stage) of a paired step run, as comparable records.
+
+    ``speed_samples`` are the run's machine-speed reference samples (harness/speed_reference.py);
+    each record's ``speed_reference_ms`` is their mean over its window (None without them).
+    """
     stages = list(run.get("stages", []))
     measured = []
     for record in stages[1::2]:
@@ -337,6 +352,7 @@ def measured_levels(
                 "requests": record.get("requests"),
                 "cpu_utilization": stage_cpu(scrapes, start, end),
                 "loadgen_cpu": window_mean(timeseries, "loadgen_cpu", start, end),
+                "speed_reference_ms": speed_window_mean(speed_samples, start, end)[0],
             }
         )
     return measured
@@ -390,12 +406,18 @@ def aggregate_replications(
         level["requests"] = round(sum(requests) / len(requests)) if requests else None
         loadgen = _values(measured, "loadgen_cpu")
         level["loadgen_cpu"] = max(loadgen) if loadgen else None
+        # The machine's speed over the level, averaged as the figures measured in it are.
+        speeds = _values(measured, "speed_reference_ms")
+        level["speed_reference_ms"] = sum(speeds) / len(speeds) if speeds else None
         level["replications"] = len(measured)
         level["spread"] = spreads
         level["per_replication"] = [
             {
                 "replication": number,
-                **{k: one.get(k) for k in (*COMPARED, "requests", "loadgen_cpu")},
+                **{
+                    k: one.get(k)
+                    for k in (*COMPARED, "requests", "loadgen_cpu", "speed_reference_ms")
+                },
             }
             for number, one in measured
         ]
@@ -469,7 +491,9 @@ def compare(
         compared = {
             "users": int(level["users"]),
             "predicted": {k: _round(v) for k, v in predicted.items()},
-            "measured": {k: _round(level.get(k)) for k in (*COMPARED, "requests")},
+            "measured": {
+                k: _round(level.get(k)) for k in (*COMPARED, "requests", "speed_reference_ms")
+            },
             "relative_error": {k: _round(v) for k, v in errors.items()},
             "loadgen_cpu": _round(loadgen),
             "loadgen_trustworthy": loadgen is None or loadgen <= loadgen_warning,
@@ -488,6 +512,39 @@ def compare(
     return levels
 
 
+def compare_at_measured_speed(
+    levels: Sequence[dict[str, Any]],
+    predictions: Sequence[LevelPrediction],
+    curve_reference_ms: float | None,
+) -> None:
+    """Add to each :func:`compare` level the prediction on the machine as fast as it was
+    while that level ran (``predictions``, made with each level's measured speed reference:
+    models/service_curve.py, "machine speed") and its errors, as ``at_measured_speed``.
+
+    The plain ``predicted`` is the model at the calibration's speed, made before the level
+    ran; the difference between the two is the machine's drift, not the model's error.
+    Levels without a speed reference (or a curve without one) get none.
+    """
+    by_users = {p.users: p for p in predictions}
+    for level in levels:
+        measured = level["measured"]
+        speed = measured.get("speed_reference_ms")
+        prediction = by_users.get(int(level["users"]))
+        if speed is None or prediction is None or not curve_reference_ms:
+            continue
+        predicted = {key: getattr(prediction, key) for key in COMPARED}
+        errors = {key: relative_error(predicted[key], measured.get(key)) for key in COMPARED}
+        errors["error_rate"] = None
+        cpu = measured.get("cpu_utilization")
+        level["at_measured_speed"] = {
+            "speed_reference_ms": _round(float(speed)),
+            "speed_factor": _round(float(speed) / curve_reference_ms),
+            "predicted": {k: _round(v) for k, v in predicted.items()},
+            "relative_error": {k: _round(v) for k, v in errors.items()},
+            "meets_goals": _meets_goals(errors, cpu),
+        }
+
+
 def _meets_goals(errors: Mapping[str, float | None], cpu: float | None) -> bool | None:
     if cpu is not None and cpu > GOAL_CPU_LIMIT:
         return None  # above 85% CPU the goals do not apply
@@ -498,16 +555,17 @@ def _meets_goals(errors: Mapping[str, float | None], cpu: float | None) -> bool 
 
 
 def summarise(levels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Worst absolute relative error per metric over the levels the goals apply to."""
+    """Worst absolute relative error per metric over the levels the goals apply to; the same
+    at the measured machine speed (``at_measured_speed``) when every such level has it."""
     applicable = [lv for lv in levels if lv["within_goal_range"]]
-    worst: dict[str, float | None] = {}
-    for key in COMPARED:
-        values = [
-            abs(lv["relative_error"][key])
-            for lv in applicable
-            if lv["relative_error"].get(key) is not None
-        ]
-        worst[key] = _round(max(values)) if values else None
+    worst = _worst(lv["relative_error"] for lv in applicable)
+    at_speed = None
+    if applicable and all("at_measured_speed" in lv for lv in applicable):
+        blocks = [lv["at_measured_speed"] for lv in applicable]
+        at_speed = {
+            "worst_abs_relative_error": _worst(b["relative_error"] for b in blocks),
+            "goals_met": all(b["meets_goals"] for b in blocks),
+        }
     return {
         "levels_compared": len(levels),
         "levels_within_goal_range": len(applicable),
@@ -516,7 +574,17 @@ def summarise(levels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "goals_met": bool(applicable) and all(lv["meets_goals"] for lv in applicable),
         "replications": max((lv.get("replications", 1) for lv in levels), default=0),
         "widest_spread": widest_spread(applicable),
+        "at_measured_speed": at_speed,
     }
+
+
+def _worst(errors: Iterable[Mapping[str, float | None]]) -> dict[str, float | None]:
+    worst: dict[str, list[float]] = {key: [] for key in COMPARED}
+    for one in errors:
+        for key in COMPARED:
+            if one.get(key) is not None:
+                worst[key].append(abs(float(one[key] or 0.0)))
+    return {key: _round(max(values)) if values else None for key, values in worst.items()}
 
 
 def widest_spread(levels: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:

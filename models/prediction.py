@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -416,6 +416,7 @@ def predict_curve(
     uncertainty: float = DEFAULT_UNCERTAINTY,
     spawn_rate: float | None = None,
     demand_s: float | None = None,
+    speed_ms: Mapping[int, float] | None = None,
 ) -> Prediction:
     """Predict each level of a closed load test with a fitted :class:`ServiceCurve`.
 
@@ -426,6 +427,10 @@ def predict_curve(
     their mean demands per request, which rescales the curve's work terms: ``demand_s`` (on the
     same basis as ``curve.reference_demand_s``), by default :func:`demand_per_request_s` of
     the profile. The band rescales them by (1 ± ``uncertainty``) as :func:`predict` does.
+
+    ``speed_ms`` gives, per number of users, the machine-speed reference measured where that
+    level ran (:meth:`ServiceCurve.at_speed`); levels without one are predicted at the curve's
+    own speed, the calibration's.
     """
     if not 0.0 <= uncertainty < 1.0:
         raise ValueError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
@@ -437,14 +442,15 @@ def predict_curve(
         own = demand_per_request_s(profile) if demand_s is None else demand_s
         mix = own / curve.reference_demand_s
     nominal = curve.scaled(mix)
-    slow = nominal.scaled(1.0 + uncertainty)
-    fast = nominal.scaled(1.0 - uncertainty)
     levels: list[LevelPrediction] = []
     for n in users:
         if n < 1:
             raise ValueError(f"every level needs >= 1 user, got {n!r}")
         populations = split_users(profile, n)
-        mid, low, high = (_solve_curve(c, populations, think, calls) for c in (nominal, slow, fast))
+        here = nominal.at_speed((speed_ms or {}).get(n))
+        slow = here.scaled(1.0 + uncertainty)
+        fast = here.scaled(1.0 - uncertainty)
+        mid, low, high = (_solve_curve(c, populations, think, calls) for c in (here, slow, fast))
 
         def ms(c: ServiceCurve, level: _CurveLevel, statistic: str) -> float:
             value = c.latency_s(statistic, level.latency_utilization) + level.latency_shift_s
@@ -452,21 +458,21 @@ def predict_curve(
 
         ramp = n / spawn_rate if spawn_rate else 0.0
         rho = min(mid.load, 0.99)
-        relax = (nominal.busy_cpu_s + nominal.wake_cpu_s) / (1.0 - math.sqrt(rho)) ** 2
+        relax = (here.busy_cpu_s + here.wake_cpu_s) / (1.0 - math.sqrt(rho)) ** 2
         levels.append(
             LevelPrediction(
                 users=n,
                 throughput_rps=mid.throughput_rps,
                 throughput_rps_low=low.throughput_rps,
                 throughput_rps_high=high.throughput_rps,
-                mean_ms=ms(nominal, mid, "mean_ms"),
+                mean_ms=ms(here, mid, "mean_ms"),
                 mean_ms_low=ms(fast, high, "mean_ms"),
                 mean_ms_high=ms(slow, low, "mean_ms"),
-                p50_ms=ms(nominal, mid, "p50_ms"),
-                p95_ms=ms(nominal, mid, "p95_ms"),
+                p50_ms=ms(here, mid, "p50_ms"),
+                p95_ms=ms(here, mid, "p95_ms"),
                 p95_ms_low=ms(fast, high, "p95_ms"),
                 p95_ms_high=ms(slow, low, "p95_ms"),
-                cpu_utilization=mid.load * nominal.ceiling,
+                cpu_utilization=mid.load * here.ceiling,
                 db_utilization=None,
                 settling_time_s=ramp + _SETTLING_CYCLES * (mid.cycle_s + relax),
             )

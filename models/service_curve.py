@@ -67,6 +67,20 @@ is the most the process reaches, a little under one core), so saturation is wher
 reaches one. Without a probe the exponent cannot be told from stages below 80% CPU, and the
 curve stays linear (``m = 1``, ceiling 1).
 
+Machine speed: a reference timed beside the service
+---------------------------------------------------
+The machine itself changes speed. On this shared virtual machine the same capacity-probe load
+on two fresh services 20 minutes apart served 644 and 445 requests/s at full CPU (1.56 and
+2.20 ms of CPU per request), and every route's own CPU moved with it: the same code, the same
+work, a slower core (docs/benchmarks.md, "Validation"). So a stage may carry the
+``reference_ms`` of :mod:`harness.speed_reference`: how long a fixed piece of work took on the
+service's core over the stage (1.13 and 1.57 ms in those two windows). The curve is then
+fitted on one speed, the mean of its stages' references: a stage's CPU scales by
+``reference / reference_ms`` (its work at the reference speed), the saturated probe's
+throughput by the inverse; and :meth:`ServiceCurve.at_speed` moves the fitted curve to the
+speed measured where it is compared. The assumption is that the service's work slows in
+proportion to the reference's: both are the interpreter's own loop on the same core.
+
 Another persona mix (the held-out check) changes the CPU per request: ``a``, ``k`` and the
 ``B_s`` are scaled by the ratio of the mix's mean demand per request to the calibration
 mix's (the floor ``A_s`` is per request and does not scale). ``harness validate`` compares
@@ -78,6 +92,7 @@ CPU per request was 22% higher, against 21% by the routes' own CPU (docs/benchma
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -92,6 +107,7 @@ __all__ = [
     "SATURATED_PROBE_CPU",
     "LoadPoint",
     "ServiceCurve",
+    "common_reference_ms",
     "fit_service_curve",
 ]
 
@@ -113,6 +129,9 @@ class LoadPoint:
     throughput_rps: float
     cpu_utilization: float
     latency_ms: Mapping[str, float]
+    reference_ms: float | None = None
+    """The machine-speed reference over the stage (milliseconds its fixed work took; module
+    docstring, "machine speed"); None when it was not measured."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,8 @@ class ServiceCurve:
         saturation: the capacity probe's measurement, when there was one.
         path_wake: per statistic, the part of the wake-up cost on a request's path (seconds
             at load 0); None: all of ``k`` (the linear form's assumption).
+        reference_ms: the machine speed the CPU terms are expressed at (the mean of the
+            fitted stages' speed references); None when the stages carried none.
 
     Internally the curve works on the *load*, ``U / ceiling`` (one at saturation):
     :meth:`load` and :meth:`latency_s` speak load, :meth:`utilization` speaks CPU.
@@ -154,6 +175,7 @@ class ServiceCurve:
     ceiling: float = 1.0
     saturation: LoadPoint | None = None
     path_wake: Mapping[str, float] | None = None
+    reference_ms: float | None = None
 
     def __post_init__(self) -> None:
         if not self.busy_cpu_s > 0 or not math.isfinite(self.busy_cpu_s):
@@ -230,6 +252,22 @@ class ServiceCurve:
             path_wake=None
             if self.path_wake is None
             else {s: w * factor for s, w in self.path_wake.items()},
+            reference_ms=self.reference_ms,
+        )
+
+    def at_speed(self, reference_ms: float | None) -> ServiceCurve:
+        """The curve on the machine as fast as a speed reference of ``reference_ms`` says: its
+        work terms scaled by ``reference_ms / self.reference_ms`` (the same work takes that
+        much longer). Unchanged when either speed is unknown. The mix basis
+        (``reference_demand_s``) stays: it compares mixes, measured at the calibration's speed.
+        """
+        if reference_ms is None or self.reference_ms is None:
+            return self
+        if not reference_ms > 0 or not math.isfinite(reference_ms):
+            raise ValueError(f"reference_ms must be a positive number, got {reference_ms!r}")
+        moved = self.scaled(reference_ms / self.reference_ms)
+        return dataclasses.replace(
+            moved, reference_demand_s=self.reference_demand_s, reference_ms=reference_ms
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -243,11 +281,15 @@ class ServiceCurve:
             "busy_cpu_bounded": self.busy_cpu_bounded,
             "exponent": self.exponent,
             "ceiling_cores": round(self.ceiling, 4),
+            "speed_reference_ms": None
+            if self.reference_ms is None
+            else round(self.reference_ms, 4),
             "saturation": None
             if self.saturation is None
             else {
                 "throughput_rps": round(self.saturation.throughput_rps, 3),
                 "cpu_utilization": round(self.saturation.cpu_utilization, 4),
+                "speed_reference_ms": _rounded(self.saturation.reference_ms),
             },
             "latency": {
                 s: {
@@ -265,6 +307,7 @@ class ServiceCurve:
                     "throughput_rps": round(p.throughput_rps, 3),
                     "cpu_utilization": round(p.cpu_utilization, 4),
                     **{k: round(v, 4) for k, v in p.latency_ms.items()},
+                    "speed_reference_ms": _rounded(p.reference_ms),
                 }
                 for p in self.points
             ],
@@ -343,16 +386,31 @@ def fit_service_curve(
             f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
             "the stretch cannot be told from the floor"
         )
-    cpu_x, cpu_u, weights = x, u, np.ones_like(x)
+    # The CPU fit on one machine speed (module docstring, "machine speed"): a stage measured
+    # f = reference_ms / reference times slower satisfies U = f·(b + X·(a + k·(1 − U^m))), so
+    # U / f is the target, while the wake-up still depends on the physical U (how often the
+    # core was idle). The saturated probe's CPU is pinned at the ceiling, so its speed shows
+    # in its throughput: X / f requests/s at the reference speed.
+    reference = common_reference_ms(usable, saturation)
+    slower = np.ones_like(x)
+    probe_slower = 1.0
+    if reference is not None:
+        slower = np.array([float(p.reference_ms or reference) for p in usable]) / reference
+        if saturation is not None:
+            probe_slower = float(saturation.reference_ms or reference) / reference
+    cpu_x, cpu_u, cpu_target, weights = x, u, u / slower, np.ones_like(x)
     if saturation is not None:
-        cpu_x = np.append(x, saturation.throughput_rps)
+        cpu_x = np.append(x, saturation.throughput_rps * probe_slower)
         cpu_u = np.append(u, 1.0)
+        cpu_target = np.append(cpu_target, 1.0)
         weights = np.append(weights, _SATURATION_WEIGHT)
     candidates = []
     for exponent in EXPONENTS if saturation is not None else (1.0,):
-        busy, wake, bounded = _fit_cpu(cpu_x, cpu_u, weights, exponent, background, min_busy_cpu_s)
+        busy, wake, bounded = _fit_cpu(
+            cpu_x, cpu_u, cpu_target, weights, exponent, background, min_busy_cpu_s
+        )
         fitted = background + cpu_x * (busy + wake * (1.0 - cpu_u**exponent))
-        rms = float(np.sqrt(np.mean((fitted - cpu_u) ** 2))) * ceiling
+        rms = float(np.sqrt(np.mean((fitted - cpu_target) ** 2))) * ceiling
         candidates.append((rms, exponent, busy, wake, bounded))
     rms, exponent, busy, wake, bounded = min(candidates)
     latency: dict[str, tuple[float, float]] = {}
@@ -389,20 +447,42 @@ def fit_service_curve(
         ceiling=ceiling,
         saturation=saturation,
         path_wake=path_wake,
+        reference_ms=reference,
     )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def common_reference_ms(
+    points: Sequence[LoadPoint], saturation: LoadPoint | None = None
+) -> float | None:
+    """The speed reference a curve fitted on ``points`` is expressed at: the mean of theirs
+    (the probe's is not in the mean: it is normalised to it). None unless every point, and
+    the probe when there is one, carries a positive reference; a fit that mixed measured and
+    unmeasured speeds would be on no common scale."""
+    refs = [p.reference_ms for p in points]
+    if saturation is not None:
+        refs.append(saturation.reference_ms)
+    if not refs or any(r is None or not r > 0 or not math.isfinite(r) for r in refs):
+        return None
+    return float(np.mean([float(p.reference_ms or 0.0) for p in points]))
 
 
 def _fit_cpu(
     x: np.ndarray,
     load: np.ndarray,
+    normalised: np.ndarray,
     weights: np.ndarray,
     exponent: float,
     background: float,
     min_busy_cpu_s: float,
 ) -> tuple[float, float, bool]:
-    """(a, k, bounded) of ρ = b + X·(a + k·(1 − ρ^m)) by weighted NNLS, a >= the bound."""
+    """(a, k, bounded) of ρ' = b + X·(a + k·(1 − ρ^m)) by weighted NNLS, a >= the bound:
+    ρ the measured load, ρ' (``normalised``) the same at the reference machine speed."""
     design = np.column_stack([x, x * (1.0 - load**exponent)]) * weights[:, None]
-    target = (load - background) * weights
+    target = (normalised - background) * weights
     # a = min_busy_cpu_s + a' with a' >= 0: the bound as a shift of the NNLS target.
     coef, _ = nnls(design, target - x * weights * min_busy_cpu_s)
     busy, wake = float(coef[0]) + min_busy_cpu_s, float(coef[1])
@@ -411,5 +491,5 @@ def _fit_cpu(
     if busy <= 0:
         # All of the CPU looked like wake-up cost: no finite capacity. Fall back to the plain
         # utilization law through the points (k = 0), which at least saturates.
-        busy, wake = float(np.dot(x, load - background) / np.dot(x, x)), 0.0
+        busy, wake = float(np.dot(x, normalised - background) / np.dot(x, x)), 0.0
     return busy, wake, bounded

@@ -101,7 +101,7 @@ def format_levels(document: dict[str, Any]) -> str:
     """The per-level comparison as a plain table (what the README's headline shows)."""
     lines = [
         "users  X pred  X meas   err  |  p95 pred  p95 meas    err  |  mean err  cpu meas"
-        "  spread X/mean (runs)  note",
+        "  spread X/mean (runs)  err at measured speed X/mean/p95  note",
     ]
     sections = [("", document.get("levels", []))]
     holdout = document.get("holdout") or {}
@@ -121,7 +121,7 @@ def format_levels(document: dict[str, Any]) -> str:
                 f"{m['throughput_rps'] or 0:>7.1f} {_pct(e['throughput_rps'])} | "
                 f"{p['p95_ms'] or 0:>7.1f}ms {m['p95_ms'] or 0:>7.1f}ms {_pct(e['p95_ms'])} | "
                 f"{_pct(e['mean_ms'])}  {'' if cpu is None else f'{cpu:6.0%}':>8}  "
-                f"{_spread(level):<20}  {note}"
+                f"{_spread(level):<20}  {_at_speed(level):<33}  {note}"
             )
     for title, summary in (
         ("", document.get("summary")),
@@ -134,6 +134,16 @@ def format_levels(document: dict[str, Any]) -> str:
         lines.append(_saturation_line(saturation))
     lines.extend(f"warning: {text}" for text in document.get("warnings", []))
     return "\n".join(lines)
+
+
+def _at_speed(level: dict[str, Any]) -> str:
+    """The errors of the prediction moved to the machine speed measured at the level."""
+    block = level.get("at_measured_speed")
+    if not block:
+        return "speed not measured"
+    e = block["relative_error"]
+    errors = "/".join(_pct(e.get(k)).strip() for k in ("throughput_rps", "mean_ms", "p95_ms"))
+    return f"{errors} (x{block['speed_factor']:.2f})"
 
 
 def _spread(level: dict[str, Any]) -> str:
@@ -157,6 +167,14 @@ def _summary_line(summary: dict[str, Any]) -> str:
         f"mean {_fmt(worst.get('mean_ms'))}, p95 {_fmt(worst.get('p95_ms'))} "
         f"(goals: {goals}) -> {'met' if summary['goals_met'] else 'not met'}"
     )
+    at_speed = summary.get("at_measured_speed")
+    if at_speed:
+        worst = at_speed["worst_abs_relative_error"]
+        line += (
+            f"; at the measured machine speed: throughput {_fmt(worst.get('throughput_rps'))}, "
+            f"mean {_fmt(worst.get('mean_ms'))}, p95 {_fmt(worst.get('p95_ms'))} -> "
+            f"{'met' if at_speed['goals_met'] else 'not met'}"
+        )
     widest = summary.get("widest_spread") or {}
     if summary.get("replications", 1) > 1:
         line += (
@@ -176,6 +194,12 @@ def _saturation_line(saturation: dict[str, Any]) -> str:
         + ("" if cpu is None else f", service CPU {cpu:.0%}")
         + ")"
     )
+    at_speed = saturation.get("at_measured_speed")
+    if at_speed:
+        line += (
+            f"; at the measured machine speed (x{at_speed['speed_factor']:.2f}): predicted "
+            f"{at_speed['predicted_rps']:.0f} req/s ({_pct(at_speed['relative_error']).strip()})"
+        )
     if not saturation.get("saturated"):
         line += "; the service was not saturated there, so the measured figure is a lower bound"
     return line

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.speed_reference import SAMPLES_FILE, read_samples
 from harness.validate_run import validate
 from harness.validation import ValidationSettings
 from models.profile import load_profile
@@ -85,6 +86,26 @@ def test_validate_calibrates_predicts_measures_and_compares(tmp_path: Path) -> N
     assert curve["saturation"] is None
     assert document["holdout"]["complete"]
     assert len(document["holdout"]["levels"]) == 1
+    if document["cpu_pinning"]["pinned"]:
+        # The machine-speed reference ran beside every run on the service's core: the curve
+        # is fitted at one speed and each level is also compared at the speed it ran at.
+        for run_dir in (document["calibration_run"], *document["step_runs"]):
+            samples = read_samples(Path(run_dir) / SAMPLES_FILE)
+            assert len(samples) > 10 and all(ms > 0 for _, ms in samples)
+        assert curve["speed_reference_ms"] > 0
+        assert all(point["speed_reference_ms"] > 0 for point in curve["points"])
+        for level in [*document["levels"], *document["holdout"]["levels"]]:
+            block = level["at_measured_speed"]
+            speed = level["measured"]["speed_reference_ms"]
+            assert block["speed_factor"] == pytest.approx(
+                speed / curve["speed_reference_ms"], abs=1e-3
+            )
+            moved = block["predicted"]["throughput_rps"]
+            assert block["relative_error"]["throughput_rps"] == pytest.approx(
+                (moved - level["measured"]["throughput_rps"]) / level["measured"]["throughput_rps"],
+                abs=1e-3,
+            )
+        assert document["summary"]["at_measured_speed"]["goals_met"] in (True, False)
     calibration = (outcome.directory / "calibration.toml").read_text()
     assert "[service_demands" in calibration
     assert outcome.report is not None and outcome.report.exists()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from harness.validation import (
+    COMPARED,
     GOAL_CPU_LIMIT,
     HOLDOUT_SHARES,
     ValidationSettings,
     aggregate_replications,
     calibration_stages,
     compare,
+    compare_at_measured_speed,
     holdout_profile,
     measured_levels,
     needs_replication,
@@ -317,3 +320,57 @@ def test_another_replication_while_the_noise_is_half_the_goals() -> None:
     # The compared levels of validation.json are read the same way.
     compared = [{**throughput[0], "measured": {"cpu_utilization": 0.5}}]
     assert needs_replication(compared, 2, settings)
+
+
+def test_each_level_carries_the_machine_speed_measured_over_its_window() -> None:
+    run = run_json([(10, 20.0, 30.0), (40, 70.0, 60.0)])  # measured: 10-20 s and 30-40 s
+    scrapes = [{"t_s": float(t), "cpu_seconds": 0.25 * t} for t in range(0, 41, 2)]
+    samples = [(t / 2, 1.0 if t < 60 else 2.0) for t in range(0, 81)]  # slower from 30 s
+    first, second = measured_levels(run, scrapes, [], samples)
+    assert first["speed_reference_ms"] == pytest.approx(1.0)
+    assert second["speed_reference_ms"] == pytest.approx(2.0)
+    assert measured_levels(run, scrapes, [])[0]["speed_reference_ms"] is None  # not measured
+    # Over replications: the mean, as every measured figure; kept per replication too.
+    (level,) = aggregate_replications(
+        [[{**one_run(10, 100.0, 5.0), "speed_reference_ms": s}] for s in (1.0, 1.4)]
+    )
+    assert level["speed_reference_ms"] == pytest.approx(1.2)
+    assert [r["speed_reference_ms"] for r in level["per_replication"]] == [1.0, 1.4]
+
+
+def test_the_prediction_at_the_measured_speed_is_compared_beside_the_plain_one(
+    profile: Profile,
+) -> None:
+    fast = validation_profile(profile, 0.1)
+    prediction = predict(fast, [10, 40], servers=1)
+    p10, p40 = prediction.levels
+    measured = [
+        {**one_run(10, p10.throughput_rps * 0.8, p10.mean_ms), "speed_reference_ms": 1.25},
+        {**one_run(40, p40.throughput_rps, p40.mean_ms), "speed_reference_ms": None},
+    ]
+    levels = compare(prediction.levels, measured, loadgen_warning=0.8)
+    assert levels[0]["measured"]["speed_reference_ms"] == 1.25
+    assert levels[0]["meets_goals"] is False  # 25% too much throughput as predicted
+    # The same levels predicted on the machine as it was (here: 20% less throughput).
+    moved = [dataclasses.replace(p10, throughput_rps=p10.throughput_rps * 0.8), p40]
+    compare_at_measured_speed(levels, moved, curve_reference_ms=1.0)
+    block = levels[0]["at_measured_speed"]
+    assert block["speed_factor"] == 1.25 and block["speed_reference_ms"] == 1.25
+    assert block["relative_error"]["throughput_rps"] == pytest.approx(0.0, abs=1e-9)
+    assert block["meets_goals"] is True
+    assert "at_measured_speed" not in levels[1]  # its speed was not measured
+    summary = summarise(levels)
+    assert summary["goals_met"] is False
+    assert summary["at_measured_speed"] is None  # not every level in the goals' range has one
+    summary = summarise(levels[:1])
+    assert summary["at_measured_speed"] == {
+        "worst_abs_relative_error": {**dict.fromkeys(COMPARED, None), **{
+            k: pytest.approx(abs(v), abs=1e-4)
+            for k, v in block["relative_error"].items() if v is not None
+        }},
+        "goals_met": True,
+    }  # fmt: skip
+    # A curve without a speed reference: nothing to add.
+    again = compare(prediction.levels, measured, loadgen_warning=0.8)
+    compare_at_measured_speed(again, moved, curve_reference_ms=None)
+    assert all("at_measured_speed" not in lv for lv in again)

@@ -200,3 +200,32 @@ def test_the_capacity_probe_is_used_only_when_it_saturated_the_service(
         assert point is not None and point.throughput_rps == 740.0
     else:
         assert warning is not None and warning in document["warnings"][0]
+
+
+def test_the_saturation_and_the_table_show_the_prediction_at_the_measured_speed() -> None:
+    top = level(400, 600, 470, 0.99)
+    top["at_measured_speed"] = {
+        "speed_reference_ms": 1.5,
+        "speed_factor": 1.25,
+        "predicted": {"throughput_rps": 480.0},
+        "relative_error": {"throughput_rps": 10 / 470, "mean_ms": -0.15, "p95_ms": 0.2},
+        "meets_goals": None,
+    }
+    saturation = saturation_throughput([level(100, 150, 151, 0.5), top])
+    assert saturation is not None
+    assert saturation["at_measured_speed"] == {
+        "speed_factor": 1.25,
+        "predicted_rps": 480.0,
+        "relative_error": pytest.approx(10 / 470),
+    }
+    assert saturation_throughput([level(100, 150, 151, 0.5)])["at_measured_speed"] is None  # type: ignore[index]
+    text = format_levels({"levels": [], "saturation_throughput": saturation})
+    assert "predicted 600 req/s, measured 470 req/s at 400 users (+27.7%" in text
+    assert "at the measured machine speed (x1.25): predicted 480 req/s (+2.1%)" in text
+    table = format_levels(
+        {"levels": [{**top, "measured": {**top["measured"], "mean_ms": 5.0}, "predicted":
+                     {**top["predicted"], "mean_ms": 5.0}}]}
+    )  # fmt: skip
+    assert "+2.1%/-15.0%/+20.0% (x1.25)" in table
+    unmeasured = format_levels({"levels": [level(100, 150, 151, 0.5)]})
+    assert "speed not measured" in unmeasured

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -228,3 +229,30 @@ def test_curve_with_a_flat_mean_saturates_by_the_response_time_law() -> None:
     assert offered == pytest.approx(curve.max_throughput_rps, rel=1e-6)
     assert above.mean_ms > 100 * below.mean_ms
     assert above.p95_ms > above.mean_ms and math.isfinite(above.p95_ms)
+
+
+def test_curve_prediction_at_the_machine_speed_measured_per_level() -> None:
+    profile = load_profile(overrides={"personas": {"homeowner": {"think_time_s": 1.5}}})
+    curve = dataclasses.replace(fitted_curve(profile), reference_ms=1.0)
+    users = [50, 100_000]
+    plain = predict_curve(profile, users, curve)
+    # The machine ran half as fast again at the saturated level, as fast as calibrated at the
+    # light one (and a level without a measurement is predicted at the curve's own speed).
+    moved = predict_curve(profile, users, curve, speed_ms={100_000: 1.5})
+    assert moved.levels[0] == plain.levels[0]
+    saturated = moved.levels[1]
+    assert saturated.throughput_rps == pytest.approx(curve.max_throughput_rps / 1.5, rel=1e-3)
+    assert plain.levels[1].throughput_rps == pytest.approx(curve.max_throughput_rps, rel=1e-3)
+    # A slower machine at a light level: the same throughput, more of the CPU, longer work.
+    light = predict_curve(profile, users, curve, speed_ms={50: 1.5}).levels[0]
+    assert light.throughput_rps == pytest.approx(plain.levels[0].throughput_rps, rel=0.02)
+    assert light.cpu_utilization > 1.4 * plain.levels[0].cpu_utilization
+    assert light.mean_ms > plain.levels[0].mean_ms
+    # The saturation point and the curve reported stay the calibration's.
+    assert moved.saturation_users == plain.saturation_users
+    assert moved.curve == plain.curve
+    # A curve fitted without speed references ignores the measurements.
+    unmeasured = dataclasses.replace(curve, reference_ms=None)
+    assert predict_curve(profile, users, unmeasured, speed_ms={50: 1.5}).levels == (
+        predict_curve(profile, users, unmeasured).levels
+    )

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
-from models.service_curve import LATENCY_STATISTICS, LoadPoint, ServiceCurve, fit_service_curve
+from models.service_curve import (
+    LATENCY_STATISTICS,
+    LoadPoint,
+    ServiceCurve,
+    common_reference_ms,
+    fit_service_curve,
+)
 
 LINES = {"mean_ms": (2.0e-3, 0.3e-3), "p50_ms": (1.8e-3, 0.1e-3), "p95_ms": (3.0e-3, 1.5e-3)}
 
@@ -184,7 +191,11 @@ def test_a_capacity_probe_identifies_the_exponent_and_the_saturation() -> None:
     assert fitted.max_throughput_rps == pytest.approx(truth.max_throughput_rps, rel=1e-3)
     x = 0.9 * truth.max_throughput_rps  # far past the light stages: the knee
     assert fitted.utilization(x) == pytest.approx(truth.utilization(x), rel=1e-3)
-    assert fitted.to_json()["saturation"] == {"throughput_rps": 714.286, "cpu_utilization": 0.98}
+    assert fitted.to_json()["saturation"] == {
+        "throughput_rps": 714.286,
+        "cpu_utilization": 0.98,
+        "speed_reference_ms": None,
+    }
     # The light stages alone cannot see the late saving: linear, saturation far too low.
     alone = fit_service_curve(light)
     assert alone.exponent == 1.0 and alone.max_throughput_rps < 0.8 * truth.max_throughput_rps
@@ -224,3 +235,61 @@ def test_a_probe_that_did_not_saturate_is_refused() -> None:
         fit_service_curve(light, saturation=LoadPoint(300.0, 0.7, light[0].latency_ms))
     with pytest.raises(ValueError, match="exponent"):
         ServiceCurve(busy_cpu_s=1e-3, wake_cpu_s=0.0, background=0.0, latency=LINES, exponent=0.5)
+
+
+def test_at_speed_scales_the_work_and_keeps_the_mix_basis() -> None:
+    base = dataclasses.replace(steep(), reference_demand_s=1.0e-3, reference_ms=1.0)
+    slow = base.at_speed(1.5)  # the same work takes half as long again
+    assert slow.reference_ms == 1.5
+    assert slow.busy_cpu_s == pytest.approx(1.5 * base.busy_cpu_s)
+    assert slow.wake_cpu_s == pytest.approx(1.5 * base.wake_cpu_s)
+    assert slow.max_throughput_rps == pytest.approx(base.max_throughput_rps / 1.5)
+    floor, stretched = slow.latency["p95_ms"]
+    assert floor == LINES["p95_ms"][0] and stretched == pytest.approx(1.5 * LINES["p95_ms"][1])
+    assert slow.reference_demand_s == base.reference_demand_s  # mixes compare as calibrated
+    assert slow.at_speed(1.0).busy_cpu_s == pytest.approx(base.busy_cpu_s)
+    # Either speed unknown: unchanged.
+    assert base.at_speed(None) is base
+    assert steep().at_speed(1.5) == steep()
+    with pytest.raises(ValueError, match="reference_ms"):
+        base.at_speed(0.0)
+
+
+def test_the_fit_puts_stages_measured_at_different_speeds_on_one_speed() -> None:
+    # A service that follows ``truth`` at a reference of 1.2 ms, measured while the machine
+    # ran at 1.0, 1.2 and 1.4 ms (light stages) and 0.9 ms (the probe: a fast minute).
+    truth = dataclasses.replace(steep(), reference_ms=1.2)
+    speeds = (1.0, 1.2, 1.4)
+    light = []
+    for x, speed in zip((30.0, 120.0, 200.0), speeds, strict=True):
+        there = truth.at_speed(speed)
+        latency = {s: there.latency_s(s, there.load(x)) * 1e3 for s in LATENCY_STATISTICS}
+        light.append(LoadPoint(x, there.utilization(x), latency, reference_ms=speed))
+    fast = truth.at_speed(0.9)
+    probe = LoadPoint(fast.max_throughput_rps, 0.98, {s: 1.0 for s in LATENCY_STATISTICS}, 0.9)
+    fitted = fit_service_curve(light, saturation=probe)
+    assert fitted.reference_ms == pytest.approx(1.2)  # the stages' mean
+    assert fitted.max_throughput_rps == pytest.approx(truth.max_throughput_rps, rel=1e-3)
+    assert fitted.busy_cpu_s == pytest.approx(truth.busy_cpu_s, rel=1e-3)
+    assert fitted.wake_cpu_s == pytest.approx(truth.wake_cpu_s, rel=1e-3)
+    assert fitted.to_json()["speed_reference_ms"] == 1.2
+    assert fitted.to_json()["saturation"]["speed_reference_ms"] == 0.9
+    # Without the references the fast probe is taken at face value: a third too much capacity.
+    plain = fit_service_curve(
+        [dataclasses.replace(p, reference_ms=None) for p in light],
+        saturation=dataclasses.replace(probe, reference_ms=None),
+    )
+    assert plain.reference_ms is None
+    assert plain.max_throughput_rps == pytest.approx(fast.max_throughput_rps, rel=0.02)
+    assert plain.max_throughput_rps > 1.3 * truth.max_throughput_rps
+
+
+def test_a_common_speed_needs_every_stage_and_the_probe_measured() -> None:
+    latency = {s: 1.0 for s in LATENCY_STATISTICS}
+    a, b = LoadPoint(10.0, 0.1, latency, 1.0), LoadPoint(20.0, 0.2, latency, 2.0)
+    assert common_reference_ms([a, b]) == pytest.approx(1.5)
+    assert common_reference_ms([a, b], LoadPoint(99.0, 0.99, latency, 9.0)) == 1.5
+    assert common_reference_ms([a, LoadPoint(20.0, 0.2, latency)]) is None
+    assert common_reference_ms([a, b], LoadPoint(99.0, 0.99, latency)) is None
+    assert common_reference_ms([a, LoadPoint(20.0, 0.2, latency, math.nan)]) is None
+    assert common_reference_ms([]) is None
