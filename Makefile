@@ -44,8 +44,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two pytest-xdist workers: the tests marked slow (real service, real Locust) run one after
+# another on one of them, never two load runs at once; the in-process tests fill the other
+# (tests/conftest.py). compileall first: where PYTHONDONTWRITEBYTECODE is set, every service,
+# Locust and harness process a test starts would otherwise compile our modules again (0.1 to
+# 0.6 s each); the bytecode goes to __pycache__/, which git ignores.
 unit: $(STAMP) chromium
-	$(BIN)/pytest -m "not benchmark" --durations=20
+	$(BIN)/python -m compileall -q harness journeys models reports target_app
+	$(BIN)/pytest -m "not benchmark" -n 2 --dist loadgroup --durations=20
 
 test: lint typecheck unit
 

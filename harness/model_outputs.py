@@ -7,6 +7,11 @@ Written next to the measurements so that every report, not only ``harness valida
 prediction and measurement side by side. The prediction needs to know the machine, so it is
 made only for the bundled service (``servers`` = its worker processes, at most the cores);
 for an external ``--host`` the machine is unknown and only the capacity plan is written.
+
+The three depend on the profile and the stages alone, so ``harness run`` computes them
+(:class:`ModelOutputsAhead`) while the bundled service starts, and writes them at the end as
+before. The model modules (scipy, SimPy: about a second to import) are imported only then,
+on that thread.
 """
 
 from __future__ import annotations
@@ -14,17 +19,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from harness.artifacts import json_safe
-from models.fastpath import fast_day
-from models.prediction import Prediction, predict
 from models.profile import Profile, Stage
-from models.simulation import SimulationOptions
-from models.sizing import size
+
+if TYPE_CHECKING:
+    from models.prediction import Prediction
+    from models.simulation import SimulationResult
+    from models.sizing import Sizing
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def service_servers(service_workers: int) -> int:
@@ -36,11 +46,93 @@ def predict_stages(
     profile: Profile, stages: Sequence[Stage], servers: int, calibrated: bool = False
 ) -> Prediction | None:
     """The prediction for each distinct user level of ``stages`` (None when all are empty)."""
+    from models.prediction import predict
+
     levels = sorted({stage.users for stage in stages if stage.users > 0})
     if not levels:
         return None
     spawn_rate = min(stage.spawn_rate for stage in stages)
     return predict(profile, levels, servers=servers, calibrated=calibrated, spawn_rate=spawn_rate)
+
+
+def _sizing(profile: Profile) -> Sizing:
+    from models.sizing import size
+
+    return size(profile)
+
+
+def _simulated_day(profile: Profile) -> SimulationResult:
+    """The profile's launch day through the fast path (well under a second for 24 hours,
+    docs/simulation.md), so the report's timeline has the autoscaler's lag in it."""
+    from models.fastpath import fast_day
+    from models.simulation import SimulationOptions
+
+    return fast_day(profile, SimulationOptions(hours=24.0, start_hour=0.0))
+
+
+class _Outcome(Generic[T]):
+    """A computation's value, or the exception it raised, which ``get()`` raises again."""
+
+    def __init__(self, compute: Callable[[], T]) -> None:
+        self._error: Exception | None = None
+        try:
+            self._value: T | None = compute()
+        except Exception as exc:  # raised where the writer would have raised it (get)
+            self._value, self._error = None, exc
+
+    def get(self) -> T:
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]  # compute() returned it
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    sizing: _Outcome[Sizing]
+    day: _Outcome[SimulationResult]
+    prediction: _Outcome[Prediction | None] | None
+    """None when not bundled: no prediction is written then."""
+
+
+class ModelOutputsAhead:
+    """What :func:`write_model_outputs` writes, computed on a thread from now on.
+
+    ``harness run`` starts it once the bundled service's process is launched: the harness
+    waits for the service anyway, and the service starts on one core while this runs on the
+    other. It is waited for before the load starts, so none of it shares the CPU with the
+    measured load. Each computation's exception is kept and raised where the writer would
+    have raised it: the files and warnings are those of computing at the end.
+    """
+
+    def __init__(
+        self, profile: Profile, stages: Sequence[Stage], *, service_workers: int, bundled: bool
+    ) -> None:
+        self._key = (profile, tuple(stages), service_servers(service_workers), bundled)
+        self._computed: _Computed | None = None
+        self._thread = threading.Thread(target=self._compute, name="model-outputs")
+        self._thread.start()
+
+    def _compute(self) -> None:
+        profile, stages, servers, bundled = self._key
+        self._computed = _Computed(
+            sizing=_Outcome(lambda: _sizing(profile)),
+            day=_Outcome(lambda: _simulated_day(profile)),
+            prediction=_Outcome(lambda: predict_stages(profile, stages, servers))
+            if bundled
+            else None,
+        )
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def results(
+        self, profile: Profile, stages: Sequence[Stage], service_workers: int, bundled: bool
+    ) -> _Computed | None:
+        """The computations, once finished, if they were made for exactly these inputs."""
+        self.wait()
+        key = (profile, tuple(stages), service_servers(service_workers), bundled)
+        same = key[0] is self._key[0] and key[1:] == self._key[1:]
+        return self._computed if same else None
 
 
 def write_model_outputs(
@@ -50,34 +142,37 @@ def write_model_outputs(
     *,
     service_workers: int,
     bundled: bool,
+    ahead: ModelOutputsAhead | None = None,
 ) -> None:
     """Write ``capacity.json``, ``simulation.json`` and, for the bundled service,
     ``prediction.json``.
 
     A model failure is logged and costs the run nothing else: the measurement stands alone.
     An existing ``prediction.json`` (a calibrated one from ``harness validate``) or
-    ``simulation.json`` (one a user put there from ``harness simulate``) is kept.
+    ``simulation.json`` (one a user put there from ``harness simulate``) is kept. ``ahead``
+    has them computed already (:class:`ModelOutputsAhead`); it is used only when it was made
+    for these same arguments.
     """
+    done = ahead.results(profile, stages, service_workers, bundled) if ahead else None
     try:
-        sizing = size(profile)
+        sizing = done.sizing.get() if done else _sizing(profile)
         (run_dir / "capacity.json").write_text(
             json.dumps(sizing.to_json(), indent=2) + "\n", encoding="utf-8"
         )
-        _write_simulated_day(run_dir / "simulation.json", profile)
+        # Kept when present: a user may have put a full `harness simulate` result there.
+        simulation_path = run_dir / "simulation.json"
+        if not simulation_path.exists():
+            day = done.day.get() if done else _simulated_day(profile)
+            simulation_path.write_text(
+                json.dumps(json_safe(day.to_dict())) + "\n", encoding="utf-8"
+            )
         prediction_path = run_dir / "prediction.json"
         if bundled and not prediction_path.exists():
-            prediction = predict_stages(profile, stages, service_servers(service_workers))
+            if done is not None and done.prediction is not None:
+                prediction = done.prediction.get()
+            else:
+                prediction = predict_stages(profile, stages, service_servers(service_workers))
             if prediction is not None:
                 prediction.write(prediction_path)
     except (ValueError, ArithmeticError, RuntimeError) as exc:
         logger.warning("model outputs not written for %s: %s", run_dir, exc)
-
-
-def _write_simulated_day(path: Path, profile: Profile) -> None:
-    """The profile's launch day through the fast path (well under a second for 24 hours,
-    docs/simulation.md), so the report's timeline has the autoscaler's lag in it. Kept when
-    present: a user may have put a full ``harness simulate`` result there."""
-    if path.exists():
-        return
-    day = fast_day(profile, SimulationOptions(hours=24.0, start_hour=0.0))
-    path.write_text(json.dumps(json_safe(day.to_dict())) + "\n", encoding="utf-8")

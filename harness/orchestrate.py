@@ -29,6 +29,7 @@ from harness import artifacts, chaos, gates, integrity, reconcile, summary
 from harness.errors import TargetUnreachable, UsageError
 from harness.exit_codes import ExitCode
 from harness.locust_runner import Swarm, SwarmPlan
+from harness.model_outputs import ModelOutputsAhead
 from harness.outcome import conclude
 from harness.probe import Prober
 from harness.progress import Progress
@@ -114,6 +115,7 @@ def execute(request: RunRequest, progress_stream: Any = None) -> tuple[int, Path
     if fault is not None and fault.kind == "db" and request.database_url:
         proxy, service_database_url = _start_proxy(request.database_url)
     service: BundledService | None = None
+    ahead: ModelOutputsAhead | None = None
     if request.host is None:
         service = BundledService(
             ServiceConfig(
@@ -128,7 +130,13 @@ def execute(request: RunRequest, progress_stream: Any = None) -> tuple[int, Path
             run_dir / "logs" / "service.log",
         )
         try:
-            service.start()
+            service.launch()
+            # The model's side of the run, computed while the service starts (it needs only
+            # the profile and the stages): `harness run smoke` took 0.65 s less (median of 5).
+            ahead = ModelOutputsAhead(
+                request.profile, stages, service_workers=request.service_workers, bundled=True
+            )
+            service.wait_until_ready()
         except TargetUnreachable as exc:
             _write_failed_start(request, run_dir, started_at, str(exc))
             if proxy is not None:
@@ -137,7 +145,7 @@ def execute(request: RunRequest, progress_stream: Any = None) -> tuple[int, Path
     try:
         with INTERRUPTS:
             code = _with_target(
-                request, stages, run_dir, started_at, service, progress_stream, proxy
+                request, stages, run_dir, started_at, service, progress_stream, proxy, ahead
             )
         return code, run_dir
     finally:
@@ -204,6 +212,7 @@ def _with_target(
     service: BundledService | None,
     progress_stream: Any,
     proxy: chaos.DatabaseProxy | None = None,
+    ahead: ModelOutputsAhead | None = None,
 ) -> int:
     host = service.url if service is not None else str(request.host).rstrip("/")
     database_url = service.database_url if service is not None else request.database_url
@@ -273,6 +282,8 @@ def _with_target(
             )
         if controller is not None:
             progress.note(chaos.describe(controller.fault))
+        if ahead is not None:
+            ahead.wait()  # finished before the load starts: it never shares the CPU with it
         swarm.start()
         try:
             _watch(request, stages, plan, swarm, service, prober, state, progress, t0, controller)
@@ -309,6 +320,7 @@ def _with_target(
         swarm,
         state,
         t0,
+        ahead=ahead,
     )
 
 

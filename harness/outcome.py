@@ -22,7 +22,7 @@ from harness import alerts as alert_rules
 from harness import artifacts, gates, integrity, reconcile, summary
 from harness.exit_codes import ExitCode
 from harness.locust_runner import Swarm, SwarmPlan
-from harness.model_outputs import write_model_outputs
+from harness.model_outputs import ModelOutputsAhead, write_model_outputs
 from harness.probe import Prober
 from harness.run_request import RunRequest, RunState
 from harness.scrape import Scraper, delta_requests
@@ -64,7 +64,11 @@ def conclude(
     swarm: Swarm,
     state: RunState,
     t0: float,
+    *,
+    ahead: ModelOutputsAhead | None = None,
 ) -> int:
+    """Write every artifact of the run and return its exit code (module docstring). ``ahead``:
+    the model outputs, computed while the service started (harness/model_outputs.py)."""
     plan = swarm.plan
     profile = request.profile
     final = _read_final(plan, state)
@@ -256,6 +260,7 @@ def conclude(
         stages,
         service_workers=request.service_workers,
         bundled=service is not None,
+        ahead=ahead,
     )
     if request.report:
         artifacts.render_report(run_dir)

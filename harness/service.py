@@ -148,6 +148,12 @@ class BundledService:
         return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
 
     def start(self) -> Self:
+        """Seed, start the service's process and wait until it is ready."""
+        return self.launch().wait_until_ready()
+
+    def launch(self) -> Self:
+        """Seed and start the service's process, without waiting for it: the caller may do
+        other work while it starts, then :meth:`wait_until_ready`."""
         config = self.config
         if config.database_url is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-service-")
@@ -196,8 +202,12 @@ class BundledService:
         if config.cpu_affinity:
             # Set before uvicorn has spawned anything, so every worker inherits it.
             os.sched_setaffinity(self.process.pid, config.cpu_affinity)
+        return self
+
+    def wait_until_ready(self) -> Self:
+        """Wait for ``/health/ready`` of the launched service; stop it if it never is."""
         try:
-            wait_ready(self.url, config.ready_timeout_s, alive=self.process)
+            wait_ready(self.url, self.config.ready_timeout_s, alive=self.process)
         except HarnessError:
             self.stop()
             raise

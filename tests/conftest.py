@@ -4,6 +4,12 @@ Tests that need a server ask for ``postgres_url`` or ``redis_url``. When the ser
 there, the test is skipped with the reason on a developer's machine, and fails under CI
 (``CI=true``): CI runs on a machine where both servers are started before the session, so a
 missing server there is a broken environment, never a reason to pass.
+
+Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) the session is split so that
+two load runs never share the machine's cores: every ``slow`` test (real service, real Locust)
+goes to one group and so runs on one worker, one at a time, while the other worker runs the
+in-process tests; each other module is a group of its own, so its module-scoped fixtures are
+built once. Each worker has its own Redis database (``redis_url``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,27 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: The xdist group of every test marked ``slow``: they run one after another on one worker.
+PROCESSES_GROUP = "processes"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its own hook of this name)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--dist loadgroup``: the ``slow`` tests in one group, every other module in its
+    own (module docstring). Without xdist this changes nothing."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        slow = item.get_closest_marker("slow") is not None
+        group = PROCESSES_GROUP if slow else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def redis_database() -> int:
+    """The Redis database the tests use: 9, or 9 + n on xdist worker ``gwN``, so that one
+    worker's flush never empties a database another worker's test is using."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 9 + int(worker.removeprefix("gw") or 0)
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -65,11 +92,12 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """The loopback Redis, on a database number flushed before and after the test."""
+    """The loopback Redis, on a database number (:func:`redis_database`) flushed before and
+    after the test."""
     require_server("Redis", "127.0.0.1", 6379)
     import redis
 
-    url = REDIS_URL.rsplit("/", 1)[0] + "/9"
+    url = REDIS_URL.rsplit("/", 1)[0] + f"/{redis_database()}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:

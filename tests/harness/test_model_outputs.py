@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
-from harness.model_outputs import write_model_outputs
+import pytest
+
+from harness import model_outputs
+from harness.model_outputs import ModelOutputsAhead, write_model_outputs
 from models.profile import Stage, load_profile
 from reports import render_run_report
 from reports.load import simulation_records
@@ -44,3 +48,46 @@ def test_the_run_report_draws_the_simulated_day(tmp_path: Path) -> None:
     write_model_outputs(run, load_profile(), STAGES, service_workers=1, bundled=False)
     after = parse(render_run_report(run)).section_text("capacity")
     assert "simulated minute by minute, with the autoscaler" in after
+
+
+def test_computed_ahead_the_files_are_the_same_as_computed_at_the_end(tmp_path: Path) -> None:
+    profile = load_profile()
+    ahead = ModelOutputsAhead(profile, STAGES, service_workers=1, bundled=True)
+    (tmp_path / "ahead").mkdir()
+    (tmp_path / "at-end").mkdir()
+    write_model_outputs(
+        tmp_path / "ahead", profile, STAGES, service_workers=1, bundled=True, ahead=ahead
+    )
+    write_model_outputs(tmp_path / "at-end", profile, STAGES, service_workers=1, bundled=True)
+    for name in ("capacity.json", "prediction.json"):
+        assert (tmp_path / "ahead" / name).read_bytes() == (tmp_path / "at-end" / name).read_bytes()
+    days = [json.loads((tmp_path / d / "simulation.json").read_text()) for d in ("ahead", "at-end")]
+    for day in days:
+        day.pop("wall_s")  # how long the fast path took: the one figure that differs
+    assert days[0] == days[1]
+    # Made for other stages (or another profile): not used, the files are computed afresh.
+    other = [Stage(users=20, duration_s=30.0, spawn_rate=5.0)]
+    (tmp_path / "other").mkdir()
+    write_model_outputs(
+        tmp_path / "other", profile, other, service_workers=1, bundled=True, ahead=ahead
+    )
+    prediction = json.loads((tmp_path / "other" / "prediction.json").read_text())
+    assert prediction["stages"][0]["users"] == 20
+
+
+def test_a_model_failure_computed_ahead_is_logged_where_it_would_have_been(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_profile: object) -> object:
+        raise ArithmeticError("the day diverged")
+
+    monkeypatch.setattr(model_outputs, "_simulated_day", broken)
+    profile = load_profile()
+    ahead = ModelOutputsAhead(profile, STAGES, service_workers=1, bundled=True)
+    with caplog.at_level(logging.WARNING, logger="harness.model_outputs"):
+        write_model_outputs(tmp_path, profile, STAGES, service_workers=1, bundled=True, ahead=ahead)
+    assert "model outputs not written" in caplog.text and "the day diverged" in caplog.text
+    # as computed at the end: the sizing before the failure is written, nothing after it
+    assert (tmp_path / "capacity.json").exists()
+    assert not (tmp_path / "simulation.json").exists()
+    assert not (tmp_path / "prediction.json").exists()

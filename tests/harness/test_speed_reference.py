@@ -100,9 +100,13 @@ def test_the_command_runs_for_a_bounded_time(tmp_path: Path) -> None:
     # In its own process: the command lowers its priority, which a test process must not.
     out = tmp_path / "speed.csv"
     cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-    argv = ["--cpus", cpus, "--out", str(out), "--interval", "0.05", "--duration", "0.3"]
+    argv = ["--cpus", cpus, "--out", str(out), "--interval", "0.05", "--duration", "1.0"]
     command = [sys.executable, "-m", "harness.speed_reference", *argv]
+    started = time.monotonic()
     assert subprocess.run(command, timeout=30, check=False).returncode == 0
-    assert 2 <= len(read_samples(out)) <= 10
+    # At most one sample per interval; at least two even when a busy machine starves the
+    # process (it runs at the lowest priority); and it stopped on time, not at the timeout.
+    assert 2 <= len(read_samples(out)) <= 20
+    assert time.monotonic() - started < 15.0
     with pytest.raises(SystemExit):
         main(["--cpus", cpus, "--out", str(out), "--interval", "0"])  # refused before any work
