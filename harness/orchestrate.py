@@ -261,7 +261,6 @@ def _with_target(
     if service is not None and request.service_cpus:
         # The machine's speed on the service's core over the run (harness/speed_reference.py).
         reference = SpeedReference(sorted(request.service_cpus), t0, run_dir / SAMPLES_FILE)
-        reference.start()
     swarm = Swarm(plan)
     controller = _chaos_controller(request, service, swarm, proxy)
     if controller is not None and database_url:
@@ -284,18 +283,24 @@ def _with_target(
             progress.note(chaos.describe(controller.fault))
         if ahead is not None:
             ahead.wait()  # finished before the load starts: it never shares the CPU with it
-        swarm.start()
+        if reference is not None:
+            reference.start()
         try:
-            _watch(request, stages, plan, swarm, service, prober, state, progress, t0, controller)
-        finally:
-            swarm.shutdown()
-            swarm.kill()
+            swarm.start()
+            try:
+                _watch(
+                    request, stages, plan, swarm, service, prober, state, progress, t0, controller
+                )
+            finally:
+                swarm.shutdown()
+                swarm.kill()
+                if controller is not None:
+                    controller.close(_load_seconds(state) or 0.0)
+        finally:  # also when the swarm did not start: the reference never outlives its run
             if reference is not None:
                 reference.stop()
                 if reference.error:
                     state.notes.append(reference.error)
-            if controller is not None:
-                controller.close(_load_seconds(state) or 0.0)
         if controller is not None:
             _judge_chaos(controller, service, database_url, state, progress)
     prober.stop()

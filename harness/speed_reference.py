@@ -4,13 +4,15 @@ service.
 
 Why: this is a shared virtual machine, and the speed of its cores moves by tens of percent
 within minutes (another tenant on the same physical core, most likely). Measured here on
-2026-11-29 (docs/benchmarks.md, "Validation"): the same capacity-probe load on two fresh
+2026-11-29 (docs/benchmarks.md, "Machine speed"): the same capacity-probe load on two fresh
 services, 20 minutes apart, served 644 and 445 requests/s at full CPU, 1.56 and 2.20 ms of
 CPU per request, while this reference's work took 1.13 and 1.57 ms on average in the same
 windows. A prediction calibrated in a fast minute and compared in a slow one misses by the
 machine's drift, not by the model's error. :mod:`harness.validate_run` reads the reference
-over each measured window and scales the calibrated demands by its ratio
-(``models.service_curve``, "machine speed").
+over each measured window: the service curve is fitted at one speed, and each level is also
+predicted at the speed it ran at (``models.service_curve``, "machine speed"). It explains
+part of the drift, not all: over eight saturated windows it halved the variation of the CPU
+per request.
 
 The reference runs as its own small process (no GIL shared with the harness), pinned to the
 service's core(s) at the lowest priority: it yields to the service, and its thread CPU time,
@@ -180,8 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     t0 = time.time() if args.t0 is None else args.t0
     end = time.monotonic() + args.duration
+    parent = os.getppid()
     with args.out.open("a", encoding="utf-8", buffering=1) as out:
-        while not stopping and time.monotonic() < end:
+        # Until stopped, the duration is up, or the process that started it is gone (a
+        # harness killed outright cannot stop it; it must not sample forever).
+        while not stopping and time.monotonic() < end and os.getppid() == parent:
             ms = sample_ms()
             out.write(f"{time.time() - t0:.3f},{ms:.4f}\n")
             time.sleep(args.interval)

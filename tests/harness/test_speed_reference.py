@@ -110,3 +110,25 @@ def test_the_command_runs_for_a_bounded_time(tmp_path: Path) -> None:
     assert time.monotonic() - started < 15.0
     with pytest.raises(SystemExit):
         main(["--cpus", cpus, "--out", str(out), "--interval", "0"])  # refused before any work
+
+
+def test_the_reference_stops_when_the_process_that_started_it_is_gone(tmp_path: Path) -> None:
+    # A harness killed outright cannot stop its reference: the reference notices that its
+    # parent changed and stops by itself instead of sampling forever.
+    out = tmp_path / "speed.csv"
+    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    parent = (
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-m', 'harness.speed_reference', '--cpus', "
+        f"{cpus!r}, '--out', {str(out)!r}, '--interval', '0.1'])\n"
+        "time.sleep(1.5)\n"  # long enough for the reference to note who its parent is
+    )
+    subprocess.run([sys.executable, "-c", parent], timeout=30, check=True)
+    deadline = time.monotonic() + 20.0
+    while True:
+        before = len(read_samples(out))
+        time.sleep(1.0)
+        if len(read_samples(out)) == before:
+            break  # no new sample in a second, at ten a second: it has stopped
+        assert time.monotonic() < deadline, "the orphaned reference kept sampling"
+    assert before >= 2  # it did sample while its parent lived
