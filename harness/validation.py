@@ -471,6 +471,16 @@ def relative_error(predicted: float | None, measured: float | None) -> float | N
     return (predicted - measured) / measured
 
 
+def _predicted_and_errors(
+    prediction: LevelPrediction, measured: Mapping[str, Any]
+) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """A level's predicted figures (:data:`COMPARED`) and their relative errors."""
+    predicted: dict[str, float | None] = {key: getattr(prediction, key) for key in COMPARED}
+    errors = {key: relative_error(predicted[key], measured.get(key)) for key in COMPARED}
+    errors["error_rate"] = None  # predicted 0: a relative error means nothing; see measured
+    return predicted, errors
+
+
 def compare(
     predictions: Sequence[LevelPrediction],
     measured: Sequence[Mapping[str, Any]],
@@ -483,9 +493,7 @@ def compare(
         prediction = by_users.get(int(level["users"]))
         if prediction is None:
             continue
-        predicted = {key: getattr(prediction, key) for key in COMPARED}
-        errors = {key: relative_error(predicted[key], level.get(key)) for key in COMPARED}
-        errors["error_rate"] = None  # predicted 0: a relative error means nothing; see measured
+        predicted, errors = _predicted_and_errors(prediction, level)
         loadgen = level.get("loadgen_cpu")
         cpu = level.get("cpu_utilization")
         compared = {
@@ -532,9 +540,7 @@ def compare_at_measured_speed(
         prediction = by_users.get(int(level["users"]))
         if speed is None or prediction is None or not curve_reference_ms:
             continue
-        predicted = {key: getattr(prediction, key) for key in COMPARED}
-        errors = {key: relative_error(predicted[key], measured.get(key)) for key in COMPARED}
-        errors["error_rate"] = None
+        predicted, errors = _predicted_and_errors(prediction, measured)
         cpu = measured.get("cpu_utilization")
         level["at_measured_speed"] = {
             "speed_reference_ms": _round(float(speed)),
