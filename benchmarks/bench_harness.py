@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.service import BundledService, ServiceConfig  # noqa: E402
+from harness.run.service import BundledService, ServiceConfig  # noqa: E402
 from journeys.run import read_histograms  # noqa: E402
 
 

@@ -31,9 +31,9 @@ from typing import Any, TextIO
 from harness import artifacts
 from harness.errors import HarnessError
 from harness.exit_codes import ExitCode
-from harness.orchestrate import INTERRUPTS, execute
-from harness.run_request import RunRequest
-from harness.speed_reference import SAMPLES_FILE, read_samples
+from harness.run.orchestrate import INTERRUPTS, execute
+from harness.run.run_request import RunRequest
+from harness.run.speed_reference import SAMPLES_FILE, read_samples
 from harness.validation import (
     ValidationSettings,
     aggregate_replications,

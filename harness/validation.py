@@ -44,7 +44,7 @@ reports their spread (:func:`aggregate_replications`).
 Why a machine-speed reference: much of that variation is the machine, not the service. The
 same probe load on fresh services minutes apart served 445 to 644 requests/s at full CPU; over
 eight saturated windows the service's CPU per request varied by 13% (standard deviation), its
-ratio to a fixed piece of work timed beside it (harness/speed_reference.py) by 6%
+ratio to a fixed piece of work timed beside it (harness/run/speed_reference.py) by 6%
 (docs/benchmarks.md, "Machine speed"). So every run records that reference, the curve is
 fitted at one speed (a probe in a fast minute no longer sets the capacity), and each level is
 also compared with the prediction moved to the speed it ran at
@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.speed_reference import window_mean as speed_window_mean
+from harness.run.speed_reference import window_mean as speed_window_mean
 from models.prediction import LevelPrediction
 from models.profile import Profile, Stage, merge, validate_profile
 
@@ -333,7 +333,8 @@ def measured_levels(
 ) -> list[dict[str, Any]]:
     """The measure stages (every second stage) of a paired step run, as comparable records.
 
-    ``speed_samples`` are the run's machine-speed reference samples (harness/speed_reference.py);
+    ``speed_samples`` are the run's machine-speed reference samples
+    (harness/run/speed_reference.py);
     each record's ``speed_reference_ms`` is their mean over its window (None without them).
     """
     stages = list(run.get("stages", []))

@@ -73,7 +73,7 @@ The machine itself changes speed. On this shared virtual machine the same capaci
 on two fresh services 20 minutes apart served 644 and 445 requests/s at full CPU (1.56 and
 2.20 ms of CPU per request), and every route's own CPU moved with it: the same code, the same
 work, a slower core (docs/benchmarks.md, "Machine speed"). So a stage may carry the
-``reference_ms`` of :mod:`harness.speed_reference`: how long a fixed piece of work took on the
+``reference_ms`` of :mod:`harness.run.speed_reference`: how long a fixed piece of work took on the
 service's core over the stage (1.13 and 1.57 ms in those two windows). The curve is then
 fitted at one speed, the mean of its stages' references: a stage that ran f = reference_ms /
 reference times slower counts its CPU as U / f (its work at the reference speed; the wake-up

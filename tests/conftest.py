@@ -20,11 +20,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.engine import make_url
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 #: The xdist group of every test marked ``slow``: they run one after another on one worker.
 PROCESSES_GROUP = "processes"
 
@@ -42,10 +43,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def redis_database() -> int:
-    """The Redis database the tests use: 9, or 9 + n on xdist worker ``gwN``, so that one
-    worker's flush never empties a database another worker's test is using."""
+    """The Redis database the tests use: the one ``TEST_REDIS_URL`` names (9 by default), plus
+    n on xdist worker ``gwN``, so that one worker's flush never empties a database another
+    worker's test is using. Two checkouts tested at once give each its own base."""
+    base = int(REDIS_URL.rsplit("/", 1)[1] or 0) if REDIS_URL.count("/") >= 3 else 0
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return 9 + int(worker.removeprefix("gw") or 0)
+    return base + int(worker.removeprefix("gw") or 0)
+
+
+def server_address(url: str, default_port: int) -> tuple[str, int]:
+    """The host and port a database or cache URL points at (loopback by default)."""
+    parsed = make_url(url)
+    return parsed.host or "127.0.0.1", parsed.port or default_port
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -56,13 +65,14 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def require_server(name: str, host: str, port: int) -> None:
-    """Skip (or, under CI, fail) when a server the test needs is not listening."""
+def require_server(name: str, url: str, default_port: int) -> None:
+    """Skip (or, under CI, fail) when the server ``url`` names is not listening."""
+    host, port = server_address(url, default_port)
     if _port_open(host, port):
         return
     message = (
         f"{name} is not reachable on {host}:{port}. Start it (see README, 'Services') "
-        "or set the TEST_*_URL variable."
+        "or point TEST_POSTGRES_URL / TEST_REDIS_URL at one."
     )
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"{message} Under CI a missing {name} is a failure, not a skip.")
@@ -76,7 +86,7 @@ def postgres_url() -> Iterator[str]:
     Yields a SQLAlchemy URL (``postgresql+psycopg://``) whose ``search_path`` is the new schema,
     so tests never see each other's tables.
     """
-    require_server("PostgreSQL", "127.0.0.1", 5432)
+    require_server("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -94,7 +104,7 @@ def postgres_url() -> Iterator[str]:
 def redis_url() -> Iterator[str]:
     """The loopback Redis, on a database number (:func:`redis_database`) flushed before and
     after the test."""
-    require_server("Redis", "127.0.0.1", 6379)
+    require_server("Redis", REDIS_URL, 6379)
     import redis
 
     url = REDIS_URL.rsplit("/", 1)[0] + f"/{redis_database()}"

@@ -110,8 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.orchestrate import execute, redirect_logging
-    from harness.run_request import RunRequest
+    from harness.run.orchestrate import execute, redirect_logging
+    from harness.run.run_request import RunRequest
 
     redirect_logging()
     request = RunRequest(

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.service import BundledService, ServiceConfig
+    from harness.run.service import BundledService, ServiceConfig
 
     if args.workers < 1:
         raise UsageError(f"--workers = {args.workers}: must be >= 1")

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.locust_runner import start_process, worker_command, worker_env
+    from harness.run.locust_runner import start_process, worker_command, worker_env
 
     if args.processes < 1:
         raise UsageError(f"--processes = {args.processes}: must be >= 1")

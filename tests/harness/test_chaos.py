@@ -306,7 +306,7 @@ def test_every_shipped_chaos_scenario_has_a_fault_of_its_own_kind() -> None:
 
 
 def test_the_profiles_retry_times_reach_the_bundled_service() -> None:
-    from harness.service import profile_environment
+    from harness.run.service import profile_environment
 
     environment = dict(profile_environment(load_profile()))
     assert environment["PAYMENT_RETRY_S"] == "30" and environment["OUTBOX_BACKOFF_MAX_S"] == "60"

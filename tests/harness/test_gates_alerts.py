@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import alerts, gates, summary
-from harness.probe import ProbeResult
+from harness.run import alerts, gates, summary
+from harness.run.probe import ProbeResult
 from journeys.hdr import HistogramSet
 from models.profile import load_profile
 

@@ -18,7 +18,7 @@ import pytest
 from harness.cli import main
 from harness.exit_codes import ExitCode
 from harness.health_checks import Status, breaker_states_from_metrics, run_checks
-from harness.service import BundledService, ServiceConfig, free_port
+from harness.run.service import BundledService, ServiceConfig, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

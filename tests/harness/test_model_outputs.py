@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import model_outputs
-from harness.model_outputs import ModelOutputsAhead, write_model_outputs
+from harness.run import model_outputs
+from harness.run.model_outputs import ModelOutputsAhead, write_model_outputs
 from models.profile import Stage, load_profile
 from reports import render_run_report
 from reports.load import simulation_records
@@ -84,7 +84,7 @@ def test_a_model_failure_computed_ahead_is_logged_where_it_would_have_been(
     monkeypatch.setattr(model_outputs, "_simulated_day", broken)
     profile = load_profile()
     ahead = ModelOutputsAhead(profile, STAGES, service_workers=1, bundled=True)
-    with caplog.at_level(logging.WARNING, logger="harness.model_outputs"):
+    with caplog.at_level(logging.WARNING, logger="harness.run.model_outputs"):
         write_model_outputs(tmp_path, profile, STAGES, service_workers=1, bundled=True, ahead=ahead)
     assert "model outputs not written" in caplog.text and "the day diverged" in caplog.text
     # as computed at the end: the sizing before the failure is written, nothing after it

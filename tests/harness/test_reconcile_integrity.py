@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from harness import integrity, reconcile
-from harness.integrity import WriteRecord
-from harness.scrape import delta_requests, parse_metrics
+from harness.run import integrity, reconcile
+from harness.run.integrity import WriteRecord
+from harness.run.scrape import delta_requests, parse_metrics
 
 METRICS_BEFORE = """\
 # TYPE http_requests_total counter

@@ -26,8 +26,8 @@ import pytest
 
 from harness.cli import main
 from harness.exit_codes import ExitCode
-from harness.progress import Progress
-from harness.service import free_port
+from harness.run.progress import Progress
+from harness.run.service import free_port
 from models.run_schema import RUN_KEYS
 
 pytestmark = pytest.mark.slow

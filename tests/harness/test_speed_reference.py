@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.speed_reference import (
+from harness.run.speed_reference import (
     SpeedReference,
     main,
     read_samples,
@@ -84,7 +84,7 @@ def test_a_reference_that_cannot_start_says_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cpus", ["", "x", "-1", "0,,a"])
 def test_the_command_names_a_bad_core_list(cpus: str, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "harness.speed_reference", "--cpus", cpus, "--out", "x.csv"],
+        [sys.executable, "-m", "harness.run.speed_reference", "--cpus", cpus, "--out", "x.csv"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -101,7 +101,7 @@ def test_the_command_runs_for_a_bounded_time(tmp_path: Path) -> None:
     out = tmp_path / "speed.csv"
     cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
     argv = ["--cpus", cpus, "--out", str(out), "--interval", "0.05", "--duration", "1.0"]
-    command = [sys.executable, "-m", "harness.speed_reference", *argv]
+    command = [sys.executable, "-m", "harness.run.speed_reference", *argv]
     started = time.monotonic()
     assert subprocess.run(command, timeout=30, check=False).returncode == 0
     # At most one sample per interval; at least two even when a busy machine starves the
@@ -119,7 +119,7 @@ def test_the_reference_stops_when_the_process_that_started_it_is_gone(tmp_path: 
     cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
     parent = (
         "import subprocess, sys, time\n"
-        "subprocess.Popen([sys.executable, '-m', 'harness.speed_reference', '--cpus', "
+        "subprocess.Popen([sys.executable, '-m', 'harness.run.speed_reference', '--cpus', "
         f"{cpus!r}, '--out', {str(out)!r}, '--interval', '0.1'])\n"
         "time.sleep(1.5)\n"  # long enough for the reference to note who its parent is
     )

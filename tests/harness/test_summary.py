@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import summary
-from harness.probe import ProbeResult, availability
+from harness.run import summary
+from harness.run.probe import ProbeResult, availability
 from journeys.hdr import HistogramSet
 from journeys.stages import scaled_stages
 from models.profile import Stage, load_profile

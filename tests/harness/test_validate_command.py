@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.speed_reference import SAMPLES_FILE, read_samples
+from harness.run.speed_reference import SAMPLES_FILE, read_samples
 from harness.validate_run import validate
 from harness.validation import ValidationSettings
 from models.profile import load_profile

@@ -11,7 +11,7 @@ import pytest
 
 from harness import validate_run
 from harness.commands.validate import format_levels
-from harness.orchestrate import INTERRUPTS
+from harness.run.orchestrate import INTERRUPTS
 from harness.validate_run import calibration_points, fit_curve, saturation_throughput
 from harness.validation import ValidationSettings, overlay
 from models.profile import Profile, load_profile

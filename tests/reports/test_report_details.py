@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.reconcile import unavailable
+from harness.run.reconcile import unavailable
 from models.cost import DISAGREEMENT_THRESHOLD
 from models.profile import default_profile_text, load_profile
 from reports import formatting as fmt

@@ -228,7 +228,7 @@ def test_a_chaos_run_is_judged_by_its_own_gates_and_shows_the_fault(tmp_path: Pa
 
     run_dir = write_run(tmp_path / "chaos", RunSpec(failing=True, scenario="chaos-db"))
     run = read_run(run_dir)
-    # what harness/outcome.py writes for a chaos run: steady-state rows recorded, not judged
+    # what harness/run/outcome.py writes for a chaos run: steady-state rows recorded, not judged
     run["slo"] = [row | {"judged": False} for row in run["slo"]] + [
         {"name": "chaos_error_rate", "target": 0.5, "measured": 0.2184, "passed": True,
          "stage": None},

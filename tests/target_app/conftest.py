@@ -80,7 +80,7 @@ def shared_db_url(
         seed_database(url, SMALL_PLAN)
         yield url
         return
-    require_server("PostgreSQL", "127.0.0.1", 5432)
+    require_server("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')

@@ -1,6 +1,6 @@
 """What ``harness run`` is asked to do (:class:`RunRequest`) and what it learns while running
-(:class:`RunState`), shared by the orchestration (harness/orchestrate.py) and the write-up of
-the outcome (harness/outcome.py).
+(:class:`RunState`), shared by the orchestration (harness/run/orchestrate.py) and the write-up of
+the outcome (harness/run/outcome.py).
 """
 
 from __future__ import annotations

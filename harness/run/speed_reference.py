@@ -20,7 +20,7 @@ unlike its wall time, does not count the waiting. It does about a millisecond of
 half second, 0.2% of the core, and appends each sample as a line ``t_s,cpu_ms`` (t_s on the
 run's clock), so a crash keeps every sample so far.
 
-    python -m harness.speed_reference --cpus 0 --t0 1764382200.0 --out stats/speed.csv
+    python -m harness.run.speed_reference --cpus 0 --t0 1764382200.0 --out stats/speed.csv
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class SpeedReference:
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "harness.speed_reference",
+            sys.executable, "-m", "harness.run.speed_reference",
             "--cpus", ",".join(str(c) for c in self.cpus),
             "--t0", repr(self.t0),
             "--out", str(self.path),
@@ -153,7 +153,7 @@ def _parse_cpus(text: str) -> set[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.speed_reference", description=__doc__.split("\n\n")[0]
+        prog="python -m harness.run.speed_reference", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--cpus", type=_parse_cpus, required=True, help="cores to time, e.g. 0")
     parser.add_argument("--t0", type=float, default=None, help="the run's clock origin (epoch s)")

@@ -25,24 +25,25 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from harness import artifacts, chaos, gates, integrity, reconcile, summary
+from harness import artifacts, chaos
 from harness.errors import TargetUnreachable, UsageError
 from harness.exit_codes import ExitCode
-from harness.locust_runner import Swarm, SwarmPlan
-from harness.model_outputs import ModelOutputsAhead
-from harness.outcome import conclude
-from harness.probe import Prober
-from harness.progress import Progress
-from harness.run_request import RunRequest, RunState
-from harness.scrape import Scraper, fetch_metrics
-from harness.service import (
+from harness.run import gates, integrity, reconcile, summary
+from harness.run.locust_runner import Swarm, SwarmPlan
+from harness.run.model_outputs import ModelOutputsAhead
+from harness.run.outcome import conclude
+from harness.run.probe import Prober
+from harness.run.progress import Progress
+from harness.run.run_request import RunRequest, RunState
+from harness.run.scrape import Scraper, fetch_metrics
+from harness.run.service import (
     BundledService,
     ServiceConfig,
     free_port,
     profile_environment,
     wait_ready,
 )
-from harness.speed_reference import SAMPLES_FILE, SpeedReference
+from harness.run.speed_reference import SAMPLES_FILE, SpeedReference
 from journeys.stages import scaled_stages
 from models.profile import Stage
 
@@ -259,7 +260,7 @@ def _with_target(
     scraper.start()
     reference = None
     if service is not None and request.service_cpus:
-        # The machine's speed on the service's core over the run (harness/speed_reference.py).
+        # The machine's speed on the service's core over the run (harness/run/speed_reference.py).
         reference = SpeedReference(sorted(request.service_cpus), t0, run_dir / SAMPLES_FILE)
     swarm = Swarm(plan)
     controller = _chaos_controller(request, service, swarm, proxy)

@@ -7,7 +7,7 @@ test stops) belong to the last stage, and samples labelled before the first (non
 to the first: every counted request appears in exactly one stage, so stage totals add up to
 the endpoint totals and to the client side of the reconciliation.
 
-The live time series comes from Locust's own windows (see harness/locust_plugin.py); it is for
+The live time series comes from Locust's own windows (see harness/run/locust_plugin.py); it is for
 watching and for alert rules, and says so in ``stats/timeseries.json``.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.probe import ProbeResult, availability
+from harness.run.probe import ProbeResult, availability
 from journeys.hdr import PAGE, HistogramSet, Key, percentile_ms
 from models.profile import Stage
 

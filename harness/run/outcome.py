@@ -18,15 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import alerts as alert_rules
-from harness import artifacts, gates, integrity, reconcile, summary
+from harness import artifacts
 from harness.exit_codes import ExitCode
-from harness.locust_runner import Swarm, SwarmPlan
-from harness.model_outputs import ModelOutputsAhead, write_model_outputs
-from harness.probe import Prober
-from harness.run_request import RunRequest, RunState
-from harness.scrape import Scraper, delta_requests
-from harness.service import BundledService
+from harness.run import alerts as alert_rules
+from harness.run import gates, integrity, reconcile, summary
+from harness.run.locust_runner import Swarm, SwarmPlan
+from harness.run.model_outputs import ModelOutputsAhead, write_model_outputs
+from harness.run.probe import Prober
+from harness.run.run_request import RunRequest, RunState
+from harness.run.scrape import Scraper, delta_requests
+from harness.run.service import BundledService
 from journeys.hdr import HistogramSet
 from journeys.run import read_histograms
 from models.profile import Profile, Stage
@@ -68,7 +69,7 @@ def conclude(
     ahead: ModelOutputsAhead | None = None,
 ) -> int:
     """Write every artifact of the run and return its exit code (module docstring). ``ahead``:
-    the model outputs, computed while the service started (harness/model_outputs.py)."""
+    the model outputs, computed while the service started (harness/run/model_outputs.py)."""
     plan = swarm.plan
     profile = request.profile
     final = _read_final(plan, state)

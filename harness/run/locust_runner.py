@@ -2,7 +2,7 @@
 
 Locust's master/worker mode is the distributed engine; this module only starts it, watches it
 and stops it. Every Locust process is ``python -m locust -f journeys/locustfile.py,
-harness/locust_plugin.py``, so gevent's monkey-patching never touches the harness process,
+harness/run/locust_plugin.py``, so gevent's monkey-patching never touches the harness process,
 and the plugin (see its docstring) reports back through files in ``run_dir/logs``::
 
     mode                  processes started here                  who else joins
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS_LOCUSTFILE = REPO_ROOT / "journeys" / "locustfile.py"
-PLUGIN_LOCUSTFILE = REPO_ROOT / "harness" / "locust_plugin.py"
+PLUGIN_LOCUSTFILE = REPO_ROOT / "harness" / "run" / "locust_plugin.py"
 
 #: Seconds a user may take to finish its screen when the test stops (Locust --stop-timeout).
 STOP_TIMEOUT_S = 30.0

@@ -6,7 +6,7 @@ The objectives (``[slo]`` of the profile) and where their measurement comes from
     api_p50_ms, api_p95_ms   merged HDR histograms of the API requests (PAGE samples excluded)
     page_p95_ms              merged HDR histograms of the PAGE samples only
     error_rate               failed API requests / API requests
-    availability             the /health probe (harness.probe), once a second
+    availability             the /health probe (harness.run.probe), once a second
 
 A stage without API requests (a zero-user hour of the day-one curve) has nothing to gate and
 gets no entries; the overall gate always exists, and a run without any request fails it

@@ -1,6 +1,6 @@
 """The harness's side of a Locust run: loaded as a second locustfile next to the journeys.
 
-``harness run`` starts ``python -m locust -f journeys/locustfile.py,harness/locust_plugin.py``;
+``harness run`` starts ``python -m locust -f journeys/locustfile.py,harness/run/locust_plugin.py``;
 this file adds no users, only listeners, and talks to the harness through files named in
 environment variables (so nothing of gevent ever runs in the harness process)::
 
