@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from models.errors import ParameterError
 from models.profile import DatabaseTier, Profile
 
 __all__ = [
@@ -134,7 +135,7 @@ def database_tier(profile: Profile, connections: int) -> tuple[DatabaseTier, boo
     with more connections is assumed to cost more, so the first that fits is the cheapest.
     """
     if connections < 0:
-        raise ValueError(f"connections must be >= 0, got {connections!r}")
+        raise ParameterError(f"connections must be >= 0, got {connections!r}")
     tiers = profile.cost.database_tiers
     for tier in tiers:
         if tier.max_connections >= connections:
@@ -161,9 +162,9 @@ def monthly_cost(
         basis: where the instance-hours came from, shown in reports.
     """
     if users < 0:
-        raise ValueError(f"users must be >= 0, got {users!r}")
+        raise ParameterError(f"users must be >= 0, got {users!r}")
     if not math.isfinite(instance_hours_per_day) or instance_hours_per_day < 0:
-        raise ValueError(
+        raise ParameterError(
             f"instance_hours_per_day must be a finite number >= 0, got {instance_hours_per_day!r}"
         )
     rates = profile.cost
@@ -213,12 +214,14 @@ def simulated_cost(
     (5840, 'simulation')
     """
     if not math.isfinite(hours) or hours < HOURS_PER_DAY:
-        raise ValueError(
+        raise ParameterError(
             f"hours = {hours!r}: a monthly bill needs a simulated run of at least 24 hours "
             "(a shorter window is one part of the day-one curve, not a day)"
         )
     if not math.isfinite(instance_minutes) or instance_minutes < 0:
-        raise ValueError(f"instance_minutes must be a finite number >= 0, got {instance_minutes!r}")
+        raise ParameterError(
+            f"instance_minutes must be a finite number >= 0, got {instance_minutes!r}"
+        )
     connections = max(
         profile.infrastructure.database.pool_max, math.ceil(peak_connections_in_use - 1e-9)
     )

@@ -68,6 +68,7 @@ from scipy.optimize import brentq
 
 from models.catalogue import PERSONAS
 from models.erlang import erlang_c
+from models.errors import ParameterError
 from models.multiserver import seidmann_schweitzer_mva
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
@@ -151,7 +152,7 @@ class Prediction:
 def split_users(profile: Profile, users: int) -> list[int]:
     """Users per persona by share, largest remainder first, summing to ``users``."""
     if users < 0:
-        raise ValueError(f"users must be >= 0, got {users!r}")
+        raise ParameterError(f"users must be >= 0, got {users!r}")
     shares = [profile.personas.get(p).share for p in PERSONAS]
     exact = [users * s for s in shares]
     counts = [math.floor(x) for x in exact]
@@ -217,7 +218,7 @@ def _solve(net: _Network, populations: list[int]) -> _Solution:
     x = np.asarray(result.throughput)  # screens/s per class
     requests = float(x @ net.calls)
     if requests <= 0:
-        raise ValueError(f"no throughput for populations {populations}")
+        raise ParameterError(f"no throughput for populations {populations}")
     residence = np.asarray(result.residence_time)  # (classes, stations) per screen
     stations: list[StationDelay] = []
     utilization: list[float] = []
@@ -283,21 +284,21 @@ def predict(
             station: it adds to the response time and never queues.
     """
     if latency_floor_ms < 0:
-        raise ValueError(f"latency_floor_ms must be >= 0, got {latency_floor_ms!r}")
+        raise ParameterError(f"latency_floor_ms must be >= 0, got {latency_floor_ms!r}")
     floor_s = latency_floor_ms / 1e3
     if servers < 1:
-        raise ValueError(f"servers must be >= 1, got {servers!r}")
+        raise ParameterError(f"servers must be >= 1, got {servers!r}")
     if db_servers is not None and db_servers < 1:
-        raise ValueError(f"db_servers must be >= 1 or None, got {db_servers!r}")
+        raise ParameterError(f"db_servers must be >= 1 or None, got {db_servers!r}")
     if not 0.0 <= uncertainty < 1.0:
-        raise ValueError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
+        raise ParameterError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
     nominal = _network(profile, servers, db_servers, 1.0, floor_s)
     slow = _network(profile, servers, db_servers, 1.0 + uncertainty, floor_s)
     fast = _network(profile, servers, db_servers, 1.0 - uncertainty, floor_s)
     levels: list[LevelPrediction] = []
     for n in users:
         if n < 1:
-            raise ValueError(f"every level needs >= 1 user, got {n!r}")
+            raise ParameterError(f"every level needs >= 1 user, got {n!r}")
         populations = split_users(profile, n)
         mid, low, high = (_solve(net, populations) for net in (nominal, slow, fast))
         levels.append(
@@ -433,7 +434,7 @@ def predict_curve(
     own speed, the calibration's.
     """
     if not 0.0 <= uncertainty < 1.0:
-        raise ValueError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
+        raise ParameterError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
     work = workloads(profile)
     calls = np.array([work[p].calls_per_step for p in PERSONAS])
     think = np.array([work[p].think_time_s for p in PERSONAS])
@@ -445,7 +446,7 @@ def predict_curve(
     levels: list[LevelPrediction] = []
     for n in users:
         if n < 1:
-            raise ValueError(f"every level needs >= 1 user, got {n!r}")
+            raise ParameterError(f"every level needs >= 1 user, got {n!r}")
         populations = split_users(profile, n)
         here = nominal.at_speed((speed_ms or {}).get(n))
         slow = here.scaled(1.0 + uncertainty)

@@ -27,6 +27,52 @@ import tomli_w
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from models.catalogue import PERSONAS, PersonaName, endpoints, read_steps
+from models.errors import ParameterError, ProfileError, UnknownNameError
+
+__all__ = [
+    "DEFAULT_PROFILE_RESOURCE",
+    "SCENARIO_NAMES",
+    "SHARE_TOLERANCE",
+    "AlertRule",
+    "Alerts",
+    "Autoscaling",
+    "Breaker",
+    "Breakers",
+    "Business",
+    "Cost",
+    "CostClaim",
+    "Database",
+    "DatabaseTier",
+    "DayCurve",
+    "DayOne",
+    "Demand",
+    "Fault",
+    "FaultKind",
+    "Gates",
+    "Infrastructure",
+    "Name",
+    "NonNegative",
+    "NonNegativeInt",
+    "Persona",
+    "Personas",
+    "Population",
+    "Positive",
+    "PositiveInt",
+    "Profile",
+    "ProfileError",
+    "RateLimits",
+    "Ratio",
+    "Report",
+    "Retries",
+    "Scenario",
+    "Slo",
+    "Stage",
+    "default_profile_text",
+    "load_profile",
+    "merge",
+    "read_toml",
+    "validate_profile",
+]
 
 DEFAULT_PROFILE_RESOURCE = "default_profile.toml"
 SHARE_TOLERANCE = 1e-9
@@ -37,16 +83,6 @@ SCENARIO_NAMES = frozenset(
         "chaos-db", "chaos-payments", "chaos-notify", "chaos-worker", "chaos-loadgen",
     }
 )  # fmt: skip
-
-
-class ProfileError(ValueError):
-    """A profile that cannot be used. ``problems`` holds one line per bad key."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {source}: {p}" for p in problems)
-        super().__init__(f"invalid profile ({len(problems)} problem(s)):\n{lines}")
 
 
 # --- Constrained number types: the message is what the user reads after "key = value: " ------
@@ -348,9 +384,9 @@ class Profile(_Section):
         """
         if name not in self.scenarios:
             known = ", ".join(sorted(self.scenarios))
-            raise KeyError(f"unknown scenario {name!r} (known: {known})")
+            raise UnknownNameError(f"unknown scenario {name!r} (known: {known})")
         if not scale > 0:
-            raise ValueError(f"scale must be positive, got {scale}")
+            raise ParameterError(f"scale must be positive, got {scale}")
         scenario = self.scenarios[name]
         if scenario.stages is not None:
             stages = scenario.stages

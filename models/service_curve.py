@@ -104,6 +104,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import lsq_linear, nnls
 
+from models.errors import ParameterError
+
 __all__ = [
     "EXPONENTS",
     "LATENCY_STATISTICS",
@@ -182,16 +184,16 @@ class ServiceCurve:
 
     def __post_init__(self) -> None:
         if not self.busy_cpu_s > 0 or not math.isfinite(self.busy_cpu_s):
-            raise ValueError(f"busy_cpu_s must be a positive number, got {self.busy_cpu_s!r}")
+            raise ParameterError(f"busy_cpu_s must be a positive number, got {self.busy_cpu_s!r}")
         if self.wake_cpu_s < 0 or not 0 <= self.background < 1:
-            raise ValueError("need wake_cpu_s >= 0 and 0 <= background < 1")
+            raise ParameterError("need wake_cpu_s >= 0 and 0 <= background < 1")
         if not self.exponent >= 1 or not 0 < self.ceiling <= 1:
-            raise ValueError(
+            raise ParameterError(
                 f"need exponent >= 1 and 0 < ceiling <= 1, got {self.exponent!r}, {self.ceiling!r}"
             )
         missing = [s for s in LATENCY_STATISTICS if s not in self.latency]
         if missing:
-            raise ValueError(f"latency lines missing for {missing}")
+            raise ParameterError(f"latency lines missing for {missing}")
 
     @property
     def max_throughput_rps(self) -> float:
@@ -239,7 +241,7 @@ class ServiceCurve:
     def scaled(self, factor: float) -> ServiceCurve:
         """The curve for work ``factor`` times heavier per request (another mix, a band)."""
         if not factor > 0:
-            raise ValueError(f"factor must be > 0, got {factor!r}")
+            raise ParameterError(f"factor must be > 0, got {factor!r}")
         return ServiceCurve(
             busy_cpu_s=self.busy_cpu_s * factor,
             wake_cpu_s=self.wake_cpu_s * factor,
@@ -267,7 +269,7 @@ class ServiceCurve:
         if reference_ms is None or self.reference_ms is None:
             return self
         if not reference_ms > 0 or not math.isfinite(reference_ms):
-            raise ValueError(f"reference_ms must be a positive number, got {reference_ms!r}")
+            raise ParameterError(f"reference_ms must be a positive number, got {reference_ms!r}")
         moved = self.scaled(reference_ms / self.reference_ms)
         return dataclasses.replace(
             moved, reference_demand_s=self.reference_demand_s, reference_ms=reference_ms
@@ -362,17 +364,17 @@ def fit_service_curve(
         and all(math.isfinite(p.latency_ms.get(s, math.nan)) for s in LATENCY_STATISTICS)
     ]
     if len(usable) < 2:
-        raise ValueError(
+        raise ParameterError(
             f"{len(usable)} usable calibration stage(s): the curve needs two or more loads"
         )
     if min_busy_cpu_s < 0:
-        raise ValueError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
+        raise ParameterError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
     ceiling = 1.0
     if saturation is not None:
         if not (
             saturation.throughput_rps > 0 and saturation.cpu_utilization >= SATURATED_PROBE_CPU
         ):
-            raise ValueError(
+            raise ParameterError(
                 f"the capacity probe ran at {saturation.cpu_utilization:.0%} CPU and "
                 f"{saturation.throughput_rps:.1f} req/s: not saturated (needs >= 90% CPU)"
             )
@@ -383,7 +385,7 @@ def fit_service_curve(
     u = np.minimum(np.array([p.cpu_utilization for p in usable]) / ceiling, 1.0 - 1e-6)
     stretch = 1.0 / (1.0 - u)
     if float(np.ptp(stretch)) < 0.05:
-        raise ValueError(
+        raise ParameterError(
             f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
             "the stretch cannot be told from the floor"
         )

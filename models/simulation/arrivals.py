@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.catalogue import PERSONAS, STEPS, Endpoint, PersonaName
+from models.errors import ParameterError
 from models.profile import Profile
 from models.workload import step_probabilities, workloads
 
@@ -51,9 +52,9 @@ class DayCurve:
 
     def __post_init__(self) -> None:
         if self.peak_users < 0:
-            raise ValueError(f"peak_users must be >= 0, got {self.peak_users}")
+            raise ParameterError(f"peak_users must be >= 0, got {self.peak_users}")
         if len(self.hourly_fraction) != 24:
-            raise ValueError(f"need 24 hourly fractions, got {len(self.hourly_fraction)}")
+            raise ParameterError(f"need 24 hourly fractions, got {len(self.hourly_fraction)}")
 
     @classmethod
     def from_profile(cls, profile: Profile) -> DayCurve:
@@ -79,7 +80,7 @@ class ServiceDraws:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.scv < 1e6:
-            raise ValueError(f"scv must be a number >= 0, got {self.scv}")
+            raise ParameterError(f"scv must be a number >= 0, got {self.scv}")
 
     def draw(self, rng: np.random.Generator, size: int) -> FloatArray:
         if self.scv == 1.0:
