@@ -18,6 +18,20 @@ from typing import Literal
 
 from models.errors import ParameterError, UnknownNameError
 
+__all__ = [
+    "LOGIN_CALLS",
+    "PERSONAS",
+    "STEPS",
+    "Endpoint",
+    "PersonaName",
+    "Step",
+    "WriteKind",
+    "endpoints",
+    "read_steps",
+    "split_endpoint",
+    "step",
+]
+
 PersonaName = Literal["homeowner", "contractor", "operator"]
 PERSONAS: tuple[PersonaName, ...] = ("homeowner", "contractor", "operator")
 

@@ -34,6 +34,19 @@ from models.catalogue import PERSONAS, STEPS, Endpoint, PersonaName, WriteKind
 from models.errors import ParameterError, ProfileError
 from models.profile import Profile
 
+__all__ = [
+    "PersonaWorkload",
+    "StepProbabilities",
+    "business_write_fraction",
+    "peak_rps",
+    "persona_workload",
+    "request_rate",
+    "step_probabilities",
+    "visit_ratios",
+    "workloads",
+    "write_probabilities",
+]
+
 StepProbabilities = dict[str, float]
 
 

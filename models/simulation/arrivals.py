@@ -35,7 +35,14 @@ from models.errors import ParameterError
 from models.profile import Profile
 from models.workload import step_probabilities, workloads
 
-__all__ = ["ArrivalBatch", "DayCurve", "RequestMix", "ServiceDraws", "open_arrivals"]
+__all__ = [
+    "ArrivalBatch",
+    "DayCurve",
+    "RequestMix",
+    "ServiceDraws",
+    "open_arrivals",
+    "screen_calls",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -44,7 +44,7 @@ from models.simulation.recorder import Recorder, totals
 from models.simulation.result import SimulationResult, SimulationSummary, summarise
 from models.simulation.system import ExternalCall, System, SystemSpec
 
-__all__ = ["SimulationOptions", "run_once", "simulate_day"]
+__all__ = ["SimulationOptions", "assumptions", "run_once", "simulate_day"]
 
 Mode = Literal["open", "closed"]
 Progress = Callable[[float], None]
