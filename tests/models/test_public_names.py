@@ -20,7 +20,9 @@ def _module_name(path: Path) -> str:
 MODULES = sorted(
     _module_name(path)
     for path in PACKAGE.rglob("*.py")
-    if not any(part.startswith("_") and part != "__init__.py" for part in path.parts)
+    if not any(
+        part.startswith("_") and part != "__init__.py" for part in path.relative_to(PACKAGE).parts
+    )
 )
 
 
