@@ -570,29 +570,7 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
             f"({p.slo.api_p95_ms})"
         )
 
-    for scenario_name, scenario in p.scenarios.items():
-        if scenario_name not in SCENARIO_NAMES:
-            known = ", ".join(sorted(SCENARIO_NAMES))
-            yield f"scenarios.{scenario_name}: unknown scenario (known: {known})"
-        if (scenario.stages is None) == (scenario.day_curve is None):
-            yield f"scenarios.{scenario_name}: give exactly one of 'stages' or 'day_curve'"
-        if scenario.stages is not None:
-            if not scenario.stages:
-                yield f"scenarios.{scenario_name}.stages: needs at least one stage"
-            previous = 0
-            for i, stage in enumerate(scenario.stages):
-                ramp_s = abs(stage.users - previous) / stage.spawn_rate
-                if ramp_s >= stage.duration_s:
-                    yield (
-                        f"scenarios.{scenario_name}.stages[{i}].duration_s = {stage.duration_s}: "
-                        f"the ramp from {previous} to {stage.users} users at spawn_rate "
-                        f"{stage.spawn_rate}/s takes {ramp_s:g} s; it must fit inside the stage"
-                    )
-                previous = stage.users
-        if scenario.fault is not None:
-            yield from _fault_problems(scenario_name, scenario)
-        elif scenario_name.startswith("chaos-"):
-            yield f"scenarios.{scenario_name}: a chaos scenario needs a [fault] table"
+    yield from _scenario_problems(p)
 
     scaling = p.infrastructure.autoscaling
     if scaling.min_instances > scaling.max_instances:
@@ -633,3 +611,31 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
 
     if p.gates.loadgen_cpu_warning > p.gates.loadgen_cpu_unreliable:
         yield "gates.loadgen_cpu_warning: must not exceed gates.loadgen_cpu_unreliable"
+
+
+def _scenario_problems(p: Profile) -> Iterator[str]:
+    """Every scenario: a known name, one load shape, ramps that fit their stages, a fault
+    only where a chaos scenario needs one."""
+    for scenario_name, scenario in p.scenarios.items():
+        if scenario_name not in SCENARIO_NAMES:
+            known = ", ".join(sorted(SCENARIO_NAMES))
+            yield f"scenarios.{scenario_name}: unknown scenario (known: {known})"
+        if (scenario.stages is None) == (scenario.day_curve is None):
+            yield f"scenarios.{scenario_name}: give exactly one of 'stages' or 'day_curve'"
+        if scenario.stages is not None:
+            if not scenario.stages:
+                yield f"scenarios.{scenario_name}.stages: needs at least one stage"
+            previous = 0
+            for i, stage in enumerate(scenario.stages):
+                ramp_s = abs(stage.users - previous) / stage.spawn_rate
+                if ramp_s >= stage.duration_s:
+                    yield (
+                        f"scenarios.{scenario_name}.stages[{i}].duration_s = {stage.duration_s}: "
+                        f"the ramp from {previous} to {stage.users} users at spawn_rate "
+                        f"{stage.spawn_rate}/s takes {ramp_s:g} s; it must fit inside the stage"
+                    )
+                previous = stage.users
+        if scenario.fault is not None:
+            yield from _fault_problems(scenario_name, scenario)
+        elif scenario_name.startswith("chaos-"):
+            yield f"scenarios.{scenario_name}: a chaos scenario needs a [fault] table"
