@@ -409,6 +409,52 @@ def _solve_curve(
     return _CurveLevel(x, u, cycle, at, max(0.0, r - mean(at)))
 
 
+@dataclass(frozen=True)
+class _Loop:
+    """The closed loop of one level: users per persona, their think times and calls per
+    screen."""
+
+    populations: list[int]
+    think: np.ndarray
+    calls: np.ndarray
+
+
+def _curve_level(
+    n: int, here: ServiceCurve, loop: _Loop, uncertainty: float, spawn_rate: float | None
+) -> LevelPrediction:
+    """One level on the curve ``here`` (at the level's machine speed), with its band: the
+    curve's work terms rescaled by (1 ± ``uncertainty``)."""
+    slow = here.scaled(1.0 + uncertainty)
+    fast = here.scaled(1.0 - uncertainty)
+    mid, low, high = (
+        _solve_curve(c, loop.populations, loop.think, loop.calls) for c in (here, slow, fast)
+    )
+
+    def ms(c: ServiceCurve, level: _CurveLevel, statistic: str) -> float:
+        value = c.latency_s(statistic, level.latency_utilization) + level.latency_shift_s
+        return value * 1e3
+
+    ramp = n / spawn_rate if spawn_rate else 0.0
+    rho = min(mid.load, 0.99)
+    relax = (here.busy_cpu_s + here.wake_cpu_s) / (1.0 - math.sqrt(rho)) ** 2
+    return LevelPrediction(
+        users=n,
+        throughput_rps=mid.throughput_rps,
+        throughput_rps_low=low.throughput_rps,
+        throughput_rps_high=high.throughput_rps,
+        mean_ms=ms(here, mid, "mean_ms"),
+        mean_ms_low=ms(fast, high, "mean_ms"),
+        mean_ms_high=ms(slow, low, "mean_ms"),
+        p50_ms=ms(here, mid, "p50_ms"),
+        p95_ms=ms(here, mid, "p95_ms"),
+        p95_ms_low=ms(fast, high, "p95_ms"),
+        p95_ms_high=ms(slow, low, "p95_ms"),
+        cpu_utilization=mid.load * here.ceiling,
+        db_utilization=None,
+        settling_time_s=ramp + _SETTLING_CYCLES * (mid.cycle_s + relax),
+    )
+
+
 def predict_curve(
     profile: Profile,
     users: Sequence[int],
@@ -443,41 +489,13 @@ def predict_curve(
         own = demand_per_request_s(profile) if demand_s is None else demand_s
         mix = own / curve.reference_demand_s
     nominal = curve.scaled(mix)
-    levels: list[LevelPrediction] = []
+    levels = []
     for n in users:
         if n < 1:
             raise ParameterError(f"every level needs >= 1 user, got {n!r}")
-        populations = split_users(profile, n)
         here = nominal.at_speed((speed_ms or {}).get(n))
-        slow = here.scaled(1.0 + uncertainty)
-        fast = here.scaled(1.0 - uncertainty)
-        mid, low, high = (_solve_curve(c, populations, think, calls) for c in (here, slow, fast))
-
-        def ms(c: ServiceCurve, level: _CurveLevel, statistic: str) -> float:
-            value = c.latency_s(statistic, level.latency_utilization) + level.latency_shift_s
-            return value * 1e3
-
-        ramp = n / spawn_rate if spawn_rate else 0.0
-        rho = min(mid.load, 0.99)
-        relax = (here.busy_cpu_s + here.wake_cpu_s) / (1.0 - math.sqrt(rho)) ** 2
-        levels.append(
-            LevelPrediction(
-                users=n,
-                throughput_rps=mid.throughput_rps,
-                throughput_rps_low=low.throughput_rps,
-                throughput_rps_high=high.throughput_rps,
-                mean_ms=ms(here, mid, "mean_ms"),
-                mean_ms_low=ms(fast, high, "mean_ms"),
-                mean_ms_high=ms(slow, low, "mean_ms"),
-                p50_ms=ms(here, mid, "p50_ms"),
-                p95_ms=ms(here, mid, "p95_ms"),
-                p95_ms_low=ms(fast, high, "p95_ms"),
-                p95_ms_high=ms(slow, low, "p95_ms"),
-                cpu_utilization=mid.load * here.ceiling,
-                db_utilization=None,
-                settling_time_s=ramp + _SETTLING_CYCLES * (mid.cycle_s + relax),
-            )
-        )
+        loop = _Loop(split_users(profile, n), think, calls)
+        levels.append(_curve_level(n, here, loop, uncertainty, spawn_rate))
     shares = np.array([profile.personas.get(p).share for p in PERSONAS])
     light = shares * calls / (think + calls * nominal.latency_s("mean_ms", nominal.load(0)))
     return Prediction(
