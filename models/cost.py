@@ -1,5 +1,5 @@
 """Monthly cost: what the instances, the database, the cache, storage and monitoring cost, and
-how that compares with the source document's figures.
+how that compares with the launch plan's cost figures (docs/source-figures.md).
 
 The components, each from the profile's ``[cost]`` table::
 
@@ -15,7 +15,7 @@ keeps at each hour of the day-one curve, every day of the month assumed like lau
 from a simulated day (:func:`simulated_cost`, which ``harness simulate --hours 24`` prints);
 one day is scaled to a month by ``hours_per_month / 24``.
 
-The source document claims a month-one breakdown (``cost.source_breakdown``) and totals at
+The launch plan claims a month-one breakdown (``cost.source_breakdown``) and totals at
 larger user counts (``cost.claims``). :func:`compare_breakdown` and :func:`compare_claims` put
 the model's figure beside each and flag a disagreement above :data:`DISAGREEMENT_THRESHOLD`.
 """
@@ -46,7 +46,7 @@ DISAGREEMENT_THRESHOLD = 0.15
 """A model figure more than 15% away from the source's claim is flagged."""
 
 COMPONENTS = ("compute", "database", "cache", "storage_cdn", "monitoring")
-"""Cost components, in the order of the source document's breakdown."""
+"""Cost components, in the order of the launch plan's breakdown."""
 
 HOURS_PER_DAY = 24.0
 
@@ -94,7 +94,7 @@ class CostComparison:
     Attributes:
         item: the component name, ``"total"``, or ``"claim at N users"``.
         users: the population of the figure.
-        source_usd: what the source document says.
+        source_usd: what the launch plan says.
         model_usd: what the model says.
         relative_difference: (model − source) / source (inf when the source says 0).
         disagrees: |relative_difference| > :data:`DISAGREEMENT_THRESHOLD`.

@@ -354,12 +354,12 @@ def schweitzer_mva(
     is a handful of (C × K) array operations, so cost does not grow with the population.
     Raises :class:`ConvergenceError` after ``max_iterations``.
 
-    Accuracy, measured against :func:`mva_multiclass` (tests/models/test_mva.py): while the
-    bottleneck is below about 70 % busy (where sizing operates), per-class throughput is
-    within 1 % and response time within 4 %. Around and past the knee with tens of users per
-    class, per-class throughput errors of 2-5 % and response-time errors up to 10 % occur
-    (the classes' shares of the bottleneck are misjudged); total throughput of a saturated
-    network still tends to 1/D_max, and errors shrink as populations grow.
+    Accuracy against :func:`mva_multiclass`, as tests/models/test_mva.py holds it: while the
+    bottleneck is below about 70 % busy (where sizing operates), per-class throughput within
+    1 % and response time within 4 %; around and past the knee with tens of users per class,
+    per-class throughput within 5 % and response time within 11 % (the classes' shares of the
+    bottleneck are misjudged). Total throughput of a saturated network still tends to
+    1/D_max, and errors shrink as populations grow.
     """
     d = _demand_matrix(demands)
     classes, stations = d.shape

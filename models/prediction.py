@@ -15,9 +15,9 @@ apply. The model here is the product-form closed network solved by mean value an
   ``db_servers`` connections. With SQLite the database runs inside the worker's thread, so its
   time is already in the measured CPU demand: pass ``db_servers=None``.
 * **Solution**: Bard-Schweitzer approximate MVA on the Seidmann-transformed network
-  (:func:`models.multiserver.seidmann_schweitzer_mva`): any population in well under a
-  millisecond, pessimistic near the knee (response time over-estimated by up to ~25% at
-  c = 2, much less on either side; see that module).
+  (:func:`models.multiserver.seidmann_schweitzer_mva`): any population at the same small
+  cost, pessimistic near the knee (response time over-estimated by at most 0.8/√c for c
+  servers, much less on either side; see that module).
 
 Percentiles from a closed model (an assumption)
 -----------------------------------------------

@@ -3,15 +3,16 @@ few calibration stages at different loads.
 
 Why not per-request demands and an M/M/1-like CPU station alone
 ----------------------------------------------------------------
-Measured on the bundled service (one uvicorn worker pinned to one core, docs/benchmarks.md):
+Two things measured on the bundled service (one uvicorn worker pinned to one core; the figures
+are in docs/benchmarks.md, "Validation") rule that out:
 
-* process CPU per request *falls* with load (about 3.3 ms at 50 req/s, 2.2 ms at 400 req/s),
-  while the routes' own CPU (thread clock) falls only ~20%: the rest is per-request framework
-  overhead that is cheaper when the core is already busy;
-* the mean response time grows from about 2.6 ms to 4.4 ms between 16% and 89% CPU. An
-  M/M/1 station with 2-3 ms of CPU per request would reach 20-30 ms at 89%; the measurement
-  says only a fraction of a millisecond per request is *queued for*, the rest (loopback
-  network, the client, the event loop's hand-offs) is a floor that does not grow.
+* process CPU per request *falls* as load rises, while the routes' own CPU (thread clock)
+  falls much less: the rest is per-request framework overhead that is cheaper when the core
+  is already busy;
+* the mean response time grows far less with CPU utilization than an M/M/1 station with the
+  same CPU per request would: only a fraction of a millisecond per request is *queued for*;
+  the rest (loopback network, the client, the event loop's hand-offs) is a floor that does
+  not grow.
 
 So capacity (CPU, saturation) and latency need different quantities, and light load alone
 cannot separate them. The calibration run therefore has several stages at different loads
@@ -54,43 +55,40 @@ is an empirical queueing model: it assumes the forms (the wake-up on idle, the s
 
 Near saturation: a capacity probe, and a steeper wake-up form
 --------------------------------------------------------------
-Measured on the bundled service (docs/benchmarks.md, "Validation"), the CPU per request keeps
-falling past the calibration's loads: 3.8 ms at 22% CPU, 3.1 ms at 79%, then 2.0 ms at 92%
-and 1.37 ms at saturation (718 req/s at 99% CPU), far below what ``a + k·(1 − U)`` fitted
-under 80% extrapolates (a = 2.6 ms, saturation at 380 req/s). The saving arrives late: it
-needs several requests in the system at once (the event loop handles the ready ones in one
-wake-up), not merely a busy core. So when a *capacity probe* is given (one stage driven into
-saturation, :func:`fit_service_curve`'s ``saturation``), the wake-up term becomes
-``k·(1 − U^m)``, with the exponent ``m`` chosen from a small grid by the fit, and the probe's
-CPU is the ceiling: loads are measured as ``U / ceiling`` (the probe's own CPU at saturation
-is the most the process reaches, a little under one core), so saturation is where that load
-reaches one. Without a probe the exponent cannot be told from stages below 80% CPU, and the
-curve stays linear (``m = 1``, ceiling 1).
+The CPU per request keeps falling past the calibration's loads, most of the fall above 80%
+CPU, so ``a + k·(1 − U)`` fitted below 80% puts saturation at about half the throughput the
+service reaches (docs/benchmarks.md, "With a capacity probe"). The saving needs several
+requests in the system at once (the event loop handles the ready ones in one wake-up), not
+merely a busy core. So when a *capacity probe* is given (one stage driven into saturation,
+:func:`fit_service_curve`'s ``saturation``), the wake-up term becomes ``k·(1 − U^m)``, with
+the exponent ``m`` chosen from a small grid by the fit, and the probe's CPU is the ceiling:
+loads are measured as ``U / ceiling`` (the probe's own CPU at saturation is the most the
+process reaches, a little under one core), so saturation is where that load reaches one.
+Without a probe the exponent cannot be told from stages below 80% CPU, and the curve stays
+linear (``m = 1``, ceiling 1).
 
 Machine speed: a reference timed beside the service
 ---------------------------------------------------
-The machine itself changes speed. On this shared virtual machine the same capacity-probe load
-on two fresh services 20 minutes apart served 644 and 445 requests/s at full CPU (1.56 and
-2.20 ms of CPU per request), and every route's own CPU moved with it: the same code, the same
-work, a slower core (docs/benchmarks.md, "Machine speed"). So a stage may carry the
-``reference_ms`` of :mod:`harness.run.speed_reference`: how long a fixed piece of work took on the
-service's core over the stage (1.13 and 1.57 ms in those two windows). The curve is then
-fitted at one speed, the mean of its stages' references: a stage that ran f = reference_ms /
-reference times slower counts its CPU as U / f (its work at the reference speed; the wake-up
-term keeps the measured U, how often the core really was idle), and the saturated probe's
-throughput as X·f; :meth:`ServiceCurve.at_speed` moves the fitted curve to the speed measured
-where it is compared. The assumption is that the service's work slows in proportion to the
-reference's, both being the interpreter's own loop on the same core. It holds only in part:
-over eight saturated windows the reference halved the variation of the CPU per request (13%
-to 6%), and at light load, where the wake-up cost dominates, the service does not follow it.
+The machine itself changes speed: on a shared virtual machine the same capacity-probe load
+on two fresh services minutes apart can be served at rates far apart at full CPU, every
+route's own CPU moving with it (docs/benchmarks.md, "Machine speed"). So a stage may carry
+the ``reference_ms`` of :mod:`harness.run.speed_reference`: how long a fixed piece of work
+took on the service's core over the stage. The curve is then fitted at one speed, the mean of
+its stages' references: a stage that ran f = reference_ms / reference times slower counts its
+CPU as U / f (its work at the reference speed; the wake-up term keeps the measured U, how
+often the core really was idle), and the saturated probe's throughput as X·f;
+:meth:`ServiceCurve.at_speed` moves the fitted curve to the speed measured where it is
+compared. The assumption is that the service's work slows in proportion to the reference's,
+both being the interpreter's own loop on the same core. It holds only in part: over saturated
+windows the reference explains about half of the variation of the CPU per request, and at
+light load, where the wake-up cost dominates, the service does not follow it.
 
 Another persona mix (the held-out check) changes the CPU per request: ``a``, ``k`` and the
 ``B_s`` are scaled by the ratio of the mix's mean demand per request to the calibration
 mix's (the floor ``A_s`` is per request and does not scale). ``harness validate`` compares
 mixes on the routes' own CPU (thread clock, no overhead spread over them): the framework's
-overhead grows with the route's work (larger responses to serialise), and spreading it evenly
-over all endpoints made the operator-heavy mix look 6% heavier per request when its measured
-CPU per request was 22% higher, against 21% by the routes' own CPU (docs/benchmarks.md).
+overhead grows with the route's work (larger responses to serialise), so spreading it evenly
+over all endpoints would understate how much heavier a mix of heavier routes is.
 """
 
 from __future__ import annotations

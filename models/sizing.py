@@ -147,9 +147,9 @@ class Sizing:
     reasons: tuple[str, ...]
     """Why something does not fit (empty when everything fits)."""
     cost_breakdown: tuple[CostComparison, ...] = ()
-    """The source's month-one breakdown beside the model's, at the source's launch population."""
+    """The launch plan's month-one breakdown beside the model's, at the plan's population."""
     cost_claims: tuple[CostComparison, ...] = field(default=())
-    """The source's scaling claims beside the model's totals."""
+    """The launch plan's scaling claims beside the model's totals."""
 
     @property
     def fits(self) -> bool:
@@ -443,9 +443,9 @@ def _endpoint_loads(profile: Profile, sizer: _Sizer, rps: float) -> tuple[Endpoi
 
 
 def _breakdown(profile: Profile, sizer: _Sizer, cost: CostEstimate) -> tuple[CostComparison, ...]:
-    """The source's month-one breakdown beside the model's bill for the same population.
+    """The launch plan's month-one breakdown beside the model's bill for the same population.
 
-    The breakdown describes the source's launch population, its smallest claim (400,000
+    The breakdown describes the plan's launch population, its smallest claim (400,000
     users); a plan for another population is compared at that population, not its own.
     """
     claims = profile.cost.claims

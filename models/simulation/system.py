@@ -294,7 +294,8 @@ class System:
         """Open-mode arrivals of one window (sorted), the hot path.
 
         Inlines :meth:`arrive` and :meth:`_start` for the common case (a free worker, a free
-        connection, no breaker or external call involved): about a third of the cost.
+        connection, no breaker or external call involved), where the calls themselves would
+        be much of the cost (docs/benchmarks.md, "Simulation").
         """
         tokens = self.tokens
         conns = self.conns
