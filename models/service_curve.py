@@ -16,7 +16,7 @@ are in docs/benchmarks.md, "Validation") rule that out:
 
 So capacity (CPU, saturation) and latency need different quantities, and light load alone
 cannot separate them. The calibration run therefore has several stages at different loads
-(:mod:`harness.validation`), and the curve is fitted on their measure stages.
+(:mod:`harness.validate`), and the curve is fitted on their measure stages.
 
 CPU: a request that finds the core idle pays a wake-up cost
 -----------------------------------------------------------

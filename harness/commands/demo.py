@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 from harness.commands.common import add_profile_argument
-from harness.commands.validate import format_levels
 from harness.exit_codes import ExitCode
-from harness.validate_run import validate
-from harness.validation import ValidationSettings, overlay
+from harness.validate.plan import overlay
+from harness.validate.runner import validate
+from harness.validate.settings import ValidationSettings
+from harness.validate.table import format_levels
 from models.fastpath import fast_day
 from models.profile import Profile, load_profile, read_toml
 from models.simulation import SimulationOptions
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(plan_lines(size(profile), "1/4 capacity plan (assumed service demands)")))
     print("\n2/4 calibration and 3/4 a predicted, then measured, step load (about 3 minutes)")
     outcome = validate(profile, DEMO_SETTINGS, args.out, pin=not args.no_pin)
-    print(format_levels(outcome.document))
+    print(format_levels(outcome.document.to_json()))
     calibrated = calibrated_profile(profile, outcome.directory)
     if calibrated is None:
         print(f"demo: the calibration did not finish; see {outcome.directory}")

@@ -8,7 +8,7 @@ within minutes (another tenant on the same physical core, most likely). Measured
 services, 20 minutes apart, served 644 and 445 requests/s at full CPU, 1.56 and 2.20 ms of
 CPU per request, while this reference's work took 1.13 and 1.57 ms on average in the same
 windows. A prediction calibrated in a fast minute and compared in a slow one misses by the
-machine's drift, not by the model's error. :mod:`harness.validate_run` reads the reference
+machine's drift, not by the model's error. :mod:`harness.validate` reads the reference
 over each measured window: the service curve is fitted at one speed, and each level is also
 predicted at the speed it ran at (``models.service_curve``, "machine speed"). It explains
 part of the drift, not all: over eight saturated windows it halved the variation of the CPU

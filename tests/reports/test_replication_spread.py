@@ -19,7 +19,7 @@ def spread(low: float, high: float) -> dict[str, float]:
 
 
 def validation(users: int, replications: int) -> dict[str, Any]:
-    """A validation.json with one level, as harness/validation.py writes it (keys it reads)."""
+    """A validation.json with one level, as harness validate writes it (keys it reads)."""
     return {
         "levels": [
             {

@@ -1,0 +1,109 @@
+"""The runs a validation makes: each a real ``harness run`` of the bundled service, with the
+load generator kept off the service's core.
+
+:class:`Runs` runs a profile's ``step`` scenario on a freshly started service and says how it
+went; Ctrl-C during a run stops that run gracefully (its artifacts are written) and then the
+whole validation, instead of going on to the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.exit_codes import ExitCode
+from harness.run.orchestrate import INTERRUPTS, execute
+from harness.run.run_request import RunRequest
+from harness.validate.fit import SERVICE_WORKERS
+from harness.validate.measure import run_complete
+from models.profile import Profile
+
+__all__ = ["CpuPinning", "RunResult", "Runs", "pinned_cpus"]
+
+
+@dataclass(frozen=True)
+class CpuPinning:
+    """Where the service and the load generator run (``validation.json``, ``cpu_pinning``)."""
+
+    pinned: bool
+    reason: str | None = None
+    service_cpus: tuple[int, ...] = ()
+    load_generator_cpus: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.pinned:
+            return {"pinned": False, "reason": self.reason}
+        return {
+            "pinned": True,
+            "service_cpus": list(self.service_cpus),
+            "load_generator_cpus": list(self.load_generator_cpus),
+        }
+
+
+@contextlib.contextmanager
+def pinned_cpus(enabled: bool) -> Iterator[CpuPinning]:
+    """Keep the load generator (this process and its children) off the service's core.
+
+    On a machine with two or more cores the service gets the first core and everything this
+    process starts afterwards (Locust) inherits the others; the affinity is restored on exit.
+    """
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not enabled or len(cores) < 2:
+        yield CpuPinning(False, "disabled" if not enabled else "fewer than 2 cores")
+        return
+    service, load = cores[:1], cores[1:]
+    os.sched_setaffinity(0, set(load))
+    try:
+        yield CpuPinning(True, None, tuple(service), tuple(load))
+    finally:
+        os.sched_setaffinity(0, set(cores))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How one run went: its exit code and directory (None when it never got one)."""
+
+    code: int
+    directory: Path | None
+
+    @property
+    def wrote_run_json(self) -> bool:
+        return self.directory is not None and (self.directory / "run.json").exists()
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run finished with nothing lost (its own run.json says so)."""
+        return (
+            self.code != ExitCode.UNREACHABLE
+            and self.directory is not None
+            and run_complete(self.directory)
+        )
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Makes a validation's runs, each into ``directory`` on a freshly started service."""
+
+    directory: Path
+    pinning: CpuPinning
+    seed_scale: float
+
+    def step(self, profile: Profile) -> RunResult:
+        """Run ``profile``'s ``step`` scenario; raise KeyboardInterrupt after a Ctrl-C."""
+        request = RunRequest(
+            scenario="step",
+            profile=profile,
+            out=self.directory,
+            service_workers=SERVICE_WORKERS,
+            seed_scale=self.seed_scale,
+            service_cpus=frozenset(self.pinning.service_cpus) if self.pinning.pinned else None,
+        )
+        code, run_dir = execute(request, progress_stream=sys.stderr)
+        if INTERRUPTS.count:
+            raise KeyboardInterrupt
+        return RunResult(code, run_dir)

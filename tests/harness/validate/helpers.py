@@ -1,0 +1,134 @@
+"""Records for the validation's tests, built with only the figures a test cares about."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.validate.plan import overlay
+from models.prediction import LevelPrediction
+from models.profile import Profile, load_profile
+from models.validation_records import MeasuredLevel
+
+
+def level_prediction(users: int, **figures: float) -> LevelPrediction:
+    """A predicted level: the named ``figures``, the others 0 (intervals equal to them)."""
+    values = {
+        "throughput_rps": 0.0, "mean_ms": 0.0, "p50_ms": 0.0, "p95_ms": 0.0,
+        "cpu_utilization": 0.0, "settling_time_s": 1.0, **figures,
+    }  # fmt: skip
+    return LevelPrediction(
+        users=users,
+        throughput_rps=values["throughput_rps"],
+        throughput_rps_low=values["throughput_rps"],
+        throughput_rps_high=values["throughput_rps"],
+        mean_ms=values["mean_ms"],
+        mean_ms_low=values["mean_ms"],
+        mean_ms_high=values["mean_ms"],
+        p50_ms=values["p50_ms"],
+        p95_ms=values["p95_ms"],
+        p95_ms_low=values["p95_ms"],
+        p95_ms_high=values["p95_ms"],
+        cpu_utilization=values["cpu_utilization"],
+        db_utilization=None,
+        settling_time_s=values["settling_time_s"],
+    )
+
+
+def one_run(
+    users: int, rps: float, mean_ms: float, cpu: float = 0.5, loadgen: float = 0.3, **more: Any
+) -> MeasuredLevel:
+    """One replication's measured level, as ``measured_levels`` makes it."""
+    return MeasuredLevel(
+        users=users, throughput_rps=rps, mean_ms=mean_ms, p50_ms=mean_ms * 0.8,
+        p95_ms=mean_ms * 3, error_rate=0.0, requests=round(rps * 10),
+        cpu_utilization=cpu, loadgen_cpu=loadgen, **more,
+    )  # fmt: skip
+
+
+#: Three calibration loads: (throughput req/s, CPU cores busy, mean, p50, p95 in ms).
+LOADS = [(27.0, 0.10, 3.4, 3.1, 6.5), (132.0, 0.54, 3.6, 2.7, 8.4), (262.0, 0.82, 3.8, 2.6, 9.5)]
+
+
+def write_run(directory: Path, loads: list[tuple[float, float, float, float, float]]) -> Path:
+    """A run directory whose stages alternate settle (10 s) and measure (30 s) per load; its
+    scrapes count every request on one route, ``GET /jobs``, with half the service's CPU."""
+    stages: list[dict[str, Any]] = []
+    scrapes: list[dict[str, Any]] = []
+    t, cpu, requests = 0.0, 0.0, 0.0
+    for i, (x, u, mean, p50, p95) in enumerate(loads):
+        stages.append({"index": 2 * i, "users": 20 * (i + 1), "started_at_s": t, "elapsed_s": 10})
+        t += 10.0
+        cpu += 10.0 * u
+        measure = {
+            "index": 2 * i + 1,
+            "users": 20 * (i + 1),
+            "started_at_s": t,
+            "elapsed_s": 30.0,
+            "throughput_rps": x,
+            "mean_ms": mean,
+            "p50_ms": p50,
+            "p95_ms": p95,
+            "requests": int(30 * x),
+            "error_rate": 0.0,
+        }
+        stages.append(measure)
+        for _ in range(16):  # a scrape every 2 s across the measure stage
+            route = {"requests": requests, "cpu_seconds": cpu / 2, "db_seconds": requests * 1e-4}
+            scrapes.append({"t_s": t, "cpu_seconds": cpu, "routes": {"GET /jobs": route}})
+            t += 2.0
+            cpu += 2.0 * u
+            requests += 2.0 * x
+        t -= 2.0
+        cpu -= 2.0 * u
+        requests -= 2.0 * x
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "run.json").write_text(json.dumps({"stages": stages}))
+    (directory / "server.json").write_text(json.dumps({"scrapes": scrapes}))
+    return directory
+
+
+def routes_profile() -> Profile:
+    """The default profile with route CPU a quarter of its assumption: about 0.9 ms per
+    request, what the bundled service's routes measure on their own (thread clock)."""
+    profile = load_profile()
+    demands = {
+        route: {"cpu_ms": demand.cpu_ms / 4, "db_ms": demand.db_ms}
+        for route, demand in profile.service_demands.items()
+    }
+    return overlay(profile, {"service_demands": demands})
+
+
+def finished_run(directory: Path, loads: list[Any], complete: bool = True) -> Path:
+    """:func:`write_run` with the run's own verdict on completeness."""
+    run_dir = write_run(directory, loads)
+    run = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**run, "complete": complete}))
+    return run_dir
+
+
+class FakeRuns:
+    """Stands in for :class:`harness.validate.runs.Runs`: each ``step`` call takes the next
+    entry of ``script`` (the loads a run measures, its exit code and completeness, or an
+    exception to raise) and writes that run's directory; the profiles asked for are kept."""
+
+    def __init__(self, root: Path, *script: Any) -> None:
+        self.root = root
+        self.script = list(script)
+        self.profiles: list[Profile] = []
+        self.made: list[Path] = []
+
+    def step(self, profile: Profile) -> Any:
+        from harness.validate.runs import RunResult
+
+        self.profiles.append(profile)
+        entry = self.script.pop(0)
+        if isinstance(entry, BaseException):
+            raise entry
+        loads, code, complete = entry if isinstance(entry, tuple) else (entry, 0, True)
+        if loads is None:
+            return RunResult(code, None)
+        run_dir = finished_run(self.root / f"step-{len(self.made) + 1}", loads, complete)
+        self.made.append(run_dir)
+        return RunResult(code, run_dir)
