@@ -19,6 +19,7 @@ from models.multiserver import multiserver_mva, seidmann_mva
 from models.mva import ConvergenceError, mva, mva_multiclass, schweitzer_mva
 from models.profile import ProfileError, load_profile
 from models.response_time import StationDelay
+from models.validation_records import Spread
 
 TWO_CLASSES = [[0.1, 0.2], [0.3, 0.1]]
 
@@ -139,3 +140,8 @@ def test_an_unstable_queue_is_its_own_error() -> None:
         mmc(3.0, 1.0, 3)
     with pytest.raises(UnstableError, match="unstable station"):
         StationDelay.mmc(3.0, 1.0, 3)
+
+
+def test_an_empty_spread_is_a_model_error() -> None:
+    with pytest.raises(ParameterError, match="values must hold at least one value"):
+        Spread.of([])
