@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from models.profile import Profile
-from reports.capacity import CapacityPlan, CostPoint, plan, read_sizing
+from reports.capacity import CapacityPlan, CostPoint, plan
 from reports.environment import render_to_file, this_machine
 from reports.load import simulation_records
 from reports.method import profile_assumptions
+from reports.sizing import read_sizing
 from reports.verdict import Verdict, decide
 
 __all__ = [

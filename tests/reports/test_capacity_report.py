@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 import reports.capacity
+import reports.sizing
 from models.profile import load_profile
 from models.simulation.runner import SimulationOptions, run_once
 from models.sizing import size
 from reports import formatting as fmt
 from reports import render_capacity_report, render_simulation_report
-from reports.capacity import plan, read_sizing, summarize_simulation
+from reports.capacity import plan, summarize_simulation
 from reports.load import ArtifactError
+from reports.sizing import read_sizing
 from tests.reports.factory import simulation, sizing_result
 from tests.reports.htmlcheck import external_references, parse
 
@@ -126,6 +128,8 @@ def test_the_plan_depends_on_neither_the_verdict_nor_the_planner() -> None:
         if isinstance(node, ast.ImportFrom) and node.module
     }
     assert not imported & {"reports.verdict", "reports.planner"}, imported
+    sizing = Path(reports.sizing.__file__).read_text("utf-8")
+    assert "reports.capacity" not in sizing and "reports.verdict" not in sizing
 
 
 def test_the_sizing_is_read_into_types() -> None:
