@@ -135,7 +135,18 @@ class LabLedger:
         )
 
     def entries(self) -> list[dict[str, Any]]:
-        return _read_entries(self.path)
+        return self.read(self.path)
+
+    @staticmethod
+    def read(path: Path) -> list[dict[str, Any]]:
+        """A ledger file's entries; a line cut short by a kill is skipped (its thing was not
+        made yet: each is recorded before it is made)."""
+        entries = []
+        with contextlib.suppress(FileNotFoundError):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(json.JSONDecodeError):
+                    entries.append(json.loads(line))
+        return entries
 
     def close(self) -> list[Removal]:
         """Remove everything recorded and the ledger itself; what was removed."""
@@ -162,17 +173,6 @@ class LabLedger:
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
-def _read_entries(path: Path) -> list[dict[str, Any]]:
-    """The ledger's entries; a line cut short by a kill is skipped (its thing was not made
-    yet: each is recorded before it is made)."""
-    entries = []
-    with contextlib.suppress(FileNotFoundError):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(json.JSONDecodeError):
-                entries.append(json.loads(line))
-    return entries
 
 
 def remove_entries(entries: list[dict[str, Any]]) -> list[Removal]:
@@ -219,7 +219,7 @@ def reclaim_abandoned(state_dir: Path) -> list[Removal]:
         if _owner_alive(ledger):
             continue
         try:
-            removed.extend(remove_entries(_read_entries(ledger)))
+            removed.extend(remove_entries(LabLedger.read(ledger)))
         except HarnessError as exc:
             removed.append(Removal(f"could not remove everything {ledger} recorded: {exc}"))
             continue
