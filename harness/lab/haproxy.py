@@ -16,29 +16,16 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
-import signal
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from harness.errors import UsageError
 from harness.lab.cleanup import LabLedger
-from harness.lab.processes import (
-    PartFailed,
-    ProcessIdentity,
-    identify,
-    port_open,
-    spawn,
-    stop_child,
-    wait_until,
-)
-from harness.lab.programs import HAPROXY, find_program
-from harness.run.service import free_port
+from harness.lab.part import LabServer
+from harness.lab.processes import PartFailed, port_open, wait_until
+from harness.lab.programs import HAPROXY, ServerUser, find_program
 
 BACKEND = "instances"
 HEALTH_PATH = "/health/ready"
@@ -124,8 +111,10 @@ rise {settings.rise}
 {servers}"""
 
 
-class HAProxy:
+class HAProxy(LabServer):
     """HAProxy balancing over instances on ``backend_ports`` (see the module docstring)."""
+
+    label = "haproxy"
 
     def __init__(
         self,
@@ -135,56 +124,28 @@ class HAProxy:
     ) -> None:
         if not backend_ports:
             raise UsageError("haproxy backends: none given; expected the port of each instance")
-        self.ledger = ledger
         self.backend_ports = backend_ports
         self.settings = settings or BalancerSettings()
-        self.port = 0
-        self.directory: Path | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-        self.identity: ProcessIdentity | None = None
+        super().__init__(ledger, self.settings.cpus, self.settings.start_timeout_s)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def log_path(self) -> Path:
-        assert self.directory is not None
-        return self.directory / "haproxy.log"
-
-    @property
     def socket_path(self) -> Path:
         assert self.directory is not None
         return self.directory / "stats.sock"
 
-    def start(self) -> Self:
-        """Write the configuration, start HAProxy, and wait until it listens and answers on its
-        stats socket (the instances may still be checked)."""
-        executable = find_program(HAPROXY)
-        try:
-            self.directory = self.ledger.new_directory("haproxy")
-            self.port = free_port()
-            config = self.directory / "haproxy.cfg"
-            config.write_text(
-                _config(self.backend_ports, self.port, self.socket_path, self.settings)
-            )
-            # -db: stay in the foreground, so the pid we record is the one that serves.
-            self.process = spawn(
-                [str(executable), "-db", "-f", str(config)], self.log_path, cpus=self.settings.cpus
-            )
-            self.identity = identify(self.process.pid)
-            self.ledger.record_process(self.identity, "haproxy", signal.SIGTERM)
-            wait_until(
-                lambda: port_open(self.port) and self.socket_path.exists(),
-                self.settings.start_timeout_s,
-                f"haproxy on port {self.port}",
-                self.log_path,
-                self.process,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def prepare(self, directory: Path) -> tuple[list[str], ServerUser | None]:
+        config = directory / "haproxy.cfg"
+        config.write_text(_config(self.backend_ports, self.port, self.socket_path, self.settings))
+        # -db: stay in the foreground, so the pid recorded is the one that serves.
+        return [str(find_program(HAPROXY)), "-db", "-f", str(config)], None
+
+    def ready(self) -> bool:
+        """Listening, and its stats socket is there (the instances may still be checked)."""
+        return port_open(self.port) and self.socket_path.exists()
 
     def command(self, line: str) -> str:
         """Send one command to the stats socket; its answer."""
@@ -243,26 +204,6 @@ class HAProxy:
         except PartFailed as exc:
             states = {s.server: s.status for s in self.sample()}
             raise PartFailed(f"{exc}\nstates: {states}") from exc
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop HAProxy and delete its directory. Safe to call again."""
-        if self.process is not None:
-            stop_child(self.process, signal.SIGTERM, timeout_s)
-            self.process = None
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _int(value: str) -> int:

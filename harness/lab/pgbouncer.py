@@ -20,30 +20,19 @@ root: as root it runs as the ``postgres`` OS user, like the lab's PostgreSQL.
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from harness.errors import UsageError
 from harness.lab.cleanup import LabLedger
-from harness.lab.processes import (
-    ProcessIdentity,
-    identify,
-    port_open,
-    spawn,
-    stop_child,
-    wait_until,
-)
-from harness.lab.programs import PGBOUNCER, find_program, hand_over, server_user
-from harness.run.service import free_port
+from harness.lab.part import LabServer
+from harness.lab.programs import PGBOUNCER, ServerUser, find_program, hand_over, server_user
 
 ADMIN_USER = "lab_admin"
 ADMIN_DATABASE = "pgbouncer"
@@ -142,8 +131,12 @@ pidfile = {directory / "pgbouncer.pid"}
 """
 
 
-class PgBouncer:
+class PgBouncer(LabServer):
     """A running PgBouncer (see the module docstring); a context manager."""
+
+    label = "pgbouncer"
+    stop_signal = signal.SIGINT
+    """PgBouncer's safe shutdown: the queries under way finish first."""
 
     def __init__(
         self,
@@ -156,22 +149,11 @@ class PgBouncer:
         cpus: frozenset[int] | None = None,
         start_timeout_s: float = 15.0,
     ) -> None:
-        self.ledger = ledger
+        super().__init__(ledger, cpus, start_timeout_s)
         self.server_port = server_port
         self.server_host = server_host
         self.sizing = sizing or PoolSizing()
         self.users = users
-        self.cpus = cpus
-        self.start_timeout_s = start_timeout_s
-        self.port = 0
-        self.directory: Path | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-        self.identity: ProcessIdentity | None = None
-
-    @property
-    def log_path(self) -> Path:
-        assert self.directory is not None
-        return self.directory / "pgbouncer.log"
 
     def url(self, database: str = "postgres", user: str = "postgres") -> str:
         """A client URL for ``database`` through the pooler. psycopg's ``prepare_threshold``
@@ -179,36 +161,16 @@ class PgBouncer:
         module docstring)."""
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
-    def start(self) -> Self:
-        """Write the configuration, start PgBouncer and wait until its admin console answers."""
-        executable = find_program(PGBOUNCER)
+    def prepare(self, directory: Path) -> tuple[list[str], ServerUser | None]:
+        config = directory / "pgbouncer.ini"
+        config.write_text(
+            _config(directory, self.server_port, self.port, self.sizing, self.server_host)
+        )
+        users = (*self.users, ADMIN_USER)
+        (directory / "users.txt").write_text("".join(f'"{name}" ""\n' for name in users))
         user = server_user()
-        try:
-            self.directory = self.ledger.new_directory("pgbouncer")
-            self.port = free_port()
-            config = self.directory / "pgbouncer.ini"
-            config.write_text(
-                _config(self.directory, self.server_port, self.port, self.sizing, self.server_host)
-            )
-            users = (*self.users, ADMIN_USER)
-            (self.directory / "users.txt").write_text("".join(f'"{name}" ""\n' for name in users))
-            hand_over(self.directory, user)
-            self.process = spawn(
-                [str(executable), str(config)], self.log_path, user=user, cpus=self.cpus
-            )
-            self.identity = identify(self.process.pid)
-            self.ledger.record_process(self.identity, "pgbouncer", signal.SIGINT)
-            wait_until(
-                lambda: port_open(self.port),
-                self.start_timeout_s,
-                f"pgbouncer on port {self.port}",
-                self.log_path,
-                self.process,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        hand_over(directory, user)
+        return [str(find_program(PGBOUNCER)), str(config)], user
 
     def _admin(self) -> psycopg.Connection[dict[str, Any]]:
         return psycopg.connect(
@@ -257,24 +219,3 @@ class PgBouncer:
                 if row["database"] != ADMIN_DATABASE
             ),
         )
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop PgBouncer (SIGINT: it lets queries under way finish, up to ``timeout_s``) and
-        delete its directory. Safe to call again."""
-        if self.process is not None:
-            stop_child(self.process, signal.SIGINT, timeout_s)
-            self.process = None
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -20,7 +20,6 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import psycopg
@@ -28,6 +27,7 @@ from psycopg.rows import TupleRow
 
 from harness.errors import UsageError
 from harness.lab.cleanup import LabLedger
+from harness.lab.part import LabPart
 from harness.lab.processes import (
     PartFailed,
     ProcessIdentity,
@@ -103,7 +103,7 @@ class ReplicaLag:
     PostgreSQL reports none once an idle replica has caught up; that is 0.0 here."""
 
 
-class LabPostgres:
+class LabPostgres(LabPart):
     """A primary and ``settings.replicas`` replicas (see the module docstring)::
 
     with LabPostgres(ledger, PostgresSettings(replicas=2)) as database:
@@ -266,17 +266,6 @@ class LabPostgres:
         except PartFailed:
             # pg_ctl could not stop it (its postmaster.pid gone, say): signal it ourselves.
             stop_process(server.process, signal.SIGINT, timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _append_settings(path: Path, settings: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from harness.errors import HarnessError, TargetUnreachable
 from harness.lab.programs import ServerUser
@@ -98,6 +99,27 @@ def _pinning(cpus: frozenset[int] | None) -> Callable[[], None] | None:
     return pin
 
 
+def _popen(
+    command: Sequence[str],
+    output: IO[bytes] | int,
+    user: ServerUser | None,
+    cpus: frozenset[int] | None,
+) -> subprocess.Popen[bytes]:
+    """``command`` as ``user`` on ``cpus``, in a session of its own (so a stop or a timeout
+    reaches it alone), stdout and stderr to ``output``."""
+    return subprocess.Popen(
+        list(command),
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        user=None if user is None else user.uid,
+        group=None if user is None else user.gid,
+        extra_groups=None if user is None else [],
+        preexec_fn=_pinning(cpus),
+    )
+
+
 def spawn(
     command: Sequence[str],
     log_path: Path,
@@ -105,20 +127,10 @@ def spawn(
     user: ServerUser | None = None,
     cpus: frozenset[int] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``command`` as ``user`` on ``cpus`` in a session of its own (so a stop reaches it
-    alone), its output appended to ``log_path``."""
+    """Start a server: ``command`` as ``user`` on ``cpus``, its output appended to
+    ``log_path``."""
     with log_path.open("ab") as log:
-        return subprocess.Popen(
-            list(command),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            user=None if user is None else user.uid,
-            group=None if user is None else user.gid,
-            extra_groups=None if user is None else [],
-            preexec_fn=_pinning(cpus),
-        )
+        return _popen(command, log, user, cpus)
 
 
 def run_program(
@@ -129,29 +141,21 @@ def run_program(
     cpus: frozenset[int] | None = None,
 ) -> str:
     """Run ``command`` to completion as ``user`` on ``cpus``; its output. PartFailed naming
-    the command and its output when it fails or outlasts ``timeout_s``."""
-    try:
-        completed = subprocess.run(
-            list(command),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-            start_new_session=True,
-            user=None if user is None else user.uid,
-            group=None if user is None else user.gid,
-            extra_groups=None if user is None else [],
-            preexec_fn=_pinning(cpus),
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise PartFailed(f"{' '.join(command)} took more than {timeout_s:g} s") from exc
-    if completed.returncode != 0:
+    the command and its output when it fails or outlasts ``timeout_s`` (then it is killed)."""
+    with _popen(command, subprocess.PIPE, user, cpus) as process:
+        try:
+            output, _ = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # its session: what it started too
+            process.communicate()
+            raise PartFailed(f"{' '.join(command)} took more than {timeout_s:g} s") from exc
+    text = output.decode(errors="replace")
+    if process.returncode != 0:
         raise PartFailed(
-            f"{' '.join(command)} exited with code {completed.returncode}: "
-            f"{(completed.stderr or completed.stdout).strip()[-2000:]}"
+            f"{' '.join(command)} exited with code {process.returncode}: {text.strip()[-2000:]}"
         )
-    return completed.stdout
+    return text
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

@@ -47,10 +47,7 @@ def find_program(program: Program) -> Path:
         return postgres_bindir() / INITDB.name
     found = shutil.which(program.name, path=_search_path())
     if found is None:
-        raise UsageError(
-            f"{program.name} is not installed (looked in PATH and {', '.join(SYSTEM_BIN_DIRS)}); "
-            f"the lab needs it: apt-get install {program.package}"
-        )
+        raise _missing(program, f"PATH and {', '.join(SYSTEM_BIN_DIRS)}")
     return Path(found)
 
 
@@ -65,11 +62,15 @@ def postgres_bindir() -> Path:
         return candidates[-1]
     found = shutil.which(INITDB.name, path=_search_path())
     if found is None:
-        raise UsageError(
-            f"initdb is not installed (looked in {POSTGRES_INSTALL_ROOT}/*/bin and PATH); the "
-            f"lab creates its own PostgreSQL with it: apt-get install {INITDB.package}"
-        )
+        raise _missing(INITDB, f"{POSTGRES_INSTALL_ROOT}/*/bin and PATH")
     return Path(found).parent
+
+
+def _missing(program: Program, looked_in: str) -> UsageError:
+    return UsageError(
+        f"{program.name} is not installed (looked in {looked_in}); the lab needs it: "
+        f"apt-get install {program.package}"
+    )
 
 
 def _version_key(name: str) -> tuple[int, ...]:

@@ -16,7 +16,7 @@ cores, so that the load and the balancing never take CPU from what is measured.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.errors import UsageError
@@ -188,7 +188,7 @@ def placement(topology: LabTopology) -> dict[str, Any]:
         ],
         "haproxy": {"cpus": load},
         "locust": {"cpus": load},
-        "pgbouncer": {"cpus": load, **_sizing(topology)} if topology.pooler else None,
+        "pgbouncer": {"cpus": load, **asdict(topology.pooler_sizing)} if topology.pooler else None,
         "postgresql": {
             "cpus": service,
             "max_connections": topology.postgres_max_connections,
@@ -198,14 +198,4 @@ def placement(topology: LabTopology) -> dict[str, Any]:
         else None,
         "cache": topology.cache,
         "client_connections": topology.client_connections if topology.postgres else 0,
-    }
-
-
-def _sizing(topology: LabTopology) -> dict[str, Any]:
-    sizing = topology.pooler_sizing
-    return {
-        "default_pool_size": sizing.default_pool_size,
-        "min_pool_size": sizing.min_pool_size,
-        "reserve_pool_size": sizing.reserve_pool_size,
-        "max_client_conn": sizing.max_client_conn,
     }
