@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 class Backend(ThreadingHTTPServer):
@@ -15,6 +16,8 @@ class Backend(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.healthy = True
         self.requests: Counter[str] = Counter()
+        self.connections = 0
+        """Connections accepted: fewer than requests when the client keeps them alive."""
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -31,6 +34,11 @@ class Backend(ThreadingHTTPServer):
         self.server_close()
         self.thread.join(5.0)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.lock:
+            self.connections += 1
+        super().process_request(request, client_address)
+
     def handle_error(self, request: object, client_address: object) -> None:
         """Quiet about connections the peer reset: HAProxy resets a health check's connection
         as soon as it has read the status line."""
@@ -38,6 +46,12 @@ class Backend(ThreadingHTTPServer):
 
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    def request_connections(self) -> int:
+        """Connections that carried requests other than health checks (HAProxy opens one
+        connection per check)."""
+        with self.lock:
+            return self.connections - self.requests["/health/ready"]
 
     def served(self) -> int:
         """Requests other than health checks."""

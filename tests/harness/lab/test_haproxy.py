@@ -50,6 +50,8 @@ def test_balances_takes_a_failing_instance_out_puts_it_back_and_counts_match(
             assert answers == [200] * 40
             assert first.served() > 0 and second.served() > 0
             assert first.served() + second.served() == 40
+            # Keep-alive to the instances: 40 requests over a connection or two each.
+            assert first.request_connections() + second.request_connections() <= 4
 
             first.healthy = False
             balancer.wait_status("instance_1", "DOWN", timeout_s=10)
