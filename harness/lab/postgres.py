@@ -204,16 +204,22 @@ class LabPostgres(LabPart):
         return PostgresServer(name, data_dir, port, log_path, postmaster)
 
     def wait_streaming(self, timeout_s: float | None = None) -> None:
-        """Wait until every replica streams from the primary; PartFailed after the timeout."""
+        """Wait until every replica streams from the primary and has reported how far it
+        replayed (a replica is ``streaming`` a moment before its first report, when its lag
+        is still unknown); PartFailed after the timeout."""
         if not self.replicas:
             return
         assert self.primary is not None
         expected = {replica.name for replica in self.replicas}
 
         def streaming() -> bool:
-            return {lag.replica for lag in self.replication_lag() if lag.state == "streaming"} >= (
-                expected
-            )
+            lags = self.replication_lag()
+            reporting = {
+                lag.replica
+                for lag in lags
+                if lag.state == "streaming" and lag.lag_bytes is not None
+            }
+            return expected <= reporting
 
         wait_until(
             streaming,

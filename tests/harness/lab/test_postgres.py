@@ -4,6 +4,7 @@ pg_basebackup, on their own ports, removed on stop."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -11,8 +12,8 @@ import pytest
 from harness.errors import UsageError
 from harness.lab import programs
 from harness.lab.cleanup import LabLedger
-from harness.lab.postgres import LabPostgres, PostgresSettings
-from harness.lab.processes import children_of, identify
+from harness.lab.postgres import LabPostgres, PostgresServer, PostgresSettings, ReplicaLag
+from harness.lab.processes import ProcessIdentity, children_of, identify
 from tests.harness.lab.conftest import require_programs
 
 MACHINE_CLUSTER_PORT = 5432
@@ -75,3 +76,23 @@ def test_as_root_without_the_postgres_user_the_error_says_how_to_fix_it(
 def test_a_negative_replica_count_is_refused() -> None:
     with pytest.raises(UsageError, match="read replicas: -1; expected 0 or more"):
         PostgresSettings(replicas=-1)
+
+
+def test_a_replica_counts_as_streaming_only_once_it_reported_its_replay_position(
+    ledger: LabLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under load a replica shows state 'streaming' before its first report, lag unknown.
+    require_programs(programs.INITDB)
+    database = LabPostgres(ledger, PostgresSettings(replicas=1))
+    server = PostgresServer(
+        "replica_1", Path("/nonexistent"), 1, ledger.path, ProcessIdentity(0, 0)
+    )
+    database.primary, database.replicas = server, [server]
+    readings = iter([None, None, 0])
+    monkeypatch.setattr(
+        database,
+        "replication_lag",
+        lambda: [ReplicaLag(0.0, "replica_1", "streaming", next(readings), None)],
+    )
+    database.wait_streaming(timeout_s=5)
+    assert next(readings, "used up") == "used up", "waited for the third reading"
