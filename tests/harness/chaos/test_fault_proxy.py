@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from target_app.resilience.fault_proxy import FaultProxy, apply_command
+from harness.run.chaos.fault_proxy import FaultProxy, apply_command
 
 pytestmark = pytest.mark.anyio
 
