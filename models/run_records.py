@@ -25,11 +25,14 @@ run directories still read, and come back as None or empty::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, ClassVar
 
 from models.json_fields import JsonFields, RecordError
 from models.run_schema import RUN_KEYS, RUN_SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "Backlog",
@@ -65,6 +68,11 @@ def stage_key(value: object) -> StageKey:
     return value if value is None or isinstance(value, int | str) else str(value)
 
 
+def _as_written(record: DataclassInstance) -> dict[str, object]:
+    """A flat record as run.json holds it: its fields, in their order, under their own names."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFigures:
     """The API requests of one span of the run (``overall``: the whole load) and how they went.
@@ -98,11 +106,7 @@ class RequestFigures:
         }
 
     def to_json(self) -> dict[str, object]:
-        return {
-            **self._figures_json(),
-            "throughput_rps": self.throughput_rps,
-            "availability": self.availability,
-        }
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> RequestFigures:
@@ -217,21 +221,7 @@ class EndpointResult:
         return self.method == "PAGE"
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "endpoint": self.endpoint,
-            "method": self.method,
-            "name": self.name,
-            "requests": self.requests,
-            "failures": self.failures,
-            "rate_limited": self.rate_limited,
-            "failure_rate": self.failure_rate,
-            "mean_ms": self.mean_ms,
-            "p50_ms": self.p50_ms,
-            "p90_ms": self.p90_ms,
-            "p95_ms": self.p95_ms,
-            "p99_ms": self.p99_ms,
-            "max_ms": self.max_ms,
-        }
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> EndpointResult:
@@ -304,15 +294,7 @@ class FiredAlert:
     """None while it was still firing when the run ended."""
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "severity": self.severity,
-            "metric": self.metric,
-            "op": self.op,
-            "threshold": self.threshold,
-            "fired_at_s": self.fired_at_s,
-            "value": self.value,
-            "resolved_at_s": self.resolved_at_s,
-        }
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> FiredAlert:
@@ -338,13 +320,7 @@ class KindCounts:
     unexpected: int
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "acknowledged": self.acknowledged,
-            "unacknowledged_attempts": self.unacknowledged_attempts,
-            "in_database": self.in_database,
-            "lost": self.lost,
-            "unexpected": self.unexpected,
-        }
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> KindCounts:
@@ -413,7 +389,7 @@ class EndpointCounts:
     server: int
 
     def to_json(self) -> dict[str, object]:
-        return {"endpoint": self.endpoint, "client": self.client, "server": self.server}
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> EndpointCounts:
@@ -471,13 +447,7 @@ class Target:
     seed_scale: float | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "host": self.host,
-            "workers": self.workers,
-            "database": self.database,
-            "bundled": self.bundled,
-            "seed_scale": self.seed_scale,
-        }
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> Target:
@@ -507,15 +477,7 @@ class LoadGenerator:
     """``local``, ``local-distributed`` or ``remote``."""
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "workers": self.workers,
-            "processes": self.processes,
-            "users_per_process": self.users_per_process,
-            "cpu_max": self.cpu_max,
-            "unreliable": self.unreliable,
-            "cpu_unreliable_threshold": self.cpu_unreliable_threshold,
-            "mode": self.mode,
-        }
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> LoadGenerator:
@@ -566,7 +528,7 @@ class ChaosEvent:
     detail: str
 
     def to_json(self) -> dict[str, object]:
-        return {"at_s": self.at_s, "action": self.action, "detail": self.detail}
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> ChaosEvent:
@@ -581,7 +543,7 @@ class PlannedFault:
     duration_s: float
 
     def to_json(self) -> dict[str, object]:
-        return {"start_s": self.start_s, "duration_s": self.duration_s}
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> PlannedFault:
@@ -596,7 +558,7 @@ class Backlog:
     payments_pending: int
 
     def to_json(self) -> dict[str, object]:
-        return {"outbox_pending": self.outbox_pending, "payments_pending": self.payments_pending}
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> Backlog:
@@ -614,12 +576,7 @@ class Drain:
     """Why the backlog could not be read, if it could not."""
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "outbox_pending": self.outbox_pending,
-            "payments_pending": self.payments_pending,
-            "waited_s": self.waited_s,
-            "note": self.note,
-        }
+        return _as_written(self)
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> Drain:
