@@ -49,7 +49,7 @@ def evaluate_record(slo: Slo, record: RequestFigures, stage: str | None) -> list
         measured = measure(record)
         if empty and name != "availability":
             # No API request at all: the record's 0.0 latencies and error rate are no evidence
-            # (summary.aggregate fills them in), so they must not read as "passed".
+            # (summary.figures fills them in), so they must not read as "passed".
             measured = None
         if measured is None:
             if stage is not None:

@@ -8,8 +8,8 @@ reference's time moves the same way, so their ratio tells the machine's drift fr
 service's (docs/benchmarks.md, "Machine speed", has the measurements). A prediction
 calibrated in a fast minute and compared in a slow one misses by the machine's drift, not by
 the model's error. :mod:`harness.validate` reads the reference over each measured window: the
-service curve is fitted at one speed, and each level is also predicted at the speed it
-ran at (``models.service_curve``, "machine speed"). It explains part of the drift, not all.
+service curve is fitted at one speed, and each level is also predicted at the speed it ran at
+(``models.service_curve``, "machine speed"). It explains part of the drift, not all.
 
 The reference runs as its own small process (no GIL shared with the harness), pinned to the
 service's core(s) at the lowest priority: it yields to the service, and its thread CPU time,
