@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from starlette.types import Message, Receive, Scope, Send  # noqa: E402
 
+from harness.run.chaos.fault_proxy import FaultProxy  # noqa: E402
 from target_app.resilience.breaker import BreakerPolicy, CircuitBreaker  # noqa: E402
-from target_app.resilience.fault_proxy import FaultProxy  # noqa: E402
 from target_app.resilience.identity import Identity  # noqa: E402
 from target_app.resilience.ratelimit import RateLimitMiddleware  # noqa: E402
 

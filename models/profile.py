@@ -177,7 +177,7 @@ FaultKind = Literal["db", "payments", "notify", "worker", "loadgen"]
 
 
 class Fault(_Section):
-    """A fault a chaos scenario injects while its load runs (harness/chaos.py does it).
+    """A fault a chaos scenario injects while its load runs (harness/run/chaos/ does it).
 
     Times are seconds after the load starts and shrink with ``--duration-scale`` like the
     stages; ``recovery_s`` and ``drain_s`` do not (they are the service's own clocks:

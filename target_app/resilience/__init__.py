@@ -19,7 +19,6 @@ from target_app.resilience.errors import (
     ResilienceConfigError,
     ResilienceError,
 )
-from target_app.resilience.fault_proxy import FaultProxy
 from target_app.resilience.faults import Fault, FaultBoard
 from target_app.resilience.idempotency import Idempotency, IdempotencyKeyHeader
 from target_app.resilience.identity import Identity, IdentityResolver, bearer_resolver
@@ -40,7 +39,6 @@ __all__ = [
     "DependencyUnavailable",
     "Fault",
     "FaultBoard",
-    "FaultProxy",
     "Idempotency",
     "IdempotencyError",
     "IdempotencyInFlight",

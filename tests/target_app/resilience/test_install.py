@@ -13,12 +13,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
+from harness.run.chaos.fault_proxy import FaultProxy
 from target_app.core.config import load_settings
 from target_app.core.db import Database
 from target_app.models import Base
 from target_app.resilience.breaker import BreakerState
 from target_app.resilience.errors import ResilienceConfigError
-from target_app.resilience.fault_proxy import FaultProxy
 from target_app.resilience.faults import Fault
 from target_app.resilience.identity import anonymous
 from target_app.resilience.install import install_resilience

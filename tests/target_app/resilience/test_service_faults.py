@@ -23,11 +23,11 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import make_url
 
+from harness.run.chaos.fault_proxy import FaultProxy
 from target_app.main import create_app
 from target_app.models import Bid, Job
 from target_app.resilience.breaker import CircuitBreaker
 from target_app.resilience.database import GuardedDatabase
-from target_app.resilience.fault_proxy import FaultProxy
 from target_app.resilience.tables import IdempotencyRecord, OutboxMessage, PaymentHold
 from target_app.seed import seed_database
 from tests.target_app.conftest import SMALL_PLAN, account, make_settings
