@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.commands.common import add_profile_argument, profile_from_args
+from harness.commands.common import add_profile_argument, profile_from_args, require_positive
 from harness.exit_codes import ExitCode
 
 SYMBOLS = {
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.health_checks import Status, reachable, run_checks
 
+    require_positive("--timeout", args.timeout)
     profile = profile_from_args(args)
     host = str(args.host).rstrip("/")
     plain = args.non_interactive or not sys.stdout.isatty()

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.commands.common import require_port, require_positive
 from harness.errors import UsageError
 
 
@@ -44,10 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError(f"--workers = {args.workers}: must be >= 1")
-    if not 0 <= args.port < 65536:
-        raise UsageError(f"--port = {args.port}: not a TCP port")
-    if not args.seed_scale > 0:
-        raise UsageError(f"--seed-scale = {args.seed_scale}: must be a positive number")
+    require_port("--port", args.port, allow_any=True)
+    require_positive("--seed-scale", args.seed_scale)
     config = ServiceConfig(
         workers=args.workers,
         database_url=args.database_url,

@@ -81,7 +81,12 @@ def test_bad_sweeps_exit_2_naming_the_value(
     ("args", "key"),
     [(["--dau-ratio", "1.4"], "population.dau_ratio = 1.4"),
      (["--users", "0"], "population.users = 0"),
-     (["--concurrency-ratio", "-1"], "population.concurrency_ratio")],
+     (["--concurrency-ratio", "-1"], "population.concurrency_ratio"),
+     # 0 leaves no load: the sizing would divide by zero (a traceback and exit 1)
+     (["--dau-ratio", "0"], "population.dau_ratio = 0.0: must be between 0 and 1, above 0"),
+     (["--concurrency-ratio", "0"], "population.concurrency_ratio = 0.0: must be between 0 and 1"),
+     (["--dau-ratio", "nan"], "population.dau_ratio = nan"),
+     (["--concurrency-ratio", "inf"], "population.concurrency_ratio = inf")],
 )  # fmt: skip
 def test_invalid_overrides_exit_2_naming_the_key(
     args: list[str], key: str, capsys: pytest.CaptureFixture[str]
