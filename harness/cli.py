@@ -118,8 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader went away (`harness model --users 1e5:1e6:1e5 | head`): stop quietly, as
-        # Unix tools do, and send the interpreter's last flush at exit to /dev/null.
+        # The reader went away (`harness model --users 100_000:1_000_000:100_000 | head`): stop
+        # quietly, as Unix tools do, and send the interpreter's last flush at exit to /dev/null.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
