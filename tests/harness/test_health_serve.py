@@ -137,6 +137,25 @@ def test_serve_prints_the_address_serves_and_stops_on_ctrl_c(tmp_path: Path) -> 
             process.communicate()
 
 
+@pytest.mark.parametrize("keep_log", [False, True])
+def test_serve_says_why_the_service_would_not_start(tmp_path: Path, keep_log: bool) -> None:
+    # The service refuses a SECRET_KEY under 32 characters; its reason went to /dev/null.
+    log = tmp_path / "service.log"
+    log.write_text("a line of an earlier run\n", encoding="utf-8")
+    argv = [sys.executable, "-m", "harness", "serve", "--port", "0", "--no-seed"]
+    completed = subprocess.run(
+        argv + (["--log", str(log)] if keep_log else []),
+        env={**os.environ, "SECRET_KEY": "short"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == ExitCode.UNREACHABLE, completed.stderr
+    err = completed.stderr
+    assert "exited with code 2 before ready; the service's last output" in err, err
+    assert "SECRET_KEY" in err and "at least 32" in err and "Traceback" not in err
+    assert "earlier run" not in err  # only this start's output
+    assert (f"all of it in {log}" in err) == keep_log
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
