@@ -92,6 +92,29 @@ def test_health_command_is_coloured_on_a_terminal(
     assert "PASS" not in drawn and "READY: 10/10" in drawn
 
 
+def test_a_rate_limited_login_leaves_the_rate_limit_headers_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One anonymous request a minute: the login below spends it, so the checks' own login
+    # gets 429 and there is no authenticated response whose headers check 8 could read.
+    config = ServiceConfig(seed_scale=0.001, environment=(("RATE_LIMIT_ANONYMOUS", "1"),))
+    with BundledService(config, tmp_path / "service.log") as limited:
+        credentials = {"email": "homeowner1@seed.example", "password": "launch-day-password"}
+        assert httpx.post(f"{limited.url}/auth/login", json=credentials, timeout=10).is_success
+        results = {r.name: r for r in run_checks(limited.url, slo_ms=800.0)}
+        code = main(["health", "--host", limited.url, "--non-interactive"])
+    login, headers = results["login"], results["rate-limit headers"]
+    assert login.status == Status.FAIL
+    assert "answered 429 (rate limited, Retry-After " in login.detail, login.detail
+    assert headers.status == Status.NOT_CHECKED, headers
+    assert headers.detail.startswith("no authenticated response to look at: login as ")
+    assert "429 (rate limited, Retry-After " in headers.detail
+    out = capsys.readouterr().out
+    assert code == ExitCode.BREACH
+    assert re.search(r"^SKIP\s+8 rate-limit headers\s+no authenticated response", out, re.M), out
+    assert out.rstrip().splitlines()[-1].endswith(", 1 not checked)")
+
+
 def test_health_command_on_a_dead_host_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     assert main(["health", "--host", dead, "--non-interactive", "--timeout", "2"]) == 3
