@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.orchestrate import execute, redirect_logging
     from harness.run.run_request import RunRequest
 
-    check_numbers(args)
+    _check_numbers(args)
     redirect_logging()
     request = RunRequest(
         scenario=args.scenario,
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def check_numbers(args: argparse.Namespace) -> None:
+def _check_numbers(args: argparse.Namespace) -> None:
     """UsageError for a scale, timeout or port that would crash or hang the run (0, negative,
     NaN, infinity), before anything starts."""
     for flag in ("scale", "duration_scale", "seed_scale", "ready_timeout",
