@@ -1,4 +1,4 @@
-"""Cost of the resilience layer per request and per call (issue 4).
+"""Cost of the resilience layer per request and per call (docs/benchmarks.md, "Resilience").
 
     .venv/bin/python benchmarks/bench_resilience.py [--redis redis://127.0.0.1:6379/9]
 

@@ -74,6 +74,15 @@ def _not_bool_or_text(value: Any) -> Any:
 _Number = BeforeValidator(_not_bool_or_text)
 
 Ratio = Annotated[float, _Number, _check(lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1")]
+#: The share of the population that uses the service: at 0 there is no load to size, and the
+#: sizing, which divides by the requests per user, would divide by zero.
+ActiveRatio = Annotated[
+    float,
+    _Number,
+    _check(
+        lambda v: 0.0 < v <= 1.0, "must be between 0 and 1, above 0 (0 leaves no one to plan for)"
+    ),
+]
 Positive = Annotated[
     float, _Number, _check(lambda v: 0.0 < v < math.inf, "must be a positive number")
 ]
@@ -99,8 +108,8 @@ class _Section(BaseModel):
 
 class Population(_Section):
     users: PositiveInt
-    dau_ratio: Ratio
-    concurrency_ratio: Ratio
+    dau_ratio: ActiveRatio
+    concurrency_ratio: ActiveRatio
 
 
 class Persona(_Section):
