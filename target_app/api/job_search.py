@@ -43,8 +43,8 @@ from sqlalchemy import (
 
 from target_app.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, encode_cursor
 from target_app.api.queries import is_value
+from target_app.core.errors import InvalidInput
 from target_app.core.loop_reader import CompiledRead, LoopReader, compiled
-from target_app.core.problems import InvalidInput
 from target_app.core.schema import PG_FULLTEXT_EXPR
 from target_app.models import Bid, BidStatus, Job, JobStatus, TZDateTime
 from target_app.schemas import MAX_INT, MAX_MONEY, Category

@@ -14,13 +14,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Query
 
-from target_app.core.problems import BadRequest
+from target_app.core.errors import BadRequest
 from target_app.schemas import MAX_INT
+
+R = TypeVar("R")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -37,6 +40,18 @@ def encode_cursor(key: datetime | int, row_id: int) -> str:
     """The cursor that continues after the row with ``key`` and ``row_id``."""
     raw = key.isoformat() if isinstance(key, datetime) else key
     return base64.urlsafe_b64encode(json.dumps([raw, row_id]).encode()).decode().rstrip("=")
+
+
+def cut_page(
+    rows: Sequence[R], page_size: int, key: Callable[[R], tuple[datetime | int, int]]
+) -> tuple[Sequence[R], str | None]:
+    """The page in ``rows`` (fetched with ``LIMIT page_size + 1``) and the cursor after its
+    last row, None when the extra row did not come (the end). ``key(row)`` is the row's
+    ``(key, id)``, as `encode_cursor` takes them."""
+    page = rows[:page_size]
+    if len(rows) <= page_size:
+        return page, None
+    return page, encode_cursor(*key(page[-1]))
 
 
 def decode_time_cursor(cursor: str) -> tuple[datetime, int]:

@@ -23,23 +23,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-import target_app.resilience.tables  # noqa: F401  (outbox, idempotency keys, payment holds)
+from target_app.core.errors import SchemaVersionError
 from target_app.models import Base
 
 SCHEMA_VERSION = 3
 
 #: The expression the PostgreSQL full-text index is built on; queries must repeat it verbatim.
 PG_FULLTEXT_EXPR = "to_tsvector('english', title || ' ' || description)"
-
-
-class SchemaVersionError(RuntimeError):
-    """The database holds a schema version this code does not know how to use."""
-
-    def __init__(self, found: int) -> None:
-        self.found = found
-        super().__init__(
-            f"Database schema version {found}, this code needs {SCHEMA_VERSION}: migrate or reseed"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +256,7 @@ def migrate(conn: Connection, found: int) -> None:
     migration path exists). Each step is recorded in ``schema_version``."""
     steps = range(found, SCHEMA_VERSION)
     if not steps or any(version not in MIGRATIONS for version in steps):
-        raise SchemaVersionError(found)
+        raise SchemaVersionError(found, SCHEMA_VERSION)
     for version in steps:
         MIGRATIONS[version](conn)
         conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": version + 1})

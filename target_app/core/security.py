@@ -25,6 +25,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from target_app.core.errors import InvalidToken
+
 SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
@@ -77,14 +79,6 @@ class Principal:
     role: str
     tier: str
     territory_id: int
-
-
-class InvalidToken(Exception):
-    """The token is malformed, forged or expired; the reason says which."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 def _b64encode(raw: bytes) -> str:

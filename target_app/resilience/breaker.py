@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
-from target_app.resilience.errors import CallTimeoutError, CircuitOpenError
+from target_app.core.errors import CallTimeoutError, CircuitOpenError
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, create_engine, event, insert, text
 from sqlalchemy.engine import Engine
 
+from target_app.core.errors import SeedError
 from target_app.core.schema import create_indexes, create_tables, current_version
 from target_app.core.security import hash_password
 from target_app.models import Base, BidStatus, JobStatus, Role, Tier
@@ -35,10 +36,6 @@ from target_app.seed.plan import SEED_PASSWORD, SeedPlan, seed_email
 BATCH = 20_000
 MAX_BID_SPAN = timedelta(days=2)
 Row = dict[str, Any]
-
-
-class SeedError(RuntimeError):
-    """The database cannot be seeded as asked (for example, it already holds data)."""
 
 
 @dataclass(slots=True)
@@ -90,7 +87,7 @@ def seed_database(
         with engine.begin() as conn:
             if current_version(conn) is not None:
                 if not reset:
-                    raise SeedError(f"{engine.url!r} already has a schema; pass reset=True")
+                    raise SeedError(repr(engine.url), "already has a schema; pass reset=True")
                 _drop_all(conn)
         started = time.perf_counter()
         with engine.begin() as conn:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from target_app.core.config import ConfigError, load_settings
+from target_app.core.config import load_settings
+from target_app.core.errors import ConfigError
 
 GOOD_SECRET = "k" * 40
 

@@ -18,12 +18,12 @@ from pydantic import BaseModel
 from sqlalchemy import ForeignKey, Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from target_app.core.config import Settings
 from target_app.core.problems import install_problem_handlers
 from target_app.resilience.database import SessionSource
 from target_app.resilience.idempotency import IdempotencyKeyHeader
 from target_app.resilience.identity import anonymous
 from target_app.resilience.install import Resilience, install_resilience
-from target_app.resilience.settings import ResilienceSettings
 
 
 class NotesBase(DeclarativeBase):
@@ -56,7 +56,7 @@ class Hooks:
 
 
 def build(
-    db: SessionSource, settings: ResilienceSettings, hooks: Hooks | None = None
+    db: SessionSource, settings: Settings, hooks: Hooks | None = None
 ) -> tuple[FastAPI, Resilience]:
     """The app and its `Resilience`; the database is guarded by the database breaker."""
     app = FastAPI()

@@ -17,18 +17,17 @@ from sqlalchemy import func, select
 
 from target_app.core.config import load_settings
 from target_app.core.db import Database
-from target_app.models import Base, utcnow
-from target_app.resilience.errors import IdempotencyInFlight
+from target_app.core.errors import IdempotencyInFlight
+from target_app.models import Base, IdempotencyRecord, OutboxMessage, utcnow
 from target_app.resilience.idempotency import Idempotency, purge_expired, request_hash
-from target_app.resilience.settings import load_resilience_settings
-from target_app.resilience.tables import IdempotencyRecord, OutboxMessage
 
+from .conftest import dev_settings
 from .notes_app import NotesBase, build
 
 pytestmark = pytest.mark.anyio
 
 KEY = "cut-1"
-SETTINGS = load_resilience_settings(rate_limit_enabled=False)
+SETTINGS = dev_settings(rate_limit_enabled=False)
 
 
 @pytest.fixture
@@ -186,7 +185,6 @@ def test_a_connection_cut_mid_response_then_a_retry_leaves_one_row(
 @pytest.mark.postgres
 def test_duplicates_in_two_processes_meet_at_the_key_row(postgres_url: str, tmp_path: Path) -> None:
     """Two workers (two `Idempotency` objects, no shared memory) and PostgreSQL's locks."""
-    import target_app.resilience.tables  # noqa: F401
 
     db = Database(load_settings(database_url=postgres_url, dev_mode=True))
     Base.metadata.create_all(db.engine)
