@@ -25,7 +25,7 @@ from target_app.api.deps import (
     OwnerOrOperator,
     StateDep,
 )
-from target_app.api.pagination import Cursor, PageSize, cut_page, decode_id_cursor
+from target_app.api.pagination import Cursor, PageSize, cut_page, newest_by_id
 from target_app.api.queries import is_value, load_bid, load_job
 from target_app.api.routing import ServiceRoute, json_response
 from target_app.core.errors import Conflict, Forbidden, NotFound
@@ -130,11 +130,7 @@ def list_job_bids(
         if caller.role == Role.homeowner and job.homeowner_id != caller.user_id:
             raise Forbidden(f"Job {job_id} is not yours.")
         statement = select(Bid).where(Bid.job_id == job_id)
-        if cursor is not None:
-            statement = statement.where(Bid.id < decode_id_cursor(cursor))
-        bids = list(
-            session.execute(statement.order_by(Bid.id.desc()).limit(page_size + 1)).scalars()
-        )
+        bids = list(session.scalars(newest_by_id(statement, Bid.id, page_size, cursor)))
         return json_response(_page(bids, page_size))
 
 
@@ -150,12 +146,9 @@ def my_bids(
     statement = select(Bid).where(Bid.contractor_id == caller.user_id)
     if status is not None:
         statement = statement.where(is_value(Bid.status, status))
-    if cursor is not None:
-        statement = statement.where(Bid.id < decode_id_cursor(cursor))
+    statement = newest_by_id(statement, Bid.id, page_size, cursor)
     with state.db.read_session() as session:
-        bids = list(
-            session.execute(statement.order_by(Bid.id.desc()).limit(page_size + 1)).scalars()
-        )
+        bids = list(session.scalars(statement))
         return json_response(_page(bids, page_size))
 
 

@@ -18,8 +18,8 @@ from target_app.api.pagination import (
     Cursor,
     PageSize,
     cut_page,
-    decode_id_cursor,
     decode_time_cursor,
+    newest_by_id,
 )
 from target_app.api.queries import load_job
 from target_app.api.routing import ServiceRoute, json_response
@@ -142,11 +142,7 @@ def list_messages(
     with state.db.read_session() as session:
         _participant_thread(session, thread_id, caller)
         statement = select(Message).where(Message.thread_id == thread_id)
-        if cursor is not None:
-            statement = statement.where(Message.id < decode_id_cursor(cursor))
-        rows = list(
-            session.execute(statement.order_by(Message.id.desc()).limit(page_size + 1)).scalars()
-        )
+        rows = list(session.scalars(newest_by_id(statement, Message.id, page_size, cursor)))
         page, next_cursor = cut_page(rows, page_size, lambda message: (message.id, message.id))
         items = [MessageOut.model_validate(m, from_attributes=True) for m in page]
     return json_response(Page[MessageOut](items=items, next_cursor=next_cursor))
