@@ -1,6 +1,6 @@
 """Harness overhead: the same scenario through `harness run` and through plain `locust`.
 
-Issue 6, Speed: with the same scenario and user count against the same service, `harness run`
+The goal: with the same scenario and user count against the same service, `harness run`
 (probe every second, scrape every 2 s, live feed, plugin bookkeeping) must keep requests/s at
 >= 0.95 of plain ``locust -f journeys/locustfile.py`` and the same p95 within noise.
 

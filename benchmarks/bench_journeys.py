@@ -1,9 +1,10 @@
-"""Benchmarks of the journeys (issue 5, "Speed"). Not a test: prints figures for docs/benchmarks.md.
+"""Benchmarks of the journeys against their speed goals (docs/benchmarks.md, "Journeys"). Not a
+test: prints figures for docs/benchmarks.md.
 
     .venv/bin/python benchmarks/bench_journeys.py overhead      # machinery vs bare FastHttpUser
     .venv/bin/python benchmarks/bench_journeys.py users [--levels 100,300,2000]  # users per core
     .venv/bin/python benchmarks/bench_journeys.py ratio         # jobs : bids : messages
-    .venv/bin/python benchmarks/bench_journeys.py all
+    .venv/bin/python benchmarks/bench_journeys.py [all]         # all three (`make bench`)
 
 Each part starts the bundled service (one uvicorn worker, SQLite seeded at scale 0.01) on a
 free loopback port, runs Locust *in this process* (so the load generator's CPU can be read with
@@ -246,7 +247,10 @@ def ratio(url: str, tmp: Path, users: int = 40, duration_s: float = 180.0) -> No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("part", choices=("overhead", "users", "ratio", "all"))
+    parser.add_argument(
+        "part", nargs="?", default="all", choices=("overhead", "users", "ratio", "all"),
+        help="which measurement (default: all, as `make bench` runs it)",
+    )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5, help="overhead: alternating rounds")
     parser.add_argument(
         "--levels", default="100,300", metavar="N,N",

@@ -1,4 +1,4 @@
-"""Benchmark of the analytic sizing (issue 7, Speed): one point < 50 ms, a 10-point sweep < 1 s.
+"""Benchmark of the analytic sizing against its goals: one point < 50 ms, a 10-point sweep < 1 s.
 
     .venv/bin/python benchmarks/bench_model.py            # prints a table of medians
 

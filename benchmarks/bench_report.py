@@ -1,4 +1,4 @@
-"""Benchmark of the run report (issue 8, Speed): a one-hour run with 50 endpoints renders in
+"""Benchmark of the run report against its goals: a one-hour run with 50 endpoints renders in
 under 5 s and weighs under 2 MB.
 
     .venv/bin/python benchmarks/bench_report.py           # prints the figures

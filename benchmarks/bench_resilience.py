@@ -1,4 +1,4 @@
-"""Cost of the resilience layer per request and per call (issue 4).
+"""Cost of the resilience layer per request and per call (docs/benchmarks.md, "Resilience").
 
     .venv/bin/python benchmarks/bench_resilience.py [--redis redis://127.0.0.1:6379/9]
 
@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from starlette.types import Message, Receive, Scope, Send  # noqa: E402
 
+from harness.run.chaos.fault_proxy import FaultProxy  # noqa: E402
 from target_app.resilience.breaker import BreakerPolicy, CircuitBreaker  # noqa: E402
-from target_app.resilience.fault_proxy import FaultProxy  # noqa: E402
 from target_app.resilience.identity import Identity  # noqa: E402
 from target_app.resilience.ratelimit import RateLimitMiddleware  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Benchmark of the bundled service (issue 3, Speed): throughput against a hello world.
+"""Benchmark of the bundled service against its speed goal: throughput beside a hello world.
 
     .venv/bin/python benchmarks/bench_service.py [--scale 1.0] [--rounds 3] [--seconds 8]
         [--connections 16] [--compare-async]
@@ -186,6 +186,9 @@ def main() -> int:
         "--database-url", help="an already seeded SQLite database: skip the seeding step"
     )
     args = parser.parse_args()
+    # Checked before the seeding (the longest step): every measurement is a wrk run.
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_service.py needs wrk on PATH (apt-get install -y wrk)")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_service_"))
     try:

@@ -13,7 +13,7 @@ Measures, in one run on this machine (medians of ``--repeats``):
 4. fast path against simulation on the one-hour peak window: instance-minutes and p95, for
    the default profile and for 800,000 users (where the autoscaler acts).
 
-Goals (issue 7): >= 150,000 simulated requests/s; the peak hour < 30 s; the fast day < 5 s;
+Goals: >= 150,000 simulated requests/s; the peak hour < 30 s; the fast day < 5 s;
 fast path within 5% of the simulation.
 """
 

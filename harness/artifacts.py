@@ -22,17 +22,13 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.run_schema import RUN_KEYS, RUN_SCHEMA_VERSION
+from models.run_records import Run
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_VERSION = RUN_SCHEMA_VERSION
-# RUN_KEYS: every documented key of run.json (docs/artifacts.md); write_run refuses to omit one.
 
 
 def utc_now() -> datetime:
@@ -87,13 +83,11 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
-def write_run(run_dir: Path, run: Mapping[str, Any]) -> Path:
-    """Write ``run.json``; a missing documented key is a bug here, so it raises."""
-    missing = [key for key in RUN_KEYS if key not in run and key != "schema_version"]
-    if missing:
-        raise ValueError(f"run.json would lack documented keys: {', '.join(missing)}")
+def write_run(run_dir: Path, run: Run, *, contract_only: bool = False) -> Path:
+    """Write ``run.json`` (``contract_only``: the contract's keys alone, for a run whose load
+    never started; models/run_records.py)."""
     path = run_dir / "run.json"
-    write_json(path, {"schema_version": SCHEMA_VERSION, **run})
+    write_json(path, run.to_json(contract_only=contract_only))
     return path
 
 

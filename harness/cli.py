@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import sys
 from collections.abc import Sequence
@@ -39,8 +40,39 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("profile", "show the resolved profile or check a profile file"),
 }
 
+#: The installed distribution whose version ``harness --version`` prints (pyproject.toml).
+DISTRIBUTION = "capacity-harness"
+
 EPILOG = """exit codes: 0 success; 1 an objective or threshold was breached; 2 bad usage, profile
 or input; 3 target unreachable or run incomplete (artifacts still written)."""
+
+
+class VersionAction(argparse.Action):
+    """``--version``: print the installed distribution's version on stdout and exit 0. Looked up
+    only when asked: reading the package metadata would cost every command's start."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        try:
+            version = importlib.metadata.version(DISTRIBUTION)
+        except importlib.metadata.PackageNotFoundError:
+            parser.exit(
+                ExitCode.BAD_INPUT,
+                f"{parser.prog}: {DISTRIBUTION} is not installed (pip install -e .), so it has "
+                "no version\n",
+            )
+        print(f"{parser.prog} {version}")
+        parser.exit(ExitCode.OK)
 
 
 def _load(name: str) -> Command:
@@ -57,6 +89,7 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
         description="Will the service survive launch day, and what will it take?",
         epilog=EPILOG,
     )
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG)
@@ -85,8 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader went away (`harness model --users 1e5:1e6:1e5 | head`): stop quietly, as
-        # Unix tools do, and send the interpreter's last flush at exit to /dev/null.
+        # The reader went away (`harness model --users 100_000:1_000_000:100_000 | head`): stop
+        # quietly, as Unix tools do, and send the interpreter's last flush at exit to /dev/null.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)

@@ -1,4 +1,5 @@
-"""Exit codes, the same for every command (DESIGN.md, "CLI").
+"""Exit codes, the same for every command (README.md, "The command line"; docs/qa.md, "Read the
+gates").
 
 Scripts and CI gate on these numbers, so they never change meaning.
 """

@@ -11,11 +11,13 @@ looking at it from outside, in order (later checks need the earlier ones)::
     6 login              a seeded account can sign in (homeowner0@seed.example)
     7 read endpoints     a few read endpoints answer 200 under the API p95 objective
     8 rate limits        responses carry RateLimit-* headers       (not offered: no failure)
+                         (not checked when there is no authenticated response to look at)
     9 metrics            /metrics is scrapeable Prometheus text with request counters
    10 breakers           no circuit breaker is open                 (not offered: no failure)
 
-A check *passes*, *fails*, or is *not offered* by the service (the feature is absent, which is
-worth knowing but not a reason to block). Only an unreachable host makes the command exit 3.
+A check *passes*, *fails*, is *not offered* by the service (the feature is absent, which is
+worth knowing but not a reason to block), or is *not checked* when what it looks at could not
+be had (the login it needs was refused). Only an unreachable host makes the command exit 3.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Status(StrEnum):
     PASS = "pass"  # noqa: S105  # a check status, not a password
     FAIL = "fail"
     NOT_OFFERED = "not offered"
+    NOT_CHECKED = "not checked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,8 @@ class _Context:
     ready: Mapping[str, Any] | None = None
     token: str | None = None
     last_headers: Mapping[str, str] | None = None
+    login_refusal: str | None = None
+    """Why the login gave no token, as check 6 reported it (None: it did, or was not tried)."""
 
 
 def _timed_get(ctx: _Context, path: str, **kwargs: Any) -> tuple[httpx.Response, float]:
@@ -115,11 +120,18 @@ def _login(ctx: _Context) -> tuple[Status, str]:
     )
     ms = (time.perf_counter() - started) * 1000.0
     if response.status_code != 200:
-        return Status.FAIL, f"login as {SEED_ACCOUNT} answered {response.status_code}"
+        ctx.login_refusal = f"login as {SEED_ACCOUNT} answered {response.status_code}"
+        if response.status_code == 429:
+            retry_after = response.headers.get("Retry-After")
+            ctx.login_refusal += " (rate limited" + (
+                f", Retry-After {retry_after} s)" if retry_after is not None else ")"
+            )
+        return Status.FAIL, ctx.login_refusal
     try:
         ctx.token = str(response.json()["access_token"])
     except (ValueError, KeyError, TypeError):
-        return Status.FAIL, "login answered 200 without an access_token"
+        ctx.login_refusal = "login answered 200 without an access_token"
+        return Status.FAIL, ctx.login_refusal
     ctx.last_headers = response.headers
     return Status.PASS, f"signed in as {SEED_ACCOUNT} in {ms:.0f} ms"
 
@@ -145,6 +157,10 @@ def _reads(ctx: _Context) -> tuple[Status, str]:
 
 
 def _rate_limits(ctx: _Context) -> tuple[Status, str]:
+    if ctx.token is None:
+        # No authenticated response exists, so their headers cannot be called absent.
+        reason = ctx.login_refusal or "the login was not made"
+        return Status.NOT_CHECKED, f"no authenticated response to look at: {reason}"
     headers = ctx.last_headers or {}
     present = [
         h for h in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset") if h in headers

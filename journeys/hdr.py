@@ -103,8 +103,8 @@ class HistogramSet:
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = []
-        # Buffered, then added in bulk (see _flush): hdrh's record_value is pure Python and
-        # costs ~4 us a sample, a list append ~0.05 us.
+        # Buffered, then added in bulk (see _flush): hdrh's record_value runs pure Python for
+        # every sample, a list append does not (docs/benchmarks.md, "Journeys").
         pending.append(int(response_time_ms * 1000.0 + 0.5))
         if len(pending) >= FLUSH_AT:
             self._flush_key(key)
@@ -320,8 +320,8 @@ def percentile_ms(histogram: HdrHistogram, p: float) -> float:
     # The epsilon keeps p x n that is whole in exact arithmetic from rounding up one rank.
     rank = max(1, math.ceil(p * total / 100.0 - 1e-9))
     # The first bucket whose running count reaches the rank: what hdrh's recorded iterator
-    # would stop at, found with numpy (the iterator walks every bucket in pure Python, ~60 ms
-    # a call; a run's summary makes hundreds of these calls).
+    # would stop at, found with numpy (the iterator walks the buckets in pure Python, and a
+    # run's summary makes hundreds of these calls; docs/benchmarks.md, "Journeys").
     cumulative = np.cumsum(_counts(histogram), dtype=np.int64)
     index = int(np.searchsorted(cumulative, rank, side="left"))
     if index >= len(cumulative):

@@ -110,6 +110,15 @@ def _not_bool_or_text(value: Any) -> Any:
 _Number = BeforeValidator(_not_bool_or_text)
 
 Ratio = Annotated[float, _Number, _check(lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1")]
+#: The share of the population that uses the service: at 0 there is no load to size, and the
+#: sizing, which divides by the requests per user, would divide by zero.
+ActiveRatio = Annotated[
+    float,
+    _Number,
+    _check(
+        lambda v: 0.0 < v <= 1.0, "must be between 0 and 1, above 0 (0 leaves no one to plan for)"
+    ),
+]
 Positive = Annotated[
     float, _Number, _check(lambda v: 0.0 < v < math.inf, "must be a positive number")
 ]
@@ -135,8 +144,8 @@ class _Section(BaseModel):
 
 class Population(_Section):
     users: PositiveInt
-    dau_ratio: Ratio
-    concurrency_ratio: Ratio
+    dau_ratio: ActiveRatio
+    concurrency_ratio: ActiveRatio
 
 
 class Persona(_Section):
@@ -213,7 +222,7 @@ FaultKind = Literal["db", "payments", "notify", "worker", "loadgen"]
 
 
 class Fault(_Section):
-    """A fault a chaos scenario injects while its load runs (harness/chaos.py does it).
+    """A fault a chaos scenario injects while its load runs (harness/run/chaos/ does it).
 
     Times are seconds after the load starts and shrink with ``--duration-scale`` like the
     stages; ``recovery_s`` and ``drain_s`` do not (they are the service's own clocks:

@@ -18,30 +18,25 @@ Optional keys (``p90_ms``, ``machine``...) default to ``None`` so older runs sti
 
 from __future__ import annotations
 
+import functools
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from models.json_fields import JsonFields, RecordError
 from models.profile import ProfileError, load_profile
-from models.run_schema import RUN_KEYS, RUN_SCHEMA_VERSION
+from models.run_records import stage_key
 from reports.records import (
-    Alert,
-    EndpointResult,
     PredictedStage,
     Prediction,
     ReplicatedLevel,
     Run,
     RunArtifacts,
     Scrape,
-    SloResult,
-    StageResult,
     TimePoint,
     TimeSeries,
 )
-
-SCHEMA_VERSION = RUN_SCHEMA_VERSION
 
 
 class ArtifactError(ValueError):
@@ -53,66 +48,25 @@ class ArtifactError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
-# --- Small checked accessors: every error names the key path and the value -----------------
-
-
-class _Reader:
-    """Reads keys out of one JSON object, remembering where it is for error messages."""
-
-    def __init__(self, path: Path, data: Any, where: str = "") -> None:
-        if not isinstance(data, Mapping):
-            at = where or "top level"
-            raise ArtifactError(path, f"{at}: expected an object, got {type(data).__name__}")
-        self.path = path
-        self.data: Mapping[str, Any] = data
-        self.where = where
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def raw(self, key: str) -> Any:
-        if key not in self.data:
-            raise ArtifactError(self.path, f"required key {self._key(key)!r} is missing")
-        return self.data[key]
-
-    def number(self, key: str) -> float:
-        value = self.raw(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            raise ArtifactError(self.path, f"{self._key(key)} = {value!r}: expected a number")
-        return float(value)
-
-    def opt_number(self, key: str) -> float | None:
-        return None if self.data.get(key) is None else self.number(key)
-
-    def integer(self, key: str) -> int:
-        value = self.raw(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ArtifactError(self.path, f"{self._key(key)} = {value!r}: expected an integer")
-        return value
-
-    def text(self, key: str) -> str:
-        value = self.raw(key)
-        if not isinstance(value, str):
-            raise ArtifactError(self.path, f"{self._key(key)} = {value!r}: expected a string")
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self.raw(key)
-        if not isinstance(value, bool):
-            raise ArtifactError(self.path, f"{self._key(key)} = {value!r}: expected true/false")
-        return value
-
-    def items(self, key: str) -> list[_Reader]:
-        value = self.raw(key)
-        if not isinstance(value, list):
-            raise ArtifactError(self.path, f"{self._key(key)}: expected a list")
-        return [_Reader(self.path, v, f"{self._key(key)}[{i}]") for i, v in enumerate(value)]
-
-    def child(self, key: str) -> _Reader:
-        return _Reader(self.path, self.raw(key), self._key(key))
-
-
 # --- Parsing ---------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _naming_the_file(
+    parse: Callable[[Path, Any], T],
+) -> Callable[[Path, Any], T]:
+    """``parse(path, data)`` with a key that is missing or of the wrong type reported as an
+    :class:`ArtifactError` naming the file (the record's error names the key and the value)."""
+
+    @functools.wraps(parse)
+    def parse_checked(path: Path, data: Any) -> T:
+        try:
+            return parse(path, data)
+        except RecordError as exc:
+            raise ArtifactError(path, exc.problem) from None
+
+    return parse_checked
 
 
 def read_json(path: Path) -> Any:
@@ -126,117 +80,21 @@ def read_json(path: Path) -> Any:
         raise ArtifactError(path, f"cannot be read: {exc}") from None
 
 
-def _stage_key(value: Any) -> int | str | None:
-    return value if value is None or isinstance(value, int | str) else str(value)
-
-
+@_naming_the_file
 def parse_run(path: Path, data: Any) -> Run:
-    r = _Reader(path, data)
-    version = r.integer("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ArtifactError(path, f"schema_version = {version}: this report reads version 1")
-    stages = tuple(
-        StageResult(
-            index=s.integer("index") if "index" in s.data else i,
-            name=str(s.data.get("name", f"stage {i + 1}")),
-            users=int(s.number("users")),
-            duration_s=s.number("duration_s"),
-            started_at_s=s.opt_number("started_at_s") or 0.0,
-            throughput_rps=s.number("throughput_rps"),
-            requests=int(s.opt_number("requests") or 0),
-            failures=int(s.opt_number("failures") or 0),
-            p50_ms=s.number("p50_ms"),
-            p95_ms=s.number("p95_ms"),
-            p99_ms=s.number("p99_ms"),
-            mean_ms=s.opt_number("mean_ms"),
-            error_rate=s.number("error_rate"),
-            page_p95_ms=s.opt_number("page_p95_ms"),
-            availability=s.opt_number("availability"),
-        )
-        for i, s in enumerate(r.items("stages"))
-    )
-    endpoints = tuple(
-        EndpointResult(
-            endpoint=e.text("endpoint"),
-            method=e.text("method"),
-            name=e.text("name"),
-            requests=e.integer("requests"),
-            failures=e.integer("failures"),
-            failure_rate=e.number("failure_rate"),
-            mean_ms=e.opt_number("mean_ms"),
-            p50_ms=e.number("p50_ms"),
-            p90_ms=e.opt_number("p90_ms"),
-            p95_ms=e.number("p95_ms"),
-            p99_ms=e.number("p99_ms"),
-            max_ms=e.opt_number("max_ms"),
-        )
-        for e in r.items("endpoints")
-    )
-    mix = r.child("persona_mix")
-    slo = tuple(
-        SloResult(
-            name=s.text("name"),
-            target=s.number("target"),
-            measured=s.opt_number("measured"),
-            passed=s.flag("passed"),
-            stage=_stage_key(s.data.get("stage")),
-            judged=s.flag("judged") if "judged" in s.data else True,
-        )
-        for s in r.items("slo")
-    )
-    alerts = tuple(
-        Alert(
-            severity=a.text("severity"),
-            metric=a.text("metric"),
-            op=a.text("op"),
-            threshold=a.number("threshold"),
-            fired_at_s=a.number("fired_at_s"),
-            value=a.number("value"),
-        )
-        for a in r.items("alerts")
-    )
-    reasons = r.raw("incomplete_reasons")
-    if not isinstance(reasons, list):
-        raise ArtifactError(path, "incomplete_reasons: expected a list of strings")
-    exit_code = r.data.get("exit_code")
-    machine = r.data.get("machine")
-    return Run(
-        scenario=r.text("scenario"),
-        started_at=r.text("started_at"),
-        finished_at=r.text("finished_at"),
-        complete=r.flag("complete"),
-        incomplete_reasons=tuple(str(x) for x in reasons),
-        target=r.child("target").data,
-        load_generator=r.child("load_generator").data,
-        stages=stages,
-        endpoints=endpoints,
-        persona_target=_shares(path, mix.child("target")),
-        persona_achieved=_shares(path, mix.child("achieved")),
-        slo=slo,
-        alerts=alerts,
-        integrity=r.child("integrity").data,
-        server_vs_client=r.child("server_vs_client").data,
-        exit_code=exit_code if isinstance(exit_code, int) else None,
-        machine=machine if isinstance(machine, Mapping) else None,
-        extra={k: v for k, v in r.data.items() if k not in _RUN_KEYS},
-    )
+    """``run.json``, every key checked (models/run_records.py)."""
+    return Run.from_json(data)
 
 
-_RUN_KEYS = frozenset({*RUN_KEYS, "machine"})
-
-
-def _shares(path: Path, reader: _Reader) -> dict[str, float]:
-    return {str(k): reader.number(str(k)) for k in reader.data}
-
-
+@_naming_the_file
 def parse_timeseries(path: Path, data: Any) -> TimeSeries:
-    r = _Reader(path, data)
+    r = JsonFields(data)
     return TimeSeries(
         window_s=r.number("window_s"),
         records=tuple(
             TimePoint(
                 t_s=p.number("t_s"),
-                stage=_stage_key(p.data.get("stage")),
+                stage=stage_key(p.data.get("stage")),
                 users=p.number("users"),
                 rps=p.number("rps"),
                 p50_ms=p.opt_number("p50_ms"),
@@ -249,8 +107,9 @@ def parse_timeseries(path: Path, data: Any) -> TimeSeries:
     )
 
 
+@_naming_the_file
 def parse_server(path: Path, data: Any) -> tuple[Scrape, ...]:
-    r = _Reader(path, data)
+    r = JsonFields(data)
     return tuple(
         Scrape(
             t_s=s.number("t_s"),
@@ -263,8 +122,9 @@ def parse_server(path: Path, data: Any) -> tuple[Scrape, ...]:
     )
 
 
+@_naming_the_file
 def parse_prediction(path: Path, data: Any) -> Prediction:
-    r = _Reader(path, data)
+    r = JsonFields(data)
     return Prediction(
         model=r.text("model"),
         calibrated=r.flag("calibrated"),
@@ -287,13 +147,14 @@ def parse_prediction(path: Path, data: Any) -> Prediction:
     )
 
 
+@_naming_the_file
 def replicated_levels(path: Path, data: Any) -> tuple[ReplicatedLevel, ...]:
     """The levels of ``validation.json`` measured by more than one replication.
 
     Documents written before replications existed (no ``replications`` key) give none.
     """
     levels = []
-    for level in _Reader(path, data).items("levels"):
+    for level in JsonFields(data).items("levels"):
         if "replications" not in level.data or level.integer("replications") < 2:
             continue
         measured, spread = level.child("measured"), level.child("spread")
@@ -329,22 +190,27 @@ def simulation_records(path: Path | str, data: Any) -> tuple[Mapping[str, Any], 
         raise ArtifactError(
             path, "expected per-minute records: a list, {'records': [...]} or {'minutes': [...]}"
         )
-    checked = []
-    for i, record in enumerate(records):
-        reader = _Reader(Path(path), record, f"records[{i}]")
-        row = dict(reader.data)
-        if "t_min" not in row:
-            if "time_s" in row:
-                row["t_min"] = reader.number("time_s") / 60
-            elif "minute" in row:
-                row["t_min"] = reader.number("minute")
-        for name, aliases in _SIMULATION_ALIASES.items():
-            row.setdefault(name, next((row[a] for a in aliases if a in row), None))
-        checked_row = _Reader(Path(path), row, f"records[{i}]")
-        for key in ("t_min", "users", "instances"):
-            checked_row.number(key)
-        checked.append(row)
-    return tuple(checked)
+    try:
+        return tuple(_simulation_row(record, f"records[{i}]") for i, record in enumerate(records))
+    except RecordError as exc:
+        raise ArtifactError(path, exc.problem) from None
+
+
+def _simulation_row(record: object, where: str) -> dict[str, Any]:
+    """One simulation record in the report's vocabulary (:func:`simulation_records`)."""
+    reader = JsonFields(record, where)
+    row = dict(reader.data)
+    if "t_min" not in row:
+        if "time_s" in row:
+            row["t_min"] = reader.number("time_s") / 60
+        elif "minute" in row:
+            row["t_min"] = reader.number("minute")
+    for name, aliases in _SIMULATION_ALIASES.items():
+        row.setdefault(name, next((row[a] for a in aliases if a in row), None))
+    checked_row = JsonFields(row, where)
+    for key in ("t_min", "users", "instances"):
+        checked_row.number(key)
+    return row
 
 
 def load_run(directory: Path | str) -> RunArtifacts:

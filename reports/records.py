@@ -1,7 +1,9 @@
 """The typed records a run directory is read into (docs/artifacts.md), one per artifact kind.
 
 :mod:`reports.load` builds them, checking every key; everything else in the package reads only
-these records. Optional keys are ``None`` when a run did not record them.
+these records. Optional keys are ``None`` when a run did not record them. The records of
+``run.json`` are the harness's own (models/run_records.py, written and read by the same
+classes); they are imported here so the package takes every record from this module.
 """
 
 from __future__ import annotations
@@ -13,103 +15,30 @@ from pathlib import Path
 from typing import Any
 
 from models.profile import Profile
+from models.run_records import (
+    EndpointResult,
+    FiredAlert,
+    RequestFigures,
+    Run,
+    SloResult,
+    StageResult,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class StageResult:
-    index: int
-    name: str
-    users: int
-    duration_s: float
-    started_at_s: float
-    throughput_rps: float
-    requests: int
-    failures: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    mean_ms: float | None
-    error_rate: float
-    page_p95_ms: float | None
-    availability: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointResult:
-    endpoint: str
-    method: str
-    name: str
-    requests: int
-    failures: int
-    failure_rate: float
-    mean_ms: float | None
-    p50_ms: float
-    p90_ms: float | None
-    p95_ms: float
-    p99_ms: float
-    max_ms: float | None
-
-    @property
-    def is_page(self) -> bool:
-        return self.method == "PAGE"
-
-
-@dataclass(frozen=True, slots=True)
-class SloResult:
-    name: str
-    target: float
-    measured: float | None
-    passed: bool
-    stage: int | str | None
-    judged: bool = True
-    """False for the steady-state objectives of a chaos run (its own gates decide)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    severity: str
-    metric: str
-    op: str
-    threshold: float
-    fired_at_s: float
-    value: float
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """``run.json``: the summary of one run."""
-
-    scenario: str
-    started_at: str
-    finished_at: str
-    complete: bool
-    incomplete_reasons: tuple[str, ...]
-    target: Mapping[str, Any]
-    load_generator: Mapping[str, Any]
-    stages: tuple[StageResult, ...]
-    endpoints: tuple[EndpointResult, ...]
-    persona_target: Mapping[str, float]
-    persona_achieved: Mapping[str, float]
-    slo: tuple[SloResult, ...]
-    alerts: tuple[Alert, ...]
-    integrity: Mapping[str, Any]
-    server_vs_client: Mapping[str, Any]
-    exit_code: int | None
-    machine: Mapping[str, Any] | None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Keys added after schema version 1 (``overall``, ``notes``, ``command``...), unchecked:
-    templates read them with ``.get`` and show them only when present."""
-
-    @property
-    def loadgen_unreliable(self) -> bool:
-        return bool(self.load_generator.get("unreliable", False))
-
-    def stage_named(self, key: int | str | None) -> StageResult | None:
-        """The stage an SLO record points at, by index or by name."""
-        for stage in self.stages:
-            if key in (stage.index, stage.name):
-                return stage
-        return None
+__all__ = [
+    "EndpointResult",
+    "FiredAlert",
+    "PredictedStage",
+    "Prediction",
+    "ReplicatedLevel",
+    "RequestFigures",
+    "Run",
+    "RunArtifacts",
+    "Scrape",
+    "SloResult",
+    "StageResult",
+    "TimePoint",
+    "TimeSeries",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,8 +183,9 @@ def _prediction_warnings(rows: list[ErrorRow]) -> list[Reason]:
 
 
 def persona_rows(run: Run) -> list[tuple[str, float | None, float | None]]:
-    names = list(dict.fromkeys([*run.persona_target, *run.persona_achieved]))
-    return [(n, run.persona_target.get(n), run.persona_achieved.get(n)) for n in names]
+    mix = run.persona_mix
+    names = list(dict.fromkeys([*mix.target, *mix.achieved]))
+    return [(n, mix.target.get(n), mix.achieved.get(n)) for n in names]
 
 
 def endpoint_groups(run: Run) -> tuple[list[EndpointResult], list[EndpointResult]]:

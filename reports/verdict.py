@@ -91,9 +91,9 @@ def _reconciliation_reason(run: Run) -> Reason | None:
     """Counts that disagree fail the run; counts that could not be compared (the service's
     metrics were not readable: ``unavailable`` names why) are a warning, never "0 vs 0"."""
     recon = run.server_vs_client
-    if recon.get("match") is not False:
+    if recon.match:
         return None
-    unavailable = recon.get("unavailable")
+    unavailable = recon.unavailable
     if unavailable:
         return Reason(
             "warn",
@@ -103,7 +103,7 @@ def _reconciliation_reason(run: Run) -> Reason | None:
     return Reason(
         "fail",
         f"Client and server request counts disagree (load generator "
-        f"{fmt.count(recon.get('client_total'))}, service {fmt.count(recon.get('server_total'))})",
+        f"{fmt.count(recon.client_total)}, service {fmt.count(recon.server_total)})",
     )
 
 
@@ -119,16 +119,14 @@ def _run_failures(run: Run) -> list[Reason]:
             )
         )
     if run.loadgen_unreliable:
-        cpu = run.load_generator.get("cpu_max")
         reasons.append(
             Reason(
                 "fail",
-                f"The load generator ran at {fmt.pct(cpu if isinstance(cpu, float) else None)} "
+                f"The load generator ran at {fmt.pct(run.load_generator.cpu_max)} "
                 "CPU: its latency figures are unreliable",
             )
         )
-    integrity = run.integrity
-    lost, unexpected = integrity.get("lost", 0) or 0, integrity.get("unexpected", 0) or 0
+    lost, unexpected = run.integrity.lost, run.integrity.unexpected
     if lost or unexpected:
         reasons.append(
             Reason(

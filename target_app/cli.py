@@ -6,8 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from target_app.core.config import ConfigError
-from target_app.seed import SeedError, SeedPlan, seed_database
+from target_app.core.errors import ConfigError, SeedError
+from target_app.seed import SeedPlan, seed_database
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,9 +1,11 @@
-"""The application factory: ``create_app()`` builds the FastAPI app from the environment.
+"""The application factory: ``create_app(settings)`` builds the FastAPI app.
 
 uvicorn calls it once per worker (``uvicorn --factory target_app.main:create_app``), so every
 worker has its own engine and pool. The pieces are built here and handed to the routes through
 ``app.state.target_app`` (an `AppState`), never through module globals, so that tests can run
-several independent apps in one process.
+several independent apps in one process. Every part, the resilience features included, is
+configured by the one `Settings` given (by default read from the environment), so a test can
+build an app with any setting without touching ``os.environ``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from target_app.api.deps import AppState
-from target_app.api.main import api_routes
+from target_app.api.main import admin_routes, api_routes
 from target_app.core.config import Settings, load_settings
 from target_app.core.db import Database
 from target_app.core.metrics import Metrics
@@ -25,12 +27,7 @@ from target_app.core.problems import install_problem_handlers
 from target_app.core.schema import ensure_schema
 from target_app.core.security import TokenSigner
 from target_app.middleware import install_middleware
-from target_app.resilience import (
-    Resilience,
-    bearer_resolver,
-    install_resilience,
-    load_resilience_settings,
-)
+from target_app.resilience import Resilience, bearer_resolver, install_resilience
 
 logger = logging.getLogger("target_app")
 
@@ -50,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.warning("DEV_MODE: no SECRET_KEY, using a random one for this process")
     metrics = Metrics(settings.prometheus_multiproc_dir)
     db = Database(settings, metrics)
-    resilience = Resilience(load_resilience_settings())
+    resilience = Resilience(settings)
     state = AppState(
         settings=settings,
         db=resilience.attach_database(db),  # every session goes through the database breaker
@@ -86,17 +83,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Before install_middleware: the metrics middleware must stay outermost and count 429s too.
     install_resilience(
         app,
-        resilience.settings,
+        settings,
         bearer_resolver(state.signer.verify),
         resilience=resilience,
         metrics_registry=metrics.registry,
     )
-    # Added flat rather than with include_router: FastAPI nests included routers, and matching
-    # through the nesting cost about 0.07 ms per request (a quarter of a hello world).
-    # The API first, the routes added before it last (FastAPI's documentation pages, and
-    # /admin/faults when mounted): Starlette tries routes in order, and every API request paid
-    # a regex match for each of those rarely requested pages.
-    added_before = list(app.router.routes)
-    app.router.routes[:] = [*api_routes(), *added_before]
+    # Added flat rather than with include_router: FastAPI nests included routers, and every
+    # request would match its way through the nesting (docs/benchmarks.md, "Service").
+    # The API first, the rarely requested pages after it (FastAPI's documentation, and
+    # /admin/faults when mounted): Starlette tries routes in order, so an API request is never
+    # matched against those pages first.
+    documentation = list(app.router.routes)
+    admin = admin_routes() if settings.admin_token is not None else []
+    app.router.routes[:] = [*api_routes(), *documentation, *admin]
     install_middleware(app, settings, metrics, [route.path for route in api_routes()])
     return app

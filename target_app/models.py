@@ -1,8 +1,22 @@
-"""The data model: territories, users, jobs, bids, message threads and messages.
+"""The data model: every table of the service, on one declarative ``Base``.
 
-Tables are declared with SQLAlchemy 2 typed mappings. Indexes live in ``core/schema.py``,
-not here, because several of them differ by backend (partial indexes, covering ``INCLUDE``,
-full-text search) and the seeder creates them *after* its bulk load.
+The marketplace: territories, users, jobs, bids, message threads and messages. The records of
+the resilience features (``target_app/resilience/``), which commit in the same transactions as
+the marketplace's changes:
+
+* ``outbox_messages``: notifications written with the change that caused them, delivered later
+  by the `OutboxWorker` (``resilience/outbox.py``);
+* ``idempotency_keys``: the response of each write made with an ``Idempotency-Key``, stored in
+  the write's own transaction (``resilience/idempotency.py``);
+* ``payment_holds``: one row per award, ``held`` or ``pending`` (the payments provider was
+  unavailable; the `PaymentSettler` retries) (``resilience/payments.py``).
+
+Tables are declared with SQLAlchemy 2 typed mappings. The marketplace's indexes live in
+``core/schema.py``, not here, because several of them differ by backend (partial indexes,
+covering ``INCLUDE``, full-text search) and the seeder creates them *after* its bulk load; the
+resilience tables' one index each is declared with the table. Every table has an integer ``id``
+primary key (the seeder moves every table's ``id`` sequence past its rows on PostgreSQL);
+natural keys are unique constraints.
 
 Money is whole US dollars in integers (budgets and bids are quotes, not ledger entries).
 Timestamps are timezone-aware UTC. Status columns are short strings checked by constraints,
@@ -12,6 +26,7 @@ so both backends store them the same way and the partial-index predicates stay p
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -19,11 +34,13 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -90,9 +107,20 @@ class TZDateTime(TypeDecorator[datetime]):
         return value
 
 
-def _in(column: str, enum_type: type[enum.StrEnum]) -> str:
-    values = ", ".join(f"'{member.value}'" for member in enum_type)
-    return f"{column} IN ({values})"
+#: Channels an outbox notification is delivered on.
+CHANNELS = ("sms", "email")
+#: States of a payment hold: not placed yet (retried), or placed.
+PAYMENT_STATUSES = ("pending", "held")
+
+
+def _in(column: str, values: Iterable[str]) -> str:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({listed})"
+
+
+def _partial_index(name: str, column: str, where: str) -> Index:
+    """An index of the rows ``where`` holds for, on SQLite and PostgreSQL alike."""
+    return Index(name, column, sqlite_where=text(where), postgresql_where=text(where))
 
 
 class Base(DeclarativeBase):
@@ -200,3 +228,70 @@ class Message(Base):
     sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A notification waiting to be (or already) delivered on one channel."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(_in("channel", CHANNELS), name="ck_outbox_channel"),
+        # The worker's only query: undelivered messages that are due, oldest first.
+        _partial_index("idx_outbox_due", "next_attempt_at", "delivered_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    event: Mapped[str] = mapped_column(String(32))
+    recipient_id: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    """JSON object describing the event (ids and amounts, never free text from users)."""
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(32), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(TZDateTime(), default=None)
+    """A worker that claimed the message owns it until then (then anyone may retry)."""
+    delivered_at: Mapped[datetime | None] = mapped_column(TZDateTime(), default=None)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class IdempotencyRecord(Base):
+    """The stored outcome of one write made with an ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency_keys"
+    # The unique pair is also the lock between concurrent duplicates (resilience/idempotency.py).
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the operation and its canonical JSON payload."""
+    status_code: Mapped[int] = mapped_column(Integer)
+    """0 while the write is in progress (only ever visible inside its own transaction)."""
+    headers: Mapped[str] = mapped_column(Text, default="{}")
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class PaymentHold(Base):
+    """The payment hold of one awarded job."""
+
+    __tablename__ = "payment_holds"
+    __table_args__ = (
+        CheckConstraint(_in("status", PAYMENT_STATUSES), name="ck_payment_holds_status"),
+        _partial_index("idx_payment_holds_pending", "next_attempt_at", "status = 'pending'"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(Integer, unique=True)
+    bid_id: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    hold_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)

@@ -32,7 +32,6 @@ from target_app.core.config import load_settings
 from target_app.core.db import build_engine
 from target_app.core.schema import ensure_schema
 from target_app.resilience.install import check_deployment
-from target_app.resilience.settings import load_resilience_settings
 
 logger = logging.getLogger("target_app")
 
@@ -91,7 +90,7 @@ def run(
         raise ValueError(f"workers {workers}: must be at least 1")
     prepare_environment(workers, database_url)
     settings = load_settings()  # fail here, with the variable's name, rather than in a worker
-    check_deployment(load_resilience_settings())  # e.g. several workers but no REDIS_URL
+    check_deployment(settings)  # e.g. several workers but no REDIS_URL
     wait_for_database(wait_s)
     print(f"target_app: {workers} worker(s) on http://{host}:{port}", flush=True)
     uvicorn.run(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UsageError
 from models.profile import Profile, load_profile
 
 
@@ -45,3 +47,21 @@ def profile_from_args(args: argparse.Namespace, **overrides: Any) -> Profile:
     layered = population_overrides(args)
     layered.update(overrides)
     return load_profile(getattr(args, "profile", None), overrides=layered or None)
+
+
+def require_positive(flag: str, value: float) -> None:
+    """UsageError naming ``flag`` unless ``value`` is a finite number above 0.
+
+    Comparisons alone let NaN and infinity through (``nan > 0`` is false, ``inf > 0`` true) and
+    they then crash deep inside a run; this check names the flag instead.
+    """
+    if not 0.0 < value < math.inf:
+        raise UsageError(f"{flag} = {value:g}: must be a positive finite number")
+
+
+def require_port(flag: str, value: int, *, allow_any: bool = False) -> None:
+    """UsageError naming ``flag`` unless ``value`` is a TCP port (1-65535; 0 too when
+    ``allow_any``, which lets the OS pick a free one)."""
+    lowest = 0 if allow_any else 1
+    if not lowest <= value <= 65535:
+        raise UsageError(f"{flag} = {value}: not a TCP port (expected {lowest} to 65535)")

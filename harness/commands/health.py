@@ -3,7 +3,8 @@
 Ten checks (harness/health_checks.py): reachable, liveness, readiness, database, pool headroom,
 a login with a seeded account, read endpoints under the API p95 objective, rate-limit headers,
 metrics, circuit breakers. Exit 0 when every check passes (a feature the service does not offer
-is reported, not failed), 1 when one fails, 3 when the host cannot be reached at all.
+is reported, not failed, and so is a check that could not be made, e.g. the rate-limit headers
+when the login was refused), 1 when one fails, 3 when the host cannot be reached at all.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.commands.common import add_profile_argument, profile_from_args
+from harness.commands.common import add_profile_argument, profile_from_args, require_positive
 from harness.exit_codes import ExitCode
 
 SYMBOLS = {
     "pass": ("PASS", "green", "✔"),
     "fail": ("FAIL", "red", "✘"),
     "not offered": ("N/A ", "yellow", "–"),
+    "not checked": ("SKIP", "yellow", "?"),
 }
 
 
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.health_checks import Status, reachable, run_checks
 
+    require_positive("--timeout", args.timeout)
     profile = profile_from_args(args)
     host = str(args.host).rstrip("/")
     plain = args.non_interactive or not sys.stdout.isatty()
@@ -67,10 +70,14 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[{colour}]{symbol}[/{colour}] ", end="")
             console.print(line, markup=False)
     failed = [r for r in results if r.status == Status.FAIL]
-    offered = sum(r.status != Status.NOT_OFFERED for r in results)
+    unchecked = sum(r.status == Status.NOT_CHECKED for r in results)
+    offered = sum(r.status not in (Status.NOT_OFFERED, Status.NOT_CHECKED) for r in results)
+    notes = [f"{offered} offered by the service"]
+    if unchecked:
+        notes.append(f"{unchecked} not checked")
     summary = (
-        f"{len(results) - len(failed)}/{len(results)} checks without failure "
-        f"({offered} offered by the service)"
+        f"{len(results) - len(failed) - unchecked}/{len(results)} checks without failure "
+        f"({', '.join(notes)})"
     )
     console.print(("READY: " if not failed else "NOT READY: ") + summary, markup=False)
     return int(ExitCode.BREACH if failed else ExitCode.OK)

@@ -1,7 +1,8 @@
 """``harness model``: the capacity plan for the profile (analytic, in milliseconds).
 
     harness model                                  the default profile: 400k users
-    harness model --users 500000 --json            one point, DESIGN.md's JSON keys
+    harness model --users 500_000 --json           one point as JSON (capacity.json in
+                                                   docs/artifacts.md)
     harness model --users 100000:1000000:100000    a sweep: one table row (or JSON object) per point
     harness model --report plan.html               the capacity report (reports.capacity)
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ from models.sizing import Sizing, size
 from reports import render_capacity_report
 
 MAX_SWEEP_POINTS = 1000
+#: What ``--users`` accepts for one number: ASCII digits, underscores only between them.
+WHOLE_NUMBER = re.compile(r"[0-9]+(?:_[0-9]+)*")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--users",
         dest="users_spec",
         metavar="N|START:STOP:STEP",
-        help="override population.users; START:STOP:STEP (inclusive) sweeps",
+        help="override population.users: a whole number, digits with optional underscores "
+        "between groups (400000 or 400_000; no commas), or START:STOP:STEP of such numbers, "
+        "an inclusive sweep (100_000:1_000_000:100_000)",
     )
     parser.add_argument("--dau-ratio", type=float, help="override population.dau_ratio")
     parser.add_argument(
@@ -49,19 +55,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_users(spec: str | None) -> list[int] | None:
-    """``None``, ``"400000"`` or ``"100000:1000000:100000"`` (inclusive) as user counts.
+    """``None``, ``"400000"`` (or ``"400_000"``) or ``"100000:1000000:100000"`` (inclusive) as
+    user counts.
 
-    Raises UsageError naming the value; the counts themselves are validated by the profile.
+    A comma is refused, not read as a thousands separator: ``400000,500000`` looks like a list
+    of two populations and would silently become one of 400,000,500,000 users. Raises
+    UsageError naming the value; the counts themselves are validated by the profile.
     """
     if spec is None:
         return None
-    parts = spec.split(":")
-    try:
-        numbers = [int(p.replace("_", "").replace(",", "")) for p in parts]
-    except ValueError:
+    if "," in spec:
         raise UsageError(
-            f"--users {spec!r}: expected a whole number or START:STOP:STEP of whole numbers"
-        ) from None
+            f"--users {spec!r}: a comma is neither a thousands separator nor a list here; write "
+            "400000 or 400_000, and START:STOP:STEP for several populations"
+        )
+    parts = spec.split(":")
+    if not all(WHOLE_NUMBER.fullmatch(part) for part in parts):
+        raise UsageError(
+            f"--users {spec!r}: expected a whole number (digits, optionally grouped by "
+            "underscores: 400_000) or START:STOP:STEP of whole numbers"
+        )
+    numbers = [int(part) for part in parts]
     if len(numbers) == 1:
         return numbers
     if len(numbers) != 3:

@@ -14,7 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from harness.commands.common import add_profile_argument, profile_from_args
+from harness.commands.common import (
+    add_profile_argument,
+    profile_from_args,
+    require_port,
+    require_positive,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.orchestrate import execute, redirect_logging
     from harness.run.run_request import RunRequest
 
+    _check_numbers(args)
     redirect_logging()
     request = RunRequest(
         scenario=args.scenario,
@@ -140,6 +146,16 @@ def run(args: argparse.Namespace) -> int:
             print(run_json.read_text(encoding="utf-8"))
         _print_summary(run_dir, code)
     return code
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """UsageError for a scale, timeout or port that would crash or hang the run (0, negative,
+    NaN, infinity), before anything starts."""
+    for flag in ("scale", "duration_scale", "seed_scale", "ready_timeout",
+                 "expect_workers_timeout"):  # fmt: skip
+        require_positive(f"--{flag.replace('_', '-')}", getattr(args, flag))
+    if args.master_port is not None:
+        require_port("--master-port", args.master_port)
 
 
 def _print_summary(run_dir: Path, code: int) -> None:

@@ -3,7 +3,9 @@
 Starts ``target_app`` under uvicorn on a loopback port (``--port``, default 8000), seeds its
 database (a fresh SQLite file unless ``--database-url``), waits until ``/health/ready``
 answers, prints the address, and runs until Ctrl-C. With ``--workers`` > 1 the service needs
-Redis for shared rate-limit state (``$REDIS_URL``, default the loopback Redis).
+Redis for shared rate-limit state (``$REDIS_URL``, default the loopback Redis). When the
+service stops by itself (before ready or while serving) the error quotes the last lines of its
+output, which say why: a ``SECRET_KEY`` it refuses, a port in use. Exit 3 then.
 """
 
 from __future__ import annotations
@@ -12,10 +14,21 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.errors import UsageError
+from harness.commands.common import require_port, require_positive
+from harness.errors import HarnessError, UsageError
+from harness.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from harness.run.service import ServiceConfig
+
+#: How much of the service's output an error quotes: the last lines, read from the last bytes.
+TAIL_LINES = 20
+TAIL_BYTES = 16_384
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,14 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.run.service import BundledService, ServiceConfig
+    from harness.run.service import ServiceConfig
 
     if args.workers < 1:
         raise UsageError(f"--workers = {args.workers}: must be >= 1")
-    if not 0 <= args.port < 65536:
-        raise UsageError(f"--port = {args.port}: not a TCP port")
-    if not args.seed_scale > 0:
-        raise UsageError(f"--seed-scale = {args.seed_scale}: must be a positive number")
+    require_port("--port", args.port, allow_any=True)
+    require_positive("--seed-scale", args.seed_scale)
     config = ServiceConfig(
         workers=args.workers,
         database_url=args.database_url,
@@ -67,23 +78,62 @@ def run(args: argparse.Namespace) -> int:
     # non-interactive shell (or by a parent that ignores SIGINT) inherits SIGINT as ignored,
     # and Python then installs no KeyboardInterrupt handler, so Ctrl-C would do nothing.
     signal.signal(signal.SIGINT, on_term)
-    service = BundledService(config, args.log)
+    # The service's output always goes to a file: when it stops, its last lines say why (a
+    # setting it refuses, a port in use), and the error quotes them. Without --log the file is
+    # temporary.
+    with tempfile.TemporaryDirectory(prefix="harness-serve-") as scratch:
+        log = args.log if args.log is not None else Path(scratch) / "service.log"
+        return _serve(config, log, kept=args.log is not None)
+
+
+def _serve(config: ServiceConfig, log: Path, kept: bool) -> int:
+    """Start the service, print its address, wait until Ctrl-C or until it exits; ``kept``
+    says whether ``log`` outlives the command (an error then names it)."""
+    from harness.run.service import BundledService, ServiceFailed
+
+    start_of_run = log.stat().st_size if log.exists() else 0  # --log appends to earlier runs
+    service = BundledService(config, log)
     started = time.monotonic()
     try:
-        service.start()
+        try:
+            service.start()
+        except HarnessError as exc:
+            raise ServiceFailed(with_service_output(str(exc), log, start_of_run, kept)) from exc
         print(
             f"serving on {service.url}  (database {service.database_url}, "
-            f"{args.workers} worker(s), ready in {time.monotonic() - started:.1f} s; "
+            f"{config.workers} worker(s), ready in {time.monotonic() - started:.1f} s; "
             "Ctrl-C stops)",
             flush=True,
         )
         while service.alive():
             time.sleep(0.5)
         code = service.process.returncode if service.process else None
-        print(f"harness serve: the service exited with code {code}", file=sys.stderr)
-        return 3
+        exited = f"the service exited with code {code}"
+        message = with_service_output(exited, log, start_of_run, kept)
+        print(f"harness serve: {message}", file=sys.stderr)
+        return int(ExitCode.UNREACHABLE)
     except KeyboardInterrupt:
         print("harness serve: stopping", file=sys.stderr)
-        return 0
+        return int(ExitCode.OK)
     finally:
         service.stop()
+
+
+def with_service_output(message: str, log: Path, start: int, name_log: bool) -> str:
+    """``message`` followed by the service's last lines of output since byte ``start`` of
+    ``log`` (indented; ``name_log``: saying where the whole log is), or ``message`` alone when
+    the service wrote nothing."""
+    try:
+        with log.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(start, size - TAIL_BYTES))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return message
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()][-TAIL_LINES:]
+    if not lines:
+        return message
+    where = f" (all of it in {log})" if name_log else ""
+    return f"{message}; the service's last output{where}:\n" + "\n".join(
+        f"  {line}" for line in lines
+    )

@@ -47,6 +47,7 @@ from models.profile import Profile
 from models.simulation import (
     ExternalCall,
     MinuteRecord,
+    ServiceDraws,
     SimulationOptions,
     SimulationSummary,
     simulate_day,
@@ -103,6 +104,7 @@ def _options(args: argparse.Namespace, profile: Profile) -> SimulationOptions:
         raise UsageError("--external is simulated only: the fast path has no external calls")
     externals = tuple(parse_external(spec, profile) for spec in args.external)
     try:
+        ServiceDraws(args.scv)  # the simulation's own rule for --scv, checked before anything runs
         return SimulationOptions(
             hours=args.hours, start_hour=start, seed=args.seed,
             replications=args.replications, mode=args.mode, scv=args.scv,
@@ -144,8 +146,11 @@ def parse_external(spec: str, profile: Profile) -> ExternalCall:
         failure = float(parts[3]) if len(parts) == 4 else 0.0
     except ValueError:
         raise UsageError(f"--external {spec!r}: latency and probability must be numbers") from None
-    if not latency_ms >= 0:
-        raise UsageError(f"--external {spec!r}: latency must be >= 0 ms, got {latency_text}")
+    if not 0 <= latency_ms < math.inf:
+        raise UsageError(
+            f"--external {spec!r}: latency must be >= 0 ms, got {latency_text} (expected a "
+            "finite number of milliseconds)"
+        )
     try:
         return ExternalCall(service, endpoints, latency_ms / 1000.0, failure)
     except ValueError as exc:

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.commands.common import require_port
 from harness.errors import UsageError
 from harness.exit_codes import ExitCode
 
@@ -49,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.processes < 1:
         raise UsageError(f"--processes = {args.processes}: must be >= 1")
-    if not 0 < args.master_port < 65536:
-        raise UsageError(f"--master-port = {args.master_port}: not a TCP port")
+    require_port("--master-port", args.master_port)
     if args.profile is not None and not args.profile.is_file():
         raise UsageError(f"--profile = {str(args.profile)!r}: file not found")
     log_dir = args.log_dir or Path()

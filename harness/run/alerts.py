@@ -17,26 +17,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from typing import Any
 
 from models.profile import AlertRule, Alerts
-
-
-@dataclass(frozen=True, slots=True)
-class FiredAlert:
-    """One row of ``run.json``'s ``alerts`` list."""
-
-    severity: str
-    metric: str
-    op: str
-    threshold: float
-    fired_at_s: float
-    value: float
-    resolved_at_s: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from models.run_records import FiredAlert
 
 
 def _fire(
@@ -55,7 +40,7 @@ def _fire(
                 fired.append(active)
         else:
             if active is not None:
-                fired[-1] = FiredAlert(**{**active.as_dict(), "resolved_at_s": t_s})
+                fired[-1] = replace(active, resolved_at_s=t_s)
             pending_since, active = None, None
     return fired
 

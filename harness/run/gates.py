@@ -18,35 +18,21 @@ profile's ``gates.abort_window_s`` stops the run early.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from models.profile import Slo
+from models.run_records import RequestFigures, SloResult, StageResult
 
-# (objective name, key of a stage record, True when the measurement must stay *below* target)
-OBJECTIVES: tuple[tuple[str, str, bool], ...] = (
-    ("api_p50_ms", "p50_ms", True),
-    ("api_p95_ms", "p95_ms", True),
-    ("page_p95_ms", "page_p95_ms", True),
-    ("error_rate", "error_rate", True),
-    ("availability", "availability", False),
+# (objective name, its measurement in a stage record, True when it must stay *below* target)
+OBJECTIVES: tuple[tuple[str, Callable[[RequestFigures], float | None], bool], ...] = (
+    ("api_p50_ms", lambda record: record.p50_ms, True),
+    ("api_p95_ms", lambda record: record.p95_ms, True),
+    ("page_p95_ms", lambda record: record.page_p95_ms, True),
+    ("error_rate", lambda record: record.error_rate, True),
+    ("availability", lambda record: record.availability, False),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SloResult:
-    """One row of ``run.json``'s ``slo`` list."""
-
-    name: str
-    target: float
-    measured: float | None
-    passed: bool
-    stage: str | None
-    """The stage's name, or None for the overall gate."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def holds(below: bool, measured: float, target: float) -> bool:
@@ -54,16 +40,16 @@ def holds(below: bool, measured: float, target: float) -> bool:
     return measured < target if below else measured >= target
 
 
-def evaluate_record(slo: Slo, record: Mapping[str, Any], stage: str | None) -> list[SloResult]:
+def evaluate_record(slo: Slo, record: RequestFigures, stage: str | None) -> list[SloResult]:
     """Gate one stage record (or the overall record when ``stage`` is None)."""
     results = []
-    empty = not record.get("requests")
-    for name, key, below in OBJECTIVES:
+    empty = not record.requests
+    for name, measure, below in OBJECTIVES:
         target = float(getattr(slo, name))
-        measured = record.get(key)
+        measured = measure(record)
         if empty and name != "availability":
             # No API request at all: the record's 0.0 latencies and error rate are no evidence
-            # (summary.aggregate fills them in), so they must not read as "passed".
+            # (summary.figures fills them in), so they must not read as "passed".
             measured = None
         if measured is None:
             if stage is not None:
@@ -81,14 +67,12 @@ def evaluate_record(slo: Slo, record: Mapping[str, Any], stage: str | None) -> l
     return results
 
 
-def evaluate(
-    slo: Slo, stages: Sequence[Mapping[str, Any]], overall: Mapping[str, Any]
-) -> list[SloResult]:
+def evaluate(slo: Slo, stages: Sequence[StageResult], overall: RequestFigures) -> list[SloResult]:
     """Every objective for every stage that had API requests, then overall."""
     results: list[SloResult] = []
     for stage in stages:
-        if stage.get("requests", 0) > 0:
-            results.extend(evaluate_record(slo, stage, str(stage["name"])))
+        if stage.requests > 0:
+            results.extend(evaluate_record(slo, stage, stage.name))
     results.extend(evaluate_record(slo, overall, None))
     return results
 

@@ -23,10 +23,11 @@ already withdrawn, so the seeded data never counts. The five kinds of write (mod
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
+
+from models.run_records import IntegrityAudit, KindCounts
 
 KINDS = ("job", "bid", "message", "award", "withdrawal")
 
@@ -51,40 +52,12 @@ class Baseline:
     withdrawn_bids: frozenset[int]
 
 
-@dataclass
-class AuditResult:
-    acknowledged_writes: int
-    lost: int
-    unexpected: int
-    recovered: int
-    checked: bool
-    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
-    lost_examples: list[str] = field(default_factory=list)
-    unexpected_examples: list[str] = field(default_factory=list)
-    reason: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "acknowledged_writes": self.acknowledged_writes,
-            "lost": self.lost,
-            "unexpected": self.unexpected,
-            "recovered": self.recovered,
-            "checked": self.checked,
-            "by_kind": self.by_kind,
-            "lost_examples": self.lost_examples[:20],
-            "unexpected_examples": self.unexpected_examples[:20],
-        }
-        if self.reason:
-            record["reason"] = self.reason
-        return record
-
-
-def not_checked(reason: str, acknowledged: int = 0) -> AuditResult:
+def not_checked(reason: str, acknowledged: int = 0) -> IntegrityAudit:
     """The audit could not run (an external host without database access, no write log)."""
-    return AuditResult(acknowledged, 0, 0, 0, checked=False, reason=reason)
+    return IntegrityAudit(acknowledged, 0, 0, 0, checked=False, reason=reason)
 
 
-def _scalar_ids(connection: Any, query: str, **params: Any) -> frozenset[int]:
+def _scalar_ids(connection: Connection, query: str, **params: object) -> frozenset[int]:
     return frozenset(int(row[0]) for row in connection.execute(text(query), params))
 
 
@@ -129,7 +102,9 @@ def present(database_url: str, baseline: Baseline) -> dict[str, frozenset[int]]:
         engine.dispose()
 
 
-def check(writes: Iterable[WriteRecord], in_database: Mapping[str, frozenset[int]]) -> AuditResult:
+def check(
+    writes: Iterable[WriteRecord], in_database: Mapping[str, frozenset[int]]
+) -> IntegrityAudit:
     """The set check itself, on plain data (the part the unit tests exercise directly).
 
     An unacknowledged attempt has no id, so it can explain any one present-but-unacknowledged
@@ -146,24 +121,33 @@ def check(writes: Iterable[WriteRecord], in_database: Mapping[str, frozenset[int
         else:
             unacked_attempts[write.kind] += 1
 
-    result = AuditResult(0, 0, 0, 0, checked=True)
+    by_kind: dict[str, KindCounts] = {}
+    recovered = 0
+    lost_examples: list[str] = []
+    unexpected_examples: list[str] = []
     for kind in KINDS:
         there = in_database.get(kind, frozenset())
         lost_ids = sorted(acked[kind] - there)
         extra_ids = sorted(there - acked[kind])
-        recovered = min(len(extra_ids), unacked_attempts[kind])
-        unexpected_ids = extra_ids[recovered:]
-        result.acknowledged_writes += len(acked[kind])
-        result.lost += len(lost_ids)
-        result.unexpected += len(unexpected_ids)
-        result.recovered += recovered
-        result.lost_examples += [f"{kind} {i}" for i in lost_ids]
-        result.unexpected_examples += [f"{kind} {i}" for i in unexpected_ids]
-        result.by_kind[kind] = {
-            "acknowledged": len(acked[kind]),
-            "unacknowledged_attempts": unacked_attempts[kind],
-            "in_database": len(there),
-            "lost": len(lost_ids),
-            "unexpected": len(unexpected_ids),
-        }
-    return result
+        explained = min(len(extra_ids), unacked_attempts[kind])
+        unexpected_ids = extra_ids[explained:]
+        recovered += explained
+        lost_examples += [f"{kind} {i}" for i in lost_ids]
+        unexpected_examples += [f"{kind} {i}" for i in unexpected_ids]
+        by_kind[kind] = KindCounts(
+            acknowledged=len(acked[kind]),
+            unacknowledged_attempts=unacked_attempts[kind],
+            in_database=len(there),
+            lost=len(lost_ids),
+            unexpected=len(unexpected_ids),
+        )
+    return IntegrityAudit(
+        acknowledged_writes=sum(counts.acknowledged for counts in by_kind.values()),
+        lost=sum(counts.lost for counts in by_kind.values()),
+        unexpected=sum(counts.unexpected for counts in by_kind.values()),
+        recovered=recovered,
+        checked=True,
+        by_kind=by_kind,
+        lost_examples=tuple(lost_examples[: IntegrityAudit.EXAMPLES]),
+        unexpected_examples=tuple(unexpected_examples[: IntegrityAudit.EXAMPLES]),
+    )

@@ -1,8 +1,16 @@
 """The end of ``harness run``: from what was measured to the files and the exit code.
 
-Reads the load generator's final report and merged HDR histograms, builds the stage, endpoint
-and time-series records, reconciles client and server counts, audits the writes, evaluates the
-gates and alert rules, writes every artifact (docs/artifacts.md) and decides the exit code::
+:func:`conclude` goes through five phases, each a function below::
+
+    completeness  the load generator's final report and merged HDR histograms; every way the
+                  load was lost or cut short becomes a reason the run is incomplete
+    records       stage, overall and endpoint records; the histogram, time-series, failure
+                  and scrape files
+    audit         client against server counts, and the lost-write audit
+    gates         objectives, integrity and chaos gates, alert rules, the exit code
+    write         run.json's record, then run.json, the model's outputs, the report
+
+The exit code::
 
     incomplete (anything lost or cut short, except an abort on breach)   -> 3
     a breached objective, a failed audit, an abort on breach              -> 1
@@ -11,115 +19,155 @@ gates and alert rules, writes every artifact (docs/artifacts.md) and decides the
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from harness import artifacts
 from harness.exit_codes import ExitCode
 from harness.run import alerts as alert_rules
 from harness.run import gates, integrity, reconcile, summary
-from harness.run.locust_runner import Swarm, SwarmPlan
-from harness.run.model_outputs import ModelOutputsAhead, write_model_outputs
-from harness.run.probe import Prober
-from harness.run.run_request import RunRequest, RunState
-from harness.run.scrape import Scraper, delta_requests
-from harness.run.service import BundledService
+from harness.run.context import Observed, RunContext
+from harness.run.final_report import FinalReport, read_final_report
+from harness.run.model_outputs import write_model_outputs
+from harness.run.run_request import RunState
+from harness.run.scrape import delta_requests
 from journeys.hdr import HistogramSet
 from journeys.run import read_histograms
-from models.profile import Profile, Stage
+from journeys.writelog import WriteRecord as LoggedWrite
+from journeys.writelog import read_write_log
+from models.profile import Profile
+from models.rounding import rounded
+from models.run_records import (
+    EndpointResult,
+    FiredAlert,
+    IntegrityAudit,
+    LoadGenerator,
+    PersonaMix,
+    RequestFigures,
+    Run,
+    ServerVsClient,
+    SloResult,
+    StageResult,
+    Target,
+)
 
 
-def _read_final(plan: SwarmPlan, state: RunState) -> dict[str, Any]:
-    try:
-        final: dict[str, Any] = json.loads(plan.final_path.read_text(encoding="utf-8"))
-        return final
-    except (OSError, ValueError):
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    """What the completeness and records phases read from the load generator."""
+
+    final: FinalReport | None
+    histograms: HistogramSet
+    stages: list[StageResult]
+    overall: RequestFigures
+    endpoints: list[EndpointResult]
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """What the gates phase decided."""
+
+    slo: list[SloResult]
+    alerts: list[FiredAlert]
+    alerts_not_evaluated: list[str]
+    exit_code: ExitCode
+
+
+def conclude(run: RunContext, observed: Observed) -> int:
+    """Write every artifact of the run and return its exit code (module docstring)."""
+    final, histograms = _completeness(run, observed)
+    measured = _records(run, observed, final, histograms)
+    server_vs_client = _reconciliation(observed, histograms)
+    audit = _audit(run, observed)
+    judged = _gates(run, observed, measured, audit)
+    _write(run, _summary(run, observed, measured, audit, server_vs_client, judged))
+    return int(judged.exit_code)
+
+
+# --- completeness -----------------------------------------------------------------------------
+
+
+def _completeness(run: RunContext, observed: Observed) -> tuple[FinalReport | None, HistogramSet]:
+    """The final report and the histograms; every loss they show, as a reason."""
+    state, swarm = observed.state, observed.swarm
+    final = read_final_report(swarm.plan.final_path)
+    if final is None:
         state.incomplete("the load generator's final report is missing (it did not quit cleanly)")
-        return {}
-
-
-def _read_histograms(plan: SwarmPlan, state: RunState) -> tuple[HistogramSet, dict[str, Any]]:
     try:
-        return read_histograms(plan.hdr_path)
+        histograms, hdr_meta = read_histograms(swarm.plan.hdr_path)
     except (OSError, ValueError, KeyError) as exc:
         state.incomplete(f"the merged HDR histograms are missing or unreadable ({exc})")
-        return HistogramSet(), {}
-
-
-def conclude(
-    request: RunRequest,
-    stages: tuple[Stage, ...],
-    run_dir: Path,
-    started_at: Any,
-    service: BundledService | None,
-    database_url: str | None,
-    baseline: integrity.Baseline | None,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    prober: Prober,
-    scraper: Scraper,
-    swarm: Swarm,
-    state: RunState,
-    t0: float,
-    *,
-    ahead: ModelOutputsAhead | None = None,
-) -> int:
-    """Write every artifact of the run and return its exit code (module docstring). ``ahead``:
-    the model outputs, computed while the service started (harness/run/model_outputs.py)."""
-    plan = swarm.plan
-    profile = request.profile
-    final = _read_final(plan, state)
-    histograms, hdr_meta = _read_histograms(plan, state)
+        histograms, hdr_meta = HistogramSet(), {}
     master = swarm.master
     if master is not None and master.exit_code not in (0, 1, None):
         state.incomplete(f"the Locust master exited with code {master.exit_code} (see logs/)")
     for reason in hdr_meta.get("completeness", {}).get("reasons", []):
         state.incomplete(f"journeys: {reason}")
-    stopped_wall = final.get("finished_at") or final.get("wall") or float("inf")
-    for role, (code, wall) in sorted(swarm.exited.items()):
+    _load_generator_losses(observed, final)
+    if final is not None and not final.stages_completed and not state.aborted_on_breach:
+        state.incomplete(
+            f"the load stopped before the last stage ended ({final.stop_reason or 'unknown'})"
+        )
+    if (final is None or not final.test_started_at) and not state.live:
+        state.incomplete(_never_started(observed))
+    return final, histograms
+
+
+def _load_generator_losses(observed: Observed, final: FinalReport | None) -> None:
+    """Load-generator processes that died before the load was stopped, or went silent."""
+    state = observed.state
+    stopped_wall = final.stopped_wall if final is not None else float("inf")
+    for role, (code, wall) in sorted(observed.swarm.exited.items()):
         if wall < stopped_wall:
             state.incomplete(
-                f"load-generator {role} exited with code {code} at t={wall - t0:.1f} s, "
-                "before the load was stopped"
+                f"load-generator {role} exited with code {code} at "
+                f"t={wall - observed.t0:.1f} s, before the load was stopped"
             )
-    for worker_id in final.get("missing_final_report", []):
+    if final is None:
+        return
+    for worker_id in final.missing_final_report:
         state.incomplete(f"load-generator worker {worker_id} sent no report after stopping")
-    for worker_id, how in final.get("lost_workers", {}).items():
+    for worker_id, how in final.lost_workers.items():
         state.incomplete(f"load-generator worker {worker_id} {how.split(' at ')[0]}")
-    if final and not final.get("stages_completed") and not state.aborted_on_breach:
-        stop_reason = final.get("stop_reason") or "unknown"
-        state.incomplete(f"the load stopped before the last stage ended ({stop_reason})")
-    if not final.get("test_started_at") and not state.live:
-        log = "master.log" if plan.distributed else "locust.log"
-        waited = (
-            f"; {plan.worker_count} worker(s) were expected within "
-            f"{plan.expect_workers_max_wait_s:g} s"
-            if plan.distributed
-            else ""
-        )
-        locust_code = master.exit_code if master is not None else None
-        state.incomplete(
-            f"the load never started (Locust exited with code {locust_code}{waited}; "
-            f"see logs/{log})"
-        )
 
-    load_start_s = (final.get("test_started_at") or t0) - t0
-    load_end_s = (final.get("finished_at") or final.get("wall") or time.time()) - t0
-    probes = prober.snapshot()
-    windows = summary.stage_windows(stages, load_start_s, load_end_s)
-    stage_records = summary.stage_records(histograms, windows, probes)
-    overall = summary.overall_record(histograms, len(stages), probes, load_start_s, load_end_s)
+
+def _never_started(observed: Observed) -> str:
+    """The reason for a run whose load never started, with where to look."""
+    plan, master = observed.swarm.plan, observed.swarm.master
+    log = "master.log" if plan.distributed else "locust.log"
+    waited = (
+        f"; {plan.worker_count} worker(s) were expected within {plan.expect_workers_max_wait_s:g} s"
+        if plan.distributed
+        else ""
+    )
+    locust_code = master.exit_code if master is not None else None
+    return f"the load never started (Locust exited with code {locust_code}{waited}; see logs/{log})"
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+def _records(
+    run: RunContext, observed: Observed, final: FinalReport | None, histograms: HistogramSet
+) -> _Measured:
+    """The stage, overall and endpoint records; the stats/ files and server.json."""
+    t0, plan, run_dir = observed.t0, observed.swarm.plan, run.run_dir
+    started = final.test_started_at if final is not None else None
+    ended = final.stopped_wall if final is not None else None
+    load_start_s = (started or t0) - t0
+    load_end_s = (ended or time.time()) - t0
+    probes = observed.prober.snapshot()
+    windows = summary.stage_windows(run.stages, load_start_s, load_end_s)
     for window in windows:
         artifacts.write_json(
             run_dir / "stats" / "histograms" / f"{window.index}.json",
             {
                 "stage": window.index,
                 "name": window.name,
-                **summary.stage_histograms(histograms, window.index, len(stages)),
+                **summary.stage_histograms(histograms, window.index, len(run.stages)),
             },
         )
     artifacts.write_json(
@@ -127,171 +175,50 @@ def conclude(
         {
             "window_s": plan.window_s,
             "percentiles": "locust buckets (2 significant digits)",
-            "records": state.timeseries,
+            "records": observed.state.timeseries,
         },
     )
-    artifacts.write_json(run_dir / "stats" / "failures.json", {"failures": _failures(final, t0)})
-    artifacts.write_json(run_dir / "server.json", {"scrapes": scraper.snapshot()})
+    failures = sorted(final.failures if final is not None else (), key=lambda f: -f.occurrences)
+    artifacts.write_json(
+        run_dir / "stats" / "failures.json", {"failures": [f.to_json(t0) for f in failures]}
+    )
+    artifacts.write_json(run_dir / "server.json", {"scrapes": observed.scraper.snapshot()})
     if not plan.writes_path.exists():
         plan.writes_path.touch()
-
-    client = summary.client_counts(histograms)
-    if before is not None and after is not None:
-        server_vs_client = reconcile.reconcile(client, delta_requests(before, after))
-        if not server_vs_client["match"] and client:
-            totals = f"client {server_vs_client['client_total']}, server "
-            totals += str(server_vs_client["server_total"])
-            state.incomplete(
-                f"client and server request counts differ ({totals}, on "
-                f"{', '.join(server_vs_client['mismatched'][:5]) or 'no endpoint'})"
-            )
-    else:
-        server_vs_client = reconcile.unavailable("; ".join(state.notes) or "no scrape")
-
-    audit = _audit(database_url, baseline, plan, state)
-    slo_results = gates.evaluate(profile.slo, stage_records, overall)
-    slo_rows = [r.as_dict() for r in slo_results]
-    if profile.scenarios[request.scenario].fault is not None:
-        # A chaos run breaks the steady-state objectives on purpose; they are recorded for the
-        # reader but its own gates (error budget, recovery, drain, integrity) decide.
-        slo_rows = [row | {"judged": False} for row in slo_rows]
-    if audit.checked:
-        judged = [("integrity_lost", audit.lost), ("integrity_unexpected", audit.unexpected)]
-        if _lost_load_generator(state) and audit.unexpected:
-            # A killed worker's write log dies with it: the rows its users wrote are in the
-            # database but in no surviving log. That is the harness's loss, not the service's,
-            # so "unexpected" cannot be judged; the run is already incomplete for it.
-            judged = judged[:1]
-            state.notes.append(
-                f"integrity: {audit.unexpected} write(s) in the database are in no surviving "
-                "write log; a load-generator worker was lost with its log, so they are not "
-                "judged as unexpected"
-            )
-        for name, value in judged:
-            slo_rows.append(
-                {"name": name, "target": 0, "measured": value, "passed": value == 0, "stage": None}
-            )
-    slo_rows.extend(state.chaos_rows)  # a chaos scenario's gates breach like objectives
-    cores = float(min(request.service_workers, os.cpu_count() or 1))
-    fired, not_evaluated = alert_rules.evaluate(
-        profile.alerts, alert_rules.metric_series(state.timeseries, scraper.snapshot(), cores)
-    )
-
-    cpu_max = max(
-        float(final.get("cpu_max") or 0.0),
-        swarm.cpu_max,
-        max((float(r.get("loadgen_cpu") or 0.0) for r in state.timeseries), default=0.0),
-    )
-    unreliable = cpu_max > profile.gates.loadgen_cpu_unreliable
-    processes = max(plan.worker_count, 1)
-    peak_users = int(
-        final.get("peak_users") or max((r["users"] for r in state.timeseries), default=0)
-    )
-    breach = (
-        any(not row["passed"] and row.get("judged", True) for row in slo_rows)
-        or state.aborted_on_breach is not None
-    )
-    if state.aborted_on_breach:
-        state.incomplete(f"aborted early on a sustained breach: {state.aborted_on_breach}")
-    only_abort = state.aborted_on_breach is not None and len(state.reasons) == 1
-    if state.reasons and not only_abort:
-        exit_code = ExitCode.UNREACHABLE
-    elif breach:
-        exit_code = ExitCode.BREACH
-    else:
-        exit_code = ExitCode.OK
-
-    run = {
-        "scenario": request.scenario,
-        "started_at": artifacts.iso(started_at),
-        "finished_at": artifacts.iso(artifacts.utc_now()),
-        "complete": not state.reasons,
-        "incomplete_reasons": list(state.reasons),
-        "target": {
-            "host": service.url if service else request.host,
-            "workers": request.service_workers if service else None,
-            "database": service.database_kind
-            if service
-            else ("external" if not database_url else _db_kind(database_url)),
-            "bundled": service is not None,
-            "seed_scale": request.seed_scale if service else None,
-        },
-        "load_generator": {
-            "workers": plan.worker_count,
-            "processes": processes,
-            "users_per_process": round(peak_users / processes, 2),
-            "cpu_max": round(cpu_max, 4),
-            "unreliable": unreliable,
-            "cpu_unreliable_threshold": profile.gates.loadgen_cpu_unreliable,
-            "mode": "remote"
-            if request.expect_workers
-            else ("local-distributed" if request.workers else "local"),
-        },
-        "stages": stage_records,
-        "overall": overall,
-        "endpoints": summary.endpoint_records(histograms),
-        "persona_mix": _persona_mix(profile, final.get("user_classes", {})),
-        "slo": slo_rows,
-        "alerts": [a.as_dict() for a in fired],
-        "alerts_not_evaluated": not_evaluated,
-        "integrity": audit.as_dict(),
-        "chaos": state.chaos,
-        "server_vs_client": server_vs_client,
-        "exit_code": int(exit_code),
-        "duration_scale": request.duration_scale,
-        "scale": request.scale,
-        "percentiles": "HDR histograms, 3 significant digits, merged across workers",
-        "load_model": "closed (users with think time)",
-        "notes": state.notes,
-        "warnings": (
-            [
-                f"load-generator CPU reached {cpu_max:.0%} (above "
-                f"{profile.gates.loadgen_cpu_unreliable:.0%}): its latency figures are unreliable"
-            ]
-            if unreliable
-            else []
+    return _Measured(
+        final=final,
+        histograms=histograms,
+        stages=summary.stage_records(histograms, windows, probes),
+        overall=summary.overall_record(
+            histograms, len(run.stages), probes, load_start_s, load_end_s
         ),
-        "machine": artifacts.machine(),
-        "command": " ".join(sys.argv),
-    }
-    artifacts.write_run(run_dir, run)
-    write_model_outputs(
-        run_dir,
-        profile,
-        stages,
-        service_workers=request.service_workers,
-        bundled=service is not None,
-        ahead=ahead,
+        endpoints=summary.endpoint_records(histograms),
     )
-    if request.report:
-        artifacts.render_report(run_dir)
-    if unreliable:
-        print(
-            f"warning: load-generator CPU reached {cpu_max:.0%} (> "
-            f"{profile.gates.loadgen_cpu_unreliable:.0%}): latency figures are unreliable",
-            file=sys.stderr,
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+def _reconciliation(observed: Observed, histograms: HistogramSet) -> ServerVsClient:
+    """Client against server counts; counts that differ make the run incomplete."""
+    state = observed.state
+    if observed.before is None or observed.after is None:
+        return reconcile.unavailable("; ".join(state.notes) or "no scrape")
+    client = summary.client_counts(histograms)
+    result = reconcile.reconcile(client, delta_requests(observed.before, observed.after))
+    if not result.match and client:
+        state.incomplete(
+            f"client and server request counts differ (client {result.client_total}, server "
+            f"{result.server_total}, on {', '.join(result.mismatched[:5]) or 'no endpoint'})"
         )
-    return int(exit_code)
+    return result
 
 
-def _lost_load_generator(state: RunState) -> bool:
-    """Whether a load-generator worker died or went silent during the run."""
-    return any(
-        reason.startswith(("load-generator worker", "journeys: worker")) for reason in state.reasons
-    )
-
-
-def _db_kind(url: str) -> str:
-    return "sqlite" if url.startswith("sqlite") else "postgresql"
-
-
-def _audit(
-    database_url: str | None, baseline: integrity.Baseline | None, plan: SwarmPlan, state: RunState
-) -> integrity.AuditResult:
-    from journeys.writelog import read_write_log
-
+def _audit(run: RunContext, observed: Observed) -> IntegrityAudit:
+    """The lost-write audit of the journeys' write log against the database."""
+    writes_path = observed.swarm.plan.writes_path
     try:
-        log = read_write_log(plan.writes_path) if plan.writes_path.exists() else []
+        log = read_write_log(writes_path) if writes_path.exists() else []
     except ValueError as exc:
         return integrity.not_checked(f"the write log is unreadable: {exc}")
     writes = [
@@ -300,6 +227,7 @@ def _audit(
         )
         for r in log
     ]
+    database_url, baseline = run.database_url, observed.baseline
     if not database_url or baseline is None:
         return integrity.not_checked(
             "no database access (an external --host without --database-url)", len(writes)
@@ -311,30 +239,197 @@ def _audit(
     return integrity.check(writes, in_db)
 
 
-def _audited_id(record: Any) -> int:
+def _audited_id(record: LoggedWrite) -> int:
     """The id the audit looks up: an award is checked on its job (journeys log the bid id)."""
     if record.kind.value == "award" and record.parent_id is not None:
         return int(record.parent_id)
+    assert record.id is not None  # only acknowledged writes are looked up: they have their id
     return int(record.id)
 
 
-def _failures(final: dict[str, Any], t0: float) -> list[dict[str, Any]]:
-    rows = []
-    for failure in final.get("failures", []):
-        row = dict(failure)
-        for key in ("first_seen", "last_seen"):
-            wall = row.pop(key, None)
-            row[f"{key}_s"] = None if wall is None else round(float(wall) - t0, 3)
-        rows.append(row)
-    return sorted(rows, key=lambda r: -int(r.get("occurrences", 0)))
+# --- gates ------------------------------------------------------------------------------------
 
 
-def _persona_mix(profile: Profile, user_classes: dict[str, int]) -> dict[str, Any]:
-    target = {name: persona.share for name, persona in profile.personas.items()}
+def _gates(
+    run: RunContext, observed: Observed, measured: _Measured, audit: IntegrityAudit
+) -> _Judged:
+    """The ``slo`` rows and the alerts; from them and the reasons, the exit code."""
+    request, state = run.request, observed.state
+    profile = request.profile
+    slo = gates.evaluate(profile.slo, measured.stages, measured.overall)
+    if profile.scenarios[request.scenario].fault is not None:
+        # A chaos run breaks the steady-state objectives on purpose; they are recorded for the
+        # reader but its own gates (error budget, recovery, drain, integrity) decide.
+        slo = [replace(row, judged=False) for row in slo]
+    slo.extend(_integrity_gates(audit, state))
+    slo.extend(state.chaos_rows)  # a chaos scenario's gates breach like objectives
+    cores = float(min(request.service_workers, os.cpu_count() or 1))
+    series = alert_rules.metric_series(state.timeseries, observed.scraper.snapshot(), cores)
+    fired, not_evaluated = alert_rules.evaluate(profile.alerts, series)
+    breached = any(not row.passed and row.judged for row in slo)
+    breach = breached or state.aborted_on_breach is not None
+    if state.aborted_on_breach:
+        state.incomplete(f"aborted early on a sustained breach: {state.aborted_on_breach}")
+    only_abort = state.aborted_on_breach is not None and len(state.reasons) == 1
+    if state.reasons and not only_abort:
+        exit_code = ExitCode.UNREACHABLE
+    elif breach:
+        exit_code = ExitCode.BREACH
+    else:
+        exit_code = ExitCode.OK
+    return _Judged(slo, fired, not_evaluated, exit_code)
+
+
+def _integrity_gates(audit: IntegrityAudit, state: RunState) -> list[SloResult]:
+    """``integrity_lost`` and ``integrity_unexpected`` (target 0), when the audit ran."""
+    if not audit.checked:
+        return []
+    judged = [("integrity_lost", audit.lost), ("integrity_unexpected", audit.unexpected)]
+    if _lost_load_generator(state) and audit.unexpected:
+        # A killed worker's write log dies with it: the rows its users wrote are in the
+        # database but in no surviving log. That is the harness's loss, not the service's,
+        # so "unexpected" cannot be judged; the run is already incomplete for it.
+        judged = judged[:1]
+        state.notes.append(
+            f"integrity: {audit.unexpected} write(s) in the database are in no surviving "
+            "write log; a load-generator worker was lost with its log, so they are not "
+            "judged as unexpected"
+        )
+    return [SloResult(name, 0, value, value == 0, None) for name, value in judged]
+
+
+def _lost_load_generator(state: RunState) -> bool:
+    """Whether a load-generator worker died or went silent during the run."""
+    return any(
+        reason.startswith(("load-generator worker", "journeys: worker")) for reason in state.reasons
+    )
+
+
+# --- write ------------------------------------------------------------------------------------
+
+
+def _summary(
+    run: RunContext,
+    observed: Observed,
+    measured: _Measured,
+    audit: IntegrityAudit,
+    server_vs_client: ServerVsClient,
+    judged: _Judged,
+) -> Run:
+    """run.json's record of the run."""
+    request, state = run.request, observed.state
+    load_generator = _load_generator(run, observed, measured.final)
+    warning = _unreliable_warning(request.profile, load_generator.cpu_max)
+    return Run(
+        scenario=request.scenario,
+        started_at=artifacts.iso(run.started_at),
+        finished_at=artifacts.iso(artifacts.utc_now()),
+        complete=not state.reasons,
+        incomplete_reasons=tuple(state.reasons),
+        target=_target(run),
+        load_generator=load_generator,
+        stages=tuple(measured.stages),
+        overall=measured.overall,
+        endpoints=tuple(measured.endpoints),
+        persona_mix=_persona_mix(
+            request.profile, measured.final.user_classes if measured.final else {}
+        ),
+        slo=tuple(judged.slo),
+        alerts=tuple(judged.alerts),
+        alerts_not_evaluated=tuple(judged.alerts_not_evaluated),
+        integrity=audit,
+        chaos=state.chaos,
+        server_vs_client=server_vs_client,
+        exit_code=int(judged.exit_code),
+        duration_scale=request.duration_scale,
+        scale=request.scale,
+        percentiles="HDR histograms, 3 significant digits, merged across workers",
+        load_model="closed (users with think time)",
+        notes=tuple(state.notes),
+        warnings=(warning,) if load_generator.unreliable else (),
+        machine=artifacts.machine(),
+        command=" ".join(sys.argv),
+    )
+
+
+def _write(run: RunContext, summary_record: Run) -> None:
+    """run.json, the model's outputs beside it, the report; the load generator's warning on
+    the terminal too."""
+    request = run.request
+    artifacts.write_run(run.run_dir, summary_record)
+    write_model_outputs(
+        run.run_dir,
+        request.profile,
+        run.stages,
+        service_workers=request.service_workers,
+        bundled=run.service is not None,
+        ahead=run.ahead,
+    )
+    if request.report:
+        artifacts.render_report(run.run_dir)
+    for warning in summary_record.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def _unreliable_warning(profile: Profile, cpu_max: float) -> str:
+    threshold = profile.gates.loadgen_cpu_unreliable
+    return (
+        f"load-generator CPU reached {cpu_max:.0%} (above {threshold:.0%}): its latency "
+        "figures are unreliable"
+    )
+
+
+def _target(run: RunContext) -> Target:
+    service, request = run.service, run.request
+    if service is not None:
+        return Target(
+            service.url, request.service_workers, service.database_kind, True, request.seed_scale
+        )
+    database_url = run.database_url
+    database = "external" if not database_url else _db_kind(database_url)
+    return Target(request.host, None, database, False, None)
+
+
+def _db_kind(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgresql"
+
+
+def _load_generator(
+    run: RunContext, observed: Observed, final: FinalReport | None
+) -> LoadGenerator:
+    """How many load-generator processes ran, and whether the busiest stayed reliable."""
+    plan, timeseries = observed.swarm.plan, observed.state.timeseries
+    cpu_max = max(
+        final.cpu_max if final is not None else 0.0,
+        observed.swarm.cpu_max,
+        max((float(r.get("loadgen_cpu") or 0.0) for r in timeseries), default=0.0),
+    )
+    threshold = run.request.profile.gates.loadgen_cpu_unreliable
+    processes = max(plan.worker_count, 1)
+    peak_users = (final.peak_users if final is not None else 0) or max(
+        (r["users"] for r in timeseries), default=0
+    )
+    request = run.request
+    return LoadGenerator(
+        workers=plan.worker_count,
+        processes=processes,
+        users_per_process=round(int(peak_users) / processes, 2),
+        cpu_max=rounded(cpu_max, 4),
+        unreliable=cpu_max > threshold,
+        cpu_unreliable_threshold=threshold,
+        mode="remote"
+        if request.expect_workers
+        else ("local-distributed" if request.workers else "local"),
+    )
+
+
+def _persona_mix(profile: Profile, user_classes: Mapping[str, int]) -> PersonaMix:
+    """The personas' shares: the profile's, and the users the run started per persona."""
+    target: dict[str, float] = {name: persona.share for name, persona in profile.personas.items()}
     counts: dict[str, int] = {}
     for class_name, count in user_classes.items():
         persona = class_name.lower().removesuffix("user")
         counts[persona] = counts.get(persona, 0) + int(count)
     total = sum(counts.values())
     achieved = {name: round(counts.get(name, 0) / total, 6) if total else 0.0 for name in target}
-    return {"target": target, "achieved": achieved, "users": counts}
+    return PersonaMix(target, achieved, counts)

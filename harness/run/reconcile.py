@@ -12,39 +12,31 @@ else hit the service meanwhile: each is a finding, never noise to be rounded awa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+from models.run_records import EndpointCounts, ServerVsClient
 
 
-def reconcile(client: Mapping[str, int], server: Mapping[str, int]) -> dict[str, Any]:
+def reconcile(client: Mapping[str, int], server: Mapping[str, int]) -> ServerVsClient:
     """The ``server_vs_client`` object of ``run.json``.
 
     ``client`` and ``server`` map ``"METHOD /route"`` to request counts; PAGE samples and the
     harness's own routes (probe, scrape) must already be left out of both.
     """
-    endpoints = sorted(set(client) | set(server))
-    by_endpoint = [
-        {"endpoint": e, "client": int(client.get(e, 0)), "server": int(server.get(e, 0))}
-        for e in endpoints
-    ]
+    by_endpoint = tuple(
+        EndpointCounts(e, int(client.get(e, 0)), int(server.get(e, 0)))
+        for e in sorted(set(client) | set(server))
+    )
     client_total = sum(int(v) for v in client.values())
-    server_total = sum(int(v) for v in server.values())
-    mismatched = [row for row in by_endpoint if row["client"] != row["server"]]
-    return {
-        "client_total": client_total,
-        "server_total": server_total,
-        "match": not mismatched and client_total > 0,
-        "by_endpoint": by_endpoint,
-        "mismatched": [row["endpoint"] for row in mismatched],
-    }
+    mismatched = tuple(row.endpoint for row in by_endpoint if row.client != row.server)
+    return ServerVsClient(
+        client_total=client_total,
+        server_total=sum(int(v) for v in server.values()),
+        match=not mismatched and client_total > 0,
+        by_endpoint=by_endpoint,
+        mismatched=mismatched,
+    )
 
 
-def unavailable(reason: str) -> dict[str, Any]:
+def unavailable(reason: str) -> ServerVsClient:
     """A ``server_vs_client`` object for a run where the server side could not be read."""
-    return {
-        "client_total": 0,
-        "server_total": 0,
-        "match": False,
-        "by_endpoint": [],
-        "mismatched": [],
-        "unavailable": reason,
-    }
+    return ServerVsClient(0, 0, match=False, unavailable=reason)

@@ -5,11 +5,17 @@ the outcome (harness/run/outcome.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from models.profile import Profile
+from models.run_records import ChaosResult, SloResult
+
+LiveLine = Mapping[str, Any]
+"""One line of the Locust plugin's live feed: a JSON object (harness/run/locust_plugin.py
+describes its keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +42,9 @@ class RunRequest:
     """Pin the bundled service to these CPUs (``harness validate`` keeps it off the load
     generator's core); None leaves scheduling to the OS."""
     report: bool = True
-    """Render ``report.html`` at the end; False (``--no-report``) leaves the 2 to 3 s that
-    takes to a later ``harness report RUN_DIR``, which renders the same from the artifacts."""
+    """Render ``report.html`` at the end; False (``--no-report``) leaves the rendering (seconds:
+    docs/benchmarks.md, "Reports") to a later ``harness report RUN_DIR``, which renders the
+    same from the artifacts."""
 
 
 @dataclass
@@ -46,15 +53,26 @@ class RunState:
 
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    live: list[dict[str, Any]] = field(default_factory=list)
+    live: list[LiveLine] = field(default_factory=list)
     timeseries: list[dict[str, Any]] = field(default_factory=list)
     aborted_on_breach: str | None = None
     interrupted: bool = False
-    chaos: dict[str, Any] | None = None
-    """The ``chaos`` section of a chaos scenario (harness/chaos.py ``assess``)."""
-    chaos_rows: list[dict[str, Any]] = field(default_factory=list)
+    chaos: ChaosResult | None = None
+    """The ``chaos`` section of a chaos scenario (harness/run/chaos/recovery.py)."""
+    chaos_rows: list[SloResult] = field(default_factory=list)
     """Its gates, judged like objectives (``slo`` rows)."""
 
     def incomplete(self, reason: str) -> None:
         if reason not in self.reasons:
             self.reasons.append(reason)
+
+    def has_reason(self, fragment: str) -> bool:
+        """Whether some reason for incompleteness mentions ``fragment``."""
+        return any(fragment in reason for reason in self.reasons)
+
+    def load_started_wall(self) -> float | None:
+        """When the load started (wall clock), from the live feed; None before it started."""
+        return next(
+            (float(line["test_started_at"]) for line in self.live if line.get("test_started_at")),
+            None,
+        )

@@ -1,6 +1,7 @@
 """Scraping the service's ``/metrics`` during a run, into ``server.json``.
 
-A scrape is one snapshot of the service's cumulative counters (DESIGN.md, "server.json")::
+A scrape is one snapshot of the service's cumulative counters (docs/artifacts.md,
+"server.json")::
 
     {t_s, cpu_seconds, pool_in_use, pool_waiting, pool_size,
      routes: {"GET /jobs/{job_id}": {requests, errors, client_errors, cpu_seconds, db_seconds,

@@ -2,17 +2,14 @@
 throughout a run, so that a change in the machine's speed can be told from a change in the
 service.
 
-Why: this is a shared virtual machine, and the speed of its cores moves by tens of percent
-within minutes (another tenant on the same physical core, most likely). Measured here on
-2026-11-29 (docs/benchmarks.md, "Machine speed"): the same capacity-probe load on two fresh
-services, 20 minutes apart, served 644 and 445 requests/s at full CPU, 1.56 and 2.20 ms of
-CPU per request, while this reference's work took 1.13 and 1.57 ms on average in the same
-windows. A prediction calibrated in a fast minute and compared in a slow one misses by the
-machine's drift, not by the model's error. :mod:`harness.validate` reads the reference
-over each measured window: the service curve is fitted at one speed, and each level is also
-predicted at the speed it ran at (``models.service_curve``, "machine speed"). It explains
-part of the drift, not all: over eight saturated windows it halved the variation of the CPU
-per request.
+Why: on a shared virtual machine the speed of a core moves within minutes (another tenant on
+the same physical core, most likely), and the service's CPU per request moves with it; the
+reference's time moves the same way, so their ratio tells the machine's drift from the
+service's (docs/benchmarks.md, "Machine speed", has the measurements). A prediction
+calibrated in a fast minute and compared in a slow one misses by the machine's drift, not by
+the model's error. :mod:`harness.validate` reads the reference over each measured window: the
+service curve is fitted at one speed, and each level is also predicted at the speed it ran at
+(``models.service_curve``, "machine speed"). It explains part of the drift, not all.
 
 The reference runs as its own small process (no GIL shared with the harness), pinned to the
 service's core(s) at the lowest priority: it yields to the service, and its thread CPU time,
@@ -67,8 +64,8 @@ def window_mean(
     """(mean milliseconds, sample count) of the samples inside [start_s, end_s].
 
     The mean, not the median: the machine flips between a fast and a slow state (the samples
-    cluster near 0.9 and 1.7 ms here), and the mean is linear in the share of the window spent
-    slow, as the service's cost over the window is. None when no sample fell inside.
+    fall in two clusters), and the mean is linear in the share of the window spent slow, as the
+    service's cost over the window is. None when no sample fell inside.
     """
     inside = [ms for t_s, ms in samples if start_s <= t_s <= end_s]
     if not inside:

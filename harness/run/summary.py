@@ -20,6 +20,8 @@ from typing import Any
 from harness.run.probe import ProbeResult, availability
 from journeys.hdr import PAGE, HistogramSet, Key, percentile_ms
 from models.profile import Stage
+from models.rounding import rounded
+from models.run_records import EndpointResult, RequestFigures, StageResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,63 +63,55 @@ def _keys(histograms: HistogramSet, stage: int | None, page: bool, stage_count: 
     )
 
 
-def _round(value: float, digits: int = 3) -> float:
-    return round(float(value), digits)
+def figures(
+    histograms: HistogramSet,
+    stage: int | None,
+    stage_count: int,
+    probes: list[ProbeResult],
+    start_s: float,
+    end_s: float,
+) -> RequestFigures:
+    """The figures of one stage (or of the run: ``stage`` None) between ``start_s`` and
+    ``end_s``: API totals and percentiles, the page p95, throughput, availability.
 
-
-def aggregate(histograms: HistogramSet, stage: int | None, stage_count: int) -> dict[str, Any]:
-    """API totals and percentiles (and the page p95) of one stage, or of the run (None)."""
+    Without API requests the latencies and the error rate are 0.0, which the gates never take
+    as evidence (harness/run/gates.py).
+    """
     api = _keys(histograms, stage, page=False, stage_count=stage_count)
     pages = _keys(histograms, stage, page=True, stage_count=stage_count)
-    record: dict[str, Any] = {
-        "requests": 0,
-        "failures": 0,
-        "p50_ms": 0.0,
-        "p95_ms": 0.0,
-        "p99_ms": 0.0,
-        "mean_ms": 0.0,
-        "error_rate": 0.0,
-        "page_p95_ms": None,
-    }
-    if api:
-        s = histograms.summarize(api)
-        record.update(
-            requests=s.count,
-            failures=s.failures,
-            p50_ms=_round(s.p50_ms),
-            p95_ms=_round(s.p95_ms),
-            p99_ms=_round(s.p99_ms),
-            mean_ms=_round(s.mean_ms),
-            error_rate=_round(s.error_rate, 6),
-        )
-    if pages:
-        record["page_p95_ms"] = _round(histograms.summarize(pages).p95_ms)
-    return record
+    s = histograms.summarize(api) if api else None
+    requests = s.count if s is not None else 0
+    elapsed = end_s - start_s
+    return RequestFigures(
+        requests=requests,
+        failures=s.failures if s is not None else 0,
+        p50_ms=rounded(s.p50_ms) if s is not None else 0.0,
+        p95_ms=rounded(s.p95_ms) if s is not None else 0.0,
+        p99_ms=rounded(s.p99_ms) if s is not None else 0.0,
+        mean_ms=rounded(s.mean_ms) if s is not None else 0.0,
+        error_rate=rounded(s.error_rate, 6) if s is not None else 0.0,
+        page_p95_ms=rounded(histograms.summarize(pages).p95_ms) if pages else None,
+        throughput_rps=rounded(requests / elapsed if elapsed > 0 else 0.0),
+        availability=rounded(availability(probes, start_s, end_s), 6),
+    )
 
 
 def stage_records(
     histograms: HistogramSet, windows: Sequence[StageWindow], probes: list[ProbeResult]
-) -> list[dict[str, Any]]:
+) -> list[StageResult]:
     """One ``run.json`` stage record per planned stage, in order."""
-    records = []
-    for window in windows:
-        stats = aggregate(histograms, window.index, len(windows))
-        elapsed = window.end_s - window.start_s
-        avail = availability(probes, window.start_s, window.end_s)
-        records.append(
-            {
-                "index": window.index,
-                "name": window.name,
-                "users": window.stage.users,
-                "duration_s": _round(window.stage.duration_s),
-                "started_at_s": _round(window.start_s),
-                "elapsed_s": _round(elapsed),
-                "throughput_rps": _round(stats["requests"] / elapsed if elapsed > 0 else 0.0),
-                **stats,
-                "availability": None if avail is None else _round(avail, 6),
-            }
+    return [
+        StageResult.placed(
+            figures(histograms, window.index, len(windows), probes, window.start_s, window.end_s),
+            index=window.index,
+            name=window.name,
+            users=window.stage.users,
+            duration_s=rounded(window.stage.duration_s),
+            started_at_s=rounded(window.start_s),
+            elapsed_s=rounded(window.end_s - window.start_s),
         )
-    return records
+        for window in windows
+    ]
 
 
 def overall_record(
@@ -126,16 +120,12 @@ def overall_record(
     probes: list[ProbeResult],
     start_s: float,
     end_s: float,
-) -> dict[str, Any]:
-    stats = aggregate(histograms, None, stage_count)
-    avail = availability(probes, start_s, end_s)
-    elapsed = end_s - start_s
-    stats["throughput_rps"] = _round(stats["requests"] / elapsed if elapsed > 0 else 0.0)
-    stats["availability"] = None if avail is None else _round(avail, 6)
-    return stats
+) -> RequestFigures:
+    """The whole load as one record (``overall``)."""
+    return figures(histograms, None, stage_count, probes, start_s, end_s)
 
 
-def endpoint_records(histograms: HistogramSet) -> list[dict[str, Any]]:
+def endpoint_records(histograms: HistogramSet) -> list[EndpointResult]:
     """One record per (method, name) over the whole run; API endpoints first, then pages."""
     pairs = {(method, name) for _, method, name in histograms.keys()}  # noqa: SIM118
     names = sorted(pairs, key=lambda mn: (mn[0] == PAGE, mn[1], mn[0]))
@@ -145,21 +135,21 @@ def endpoint_records(histograms: HistogramSet) -> list[dict[str, Any]]:
         s = histograms.summarize(keys)
         merged = histograms.combined(keys)
         records.append(
-            {
-                "endpoint": f"{method} {name}",
-                "method": method,
-                "name": name,
-                "requests": s.count,
-                "failures": s.failures,
-                "rate_limited": s.rate_limited,
-                "failure_rate": _round(s.error_rate, 6),
-                "mean_ms": _round(s.mean_ms),
-                "p50_ms": _round(s.p50_ms),
-                "p90_ms": _round(percentile_ms(merged, 90.0)),
-                "p95_ms": _round(s.p95_ms),
-                "p99_ms": _round(s.p99_ms),
-                "max_ms": _round(s.max_ms),
-            }
+            EndpointResult(
+                endpoint=f"{method} {name}",
+                method=method,
+                name=name,
+                requests=s.count,
+                failures=s.failures,
+                rate_limited=s.rate_limited,
+                failure_rate=rounded(s.error_rate, 6),
+                mean_ms=rounded(s.mean_ms),
+                p50_ms=rounded(s.p50_ms),
+                p90_ms=rounded(percentile_ms(merged, 90.0)),
+                p95_ms=rounded(s.p95_ms),
+                p99_ms=rounded(s.p99_ms),
+                max_ms=rounded(s.max_ms),
+            )
         )
     return records
 
@@ -216,15 +206,15 @@ class TimeseriesBuilder:
             [float(line.get("master_cpu", 0.0))] + [float(w.get("cpu", 0.0)) for w in workers]
         )
         record = {
-            "t_s": _round(t_s),
+            "t_s": rounded(t_s),
             "stage": None if stage is None else fold_stage(int(stage), self.stage_count),
             "users": int(line.get("users", 0)),
-            "rps": _round(delta / elapsed if elapsed > 0 else 0.0),
+            "rps": rounded(delta / elapsed if elapsed > 0 else 0.0),
             "p50_ms": line.get("p50_ms"),
             "p95_ms": line.get("p95_ms"),
-            "error_rate": _round(delta_failed / delta if delta > 0 else 0.0, 6),
-            "availability": None if avail is None else _round(avail, 6),
-            "loadgen_cpu": _round(cpu, 4),
+            "error_rate": rounded(delta_failed / delta if delta > 0 else 0.0, 6),
+            "availability": None if avail is None else rounded(avail, 6),
+            "loadgen_cpu": rounded(cpu, 4),
             "workers": len(workers),
         }
         self.records.append(record)

@@ -1,15 +1,18 @@
-"""Dependencies every route uses: the application state, and who may call.
+"""Dependencies the routes use: the application state, who may call, idempotent writes.
 
 Every route declares its audience with exactly one `Access` dependency (a test walks the
 routes to make sure): the roles it admits, ``anonymous`` for public routes, or ``admin`` for
 ``/metrics``. Token verification is pure computation (an HMAC, no database), run on the event
 loop and counted into the request's CPU time.
 
-Database sessions are *not* a dependency here, unlike the full-stack template: a synchronous
-generator dependency costs two extra thread-pool hops per request (enter and exit run in
-separate threads), about 10% of a cheap request's time. Each endpoint opens its session in
-its own thread instead (``with state.db.read_session() as session:``), which also keeps the
-session's whole life inside the CPU measurement of that one thread.
+A write that takes an ``Idempotency-Key`` declares ``write: IdempotentWriteDep`` and runs
+through it (``resilience/idempotency.py``).
+
+Database sessions are *not* a dependency: a synchronous generator dependency costs two extra
+thread-pool hops per request (enter and exit run in separate threads), which a cheap request
+feels. Each endpoint opens its session in its own thread instead (``with
+state.db.read_session() as session:``), which also keeps the session's whole life inside the
+CPU measurement of that one thread.
 """
 
 from __future__ import annotations
@@ -19,16 +22,18 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from target_app.core.config import Settings
 from target_app.core.cost import cpu_segment
 from target_app.core.db import Database
+from target_app.core.errors import Forbidden, InvalidToken, Unauthorized
 from target_app.core.metrics import Metrics
-from target_app.core.problems import Forbidden, Unauthorized
-from target_app.core.security import InvalidToken, Principal, TokenSigner
+from target_app.core.security import Principal, TokenSigner
 from target_app.models import Role
 from target_app.resilience.database import GuardedDatabase
+from target_app.resilience.idempotency import IdempotencyKeyHeader, IdempotentWrite
 from target_app.resilience.install import Resilience
 from target_app.schemas import MAX_INT
 
@@ -131,6 +136,24 @@ ParticipantUser = Annotated[Principal, Depends(Access(Role.homeowner, Role.contr
 """Homeowners and contractors: the two sides of a message thread."""
 OwnerOrOperator = Annotated[Principal, Depends(Access(Role.homeowner, Role.operator))]
 """A job's owner (checked per object) or an operator."""
+
+
+async def get_idempotent_write(
+    request: Request, key: IdempotencyKeyHeader = None
+) -> IdempotentWrite:
+    """The request's `IdempotentWrite`: its ``Idempotency-Key`` and its operation, the method
+    and route template (``POST /jobs/{job_id}/bids``), which the key's fingerprint includes.
+
+    The key is checked when the route claims it, after FastAPI's own checks: a request with no
+    token, or an invalid body, is answered 401 or 422 whatever its key.
+    """
+    route: APIRoute = request.scope["route"]
+    operation = f"{request.method} {route.path}"
+    return _state(request).resilience.idempotent_write(key, operation)
+
+
+IdempotentWriteDep = Annotated[IdempotentWrite, Depends(get_idempotent_write)]
+"""A write made safe to retry by its ``Idempotency-Key`` header (documented in OpenAPI)."""
 
 JobId = Annotated[int, Path(ge=1, le=MAX_INT, description="Job id.")]
 BidId = Annotated[int, Path(ge=1, le=MAX_INT, description="Bid id.")]

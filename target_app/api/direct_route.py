@@ -2,9 +2,9 @@
 
 For each request FastAPI walks the route's dependency tree (``solve_dependencies``), builds an
 exit stack, and validates a query-parameter model field by field with alias and extras
-handling. For ``GET /jobs``, the hottest request, that walk cost a quarter of the whole
-request's CPU (0.12 of 0.46 ms, in-process), several times what the work it resolves costs:
-one HMAC token check and one pydantic validation of ten optional fields.
+handling. For ``GET /jobs``, the hottest request, that walk costs several times the work it
+resolves, one HMAC token check and one pydantic validation of ten optional fields, and a large
+share of the whole request (docs/benchmarks.md, "Service").
 
 A `DirectRoute` keeps the declarations exactly as they are (the same signature, so the same
 OpenAPI document, and the same `Access` dependency, which the route-table tests read) but
@@ -12,7 +12,8 @@ resolves the three kinds of parameter it allows by hand, in FastAPI's order:
 
 * the `AppState` (``StateDep``);
 * the caller, from the route's own `Access` dependency, given the credentials the same
-  ``HTTPBearer`` scheme extracts (401/403 exactly as before, and before any 422);
+  ``HTTPBearer`` scheme extracts (401/403 exactly as FastAPI answers them, and before any
+  422);
 * one query-parameter model (``Annotated[Model, Query()]``), validated by pydantic from the
   query string (the last value of a repeated key, as FastAPI takes it). When validation fails,
   FastAPI's own resolution runs instead, so that error responses are FastAPI's to the byte.

@@ -4,8 +4,8 @@
 request: the combination of filters present (its `Shape`) selects a cached SQLAlchemy
 statement whose values are bind parameters, and rows are serialized straight from the
 driver's tuples. Building a ``select()`` with nine optional clauses and pydantic-validating
-20 rows cost about as much CPU as running the query; this keeps the request's cost in
-the database, where the capacity model expects it.
+the rows on every request would cost as much CPU as running the query; this keeps the
+request's cost in the database, where the capacity model expects it.
 
 Constants of partial-index predicates (status, urgent) are part of the shape and inlined,
 never bound (see ``api/queries.py``).
@@ -43,8 +43,8 @@ from sqlalchemy import (
 
 from target_app.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, encode_cursor
 from target_app.api.queries import is_value
+from target_app.core.errors import InvalidInput
 from target_app.core.loop_reader import CompiledRead, LoopReader, compiled
-from target_app.core.problems import InvalidInput
 from target_app.core.schema import PG_FULLTEXT_EXPR
 from target_app.models import Bid, BidStatus, Job, JobStatus, TZDateTime
 from target_app.schemas import MAX_INT, MAX_MONEY, Category
@@ -86,7 +86,7 @@ class JobQuery(BaseModel):
     """The query parameters of ``GET /jobs``.
 
     One model instead of ten separate parameters: FastAPI then validates them in a single
-    pydantic call, about 0.2 ms less CPU per request than one call per parameter.
+    pydantic call instead of one call per parameter.
     """
 
     territory_id: int | None = Field(None, ge=1, le=MAX_INT)
@@ -217,8 +217,8 @@ _SQLITE_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
 def _sqlite_time_json(value: Any, process: Callable[[Any], Any]) -> Any:
     """A stored UTC time as the exact string pydantic writes for the aware datetime.
 
-    Parsing to a datetime only for the JSON encoder to format it again cost as much as the
-    rest of the encoding; text in any other form goes through the column's processor.
+    Parsing to a datetime only for the JSON encoder to format it again would double the
+    encoding's work; text in any other form goes through the column's processor.
     """
     if isinstance(value, str) and _SQLITE_TIME.fullmatch(value):
         fraction = "" if value.endswith(".000000") else value[19:]
@@ -252,7 +252,8 @@ def _result_processors(engine: Engine) -> tuple[Callable[[Any], Any], Callable[[
     to_time = found.get("created_at", _unchanged)
     if dialect.name == "sqlite":
         # Memoized: a pure function of the stored text, and the newest jobs, whose times
-        # recur in every first page, are most of what is listed (about 150 bytes an entry).
+        # recur in every first page, are most of what is listed (an entry is two short
+        # strings, so the bounded cache stays small).
         convert = functools.partial(_sqlite_time_json, process=to_time)
         to_time = functools.lru_cache(maxsize=_TIME_CACHE_SIZE)(convert)
     return to_bool, to_time
@@ -285,6 +286,6 @@ def _page_json(page: Sequence[Sequence[Any]], next_cursor: str | None) -> bytes:
 
 
 def _json(page: dict[str, Any]) -> bytes:
-    """A page as JSON, as pydantic writes it (UTC times end in ``Z``), four times faster:
-    encoding a page of 20 took a twentieth of the request's CPU."""
+    """A page as JSON, the bytes pydantic writes (UTC times end in ``Z``), by orjson, at a
+    fraction of pydantic's cost (docs/benchmarks.md, "Service")."""
     return orjson.dumps(page, option=orjson.OPT_UTC_Z)

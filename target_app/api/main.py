@@ -1,6 +1,7 @@
 """All routes, in the order they appear in the OpenAPI document.
 
-`create_app` adds `api_routes()` to the application flat (see the comment there).
+`create_app` adds `api_routes()` to the application flat (see the comment there), and
+`admin_routes()` after them when ``ADMIN_TOKEN`` is set.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from target_app.api.routes import (
     auth,
     bids,
     contractors,
+    faults,
     jobs,
     operator,
     ops,
@@ -26,6 +28,17 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
 )
 
 
+def _flat(routers: tuple[APIRouter, ...]) -> list[APIRoute]:
+    """The routes of ``routers``, flat (FastAPI nests included routers in ``app.routes``,
+    which would hide them from the metrics' route templates and the authorization matrix)."""
+    return [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
+
+
 def api_routes() -> list[APIRoute]:
-    """Every API route, flat (FastAPI nests included routers in ``app.routes``)."""
-    return [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+    """Every route of the marketplace API."""
+    return _flat(ROUTERS)
+
+
+def admin_routes() -> list[APIRoute]:
+    """The fault-injection routes (``/admin/faults``), for a service with an ``ADMIN_TOKEN``."""
+    return _flat((faults.router,))

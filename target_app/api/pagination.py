@@ -14,13 +14,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
 
-from target_app.core.problems import BadRequest
+from target_app.core.errors import BadRequest
 from target_app.schemas import MAX_INT
+
+R = TypeVar("R")
+S = TypeVar("S", bound=Select[Any])
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -37,6 +43,29 @@ def encode_cursor(key: datetime | int, row_id: int) -> str:
     """The cursor that continues after the row with ``key`` and ``row_id``."""
     raw = key.isoformat() if isinstance(key, datetime) else key
     return base64.urlsafe_b64encode(json.dumps([raw, row_id]).encode()).decode().rstrip("=")
+
+
+def newest_by_id(
+    statement: S, id_column: InstrumentedAttribute[int], page_size: int, cursor: str | None
+) -> S:
+    """``statement`` narrowed to one page, newest ``id_column`` first, after the row ``cursor``
+    names (`BadRequest` for a cursor that does not decode), with the one row more that tells
+    `cut_page` whether a next page exists."""
+    if cursor is not None:
+        statement = statement.where(id_column < decode_id_cursor(cursor))
+    return statement.order_by(id_column.desc()).limit(page_size + 1)
+
+
+def cut_page(
+    rows: Sequence[R], page_size: int, key: Callable[[R], tuple[datetime | int, int]]
+) -> tuple[Sequence[R], str | None]:
+    """The page in ``rows`` (fetched with ``LIMIT page_size + 1``) and the cursor after its
+    last row, None when the extra row did not come (the end). ``key(row)`` is the row's
+    ``(key, id)``, as `encode_cursor` takes them."""
+    page = rows[:page_size]
+    if len(rows) <= page_size:
+        return page, None
+    return page, encode_cursor(*key(page[-1]))
 
 
 def decode_time_cursor(cursor: str) -> tuple[datetime, int]:

@@ -1,1 +1,2 @@
-"""Core plumbing of the service: settings, database, security, problems, metrics."""
+"""Core plumbing of the service: settings, errors, the database and its schema, security,
+problem details, metrics and request cost."""

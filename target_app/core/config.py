@@ -1,20 +1,27 @@
-"""Settings, read from environment variables only.
+"""The service's settings: one `Settings` field per environment variable, nothing else.
 
 Everything the service needs to know about its deployment comes from the environment, so one
 image runs anywhere (12-factor). Nothing is read from files: a stray ``.env`` in the working
 directory must never change a capacity measurement behind the operator's back.
 
-Required settings have no default, and insecure values are refused at start-up rather than
-discovered in production: ``SECRET_KEY`` must be set (unless ``DEV_MODE=1``), at least 32
-characters long, and not one of the well-known placeholder strings.
+Field ``x`` is read from the variable ``X``, and its docstring is where the variable is
+documented. The app factory takes a `Settings` (``create_app(settings)``), so a test builds an
+app with any value, rate limits and breakers included, without touching ``os.environ``::
 
-Errors name the variable and the value::
+    create_app(load_settings(database_url=url, secret_key=key, rate_limit_anonymous=5))
+
+Insecure values are refused at start-up rather than discovered in production: ``SECRET_KEY``
+must be set (unless ``DEV_MODE=1``), at least 32 characters long and not one of the well-known
+placeholder strings; ``ADMIN_TOKEN``, when set, at least 16 characters. Errors name the
+variable, the value and what was expected (secrets are not echoed)::
 
     ConfigError: Config 'DB_POOL_MIN' has value 'many'. Input should be a valid integer ...
+    ConfigError: Config 'BREAKER_AI' has value '3/30'. Expected failures/timeout_s/reset_s, ...
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Self
 
@@ -29,7 +36,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from target_app.core.errors import ConfigError
+
 MIN_SECRET_LENGTH = 32
+MIN_ADMIN_TOKEN_LENGTH = 16
 
 #: Placeholders that appear in tutorials and templates; refusing them is cheap insurance.
 INSECURE_SECRETS = frozenset(
@@ -51,20 +61,67 @@ INSECURE_SECRETS = frozenset(
     }
 )
 
+#: Variables whose values are credentials: an error shows only their length.
+SECRET_VARIABLES = frozenset({"SECRET_KEY", "ADMIN_TOKEN"})
 
-class ConfigError(ValueError):
-    """A setting has a value the service cannot run with. The message names both."""
+#: The launch plan's circuit breakers, one per dependency, as ``failures/timeout_s/reset_s``
+#: (docs/resilience.md, "Circuit breakers"); each is the default of ``BREAKER_<NAME>``.
+BREAKER_DEFAULTS: Mapping[str, str] = {
+    "database": "5/10/30",
+    "ai": "3/30/60",
+    "payments": "5/15/30",
+    "sms": "5/10/30",
+    "email": "5/10/30",
+    "storage": "5/15/30",
+}
 
-    def __init__(self, variable: str, value: object, reason: str) -> None:
-        self.variable = variable
-        self.value = value
-        super().__init__(f"Config '{variable}' has value {value!r}. {reason}")
+#: The dependencies with a circuit breaker.
+DEPENDENCIES = tuple(BREAKER_DEFAULTS)
+
+#: The external dependencies that are in-process fakes (the database is real).
+FAKE_DEPENDENCIES = ("ai", "payments", "sms", "email", "storage")
+
+
+def parse_breaker_spec(variable: str, value: str) -> tuple[int, float, float]:
+    """``"5/10/30"`` -> ``(5, 10.0, 30.0)``; `ConfigError` naming the variable."""
+    parts = value.split("/")
+    expected = "Expected failures/timeout_s/reset_s, for example 5/10/30."
+    if len(parts) != 3:
+        raise ConfigError(variable, value, expected)
+    try:
+        failures, timeout_s, reset_s = int(parts[0]), float(parts[1]), float(parts[2])
+    except ValueError:
+        raise ConfigError(variable, value, expected) from None
+    if failures < 1 or timeout_s <= 0 or reset_s <= 0:
+        raise ConfigError(variable, value, "Failures must be >= 1, timeout and reset > 0 seconds.")
+    return failures, timeout_s, reset_s
+
+
+def parse_latencies(variable: str, value: str) -> dict[str, float]:
+    """``"ai=40,sms=10"`` -> ``{"ai": 0.04, "sms": 0.01}`` (seconds)."""
+    result: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, number = item.partition("=")
+        if name not in FAKE_DEPENDENCIES:
+            raise ConfigError(
+                variable, value, f"Unknown dependency {name!r}; one of {FAKE_DEPENDENCIES}."
+            )
+        try:
+            millis = float(number)
+        except ValueError:
+            raise ConfigError(variable, value, f"{item!r} is not name=ms.") from None
+        if millis < 0:
+            raise ConfigError(variable, value, f"Negative latency in {item!r}.")
+        result[name] = millis / 1000.0
+    return result
 
 
 class Settings(BaseSettings):
     """The service's settings. Field ``x`` is read from environment variable ``X``."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    # --- deployment --------------------------------------------------------------------------
 
     database_url: str = "sqlite:///./marketplace.db"
     """SQLAlchemy URL. ``sqlite:///path`` (WAL mode) or ``postgresql+psycopg://...``."""
@@ -88,10 +145,12 @@ class Settings(BaseSettings):
     """Lifetime of a bearer token in seconds."""
 
     trusted_proxies: str = ""
-    """Comma-separated peer addresses whose ``X-Forwarded-For`` header is believed."""
+    """Comma-separated peer addresses whose ``X-Forwarded-For`` is believed: the proxy-headers
+    middleware and the rate limiter take the forwarded client address from them only."""
 
     redis_url: str | None = None
-    """Shared state for several workers (rate limits, issue 4). Checked by readiness."""
+    """State the workers share: rate-limit counts and injected faults. Required when
+    ``WEB_CONCURRENCY`` > 1 with rate limits on; checked by ``/health/ready``."""
 
     web_concurrency: int = Field(
         1, ge=1, validation_alias=AliasChoices("web_concurrency", "workers")
@@ -99,7 +158,8 @@ class Settings(BaseSettings):
     """Number of uvicorn worker processes (``WEB_CONCURRENCY`` or ``WORKERS``)."""
 
     admin_token: SecretStr | None = None
-    """When set, ``/metrics`` requires ``Authorization: Bearer <ADMIN_TOKEN>``."""
+    """When set (>= 16 characters): ``/metrics`` requires ``Authorization: Bearer
+    <ADMIN_TOKEN>``, ``/admin/faults`` exists, and calls carrying it are never rate limited."""
 
     prometheus_multiproc_dir: str | None = None
     """Directory shared by the workers' metric files (set by ``serve`` when workers > 1)."""
@@ -115,8 +175,65 @@ class Settings(BaseSettings):
     otel_telemetry: bool = False
     """FastAPI's native OpenTelemetry (traces, metrics, logs through the global providers).
     Off by default: the service reports through ``/metrics``, and with it on FastAPI looks
-    up the three global providers (environment variables included) on every request, about
-    4% of the hottest one's instructions (docs/benchmarks.md)."""
+    up the three global providers (environment variables included) on every request, a cost
+    docs/benchmarks.md measures on the hottest one."""
+
+    # --- rate limits (requests per minute, per caller) ---------------------------------------
+
+    rate_limit_enabled: bool = True
+    """Install the rate-limit middleware (off for runs that must measure the service alone)."""
+
+    rate_limit_anonymous: int = Field(60, ge=1)
+    """Callers without a valid token, counted per client address."""
+
+    rate_limit_authenticated: int = Field(200, ge=1)
+    """Signed-in users of the free tier, counted per user."""
+
+    rate_limit_pro: int = Field(500, ge=1)
+    """Signed-in users of the pro tier."""
+
+    rate_limit_operator: int = Field(1000, ge=1)
+    """Operators."""
+
+    # --- circuit breakers: failures / timeout seconds / reset seconds -------------------------
+
+    breaker_database: str = BREAKER_DEFAULTS["database"]
+    """The database's breaker: every session and the job board's reads."""
+
+    breaker_ai: str = BREAKER_DEFAULTS["ai"]
+    """The AI service's breaker (job categorisation)."""
+
+    breaker_payments: str = BREAKER_DEFAULTS["payments"]
+    """The payments provider's breaker (holds on award)."""
+
+    breaker_sms: str = BREAKER_DEFAULTS["sms"]
+    """The SMS provider's breaker (outbox deliveries)."""
+
+    breaker_email: str = BREAKER_DEFAULTS["email"]
+    """The e-mail provider's breaker (outbox deliveries)."""
+
+    breaker_storage: str = BREAKER_DEFAULTS["storage"]
+    """The photo storage's breaker."""
+
+    breaker_half_open_calls: int = Field(3, ge=1)
+    """Trial calls a breaker admits once its reset time has passed."""
+
+    # --- fakes of the external services, and the background loops ----------------------------
+
+    fake_latency_ms: str = "ai=40,payments=25,sms=10,email=10,storage=20"
+    """Base latency of each in-process fake, ``name=milliseconds`` (missing ones are 0)."""
+
+    outbox_poll_s: float = Field(0.5, gt=0)
+    """How often the outbox worker looks for due messages."""
+
+    outbox_backoff_max_s: float = Field(60.0, gt=0)
+    """Longest wait between two delivery attempts of one outbox message."""
+
+    payment_retry_s: float = Field(30.0, gt=0)
+    """How often payment-pending awards are retried."""
+
+    resilience_workers: bool = True
+    """Run the outbox and payment-retry loops; tests that snapshot the database turn them off."""
 
     @cached_property
     def trusted_proxy_set(self) -> frozenset[str]:
@@ -127,6 +244,26 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """True when the database is the embedded SQLite."""
         return self.database_url.startswith("sqlite")
+
+    def breaker_spec(self, dependency: str) -> tuple[int, float, float]:
+        """(failures, timeout_s, reset_s) of one dependency's breaker."""
+        if dependency not in DEPENDENCIES:
+            raise KeyError(f"no breaker for {dependency!r}; one of {DEPENDENCIES}")
+        variable = f"breaker_{dependency}"
+        return parse_breaker_spec(variable.upper(), str(getattr(self, variable)))
+
+    def fake_latencies_s(self) -> dict[str, float]:
+        """Base latency of each fake, seconds (missing ones are 0)."""
+        return parse_latencies("FAKE_LATENCY_MS", self.fake_latency_ms)
+
+    def rate_limits(self) -> dict[str, int]:
+        """Requests per minute by tier: anonymous, authenticated, pro, operator."""
+        return {
+            "anonymous": self.rate_limit_anonymous,
+            "authenticated": self.rate_limit_authenticated,
+            "pro": self.rate_limit_pro,
+            "operator": self.rate_limit_operator,
+        }
 
     @field_validator("secret_key")
     @classmethod
@@ -140,6 +277,26 @@ class Settings(BaseSettings):
             raise ValueError("A well-known placeholder; generate one: openssl rand -hex 32.")
         if len(raw) < MIN_SECRET_LENGTH:
             raise ValueError(f"Too short: {len(raw)} characters, at least {MIN_SECRET_LENGTH}.")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        length = len(value.get_secret_value()) if value is not None else None
+        if length is not None and length < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(f"Too short: {length} characters, at least {MIN_ADMIN_TOKEN_LENGTH}.")
+        return value
+
+    @field_validator(*(f"breaker_{name}" for name in DEPENDENCIES))
+    @classmethod
+    def _breaker_spec(cls, value: str, info: ValidationInfo) -> str:
+        parse_breaker_spec(str(info.field_name).upper(), value)
+        return value
+
+    @field_validator("fake_latency_ms")
+    @classmethod
+    def _latencies(cls, value: str) -> str:
+        parse_latencies("FAKE_LATENCY_MS", value)
         return value
 
     @model_validator(mode="after")
@@ -159,14 +316,22 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigError):
+            raise cause from None
         loc = error.get("loc") or ()
         reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         if not loc:  # the only model-level check is the pool bounds
             raise ConfigError("DB_POOL_MIN", error["input"].get("db_pool_min"), reason) from None
         variable = str(loc[0]).upper()
-        value = error.get("input")
-        # Never echo a real (if short) secret into logs; placeholders are safe to show.
-        secret = variable == "SECRET_KEY" and isinstance(value, str)
-        if secret and str(value).strip().lower() not in INSECURE_SECRETS:
-            value = f"<hidden, {len(str(value))} characters>"
-        raise ConfigError(variable, value, reason) from None
+        raise ConfigError(variable, _shown(variable, error.get("input")), reason) from None
+
+
+def _shown(variable: str, value: object) -> object:
+    """``value`` as an error may show it: a credential only by its length; a well-known
+    placeholder in full, since it is public anyway and the operator sees which one it was."""
+    if variable not in SECRET_VARIABLES or not isinstance(value, str):
+        return value
+    if value.strip().lower() in INSECURE_SECRETS:
+        return value
+    return f"<hidden, {len(value)} characters>"

@@ -66,7 +66,7 @@ class cpu_segment:
     """Add the CPU time of the enclosed code, which must not ``await``, to the request.
 
     A small class rather than a ``@contextmanager`` generator: it runs twice on every request's
-    hot path, and the generator machinery cost more than the two clock reads.
+    hot path, and the generator machinery costs more than the two clock reads.
     """
 
     __slots__ = ("_cost", "_start")

@@ -1,8 +1,8 @@
-"""The one module through which the service talks to anything but its database.
+"""Readiness of the dependencies the service reaches over the network besides its database:
+Redis, when ``REDIS_URL`` is set.
 
-Today that is the Redis readiness check. Issue 4 adds the in-process fakes of the external
-services (payments, SMS, e-mail, storage, AI) and the circuit breakers around them here, so
-that fault injection and breakers have a single seam to wrap.
+The external services (payments, SMS, e-mail, storage, AI) are in-process fakes behind circuit
+breakers (``target_app/resilience/``); their state is in ``/health/ready`` as the breakers'.
 """
 
 from __future__ import annotations

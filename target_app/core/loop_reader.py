@@ -1,10 +1,10 @@
 """A read-only SQLite connection for the event loop: the hot listing without the thread pool.
 
-SQLite is a library inside the process, not a server: an indexed page of jobs costs SQLite a
-few hundredths of a millisecond. Served the usual way, the same page cost ten times that in
-overhead: the hop to a thread-pool thread and back, a pool checkout, SQLAlchemy's execution
-machinery and a ``BEGIN``/``ROLLBACK`` pair through it. `LoopReader` is the short path for the
-few hot reads that use it (``GET /jobs``):
+SQLite is a library inside the process, not a server: reading an indexed page of jobs costs
+SQLite far less than serving it the usual way costs in overhead: the hop to a thread-pool
+thread and back, a pool checkout, SQLAlchemy's execution machinery and a
+``BEGIN``/``ROLLBACK`` pair through it (docs/benchmarks.md, "Service"). `LoopReader` is the
+short path for the few hot reads that use it (``GET /jobs``):
 
 * one plain ``sqlite3`` connection, used only from the event loop thread (so never by two
   requests at once, and no pool to wait for, which would stall the loop);

@@ -7,15 +7,9 @@ Every error the service returns has the same shape::
 
 Validation errors add ``errors`` (pydantic's list, without the input values echoed back).
 
-Exception tree of the service (one root, so callers can catch everything of ours)::
-
-    ServiceError                 -> its ``status``
-     ├── NotFound                -> 404 (also: objects the caller may not see)
-     ├── Forbidden               -> 403
-     ├── Unauthorized            -> 401 + WWW-Authenticate: Bearer
-     ├── Conflict                -> 409
-     ├── BadRequest              -> 400
-     └── Unavailable             -> 503 + Retry-After
+The service's own errors (``core/errors.py``, all under ``ServiceError``) are answered with
+their ``status``, ``detail`` and ``headers``; one whose status is 500 only with "Internal
+error.", and logged.
 
 Database failures are translated here too: a pool acquire timeout or a lost database is a 503
 with ``Retry-After`` (the client should back off and retry), never a 500 and never a hang; an
@@ -37,10 +31,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from target_app.core.errors import RETRY_AFTER_S, ServiceError
+
 logger = logging.getLogger("target_app")
 
 PROBLEM_JSON = "application/problem+json"
-RETRY_AFTER_S = 1
 
 
 class Problem(BaseModel):
@@ -53,66 +48,6 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     instance: str | None = None
-
-
-class ServiceError(Exception):
-    """Root of the service's errors; carries the HTTP status and a human-readable detail."""
-
-    status = 500
-
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
-        self.detail = detail
-        self.headers = headers or {}
-        super().__init__(detail)
-
-
-class BadRequest(ServiceError):
-    """The request is well-formed JSON but makes no sense (for example a bad cursor)."""
-
-    status = 400
-
-
-class InvalidInput(ServiceError):
-    """A parameter that passed its type check but says nothing usable (a search of no words);
-    422 like every other invalid input, so a client treats it as its own mistake."""
-
-    status = 422
-
-
-class Unauthorized(ServiceError):
-    """No valid bearer token."""
-
-    status = 401
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
-
-
-class Forbidden(ServiceError):
-    """Authenticated, but this role or this user may not do this."""
-
-    status = 403
-
-
-class NotFound(ServiceError):
-    """No such object, or one the caller is not allowed to know about."""
-
-    status = 404
-
-
-class Conflict(ServiceError):
-    """The object's state does not allow the change (award a closed job, second active bid)."""
-
-    status = 409
-
-
-class Unavailable(ServiceError):
-    """A dependency is down or saturated; retry after ``Retry-After`` seconds."""
-
-    status = 503
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def problem_response(
@@ -138,6 +73,12 @@ def problem_response(
 
 async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
+    if exc.status == 500:
+        # A setting, the schema or a token check gone wrong mid-request: its message may name
+        # internals, so the client gets the generic answer and the log gets the details.
+        return await _unexpected(request, exc)
+    if exc.status >= 500:
+        logger.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc.detail)
     return problem_response(exc.status, exc.detail, request.url.path, exc.headers)
 
 

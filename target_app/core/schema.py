@@ -5,8 +5,8 @@
 version it does nothing, on an older one it applies the `MIGRATIONS` in order, and on any
 other version it refuses (a migration is then due).
 
-The indexes are those the launch plan names (``seed/scaling-400k-day1.md``), each with the
-query it serves. Partial indexes only help a query whose ``WHERE`` clause repeats the index
+The indexes are those the launch plan names (docs/api.md lists them), each with the query it
+serves. Partial indexes only help a query whose ``WHERE`` clause repeats the index
 predicate *as literals*: a bound parameter (``status = ?``) cannot prove ``status = 'open'``,
 neither to SQLite's planner nor to a generic PostgreSQL plan. The queries therefore inline
 those constants (``core/literals`` in ``api/queries.py``).
@@ -23,23 +23,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-import target_app.resilience.tables  # noqa: F401  (outbox, idempotency keys, payment holds)
+from target_app.core.errors import SchemaVersionError
 from target_app.models import Base
 
 SCHEMA_VERSION = 3
 
 #: The expression the PostgreSQL full-text index is built on; queries must repeat it verbatim.
 PG_FULLTEXT_EXPR = "to_tsvector('english', title || ' ' || description)"
-
-
-class SchemaVersionError(RuntimeError):
-    """The database holds a schema version this code does not know how to use."""
-
-    def __init__(self, found: int) -> None:
-        self.found = found
-        super().__init__(
-            f"Database schema version {found}, this code needs {SCHEMA_VERSION}: migrate or reseed"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +51,10 @@ _BOARD_PAYLOAD = "budget, urgent, homeowner_id, title"
 _BOARD_PAYLOAD_WITH_CATEGORY = f"category, {_BOARD_PAYLOAD}"
 
 INDEXES: tuple[IndexSpec, ...] = (
-    # The two board indexes carry the listing's other columns (covering, since version 3): a
-    # page of 20 is then read from the index alone, without 20 lookups into the table (10-15%
-    # of the statement's SQLite time; docs/benchmarks.md, "Service"). PostgreSQL keeps
-    # them out of the key with INCLUDE.
+    # The two board indexes carry the listing's other columns (covering): a page of 20 is then
+    # read from the index alone, without 20 lookups into the table (docs/benchmarks.md,
+    # "Service"). PostgreSQL keeps them out of the key with INCLUDE. Version 2 had them
+    # without; MIGRATIONS rebuilds them.
     IndexSpec(
         "idx_jobs_territory_status_created",
         "GET /jobs?territory_id=&status= (the job board, newest first; covering)",
@@ -266,7 +256,7 @@ def migrate(conn: Connection, found: int) -> None:
     migration path exists). Each step is recorded in ``schema_version``."""
     steps = range(found, SCHEMA_VERSION)
     if not steps or any(version not in MIGRATIONS for version in steps):
-        raise SchemaVersionError(found)
+        raise SchemaVersionError(found, SCHEMA_VERSION)
     for version in steps:
         MIGRATIONS[version](conn)
         conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": version + 1})

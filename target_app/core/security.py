@@ -1,12 +1,12 @@
 """Passwords and bearer tokens.
 
 Passwords are hashed with scrypt (``hashlib.scrypt``, memory-hard, in the standard library)
-with the scrypt paper's parameters for interactive logins (N=2**14, r=8, p=1: 16 MiB and about
-25-50 ms of CPU per hash here). The cost is deliberate: it is what a real login costs, and the
-capacity model must see it. (OWASP's stricter p=5 measured 125 ms per login on this machine,
-which would make logins, not the marketplace, the subject of every load test.) The encoded
-form carries its parameters, ``scrypt$N$r$p$salt$hash``, so they can be
-raised later without invalidating stored hashes.
+with the scrypt paper's parameters for interactive logins (N=2**14, r=8, p=1: 16 MiB and tens
+of milliseconds of CPU per hash; docs/api.md). The cost is deliberate: it is what a real login
+costs, and the capacity model must see it. (OWASP's stricter p=5 does five times the work per
+login, which would make logins, not the marketplace, the subject of every load test.) The
+encoded form carries its parameters, ``scrypt$N$r$p$salt$hash``, so they can be raised later
+without invalidating stored hashes.
 
 Tokens are stateless and signed: ``v1.<payload>.<signature>``, the payload a base64url JSON
 object ``{"sub", "role", "tier", "tid", "exp"}`` and the signature HMAC-SHA256 over it with
@@ -24,6 +24,8 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+
+from target_app.core.errors import InvalidToken
 
 SCRYPT_N = 2**14
 SCRYPT_R = 8
@@ -79,14 +81,6 @@ class Principal:
     territory_id: int
 
 
-class InvalidToken(Exception):
-    """The token is malformed, forged or expired; the reason says which."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
-
-
 def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -102,7 +96,7 @@ class TokenSigner:
         self._key = secret_key.encode()
         self.ttl_s = ttl_s
         # Genuine tokens seen recently, with their claims: a client sends the same token with
-        # every request, and decoding it (base64, JSON, the principal) cost more than the
+        # every request, and decoding it (base64, JSON, the principal) costs more than the
         # HMAC. Only verified tokens are stored (exceptions are not cached), the key is the
         # whole token, signature included, and expiry is still checked on every use.
         self._verified = functools.lru_cache(maxsize=VERIFIED_CACHE_SIZE)(self._verify_signed)

@@ -2,12 +2,12 @@
 
 The app factory calls one function, `install_resilience`, and the routes use the `Resilience`
 object it returns (see ``docs/resilience.md`` for what each part does and how to inject a
-fault). Importing the package registers its tables (outbox, idempotency keys, payment holds)
-on the service's ``Base.metadata``.
+fault). The package's settings are fields of the service's `Settings` (``core/config.py``),
+its errors are in the service's exception tree (``core/errors.py``) and its tables are in
+``models.py``, beside the marketplace's; they are exported here too, for the package's users.
 """
 
-from target_app.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
-from target_app.resilience.errors import (
+from target_app.core.errors import (
     CallTimeoutError,
     CircuitOpenError,
     DependencyUnavailable,
@@ -16,18 +16,16 @@ from target_app.resilience.errors import (
     IdempotencyKeyReused,
     InjectedFault,
     InvalidIdempotencyKey,
-    ResilienceConfigError,
     ResilienceError,
 )
-from target_app.resilience.fault_proxy import FaultProxy
+from target_app.models import IdempotencyRecord, OutboxMessage, PaymentHold
+from target_app.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from target_app.resilience.faults import Fault, FaultBoard
-from target_app.resilience.idempotency import Idempotency, IdempotencyKeyHeader
+from target_app.resilience.idempotency import Idempotency, IdempotencyKeyHeader, IdempotentWrite
 from target_app.resilience.identity import Identity, IdentityResolver, bearer_resolver
 from target_app.resilience.install import Resilience, install_resilience
 from target_app.resilience.ratelimit import RateLimitMiddleware
 from target_app.resilience.registry import DEFAULT_POLICIES, BreakerRegistry
-from target_app.resilience.settings import ResilienceSettings, load_resilience_settings
-from target_app.resilience.tables import IdempotencyRecord, OutboxMessage, PaymentHold
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -40,13 +38,13 @@ __all__ = [
     "DependencyUnavailable",
     "Fault",
     "FaultBoard",
-    "FaultProxy",
     "Idempotency",
     "IdempotencyError",
     "IdempotencyInFlight",
     "IdempotencyKeyHeader",
     "IdempotencyKeyReused",
     "IdempotencyRecord",
+    "IdempotentWrite",
     "Identity",
     "IdentityResolver",
     "InjectedFault",
@@ -55,10 +53,7 @@ __all__ = [
     "PaymentHold",
     "RateLimitMiddleware",
     "Resilience",
-    "ResilienceConfigError",
     "ResilienceError",
-    "ResilienceSettings",
     "bearer_resolver",
     "install_resilience",
-    "load_resilience_settings",
 ]

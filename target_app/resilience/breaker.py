@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
-from target_app.resilience.errors import CallTimeoutError, CircuitOpenError
+from target_app.core.errors import CallTimeoutError, CircuitOpenError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -76,8 +76,9 @@ def _every_exception(_exc: BaseException) -> bool:
 class BreakerPolicy:
     """When a breaker opens and how it recovers.
 
-    ``BreakerPolicy(failures=5, timeout_s=10, reset_s=30)`` is the source document's database
-    row: open after 5 consecutive failures or calls slower than 10 s, try again after 30 s.
+    ``BreakerPolicy(failures=5, timeout_s=10, reset_s=30)`` is the launch plan's database row
+    (docs/resilience.md): open after 5 consecutive failures or calls slower than 10 s, try
+    again after 30 s.
     """
 
     failures: int
@@ -279,7 +280,7 @@ class _Guard:
     """`CircuitBreaker.guard`'s context manager: a small class, not a generator.
 
     It wraps every database session and the job board's reads, so its cost is paid on every
-    request: 1.8 us against 2.7 us for the ``@contextmanager`` form, measured here.
+    request, and a generator's machinery would cost more than the bookkeeping it wraps.
     """
 
     __slots__ = ("_breaker", "_ticket")

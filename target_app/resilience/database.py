@@ -15,7 +15,7 @@ Everything else (``engine``, ``pool``, ``ping``, ``dispose``, ``is_sqlite``) is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
@@ -24,6 +24,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from target_app.resilience.breaker import CircuitBreaker
+
+#: ``with factory() as session:`` (``GuardedDatabase.write_session`` or a sessionmaker).
+SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
 class SessionSource(Protocol):

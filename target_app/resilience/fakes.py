@@ -21,9 +21,10 @@ import asyncio
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
-from target_app.resilience.errors import InjectedFault
+from target_app.core.errors import InjectedFault
 from target_app.resilience.faults import FaultBoard
 
 #: Keyword rules the fake "model" and the fallback share; see `fallbacks.categorize_by_rules`.
@@ -50,18 +51,23 @@ def score_categories(text: str) -> dict[str, int]:
     }
 
 
+@dataclass(eq=False, repr=False)
 class FakeDependency:
-    """Base of the fakes: latency, injected faults and a call count."""
+    """Base of the fakes: latency, injected faults and a call count.
 
-    def __init__(
-        self, name: str, board: FaultBoard, base_latency_s: float = 0.0, seed: int = 0
-    ) -> None:
-        self.name = name
-        self.board = board
-        self.base_latency_s = base_latency_s
-        self.calls = 0
-        self.failures = 0
-        self._rng = random.Random(f"{name}:{seed}")
+    A dataclass, so that each fake declares only the record it adds (holds, deliveries).
+    """
+
+    name: str
+    board: FaultBoard
+    base_latency_s: float = 0.0
+    seed: int = 0
+    calls: int = field(default=0, init=False)
+    failures: int = field(default=0, init=False)
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(f"{self.name}:{self.seed}")
 
     def __repr__(self) -> str:
         fault = self.board.get(self.name)
@@ -81,6 +87,7 @@ class FakeDependency:
             raise InjectedFault(self.name, f"injected error (rate {fault.error_rate:g})")
 
 
+@dataclass(eq=False, repr=False)
 class FakeAI(FakeDependency):
     """Checks a job's category against its text (the "model" is a weighted keyword score).
 
@@ -109,14 +116,11 @@ class Hold:
     amount: int
 
 
+@dataclass(eq=False, repr=False)
 class FakePayments(FakeDependency):
     """Places payment holds; one hold per job whatever the number of retries."""
 
-    def __init__(
-        self, name: str, board: FaultBoard, base_latency_s: float = 0.0, seed: int = 0
-    ) -> None:
-        super().__init__(name, board, base_latency_s, seed)
-        self.holds: dict[int, Hold] = {}
+    holds: dict[int, Hold] = field(default_factory=dict, init=False)
 
     async def hold(self, job_id: int, bid_id: int, amount: int) -> str:
         """Hold ``amount`` for the award of ``job_id``; returns the hold id (idempotent)."""
@@ -137,15 +141,12 @@ class Delivery:
     text: str
 
 
+@dataclass(eq=False, repr=False)
 class FakeMessaging(FakeDependency):
     """SMS or e-mail: accepts messages keyed by an idempotency key (the outbox id)."""
 
-    def __init__(
-        self, name: str, board: FaultBoard, base_latency_s: float = 0.0, seed: int = 0
-    ) -> None:
-        super().__init__(name, board, base_latency_s, seed)
-        self.delivered: dict[str, Delivery] = {}
-        self.duplicates = 0
+    delivered: dict[str, Delivery] = field(default_factory=dict, init=False)
+    duplicates: int = field(default=0, init=False)
 
     async def send(self, key: str, to: str, text: str) -> str:
         """Deliver ``text`` to ``to``; a repeated ``key`` is acknowledged, not re-sent."""
@@ -157,16 +158,13 @@ class FakeMessaging(FakeDependency):
         return key
 
 
+@dataclass(eq=False, repr=False)
 class FakeStorage(FakeDependency):
     """Stores job photos in memory."""
 
-    _SAFE_KEY = re.compile(r"^[A-Za-z0-9/_.-]{1,200}$")
+    _SAFE_KEY: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z0-9/_.-]{1,200}$")
 
-    def __init__(
-        self, name: str, board: FaultBoard, base_latency_s: float = 0.0, seed: int = 0
-    ) -> None:
-        super().__init__(name, board, base_latency_s, seed)
-        self.objects: dict[str, bytes] = {}
+    objects: dict[str, bytes] = field(default_factory=dict, init=False)
 
     async def put(self, key: str, data: bytes) -> str:
         """Store ``data`` under ``key``; returns its URL."""

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from target_app.core.errors import DependencyUnavailable
 from target_app.resilience.breaker import CircuitBreaker
-from target_app.resilience.errors import DependencyUnavailable
 from target_app.resilience.fakes import CATEGORY_KEYWORDS, FakeAI, FakeStorage
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from target_app.resilience.settings import FAKE_DEPENDENCIES
+from target_app.core.config import FAKE_DEPENDENCIES
 
 logger = logging.getLogger("target_app.resilience.faults")
 

@@ -22,19 +22,11 @@ in different processes (the second blocks on the primary key, then fails -> 409)
 process an in-flight set answers 409 without touching the database. A write that fails
 (4xx/5xx) rolls back its key too, so its retry runs again.
 
-Usage in a synchronous route::
+A route does not use the key's `Claim` directly: it gets an `IdempotentWrite` (the FastAPI
+dependency ``IdempotentWriteDep``, ``api/deps.py``) and hands it the write::
 
-    claim = state.resilience.idempotency.claim(
-        idempotency_key, user_id=caller.user_id, operation="POST /jobs",
-        payload=body.model_dump(mode="json"),
-    )
-    with state.db.write_session() as session, session.begin():
-        if (replay := claim.begin(session)) is not None:
-            return replay
-        ...the write...
-        response = json_response(detail, 201, {"Location": ...})
-        claim.complete(session, response)
-    return response
+    claim = write.claim(caller.user_id, {"job_id": job_id, **body.model_dump(mode="json")})
+    return write.run(claim, lambda session: _insert_bid(session, ...))
 """
 
 from __future__ import annotations
@@ -42,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -51,13 +44,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 from starlette.responses import Response
 
-from target_app.models import utcnow
-from target_app.resilience.errors import (
-    IdempotencyInFlight,
-    IdempotencyKeyReused,
-    InvalidIdempotencyKey,
-)
-from target_app.resilience.tables import IdempotencyRecord
+from target_app.core.errors import IdempotencyInFlight, IdempotencyKeyReused, InvalidIdempotencyKey
+from target_app.models import IdempotencyRecord, utcnow
+from target_app.resilience.database import SessionFactory
+from target_app.resilience.outbox import enqueued
 
 MAX_KEY_LENGTH = 255
 
@@ -224,6 +214,67 @@ class Idempotency:
     def in_flight(self) -> int:
         """Keys held by this process right now."""
         return len(self._in_flight)
+
+
+#: ``write(session) -> response``: the write itself, run in the transaction the key commits in.
+WriteFn = Callable[[Session], Response]
+
+
+class IdempotentWrite:
+    """One request's write, made safe to retry by its ``Idempotency-Key`` (None: no key).
+
+    It knows the key and the ``operation`` (method and route template, part of the key's
+    fingerprint); the route says who writes and what (`claim`) and how (`run`).
+    """
+
+    def __init__(
+        self,
+        idempotency: Idempotency,
+        key: str | None,
+        operation: str,
+        sessions: SessionFactory,
+        wake_outbox: Callable[[], None],
+    ) -> None:
+        self._idempotency = idempotency
+        self.key = key
+        self.operation = operation
+        self._sessions = sessions
+        self._wake_outbox = wake_outbox
+
+    def claim(self, user_id: int | str, payload: Any) -> Claim:
+        """The claim of ``user_id`` on the key for ``payload`` (the JSON-ready request: path
+        ids and body). `InvalidIdempotencyKey` (400) for a malformed key: claim before any slow
+        work the write waits for, so that such a request is refused first."""
+        return self._idempotency.claim(
+            self.key, user_id=user_id, operation=self.operation, payload=payload
+        )
+
+    def run(
+        self,
+        claim: Claim,
+        write: WriteFn,
+        *,
+        after_commit: Callable[[Response], None] | None = None,
+    ) -> Response:
+        """``write`` in one write transaction with the key; or, for a key used before, the
+        stored response (a replay, which writes nothing).
+
+        After a new write commits, the outbox worker is woken if the write enqueued
+        notifications, then ``after_commit(response)`` runs (work that must not hold the
+        transaction open, such as a call to a provider). A replay does neither.
+        """
+        with self._sessions() as session, session.begin():
+            replay = claim.begin(session)
+            if replay is not None:
+                return replay
+            response = write(session)
+            claim.complete(session, response)
+            notifies = enqueued(session)
+        if notifies:
+            self._wake_outbox()
+        if after_commit is not None:
+            after_commit(response)
+        return response
 
 
 def purge_expired(session: Session, *, older_than: timedelta = timedelta(hours=24)) -> int:

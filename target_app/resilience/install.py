@@ -3,81 +3,52 @@
 Called once by the app factory, it builds every resilience part from the settings, wires them
 into the FastAPI app and returns the `Resilience` object the routes use::
 
-    resilience = install_resilience(app, load_resilience_settings(), bearer_resolver(signer.verify))
+    resilience = install_resilience(app, settings, bearer_resolver(signer.verify))
 
 What it does to ``app``:
 
 * adds the rate-limit middleware (`RateLimitMiddleware`); refuses to start with more than one
   worker and no ``REDIS_URL``;
-* mounts ``/admin/faults`` when ``ADMIN_TOKEN`` is set;
-* registers problem+json handlers: `DependencyUnavailable` (open breaker, timeout, injected
-  fault, storage down) -> 503 + ``Retry-After``; Idempotency-Key errors -> 422 / 409 / 400;
 * runs the outbox worker and the payment retry loop for the app's lifetime (wrapping the
   app's own lifespan), once `Resilience.attach_database` has given them the database;
 * stores itself as ``app.state.resilience``.
+
+The package's errors are `ServiceError`s with their HTTP status (``core/errors.py``): the
+service's problem handlers (``core/problems.py``, installed by the app factory) answer a
+`DependencyUnavailable` with 503 + ``Retry-After`` and the Idempotency-Key errors with
+400 / 409 / 422. The ``/admin/faults`` routes that change the fault board are API routes
+(``api/routes/faults.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio.from_thread
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
-from target_app.resilience.admin import admin_router
+from target_app.core.config import Settings
 from target_app.resilience.database import GuardedDatabase, SessionSource, is_database_failure
-from target_app.resilience.errors import DependencyUnavailable, IdempotencyError
 from target_app.resilience.fakes import FakeServices
 from target_app.resilience.fallbacks import Categorization, categorize_job, store_photo
 from target_app.resilience.faults import SharedFaults
-from target_app.resilience.idempotency import Idempotency
+from target_app.resilience.idempotency import Idempotency, IdempotentWrite
 from target_app.resilience.identity import IdentityResolver
 from target_app.resilience.outbox import OutboxWorker, enqueue
 from target_app.resilience.payments import PaymentSettler, record_award
 from target_app.resilience.ratelimit import RateLimitMiddleware, check_shared_storage
 from target_app.resilience.registry import BreakerMetrics, BreakerRegistry
-from target_app.resilience.settings import ResilienceSettings
-
-logger = logging.getLogger("target_app.resilience")
-
-PROBLEM_JSON = "application/problem+json"
-
-
-def _problem(status: int, title: str, detail: str, instance: str, **headers: str) -> Response:
-    import json
-
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
-            "instance": instance}  # fmt: skip
-    return Response(json.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DependencyUnavailable)
-    logger.warning("%s unavailable on %s: %s", exc.dependency, request.url.path, exc.detail)
-    return _problem(
-        503, "Service Unavailable", f"{exc.dependency} is unavailable: {exc.detail}",
-        request.url.path, **{"Retry-After": exc.retry_after_header},
-    )  # fmt: skip
-
-
-async def _idempotency(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, IdempotencyError)
-    titles = {400: "Bad Request", 409: "Conflict", 422: "Unprocessable Content"}
-    return _problem(exc.status, titles[exc.status], exc.detail, request.url.path)
 
 
 class Resilience:
     """Everything the routes need: breakers, fakes, fallbacks, outbox, idempotency."""
 
-    def __init__(self, settings: ResilienceSettings) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.breakers = BreakerRegistry.from_settings(
             settings, is_failure={"database": is_database_failure}
@@ -180,6 +151,15 @@ class Resilience:
         """Record the award's payment hold as pending, in ``session``'s transaction."""
         record_award(session, job_id=job_id, bid_id=bid_id, amount=amount)
 
+    def idempotent_write(self, key: str | None, operation: str) -> IdempotentWrite:
+        """The write of one request with ``Idempotency-Key: key`` (None: none) to
+        ``operation`` (``"POST /jobs"``), in sessions guarded by the database breaker."""
+        if self.database is None:
+            raise RuntimeError("attach_database() first")
+        return IdempotentWrite(
+            self.idempotency, key, operation, self.database.write_session, self.committed
+        )
+
     def settle_payment_from_thread(self, job_id: int) -> str:
         """After the award committed: try the hold once; ``held`` or ``pending`` (retried)."""
         if self.payments is None:
@@ -192,7 +172,7 @@ class Resilience:
             self.outbox.nudge()
 
 
-def check_deployment(settings: ResilienceSettings) -> None:
+def check_deployment(settings: Settings) -> None:
     """Refuse a deployment the resilience features cannot serve correctly.
 
     Today: several workers with rate limits but no shared Redis (each worker would count
@@ -204,7 +184,7 @@ def check_deployment(settings: ResilienceSettings) -> None:
 
 def install_resilience(
     app: FastAPI,
-    settings: ResilienceSettings,
+    settings: Settings,
     identity_resolver: IdentityResolver,
     *,
     database: SessionSource | None = None,
@@ -239,18 +219,6 @@ def install_resilience(
                 else None
             ),
         )
-    if settings.admin_token is not None:
-        router = admin_router(
-            resilience.board,
-            resilience.breakers,
-            settings.admin_token.get_secret_value(),
-            resilience.shared_faults,
-        )
-        # Flat, like the API routes (FastAPI would nest an included router in app.routes,
-        # hiding its routes from the metrics' route templates and the authorization matrix).
-        app.router.routes.extend(r for r in router.routes if isinstance(r, APIRoute))
-    app.add_exception_handler(DependencyUnavailable, _unavailable)
-    app.add_exception_handler(IdempotencyError, _idempotency)
 
     original: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
 

@@ -22,7 +22,6 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,17 +29,18 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from target_app.models import utcnow
+from target_app.models import CHANNELS, OutboxMessage, utcnow
 from target_app.resilience.breaker import CircuitBreaker
-from target_app.resilience.tables import CHANNELS, OutboxMessage
+from target_app.resilience.database import SessionFactory
 
 logger = logging.getLogger("target_app.resilience.outbox")
 
 #: ``send(key, to, text)``: deliver one message; ``key`` makes retries idempotent.
 Sender = Callable[[str, str, str], Awaitable[object]]
-#: ``with factory() as session:`` (a ``Database.write_session`` or a sessionmaker).
-SessionFactory = Callable[[], AbstractContextManager[Session]]
 Now = Callable[[], datetime]
+
+#: ``session.info`` key `enqueue` sets, for `enqueued`.
+_ENQUEUED = "target_app.outbox.enqueued"
 
 #: What each event says. Payloads hold ids and amounts only (never user-written text).
 TEMPLATES: Mapping[str, str] = {
@@ -79,7 +79,13 @@ def enqueue(
             )
         )
     session.add_all(rows)
+    session.info[_ENQUEUED] = True
     return rows
+
+
+def enqueued(session: Session) -> bool:
+    """True when `enqueue` added notifications to ``session`` (so its commit has some due)."""
+    return bool(session.info.get(_ENQUEUED))
 
 
 def render(message: OutboxMessage) -> str:

@@ -21,10 +21,10 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from target_app.models import utcnow
+from target_app.models import PaymentHold, utcnow
 from target_app.resilience.breaker import CircuitBreaker
-from target_app.resilience.outbox import Now, SessionFactory
-from target_app.resilience.tables import PaymentHold
+from target_app.resilience.database import SessionFactory
+from target_app.resilience.outbox import Now
 
 logger = logging.getLogger("target_app.resilience.payments")
 

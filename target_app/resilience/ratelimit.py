@@ -39,7 +39,7 @@ from limits.storage import storage_from_string
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from target_app.resilience.errors import ResilienceConfigError
+from target_app.core.errors import ConfigError
 from target_app.resilience.identity import TIERS, IdentityResolver, anonymous
 
 logger = logging.getLogger("target_app.resilience.ratelimit")
@@ -51,7 +51,7 @@ EXEMPT_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
 def check_shared_storage(workers: int, redis_url: str | None) -> None:
     """Refuse a configuration where the limits would silently be multiplied."""
     if workers > 1 and not redis_url:
-        raise ResilienceConfigError(
+        raise ConfigError(
             "WEB_CONCURRENCY",
             workers,
             "With more than one worker and no REDIS_URL every worker would count requests on "
@@ -98,10 +98,10 @@ class RateLimitMiddleware:
     ) -> None:
         missing = [tier for tier in TIERS if tier not in limits]
         if missing:
-            raise ResilienceConfigError("RATE_LIMIT_*", dict(limits), f"No limit for {missing}.")
+            raise ConfigError("RATE_LIMIT_*", dict(limits), f"No limit for {missing}.")
         for tier, per_minute in limits.items():
             if per_minute < 1:
-                raise ResilienceConfigError(
+                raise ConfigError(
                     f"RATE_LIMIT_{tier.upper()}", per_minute, "Must be at least 1 per minute."
                 )
         shared = storage_uri.startswith(("redis://", "rediss://"))

@@ -1,19 +1,9 @@
-"""One circuit breaker per dependency, configured from the source document's table.
+"""One circuit breaker per dependency, with the launch plan's policies.
 
-=========  ========  =======  =====
-dependency failures  timeout  reset
-=========  ========  =======  =====
-database   5         10 s     30 s
-ai         3         30 s     60 s
-payments   5         15 s     30 s
-sms        5         10 s     30 s
-email      5         10 s     30 s
-storage    5         15 s     30 s
-=========  ========  =======  =====
-
-Each row can be overridden by ``BREAKER_<NAME>=failures/timeout_s/reset_s`` (see
-``settings.py``). The registry also exposes the breakers' state to ``/health/ready``
-(`BreakerRegistry.snapshot`) and to Prometheus (`BreakerMetrics`)::
+The policies are ``BREAKER_DEFAULTS`` (``core/config.py``; docs/resilience.md lists them),
+each overridable by ``BREAKER_<NAME>=failures/timeout_s/reset_s``. The registry also exposes
+the breakers' state to ``/health/ready`` (`BreakerRegistry.snapshot`) and to Prometheus
+(`BreakerMetrics`)::
 
     circuit_breaker_state{dependency}               gauge: 0 closed, 1 half-open, 2 open
                                                     (max over live workers)
@@ -29,6 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from target_app.core.config import BREAKER_DEFAULTS, DEPENDENCIES, Settings, parse_breaker_spec
 from target_app.resilience.breaker import (
     BreakerPolicy,
     BreakerState,
@@ -36,16 +27,11 @@ from target_app.resilience.breaker import (
     Clock,
     FailurePredicate,
 )
-from target_app.resilience.settings import DEPENDENCIES, ResilienceSettings
 
-#: The source document's breaker table: failures, timeout (s), reset (s).
+#: The launch plan's policy of each dependency, before any ``BREAKER_<NAME>`` override.
 DEFAULT_POLICIES: Mapping[str, BreakerPolicy] = {
-    "database": BreakerPolicy(failures=5, timeout_s=10, reset_s=30),
-    "ai": BreakerPolicy(failures=3, timeout_s=30, reset_s=60),
-    "payments": BreakerPolicy(failures=5, timeout_s=15, reset_s=30),
-    "sms": BreakerPolicy(failures=5, timeout_s=10, reset_s=30),
-    "email": BreakerPolicy(failures=5, timeout_s=10, reset_s=30),
-    "storage": BreakerPolicy(failures=5, timeout_s=15, reset_s=30),
+    name: BreakerPolicy(*parse_breaker_spec(f"BREAKER_{name.upper()}", spec))
+    for name, spec in BREAKER_DEFAULTS.items()
 }
 
 #: Numeric value of each state in the ``circuit_breaker_state`` gauge (worse is higher, so the
@@ -53,7 +39,7 @@ DEFAULT_POLICIES: Mapping[str, BreakerPolicy] = {
 STATE_VALUE = {BreakerState.closed: 0, BreakerState.half_open: 1, BreakerState.open: 2}
 
 
-def policies_from_settings(settings: ResilienceSettings) -> dict[str, BreakerPolicy]:
+def policies_from_settings(settings: Settings) -> dict[str, BreakerPolicy]:
     """The breaker table with the environment's overrides applied."""
     policies = {}
     for name in DEPENDENCIES:
@@ -87,7 +73,7 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
     @classmethod
     def from_settings(
         cls,
-        settings: ResilienceSettings,
+        settings: Settings,
         *,
         clock: Clock = time.monotonic,
         is_failure: Mapping[str, FailurePredicate] | None = None,

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, create_engine, event, insert, text
 from sqlalchemy.engine import Engine
 
+from target_app.core.errors import SeedError
 from target_app.core.schema import create_indexes, create_tables, current_version
 from target_app.core.security import hash_password
 from target_app.models import Base, BidStatus, JobStatus, Role, Tier
@@ -35,10 +36,6 @@ from target_app.seed.plan import SEED_PASSWORD, SeedPlan, seed_email
 BATCH = 20_000
 MAX_BID_SPAN = timedelta(days=2)
 Row = dict[str, Any]
-
-
-class SeedError(RuntimeError):
-    """The database cannot be seeded as asked (for example, it already holds data)."""
 
 
 @dataclass(slots=True)
@@ -90,7 +87,7 @@ def seed_database(
         with engine.begin() as conn:
             if current_version(conn) is not None:
                 if not reset:
-                    raise SeedError(f"{engine.url!r} already has a schema; pass reset=True")
+                    raise SeedError(repr(engine.url), "already has a schema; pass reset=True")
                 _drop_all(conn)
         started = time.perf_counter()
         with engine.begin() as conn:
@@ -255,26 +252,42 @@ def _bids(
             }
 
 
-def _thread_of(plan: SeedPlan, t: int) -> tuple[int, int]:
-    """Thread t is about job t % jobs with that job's bidder t // jobs."""
-    return t % plan.jobs, t // plan.jobs
+@dataclass(frozen=True, slots=True)
+class _Conversation:
+    """Seeded thread ``t`` (0-based): about job ``job`` (0-based), between its owner and one
+    of its bidders, opened when that bid was made."""
+
+    t: int
+    job: int
+    homeowner_id: int
+    contractor_id: int
+    opened: datetime
+
+
+def _conversations(
+    plan: SeedPlan, bid_times: dict[tuple[int, int], datetime]
+) -> Iterator[_Conversation]:
+    """Every seeded thread: thread t is about job t % jobs with that job's bidder t // jobs."""
+    for t in range(plan.threads):
+        j, k = t % plan.jobs, t // plan.jobs
+        homeowner = plan.homeowner_id(plan.job_owner(j))
+        contractor = plan.contractor_id(plan.bidder(j, k))
+        yield _Conversation(t, j, homeowner, contractor, bid_times[(j, k)])
 
 
 def _threads(
     plan: SeedPlan, now: datetime, bid_times: dict[tuple[int, int], datetime]
 ) -> Iterator[Row]:
     per = plan.messages_per_thread
-    for t in range(plan.threads):
-        j, k = _thread_of(plan, t)
-        opened = bid_times[(j, k)]
-        last = opened + (now - opened) * (per / (per + 1)) if per else opened
+    for talk in _conversations(plan, bid_times):
+        opened = talk.opened
         yield {
-            "id": t + 1,
-            "job_id": j + 1,
-            "homeowner_id": plan.homeowner_id(plan.job_owner(j)),
-            "contractor_id": plan.contractor_id(plan.bidder(j, k)),
+            "id": talk.t + 1,
+            "job_id": talk.job + 1,
+            "homeowner_id": talk.homeowner_id,
+            "contractor_id": talk.contractor_id,
             "created_at": opened,
-            "last_message_at": last,
+            "last_message_at": opened + (now - opened) * (per / (per + 1)) if per else opened,
         }
 
 
@@ -282,16 +295,12 @@ def _messages(
     plan: SeedPlan, now: datetime, bid_times: dict[tuple[int, int], datetime]
 ) -> Iterator[Row]:
     per = plan.messages_per_thread
-    for t in range(plan.threads):
-        j, k = _thread_of(plan, t)
-        opened = bid_times[(j, k)]
-        homeowner = plan.homeowner_id(plan.job_owner(j))
-        contractor = plan.contractor_id(plan.bidder(j, k))
+    for talk in _conversations(plan, bid_times):
         for m in range(per):
             yield {
-                "id": t * per + m + 1,
-                "thread_id": t + 1,
-                "sender_id": contractor if m % 2 == 0 else homeowner,
+                "id": talk.t * per + m + 1,
+                "thread_id": talk.t + 1,
+                "sender_id": talk.contractor_id if m % 2 == 0 else talk.homeowner_id,
                 "body": MESSAGES[m % len(MESSAGES)],
-                "created_at": opened + (now - opened) * ((m + 1) / (per + 1)),
+                "created_at": talk.opened + (now - talk.opened) * ((m + 1) / (per + 1)),
             }

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 SEED_PASSWORD = "launch-day-password"  # noqa: S105 (documented synthetic accounts)
 EMAIL_DOMAIN = "seed.example"
 
-#: Source-document volumes (per day) and the history the seeder fills at scale 1.0.
+#: The launch's volumes (per day; models/default_profile.toml, docs/api.md "Seeded accounts")
+#: and the history the seeder fills at scale 1.0.
 USERS_AT_SCALE_1 = 400_000
 ROLE_SPLIT = (0.60, 0.35, 0.05)
 TERRITORIES = 50

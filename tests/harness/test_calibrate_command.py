@@ -35,7 +35,7 @@ def test_writes_an_overlay_that_profiles_accept(
     for endpoint, (cpu, db) in TRUE.items():
         assert profile.service_demands[endpoint].cpu_ms == pytest.approx(cpu, rel=0.03)
         assert profile.service_demands[endpoint].db_ms == pytest.approx(db, rel=0.03)
-    # The model runs on it, and says the demands are no longer the shipped assumptions.
+    # The model runs on it, and says the demands differ from the shipped assumptions.
     assert main(["model", "--profile", str(overlay), "--json"]) == 0
     assumptions = json.loads(capsys.readouterr().out)["assumptions"]
     assert any("3 of 17 endpoints differ" in line for line in assumptions)

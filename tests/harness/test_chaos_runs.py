@@ -3,9 +3,9 @@ service with real Locust processes, the fault injected for real, the run judged 
 
 Each run is compressed: think times of 1 s so that 20 users write often enough for a breaker
 to open, a fault of 6 s from t+3 s, breakers that try again after 2 s, payments and
-notifications retried every second or two, and a load that ends 6 s after the heal: the
-breakers close again 1 to 2.5 s after it (measured), at worst about 4.5 s (a trial that failed
-just before the heal, 2 s open, a retry up to 2 s later, the next look a second after that).
+notifications retried every second or two, and a load that ends 6 s after the heal: at worst
+the breakers close about 4.5 s after it (a trial that failed just before the heal, 2 s open, a
+retry up to 2 s later, the next look a second after that).
 The full-length runs are the documented commands of docs/reliability.md ("Faults under load").
 """
 

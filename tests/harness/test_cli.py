@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -11,17 +12,18 @@ import pytest
 from harness.cli import COMMANDS, build_parser, main
 from harness.exit_codes import ExitCode
 
-DESIGN_COMMANDS = {
+#: The commands README.md's "The command line" lists.
+DOCUMENTED_COMMANDS = {
     "demo", "model", "simulate", "run", "worker", "calibrate", "validate", "report", "serve",
     "health", "profile",
 }  # fmt: skip
 
 
 def test_every_documented_command_is_registered() -> None:
-    assert set(COMMANDS) == DESIGN_COMMANDS
+    assert set(COMMANDS) == DOCUMENTED_COMMANDS
 
 
-@pytest.mark.parametrize("name", sorted(DESIGN_COMMANDS))
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_COMMANDS))
 def test_every_command_has_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([name, "--help"]) == ExitCode.OK
     assert f"usage: harness {name}" in capsys.readouterr().out
@@ -75,6 +77,20 @@ def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == ExitCode.OK
     assert "exit codes" in capsys.readouterr().out
+
+
+def test_version_prints_the_installed_version_and_exits_0(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["--version"]) == ExitCode.OK
+    assert capsys.readouterr().out == f"harness {importlib.metadata.version('capacity-harness')}\n"
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert main(["--version"]) == ExitCode.BAD_INPUT
+    assert "capacity-harness is not installed" in capsys.readouterr().err
 
 
 def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:

@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from harness.run import alerts, gates, summary
 from harness.run.probe import ProbeResult
 from journeys.hdr import HistogramSet
 from models.profile import load_profile
+from models.run_records import RequestFigures, StageResult
 
 PROFILE = load_profile()
 SLO = PROFILE.slo
 
 
-def _stage(name: str, **overrides: float | None) -> dict[str, object]:
-    record: dict[str, object] = {
-        "name": name,
+def _figures(**overrides: Any) -> RequestFigures:
+    values: dict[str, Any] = {
         "requests": 100,
+        "failures": 0,
         "p50_ms": 20.0,
         "p95_ms": 90.0,
-        "page_p95_ms": 200.0,
+        "p99_ms": 120.0,
+        "mean_ms": 25.0,
         "error_rate": 0.0,
+        "page_p95_ms": 200.0,
+        "throughput_rps": 1.0,
         "availability": 1.0,
     }
-    record.update(overrides)
-    return record
+    return RequestFigures(**(values | overrides))
+
+
+def _stage(name: str, **overrides: Any) -> StageResult:
+    return StageResult.placed(
+        _figures(**overrides),
+        index=0,
+        name=name,
+        users=10,
+        duration_s=60.0,
+        started_at_s=0.0,
+        elapsed_s=60.0,
+    )
 
 
 def test_every_objective_is_gated_per_stage_and_overall() -> None:
@@ -59,24 +76,19 @@ def test_availability_at_target_passes() -> None:
 
 
 def test_stages_without_requests_are_not_gated_but_an_empty_run_fails() -> None:
-    empty = _stage("stage 1", requests=0, p50_ms=None, p95_ms=None, error_rate=None)
-    overall = {
-        "requests": 0,
-        "p50_ms": None,
-        "p95_ms": None,
-        "error_rate": None,
-        "page_p95_ms": None,
-        "availability": None,
-    }
+    empty = _stage("stage 1", requests=0, p50_ms=0.0, p95_ms=0.0, error_rate=0.0)
+    overall = _figures(
+        requests=0, p50_ms=0.0, p95_ms=0.0, error_rate=0.0, page_p95_ms=None, availability=None
+    )
     results = gates.evaluate(SLO, [empty], overall)
     assert all(r.stage is None for r in results)
     assert {r.name for r in gates.breached(results)} >= {"api_p50_ms", "api_p95_ms", "error_rate"}
 
 
 def test_a_run_without_requests_fails_even_with_the_summary_zeros() -> None:
-    """summary.aggregate reports 0.0 latencies and error rate when nothing was measured."""
+    """summary.figures reports 0.0 latencies and error rate when nothing was measured."""
     overall = summary.overall_record(HistogramSet(), 1, [ProbeResult(0.5, True, 1.0)], 0.0, 10.0)
-    assert overall["requests"] == 0 and overall["p95_ms"] == 0.0  # what the run would write
+    assert overall.requests == 0 and overall.p95_ms == 0.0  # what the run would write
     results = gates.evaluate(SLO, [], overall)
     failed = {r.name: r.measured for r in gates.breached(results)}
     assert failed == {"api_p50_ms": None, "api_p95_ms": None, "page_p95_ms": None,

@@ -92,6 +92,29 @@ def test_health_command_is_coloured_on_a_terminal(
     assert "PASS" not in drawn and "READY: 10/10" in drawn
 
 
+def test_a_rate_limited_login_leaves_the_rate_limit_headers_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One anonymous request a minute: the login below spends it, so the checks' own login
+    # gets 429 and there is no authenticated response whose headers check 8 could read.
+    config = ServiceConfig(seed_scale=0.001, environment=(("RATE_LIMIT_ANONYMOUS", "1"),))
+    with BundledService(config, tmp_path / "service.log") as limited:
+        credentials = {"email": "homeowner1@seed.example", "password": "launch-day-password"}
+        assert httpx.post(f"{limited.url}/auth/login", json=credentials, timeout=10).is_success
+        results = {r.name: r for r in run_checks(limited.url, slo_ms=800.0)}
+        code = main(["health", "--host", limited.url, "--non-interactive"])
+    login, headers = results["login"], results["rate-limit headers"]
+    assert login.status == Status.FAIL
+    assert "answered 429 (rate limited, Retry-After " in login.detail, login.detail
+    assert headers.status == Status.NOT_CHECKED, headers
+    assert headers.detail.startswith("no authenticated response to look at: login as ")
+    assert "429 (rate limited, Retry-After " in headers.detail
+    out = capsys.readouterr().out
+    assert code == ExitCode.BREACH
+    assert re.search(r"^SKIP\s+8 rate-limit headers\s+no authenticated response", out, re.M), out
+    assert out.rstrip().splitlines()[-1].endswith(", 1 not checked)")
+
+
 def test_health_command_on_a_dead_host_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     assert main(["health", "--host", dead, "--non-interactive", "--timeout", "2"]) == 3
@@ -137,6 +160,25 @@ def test_serve_prints_the_address_serves_and_stops_on_ctrl_c(tmp_path: Path) -> 
             process.communicate()
 
 
+@pytest.mark.parametrize("keep_log", [False, True])
+def test_serve_says_why_the_service_would_not_start(tmp_path: Path, keep_log: bool) -> None:
+    # The service refuses a SECRET_KEY under 32 characters; its reason went to /dev/null.
+    log = tmp_path / "service.log"
+    log.write_text("a line of an earlier run\n", encoding="utf-8")
+    argv = [sys.executable, "-m", "harness", "serve", "--port", "0", "--no-seed"]
+    completed = subprocess.run(
+        argv + (["--log", str(log)] if keep_log else []),
+        env={**os.environ, "SECRET_KEY": "short"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == ExitCode.UNREACHABLE, completed.stderr
+    err = completed.stderr
+    assert "exited with code 2 before ready; the service's last output" in err, err
+    assert "SECRET_KEY" in err and "at least 32" in err and "Traceback" not in err
+    assert "earlier run" not in err  # only this start's output
+    assert (f"all of it in {log}" in err) == keep_log
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -144,6 +186,17 @@ def test_serve_prints_the_address_serves_and_stops_on_ctrl_c(tmp_path: Path) -> 
         (["worker", "--master-host", "h", "--master-port", "70000"], "--master-port = 70000"),
         (["serve", "--workers", "0"], "--workers = 0"),
         (["run", "smoke", "--duration-scale", "0"], "--duration-scale = 0"),
+        # NaN and infinity pass a plain `> 0` and crashed or hung the run (exit 1 or 3)
+        (["run", "smoke", "--scale", "inf"], "--scale = inf: must be a positive finite number"),
+        (["run", "smoke", "--duration-scale", "nan"], "--duration-scale = nan"),
+        (["run", "smoke", "--seed-scale", "inf"], "--seed-scale = inf"),
+        (["run", "smoke", "--ready-timeout", "-1"], "--ready-timeout = -1"),
+        (["run", "smoke", "--expect-workers-timeout", "nan"], "--expect-workers-timeout = nan"),
+        (["run", "smoke", "--master-port", "70000"], "--master-port = 70000: not a TCP port"),
+        (["health", "--timeout", "0"], "--timeout = 0: must be a positive finite number"),
+        (["health", "--timeout", "nan"], "--timeout = nan"),
+        (["serve", "--port", "-1"], "--port = -1: not a TCP port"),
+        (["serve", "--seed-scale", "nan"], "--seed-scale = nan"),
         (["run", "nosuch"], "unknown scenario 'nosuch'"),
         (["run", "smoke", "--host", "127.0.0.1:8000"], "expected a URL"),
     ],

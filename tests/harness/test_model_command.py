@@ -12,17 +12,22 @@ import pytest
 from harness.cli import main
 from harness.commands.model import parse_users
 from harness.errors import UsageError
+from harness.exit_codes import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_json_point_has_the_design_keys(capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_point_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["model", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {
         "users", "dau", "peak_concurrent", "peak_rps", "instances", "db_connections",
         "latency", "utilization", "cost_monthly_usd", "limits", "assumptions",
     }  # fmt: skip
+    artifacts = (ROOT / "docs" / "artifacts.md").read_text(encoding="utf-8")
+    documented = artifacts.split("## capacity.json", 1)[1].split("\n## ", 1)[0]
+    nested = [k for value in data.values() if isinstance(value, dict) for k in value]
+    assert [key for key in [*data, *nested] if key not in documented] == []
     assert data["users"] == 400_000 and data["peak_concurrent"] == 20_000
     assert data["instances"]["min"] == 8 and data["instances"]["max"] == 50
     assert data["instances"]["fits"] and data["db_connections"]["fits"]
@@ -66,22 +71,47 @@ def test_sweep_prints_one_row_or_object_per_point(capsys: pytest.CaptureFixture[
     ("spec", "message"),
     [("1:2", "three numbers"), ("a:b:c", "whole number"), ("10:5:1", "STOP >= START"),
      ("0:10:1", "START >= 1"), ("1:10:0", "STEP >= 1"), ("1:100000:1", "at most 1000"),
-     ("many", "whole number")],
+     ("many", "whole number"),
+     # a comma made 400,000,500,000 users of what reads as a list of two populations
+     ("400000,500000", "a comma is neither a thousands separator nor a list"),
+     ("400,000", "write 400000 or 400_000"), ("100,000:200,000:100,000", "a comma"),
+     ("4e5", "expected a whole number"), ("1__000", "expected a whole number"),
+     (" 5", "expected a whole number"), ("+5", "expected a whole number")],
 )  # fmt: skip
-def test_bad_sweeps_exit_2_naming_the_value(
+def test_bad_users_exit_2_naming_the_value(
     spec: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(UsageError, match=message):
         parse_users(spec)
-    assert main(["model", "--users", spec]) == 2
+    assert main(["model", "--users", spec]) == ExitCode.BAD_INPUT
     assert f"--users {spec!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spec", "counts"),
+    [("400000", [400_000]), ("400_000", [400_000]),
+     ("100_000:300_000:100_000", [100_000, 200_000, 300_000])],
+)  # fmt: skip
+def test_users_accepts_digits_with_underscores(spec: str, counts: list[int]) -> None:
+    assert parse_users(spec) == counts
+
+
+def test_users_help_names_the_accepted_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model", "--help"]) == ExitCode.OK
+    text = " ".join(capsys.readouterr().out.split())
+    assert "400_000" in text and "no commas" in text and "START:STOP:STEP" in text
 
 
 @pytest.mark.parametrize(
     ("args", "key"),
     [(["--dau-ratio", "1.4"], "population.dau_ratio = 1.4"),
      (["--users", "0"], "population.users = 0"),
-     (["--concurrency-ratio", "-1"], "population.concurrency_ratio")],
+     (["--concurrency-ratio", "-1"], "population.concurrency_ratio"),
+     # 0 leaves no load: the sizing would divide by zero (a traceback and exit 1)
+     (["--dau-ratio", "0"], "population.dau_ratio = 0.0: must be between 0 and 1, above 0"),
+     (["--concurrency-ratio", "0"], "population.concurrency_ratio = 0.0: must be between 0 and 1"),
+     (["--dau-ratio", "nan"], "population.dau_ratio = nan"),
+     (["--concurrency-ratio", "inf"], "population.concurrency_ratio = inf")],
 )  # fmt: skip
 def test_invalid_overrides_exit_2_naming_the_key(
     args: list[str], key: str, capsys: pytest.CaptureFixture[str]

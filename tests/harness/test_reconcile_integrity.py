@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 from harness.run import integrity, reconcile
 from harness.run.integrity import WriteRecord
 from harness.run.scrape import delta_requests, parse_metrics
+from models.run_records import EndpointCounts, KindCounts
 
 METRICS_BEFORE = """\
 # TYPE http_requests_total counter
@@ -48,11 +49,11 @@ def test_reconcile_matches_exactly_or_names_the_endpoints() -> None:
     same = reconcile.reconcile(
         {"GET /jobs": 21, "POST /jobs": 3}, {"GET /jobs": 21, "POST /jobs": 3}
     )
-    assert same["match"] and same["client_total"] == same["server_total"] == 24
+    assert same.match and same.client_total == same.server_total == 24
     differ = reconcile.reconcile({"GET /jobs": 20}, {"GET /jobs": 21, "GET /me": 1})
-    assert not differ["match"] and differ["mismatched"] == ["GET /jobs", "GET /me"]
-    assert {"endpoint": "GET /me", "client": 0, "server": 1} in differ["by_endpoint"]
-    assert not reconcile.reconcile({}, {})["match"]  # nothing measured is not a match
+    assert not differ.match and differ.mismatched == ("GET /jobs", "GET /me")
+    assert EndpointCounts("GET /me", client=0, server=1) in differ.by_endpoint
+    assert not reconcile.reconcile({}, {}).match  # nothing measured is not a match
 
 
 def test_set_check_finds_lost_and_unexpected_writes() -> None:
@@ -65,16 +66,12 @@ def test_set_check_finds_lost_and_unexpected_writes() -> None:
     in_db = {"job": frozenset({11, 13}), "bid": frozenset({7}), "message": frozenset({40, 41})}
     result = integrity.check(writes, in_db)
     assert result.acknowledged_writes == 3
-    assert result.lost == 1 and result.lost_examples == ["job 12"]
+    assert result.lost == 1 and result.lost_examples == ("job 12",)
     # job 13 was never attempted; one of the two messages is explained by the unacked attempt
     assert result.unexpected == 2 and result.recovered == 1
-    assert result.by_kind["message"] == {
-        "acknowledged": 0,
-        "unacknowledged_attempts": 1,
-        "in_database": 2,
-        "lost": 0,
-        "unexpected": 1,
-    }
+    assert result.by_kind["message"] == KindCounts(
+        acknowledged=0, unacknowledged_attempts=1, in_database=2, lost=0, unexpected=1
+    )
 
 
 def test_set_check_rejects_an_unknown_kind() -> None:

@@ -229,7 +229,8 @@ def test_smoke_writes_every_documented_artifact_and_passes(
 
 
 def test_breaches_exit_1_with_the_evidence_in_run_json(tmp_path: Path) -> None:
-    """One run, three kinds of breach (one run instead of two: each costs ~15 s):
+    """One run, three kinds of breach (one run instead of three: each is a real service and a
+    real swarm):
 
     * impossible latency objectives: breached per stage and overall, targets and measurements
       recorded, exit 1 after writing everything;
@@ -279,8 +280,8 @@ def test_breaches_exit_1_with_the_evidence_in_run_json(tmp_path: Path) -> None:
 def test_abort_on_breach_stops_early_and_exits_1(tmp_path: Path) -> None:
     profile = tmp_path / "abort.toml"
     # Think times of 1 s, so that every 2-s window has requests: a window without any proves
-    # nothing either way, and with the profile's 20 to 45 s the abort came anywhere from 4 to
-    # 11 s into the load (measured).
+    # nothing either way, and with the profile's 20 to 45 s windows without requests would
+    # postpone the abort by a varying number of windows.
     thinking = "".join(
         f"[personas.{name}]\nthink_time_s = 1.0\n"
         for name in ("homeowner", "contractor", "operator")
@@ -475,7 +476,7 @@ def test_a_remote_style_swarm_over_loopback(tmp_path: Path, relaxed: list[str]) 
 def test_two_local_workers_against_two_service_workers_on_postgresql(
     tmp_path: Path, relaxed: list[str], postgres_url: str, redis_url: str
 ) -> None:
-    """One run, two checks (one run instead of two: each costs ~20 s):
+    """One run, two checks (one run instead of two: each is a real service and a real swarm):
 
     * two local Locust workers: the client counts merged from both match the server's, per
       endpoint;

@@ -102,6 +102,12 @@ def test_slo_breach_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         (["--external", "sms:GET /jobs:fast"], "must be numbers"),
         (["--external", "sms:GET /jobs:10:1.5"], "failure_probability must be in [0, 1]"),
         (["--external", "sms:GET /jobs:-5"], "latency must be >= 0 ms, got -5"),
+        (["--external", "sms:GET /jobs:inf"], "latency must be >= 0 ms, got inf"),
+        (["--scv", "nan"], "scv must be a number >= 0, got nan"),
+        (["--scv", "inf", "--fast"], "scv must be a number >= 0, got inf"),
+        (["--scv", "-1", "--fast"], "scv must be a number >= 0, got -1"),
+        (["--dau-ratio", "0", "--fast"], "population.dau_ratio = 0.0"),
+        (["--concurrency-ratio", "0"], "population.concurrency_ratio = 0.0"),
         (["--external", "sms:GET /jobs:10", "--fast"], "--external is simulated only"),
     ],
 )

@@ -31,34 +31,34 @@ def test_stage_records_fold_late_samples_into_the_last_stage() -> None:
     assert [(w.start_s, w.end_s) for w in windows] == [(1.0, 11.0), (11.0, 22.0)]
     probes = [ProbeResult(float(t), t != 15, 1.0) for t in range(0, 23)]
     first, second = summary.stage_records(_histograms(), windows, probes)
-    assert first["requests"] == 101 and first["failures"] == 1
-    assert first["p50_ms"] == pytest.approx(51.0, rel=1e-3)  # HDR, 3 significant digits
-    assert first["page_p95_ms"] == pytest.approx(1000.0, rel=1e-3)
-    assert first["error_rate"] == pytest.approx(1 / 101, abs=1e-6)
-    assert first["throughput_rps"] == pytest.approx(10.1)
-    assert second["requests"] == 2 and second["page_p95_ms"] is None
-    assert second["availability"] == pytest.approx(10 / 11, abs=1e-6)  # the probe at t=15 failed
+    assert first.requests == 101 and first.failures == 1
+    assert first.p50_ms == pytest.approx(51.0, rel=1e-3)  # HDR, 3 significant digits
+    assert first.page_p95_ms == pytest.approx(1000.0, rel=1e-3)
+    assert first.error_rate == pytest.approx(1 / 101, abs=1e-6)
+    assert first.throughput_rps == pytest.approx(10.1)
+    assert second.requests == 2 and second.page_p95_ms is None
+    assert second.availability == pytest.approx(10 / 11, abs=1e-6)  # the probe at t=15 failed
 
 
 def test_endpoint_records_and_client_counts_leave_pages_apart() -> None:
     hs = _histograms()
     records = summary.endpoint_records(hs)
-    assert [r["endpoint"] for r in records] == [
+    assert [r.endpoint for r in records] == [
         "GET /jobs",
         "POST /jobs",
         "PAGE homeowner.dashboard",
     ]
     get_jobs = records[0]
-    assert get_jobs["requests"] == 102 and get_jobs["max_ms"] == pytest.approx(100.0, rel=1e-3)
-    assert get_jobs["p90_ms"] == pytest.approx(90.0, rel=1e-3)
-    assert records[1]["failure_rate"] == 1.0
+    assert get_jobs.requests == 102 and get_jobs.max_ms == pytest.approx(100.0, rel=1e-3)
+    assert get_jobs.p90_ms == pytest.approx(90.0, rel=1e-3)
+    assert records[1].failure_rate == 1.0
     assert summary.client_counts(hs) == {"GET /jobs": 102, "POST /jobs": 1}
 
 
 def test_overall_record_and_stage_histogram_files() -> None:
     hs = _histograms()
     overall = summary.overall_record(hs, 2, [], 0.0, 20.0)
-    assert overall["requests"] == 103 and overall["availability"] is None
+    assert overall.requests == 103 and overall.availability is None
     encoded = summary.stage_histograms(hs, 1, 2)
     assert sorted((e["stage"], e["method"]) for e in encoded["entries"]) == [(1, "GET"), (2, "GET")]
     assert HistogramSet.decode(encoded).total_count() == 2

@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.run.service import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LOCUSTFILE = ROOT / "journeys" / "locustfile.py"
@@ -134,10 +136,14 @@ def run_locust(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
     full_env.update(files)
     full_env.update(env or {})
+    # With --processes the master listens on 5557 unless told otherwise, and its forked workers
+    # connect there: a free port keeps runs of two checkouts on one machine apart.
+    port = str(free_port())
+    master = ["--master-bind-port", port, "--master-port", port] if "--processes" in args else []
     result = subprocess.run(
         [str(BIN / "locust"), "-f", str(LOCUSTFILE), "--host", url, "--headless",
          *(["--json-file", str(out / "stats")] if json_stats else []), "--loglevel", "INFO",
-         *args],
+         *master, *args],
         cwd=ROOT, env=full_env, capture_output=True, timeout=timeout_s, check=False,
     )  # fmt: skip
     output = result.stdout.decode() + result.stderr.decode()

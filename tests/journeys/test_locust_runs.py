@@ -6,11 +6,15 @@ think times shortened with JOURNEYS_THINK_SCALE, so that a handful of users open
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +30,19 @@ from tests.journeys.conftest import LocustRun, Service, run_locust
 pytestmark = pytest.mark.slow
 
 CATALOGUE = {(p, s.name): s.calls for p in PERSONAS for s in STEPS[p]}
+
+
+LOCUST_DEFAULT_MASTER_PORT = 5557
+
+
+@contextmanager
+def _holding(port: int) -> Iterator[None]:
+    """Keep ``port`` taken for the block (already taken by someone else is as good)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with contextlib.suppress(OSError):
+            sock.bind(("0.0.0.0", port))  # every address, as Locust's master binds
+            sock.listen()
+        yield
 
 
 def _assert_clean(run: LocustRun) -> None:
@@ -204,12 +221,14 @@ def test_write_log_matches_the_database(twenty_users_two_workers: SwarmRun) -> N
 def test_step_shape_labels_samples_by_stage_and_merges_across_workers(
     service: Service, tmp_path: Path
 ) -> None:
-    """The step scenario (compressed to 15 s) through a master and two worker processes."""
-    run = run_locust(
-        tmp_path, service.url, ["--processes", "2"],
-        env={"JOURNEYS_SCENARIO": "step", "JOURNEYS_SCALE": "0.2", "JOURNEYS_TIME_SCALE": "0.05",
-             "JOURNEYS_THINK_SCALE": "0.05"},
-    )  # fmt: skip
+    """The step scenario (compressed to 15 s) through a master and two worker processes, with
+    Locust's default master port taken, as another checkout's run on the machine may take it."""
+    with _holding(LOCUST_DEFAULT_MASTER_PORT):
+        run = run_locust(
+            tmp_path, service.url, ["--processes", "2"],
+            env={"JOURNEYS_SCENARIO": "step", "JOURNEYS_SCALE": "0.2",
+                 "JOURNEYS_TIME_SCALE": "0.05", "JOURNEYS_THINK_SCALE": "0.05"},
+        )  # fmt: skip
     _assert_clean(run)
     histograms, meta = read_histograms(run.hdr_path)
     assert meta["completeness"]["complete"], meta["completeness"]  # the drain brought the tail

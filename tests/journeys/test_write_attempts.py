@@ -1,8 +1,8 @@
 """A write that got no verdict is logged as an attempt, so the audit can explain its row.
 
-Found by the chaos-db run: a COMMIT reached PostgreSQL, the proxy reset the connection before
-its acknowledgement, the service answered 503, and the bid was in the database with no log
-entry: counted as "unexpected" though nothing was wrong. The journeys now log a write that got
+A COMMIT may reach the database while the connection is reset before its acknowledgement (the
+chaos-db fault does this): the service answers 503, yet the row exists. Without a log entry the
+audit would count it "unexpected" though nothing is wrong, so the journeys log a write that got
 no response or a 5xx with ``acknowledged=False``; a 4xx is a definite refusal and is not logged.
 """
 

@@ -48,7 +48,8 @@ def test_invalid_json_names_the_file(passing_run: Path) -> None:
 
 def test_unknown_schema_version(passing_run: Path) -> None:
     _rewrite(passing_run, schema_version=2)
-    with pytest.raises(ArtifactError, match="schema_version = 2: this report reads version 1"):
+    expected = "schema_version = 2: expected 1, the version read here"
+    with pytest.raises(ArtifactError, match=expected):
         load_run(passing_run)
 
 

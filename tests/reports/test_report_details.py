@@ -97,7 +97,7 @@ def test_run_report_capacity_cards_match_capacity_json(passing_run: Path) -> Non
 def test_counts_that_could_not_be_compared_are_not_a_disagreement(passing_run: Path) -> None:
     """What the harness writes when it could not read the service's counters: no "0 vs 0"."""
     run = read_run(passing_run)
-    run["server_vs_client"] = unavailable("the service's /metrics did not answer")
+    run["server_vs_client"] = unavailable("the service's /metrics did not answer").to_json()
     (passing_run / "run.json").write_text(json.dumps(run), "utf-8")
     report = parse(render_run_report(passing_run))
     verdict = report.section_text("verdict")

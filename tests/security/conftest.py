@@ -205,20 +205,17 @@ def table_fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
 
 
 def build_app(url: str) -> FastAPI:
-    """The service on ``url`` with ``ADMIN_TOKEN`` set and rate limits off.
-
-    ``ADMIN_TOKEN`` goes into the environment as well, for the parts that read it from there
-    (the resilience settings mount ``/admin/faults`` with it), so the matrix sees those routes.
-    Rate limits are off because these tests send hundreds of requests from one address and
-    must see the service's answer, not the limiter's 429 (the limiter has its own tests).
+    """The service on ``url`` with ``ADMIN_TOKEN`` set (so ``/admin/faults`` exists and the
+    matrix sees it) and rate limits off: these tests send hundreds of requests from one
+    address and must see the service's answer, not the limiter's 429 (the limiter has its own
+    tests). The background loops are off too: the outbox worker marks rows delivered, which
+    would move the table fingerprints that prove a denied call changed nothing.
     """
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("ADMIN_TOKEN", ADMIN_TOKEN)
-        env.setenv("RATE_LIMIT_ENABLED", "false")
-        # The outbox worker marks rows delivered in the background, which would move the
-        # table fingerprints that prove a denied call changed nothing.
-        env.setenv("RESILIENCE_WORKERS", "false")
-        return create_app(make_settings(url, admin_token=ADMIN_TOKEN))
+    return create_app(
+        make_settings(
+            url, admin_token=ADMIN_TOKEN, rate_limit_enabled=False, resilience_workers=False
+        )
+    )
 
 
 @pytest.fixture(scope="module")

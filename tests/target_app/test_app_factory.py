@@ -43,3 +43,24 @@ def test_otel_telemetry_decides_whether_requests_look_up_the_tracer_provider(
         monkeypatch.setattr(opentelemetry.trace, "get_tracer_provider", counting)
         assert client.get("/health").status_code == 200
     assert bool(calls) is looked_up
+
+
+def test_every_resilience_setting_comes_from_the_settings_given(tmp_path: Path) -> None:
+    # No os.environ involved: the one Settings configures the limiter, breakers and fault API.
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'm.db'}",
+        rate_limit_anonymous=2,
+        breaker_ai="2/5/7",
+        breaker_half_open_calls=1,
+        admin_token="factory-admin-token-0123456789",
+    )
+    app = create_app(settings)
+    ai = app.state.target_app.resilience.breakers["ai"].policy
+    assert (ai.failures, ai.timeout_s, ai.reset_s, ai.half_open_calls) == (2, 5, 7, 1)
+    with TestClient(app) as client:
+        statuses = [client.get("/territories").status_code for _ in range(3)]
+        faults = client.get(
+            "/admin/faults", headers={"Authorization": "Bearer factory-admin-token-0123456789"}
+        )
+    assert statuses == [200, 200, 429]
+    assert faults.status_code == 200

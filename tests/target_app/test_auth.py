@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from target_app.core.security import InvalidToken, Principal, TokenSigner
+from target_app.core.errors import InvalidToken
+from target_app.core.security import Principal, TokenSigner
 from target_app.seed import SEED_PASSWORD, seed_email
 from tests.target_app.conftest import SMALL_PLAN, Auth
 

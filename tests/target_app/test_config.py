@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from target_app.core.config import ConfigError, load_settings
+from target_app.core.config import load_settings
+from target_app.core.errors import ConfigError
 
 GOOD_SECRET = "k" * 40
 
@@ -86,3 +87,29 @@ def test_pool_min_above_max_refused() -> None:
         ConfigError, match="'DB_POOL_MIN' has value 50. Must not exceed DB_POOL_MAX"
     ):
         load_settings(secret_key=GOOD_SECRET, db_pool_min=50, db_pool_max=10)
+
+
+def test_the_resilience_settings_are_fields_of_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RATE_LIMIT_PRO", "42")
+    monkeypatch.setenv("BREAKER_STORAGE", "4/12/20")
+    settings = load_settings(secret_key=GOOD_SECRET, fake_latency_ms="ai=5")
+    assert settings.rate_limits()["pro"] == 42
+    assert settings.breaker_spec("storage") == (4, 12.0, 20.0)
+    assert settings.fake_latencies_s() == {"ai": 0.005}
+
+
+def test_a_bad_resilience_setting_is_named_with_what_was_expected() -> None:
+    with pytest.raises(ConfigError, match="Config 'BREAKER_SMS' has value '5/x/30'. Expected"):
+        load_settings(secret_key=GOOD_SECRET, breaker_sms="5/x/30")
+    with pytest.raises(ConfigError, match="Config 'FAKE_LATENCY_MS' has value 'fax=3'. Unknown"):
+        load_settings(secret_key=GOOD_SECRET, fake_latency_ms="fax=3")
+
+
+def test_a_short_admin_token_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(secret_key=GOOD_SECRET, admin_token="letmein-123")
+    assert info.value.variable == "ADMIN_TOKEN"
+    assert "letmein-123" not in str(info.value)
+    assert "11 characters, at least 16" in str(info.value)

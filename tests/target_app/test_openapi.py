@@ -92,11 +92,9 @@ def test_openapi_documents_the_error_codes(client: TestClient) -> None:
     assert "application/problem+json" in problem
 
 
-def test_the_admin_routes_document_their_codes(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ADMIN_TOKEN", "openapi-admin-token-0123456789")
-    paths = create_app(make_settings(db_url)).openapi()["paths"]
+def test_the_admin_routes_document_their_codes(db_url: str) -> None:
+    settings = make_settings(db_url, admin_token="openapi-admin-token-0123456789")
+    paths = create_app(settings).openapi()["paths"]
     admin = [(m, p) for p, item in paths.items() if p.startswith("/admin/") for m in item]
     assert len(admin) == 4
     for method, path in admin:

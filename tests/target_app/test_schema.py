@@ -6,13 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Connection, create_engine, text
 
-from target_app.core.schema import (
-    INDEXES,
-    SCHEMA_VERSION,
-    SchemaVersionError,
-    current_version,
-    ensure_schema,
-)
+from target_app.core.errors import SchemaVersionError
+from target_app.core.schema import INDEXES, SCHEMA_VERSION, current_version, ensure_schema
 
 #: The board indexes as schema version 2 defined them (no listing columns, so not covering).
 VERSION_2_INDEXES = {

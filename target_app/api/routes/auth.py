@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from target_app.api.deps import AnyUser, Public, StateDep
 from target_app.api.routing import ServiceRoute, json_response
-from target_app.core.problems import NotFound, Unauthorized, responses
+from target_app.core.errors import NotFound, Unauthorized
+from target_app.core.problems import responses
 from target_app.core.security import DUMMY_HASH, Principal, verify_password
 from target_app.models import User
 from target_app.schemas import LoginRequest, LoginResponse, UserBrief, UserOut

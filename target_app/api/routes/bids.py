@@ -7,6 +7,7 @@ withdraws only an *active* bid of their own on a job that is still open.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,13 +16,22 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from target_app.api.deps import BidId, ContractorUser, JobId, OwnerOrOperator, StateDep
-from target_app.api.pagination import Cursor, PageSize, decode_id_cursor, encode_cursor
+from target_app.api.deps import (
+    AppState,
+    BidId,
+    ContractorUser,
+    IdempotentWriteDep,
+    JobId,
+    OwnerOrOperator,
+    StateDep,
+)
+from target_app.api.pagination import Cursor, PageSize, cut_page, newest_by_id
 from target_app.api.queries import is_value, load_bid, load_job
 from target_app.api.routing import ServiceRoute, json_response
-from target_app.core.problems import Conflict, Forbidden, NotFound, responses
+from target_app.core.errors import Conflict, Forbidden, NotFound
+from target_app.core.problems import responses
+from target_app.core.security import Principal
 from target_app.models import Bid, BidStatus, JobStatus, Role, utcnow
-from target_app.resilience.idempotency import IdempotencyKeyHeader
 from target_app.schemas import BidCreate, BidOut, BidUpdate, Page
 
 router = APIRouter(tags=["bids"], route_class=ServiceRoute)
@@ -32,9 +42,7 @@ def _out(bid: Bid) -> BidOut:
 
 
 def _page(bids: list[Bid], page_size: int) -> Page[BidOut]:
-    page = bids[:page_size]
-    more = len(bids) > page_size
-    next_cursor = encode_cursor(page[-1].id, page[-1].id) if more else None
+    page, next_cursor = cut_page(bids, page_size, lambda bid: (bid.id, bid.id))
     return Page[BidOut](items=[_out(b) for b in page], next_cursor=next_cursor)
 
 
@@ -46,61 +54,64 @@ def create_bid(
     body: BidCreate,
     state: StateDep,
     caller: ContractorUser,
-    key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
     """Bid on an open job. One active bid per contractor per job: a second one is 409."""
     now = utcnow()
-    conflict = f"You already have an active bid on job {job_id}."
-    claim = state.resilience.idempotency.claim(
-        key,
-        user_id=caller.user_id,
-        operation="POST /jobs/{job_id}/bids",
-        payload={"job_id": job_id, **body.model_dump(mode="json")},
-    )
-    with state.db.write_session() as session:
-        try:
-            with session.begin():
-                if (replay := claim.begin(session)) is not None:
-                    return replay
-                job = load_job(session, job_id, lock="share")
-                if job is None:
-                    raise NotFound(f"No job {job_id}.")
-                if job.status != JobStatus.open:
-                    raise Conflict(f"Job {job_id} is {job.status}; bids are closed.")
-                existing = session.execute(
-                    select(Bid.id).where(
-                        Bid.job_id == job_id,
-                        Bid.contractor_id == caller.user_id,
-                        is_value(Bid.status, BidStatus.active),
-                    )
-                ).first()
-                if existing is not None:
-                    raise Conflict(conflict)
-                bid_id = session.execute(
-                    insert(Bid)
-                    .values(
-                        job_id=job_id,
-                        contractor_id=caller.user_id,
-                        amount=body.amount,
-                        message=body.message,
-                        status=BidStatus.active.value,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(Bid.id)
-                ).scalar_one()
-                bid = load_bid(session, bid_id)
-                assert bid is not None
-                out = _out(bid)
-                notice = {"job_id": job_id, "amount": body.amount}
-                state.resilience.notify(session, "bid_created", job.homeowner_id, notice)
-                response = json_response(out, 201, {"Location": f"/bids/{bid_id}"})
-                claim.complete(session, response)
-        except IntegrityError:
-            # A concurrent request inserted first; the partial unique index caught it.
-            raise Conflict(conflict) from None
-    state.resilience.committed()
-    return response
+    claim = write.claim(caller.user_id, {"job_id": job_id, **body.model_dump(mode="json")})
+    try:
+        return write.run(
+            claim, lambda session: _insert_bid(session, state, caller, job_id, body, now)
+        )
+    except IntegrityError:
+        # A concurrent request inserted first; the partial unique index caught it.
+        raise Conflict(_already_bidding(job_id)) from None
+
+
+def _already_bidding(job_id: int) -> str:
+    return f"You already have an active bid on job {job_id}."
+
+
+def _insert_bid(
+    session: Session,
+    state: AppState,
+    caller: Principal,
+    job_id: int,
+    body: BidCreate,
+    now: datetime,
+) -> Response:
+    job = load_job(session, job_id, lock="share")
+    if job is None:
+        raise NotFound(f"No job {job_id}.")
+    if job.status != JobStatus.open:
+        raise Conflict(f"Job {job_id} is {job.status}; bids are closed.")
+    existing = session.execute(
+        select(Bid.id).where(
+            Bid.job_id == job_id,
+            Bid.contractor_id == caller.user_id,
+            is_value(Bid.status, BidStatus.active),
+        )
+    ).first()
+    if existing is not None:
+        raise Conflict(_already_bidding(job_id))
+    bid_id = session.execute(
+        insert(Bid)
+        .values(
+            job_id=job_id,
+            contractor_id=caller.user_id,
+            amount=body.amount,
+            message=body.message,
+            status=BidStatus.active.value,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(Bid.id)
+    ).scalar_one()
+    bid = load_bid(session, bid_id)
+    assert bid is not None
+    notice = {"job_id": job_id, "amount": body.amount}
+    state.resilience.notify(session, "bid_created", job.homeowner_id, notice)
+    return json_response(_out(bid), 201, {"Location": f"/bids/{bid_id}"})
 
 
 @router.get("/jobs/{job_id}/bids", response_model=Page[BidOut], responses=responses(400, 403, 404))
@@ -119,11 +130,7 @@ def list_job_bids(
         if caller.role == Role.homeowner and job.homeowner_id != caller.user_id:
             raise Forbidden(f"Job {job_id} is not yours.")
         statement = select(Bid).where(Bid.job_id == job_id)
-        if cursor is not None:
-            statement = statement.where(Bid.id < decode_id_cursor(cursor))
-        bids = list(
-            session.execute(statement.order_by(Bid.id.desc()).limit(page_size + 1)).scalars()
-        )
+        bids = list(session.scalars(newest_by_id(statement, Bid.id, page_size, cursor)))
         return json_response(_page(bids, page_size))
 
 
@@ -139,12 +146,9 @@ def my_bids(
     statement = select(Bid).where(Bid.contractor_id == caller.user_id)
     if status is not None:
         statement = statement.where(is_value(Bid.status, status))
-    if cursor is not None:
-        statement = statement.where(Bid.id < decode_id_cursor(cursor))
+    statement = newest_by_id(statement, Bid.id, page_size, cursor)
     with state.db.read_session() as session:
-        bids = list(
-            session.execute(statement.order_by(Bid.id.desc()).limit(page_size + 1)).scalars()
-        )
+        bids = list(session.scalars(statement))
         return json_response(_page(bids, page_size))
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from target_app.api.deps import AnyUser, StateDep
-from target_app.api.pagination import Cursor, PageSize, decode_id_cursor, encode_cursor
+from target_app.api.pagination import Cursor, PageSize, cut_page, decode_id_cursor
 from target_app.api.queries import is_value
 from target_app.api.routing import ServiceRoute, json_response
 from target_app.core.problems import responses
@@ -41,7 +41,6 @@ def list_contractors(
     statement = statement.order_by(User.id).limit(page_size + 1)
     with state.db.read_session() as session:
         rows = session.execute(statement).all()
-    page = rows[:page_size]
+    page, next_cursor = cut_page(rows, page_size, lambda row: (row.id, row.id))
     items = [ContractorOut(**row._mapping) for row in page]
-    next_cursor = encode_cursor(page[-1].id, page[-1].id) if len(rows) > page_size else None
     return json_response(Page[ContractorOut](items=items, next_cursor=next_cursor))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,7 +11,14 @@ from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from target_app.api.deps import AnyUser, AppState, HomeownerUser, JobId, StateDep
+from target_app.api.deps import (
+    AnyUser,
+    AppState,
+    HomeownerUser,
+    IdempotentWriteDep,
+    JobId,
+    StateDep,
+)
 from target_app.api.direct_route import DirectRoute
 from target_app.api.job_search import (
     JobQuery,
@@ -24,11 +32,11 @@ from target_app.api.pagination import decode_time_cursor
 from target_app.api.queries import bid_counts, is_value, load_bid, load_job
 from target_app.api.routing import JSON, ServiceRoute, json_response
 from target_app.core.cost import cpu_accounted, cpu_segment
+from target_app.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from target_app.core.loop_reader import LoopReader
-from target_app.core.problems import BadRequest, Conflict, Forbidden, NotFound, responses
+from target_app.core.problems import responses
 from target_app.core.security import Principal
 from target_app.models import Bid, BidStatus, Job, JobStatus, Role, utcnow
-from target_app.resilience.idempotency import IdempotencyKeyHeader
 from target_app.schemas import (
     AwardRequest,
     Category,
@@ -48,12 +56,12 @@ async def list_jobs(
     """Jobs, newest first, filtered; keyset-paginated (pass `next_cursor` back as `cursor`)."""
     reader = state.db.loop_reader
     if reader is not None and query.q is None:
-        # SQLite is a library, not a server: a filtered page is one covering-index range read
-        # of a few hundredths of a millisecond, cheaper than the hop to a pool thread and back
-        # (and the GIL hand-offs it causes). So it runs here, on the event loop, as one measured
-        # segment. Full-text searches can take longer and go to the thread pool, as does
-        # everything on PostgreSQL, where a query is a network round trip that must not stall
-        # the loop. Benchmarks: docs/benchmarks.md, "Service (target_app)".
+        # SQLite is a library, not a server: a filtered page is one covering-index range read,
+        # cheaper than the hop to a pool thread and back (and the GIL hand-offs it causes). So
+        # it runs here, on the event loop, as one measured segment. Full-text searches can take
+        # longer and go to the thread pool, as does everything on PostgreSQL, where a query is
+        # a network round trip that must not stall the loop. Benchmarks: docs/benchmarks.md,
+        # "Service (target_app)".
         with cpu_segment():
             body = _job_page(state, caller, query, reader)
     else:
@@ -61,8 +69,8 @@ async def list_jobs(
     return Response(body, media_type=JSON)
 
 
-# Registered by hand for its route class: FastAPI's per-request dependency resolution cost a
-# quarter of this request's CPU (see api/direct_route.py).
+# Registered by hand for its route class: FastAPI's per-request dependency resolution costs
+# several times the work it resolves on this, the hottest request (see api/direct_route.py).
 router.add_api_route(
     "/jobs",
     list_jobs,
@@ -150,41 +158,42 @@ def get_job(job_id: JobId, state: StateDep, _caller: AnyUser) -> Response:
 
 @router.post("/jobs", response_model=JobDetail, status_code=201)
 def create_job(
-    body: JobCreate, state: StateDep, caller: HomeownerUser, key: IdempotencyKeyHeader = None
+    body: JobCreate, state: StateDep, caller: HomeownerUser, write: IdempotentWriteDep
 ) -> Response:
     """Post a job in the caller's territory. 201 with the job and a Location header."""
     now = utcnow()
-    claim = state.resilience.idempotency.claim(
-        key, user_id=caller.user_id, operation="POST /jobs", payload=body.model_dump(mode="json")
-    )
+    claim = write.claim(caller.user_id, body.model_dump(mode="json"))
+    # Before the transaction, so that the AI's latency never holds the write lock.
     category = state.resilience.categorize_from_thread(
         body.title, body.description, body.category.value
     )
-    with state.db.write_session() as session, session.begin():
-        if (replay := claim.begin(session)) is not None:
-            return replay
-        job_id = session.execute(
-            insert(Job)
-            .values(
-                homeowner_id=caller.user_id,
-                territory_id=caller.territory_id,
-                title=body.title,
-                description=body.description,
-                category=category.category,
-                budget=body.budget,
-                urgent=body.urgent,
-                status=JobStatus.open.value,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(Job.id)
-        ).scalar_one()
-        job = load_job(session, job_id)
-        assert job is not None
-        detail = _detail(session, job)
-        response = json_response(detail, 201, {"Location": f"/jobs/{job_id}"})
-        claim.complete(session, response)
-    return response
+    return write.run(
+        claim, lambda session: _insert_job(session, caller, body, category.category, now)
+    )
+
+
+def _insert_job(
+    session: Session, caller: Principal, body: JobCreate, category: str, now: datetime
+) -> Response:
+    job_id = session.execute(
+        insert(Job)
+        .values(
+            homeowner_id=caller.user_id,
+            territory_id=caller.territory_id,
+            title=body.title,
+            description=body.description,
+            category=category,
+            budget=body.budget,
+            urgent=body.urgent,
+            status=JobStatus.open.value,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(Job.id)
+    ).scalar_one()
+    job = load_job(session, job_id)
+    assert job is not None
+    return json_response(_detail(session, job), 201, {"Location": f"/jobs/{job_id}"})
 
 
 def _owned_open_job(session: Session, job_id: int, caller_id: int) -> Job:
@@ -220,7 +229,7 @@ def update_job(job_id: JobId, body: JobUpdate, state: StateDep, caller: Homeowne
 
 
 def _reject_active_bids(
-    session: Session, job_id: int, now: object, keep: int | None = None
+    session: Session, job_id: int, now: datetime, keep: int | None = None
 ) -> None:
     statement = update(Bid).where(Bid.job_id == job_id, is_value(Bid.status, BidStatus.active))
     if keep is not None:
@@ -234,7 +243,7 @@ def award_job(
     body: AwardRequest,
     state: StateDep,
     caller: HomeownerUser,
-    key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
     """Accept one active bid on your open job; every other active bid becomes rejected.
 
@@ -242,36 +251,37 @@ def award_job(
     IMMEDIATE``), so of two concurrent awards exactly one succeeds and the other gets 409.
     """
     now = utcnow()
-    claim = state.resilience.idempotency.claim(
-        key,
-        user_id=caller.user_id,
-        operation="POST /jobs/{job_id}/award",
-        payload={"job_id": job_id, **body.model_dump(mode="json")},
+    claim = write.claim(caller.user_id, {"job_id": job_id, **body.model_dump(mode="json")})
+
+    def settle_payment(response: Response) -> None:
+        # Once committed, try the payment hold; if the provider is down it stays pending.
+        response.headers["Payment-Status"] = state.resilience.settle_payment_from_thread(job_id)
+
+    return write.run(
+        claim,
+        lambda session: _award(session, state, caller, job_id, body.bid_id, now),
+        after_commit=settle_payment,
     )
-    with state.db.write_session() as session, session.begin():
-        if (replay := claim.begin(session)) is not None:
-            return replay
-        job = _owned_open_job(session, job_id, caller.user_id)
-        bid = load_bid(session, body.bid_id, lock=True)
-        if bid is None or bid.job_id != job_id:
-            raise NotFound(f"No bid {body.bid_id} on job {job_id}.")
-        if bid.status != BidStatus.active:
-            raise Conflict(f"Bid {bid.id} is {bid.status}; only an active bid can win.")
-        bid.status = BidStatus.accepted.value
-        bid.updated_at = now
-        session.flush()
-        _reject_active_bids(session, job_id, now, keep=bid.id)
-        job.status = JobStatus.awarded.value
-        job.awarded_bid_id = bid.id
-        job.updated_at = now
-        session.flush()
-        state.resilience.record_award(session, job_id=job_id, bid_id=bid.id, amount=bid.amount)
-        award = {"job_id": job_id, "bid_id": bid.id}
-        state.resilience.notify(session, "job_awarded", bid.contractor_id, award)
-        detail = _detail(session, job)
-        response = json_response(detail)
-        claim.complete(session, response)
-    state.resilience.committed()
-    # After the commit: try the payment hold once; if the provider is down it stays pending.
-    response.headers["Payment-Status"] = state.resilience.settle_payment_from_thread(job_id)
-    return response
+
+
+def _award(
+    session: Session, state: AppState, caller: Principal, job_id: int, bid_id: int, now: datetime
+) -> Response:
+    job = _owned_open_job(session, job_id, caller.user_id)
+    bid = load_bid(session, bid_id, lock=True)
+    if bid is None or bid.job_id != job_id:
+        raise NotFound(f"No bid {bid_id} on job {job_id}.")
+    if bid.status != BidStatus.active:
+        raise Conflict(f"Bid {bid.id} is {bid.status}; only an active bid can win.")
+    bid.status = BidStatus.accepted.value
+    bid.updated_at = now
+    session.flush()
+    _reject_active_bids(session, job_id, now, keep=bid.id)
+    job.status = JobStatus.awarded.value
+    job.awarded_bid_id = bid.id
+    job.updated_at = now
+    session.flush()
+    state.resilience.record_award(session, job_id=job_id, bid_id=bid.id, amount=bid.amount)
+    award = {"job_id": job_id, "bid_id": bid.id}
+    state.resilience.notify(session, "job_awarded", bid.contractor_id, award)
+    return json_response(_detail(session, job))

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from target_app.api.deps import OperatorUser, StateDep, TerritoryId
 from target_app.api.queries import is_value
 from target_app.api.routing import ServiceRoute, json_response
-from target_app.core.problems import NotFound, responses
+from target_app.core.errors import NotFound
+from target_app.core.problems import responses
 from target_app.models import Bid, Job, Role, Territory, Tier, User, utcnow
 from target_app.schemas import Dashboard, TerritoryMetrics
 

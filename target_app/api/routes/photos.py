@@ -16,7 +16,8 @@ from fastapi.responses import Response
 from target_app.api.deps import HomeownerUser, JobId, StateDep
 from target_app.api.queries import load_job
 from target_app.api.routing import ServiceRoute, json_response
-from target_app.core.problems import Forbidden, InvalidInput, NotFound, responses
+from target_app.core.errors import Forbidden, InvalidInput, NotFound
+from target_app.core.problems import responses
 from target_app.schemas import PhotoOut, PhotoUpload
 
 router = APIRouter(tags=["jobs"], route_class=ServiceRoute)

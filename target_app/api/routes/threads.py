@@ -5,26 +5,28 @@ Only the two participants see a thread; to anyone else it does not exist (404).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from target_app.api.deps import ParticipantUser, StateDep, ThreadId
+from target_app.api.deps import AppState, IdempotentWriteDep, ParticipantUser, StateDep, ThreadId
 from target_app.api.pagination import (
     Cursor,
     PageSize,
-    decode_id_cursor,
+    cut_page,
     decode_time_cursor,
-    encode_cursor,
+    newest_by_id,
 )
 from target_app.api.queries import load_job
 from target_app.api.routing import ServiceRoute, json_response
-from target_app.core.problems import BadRequest, Forbidden, NotFound, responses
+from target_app.core.errors import BadRequest, Forbidden, NotFound
+from target_app.core.problems import responses
 from target_app.core.security import Principal
 from target_app.models import Message, Role, Thread, User, utcnow
-from target_app.resilience.idempotency import IdempotencyKeyHeader
 from target_app.schemas import MessageCreate, MessageOut, Page, ThreadCreate, ThreadOut
 
 router = APIRouter(tags=["threads"], route_class=ServiceRoute)
@@ -56,9 +58,7 @@ def list_threads(
     statement = statement.order_by(Thread.last_message_at.desc(), Thread.id.desc())
     with state.db.read_session() as session:
         threads = list(session.execute(statement.limit(page_size + 1)).scalars())
-    page = threads[:page_size]
-    more = len(threads) > page_size
-    next_cursor = encode_cursor(page[-1].last_message_at, page[-1].id) if more else None
+    page, next_cursor = cut_page(threads, page_size, lambda t: (t.last_message_at, t.id))
     return json_response(
         Page[ThreadOut](items=[_thread_out(t) for t in page], next_cursor=next_cursor)
     )
@@ -142,14 +142,9 @@ def list_messages(
     with state.db.read_session() as session:
         _participant_thread(session, thread_id, caller)
         statement = select(Message).where(Message.thread_id == thread_id)
-        if cursor is not None:
-            statement = statement.where(Message.id < decode_id_cursor(cursor))
-        rows = list(
-            session.execute(statement.order_by(Message.id.desc()).limit(page_size + 1)).scalars()
-        )
-        page = rows[:page_size]
+        rows = list(session.scalars(newest_by_id(statement, Message.id, page_size, cursor)))
+        page, next_cursor = cut_page(rows, page_size, lambda message: (message.id, message.id))
         items = [MessageOut.model_validate(m, from_attributes=True) for m in page]
-    next_cursor = encode_cursor(page[-1].id, page[-1].id) if len(rows) > page_size else None
     return json_response(Page[MessageOut](items=items, next_cursor=next_cursor))
 
 
@@ -164,36 +159,34 @@ def post_message(
     body: MessageCreate,
     state: StateDep,
     caller: ParticipantUser,
-    key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
     """Post a message to a thread you take part in."""
     now = utcnow()
-    claim = state.resilience.idempotency.claim(
-        key,
-        user_id=caller.user_id,
-        operation="POST /threads/{thread_id}/messages",
-        payload={"thread_id": thread_id, **body.model_dump(mode="json")},
+    claim = write.claim(caller.user_id, {"thread_id": thread_id, **body.model_dump(mode="json")})
+    return write.run(
+        claim, lambda session: _insert_message(session, state, caller, thread_id, body, now)
     )
-    with state.db.write_session() as session, session.begin():
-        if (replay := claim.begin(session)) is not None:
-            return replay
-        thread = _participant_thread(session, thread_id, caller)
-        message_id = session.execute(
-            insert(Message)
-            .values(thread_id=thread_id, sender_id=caller.user_id, body=body.body, created_at=now)
-            .returning(Message.id)
-        ).scalar_one()
-        session.execute(update(Thread).where(Thread.id == thread_id).values(last_message_at=now))
-        out = MessageOut(
-            id=message_id,
-            thread_id=thread_id,
-            sender_id=caller.user_id,
-            body=body.body,
-            created_at=now,
-        )
-        to = thread.contractor_id if caller.user_id == thread.homeowner_id else thread.homeowner_id
-        state.resilience.notify(session, "message_posted", to, {"thread_id": thread_id})
-        response = json_response(out, 201)
-        claim.complete(session, response)
-    state.resilience.committed()
-    return response
+
+
+def _insert_message(
+    session: Session,
+    state: AppState,
+    caller: Principal,
+    thread_id: int,
+    body: MessageCreate,
+    now: datetime,
+) -> Response:
+    thread = _participant_thread(session, thread_id, caller)
+    message_id = session.execute(
+        insert(Message)
+        .values(thread_id=thread_id, sender_id=caller.user_id, body=body.body, created_at=now)
+        .returning(Message.id)
+    ).scalar_one()
+    session.execute(update(Thread).where(Thread.id == thread_id).values(last_message_at=now))
+    out = MessageOut(
+        id=message_id, thread_id=thread_id, sender_id=caller.user_id, body=body.body, created_at=now
+    )
+    to = thread.contractor_id if caller.user_id == thread.homeowner_id else thread.homeowner_id
+    state.resilience.notify(session, "message_posted", to, {"thread_id": thread_id})
+    return json_response(out, 201)

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from target_app.core.config import load_settings
+from target_app.core.config import Settings, load_settings
 from target_app.core.db import Database
 from target_app.models import Base
+
+
+def dev_settings(**overrides: object) -> Settings:
+    """The service's settings from the environment and ``overrides``, in ``DEV_MODE``: the
+    small test apps here sign no tokens, so they need no ``SECRET_KEY``."""
+    return load_settings(dev_mode=True, **overrides)
 
 
 @pytest.fixture
@@ -21,8 +27,6 @@ def anyio_backend() -> str:
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
     """The service's own `Database` on a fresh SQLite file, with every table created."""
-    import target_app.resilience.tables  # noqa: F401  (registers the tables on Base)
-
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'service.db'}", dev_mode=True)
     db = Database(settings)
     Base.metadata.create_all(db.engine)

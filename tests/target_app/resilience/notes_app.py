@@ -1,7 +1,7 @@
 """A tiny FastAPI app whose one write uses the resilience seam exactly as the service's do.
 
-``POST /notes`` inserts a note inside ``db.write_session()`` with an Idempotency-Key claim and
-an outbox notification, all in one transaction; ``?pause=S`` holds the transaction open for S
+``POST /notes`` inserts a note through an `IdempotentWrite`, with an outbox notification, all
+in one transaction with its Idempotency-Key; ``?pause=S`` holds the transaction open for S
 seconds (to make requests overlap) and ``?between=1`` calls ``hooks.between`` after the first
 of two inserts (to cut the database connection mid-transaction).
 """
@@ -16,14 +16,14 @@ from fastapi import FastAPI, Header, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import ForeignKey, Integer, String, func, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from target_app.core.config import Settings
 from target_app.core.problems import install_problem_handlers
 from target_app.resilience.database import SessionSource
 from target_app.resilience.idempotency import IdempotencyKeyHeader
 from target_app.resilience.identity import anonymous
 from target_app.resilience.install import Resilience, install_resilience
-from target_app.resilience.settings import ResilienceSettings
 
 
 class NotesBase(DeclarativeBase):
@@ -56,7 +56,7 @@ class Hooks:
 
 
 def build(
-    db: SessionSource, settings: ResilienceSettings, hooks: Hooks | None = None
+    db: SessionSource, settings: Settings, hooks: Hooks | None = None
 ) -> tuple[FastAPI, Resilience]:
     """The app and its `Resilience`; the database is guarded by the database breaker."""
     app = FastAPI()
@@ -74,12 +74,10 @@ def build(
         pause: Annotated[float, Query(ge=0, le=5)] = 0.0,
         between: bool = False,
     ) -> Response:
-        claim = resilience.idempotency.claim(
-            key, user_id=user, operation="POST /notes", payload=body.model_dump()
-        )
-        with guarded.write_session() as session, session.begin():
-            if (replay := claim.begin(session)) is not None:
-                return replay
+        write = resilience.idempotent_write(key, "POST /notes")
+        claim = write.claim(user, body.model_dump())
+
+        def insert(session: Session) -> Response:
             note = Note(owner=user, text=body.text)
             session.add(note)
             session.flush()
@@ -89,15 +87,14 @@ def build(
             resilience.notify(session, "message_posted", 1, {"thread_id": note.id})
             time.sleep(pause)
             session.flush()
-            response = Response(
+            return Response(
                 f'{{"id": {note.id}, "text": "{body.text}"}}',
                 status_code=201,
                 media_type="application/json",
                 headers={"Location": f"/notes/{note.id}"},
             )
-            claim.complete(session, response)
-        resilience.committed()
-        return response
+
+        return write.run(claim, insert)
 
     @app.get("/notes/count")
     def count() -> dict[str, int]:

@@ -18,9 +18,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from target_app.core.config import Settings, load_settings
 from target_app.resilience.identity import Identity, bearer_token
 from target_app.resilience.ratelimit import RateLimitMiddleware
-from target_app.resilience.settings import ResilienceSettings, load_resilience_settings
 
 
 def resolve(scope: Scope) -> Identity | None:
@@ -57,7 +57,7 @@ class WorkerPid:
         await self.app(scope, receive, tagged)
 
 
-def build(settings: ResilienceSettings, admin_token: str | None = None) -> ASGIApp:
+def build(settings: Settings, admin_token: str | None = None) -> ASGIApp:
     """The test app with the middleware configured from ``settings``."""
     app = Starlette(routes=[Route("/things", thing), Route("/health", health)])
     limited = RateLimitMiddleware(
@@ -74,4 +74,4 @@ def build(settings: ResilienceSettings, admin_token: str | None = None) -> ASGIA
 
 def create_app() -> ASGIApp:
     """uvicorn ``--factory`` entry point: settings from the environment."""
-    return build(load_resilience_settings())
+    return build(load_settings(dev_mode=True))  # the app signs no tokens

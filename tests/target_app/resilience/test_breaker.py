@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from target_app.core.config import DEPENDENCIES
+from target_app.core.errors import CallTimeoutError, CircuitOpenError
 from target_app.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from target_app.resilience.database import is_database_failure
-from target_app.resilience.errors import CallTimeoutError, CircuitOpenError
 from target_app.resilience.registry import BreakerRegistry
-from target_app.resilience.settings import DEPENDENCIES, load_resilience_settings
 
 from .clock import FakeClock
+from .conftest import dev_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -287,7 +288,7 @@ def _failure_of(name: str) -> Exception:
 async def test_each_configured_breaker_follows_its_row_of_the_table(name: str, cause: str) -> None:
     """The service's own six breakers (built from the settings, as the app builds them)."""
     clock = FakeClock()
-    settings = load_resilience_settings()
+    settings = dev_settings()
     registry = BreakerRegistry.from_settings(
         settings, clock=clock, is_failure={"database": is_database_failure}
     )

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from target_app.core.errors import DependencyUnavailable, InjectedFault
 from target_app.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
-from target_app.resilience.errors import DependencyUnavailable, InjectedFault
 from target_app.resilience.fakes import FakeServices
 from target_app.resilience.fallbacks import categorize_by_rules, categorize_job, store_photo
 from target_app.resilience.faults import Fault, FaultBoard

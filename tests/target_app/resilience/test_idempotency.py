@@ -14,21 +14,28 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from target_app.core.config import load_settings
 from target_app.core.db import Database
-from target_app.models import Base, utcnow
-from target_app.resilience.errors import IdempotencyInFlight
-from target_app.resilience.idempotency import Idempotency, purge_expired, request_hash
-from target_app.resilience.settings import load_resilience_settings
-from target_app.resilience.tables import IdempotencyRecord, OutboxMessage
+from target_app.core.errors import IdempotencyInFlight
+from target_app.models import Base, IdempotencyRecord, OutboxMessage, utcnow
+from target_app.resilience.idempotency import (
+    Idempotency,
+    IdempotentWrite,
+    purge_expired,
+    request_hash,
+)
+from target_app.resilience.outbox import enqueue
 
+from .conftest import dev_settings
 from .notes_app import NotesBase, build
 
 pytestmark = pytest.mark.anyio
 
 KEY = "cut-1"
-SETTINGS = load_resilience_settings(rate_limit_enabled=False)
+SETTINGS = dev_settings(rate_limit_enabled=False)
 
 
 @pytest.fixture
@@ -186,7 +193,6 @@ def test_a_connection_cut_mid_response_then_a_retry_leaves_one_row(
 @pytest.mark.postgres
 def test_duplicates_in_two_processes_meet_at_the_key_row(postgres_url: str, tmp_path: Path) -> None:
     """Two workers (two `Idempotency` objects, no shared memory) and PostgreSQL's locks."""
-    import target_app.resilience.tables  # noqa: F401
 
     db = Database(load_settings(database_url=postgres_url, dev_mode=True))
     Base.metadata.create_all(db.engine)
@@ -228,3 +234,29 @@ def test_duplicates_in_two_processes_meet_at_the_key_row(postgres_url: str, tmp_
         t.join(20)
     db.dispose()
     assert outcome == {"first": "committed", "second": 409}
+
+
+def test_a_write_wakes_the_outbox_only_when_it_notified_and_a_replay_does_nothing(
+    database: Database,
+) -> None:
+    woken: list[None] = []
+    committed: list[Response] = []
+
+    def write_for(key: str) -> IdempotentWrite:
+        return IdempotentWrite(
+            Idempotency(), key, "POST /x", database.write_session, lambda: woken.append(None)
+        )
+
+    def notifying(session: Session) -> Response:
+        enqueue(session, event="message_posted", recipient_id=1, payload={"thread_id": 1})
+        return Response("notified", status_code=201)
+
+    quiet = write_for("quiet")
+    quiet.run(quiet.claim(1, {}), lambda _session: Response("quiet", status_code=201))
+    assert woken == []
+    loud = write_for("loud")
+    loud.run(loud.claim(1, {}), notifying, after_commit=committed.append)
+    assert len(woken) == 1 and [r.body for r in committed] == [b"notified"]
+    replay = loud.run(loud.claim(1, {}), notifying, after_commit=committed.append)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert len(woken) == 1 and len(committed) == 1  # neither woken nor called again

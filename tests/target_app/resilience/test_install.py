@@ -1,4 +1,4 @@
-"""The integration seam: admin API, error mapping, metrics, lifespan, the database breaker."""
+"""The integration seam: error mapping, metrics, lifespan, the database breaker."""
 
 from __future__ import annotations
 
@@ -13,23 +13,22 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
+from harness.run.chaos.fault_proxy import FaultProxy
 from target_app.core.config import load_settings
 from target_app.core.db import Database
+from target_app.core.errors import ConfigError
+from target_app.core.problems import install_problem_handlers
 from target_app.models import Base
 from target_app.resilience.breaker import BreakerState
-from target_app.resilience.errors import ResilienceConfigError
-from target_app.resilience.fault_proxy import FaultProxy
 from target_app.resilience.faults import Fault
 from target_app.resilience.identity import anonymous
 from target_app.resilience.install import install_resilience
 from target_app.resilience.registry import DEFAULT_POLICIES, BreakerRegistry
-from target_app.resilience.settings import load_resilience_settings
 
+from .conftest import dev_settings
 from .notes_app import Hooks, Note, NotePart, NotesBase, build
 
 pytestmark = pytest.mark.anyio
-
-TOKEN = "admin-token-for-tests-0123456789"
 
 
 def _client(app: object) -> httpx.AsyncClient:
@@ -37,41 +36,10 @@ def _client(app: object) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://service")
 
 
-async def test_admin_faults_need_the_setting_and_the_token() -> None:
-    off = FastAPI()
-    install_resilience(off, load_resilience_settings(), anonymous)
-    async with _client(off) as client:
-        assert (await client.get("/admin/faults")).status_code == 404
-
-    app = FastAPI()
-    resilience = install_resilience(app, load_resilience_settings(admin_token=TOKEN), anonymous)
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    async with _client(app) as client:
-        assert (await client.get("/admin/faults")).status_code == 401
-        wrong = await client.get("/admin/faults", headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 401
-        put = await client.put(
-            "/admin/faults/payments", json={"error_rate": 1, "latency_s": 2}, headers=auth
-        )
-        assert put.status_code == 200
-        assert put.json()["faults"]["payments"] == {"latency_s": 2, "error_rate": 1, "hang": False}
-        assert resilience.board.get("payments") == Fault(latency_s=2, error_rate=1)
-        bad_name = await client.put("/admin/faults/fax", json={}, headers=auth)
-        bad_rate = await client.put("/admin/faults/sms", json={"error_rate": 2}, headers=auth)
-        unknown = await client.put("/admin/faults/sms", json={"explode": True}, headers=auth)
-        assert (bad_name.status_code, bad_rate.status_code, unknown.status_code) == (422,) * 3
-        await client.put("/admin/faults/ai", json={"hang": True}, headers=auth)
-        cleared = await client.delete("/admin/faults/payments", headers=auth)
-        assert cleared.json()["faults"]["ai"]["hang"] is True
-        assert resilience.board.get("payments").healthy
-        everything = await client.delete("/admin/faults", headers=auth)
-        assert all(f["hang"] is False for f in everything.json()["faults"].values())
-        assert everything.json()["breakers"]["database"]["state"] == "closed"
-
-
 async def test_open_breakers_and_dead_storage_are_503_with_retry_after() -> None:
     app = FastAPI()
-    resilience = install_resilience(app, load_resilience_settings(), anonymous)
+    install_problem_handlers(app)  # the service's own: its errors answered with their status
+    resilience = install_resilience(app, dev_settings(), anonymous)
 
     @app.post("/photos")
     async def upload() -> dict[str, str]:
@@ -92,9 +60,7 @@ async def test_open_breakers_and_dead_storage_are_503_with_retry_after() -> None
 def test_breaker_state_is_in_metrics_and_readiness() -> None:
     app = FastAPI()
     registry = CollectorRegistry()
-    resilience = install_resilience(
-        app, load_resilience_settings(), anonymous, metrics_registry=registry
-    )
+    resilience = install_resilience(app, dev_settings(), anonymous, metrics_registry=registry)
     breaker = resilience.breakers["ai"]
     for _ in range(3):
         with pytest.raises(ConnectionError), breaker.guard():
@@ -118,37 +84,37 @@ def test_the_breaker_table_and_its_overrides(monkeypatch: pytest.MonkeyPatch) ->
         "email": (5, 10, 30),
         "storage": (5, 15, 30),
     }
-    defaults = BreakerRegistry.from_settings(load_resilience_settings())
+    defaults = BreakerRegistry.from_settings(dev_settings())
     assert {n: b.policy for n, b in defaults.items()} == DEFAULT_POLICIES
     monkeypatch.setenv("BREAKER_AI", "2/5/7")
     monkeypatch.setenv("BREAKER_HALF_OPEN_CALLS", "1")
-    ai = BreakerRegistry.from_settings(load_resilience_settings())["ai"].policy
+    ai = BreakerRegistry.from_settings(dev_settings())["ai"].policy
     assert (ai.failures, ai.timeout_s, ai.reset_s, ai.half_open_calls) == (2, 5, 7, 1)
     monkeypatch.setenv("BREAKER_AI", "3/30")
-    with pytest.raises(ResilienceConfigError) as info:
-        load_resilience_settings()
+    with pytest.raises(ConfigError) as info:
+        dev_settings()
     assert str(info.value).startswith("Config 'BREAKER_AI' has value '3/30'.")
 
 
 def test_rate_limit_settings_and_worker_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_resilience_settings().rate_limits() == {
+    assert dev_settings().rate_limits() == {
         "anonymous": 60, "authenticated": 200, "pro": 500, "operator": 1000,
     }  # fmt: skip
     monkeypatch.setenv("RATE_LIMIT_PRO", "0")
-    with pytest.raises(ResilienceConfigError, match="Config 'RATE_LIMIT_PRO' has value '0'"):
-        load_resilience_settings()
+    with pytest.raises(ConfigError, match="Config 'RATE_LIMIT_PRO' has value '0'"):
+        dev_settings()
     monkeypatch.delenv("RATE_LIMIT_PRO")
     monkeypatch.setenv("WORKERS", "3")
-    with pytest.raises(ResilienceConfigError, match="3 times too high"):
-        install_resilience(FastAPI(), load_resilience_settings(), anonymous)
+    with pytest.raises(ConfigError, match="3 times too high"):
+        install_resilience(FastAPI(), dev_settings(), anonymous)
     # Without rate limits nothing would be multiplied: several workers may run without Redis.
     monkeypatch.setenv("RATE_LIMIT_ENABLED", "false")
-    install_resilience(FastAPI(), load_resilience_settings(), anonymous)
+    install_resilience(FastAPI(), dev_settings(), anonymous)
 
 
 async def test_the_lifespan_runs_the_outbox_worker(database: Database) -> None:
     NotesBase.metadata.create_all(database.engine)
-    settings = load_resilience_settings(rate_limit_enabled=False, outbox_poll_s=0.05)
+    settings = dev_settings(rate_limit_enabled=False, outbox_poll_s=0.05)
     app, resilience = build(database, settings)
     async with app.router.lifespan_context(app), _client(app) as client:
         for i in range(3):
@@ -163,9 +129,7 @@ async def test_the_lifespan_runs_the_outbox_worker(database: Database) -> None:
 
 async def test_the_background_loops_can_be_switched_off(database: Database) -> None:
     NotesBase.metadata.create_all(database.engine)
-    settings = load_resilience_settings(
-        rate_limit_enabled=False, outbox_poll_s=0.05, resilience_workers=False
-    )
+    settings = dev_settings(rate_limit_enabled=False, outbox_poll_s=0.05, resilience_workers=False)
     app, resilience = build(database, settings)
     async with app.router.lifespan_context(app), _client(app) as client:
         assert (await client.post("/notes", json={"text": "queued"})).status_code == 201
@@ -178,8 +142,6 @@ async def test_the_background_loops_can_be_switched_off(database: Database) -> N
 async def test_database_resets_are_503_leave_no_partial_rows_and_open_the_breaker(
     postgres_url: str,
 ) -> None:
-    import target_app.resilience.tables  # noqa: F401
-
     direct = create_engine(postgres_url)
     Base.metadata.create_all(direct)
     NotesBase.metadata.create_all(direct)
@@ -187,7 +149,7 @@ async def test_database_resets_are_503_leave_no_partial_rows_and_open_the_breake
     async with FaultProxy(real.host or "127.0.0.1", real.port or 5432) as proxy:
         proxied = real.set(port=proxy.port).render_as_string(hide_password=False)
         db = Database(load_settings(database_url=proxied, dev_mode=True, db_pool_min=2))
-        settings = load_resilience_settings(
+        settings = dev_settings(
             rate_limit_enabled=False, breaker_database="5/10/0.5", breaker_half_open_calls=1
         )
         hooks = Hooks()
@@ -228,27 +190,3 @@ async def test_database_resets_are_503_leave_no_partial_rows_and_open_the_breake
     assert parts == 2
     seq = [(a.value, b.value) for a, b in breaker.stats.transitions]
     assert seq == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
-
-
-@pytest.mark.redis
-async def test_a_fault_set_in_one_worker_reaches_the_others_through_redis(redis_url: str) -> None:
-    settings = load_resilience_settings(
-        admin_token=TOKEN, redis_url=redis_url, rate_limit_enabled=False
-    )
-    worker_a, worker_b = FastAPI(), FastAPI()
-    resilience_a = install_resilience(worker_a, settings, anonymous)
-    resilience_b = install_resilience(worker_b, settings, anonymous)
-    assert resilience_a.shared_faults is not None and resilience_b.shared_faults is not None
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    async with _client(worker_a) as client:
-        put = await client.put("/admin/faults/sms", json={"error_rate": 0.5}, headers=auth)
-    assert put.status_code == 200
-    assert resilience_b.board.get("sms").healthy  # not yet: worker B has not pulled
-    await resilience_b.shared_faults.pull()
-    assert resilience_b.board.get("sms") == Fault(error_rate=0.5)
-    async with _client(worker_a) as client:
-        await client.delete("/admin/faults", headers=auth)
-    await resilience_b.shared_faults.pull()
-    assert resilience_b.board.get("sms").healthy
-    await resilience_a.shared_faults.close()
-    await resilience_b.shared_faults.close()

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from target_app.core.db import Database
+from target_app.models import OutboxMessage
 from target_app.resilience.breaker import BreakerPolicy
 from target_app.resilience.fakes import FakeServices
 from target_app.resilience.faults import Fault
 from target_app.resilience.outbox import OutboxWorker, enqueue
 from target_app.resilience.registry import BreakerRegistry
-from target_app.resilience.tables import OutboxMessage
 
 from .clock import FakeClock
 

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from target_app.core.db import Database
+from target_app.models import PaymentHold
 from target_app.resilience.breaker import BreakerPolicy, CircuitBreaker
 from target_app.resilience.fakes import FakeServices
 from target_app.resilience.faults import Fault
 from target_app.resilience.payments import PaymentSettler, record_award
-from target_app.resilience.tables import PaymentHold
 
 from .clock import FakeClock
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from target_app.resilience.errors import ResilienceConfigError
+from target_app.core.errors import ConfigError
 from target_app.resilience.ratelimit import RateLimitMiddleware, check_shared_storage
-from target_app.resilience.settings import load_resilience_settings
 
+from .conftest import dev_settings
 from .ratelimit_app import build
 
 pytestmark = pytest.mark.anyio
@@ -47,7 +47,7 @@ def _client(app: object, peer: str = "203.0.113.7") -> httpx.AsyncClient:
 
 @pytest.mark.parametrize("tier", list(LIMITS))
 async def test_each_tier_gets_exactly_its_limit(tier: str) -> None:
-    app = build(load_resilience_settings())
+    app = build(dev_settings())
     token = TOKENS[tier]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     limit = LIMITS[tier]
@@ -70,7 +70,7 @@ async def test_each_tier_gets_exactly_its_limit(tier: str) -> None:
 
 
 async def test_identities_are_counted_separately_and_health_is_exempt() -> None:
-    app = build(load_resilience_settings(rate_limit_authenticated=5))
+    app = build(dev_settings(rate_limit_authenticated=5))
     async with _client(app) as client:
         a = await _burst(client, 6, {"Authorization": "Bearer 1:homeowner:free"})
         b = await _burst(client, 6, {"Authorization": "Bearer 2:homeowner:free"})
@@ -84,7 +84,7 @@ async def test_identities_are_counted_separately_and_health_is_exempt() -> None:
 async def test_the_admin_token_is_never_limited_and_a_wrong_one_is_anonymous() -> None:
     # A chaos run heals its fault through /admin/faults: a 429 there would leave it broken.
     token = "a" * 24
-    app = build(load_resilience_settings(rate_limit_anonymous=5), admin_token=token)
+    app = build(dev_settings(rate_limit_anonymous=5), admin_token=token)
     async with _client(app) as client:
         admin = await _burst(client, 40, {"Authorization": f"Bearer {token}"})
         lower = await _burst(client, 5, {"Authorization": f"bearer {token}"})
@@ -95,7 +95,7 @@ async def test_the_admin_token_is_never_limited_and_a_wrong_one_is_anonymous() -
 
 
 async def test_a_forwarded_header_from_an_untrusted_peer_changes_nothing() -> None:
-    settings = load_resilience_settings(rate_limit_anonymous=10, trusted_proxies="10.0.0.1")
+    settings = dev_settings(rate_limit_anonymous=10, trusted_proxies="10.0.0.1")
     app = build(settings)
     async with _client(app, peer="203.0.113.7") as client:
         spoofed = await asyncio.gather(
@@ -109,7 +109,7 @@ async def test_a_forwarded_header_from_an_untrusted_peer_changes_nothing() -> No
 
 
 async def test_a_trusted_proxy_gives_each_forwarded_client_its_own_limit() -> None:
-    settings = load_resilience_settings(rate_limit_anonymous=3, trusted_proxies="10.0.0.1")
+    settings = dev_settings(rate_limit_anonymous=3, trusted_proxies="10.0.0.1")
     app = build(settings)
     async with _client(app, peer="10.0.0.1") as client:
         per_client = [
@@ -121,13 +121,13 @@ async def test_a_trusted_proxy_gives_each_forwarded_client_its_own_limit() -> No
 
 
 def test_more_than_one_worker_without_redis_refuses_to_start() -> None:
-    with pytest.raises(ResilienceConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         check_shared_storage(2, None)
     message = str(info.value)
     assert "WEB_CONCURRENCY" in message and "REDIS_URL" in message and "2 times" in message
-    with pytest.raises(ResilienceConfigError):
+    with pytest.raises(ConfigError):
         RateLimitMiddleware(
-            build(load_resilience_settings()), limits=LIMITS, storage_uri="memory://", workers=4
+            build(dev_settings()), limits=LIMITS, storage_uri="memory://", workers=4
         )
     check_shared_storage(2, "redis://127.0.0.1:6379/0")  # fine with shared storage
 
@@ -195,7 +195,7 @@ async def test_two_workers_share_one_count_through_redis(two_workers: str) -> No
 async def test_a_dead_rate_limit_store_lets_requests_through() -> None:
     port = _free_port()  # nothing listens there
     app = RateLimitMiddleware(
-        build(load_resilience_settings()),
+        build(dev_settings()),
         limits=LIMITS,
         storage_uri=f"redis://127.0.0.1:{port}/0",
         workers=2,

@@ -6,15 +6,14 @@ import base64
 import time
 from collections import Counter
 
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from target_app.main import create_app
+from target_app.models import IdempotencyRecord, OutboxMessage, PaymentHold
 from target_app.resilience.faults import Fault
 from target_app.resilience.install import Resilience
-from target_app.resilience.tables import IdempotencyRecord, OutboxMessage, PaymentHold
 from tests.target_app.conftest import Auth, make_settings
 
 JOB = {"title": "Fix roof leak", "description": "Shingles gone.", "category": "roofing",
@@ -105,12 +104,8 @@ def test_ai_down_jobs_are_categorised_by_the_rules(
     assert created.status_code == 201 and created.json()["category"] == "painting"
 
 
-def test_the_service_rate_limits_and_exempts_health(
-    db_url: str, auth: Auth, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RATE_LIMIT_ANONYMOUS", "5")
-    monkeypatch.setenv("RATE_LIMIT_AUTHENTICATED", "8")
-    app = create_app(make_settings(db_url))
+def test_the_service_rate_limits_and_exempts_health(db_url: str, auth: Auth) -> None:
+    app = create_app(make_settings(db_url, rate_limit_anonymous=5, rate_limit_authenticated=8))
     with TestClient(app) as client:
         anonymous = Counter(client.get("/territories").status_code for _ in range(8))
         user = Counter(

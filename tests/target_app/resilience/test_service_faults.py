@@ -23,12 +23,11 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import make_url
 
+from harness.run.chaos.fault_proxy import FaultProxy
 from target_app.main import create_app
-from target_app.models import Bid, Job
+from target_app.models import Bid, IdempotencyRecord, Job, OutboxMessage, PaymentHold
 from target_app.resilience.breaker import CircuitBreaker
 from target_app.resilience.database import GuardedDatabase
-from target_app.resilience.fault_proxy import FaultProxy
-from target_app.resilience.tables import IdempotencyRecord, OutboxMessage, PaymentHold
 from target_app.seed import seed_database
 from tests.target_app.conftest import SMALL_PLAN, account, make_settings
 
@@ -64,17 +63,21 @@ def _reset_after_first(statement_prefix: str, reset: Callable[[], object]) -> Ca
 
 
 async def test_a_reset_mid_award_is_503_leaves_nothing_and_the_breaker_opens_and_heals(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str,
 ) -> None:
     seed_database(postgres_url, SMALL_PLAN)
-    monkeypatch.setenv("RESILIENCE_WORKERS", "false")  # no background writes to the tables
-    monkeypatch.setenv("BREAKER_DATABASE", "5/10/0.5")  # a short reset time
-    monkeypatch.setenv("BREAKER_HALF_OPEN_CALLS", "1")
     real = make_url(postgres_url)
     direct = create_engine(postgres_url)
     async with FaultProxy(real.host or "127.0.0.1", real.port or 5432) as proxy:
         proxied = real.set(port=proxy.port).render_as_string(hide_password=False)
-        app = create_app(make_settings(proxied))
+        app = create_app(
+            make_settings(
+                proxied,
+                resilience_workers=False,  # no background writes to the tables
+                breaker_database="5/10/0.5",  # a short reset time
+                breaker_half_open_calls=1,
+            )
+        )
         state = app.state.target_app
         owner = _headers(app, "homeowner", 0)
         try:

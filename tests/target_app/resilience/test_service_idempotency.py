@@ -26,8 +26,14 @@ from fastapi import FastAPI
 from sqlalchemy import event, func, select
 from starlette.testclient import TestClient
 
-from target_app.models import Bid, Job, Message
-from target_app.resilience.tables import IdempotencyRecord, OutboxMessage, PaymentHold
+from target_app.models import (
+    Bid,
+    IdempotencyRecord,
+    Job,
+    Message,
+    OutboxMessage,
+    PaymentHold,
+)
 from tests.target_app.conftest import Auth
 from tests.target_app.live import LiveServer
 

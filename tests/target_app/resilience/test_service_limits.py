@@ -4,7 +4,7 @@
 here the service's real wiring is under test: its signed bearer tokens resolved to tiers
 (``bearer_resolver``: a pro contractor gets the pro limit, an operator the operator limit), its
 proxy-headers middleware in front of the limiter, its ``/metrics`` and its start-up check.
-The limits are lowered through the environment so that each tier's burst (limit + 50
+The limits are lowered in the app's settings so that each tier's burst (limit + 50
 concurrent requests from one identity) stays small.
 """
 
@@ -20,8 +20,8 @@ import pytest
 from fastapi import FastAPI
 
 from target_app.cli import main as cli_main
+from target_app.core.config import DEPENDENCIES
 from target_app.main import create_app
-from target_app.resilience.settings import DEPENDENCIES
 from tests.target_app.conftest import SECRET, account, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -39,12 +39,10 @@ def db_url(shared_db_url: str) -> str:
 
 
 @pytest.fixture
-def limited_app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
+def limited_app(db_url: str) -> Iterator[FastAPI]:
     """The service with small limits per tier, trusting forwarded addresses from 10.0.0.1."""
-    for tier, per_minute in LIMITS.items():
-        monkeypatch.setenv(f"RATE_LIMIT_{tier.upper()}", str(per_minute))
-    monkeypatch.setenv("TRUSTED_PROXIES", TRUSTED)
-    app = create_app(make_settings(db_url))
+    limits = {f"rate_limit_{tier}": per_minute for tier, per_minute in LIMITS.items()}
+    app = create_app(make_settings(db_url, trusted_proxies=TRUSTED, **limits))
     yield app
     app.state.target_app.db.dispose()  # no lifespan ran (ASGITransport): close the pool here
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from target_app.resilience.fault_proxy import FaultProxy, apply_command
+from harness.run.chaos.fault_proxy import FaultProxy, apply_command
 
 pytestmark = pytest.mark.anyio
 
@@ -136,6 +139,26 @@ def test_control_commands_name_bad_input() -> None:
     assert "error: latency_s=-1.0" in apply_command(proxy, "latency -1")
     assert "unknown command 'explode'" in apply_command(proxy, "explode")
     assert "blackhole=False" in apply_command(proxy, "clear")
+
+
+def test_the_proxy_runs_alone_from_its_module_path() -> None:
+    """``python -m harness.run.chaos.fault_proxy`` (docs/resilience.md): it listens, answers
+    a command from standard input, and stops at its end; loading it from its package first
+    would warn (warnings are errors here)."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "harness.run.chaos.fault_proxy",
+         "--upstream", "127.0.0.1:9"],
+        input="blackhole on\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("fault proxy on 127.0.0.1:") and lines[0].endswith("127.0.0.1:9")
+    assert "blackhole=True" in lines[-1]
 
 
 def _conninfo(postgres_url: str, port: int) -> str:

@@ -25,8 +25,10 @@ and *upstream* toxics; a request/response round trip through a proxy with downst
 L takes L longer. Chunks are timestamped on arrival and released by a separate writer task,
 so a delay never stalls reading (as a ``sleep`` in the copy loop would).
 
-Run it alone with ``python -m target_app.resilience.fault_proxy --upstream 127.0.0.1:5432``;
-``docs/resilience.md`` shows the control commands.
+The ``db`` chaos scenario puts it on the bundled service's path to PostgreSQL
+(:mod:`harness.run.chaos.injectors`). Run it alone with
+``python -m harness.run.chaos.fault_proxy --upstream 127.0.0.1:5432``; ``docs/resilience.md``
+shows the control commands.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-logger = logging.getLogger("target_app.resilience.fault_proxy")
+logger = logging.getLogger(__name__)
 
 DIRECTIONS = ("upstream", "downstream")
 CHUNK = 65536

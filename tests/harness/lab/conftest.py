@@ -1,0 +1,74 @@
+"""Fixtures of the lab's tests: a ledger whose work directory servers running as the
+``postgres`` user can reach, and the programs and kernel features the lab needs.
+
+What the lab needs but this machine lacks (haproxy, pgbouncer, initdb, writable cgroups) skips
+the test with the reason on a developer's machine and fails it under CI (``CI=true``), where
+``make test`` installs them first: there a missing one is a broken set-up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.errors import UsageError
+from harness.lab.cgroups import CgroupUnavailable, CpuGroup, CpuLimit, detect_layout
+from harness.lab.cleanup import LabLedger
+from harness.lab.programs import Program, find_program
+
+
+def unavailable(reason: str) -> None:
+    """Skip with ``reason``, or fail under CI (module docstring)."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} Under CI this is a failure, not a skip (make test installs it).")
+    pytest.skip(reason)
+
+
+def require_programs(*programs: Program) -> None:
+    for program in programs:
+        try:
+            find_program(program)
+        except UsageError as exc:
+            unavailable(str(exc))
+
+
+def require_cgroups() -> None:
+    """The lab's CPU groups can be made here (root, or a delegated subtree)."""
+    try:
+        probe = CpuGroup(f"probe-{os.getpid()}", detect_layout())
+    except CgroupUnavailable as exc:
+        unavailable(str(exc))
+        return
+    try:
+        probe.create(CpuLimit(1.0))
+    except CgroupUnavailable as exc:
+        unavailable(str(exc))
+    finally:
+        probe.remove()
+
+
+@pytest.fixture
+def work_dir() -> Iterator[Path]:
+    """A directory for the lab's servers, outside pytest's tmp_path (mode 0700 there, which
+    the ``postgres`` user cannot enter); deleted afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="lab-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, work_dir: Path) -> Iterator[LabLedger]:
+    """An open ledger; closing it afterwards removes whatever a failed test left."""
+    lab = LabLedger(tmp_path / "state", work_dir / "lab", catch_sigterm=False).open()
+    try:
+        yield lab
+    finally:
+        lab.close()
