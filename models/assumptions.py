@@ -1,9 +1,10 @@
 """The assumptions a capacity plan rests on, in words, with the values used.
 
-Every number the source document does not give is an assumption of the profile (think times,
-service demands, instance price, provisioning delay, ...), and the analytic model adds its
-own (Poisson arrivals, exponential service, FCFS tiers). Reports list them all, so a reader
-can see what the verdict depends on and which inputs a measurement could replace.
+Every number the launch plan does not give (docs/source-figures.md) is an assumption of the
+profile (think times, service demands, instance price, provisioning delay, ...), and the
+analytic model adds its own (Poisson arrivals, exponential service, FCFS tiers). Reports list
+them all, so a reader can see what the verdict depends on and which inputs a measurement could
+replace.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def _shipped_profile() -> Profile:
 def profile_assumptions(profile: Profile) -> tuple[str, ...]:
     """Every assumption the plan rests on, with the values used, for every report.
 
-    Values the source document does not give (think times, demands, instance price, ...) and
+    Values the launch plan does not give (think times, demands, instance price, ...) and
     the modelling assumptions of this module. Demands equal to the shipped ones are reported
     as not calibrated.
     """

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import tomli_w
 from scipy.optimize import nnls
 
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 Method = Literal["law", "nnls"]
+FloatArray = npt.NDArray[np.float64]
 _RANK_TOLERANCE = 1e-6  # relative singular value below which a window direction is "the same"
 
 
@@ -209,88 +211,158 @@ def calibrate(
     """
     if method not in ("law", "nnls"):
         raise CalibrationError(f"method = {method!r}: expected 'law' or 'nnls'")
+    notes: list[str] = []
+    windows = _windows(scrapes, source, notes)
+    columns = _columns(windows, source, notes)
+    fit = _regression(windows, columns, notes)
+    overhead_s = fit.overhead_per_request_s(windows, columns)
+    estimates, demands = _estimates(
+        windows, columns, fit, profile, overhead_s, method, include_overhead
+    )
+    unseen = tuple(sorted(set(catalogue_endpoints()) - set(demands)))
+    if unseen:
+        notes.append(
+            f"{len(unseen)} catalogue endpoint(s) not exercised keep the profile's demands: "
+            + ", ".join(unseen)
+        )
+    return Calibration(
+        source=source,
+        method=method,
+        duration_s=float(windows.durations.sum()),
+        windows=len(windows.durations),
+        estimates=estimates,
+        demands=demands,
+        unknown_endpoints=columns.unknown,
+        unseen_endpoints=unseen,
+        process_cpu_s=columns.process_cpu_s,
+        attributed_cpu_s=columns.attributed_cpu_s,
+        overhead_cpu_ms=overhead_s * 1e3,
+        nnls_background_cores=fit.background_cores,
+        nnls_rank=fit.rank,
+        nnls_unknowns=fit.unknowns,
+        notes=tuple(notes),
+    )
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """Differences of consecutive scrapes, one row per usable window, one column per route."""
+
+    names: list[str]
+    requests: FloatArray
+    cpu_s: FloatArray
+    db_s: FloatArray
+    process_cpu_s: FloatArray
+    durations: FloatArray
+
+
+def _windows(scrapes: Sequence[Scrape], source: str, notes: list[str]) -> _Windows:
+    """The scrape windows. A counter going down means the service restarted in between; that
+    window cannot be measured and is dropped (and a note says so)."""
     ordered = sorted(scrapes, key=lambda s: s.t_s)
     if len(ordered) < 2:
         raise CalibrationError(
             f"{source}: {len(ordered)} scrape(s); at least 2 are needed to measure anything"
         )
     names = sorted({name for s in ordered for name in s.routes})
-    catalogue = set(catalogue_endpoints())
-    notes: list[str] = []
-
-    # Windows: differences of consecutive scrapes. A counter going down means the service
-    # restarted in between; that window cannot be measured and is dropped.
-    rows_req: list[list[float]] = []
-    rows_cpu: list[list[float]] = []
-    rows_db: list[list[float]] = []
-    process: list[float] = []
-    durations: list[float] = []
+    zero = RouteCounters(0.0, 0.0, 0.0)
+    rows: list[tuple[list[float], list[float], list[float], float, float]] = []
     dropped = 0
     for before, after in itertools.pairwise(ordered):
+        old = [before.routes.get(n, zero) for n in names]
+        new = [after.routes.get(n, zero) for n in names]
+        d_req = [b.requests - a.requests for a, b in zip(old, new, strict=True)]
+        d_cpu = [b.cpu_seconds - a.cpu_seconds for a, b in zip(old, new, strict=True)]
+        d_db = [b.db_seconds - a.db_seconds for a, b in zip(old, new, strict=True)]
         dt = after.t_s - before.t_s
-        zero = RouteCounters(0.0, 0.0, 0.0)
-        d_req = [
-            after.routes.get(n, zero).requests - before.routes.get(n, zero).requests for n in names
-        ]
-        d_cpu = [
-            after.routes.get(n, zero).cpu_seconds - before.routes.get(n, zero).cpu_seconds
-            for n in names
-        ]
-        d_db = [
-            after.routes.get(n, zero).db_seconds - before.routes.get(n, zero).db_seconds
-            for n in names
-        ]
         d_process = after.cpu_seconds - before.cpu_seconds
         if dt <= 0 or d_process < 0 or min(d_req + d_cpu + d_db, default=0.0) < 0:
             dropped += 1
             continue
-        rows_req.append(d_req)
-        rows_cpu.append(d_cpu)
-        rows_db.append(d_db)
-        process.append(d_process)
-        durations.append(dt)
+        rows.append((d_req, d_cpu, d_db, d_process, dt))
     if dropped:
         notes.append(f"{dropped} window(s) dropped: counters went backwards (a restart?)")
-    if not durations:
+    if not rows:
         raise CalibrationError(f"{source}: no usable scrape window (counters never increase)")
+    req, cpu, db, process, durations = zip(*rows, strict=True)
+    return _Windows(
+        names, np.array(req), np.array(cpu), np.array(db), np.array(process), np.array(durations)
+    )
 
-    req = np.array(rows_req)
-    cpu = np.array(rows_cpu)
-    db = np.array(rows_db)
-    dt_arr = np.array(durations)
-    total_req = req.sum(axis=0)
+
+@dataclass(frozen=True)
+class _Columns:
+    """Which routes the windows saw, and which of those the catalogue knows."""
+
+    seen: list[int]
+    """Column indices of routes with requests (catalogue or not: all burn process CPU)."""
+    known: list[int]
+    """Those of them the catalogue names: the endpoints that get estimates."""
+    unknown: tuple[str, ...]
+    process_cpu_s: float
+    attributed_cpu_s: float
+    """CPU the routes were charged for, over the whole run."""
+    requests: float
+
+
+def _columns(windows: _Windows, source: str, notes: list[str]) -> _Columns:
+    names = windows.names
+    catalogue = set(catalogue_endpoints())
+    total_req = windows.requests.sum(axis=0)
     seen = [i for i, n in enumerate(names) if total_req[i] > 0]
     unknown = tuple(names[i] for i in seen if names[i] not in catalogue)
     known = [i for i in seen if names[i] in catalogue]
     if not known:
         raise CalibrationError(
-            f"{source}: no requests to any catalogue endpoint in {len(durations)} window(s)"
-            + (f" (seen only: {', '.join(unknown)})" if unknown else "")
+            f"{source}: no requests to any catalogue endpoint in {len(windows.durations)} "
+            "window(s)" + (f" (seen only: {', '.join(unknown)})" if unknown else "")
         )
     if unknown:
         notes.append(f"skipped endpoints not in the catalogue: {', '.join(unknown)}")
-
-    process_cpu = float(np.sum(process))
-    attributed = float(cpu[:, seen].sum())
-    all_requests = float(total_req[seen].sum())
+    process_cpu = float(np.sum(windows.process_cpu_s))
+    attributed = float(windows.cpu_s[:, seen].sum())
     if process_cpu < attributed:
         notes.append(
             f"process CPU {process_cpu:.3f} s is below the CPU charged to routes "
             f"{attributed:.3f} s: the process counter may be missing workers"
         )
+    return _Columns(seen, known, unknown, process_cpu, attributed, float(total_req[seen].sum()))
 
-    # NNLS on utilization (cores) against throughput (requests/s), per window, with a
-    # background column. Columns scaled to unit norm so the solver treats them alike.
-    # Routes outside the catalogue (the /metrics scrape itself) burn process CPU too: they
-    # get columns of their own so that their CPU is not pinned on catalogue endpoints.
-    throughput = np.column_stack([req[:, seen] / dt_arr[:, None], np.ones(len(dt_arr))])
+
+@dataclass(frozen=True)
+class _Regression:
+    """NNLS of utilization on per-route throughput: per-column demands, then the background."""
+
+    cpu: FloatArray
+    db: FloatArray
+    rank: int
+    unknowns: int
+
+    @property
+    def background_cores(self) -> float:
+        return float(self.cpu[-1])
+
+    def overhead_per_request_s(self, windows: _Windows, columns: _Columns) -> float:
+        """The unattributed CPU, less the background the regression found (load-independent
+        work such as the scrapes' own bookkeeping), spread over every request."""
+        background_s = self.background_cores * float(windows.durations.sum())
+        unattributed = columns.process_cpu_s - columns.attributed_cpu_s - background_s
+        return max(0.0, unattributed) / columns.requests
+
+
+def _regression(windows: _Windows, columns: _Columns, notes: list[str]) -> _Regression:
+    """NNLS on utilization (cores) against throughput (requests/s), per window, with a
+    background column. Columns are scaled to unit norm so the solver treats them alike.
+    Routes outside the catalogue (the /metrics scrape itself) burn process CPU too: they get
+    columns of their own so that their CPU is not pinned on catalogue endpoints."""
+    dt = windows.durations
+    seen = columns.seen
+    throughput = np.column_stack([windows.requests[:, seen] / dt[:, None], np.ones(len(dt))])
     scale = np.linalg.norm(throughput, axis=0)
     scale[scale == 0] = 1.0
     design = throughput / scale
-    cpu_fit, _ = nnls(design, np.array(process) / dt_arr)
-    db_fit, _ = nnls(design, db[:, seen].sum(axis=1) / dt_arr)
-    cpu_fit = cpu_fit / scale
-    db_fit = db_fit / scale
+    cpu_fit, _ = nnls(design, windows.process_cpu_s / dt)
+    db_fit, _ = nnls(design, windows.db_s[:, seen].sum(axis=1) / dt)
     singular = np.linalg.svd(design, compute_uv=False)
     rank = int(np.sum(singular > singular[0] * _RANK_TOLERANCE)) if singular.size else 0
     if rank < design.shape[1]:
@@ -299,25 +371,31 @@ def calibrate(
             f"{design.shape[1]} directions (a fixed request mix); its per-endpoint split is "
             "one of many that fit equally well, its total is still meaningful"
         )
+    return _Regression(cpu_fit / scale, db_fit / scale, rank, design.shape[1])
 
-    # The unattributed CPU, less the background the regression found (load-independent work
-    # such as the scrapes' own bookkeeping), is overhead per request.
-    background_s = float(cpu_fit[-1]) * float(dt_arr.sum())
-    overhead_s = max(0.0, process_cpu - attributed - background_s) / all_requests
 
+def _estimates(
+    windows: _Windows,
+    columns: _Columns,
+    fit: _Regression,
+    profile: Profile,
+    overhead_s: float,
+    method: Method,
+    include_overhead: bool,
+) -> tuple[tuple[EndpointEstimate, ...], dict[str, tuple[float, float]]]:
+    """Both estimates of every catalogue endpoint seen, and the demands the overlay holds."""
     estimates: list[EndpointEstimate] = []
     demands: dict[str, tuple[float, float]] = {}
     overhead_ms = overhead_s * 1e3 if include_overhead else 0.0
-    for i in known:
-        column = seen.index(i)
-        name = names[i]
-        n = total_req[i]
-        law_cpu = float(cpu[:, i].sum() / n) * 1e3
-        law_db = float(db[:, i].sum() / n) * 1e3
-        nnls_cpu = float(cpu_fit[column]) * 1e3
-        nnls_db = float(db_fit[column]) * 1e3
+    for i in columns.known:
+        column = columns.seen.index(i)
+        name = windows.names[i]
+        n = float(windows.requests[:, i].sum())
+        law_cpu = float(windows.cpu_s[:, i].sum() / n) * 1e3
+        law_db = float(windows.db_s[:, i].sum() / n) * 1e3
+        nnls_cpu = float(fit.cpu[column]) * 1e3
+        nnls_db = float(fit.db[column]) * 1e3
         reference = law_cpu + overhead_s * 1e3
-        agreement = abs(nnls_cpu - reference) / reference if reference > 0 else None
         declared = profile.service_demands[name]
         estimates.append(
             EndpointEstimate(
@@ -329,30 +407,8 @@ def calibrate(
                 nnls_db_ms=nnls_db,
                 profile_cpu_ms=declared.cpu_ms,
                 profile_db_ms=declared.db_ms,
-                agreement=agreement,
+                agreement=abs(nnls_cpu - reference) / reference if reference > 0 else None,
             )
         )
         demands[name] = (law_cpu + overhead_ms, law_db) if method == "law" else (nnls_cpu, nnls_db)
-    unseen = tuple(sorted(catalogue - set(demands)))
-    if unseen:
-        notes.append(
-            f"{len(unseen)} catalogue endpoint(s) not exercised keep the profile's demands: "
-            + ", ".join(unseen)
-        )
-    return Calibration(
-        source=source,
-        method=method,
-        duration_s=float(dt_arr.sum()),
-        windows=len(durations),
-        estimates=tuple(estimates),
-        demands=demands,
-        unknown_endpoints=unknown,
-        unseen_endpoints=unseen,
-        process_cpu_s=process_cpu,
-        attributed_cpu_s=attributed,
-        overhead_cpu_ms=overhead_s * 1e3,
-        nnls_background_cores=float(cpu_fit[-1]),
-        nnls_rank=rank,
-        nnls_unknowns=design.shape[1],
-        notes=tuple(notes),
-    )
+    return tuple(estimates), demands

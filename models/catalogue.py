@@ -16,6 +16,22 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from models.errors import ParameterError, UnknownNameError
+
+__all__ = [
+    "LOGIN_CALLS",
+    "PERSONAS",
+    "STEPS",
+    "Endpoint",
+    "PersonaName",
+    "Step",
+    "WriteKind",
+    "endpoints",
+    "read_steps",
+    "split_endpoint",
+    "step",
+]
+
 PersonaName = Literal["homeowner", "contractor", "operator"]
 PERSONAS: tuple[PersonaName, ...] = ("homeowner", "contractor", "operator")
 
@@ -93,12 +109,13 @@ STEPS: dict[PersonaName, tuple[Step, ...]] = {
 
 
 def step(persona: PersonaName, name: str) -> Step:
-    """The step called ``name`` of ``persona``; KeyError names the known steps."""
+    """The step called ``name`` of ``persona``; :class:`~models.errors.UnknownNameError` (a
+    ``KeyError``) names the known steps."""
     for candidate in STEPS[persona]:
         if candidate.name == name:
             return candidate
     known = ", ".join(s.name for s in STEPS[persona])
-    raise KeyError(f"{persona} has no step {name!r} (known: {known})")
+    raise UnknownNameError(f"{persona} has no step {name!r} (known: {known})")
 
 
 def read_steps(persona: PersonaName) -> tuple[str, ...]:
@@ -119,5 +136,5 @@ def split_endpoint(endpoint: Endpoint) -> tuple[str, str]:
     """``"GET /jobs/{job_id}"`` -> ``("GET", "/jobs/{job_id}")``."""
     method, _, path = endpoint.partition(" ")
     if not path.startswith("/") or method.upper() != method:
-        raise ValueError(f"endpoint {endpoint!r} is not of the form 'METHOD /path'")
+        raise ParameterError(f"endpoint {endpoint!r} is not of the form 'METHOD /path'")
     return method, path

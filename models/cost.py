@@ -1,5 +1,5 @@
 """Monthly cost: what the instances, the database, the cache, storage and monitoring cost, and
-how that compares with the source document's figures.
+how that compares with the launch plan's cost figures (docs/source-figures.md).
 
 The components, each from the profile's ``[cost]`` table::
 
@@ -15,7 +15,7 @@ keeps at each hour of the day-one curve, every day of the month assumed like lau
 from a simulated day (:func:`simulated_cost`, which ``harness simulate --hours 24`` prints);
 one day is scaled to a month by ``hours_per_month / 24``.
 
-The source document claims a month-one breakdown (``cost.source_breakdown``) and totals at
+The launch plan claims a month-one breakdown (``cost.source_breakdown``) and totals at
 larger user counts (``cost.claims``). :func:`compare_breakdown` and :func:`compare_claims` put
 the model's figure beside each and flag a disagreement above :data:`DISAGREEMENT_THRESHOLD`.
 """
@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from models.errors import ParameterError
 from models.profile import DatabaseTier, Profile
 
 __all__ = [
@@ -45,7 +46,7 @@ DISAGREEMENT_THRESHOLD = 0.15
 """A model figure more than 15% away from the source's claim is flagged."""
 
 COMPONENTS = ("compute", "database", "cache", "storage_cdn", "monitoring")
-"""Cost components, in the order of the source document's breakdown."""
+"""Cost components, in the order of the launch plan's breakdown."""
 
 HOURS_PER_DAY = 24.0
 
@@ -93,7 +94,7 @@ class CostComparison:
     Attributes:
         item: the component name, ``"total"``, or ``"claim at N users"``.
         users: the population of the figure.
-        source_usd: what the source document says.
+        source_usd: what the launch plan says.
         model_usd: what the model says.
         relative_difference: (model − source) / source (inf when the source says 0).
         disagrees: |relative_difference| > :data:`DISAGREEMENT_THRESHOLD`.
@@ -134,7 +135,7 @@ def database_tier(profile: Profile, connections: int) -> tuple[DatabaseTier, boo
     with more connections is assumed to cost more, so the first that fits is the cheapest.
     """
     if connections < 0:
-        raise ValueError(f"connections must be >= 0, got {connections!r}")
+        raise ParameterError(f"connections must be >= 0, got {connections!r}")
     tiers = profile.cost.database_tiers
     for tier in tiers:
         if tier.max_connections >= connections:
@@ -161,9 +162,9 @@ def monthly_cost(
         basis: where the instance-hours came from, shown in reports.
     """
     if users < 0:
-        raise ValueError(f"users must be >= 0, got {users!r}")
+        raise ParameterError(f"users must be >= 0, got {users!r}")
     if not math.isfinite(instance_hours_per_day) or instance_hours_per_day < 0:
-        raise ValueError(
+        raise ParameterError(
             f"instance_hours_per_day must be a finite number >= 0, got {instance_hours_per_day!r}"
         )
     rates = profile.cost
@@ -213,12 +214,14 @@ def simulated_cost(
     (5840, 'simulation')
     """
     if not math.isfinite(hours) or hours < HOURS_PER_DAY:
-        raise ValueError(
+        raise ParameterError(
             f"hours = {hours!r}: a monthly bill needs a simulated run of at least 24 hours "
             "(a shorter window is one part of the day-one curve, not a day)"
         )
     if not math.isfinite(instance_minutes) or instance_minutes < 0:
-        raise ValueError(f"instance_minutes must be a finite number >= 0, got {instance_minutes!r}")
+        raise ParameterError(
+            f"instance_minutes must be a finite number >= 0, got {instance_minutes!r}"
+        )
     connections = max(
         profile.infrastructure.database.pool_max, math.ceil(peak_connections_in_use - 1e-9)
     )

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 
 from scipy.optimize import brentq
 
+from models import arguments
+from models.errors import ParameterError, UnstableError
+
 __all__ = [
     "MMcQueue",
     "erlang_b",
@@ -50,11 +53,11 @@ __all__ = [
 _ROOT_TOLERANCE = 1e-12  # absolute and relative x tolerance of the percentile root finder
 
 
-def _check_load(servers: int, offered_load: float) -> None:
-    if isinstance(servers, bool) or not isinstance(servers, int) or servers < 1:
-        raise ValueError(f"servers must be an integer >= 1, got {servers!r}")
-    if not math.isfinite(offered_load) or offered_load < 0:
-        raise ValueError(f"offered_load must be a finite number >= 0 erlangs, got {offered_load!r}")
+def _check_load(servers: int, offered_load: float) -> tuple[int, float]:
+    return (
+        arguments.integer("servers", servers, minimum=1),
+        arguments.non_negative("offered_load", offered_load),
+    )
 
 
 def _blocking(offered_load: float) -> Iterator[float]:
@@ -76,7 +79,7 @@ def erlang_b(servers: int, offered_load: float) -> float:
     >>> round(erlang_b(10, 5.0), 6)
     0.018385
     """
-    _check_load(servers, offered_load)
+    servers, offered_load = _check_load(servers, offered_load)
     b = 1.0
     for k in range(1, servers + 1):
         b = offered_load * b / (k + offered_load * b)
@@ -96,9 +99,9 @@ def erlang_c(servers: int, offered_load: float) -> float:
     >>> round(erlang_c(14, 10.0), 10)
     0.1741319336
     """
-    _check_load(servers, offered_load)
+    servers, offered_load = _check_load(servers, offered_load)
     if offered_load >= servers:
-        raise ValueError(
+        raise UnstableError(
             f"unstable queue: offered load {offered_load!r} erlangs >= {servers} servers "
             f"(utilization {offered_load / servers:.4g} >= 1)"
         )
@@ -136,23 +139,22 @@ class MMcQueue:
 
 def _check_mmc(arrival_rate: float, service_rate: float, servers: int) -> float:
     """Validate and return Erlang C."""
-    if not math.isfinite(arrival_rate) or arrival_rate < 0:
-        raise ValueError(f"arrival_rate must be a finite number >= 0, got {arrival_rate!r}")
-    if not math.isfinite(service_rate) or service_rate <= 0:
-        raise ValueError(f"service_rate must be a finite number > 0, got {service_rate!r}")
+    arrival_rate = arguments.non_negative("arrival_rate", arrival_rate)
+    service_rate = arguments.positive("service_rate", service_rate)
     return erlang_c(servers, arrival_rate / service_rate)
 
 
 def mmc(arrival_rate: float, service_rate: float, servers: int) -> MMcQueue:
     """Solve M/M/c: Erlang C, mean wait and sojourn, queue lengths.
 
-    Raises ValueError for ρ = λ/(cμ) ≥ 1, which has no steady state.
+    Raises :class:`~models.errors.UnstableError` for ρ = λ/(cμ) ≥ 1 (no steady state).
 
     >>> q = mmc(arrival_rate=2.0, service_rate=1.0, servers=3)
     >>> round(q.wait_probability, 6), round(q.mean_sojourn, 4)
     (0.444444, 1.4444)
     """
     c_prob = _check_mmc(arrival_rate, service_rate, servers)
+    servers = int(servers)
     theta = servers * service_rate - arrival_rate
     mean_wait = c_prob / theta
     mean_sojourn = mean_wait + 1.0 / service_rate
@@ -171,15 +173,13 @@ def mmc(arrival_rate: float, service_rate: float, servers: int) -> MMcQueue:
 
 
 def _check_time(t: float) -> float:
-    if math.isnan(t):
-        raise ValueError(f"time must be a number, got {t!r}")
-    return t
+    if not arguments.is_number(t) or math.isnan(t):
+        raise ParameterError(f"t must be a number, got {t!r}")
+    return float(t)
 
 
 def _check_quantile(q: float) -> float:
-    if not 0.0 <= q < 1.0:
-        raise ValueError(f"quantile must be in [0, 1), got {q!r}")
-    return q
+    return arguments.unit_interval("quantile", q, high_open=True)
 
 
 def wait_cdf(t: float, arrival_rate: float, service_rate: float, servers: int) -> float:
@@ -289,21 +289,18 @@ def servers_for_target(
     14
     """
     if wait_probability is None and wait_time is None and sojourn_time is None:
-        raise ValueError("give at least one of wait_probability, wait_time, sojourn_time")
-    if not math.isfinite(arrival_rate) or arrival_rate < 0:
-        raise ValueError(f"arrival_rate must be a finite number >= 0, got {arrival_rate!r}")
-    if not math.isfinite(service_rate) or service_rate <= 0:
-        raise ValueError(f"service_rate must be a finite number > 0, got {service_rate!r}")
-    if wait_probability is not None and not 0.0 <= wait_probability <= 1.0:
-        raise ValueError(f"wait_probability must be in [0, 1], got {wait_probability!r}")
-    if wait_time is not None and (math.isnan(wait_time) or wait_time < 0):
-        raise ValueError(f"wait_time must be >= 0, got {wait_time!r}")
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+        raise ParameterError("give at least one of wait_probability, wait_time, sojourn_time")
+    arrival_rate = arguments.non_negative("arrival_rate", arrival_rate)
+    service_rate = arguments.positive("service_rate", service_rate)
+    if wait_probability is not None:
+        arguments.unit_interval("wait_probability", wait_probability)
+    if wait_time is not None and (not arguments.is_number(wait_time) or not wait_time >= 0):
+        raise ParameterError(f"wait_time must be a number >= 0, got {wait_time!r}")
+    quantile = arguments.unit_interval("quantile", quantile, low_open=True, high_open=True)
     if sojourn_time is not None:
         floor = -math.log1p(-quantile) / service_rate
         if not sojourn_time > floor:
-            raise ValueError(
+            raise ParameterError(
                 f"sojourn_time {sojourn_time!r} is unreachable: the {quantile:g} quantile of "
                 f"the service time alone is {floor:.6g}"
             )
@@ -326,4 +323,4 @@ def servers_for_target(
         ):
             continue
         return c
-    raise ValueError(f"no c <= max_servers = {max_servers} meets the targets for load {a:.6g}")
+    raise ParameterError(f"no c <= max_servers = {max_servers} meets the targets for load {a:.6g}")

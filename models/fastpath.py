@@ -166,129 +166,22 @@ def fast_day(profile: Profile, options: SimulationOptions | None = None,
     """
     options = options or SimulationOptions()
     began = time.perf_counter()
-    mix = RequestMix.from_profile(profile)
-    curve = DayCurve.from_profile(profile)
-    policy = ScalingPolicy.from_profile(profile.infrastructure.autoscaling)
-    workers = profile.infrastructure.workers_per_instance
-    database = profile.infrastructure.database
-    scaler = Autoscaler(policy, options.initial_instances or policy.min_instances)
-
-    accepted = mix.accepted_probability()
-    endpoint_p = np.bincount(
-        mix.pair_endpoint, weights=accepted, minlength=len(mix.endpoints)
-    ).astype(np.float64)
-    work = mix.cpu_s + mix.db_s
-    mixture = _Mixture(endpoint_p, work, options.scv)
-    mean_db = float((endpoint_p * mix.db_s).sum())
-    accepted_fraction = mix.accepted_fraction()
-
-    start_s = options.start_hour * 3600.0
+    day = _Day(profile, options)
     n_minutes = options.seconds // 60
-    period = policy.evaluation_period_s
-    backlog = 0.0
-    minutes: list[MinuteRecord] = []
-    all_segments: list[tuple[float, tuple[_Segment, ...]]] = []
-
-    @lru_cache(maxsize=4096)
-    def quantiles(key: tuple[_Segment, ...]) -> tuple[float, ...]:
-        return tuple(mixture.quantile(q, key) for q in _QUANTILES)
-
     for minute in range(n_minutes):
-        now = minute * 60.0
-        if (
-            options.autoscale
-            and now > 0
-            and math.floor(now / period) > math.floor((now - 60.0) / period)
-        ):
-            last = minutes[-1]
-            scaler.evaluate(now, last.cpu, last.p95_ms if not math.isnan(last.p95_ms) else 0.0)
-        users = options.users if options.users is not None else curve.users(start_s + now)
-        offered = users * mix.rate_per_user
-        lam = offered * accepted_fraction
-        rejected = offered - lam
-
-        # Database pool: Erlang C for the wait, its tail for acquire timeouts.
-        a_db = lam * mean_db
-        k = database.pool_max
-        if lam == 0 or mean_db == 0:
-            timeout_share, db_wait = 0.0, 0.0
-        elif a_db < k:
-            c_db = erlang_c(k, a_db)
-            theta_db = k / mean_db - lam
-            timeout_share = c_db * math.exp(-theta_db * database.acquire_timeout_s)
-            db_wait = c_db / theta_db
-        else:
-            timeout_share, db_wait = 1.0 - k / a_db, database.acquire_timeout_s
-        served = lam * (1.0 - timeout_share)
-        hold = mixture.mean + db_wait
-
-        segments = []
-        busy = 0.0
-        capacity = 0.0
-        for duration, serving in _minute_segments(now, scaler):
-            c = serving * workers
-            rate = c / hold if hold > 0 else math.inf  # requests/s the fleet can finish
-            a = lam * hold
-            before = backlog
-            if a < c:
-                # Drain the backlog at full speed first (every worker busy), then steady state.
-                drain_s = min(duration, backlog / (rate - lam)) if backlog > 0 else 0.0
-                backlog = max(0.0, backlog - (rate - lam) * drain_s)
-                busy_time = (drain_s + (duration - drain_s) * a / c) * c
-                if drain_s > 0:  # arrivals while draining wait behind the shrinking backlog
-                    delay = (before + backlog) / 2.0 / rate
-                    segments.append(_segment(drain_s, 0.0, 1.0, delay + db_wait, 1.0))
-                if duration > drain_s:
-                    wait_p = erlang_c(c, a) if c > 0 and a > 0 else 0.0
-                    theta = (c / hold - lam) * 2.0 / (1.0 + mixture.cs2)
-                    segments.append(_segment(duration - drain_s, wait_p, theta, db_wait, a / c))
-            else:
-                backlog += (lam - rate) * duration
-                busy_time = duration * c
-                delay = (before + backlog) / 2.0 / rate if rate > 0 else math.inf
-                segments.append(_segment(duration, 0.0, 1.0, delay + db_wait, 1.0))
-            busy += busy_time
-            capacity += duration * c
-        key = tuple(segments)
-        p50, p95, p99 = quantiles(key) if lam > 0 else (math.nan,) * 3
-        mean_wait = sum(s.weight * (s.wait_probability / s.theta + s.shift_s) for s in key)
-        requests = offered * 60.0
-        errors = (rejected + lam * timeout_share) * 60.0
-        billed = scaler.billed()
-        serving_mean = sum(d * n for d, n in _minute_segments(now, scaler)) / 60.0
-        minutes.append(
-            MinuteRecord(
-                minute=minute,
-                time_s=start_s + now,
-                users=users,
-                requests=requests,
-                rps=offered,
-                errors=errors,
-                error_rate=errors / requests if requests else 0.0,
-                p50_ms=p50 * 1000.0,
-                p95_ms=p95 * 1000.0,
-                p99_ms=p99 * 1000.0,
-                mean_ms=(mixture.mean + mean_wait) * 1000.0 if lam > 0 else math.nan,
-                instances=serving_mean,
-                instances_billed=float(billed),
-                cpu=min(busy / capacity, 1.0) if capacity else 0.0,
-                db_connections=served * mean_db,
-            )
-        )
-        all_segments.append((served * 60.0, key))
+        day.step(minute)
         if progress is not None and minute % 60 == 59:
             progress((minute + 1) / n_minutes)
-
     return SimulationResult(
         method="fastpath",
         profile=profile.name,
         seed=None,
         mode="open",
-        start_s=start_s,
+        start_s=day.start_s,
         hours=options.seconds / 3600.0,
-        minutes=tuple(minutes),
-        totals=_totals(minutes, all_segments, mixture, len(scaler.actions)),
-        actions=tuple(scaler.actions),
+        minutes=tuple(day.minutes),
+        totals=_totals(day.minutes, day.weighted, day.mixture, len(day.scaler.actions)),
+        actions=tuple(day.scaler.actions),
         assumptions=tuple(
             [
                 *assumptions(profile, options),
@@ -298,6 +191,137 @@ def fast_day(profile: Profile, options: SimulationOptions | None = None,
         ),
         wall_s=time.perf_counter() - began,
     )
+
+
+class _Day:
+    """The fast path's state over the day: the fleet, the backlog, the minutes solved."""
+
+    def __init__(self, profile: Profile, options: SimulationOptions) -> None:
+        self.options = options
+        self.mix = RequestMix.from_profile(profile)
+        self.curve = DayCurve.from_profile(profile)
+        self.policy = ScalingPolicy.from_profile(profile.infrastructure.autoscaling)
+        self.workers = profile.infrastructure.workers_per_instance
+        self.database = profile.infrastructure.database
+        self.scaler = Autoscaler(
+            self.policy, options.initial_instances or self.policy.min_instances
+        )
+        endpoint_p = np.bincount(
+            self.mix.pair_endpoint,
+            weights=self.mix.accepted_probability(),
+            minlength=len(self.mix.endpoints),
+        ).astype(np.float64)
+        self.mixture = _Mixture(endpoint_p, self.mix.cpu_s + self.mix.db_s, options.scv)
+        self.mean_db = float((endpoint_p * self.mix.db_s).sum())
+        self.accepted_fraction = self.mix.accepted_fraction()
+        self.start_s = options.start_hour * 3600.0
+        self.backlog = 0.0
+        self.minutes: list[MinuteRecord] = []
+        self.weighted: list[tuple[float, tuple[_Segment, ...]]] = []
+        """Per minute: (requests served, its segments), for the whole-run percentiles."""
+        self.quantiles = lru_cache(maxsize=4096)(self._quantiles)
+
+    def _quantiles(self, key: tuple[_Segment, ...]) -> tuple[float, ...]:
+        return tuple(self.mixture.quantile(q, key) for q in _QUANTILES)
+
+    def _autoscale(self, now: float) -> None:
+        """At each evaluation period's boundary the autoscaler reads the last minute."""
+        period = self.policy.evaluation_period_s
+        if (
+            self.options.autoscale
+            and now > 0
+            and math.floor(now / period) > math.floor((now - 60.0) / period)
+        ):
+            last = self.minutes[-1]
+            self.scaler.evaluate(now, last.cpu, last.p95_ms if not math.isnan(last.p95_ms) else 0.0)
+
+    def _pool(self, lam: float) -> tuple[float, float]:
+        """(share of acquire timeouts, mean connection wait): Erlang C for the wait, its tail
+        for the timeouts, all of the excess when the pool is overloaded."""
+        mean_db = self.mean_db
+        a_db = lam * mean_db
+        k = self.database.pool_max
+        if lam == 0 or mean_db == 0:
+            return 0.0, 0.0
+        if a_db < k:
+            c_db = erlang_c(k, a_db)
+            theta_db = k / mean_db - lam
+            return c_db * math.exp(-theta_db * self.database.acquire_timeout_s), c_db / theta_db
+        return 1.0 - k / a_db, self.database.acquire_timeout_s
+
+    def _segments(
+        self, now: float, lam: float, hold: float, db_wait: float
+    ) -> tuple[list[_Segment], float, float]:
+        """The minute's segments (one per fleet size), and its busy and serving worker-seconds.
+
+        Moves the backlog: drained at full speed when the fleet can, grown when it cannot.
+        """
+        segments = []
+        busy = 0.0
+        capacity = 0.0
+        for duration, serving in _minute_segments(now, self.scaler):
+            c = serving * self.workers
+            rate = c / hold if hold > 0 else math.inf  # requests/s the fleet can finish
+            a = lam * hold
+            before = self.backlog
+            if a < c:
+                # Drain the backlog at full speed first (every worker busy), then steady state.
+                drain_s = min(duration, before / (rate - lam)) if before > 0 else 0.0
+                self.backlog = max(0.0, before - (rate - lam) * drain_s)
+                busy_time = (drain_s + (duration - drain_s) * a / c) * c
+                if drain_s > 0:  # arrivals while draining wait behind the shrinking backlog
+                    delay = (before + self.backlog) / 2.0 / rate
+                    segments.append(_segment(drain_s, 0.0, 1.0, delay + db_wait, 1.0))
+                if duration > drain_s:
+                    wait_p = erlang_c(c, a) if c > 0 and a > 0 else 0.0
+                    theta = (c / hold - lam) * 2.0 / (1.0 + self.mixture.cs2)
+                    segments.append(_segment(duration - drain_s, wait_p, theta, db_wait, a / c))
+            else:
+                self.backlog += (lam - rate) * duration
+                busy_time = duration * c
+                delay = (before + self.backlog) / 2.0 / rate if rate > 0 else math.inf
+                segments.append(_segment(duration, 0.0, 1.0, delay + db_wait, 1.0))
+            busy += busy_time
+            capacity += duration * c
+        return segments, busy, capacity
+
+    def step(self, minute: int) -> None:
+        """Solve one minute: autoscale, load, pool, workers; append its record."""
+        now = minute * 60.0
+        self._autoscale(now)
+        options = self.options
+        users = options.users if options.users is not None else self.curve.users(self.start_s + now)
+        offered = users * self.mix.rate_per_user
+        lam = offered * self.accepted_fraction
+        timeout_share, db_wait = self._pool(lam)
+        served = lam * (1.0 - timeout_share)
+        segments, busy, capacity = self._segments(now, lam, self.mixture.mean + db_wait, db_wait)
+        key = tuple(segments)
+        p50, p95, p99 = self.quantiles(key) if lam > 0 else (math.nan,) * 3
+        mean_wait = sum(s.weight * (s.wait_probability / s.theta + s.shift_s) for s in key)
+        requests = offered * 60.0
+        errors = (offered - lam + lam * timeout_share) * 60.0
+        serving_mean = sum(d * n for d, n in _minute_segments(now, self.scaler)) / 60.0
+        self.minutes.append(
+            MinuteRecord(
+                minute=minute,
+                time_s=self.start_s + now,
+                users=users,
+                requests=requests,
+                rps=offered,
+                errors=errors,
+                error_rate=errors / requests if requests else 0.0,
+                p50_ms=p50 * 1000.0,
+                p95_ms=p95 * 1000.0,
+                p99_ms=p99 * 1000.0,
+                mean_ms=(self.mixture.mean + mean_wait) * 1000.0 if lam > 0 else math.nan,
+                instances=serving_mean,
+                instances_billed=float(self.scaler.billed()),
+                cpu=min(busy / capacity, 1.0) if capacity else 0.0,
+                db_connections=served * self.mean_db,
+            )
+        )
+        self.weighted.append((served * 60.0, key))
 
 
 def _totals(minutes: list[MinuteRecord], weighted: list[tuple[float, tuple[_Segment, ...]]],

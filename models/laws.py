@@ -21,8 +21,8 @@ network models", *ACM Computing Surveys* 10(3)):
  Z     mean think time of interactive users                          s
 ====  ===========================================================  ==============
 
-Every function takes and returns plain floats and raises :class:`ValueError` naming the bad
-argument and its value.
+Every function takes and returns plain floats and raises
+:class:`~models.errors.ParameterError` (a ``ValueError``) naming the bad argument and its value.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from models.arguments import integer, non_negative, positive
+from models.errors import ParameterError
 
 __all__ = [
     "AsymptoticBounds",
@@ -43,18 +46,6 @@ __all__ = [
 ]
 
 
-def _non_negative(name: str, value: float) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _positive(name: str, value: float) -> float:
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
 def utilization(throughput: float, service_time: float, servers: int = 1) -> float:
     """Utilization law: U = X·S (per server: U = X·S / c).
 
@@ -66,11 +57,9 @@ def utilization(throughput: float, service_time: float, servers: int = 1) -> flo
     >>> utilization(throughput=40.0, service_time=0.02)
     0.8
     """
-    x = _non_negative("throughput", throughput)
-    s = _non_negative("service_time", service_time)
-    if servers < 1:
-        raise ValueError(f"servers must be >= 1, got {servers!r}")
-    return x * s / servers
+    x = non_negative("throughput", throughput)
+    s = non_negative("service_time", service_time)
+    return x * s / integer("servers", servers, minimum=1)
 
 
 def service_demand(utilization: float, throughput: float) -> float:
@@ -84,8 +73,8 @@ def service_demand(utilization: float, throughput: float) -> float:
     >>> service_demand(utilization=0.5, throughput=25.0)
     0.02
     """
-    u = _non_negative("utilization", utilization)
-    x = _positive("throughput", throughput)
+    u = non_negative("utilization", utilization)
+    x = positive("throughput", throughput)
     return u / x
 
 
@@ -100,8 +89,8 @@ def littles_law(throughput: float, residence_time: float) -> float:
     >>> littles_law(throughput=200.0, residence_time=0.05)
     10.0
     """
-    x = _non_negative("throughput", throughput)
-    r = _non_negative("residence_time", residence_time)
+    x = non_negative("throughput", throughput)
+    r = non_negative("residence_time", residence_time)
     return x * r
 
 
@@ -116,9 +105,9 @@ def interactive_response_time(population: float, throughput: float, think_time: 
     >>> interactive_response_time(population=100, throughput=9.0, think_time=10.0)
     1.1111111111111107
     """
-    n = _non_negative("population", population)
-    x = _positive("throughput", throughput)
-    z = _non_negative("think_time", think_time)
+    n = non_negative("population", population)
+    x = positive("throughput", throughput)
+    z = non_negative("think_time", think_time)
     return n / x - z
 
 
@@ -131,15 +120,15 @@ def forced_flow(throughput: float, visits: float) -> float:
     >>> forced_flow(throughput=50.0, visits=3.0)
     150.0
     """
-    x = _non_negative("throughput", throughput)
-    v = _non_negative("visits", visits)
+    x = non_negative("throughput", throughput)
+    v = non_negative("visits", visits)
     return v * x
 
 
 def _demands(demands: Sequence[float]) -> list[float]:
     if len(demands) == 0:
-        raise ValueError("demands must name at least one resource, got an empty sequence")
-    return [_non_negative(f"demands[{k}]", d) for k, d in enumerate(demands)]
+        raise ParameterError("demands must name at least one resource, got an empty sequence")
+    return [non_negative(f"demands[{k}]", d) for k, d in enumerate(demands)]
 
 
 def saturation_population(demands: Sequence[float], think_time: float = 0.0) -> float:
@@ -154,10 +143,12 @@ def saturation_population(demands: Sequence[float], think_time: float = 0.0) -> 
     9.073809523809523
     """
     d = _demands(demands)
-    z = _non_negative("think_time", think_time)
+    z = non_negative("think_time", think_time)
     d_max = max(d)
     if d_max == 0:
-        raise ValueError(f"demands must include one > 0 for a saturation point, got {demands!r}")
+        raise ParameterError(
+            f"demands must include one > 0 for a saturation point, got {demands!r}"
+        )
     return (sum(d) + z) / d_max
 
 
@@ -201,12 +192,12 @@ def asymptotic_bounds(
     (0.157439, 1)
     """
     d = _demands(demands)
-    n = _positive("population", population)
-    z = _non_negative("think_time", think_time)
+    n = positive("population", population)
+    z = non_negative("think_time", think_time)
     total = sum(d)
     d_max = max(d)
     if total + z == 0:
-        raise ValueError(
+        raise ParameterError(
             f"demands and think_time are all zero ({demands!r}, {think_time!r}): no bounds"
         )
     x_upper = n / (total + z) if d_max == 0 else min(1.0 / d_max, n / (total + z))

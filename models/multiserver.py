@@ -12,8 +12,9 @@ p_k(j | n) (Menascé, Almeida & Dowdy 2004, *Performance by Design*, §14.2):
 **Why not the textbook recursion.** QSP §8.3 obtains p_k(j | n) for j ≥ 1 from
 p_k(j − 1 | n − 1) and then p_k(0 | n) = 1 − Σ_{j≥1} p_k(j | n). Past the knee the sum is
 within rounding of 1, p_k(0 | n) is mostly rounding error, and the recursion multiplies that
-error by D·X(n)/j > 1 at every step: for a 10-server station at N = 140 it gave X = 11.27
-instead of 12.03 (docs: PITFALLS). Probabilities can even come out negative.
+error by D·X(n)/j > 1 at every step, so the throughput it returns far past the knee is
+visibly wrong and probabilities can even come out negative
+(``test_stable_past_saturation_where_the_textbook_recursion_fails`` is such a network).
 
 **What this module does instead (exact, stable).** Every marginal probability is a ratio of
 normalising constants (Buzen 1973; Reiser & Lavenberg 1980):
@@ -35,11 +36,10 @@ D·(c − 1)/c. It turns any multi-server network into an ordinary one, so it al
 Bard-Schweitzer for thousands of users per class, in O(N·K) or O(iterations·C·K), whatever c.
 It is exact at both ends (one user sees D; the saturated station delivers c/D), worst at the
 knee, and *pessimistic*: it never over-estimates throughput nor under-estimates response
-time. Measured against the exact method over populations 1..3N* (tests/models/
-test_multiserver.py): the mean response time is over-estimated by at most about 0.8/√c
-(25 % at c = 2, 20 % at c = 10, 7.5 % at c = 100, 4 % at c = 400, all with no think time);
-throughput is under-estimated by the same at worst, and by under 2 % when users think for at
-least ten times the station's demand (Z ≥ 10·D, the interactive web case).
+time. Against the exact method over populations 1..3N*, tests/models/test_multiserver.py
+holds the mean response time's over-estimate to at most 0.8/√c, the throughput's
+under-estimate to the same, and the latter to under 2 % when users think for at least ten
+times the station's demand (Z ≥ 10·D, the interactive web case).
 """
 
 from __future__ import annotations
@@ -49,19 +49,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from models.errors import ParameterError
 from models.mva import (
     FloatArray,
     MultiClassResult,
     MVAResult,
     StationKind,
-    _demand_vector,
     _frozen,
+    _single_class_arguments,
     mva,
     schweitzer_mva,
 )
 
 __all__ = [
     "MAX_MULTISERVER_STATIONS",
+    "ServerCount",
     "multiserver_mva",
     "seidmann_mva",
     "seidmann_schweitzer_mva",
@@ -77,25 +79,14 @@ ServerCount = int | float
 
 def _server_vector(servers: Sequence[ServerCount], stations: int) -> FloatArray:
     if len(servers) != stations:
-        raise ValueError(f"servers has {len(servers)} entries for {stations} stations: {servers!r}")
+        raise ParameterError(
+            f"servers has {len(servers)} entries for {stations} stations: {servers!r}"
+        )
     for k, c in enumerate(servers):
         ok = c == math.inf or (float(c).is_integer() and c >= 1)
         if isinstance(c, bool) or not ok:
-            raise ValueError(f"servers[{k}] must be an integer >= 1 or math.inf, got {c!r}")
+            raise ParameterError(f"servers[{k}] must be an integer >= 1 or math.inf, got {c!r}")
     return np.array(servers, dtype=np.float64)
-
-
-def _check_common(
-    demands: Sequence[float] | FloatArray, population: int, think_time: float
-) -> tuple[FloatArray, int, float]:
-    d = _demand_vector(demands)
-    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-        raise ValueError(f"population must be an integer >= 1, got {population!r}")
-    if not math.isfinite(think_time) or think_time < 0:
-        raise ValueError(f"think_time must be a finite number >= 0, got {think_time!r}")
-    if think_time + d.sum() == 0:
-        raise ValueError("demands and think_time are all zero: throughput is unbounded")
-    return d, population, float(think_time)
 
 
 def _frozen_result(
@@ -129,38 +120,61 @@ def multiserver_mva(
         think_time: Z.
 
     Returns the same curves as :func:`models.mva.mva`, for n = 1..N; ``utilization`` is per
-    server, X·D_k/c_k. Cost O(2^M · N · (K + Σ c_k)) for M stations with 2 <= c < ∞:
-    10 ms for N = 1,000 with one 100-server station, 0.5 s for N = 20,000 and 15 stations
-    two of which have 400 and 100 servers. For sizing sweeps at thousands of users use
-    :func:`seidmann_schweitzer_mva` (about 2 ms for that case).
+    server, X·D_k/c_k. Cost O(2^M · N · (K + Σ c_k)) for M stations with 2 <= c < ∞; for
+    sizing sweeps at thousands of users :func:`seidmann_schweitzer_mva` is far cheaper
+    (timings of both: docs/benchmarks.md).
 
     >>> r = multiserver_mva([0.05, 0.8], servers=[1, 10], population=140, think_time=1.0)
     >>> round(float(r.throughput[-1]), 4)
     12.5
     """
-    d, n_max, z = _check_common(demands, population, think_time)
+    d, n_max, z = _single_class_arguments(demands, population, think_time)
     c = _server_vector(servers, d.size)
     multi = [k for k in range(d.size) if 2 <= c[k] < math.inf and d[k] > 0]
     if len(multi) > MAX_MULTISERVER_STATIONS:
-        raise ValueError(
+        raise ParameterError(
             f"{len(multi)} multi-server stations need 2^{len(multi)} sub-networks, above "
             f"MAX_MULTISERVER_STATIONS = {MAX_MULTISERVER_STATIONS}; use seidmann_mva"
         )
-    # log f_k(j) = j·log D_k − log j! for j < c_k, the only j the residence formula needs.
-    log_f: dict[int, FloatArray] = {}
-    weight: dict[int, FloatArray] = {}
-    for k in multi:
-        j = np.arange(int(c[k]) - 1, dtype=np.float64)
-        log_f[k] = j * math.log(d[k]) - np.array([math.lgamma(i + 1.0) for i in j])
-        weight[k] = c[k] - 1.0 - j
-    memo: dict[frozenset[int], tuple[FloatArray, FloatArray, FloatArray]] = {}
+    _, x, residence = _Subnetworks(d, c, z, n_max, multi).solve(frozenset())
+    return _frozen_result(x, residence, d, c, z)
 
-    def solve(removed: frozenset[int]) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """MVA of the network without ``removed``: (log G(0..N), X(1..N), R_k(1..N))."""
-        if removed in memo:
-            return memo[removed]
-        present = [k for k in multi if k not in removed]
-        log_g_without = {k: solve(removed | {k})[0] for k in present}
+
+_Solution = tuple[FloatArray, FloatArray, FloatArray]
+"""(log G(0..N), X(1..N), R_k(1..N)) of one (sub-)network."""
+
+
+class _Subnetworks:
+    """The MVA of the network and of each network without some of its multi-server stations.
+
+    The residence time at a multi-server station k needs G_{−k}, the normalising constants of
+    the network without k; those come from the same recursion one level down, so every
+    subset of removed stations is solved once and memoised (2^M solutions for M stations).
+    """
+
+    def __init__(
+        self, d: FloatArray, c: FloatArray, z: float, n_max: int, multi: list[int]
+    ) -> None:
+        self.d, self.c, self.z, self.n_max, self.multi = d, c, z, n_max, multi
+        # log f_k(j) = j·log D_k − log j! for j < c_k, the only j the residence formula needs.
+        self.log_f: dict[int, FloatArray] = {}
+        self.weight: dict[int, FloatArray] = {}
+        for k in multi:
+            j = np.arange(int(c[k]) - 1, dtype=np.float64)
+            self.log_f[k] = j * math.log(d[k]) - np.array([math.lgamma(i + 1.0) for i in j])
+            self.weight[k] = c[k] - 1.0 - j
+        self.memo: dict[frozenset[int], _Solution] = {}
+
+    def solve(self, removed: frozenset[int]) -> _Solution:
+        """MVA of the network without the stations in ``removed``."""
+        if removed not in self.memo:
+            self.memo[removed] = self._recursion(removed)
+        return self.memo[removed]
+
+    def _recursion(self, removed: frozenset[int]) -> _Solution:
+        d, c, z, n_max = self.d, self.c, self.z, self.n_max
+        present = [k for k in self.multi if k not in removed]
+        log_g_without = {k: self.solve(removed | {k})[0] for k in present}
         keep = np.ones(d.size, dtype=bool)
         keep[list(removed)] = False
         simple_queue = keep & (c == 1)
@@ -172,29 +186,28 @@ def multiserver_mva(
             # Nothing left to hold users (a lone station removed, no think time): G(n) = 0
             # for n >= 1, so that station can never be idle with users in the network.
             log_g[1:] = -math.inf
-            memo[removed] = (log_g, x, residence)
-            return memo[removed]
+            return log_g, x, residence
         r = np.where(fixed, d, 0.0)
         q = np.zeros(d.size)
         for n in range(1, n_max + 1):
             r[simple_queue] = d[simple_queue] * (1.0 + q[simple_queue])
             for k in present:
-                top = min(int(c[k]) - 2, n - 1)  # p_k(j | n − 1) is zero for j > n − 1
-                # p_k(j | n−1) = f_k(j)·G_{−k}(n−1−j)/G(n−1), for j = 0..top, in log space.
-                g_rest = log_g_without[k][n - 1 - top : n][::-1]
-                log_p = log_f[k][: top + 1] + g_rest - log_g[n - 1]
-                idle = float(weight[k][: top + 1] @ np.exp(log_p))
+                idle = self._idle_servers(k, n, log_g_without[k], log_g[n - 1])
                 r[k] = d[k] / c[k] * (1.0 + q[k] + idle)
             x_n = n / (z + r.sum())
             q = x_n * r
             x[n - 1] = x_n
             residence[n - 1] = r
             log_g[n] = log_g[n - 1] - math.log(x_n)
-        memo[removed] = (log_g, x, residence)
-        return memo[removed]
+        return log_g, x, residence
 
-    _, x, residence = solve(frozenset())
-    return _frozen_result(x, residence, d, c, z)
+    def _idle_servers(self, k: int, n: int, log_g_rest: FloatArray, log_g_prev: float) -> float:
+        """Σ_{j=0}^{c_k−2} (c_k − 1 − j)·p_k(j | n − 1): station k's idle servers, weighted."""
+        top = min(int(self.c[k]) - 2, n - 1)  # p_k(j | n − 1) is zero for j > n − 1
+        # p_k(j | n−1) = f_k(j)·G_{−k}(n−1−j)/G(n−1), for j = 0..top, in log space.
+        g_rest = log_g_rest[n - 1 - top : n][::-1]
+        log_p = self.log_f[k][: top + 1] + g_rest - log_g_prev
+        return float(self.weight[k][: top + 1] @ np.exp(log_p))
 
 
 def seidmann_split(
@@ -209,9 +222,9 @@ def seidmann_split(
     """
     d = np.asarray(demands, dtype=np.float64)
     if d.ndim not in (1, 2) or d.size == 0:
-        raise ValueError(f"demands must be a non-empty vector or matrix, got shape {d.shape}")
+        raise ParameterError(f"demands must be a non-empty vector or matrix, got shape {d.shape}")
     if not (np.isfinite(d) & (d >= 0)).all():
-        raise ValueError(f"demands must be finite numbers >= 0, got {d.tolist()!r}")
+        raise ParameterError(f"demands must be finite numbers >= 0, got {d.tolist()!r}")
     c = _server_vector(servers, d.shape[-1])
     infinite = np.isinf(c)
     per_server = np.where(infinite, 1.0, c)
@@ -235,10 +248,10 @@ def seidmann_mva(
     """Approximate single-class MVA with multi-server stations by Seidmann's transformation.
 
     Same arguments and result as :func:`multiserver_mva`, at the cost of plain MVA on 2K
-    stations, O(N·K), independent of c. Approximate: throughput within 2 % of exact and
-    never above it, response time within 12 % and never above it (see the module docstring).
+    stations, O(N·K), independent of c. Approximate and pessimistic: throughput never above
+    exact, response time never below it (the module docstring gives the bounds).
     """
-    d, n_max, z = _check_common(demands, population, think_time)
+    d, n_max, z = _single_class_arguments(demands, population, think_time)
     c = _server_vector(servers, d.size)
     queue_part, delay_part = seidmann_split(d, servers)
     kinds = _split_kinds(d.size)
@@ -260,12 +273,13 @@ def seidmann_schweitzer_mva(
     Seidmann-transformed network, mapped back to the K stations given.
 
     This is the fast path for sizing: thousands of users per class, an app tier of hundreds
-    of workers, a database pool of c connections, in well under a millisecond per solution.
+    of workers, a database pool of c connections, at a cost independent of the populations
+    and of c.
     ``utilization`` is per server, X_c·D_{c,k}/c_k.
     """
     d = np.asarray(demands, dtype=np.float64)
     if d.ndim != 2:
-        raise ValueError(f"demands must be a (classes × stations) matrix, got shape {d.shape}")
+        raise ParameterError(f"demands must be a (classes × stations) matrix, got shape {d.shape}")
     queue_part, delay_part = seidmann_split(d, servers)
     c = _server_vector(servers, d.shape[1])
     k = d.shape[1]

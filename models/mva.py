@@ -40,8 +40,14 @@ from typing import Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from models import arguments
+from models.errors import ConvergenceError, ParameterError
+
 __all__ = [
+    "DEFAULT_MAX_STATES",
     "ConvergenceError",
+    "FloatArray",
+    "IntArray",
     "MVAResult",
     "MultiClassResult",
     "StationKind",
@@ -55,22 +61,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 DEFAULT_MAX_STATES = 250_000
-"""Largest Π_c (N_c + 1) that :func:`mva_multiclass` accepts (about 11 µs each: 3 s)."""
-
-
-class ConvergenceError(RuntimeError):
-    """An iterative solution did not converge within its iteration cap.
-
-    ``iterations`` is the cap that was reached, ``residual`` the last change measured.
-    """
-
-    def __init__(self, iterations: int, residual: float, tolerance: float) -> None:
-        self.iterations = iterations
-        self.residual = residual
-        super().__init__(
-            f"no convergence after {iterations} iterations: last change {residual:.3g} > "
-            f"tolerance {tolerance:.3g} (raise max_iterations or loosen tolerance)"
-        )
+"""Largest Π_c (N_c + 1) that :func:`mva_multiclass` accepts: the recursion visits every one
+of these population vectors, so its time grows with their number (docs/benchmarks.md)."""
 
 
 _Array = TypeVar("_Array", bound=npt.NDArray[np.generic])
@@ -135,70 +127,91 @@ class MultiClassResult:
     iterations: int
 
 
-def _population(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def _non_negative(name: str, value: float) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 def _demand_vector(demands: Sequence[float] | FloatArray) -> FloatArray:
     d = np.asarray(demands, dtype=np.float64)
     if d.ndim != 1 or d.size == 0:
-        raise ValueError(f"demands must be a non-empty 1-D sequence, got shape {d.shape}")
+        raise ParameterError(f"demands must be a non-empty 1-D sequence, got shape {d.shape}")
     bad = ~np.isfinite(d) | (d < 0)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"demands[{k}] must be a finite number >= 0, got {float(d[k])!r}")
+        raise ParameterError(f"demands[{k}] must be a finite number >= 0, got {float(d[k])!r}")
     return d
 
 
 def _demand_matrix(demands: Sequence[Sequence[float]] | FloatArray) -> FloatArray:
     d = np.asarray(demands, dtype=np.float64)
     if d.ndim != 2 or d.size == 0:
-        raise ValueError(
+        raise ParameterError(
             f"demands must be a non-empty (classes × stations) matrix, got shape {d.shape}"
         )
     bad = ~np.isfinite(d) | (d < 0)
     if bad.any():
         c, k = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"demands[{c}][{k}] must be a finite number >= 0, got {float(d[c, k])!r}")
+        raise ParameterError(
+            f"demands[{c}][{k}] must be a finite number >= 0, got {float(d[c, k])!r}"
+        )
     return d
+
+
+def _single_class_arguments(
+    demands: Sequence[float] | FloatArray, population: int, think_time: float
+) -> tuple[FloatArray, int, float]:
+    """The checked demands, population (>= 1) and think time of a single-class network."""
+    d = _demand_vector(demands)
+    n_max = arguments.integer("population", population, minimum=1)
+    z = arguments.non_negative("think_time", think_time)
+    if z + d.sum() == 0:
+        raise ParameterError(
+            f"demands {d.tolist()!r} and think_time {z!r} are all zero: throughput is unbounded"
+        )
+    return d, n_max, z
 
 
 def _delay_mask(kinds: Sequence[StationKind] | None, stations: int) -> npt.NDArray[np.bool_]:
     if kinds is None:
         return np.zeros(stations, dtype=bool)
     if len(kinds) != stations:
-        raise ValueError(f"kinds has {len(kinds)} entries for {stations} stations: {kinds!r}")
+        raise ParameterError(f"kinds has {len(kinds)} entries for {stations} stations: {kinds!r}")
     for k, kind in enumerate(kinds):
         if kind not in ("queue", "delay"):
-            raise ValueError(f"kinds[{k}] must be 'queue' or 'delay', got {kind!r}")
+            raise ParameterError(f"kinds[{k}] must be 'queue' or 'delay', got {kind!r}")
     return np.array([kind == "delay" for kind in kinds], dtype=bool)
 
 
 def _class_vector(name: str, values: Sequence[float] | float, classes: int) -> FloatArray:
-    v = np.broadcast_to(np.asarray(values, dtype=np.float64), (classes,)).copy()
+    """One value per class: a sequence of exactly ``classes`` values, or one for all."""
+    given = np.asarray(values, dtype=np.float64)
+    if given.ndim > 1 or (given.ndim == 1 and given.size != classes):
+        raise ParameterError(
+            f"{name} has {given.size} entries for {classes} classes (give one per class, "
+            f"or one value for all): {values!r}"
+        )
+    v = np.broadcast_to(given, (classes,)).copy()
     bad = ~np.isfinite(v) | (v < 0)
     if bad.any():
         c = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name}[{c}] must be a finite number >= 0, got {float(v[c])!r}")
+        raise ParameterError(f"{name}[{c}] must be a finite number >= 0, got {float(v[c])!r}")
     return v
 
 
 def _populations(populations: Sequence[int], classes: int) -> IntArray:
     if len(populations) != classes:
-        raise ValueError(
+        raise ParameterError(
             f"populations has {len(populations)} entries for {classes} classes: {populations!r}"
         )
     return np.array(
-        [_population(f"populations[{c}]", n) for c, n in enumerate(populations)], dtype=np.int64
+        [arguments.integer(f"populations[{c}]", n) for c, n in enumerate(populations)],
+        dtype=np.int64,
     )
+
+
+def _check_cycles(n_vec: IntArray, d: FloatArray, z: FloatArray) -> None:
+    """A class with users needs some demand or think time: else its throughput is unbounded."""
+    for c in np.flatnonzero((n_vec > 0) & (z + d.sum(axis=1) == 0)):
+        raise ParameterError(
+            f"class {c} has {n_vec[c]} users but its demands and think time are all zero: "
+            "its throughput is unbounded"
+        )
 
 
 def mva(
@@ -215,21 +228,15 @@ def mva(
         think_time: Z, seconds each user waits between a response and its next request.
         kinds: ``"queue"`` or ``"delay"`` per station; all queues when omitted.
 
-    Cost O(N·K): about 2.5 µs per population step, 45 ms for N = 20,000 and K = 15.
+    Cost O(N·K), one vector update per population step (timings: docs/benchmarks.md).
 
     >>> r = mva([0.605, 2.1, 1.35], population=3, think_time=15.0)
     >>> round(float(r.throughput[-1]), 6), round(float(r.response_time[-1]), 4)
     (0.151516, 4.7998)
     """
-    d = _demand_vector(demands)
-    n_max = _population("population", population)
-    if n_max < 1:
-        raise ValueError(f"population must be >= 1, got {population!r}")
-    z = _non_negative("think_time", think_time)
+    d, n_max, z = _single_class_arguments(demands, population, think_time)
     delay = _delay_mask(kinds, d.size)
     queue = ~delay
-    if z + d.sum() == 0:
-        raise ValueError("demands and think_time are all zero: throughput is unbounded")
 
     x = np.empty(n_max)
     residence = np.empty((n_max, d.size))
@@ -286,16 +293,17 @@ def mva_multiclass(
         max_states: refuse networks with more than this many population vectors.
 
     The recursion visits every vector n ≤ N, Π_c (N_c + 1) of them. Above ``max_states``
-    it raises ValueError and points to :func:`schweitzer_mva`.
+    it raises :class:`~models.errors.ParameterError` and points to :func:`schweitzer_mva`.
     """
     d = _demand_matrix(demands)
     classes, stations = d.shape
     n_vec = _populations(populations, classes)
     z = _class_vector("think_times", think_times, classes)
     delay = _delay_mask(kinds, stations)
+    _check_cycles(n_vec, d, z)
     states = math.prod(int(n) + 1 for n in n_vec)
     if states > max_states:
-        raise ValueError(
+        raise ParameterError(
             f"exact multi-class MVA for populations {n_vec.tolist()} needs {states:,} "
             f"population vectors (the product of N_c + 1), above max_states = {max_states:,}; "
             "use schweitzer_mva, the Bard-Schweitzer approximation, at this size"
@@ -346,12 +354,12 @@ def schweitzer_mva(
     is a handful of (C × K) array operations, so cost does not grow with the population.
     Raises :class:`ConvergenceError` after ``max_iterations``.
 
-    Accuracy, measured against :func:`mva_multiclass` (tests/models/test_mva.py): while the
-    bottleneck is below about 70 % busy (where sizing operates), per-class throughput is
-    within 1 % and response time within 4 %. Around and past the knee with tens of users per
-    class, per-class throughput errors of 2-5 % and response-time errors up to 10 % occur
-    (the classes' shares of the bottleneck are misjudged); total throughput of a saturated
-    network still tends to 1/D_max, and errors shrink as populations grow.
+    Accuracy against :func:`mva_multiclass`, as tests/models/test_mva.py holds it: while the
+    bottleneck is below about 70 % busy (where sizing operates), per-class throughput within
+    1 % and response time within 4 %; around and past the knee with tens of users per class,
+    per-class throughput within 5 % and response time within 11 % (the classes' shares of the
+    bottleneck are misjudged). Total throughput of a saturated network still tends to
+    1/D_max, and errors shrink as populations grow.
     """
     d = _demand_matrix(demands)
     classes, stations = d.shape
@@ -359,11 +367,10 @@ def schweitzer_mva(
     z = _class_vector("think_times", think_times, classes)
     delay = _delay_mask(kinds, stations)
     if not tolerance > 0:
-        raise ValueError(f"tolerance must be > 0, got {tolerance!r}")
+        raise ParameterError(f"tolerance must be > 0, got {tolerance!r}")
     if max_iterations < 1:
-        raise ValueError(f"max_iterations must be >= 1, got {max_iterations!r}")
-    for c in np.flatnonzero((n_vec > 0) & (z + d.sum(axis=1) == 0)):
-        raise ValueError(f"class {c} has users but zero demand and think time")
+        raise ParameterError(f"max_iterations must be >= 1, got {max_iterations!r}")
+    _check_cycles(n_vec, d, z)
 
     n = n_vec.astype(np.float64)
     active = n > 0

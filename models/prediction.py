@@ -15,9 +15,9 @@ apply. The model here is the product-form closed network solved by mean value an
   ``db_servers`` connections. With SQLite the database runs inside the worker's thread, so its
   time is already in the measured CPU demand: pass ``db_servers=None``.
 * **Solution**: Bard-Schweitzer approximate MVA on the Seidmann-transformed network
-  (:func:`models.multiserver.seidmann_schweitzer_mva`): any population in well under a
-  millisecond, pessimistic near the knee (response time over-estimated by up to ~25% at
-  c = 2, much less on either side; see that module).
+  (:func:`models.multiserver.seidmann_schweitzer_mva`): any population at the same small
+  cost, pessimistic near the knee (response time over-estimated by at most 0.8/√c for c
+  servers, much less on either side; see that module).
 
 Percentiles from a closed model (an assumption)
 -----------------------------------------------
@@ -68,6 +68,7 @@ from scipy.optimize import brentq
 
 from models.catalogue import PERSONAS
 from models.erlang import erlang_c
+from models.errors import ParameterError
 from models.multiserver import seidmann_schweitzer_mva
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
@@ -151,7 +152,7 @@ class Prediction:
 def split_users(profile: Profile, users: int) -> list[int]:
     """Users per persona by share, largest remainder first, summing to ``users``."""
     if users < 0:
-        raise ValueError(f"users must be >= 0, got {users!r}")
+        raise ParameterError(f"users must be >= 0, got {users!r}")
     shares = [profile.personas.get(p).share for p in PERSONAS]
     exact = [users * s for s in shares]
     counts = [math.floor(x) for x in exact]
@@ -217,7 +218,7 @@ def _solve(net: _Network, populations: list[int]) -> _Solution:
     x = np.asarray(result.throughput)  # screens/s per class
     requests = float(x @ net.calls)
     if requests <= 0:
-        raise ValueError(f"no throughput for populations {populations}")
+        raise ParameterError(f"no throughput for populations {populations}")
     residence = np.asarray(result.residence_time)  # (classes, stations) per screen
     stations: list[StationDelay] = []
     utilization: list[float] = []
@@ -283,21 +284,21 @@ def predict(
             station: it adds to the response time and never queues.
     """
     if latency_floor_ms < 0:
-        raise ValueError(f"latency_floor_ms must be >= 0, got {latency_floor_ms!r}")
+        raise ParameterError(f"latency_floor_ms must be >= 0, got {latency_floor_ms!r}")
     floor_s = latency_floor_ms / 1e3
     if servers < 1:
-        raise ValueError(f"servers must be >= 1, got {servers!r}")
+        raise ParameterError(f"servers must be >= 1, got {servers!r}")
     if db_servers is not None and db_servers < 1:
-        raise ValueError(f"db_servers must be >= 1 or None, got {db_servers!r}")
+        raise ParameterError(f"db_servers must be >= 1 or None, got {db_servers!r}")
     if not 0.0 <= uncertainty < 1.0:
-        raise ValueError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
+        raise ParameterError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
     nominal = _network(profile, servers, db_servers, 1.0, floor_s)
     slow = _network(profile, servers, db_servers, 1.0 + uncertainty, floor_s)
     fast = _network(profile, servers, db_servers, 1.0 - uncertainty, floor_s)
     levels: list[LevelPrediction] = []
     for n in users:
         if n < 1:
-            raise ValueError(f"every level needs >= 1 user, got {n!r}")
+            raise ParameterError(f"every level needs >= 1 user, got {n!r}")
         populations = split_users(profile, n)
         mid, low, high = (_solve(net, populations) for net in (nominal, slow, fast))
         levels.append(
@@ -408,6 +409,52 @@ def _solve_curve(
     return _CurveLevel(x, u, cycle, at, max(0.0, r - mean(at)))
 
 
+@dataclass(frozen=True)
+class _Loop:
+    """The closed loop of one level: users per persona, their think times and calls per
+    screen."""
+
+    populations: list[int]
+    think: np.ndarray
+    calls: np.ndarray
+
+
+def _curve_level(
+    n: int, here: ServiceCurve, loop: _Loop, uncertainty: float, spawn_rate: float | None
+) -> LevelPrediction:
+    """One level on the curve ``here`` (at the level's machine speed), with its band: the
+    curve's work terms rescaled by (1 ± ``uncertainty``)."""
+    slow = here.scaled(1.0 + uncertainty)
+    fast = here.scaled(1.0 - uncertainty)
+    mid, low, high = (
+        _solve_curve(c, loop.populations, loop.think, loop.calls) for c in (here, slow, fast)
+    )
+
+    def ms(c: ServiceCurve, level: _CurveLevel, statistic: str) -> float:
+        value = c.latency_s(statistic, level.latency_utilization) + level.latency_shift_s
+        return value * 1e3
+
+    ramp = n / spawn_rate if spawn_rate else 0.0
+    rho = min(mid.load, 0.99)
+    relax = (here.busy_cpu_s + here.wake_cpu_s) / (1.0 - math.sqrt(rho)) ** 2
+    return LevelPrediction(
+        users=n,
+        throughput_rps=mid.throughput_rps,
+        throughput_rps_low=low.throughput_rps,
+        throughput_rps_high=high.throughput_rps,
+        mean_ms=ms(here, mid, "mean_ms"),
+        mean_ms_low=ms(fast, high, "mean_ms"),
+        mean_ms_high=ms(slow, low, "mean_ms"),
+        p50_ms=ms(here, mid, "p50_ms"),
+        p95_ms=ms(here, mid, "p95_ms"),
+        p95_ms_low=ms(fast, high, "p95_ms"),
+        p95_ms_high=ms(slow, low, "p95_ms"),
+        cpu_utilization=mid.load * here.ceiling,
+        db_utilization=None,
+        settling_time_s=ramp + _SETTLING_CYCLES * (mid.cycle_s + relax),
+    )
+
+
 def predict_curve(
     profile: Profile,
     users: Sequence[int],
@@ -433,7 +480,7 @@ def predict_curve(
     own speed, the calibration's.
     """
     if not 0.0 <= uncertainty < 1.0:
-        raise ValueError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
+        raise ParameterError(f"uncertainty must be in [0, 1), got {uncertainty!r}")
     work = workloads(profile)
     calls = np.array([work[p].calls_per_step for p in PERSONAS])
     think = np.array([work[p].think_time_s for p in PERSONAS])
@@ -442,41 +489,13 @@ def predict_curve(
         own = demand_per_request_s(profile) if demand_s is None else demand_s
         mix = own / curve.reference_demand_s
     nominal = curve.scaled(mix)
-    levels: list[LevelPrediction] = []
+    levels = []
     for n in users:
         if n < 1:
-            raise ValueError(f"every level needs >= 1 user, got {n!r}")
-        populations = split_users(profile, n)
+            raise ParameterError(f"every level needs >= 1 user, got {n!r}")
         here = nominal.at_speed((speed_ms or {}).get(n))
-        slow = here.scaled(1.0 + uncertainty)
-        fast = here.scaled(1.0 - uncertainty)
-        mid, low, high = (_solve_curve(c, populations, think, calls) for c in (here, slow, fast))
-
-        def ms(c: ServiceCurve, level: _CurveLevel, statistic: str) -> float:
-            value = c.latency_s(statistic, level.latency_utilization) + level.latency_shift_s
-            return value * 1e3
-
-        ramp = n / spawn_rate if spawn_rate else 0.0
-        rho = min(mid.load, 0.99)
-        relax = (here.busy_cpu_s + here.wake_cpu_s) / (1.0 - math.sqrt(rho)) ** 2
-        levels.append(
-            LevelPrediction(
-                users=n,
-                throughput_rps=mid.throughput_rps,
-                throughput_rps_low=low.throughput_rps,
-                throughput_rps_high=high.throughput_rps,
-                mean_ms=ms(here, mid, "mean_ms"),
-                mean_ms_low=ms(fast, high, "mean_ms"),
-                mean_ms_high=ms(slow, low, "mean_ms"),
-                p50_ms=ms(here, mid, "p50_ms"),
-                p95_ms=ms(here, mid, "p95_ms"),
-                p95_ms_low=ms(fast, high, "p95_ms"),
-                p95_ms_high=ms(slow, low, "p95_ms"),
-                cpu_utilization=mid.load * here.ceiling,
-                db_utilization=None,
-                settling_time_s=ramp + _SETTLING_CYCLES * (mid.cycle_s + relax),
-            )
-        )
+        loop = _Loop(split_users(profile, n), think, calls)
+        levels.append(_curve_level(n, here, loop, uncertainty, spawn_rate))
     shares = np.array([profile.personas.get(p).share for p in PERSONAS])
     light = shares * calls / (think + calls * nominal.latency_s("mean_ms", nominal.load(0)))
     return Prediction(

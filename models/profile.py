@@ -27,6 +27,52 @@ import tomli_w
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from models.catalogue import PERSONAS, PersonaName, endpoints, read_steps
+from models.errors import ParameterError, ProfileError, UnknownNameError
+
+__all__ = [
+    "DEFAULT_PROFILE_RESOURCE",
+    "SCENARIO_NAMES",
+    "SHARE_TOLERANCE",
+    "AlertRule",
+    "Alerts",
+    "Autoscaling",
+    "Breaker",
+    "Breakers",
+    "Business",
+    "Cost",
+    "CostClaim",
+    "Database",
+    "DatabaseTier",
+    "DayCurve",
+    "DayOne",
+    "Demand",
+    "Fault",
+    "FaultKind",
+    "Gates",
+    "Infrastructure",
+    "Name",
+    "NonNegative",
+    "NonNegativeInt",
+    "Persona",
+    "Personas",
+    "Population",
+    "Positive",
+    "PositiveInt",
+    "Profile",
+    "ProfileError",
+    "RateLimits",
+    "Ratio",
+    "Report",
+    "Retries",
+    "Scenario",
+    "Slo",
+    "Stage",
+    "default_profile_text",
+    "load_profile",
+    "merge",
+    "read_toml",
+    "validate_profile",
+]
 
 DEFAULT_PROFILE_RESOURCE = "default_profile.toml"
 SHARE_TOLERANCE = 1e-9
@@ -37,16 +83,6 @@ SCENARIO_NAMES = frozenset(
         "chaos-db", "chaos-payments", "chaos-notify", "chaos-worker", "chaos-loadgen",
     }
 )  # fmt: skip
-
-
-class ProfileError(ValueError):
-    """A profile that cannot be used. ``problems`` holds one line per bad key."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {source}: {p}" for p in problems)
-        super().__init__(f"invalid profile ({len(problems)} problem(s)):\n{lines}")
 
 
 # --- Constrained number types: the message is what the user reads after "key = value: " ------
@@ -357,9 +393,9 @@ class Profile(_Section):
         """
         if name not in self.scenarios:
             known = ", ".join(sorted(self.scenarios))
-            raise KeyError(f"unknown scenario {name!r} (known: {known})")
+            raise UnknownNameError(f"unknown scenario {name!r} (known: {known})")
         if not scale > 0:
-            raise ValueError(f"scale must be positive, got {scale}")
+            raise ParameterError(f"scale must be positive, got {scale}")
         scenario = self.scenarios[name]
         if scenario.stages is not None:
             stages = scenario.stages
@@ -543,29 +579,7 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
             f"({p.slo.api_p95_ms})"
         )
 
-    for scenario_name, scenario in p.scenarios.items():
-        if scenario_name not in SCENARIO_NAMES:
-            known = ", ".join(sorted(SCENARIO_NAMES))
-            yield f"scenarios.{scenario_name}: unknown scenario (known: {known})"
-        if (scenario.stages is None) == (scenario.day_curve is None):
-            yield f"scenarios.{scenario_name}: give exactly one of 'stages' or 'day_curve'"
-        if scenario.stages is not None:
-            if not scenario.stages:
-                yield f"scenarios.{scenario_name}.stages: needs at least one stage"
-            previous = 0
-            for i, stage in enumerate(scenario.stages):
-                ramp_s = abs(stage.users - previous) / stage.spawn_rate
-                if ramp_s >= stage.duration_s:
-                    yield (
-                        f"scenarios.{scenario_name}.stages[{i}].duration_s = {stage.duration_s}: "
-                        f"the ramp from {previous} to {stage.users} users at spawn_rate "
-                        f"{stage.spawn_rate}/s takes {ramp_s:g} s; it must fit inside the stage"
-                    )
-                previous = stage.users
-        if scenario.fault is not None:
-            yield from _fault_problems(scenario_name, scenario)
-        elif scenario_name.startswith("chaos-"):
-            yield f"scenarios.{scenario_name}: a chaos scenario needs a [fault] table"
+    yield from _scenario_problems(p)
 
     scaling = p.infrastructure.autoscaling
     if scaling.min_instances > scaling.max_instances:
@@ -606,3 +620,31 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
 
     if p.gates.loadgen_cpu_warning > p.gates.loadgen_cpu_unreliable:
         yield "gates.loadgen_cpu_warning: must not exceed gates.loadgen_cpu_unreliable"
+
+
+def _scenario_problems(p: Profile) -> Iterator[str]:
+    """Every scenario: a known name, one load shape, ramps that fit their stages, a fault
+    only where a chaos scenario needs one."""
+    for scenario_name, scenario in p.scenarios.items():
+        if scenario_name not in SCENARIO_NAMES:
+            known = ", ".join(sorted(SCENARIO_NAMES))
+            yield f"scenarios.{scenario_name}: unknown scenario (known: {known})"
+        if (scenario.stages is None) == (scenario.day_curve is None):
+            yield f"scenarios.{scenario_name}: give exactly one of 'stages' or 'day_curve'"
+        if scenario.stages is not None:
+            if not scenario.stages:
+                yield f"scenarios.{scenario_name}.stages: needs at least one stage"
+            previous = 0
+            for i, stage in enumerate(scenario.stages):
+                ramp_s = abs(stage.users - previous) / stage.spawn_rate
+                if ramp_s >= stage.duration_s:
+                    yield (
+                        f"scenarios.{scenario_name}.stages[{i}].duration_s = {stage.duration_s}: "
+                        f"the ramp from {previous} to {stage.users} users at spawn_rate "
+                        f"{stage.spawn_rate}/s takes {ramp_s:g} s; it must fit inside the stage"
+                    )
+                previous = stage.users
+        if scenario.fault is not None:
+            yield from _fault_problems(scenario_name, scenario)
+        elif scenario_name.startswith("chaos-"):
+            yield f"scenarios.{scenario_name}: a chaos scenario needs a [fault] table"

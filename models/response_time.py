@@ -24,8 +24,9 @@ phases (wait of station 1, service of station 1, wait of station 2, ...) that st
 
 The phases only move forward, so ``T`` is triangular and its eigenvalues are the phase rates.
 When they are distinct ``exp(T·t) = V·diag(e^(−r·t))·V⁻¹`` and the survival function is a
-short sum ``Σ_i c_i·e^(−r_i·t)``, computed once and then evaluated in microseconds (a general
-``expm`` costs about 0.2 ms per call here, too slow for the sizing's bisections). Two stations
+short sum ``Σ_i c_i·e^(−r_i·t)``, computed once and then evaluated at the cost of one
+exponential per phase (a general ``expm`` per call is too slow for the sizing's bisections,
+which evaluate the survival function hundreds of times; docs/benchmarks.md). Two stations
 may share a rate (or nearly), where this form, like the closed-form hypoexponential, divides
 by zero or cancels catastrophically: then the general ``expm`` is used, exact but slower.
 Percentiles come from Brent's method on the survival function.
@@ -33,7 +34,6 @@ Percentiles come from Brent's method on the survival function.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,7 +42,9 @@ import numpy.typing as npt
 from scipy.linalg import expm
 from scipy.optimize import brentq
 
+from models.arguments import non_negative, unit_interval
 from models.erlang import erlang_c
+from models.errors import UnstableError
 
 __all__ = ["ResponseTime", "StationDelay"]
 
@@ -83,14 +85,9 @@ class StationDelay:
     conditional_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.service_s) or self.service_s < 0:
-            raise ValueError(f"service_s must be a finite number >= 0, got {self.service_s!r}")
-        if not 0.0 <= self.wait_probability <= 1.0:
-            raise ValueError(f"wait_probability must be in [0, 1], got {self.wait_probability!r}")
-        if not math.isfinite(self.conditional_wait_s) or self.conditional_wait_s < 0:
-            raise ValueError(
-                f"conditional_wait_s must be a finite number >= 0, got {self.conditional_wait_s!r}"
-            )
+        non_negative("service_s", self.service_s)
+        unit_interval("wait_probability", self.wait_probability)
+        non_negative("conditional_wait_s", self.conditional_wait_s)
 
     @property
     def mean_s(self) -> float:
@@ -101,13 +98,14 @@ class StationDelay:
     def mmc(cls, arrival_rate: float, service_s: float, servers: int) -> StationDelay:
         """The exact M/M/c sojourn: p = Erlang C(c, λs), w = 1/(c/s − λ).
 
-        Raises ValueError when λ·s >= c (no steady state), naming the load.
+        Raises :class:`~models.errors.UnstableError` when λ·s >= c (no steady state),
+        naming the load.
         """
         if service_s == 0 or arrival_rate == 0:
             return cls(service_s=service_s)
         load = arrival_rate * service_s
         if load >= servers:
-            raise ValueError(
+            raise UnstableError(
                 f"unstable station: offered load {load:.6g} erlangs >= {servers} servers"
             )
         return cls(
@@ -215,8 +213,7 @@ class ResponseTime:
 
     def quantile(self, q: float) -> float:
         """The q-quantile of R in seconds (Brent's method, bracketed by doubling the mean)."""
-        if not 0.0 <= q < 1.0:
-            raise ValueError(f"quantile must be in [0, 1), got {q!r}")
+        q = unit_interval("quantile", q, high_open=True)
         if q == 0.0 or self._alpha.size == 0:
             return 0.0
         target = 1.0 - q

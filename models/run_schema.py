@@ -6,9 +6,11 @@ docs/artifacts.md describes every key. A key may be added; renaming or removing 
 
 from __future__ import annotations
 
+__all__ = ["RUN_KEYS", "RUN_SCHEMA_VERSION"]
+
 RUN_SCHEMA_VERSION = 1
 
-#: The keys every ``run.json`` has (DESIGN.md), in the order they are written.
+#: The keys every ``run.json`` has (docs/artifacts.md), in the order they are written.
 RUN_KEYS: tuple[str, ...] = (
     "schema_version",
     "scenario",

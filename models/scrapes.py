@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.errors import CalibrationError
+
 __all__ = ["CalibrationError", "RouteCounters", "Scrape", "endpoint_name", "read_scrapes"]
-
-
-class CalibrationError(ValueError):
-    """Input a calibration cannot use; the message names the file and what is wrong."""
 
 
 @dataclass(frozen=True)

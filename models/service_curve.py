@@ -3,15 +3,16 @@ few calibration stages at different loads.
 
 Why not per-request demands and an M/M/1-like CPU station alone
 ----------------------------------------------------------------
-Measured on the bundled service (one uvicorn worker pinned to one core, docs/benchmarks.md):
+Two things measured on the bundled service (one uvicorn worker pinned to one core; the figures
+are in docs/benchmarks.md, "Validation") rule that out:
 
-* process CPU per request *falls* with load (about 3.3 ms at 50 req/s, 2.2 ms at 400 req/s),
-  while the routes' own CPU (thread clock) falls only ~20%: the rest is per-request framework
-  overhead that is cheaper when the core is already busy;
-* the mean response time grows from about 2.6 ms to 4.4 ms between 16% and 89% CPU. An
-  M/M/1 station with 2-3 ms of CPU per request would reach 20-30 ms at 89%; the measurement
-  says only a fraction of a millisecond per request is *queued for*, the rest (loopback
-  network, the client, the event loop's hand-offs) is a floor that does not grow.
+* process CPU per request *falls* as load rises, while the routes' own CPU (thread clock)
+  falls much less: the rest is per-request framework overhead that is cheaper when the core
+  is already busy;
+* the mean response time grows far less with CPU utilization than an M/M/1 station with the
+  same CPU per request would: only a fraction of a millisecond per request is *queued for*;
+  the rest (loopback network, the client, the event loop's hand-offs) is a floor that does
+  not grow.
 
 So capacity (CPU, saturation) and latency need different quantities, and light load alone
 cannot separate them. The calibration run therefore has several stages at different loads
@@ -54,43 +55,40 @@ is an empirical queueing model: it assumes the forms (the wake-up on idle, the s
 
 Near saturation: a capacity probe, and a steeper wake-up form
 --------------------------------------------------------------
-Measured on the bundled service (docs/benchmarks.md, "Validation"), the CPU per request keeps
-falling past the calibration's loads: 3.8 ms at 22% CPU, 3.1 ms at 79%, then 2.0 ms at 92%
-and 1.37 ms at saturation (718 req/s at 99% CPU), far below what ``a + k·(1 − U)`` fitted
-under 80% extrapolates (a = 2.6 ms, saturation at 380 req/s). The saving arrives late: it
-needs several requests in the system at once (the event loop handles the ready ones in one
-wake-up), not merely a busy core. So when a *capacity probe* is given (one stage driven into
-saturation, :func:`fit_service_curve`'s ``saturation``), the wake-up term becomes
-``k·(1 − U^m)``, with the exponent ``m`` chosen from a small grid by the fit, and the probe's
-CPU is the ceiling: loads are measured as ``U / ceiling`` (the probe's own CPU at saturation
-is the most the process reaches, a little under one core), so saturation is where that load
-reaches one. Without a probe the exponent cannot be told from stages below 80% CPU, and the
-curve stays linear (``m = 1``, ceiling 1).
+The CPU per request keeps falling past the calibration's loads, most of the fall above 80%
+CPU, so ``a + k·(1 − U)`` fitted below 80% puts saturation at about half the throughput the
+service reaches (docs/benchmarks.md, "With a capacity probe"). The saving needs several
+requests in the system at once (the event loop handles the ready ones in one wake-up), not
+merely a busy core. So when a *capacity probe* is given (one stage driven into saturation,
+:func:`fit_service_curve`'s ``saturation``), the wake-up term becomes ``k·(1 − U^m)``, with
+the exponent ``m`` chosen from a small grid by the fit, and the probe's CPU is the ceiling:
+loads are measured as ``U / ceiling`` (the probe's own CPU at saturation is the most the
+process reaches, a little under one core), so saturation is where that load reaches one.
+Without a probe the exponent cannot be told from stages below 80% CPU, and the curve stays
+linear (``m = 1``, ceiling 1).
 
 Machine speed: a reference timed beside the service
 ---------------------------------------------------
-The machine itself changes speed. On this shared virtual machine the same capacity-probe load
-on two fresh services 20 minutes apart served 644 and 445 requests/s at full CPU (1.56 and
-2.20 ms of CPU per request), and every route's own CPU moved with it: the same code, the same
-work, a slower core (docs/benchmarks.md, "Machine speed"). So a stage may carry the
-``reference_ms`` of :mod:`harness.run.speed_reference`: how long a fixed piece of work took on the
-service's core over the stage (1.13 and 1.57 ms in those two windows). The curve is then
-fitted at one speed, the mean of its stages' references: a stage that ran f = reference_ms /
-reference times slower counts its CPU as U / f (its work at the reference speed; the wake-up
-term keeps the measured U, how often the core really was idle), and the saturated probe's
-throughput as X·f; :meth:`ServiceCurve.at_speed` moves the fitted curve to the speed measured
-where it is compared. The assumption is that the service's work slows in proportion to the
-reference's, both being the interpreter's own loop on the same core. It holds only in part:
-over eight saturated windows the reference halved the variation of the CPU per request (13%
-to 6%), and at light load, where the wake-up cost dominates, the service does not follow it.
+The machine itself changes speed: on a shared virtual machine the same capacity-probe load
+on two fresh services minutes apart can be served at rates far apart at full CPU, every
+route's own CPU moving with it (docs/benchmarks.md, "Machine speed"). So a stage may carry
+the ``reference_ms`` of :mod:`harness.run.speed_reference`: how long a fixed piece of work
+took on the service's core over the stage. The curve is then fitted at one speed, the mean of
+its stages' references: a stage that ran f = reference_ms / reference times slower counts its
+CPU as U / f (its work at the reference speed; the wake-up term keeps the measured U, how
+often the core really was idle), and the saturated probe's throughput as X·f;
+:meth:`ServiceCurve.at_speed` moves the fitted curve to the speed measured where it is
+compared. The assumption is that the service's work slows in proportion to the reference's,
+both being the interpreter's own loop on the same core. It holds only in part: over saturated
+windows the reference explains about half of the variation of the CPU per request, and at
+light load, where the wake-up cost dominates, the service does not follow it.
 
 Another persona mix (the held-out check) changes the CPU per request: ``a``, ``k`` and the
 ``B_s`` are scaled by the ratio of the mix's mean demand per request to the calibration
 mix's (the floor ``A_s`` is per request and does not scale). ``harness validate`` compares
 mixes on the routes' own CPU (thread clock, no overhead spread over them): the framework's
-overhead grows with the route's work (larger responses to serialise), and spreading it evenly
-over all endpoints made the operator-heavy mix look 6% heavier per request when its measured
-CPU per request was 22% higher, against 21% by the routes' own CPU (docs/benchmarks.md).
+overhead grows with the route's work (larger responses to serialise), so spreading it evenly
+over all endpoints would understate how much heavier a mix of heavier routes is.
 """
 
 from __future__ import annotations
@@ -103,6 +101,8 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import lsq_linear, nnls
+
+from models.errors import ParameterError
 
 __all__ = [
     "EXPONENTS",
@@ -182,16 +182,16 @@ class ServiceCurve:
 
     def __post_init__(self) -> None:
         if not self.busy_cpu_s > 0 or not math.isfinite(self.busy_cpu_s):
-            raise ValueError(f"busy_cpu_s must be a positive number, got {self.busy_cpu_s!r}")
+            raise ParameterError(f"busy_cpu_s must be a positive number, got {self.busy_cpu_s!r}")
         if self.wake_cpu_s < 0 or not 0 <= self.background < 1:
-            raise ValueError("need wake_cpu_s >= 0 and 0 <= background < 1")
+            raise ParameterError("need wake_cpu_s >= 0 and 0 <= background < 1")
         if not self.exponent >= 1 or not 0 < self.ceiling <= 1:
-            raise ValueError(
+            raise ParameterError(
                 f"need exponent >= 1 and 0 < ceiling <= 1, got {self.exponent!r}, {self.ceiling!r}"
             )
         missing = [s for s in LATENCY_STATISTICS if s not in self.latency]
         if missing:
-            raise ValueError(f"latency lines missing for {missing}")
+            raise ParameterError(f"latency lines missing for {missing}")
 
     @property
     def max_throughput_rps(self) -> float:
@@ -239,7 +239,7 @@ class ServiceCurve:
     def scaled(self, factor: float) -> ServiceCurve:
         """The curve for work ``factor`` times heavier per request (another mix, a band)."""
         if not factor > 0:
-            raise ValueError(f"factor must be > 0, got {factor!r}")
+            raise ParameterError(f"factor must be > 0, got {factor!r}")
         return ServiceCurve(
             busy_cpu_s=self.busy_cpu_s * factor,
             wake_cpu_s=self.wake_cpu_s * factor,
@@ -267,7 +267,7 @@ class ServiceCurve:
         if reference_ms is None or self.reference_ms is None:
             return self
         if not reference_ms > 0 or not math.isfinite(reference_ms):
-            raise ValueError(f"reference_ms must be a positive number, got {reference_ms!r}")
+            raise ParameterError(f"reference_ms must be a positive number, got {reference_ms!r}")
         moved = self.scaled(reference_ms / self.reference_ms)
         return dataclasses.replace(
             moved, reference_demand_s=self.reference_demand_s, reference_ms=reference_ms
@@ -362,17 +362,17 @@ def fit_service_curve(
         and all(math.isfinite(p.latency_ms.get(s, math.nan)) for s in LATENCY_STATISTICS)
     ]
     if len(usable) < 2:
-        raise ValueError(
+        raise ParameterError(
             f"{len(usable)} usable calibration stage(s): the curve needs two or more loads"
         )
     if min_busy_cpu_s < 0:
-        raise ValueError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
+        raise ParameterError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
     ceiling = 1.0
     if saturation is not None:
         if not (
             saturation.throughput_rps > 0 and saturation.cpu_utilization >= SATURATED_PROBE_CPU
         ):
-            raise ValueError(
+            raise ParameterError(
                 f"the capacity probe ran at {saturation.cpu_utilization:.0%} CPU and "
                 f"{saturation.throughput_rps:.1f} req/s: not saturated (needs >= 90% CPU)"
             )
@@ -383,7 +383,7 @@ def fit_service_curve(
     u = np.minimum(np.array([p.cpu_utilization for p in usable]) / ceiling, 1.0 - 1e-6)
     stretch = 1.0 / (1.0 - u)
     if float(np.ptp(stretch)) < 0.05:
-        raise ValueError(
+        raise ParameterError(
             f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
             "the stretch cannot be told from the floor"
         )

@@ -55,6 +55,7 @@ from models.cost import (
     compare_claims,
     monthly_cost,
 )
+from models.errors import UnstableError
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
 from models.workload import request_rate, visit_ratios
@@ -146,16 +147,16 @@ class Sizing:
     reasons: tuple[str, ...]
     """Why something does not fit (empty when everything fits)."""
     cost_breakdown: tuple[CostComparison, ...] = ()
-    """The source's month-one breakdown beside the model's, at the source's launch population."""
+    """The launch plan's month-one breakdown beside the model's, at the plan's population."""
     cost_claims: tuple[CostComparison, ...] = field(default=())
-    """The source's scaling claims beside the model's totals."""
+    """The launch plan's scaling claims beside the model's totals."""
 
     @property
     def fits(self) -> bool:
         return self.instances.fits and self.db_connections.fits
 
     def to_json(self) -> dict[str, Any]:
-        """Exactly DESIGN.md's keys for ``harness model --json``."""
+        """The keys of ``harness model --json`` (docs/capacity-planning.md), exactly."""
         return {
             "users": self.users,
             "dau": round(self.dau, 3),
@@ -232,7 +233,7 @@ class _Sizer:
                     StationDelay.mmc(rps, self.db_s, db_servers),
                 ]
             )
-        except ValueError:  # offered load >= servers: no steady state
+        except UnstableError:
             return None
 
     def meets_slo(self, rps: float, instances: int) -> bool:
@@ -249,7 +250,7 @@ class _Sizer:
         """Whether infinitely many instances would meet the SLOs (the app queue vanishes)."""
         try:
             database = StationDelay.mmc(rps, self.db_s, self.db_servers(rps, cap=False))
-        except ValueError:
+        except UnstableError:
             return False
         return self.meets_slo_rt(ResponseTime([StationDelay(self.cpu_s), database]))
 
@@ -340,54 +341,17 @@ class _Sizer:
 def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
     """The capacity plan for ``profile`` at its peak (module docstring: what each number is).
 
-    ``compare_costs`` also prices the source's scaling claims (four more populations); sweeps
+    ``compare_costs`` also prices the profile's cost claims (four more populations); sweeps
     turn it off for speed.
     """
     sizer = _Sizer(profile)
     users = profile.population.users
     rps = users * sizer.rps_per_user
     reasons: list[str] = []
-
-    required = sizer.instances_required(rps)
-    scaling = sizer.scaling
-    if required is None:
-        reasons.append(
-            f"no number of instances meets the latency SLOs (p50 {profile.slo.api_p50_ms:g} ms, "
-            f"p95 {profile.slo.api_p95_ms:g} ms): the service demands alone exceed them"
-        )
-    elif required > scaling.max_instances:
-        reasons.append(
-            f"{required} instances needed at the peak, above "
-            f"infrastructure.autoscaling.max_instances = {scaling.max_instances}"
-        )
-    provisioned = sizer.provisioned(required)
-    instances = Instances(
-        required=required if required is not None else sizer.instances_by_cpu(rps),
-        min=scaling.min_instances,
-        max=scaling.max_instances,
-        fits=required is not None and required <= scaling.max_instances,
-        provisioned=provisioned,
-        by_cpu=sizer.instances_by_cpu(rps),
-    )
-
-    needed = sizer.connections_needed(rps)
-    pool = sizer.pool
-    if needed > pool.pool_max:
-        reasons.append(
-            f"{needed} database connections needed at the peak (Little's law, "
-            f"{pool.headroom:.0%} headroom), above infrastructure.database.pool_max = "
-            f"{pool.pool_max}"
-        )
-    connections = Connections(
-        required=needed,
-        pool_min=pool.pool_min,
-        pool_max=pool.pool_max,
-        fits=needed <= pool.pool_max,
-        busy=rps * sizer.db_s,
-    )
-
+    instances = _instances(sizer, rps, reasons)
+    connections = _connections(sizer, rps, reasons)
     db_servers = sizer.db_servers(rps, cap=True)
-    app_servers = provisioned * sizer.workers
+    app_servers = instances.provisioned * sizer.workers
     rt = sizer.response_time(rps, app_servers, db_servers)
     latency = (
         Latency(None, None, None)
@@ -396,7 +360,6 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
     )
     if rt is None:
         reasons.append("a tier is overloaded at the peak (utilization >= 100%): no steady state")
-
     cost = sizer.cost(users)
     return Sizing(
         users=users,
@@ -415,25 +378,74 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
         cost=cost,
         limits=Limits(sizer.max_users_by_instances(), sizer.max_users_by_db_pool()),
         assumptions=profile_assumptions(profile),
-        endpoints=tuple(
-            EndpointLoad(
-                endpoint=e,
-                rps=rps * share,
-                cpu_ms=profile.service_demands[e].cpu_ms,
-                db_ms=profile.service_demands[e].db_ms,
-            )
-            for e, share in sorted(sizer.visit_share.items(), key=lambda item: -item[1])
-        ),
+        endpoints=_endpoint_loads(profile, sizer, rps),
         reasons=tuple(reasons),
         cost_breakdown=_breakdown(profile, sizer, cost) if compare_costs else (),
         cost_claims=compare_claims(profile, sizer.cost) if compare_costs else (),
     )
 
 
-def _breakdown(profile: Profile, sizer: _Sizer, cost: CostEstimate) -> tuple[CostComparison, ...]:
-    """The source's month-one breakdown beside the model's bill for the same population.
+def _instances(sizer: _Sizer, rps: float, reasons: list[str]) -> Instances:
+    """The instances the peak needs against the autoscaling bounds (a reason when outside)."""
+    required = sizer.instances_required(rps)
+    scaling = sizer.scaling
+    slo = sizer.profile.slo
+    if required is None:
+        reasons.append(
+            f"no number of instances meets the latency SLOs (p50 {slo.api_p50_ms:g} ms, "
+            f"p95 {slo.api_p95_ms:g} ms): the service demands alone exceed them"
+        )
+    elif required > scaling.max_instances:
+        reasons.append(
+            f"{required} instances needed at the peak, above "
+            f"infrastructure.autoscaling.max_instances = {scaling.max_instances}"
+        )
+    return Instances(
+        required=required if required is not None else sizer.instances_by_cpu(rps),
+        min=scaling.min_instances,
+        max=scaling.max_instances,
+        fits=required is not None and required <= scaling.max_instances,
+        provisioned=sizer.provisioned(required),
+        by_cpu=sizer.instances_by_cpu(rps),
+    )
 
-    The breakdown describes the source's launch population, its smallest claim (400,000
+
+def _connections(sizer: _Sizer, rps: float, reasons: list[str]) -> Connections:
+    """The connections the peak needs against the pool (a reason when above its maximum)."""
+    needed = sizer.connections_needed(rps)
+    pool = sizer.pool
+    if needed > pool.pool_max:
+        reasons.append(
+            f"{needed} database connections needed at the peak (Little's law, "
+            f"{pool.headroom:.0%} headroom), above infrastructure.database.pool_max = "
+            f"{pool.pool_max}"
+        )
+    return Connections(
+        required=needed,
+        pool_min=pool.pool_min,
+        pool_max=pool.pool_max,
+        fits=needed <= pool.pool_max,
+        busy=rps * sizer.db_s,
+    )
+
+
+def _endpoint_loads(profile: Profile, sizer: _Sizer, rps: float) -> tuple[EndpointLoad, ...]:
+    """Each endpoint's share of the peak, busiest first."""
+    return tuple(
+        EndpointLoad(
+            endpoint=e,
+            rps=rps * share,
+            cpu_ms=profile.service_demands[e].cpu_ms,
+            db_ms=profile.service_demands[e].db_ms,
+        )
+        for e, share in sorted(sizer.visit_share.items(), key=lambda item: -item[1])
+    )
+
+
+def _breakdown(profile: Profile, sizer: _Sizer, cost: CostEstimate) -> tuple[CostComparison, ...]:
+    """The launch plan's month-one breakdown beside the model's bill for the same population.
+
+    The breakdown describes the plan's launch population, its smallest claim (400,000
     users); a plan for another population is compared at that population, not its own.
     """
     claims = profile.cost.claims

@@ -27,6 +27,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import least_squares
 
+from models.arguments import non_negative
+from models.errors import ParameterError
+
 __all__ = ["USLFit", "fit_usl", "usl_peak", "usl_throughput"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -34,8 +37,7 @@ FloatArray = npt.NDArray[np.float64]
 
 def _check_parameters(alpha: float, beta: float, gamma: float) -> None:
     for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        non_negative(name, value)
 
 
 def usl_throughput(
@@ -49,7 +51,7 @@ def usl_throughput(
     _check_parameters(alpha, beta, gamma)
     n = np.asarray(load, dtype=np.float64)
     if not (np.isfinite(n) & (n > 0)).all():
-        raise ValueError(f"load must be finite numbers > 0, got {n.tolist()!r}")
+        raise ParameterError(f"load must be finite numbers > 0, got {n.tolist()!r}")
     result: FloatArray = gamma * n / (1.0 + alpha * (n - 1.0) + beta * n * (n - 1.0))
     return result
 
@@ -112,17 +114,17 @@ def fit_usl(
     n = np.asarray(loads, dtype=np.float64)
     x = np.asarray(throughputs, dtype=np.float64)
     if n.ndim != 1 or x.shape != n.shape:
-        raise ValueError(
+        raise ParameterError(
             f"loads and throughputs must be 1-D of the same length, got {n.shape} and {x.shape}"
         )
     if n.size < 3:
-        raise ValueError(f"need at least 3 points to fit 3 parameters, got {n.size}")
+        raise ParameterError(f"need at least 3 points to fit 3 parameters, got {n.size}")
     if not (np.isfinite(n) & (n > 0)).all():
-        raise ValueError(f"loads must be finite numbers > 0, got {n.tolist()!r}")
+        raise ParameterError(f"loads must be finite numbers > 0, got {n.tolist()!r}")
     if not (np.isfinite(x) & (x >= 0)).all():
-        raise ValueError(f"throughputs must be finite numbers >= 0, got {x.tolist()!r}")
+        raise ParameterError(f"throughputs must be finite numbers >= 0, got {x.tolist()!r}")
     if not (x > 0).any():
-        raise ValueError(f"throughputs are all zero: nothing to fit, got {x.tolist()!r}")
+        raise ParameterError(f"throughputs are all zero: nothing to fit, got {x.tolist()!r}")
 
     def residual(p: FloatArray) -> FloatArray:
         alpha, beta, gamma = p

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.errors import ParameterError
+
 __all__ = [
     "COMPARED",
     "AtMeasuredSpeed",
@@ -127,7 +129,7 @@ class Spread:
     def of(cls, values: Iterable[float]) -> Spread:
         numbers = list(values)
         if not numbers:
-            raise ValueError("a spread needs at least one value")
+            raise ParameterError("values must hold at least one value for a spread, got none")
         low, high = min(numbers), max(numbers)
         mean = sum(numbers) / len(numbers)
         return cls(low, high, (high - low) / 2 / mean if mean else None)

@@ -31,7 +31,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from models.catalogue import PERSONAS, STEPS, Endpoint, PersonaName, WriteKind
-from models.profile import Profile, ProfileError
+from models.errors import ParameterError, ProfileError
+from models.profile import Profile
+
+__all__ = [
+    "PersonaWorkload",
+    "StepProbabilities",
+    "business_write_fraction",
+    "peak_rps",
+    "persona_workload",
+    "request_rate",
+    "step_probabilities",
+    "visit_ratios",
+    "workloads",
+    "write_probabilities",
+]
 
 StepProbabilities = dict[str, float]
 
@@ -161,7 +175,7 @@ def request_rate(profile: Profile, concurrent_users: float, response_time_s: flo
     upper bound used for sizing.
     """
     if concurrent_users < 0:
-        raise ValueError(f"concurrent_users must be >= 0, got {concurrent_users}")
+        raise ParameterError(f"concurrent_users must be >= 0, got {concurrent_users}")
     rps = 0.0
     for work in workloads(profile).values():
         cycle_s = work.think_time_s + response_time_s

@@ -10,8 +10,8 @@ This package reads files and the model's plain results; it never imports harness
 target_app.
 """
 
-from reports.capacity import render_capacity_report, render_simulation_report
 from reports.load import ArtifactError, load_run
+from reports.planner import render_capacity_report, render_simulation_report
 from reports.render import render_run_report
 
 __all__ = [

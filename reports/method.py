@@ -1,6 +1,6 @@
 """What the report says about how it knows: the profile's named assumptions, with values.
 
-Anything the source document does not give (think times, provisioning delay, instance price,
+Anything the launch plan does not give (think times, provisioning delay, instance price,
 service demands...) is an explicit assumption of the profile, and every report lists it.
 ``models/default_profile.toml`` marks each one ``ASSUMPTION``; a test checks that every key so
 marked is listed here.
@@ -14,7 +14,7 @@ from models.profile import Profile, load_profile
 from reports import formatting as fmt
 
 STEADY_SCENARIOS = ("spike", "soak", "step")
-"""Scenarios whose shape the source document does not give (smoke, load, stress and day1 it
+"""Scenarios whose shape the launch plan does not give (smoke, load, stress and day1 it
 does)."""
 
 
@@ -44,7 +44,7 @@ def _demands(profile: Profile) -> str:
 
 
 def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
-    """The profile's named assumptions (what the source document does not give), with values."""
+    """The profile's named assumptions (what the launch plan does not give), with values."""
     infra = profile.infrastructure
     cost = profile.cost
     think = ", ".join(
@@ -102,7 +102,7 @@ def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
         (
             "cost.storage_cdn_per_user_monthly_usd",
             f"{_dollars(cost.storage_cdn_per_user_monthly_usd)} per user a month "
-            "(the source's figure at launch, assumed linear in users)",
+            "(the launch plan's figure at launch, assumed linear in users)",
         ),
         ("cost.database_tiers", tiers),
         ("alerts.for_s", fmt.seconds(profile.alerts.for_s)),

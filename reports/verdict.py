@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from models.profile import Profile
 from reports import formatting as fmt
+from reports.baseline import Comparison
+from reports.capacity import CapacityPlan
 from reports.records import Run, SloResult
 
-if TYPE_CHECKING:  # the capacity module renders planner reports with a verdict: no cycle
-    from reports.baseline import Comparison
-    from reports.capacity import CapacityPlan
+__all__ = ["SLO_LABELS", "Reason", "Severity", "Verdict", "decide", "slo_label"]
 
 Severity = Literal["fail", "warn", "info"]
 
@@ -107,6 +107,69 @@ def _reconciliation_reason(run: Run) -> Reason | None:
     )
 
 
+def _run_failures(run: Run) -> list[Reason]:
+    """Whether the run's figures can be trusted at all, then the objectives it missed."""
+    reasons: list[Reason] = []
+    if not run.complete:
+        why = "; ".join(run.incomplete_reasons) or "no reason recorded"
+        reasons.append(
+            Reason(
+                "fail",
+                f"The run is incomplete ({why}): its figures are a lower bound, not a measurement",
+            )
+        )
+    if run.loadgen_unreliable:
+        reasons.append(
+            Reason(
+                "fail",
+                f"The load generator ran at {fmt.pct(run.load_generator.cpu_max)} "
+                "CPU: its latency figures are unreliable",
+            )
+        )
+    lost, unexpected = run.integrity.lost, run.integrity.unexpected
+    if lost or unexpected:
+        reasons.append(
+            Reason(
+                "fail",
+                f"Integrity audit: {lost:,} acknowledged writes lost, {unexpected:,} unexpected",
+            )
+        )
+    reconciliation = _reconciliation_reason(run)
+    if reconciliation is not None:
+        reasons.append(reconciliation)
+    return reasons + _slo_reasons(run)
+
+
+def _regression_reason(comparison: Comparison | None) -> list[Reason]:
+    if comparison is None or not comparison.regressions:
+        return []
+    count = len(comparison.regressions)
+    return [
+        Reason(
+            "fail",
+            f"{count} regression{'s' if count > 1 else ''} beyond "
+            f"{fmt.pct(comparison.threshold)} against the baseline "
+            f"{comparison.baseline_id}; worst: "
+            f"{comparison.regressions[0]}",
+        )
+    ]
+
+
+def _alert_reason(run: Run | None) -> list[Reason]:
+    critical = [a for a in run.alerts if a.severity == "critical"] if run is not None else []
+    if not critical:
+        return []
+    first = min(critical, key=lambda a: a.fired_at_s)
+    return [
+        Reason(
+            "warn",
+            f"{len(critical)} critical alert(s) fired; the first, "
+            f"{first.metric} {first.op} {first.threshold:g}, at "
+            f"{fmt.seconds(first.fired_at_s)}",
+        )
+    ]
+
+
 def decide(
     run: Run | None,
     profile: Profile,
@@ -115,64 +178,12 @@ def decide(
     extra: Sequence[Reason] = (),
 ) -> Verdict:
     """Weigh the run, the capacity plan and the baseline comparison into one verdict."""
-    reasons: list[Reason] = []
-    if run is not None:
-        if not run.complete:
-            why = "; ".join(run.incomplete_reasons) or "no reason recorded"
-            reasons.append(
-                Reason(
-                    "fail",
-                    f"The run is incomplete ({why}): its figures are "
-                    "a lower bound, not a measurement",
-                )
-            )
-        if run.loadgen_unreliable:
-            reasons.append(
-                Reason(
-                    "fail",
-                    f"The load generator ran at {fmt.pct(run.load_generator.cpu_max)} "
-                    "CPU: its latency figures are unreliable",
-                )
-            )
-        lost, unexpected = run.integrity.lost, run.integrity.unexpected
-        if lost or unexpected:
-            reasons.append(
-                Reason(
-                    "fail",
-                    f"Integrity audit: {lost:,} acknowledged writes lost, "
-                    f"{unexpected:,} unexpected",
-                )
-            )
-        reconciliation = _reconciliation_reason(run)
-        if reconciliation is not None:
-            reasons.append(reconciliation)
-        reasons.extend(_slo_reasons(run))
+    reasons = _run_failures(run) if run is not None else []
     if capacity is not None:
-        reasons.extend(Reason("fail", p[0].upper() + p[1:]) for p in capacity.problems)
-    if comparison is not None and comparison.regressions:
-        count = len(comparison.regressions)
-        reasons.append(
-            Reason(
-                "fail",
-                f"{count} regression{'s' if count > 1 else ''} beyond "
-                f"{fmt.pct(comparison.threshold)} against the baseline "
-                f"{comparison.baseline_id}; worst: "
-                f"{comparison.regressions[0]}",
-            )
-        )
+        reasons.extend(Reason("fail", p[0].upper() + p[1:]) for p in capacity.problems())
+    reasons.extend(_regression_reason(comparison))
     reasons.extend(extra)
-    if run is not None:
-        critical = [a for a in run.alerts if a.severity == "critical"]
-        if critical:
-            first = min(critical, key=lambda a: a.fired_at_s)
-            reasons.append(
-                Reason(
-                    "warn",
-                    f"{len(critical)} critical alert(s) fired; the first, "
-                    f"{first.metric} {first.op} {first.threshold:g}, at "
-                    f"{fmt.seconds(first.fired_at_s)}",
-                )
-            )
+    reasons.extend(_alert_reason(run))
     ready = not any(r.severity == "fail" for r in reasons)
     reasons.extend(_positives(run, capacity, ready))
     launch = (
@@ -184,44 +195,12 @@ def decide(
 
 
 def _positives(run: Run | None, capacity: CapacityPlan | None, ready: bool) -> list[Reason]:
+    """What held: the objectives (when the run is ready), then what the plan states."""
     out = []
     if run is not None and ready and run.slo:
         top = max((s.users for s in run.stages), default=0)
         names = {s.name for s in run.slo}
         out.append(Reason("info", f"All {len(names)} objectives held up to {top:,} users"))
-    if capacity is not None and capacity.sizing is not None:
-        inst = capacity.sizing.get("instances", {})
-        db = capacity.sizing.get("db_connections", {})
-        total = (capacity.sizing.get("cost_monthly_usd") or {}).get("total")
-        out.append(
-            Reason(
-                "info",
-                f"At peak: {fmt.count(inst.get('required'))} of "
-                f"{fmt.count(inst.get('max'))} instances, "
-                f"{fmt.count(db.get('required'))} of "
-                f"{fmt.count(db.get('pool_max'))} database connections, "
-                f"{fmt.usd(total)} a month",
-            )
-        )
-    sim = capacity.simulation_summary if capacity is not None else None
-    if sim is not None:
-        out.append(
-            Reason(
-                "info",
-                f"Simulated day: at most {fmt.count(sim['peak_instances'])} "
-                f"instances and {fmt.connections(sim['peak_connections'])} database "
-                f"connections, worst-minute p95 {fmt.ms(sim['peak_p95_ms'])}, "
-                f"{sim['breaching_minutes']:,} minute(s) breaking an "
-                "objective",
-            )
-        )
-    if capacity is not None and capacity.sizing is not None:
-        limit = capacity.first_limit
-        if limit is not None and not limit.below_launch:
-            out.append(
-                Reason(
-                    "info",
-                    f"First limit: the {limit.cap} runs out at {fmt.count(limit.users)} users",
-                )
-            )
+    if capacity is not None:
+        out.extend(Reason("info", text) for text in capacity.reasons())
     return out

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.UNREACHABLE
 
     # Imported here: the report pulls in matplotlib, which only this step needs.
-    from reports.capacity import capacity_verdict, render_capacity_report
+    from reports.planner import capacity_verdict, render_capacity_report
 
     sizing = size(calibrated)
     print("\n" + "\n".join(plan_lines(sizing, "4/4 capacity plan (measured service demands)")))

@@ -31,10 +31,18 @@ import numpy as np
 import numpy.typing as npt
 
 from models.catalogue import PERSONAS, STEPS, Endpoint, PersonaName
+from models.errors import ParameterError
 from models.profile import Profile
 from models.workload import step_probabilities, workloads
 
-__all__ = ["ArrivalBatch", "DayCurve", "RequestMix", "ServiceDraws", "open_arrivals"]
+__all__ = [
+    "ArrivalBatch",
+    "DayCurve",
+    "RequestMix",
+    "ServiceDraws",
+    "open_arrivals",
+    "screen_calls",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -51,9 +59,9 @@ class DayCurve:
 
     def __post_init__(self) -> None:
         if self.peak_users < 0:
-            raise ValueError(f"peak_users must be >= 0, got {self.peak_users}")
+            raise ParameterError(f"peak_users must be >= 0, got {self.peak_users}")
         if len(self.hourly_fraction) != 24:
-            raise ValueError(f"need 24 hourly fractions, got {len(self.hourly_fraction)}")
+            raise ParameterError(f"need 24 hourly fractions, got {len(self.hourly_fraction)}")
 
     @classmethod
     def from_profile(cls, profile: Profile) -> DayCurve:
@@ -79,7 +87,7 @@ class ServiceDraws:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.scv < 1e6:
-            raise ValueError(f"scv must be a number >= 0, got {self.scv}")
+            raise ParameterError(f"scv must be a number >= 0, got {self.scv}")
 
     def draw(self, rng: np.random.Generator, size: int) -> FloatArray:
         if self.scv == 1.0:

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from models.errors import ParameterError
 from models.profile import Autoscaling
 
 __all__ = ["Autoscaler", "ScalingAction", "ScalingPolicy", "assumptions"]
@@ -49,17 +50,17 @@ class ScalingPolicy:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_instances <= self.max_instances:
-            raise ValueError(
+            raise ParameterError(
                 f"need 1 <= min_instances <= max_instances, got {self.min_instances} and "
                 f"{self.max_instances}"
             )
         if not 0 <= self.scale_down_cpu < self.scale_up_cpu:
-            raise ValueError(
+            raise ParameterError(
                 f"need 0 <= scale_down_cpu < scale_up_cpu, got {self.scale_down_cpu} and "
                 f"{self.scale_up_cpu}"
             )
         if self.evaluation_period_s <= 0:
-            raise ValueError(f"evaluation_period_s must be > 0, got {self.evaluation_period_s}")
+            raise ParameterError(f"evaluation_period_s must be > 0, got {self.evaluation_period_s}")
 
     @classmethod
     def from_profile(cls, scaling: Autoscaling) -> ScalingPolicy:
@@ -111,7 +112,7 @@ class Autoscaler:
     def __post_init__(self) -> None:
         p = self.policy
         if not p.min_instances <= self.initial <= p.max_instances:
-            raise ValueError(
+            raise ParameterError(
                 f"initial instances {self.initial} outside [{p.min_instances}, {p.max_instances}]"
             )
         self.ready_times = [-math.inf] * self.initial

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from models.simulation.system import TickCounters
 
-__all__ = ["LatencyHistogram", "MinuteRecord", "Recorder", "Totals"]
+__all__ = ["LatencyHistogram", "MinuteRecord", "Recorder", "Totals", "totals"]
 
 FloatArray = npt.NDArray[np.float64]
 

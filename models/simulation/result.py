@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from scipy.stats import t as student_t
 
+from models.errors import ParameterError
 from models.simulation.autoscaler import ScalingAction
 from models.simulation.recorder import MinuteRecord, Totals
 
@@ -139,7 +140,7 @@ class SimulationSummary:
 def summarise(runs: list[SimulationResult]) -> SimulationSummary:
     """Combine replications: totals with 95% intervals, per-minute means."""
     if not runs:
-        raise ValueError("no runs to summarise")
+        raise ParameterError("no runs to summarise")
     totals = {
         f.name: Estimate.of([float(getattr(r.totals, f.name)) for r in runs])
         for f in fields(Totals)

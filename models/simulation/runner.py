@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import simpy
 
+from models.errors import ParameterError
 from models.profile import Profile
 from models.simulation.arrivals import (
     DayCurve,
@@ -43,7 +44,7 @@ from models.simulation.recorder import Recorder, totals
 from models.simulation.result import SimulationResult, SimulationSummary, summarise
 from models.simulation.system import ExternalCall, System, SystemSpec
 
-__all__ = ["SimulationOptions", "run_once", "simulate_day"]
+__all__ = ["SimulationOptions", "assumptions", "run_once", "simulate_day"]
 
 Mode = Literal["open", "closed"]
 Progress = Callable[[float], None]
@@ -73,15 +74,15 @@ class SimulationOptions:
 
     def __post_init__(self) -> None:
         if not 0 < self.hours <= 24 * 7:
-            raise ValueError(f"hours must be in (0, 168], got {self.hours}")
+            raise ParameterError(f"hours must be in (0, 168], got {self.hours}")
         if not 0 <= self.start_hour < 24:
-            raise ValueError(f"start_hour must be in [0, 24), got {self.start_hour}")
+            raise ParameterError(f"start_hour must be in [0, 24), got {self.start_hour}")
         if self.replications < 1:
-            raise ValueError(f"replications must be >= 1, got {self.replications}")
+            raise ParameterError(f"replications must be >= 1, got {self.replications}")
         if self.mode not in ("open", "closed"):
-            raise ValueError(f"mode must be 'open' or 'closed', got {self.mode!r}")
+            raise ParameterError(f"mode must be 'open' or 'closed', got {self.mode!r}")
         if self.users is not None and self.users < 0:
-            raise ValueError(f"users must be >= 0, got {self.users}")
+            raise ParameterError(f"users must be >= 0, got {self.users}")
 
     @property
     def seconds(self) -> int:

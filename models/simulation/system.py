@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.errors import ParameterError
 from models.profile import Breaker, Profile
 
 __all__ = ["CircuitBreaker", "ExternalCall", "System", "SystemSpec", "TickCounters"]
@@ -61,9 +62,9 @@ class ExternalCall:
 
     def __post_init__(self) -> None:
         if self.latency_s < 0:
-            raise ValueError(f"latency_s must be >= 0, got {self.latency_s}")
+            raise ParameterError(f"latency_s must be >= 0, got {self.latency_s}")
         if not 0.0 <= self.failure_probability <= 1.0:
-            raise ValueError(
+            raise ParameterError(
                 f"failure_probability must be in [0, 1], got {self.failure_probability}"
             )
 
@@ -174,12 +175,12 @@ class System:
         for call in externals:
             if call.service not in spec.breakers:
                 known = ", ".join(sorted(spec.breakers))
-                raise ValueError(f"external service {call.service!r} has no breaker ({known})")
+                raise ParameterError(f"external service {call.service!r} has no breaker ({known})")
             failures, timeout, reset = spec.breakers[call.service]
             breaker = CircuitBreaker(failures, reset)
             for endpoint in call.endpoints:
                 if endpoint not in endpoints:
-                    raise ValueError(f"external call from unknown endpoint {endpoint!r}")
+                    raise ParameterError(f"external call from unknown endpoint {endpoint!r}")
                 self._externals.setdefault(endpoints.index(endpoint), []).append(
                     (call, breaker, timeout)
                 )
@@ -293,7 +294,8 @@ class System:
         """Open-mode arrivals of one window (sorted), the hot path.
 
         Inlines :meth:`arrive` and :meth:`_start` for the common case (a free worker, a free
-        connection, no breaker or external call involved): about a third of the cost.
+        connection, no breaker or external call involved), where the calls themselves would
+        be much of the cost (docs/benchmarks.md, "Simulation").
         """
         tokens = self.tokens
         conns = self.conns

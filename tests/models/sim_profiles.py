@@ -1,12 +1,14 @@
 """Small synthetic profiles for the simulation tests: one persona, one demand for every
-endpoint, so the simulated system is a textbook queue whose answer is known."""
+endpoint, so the simulated system is a textbook queue whose answer is known. They are
+:func:`models.simulation.station.station_profile` with the knobs these tests turn."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from models.catalogue import endpoints
-from models.profile import Profile, load_profile
+from models.profile import Profile
+from models.simulation.station import station_profile
 
 
 def queue_profile(
@@ -29,28 +31,20 @@ def queue_profile(
     workers) for open arrivals, and a single-class closed network for closed users. A user
     sends ``1 / think_s`` requests per second, so ``users = λ·think_s`` in open mode.
     """
-    cpu_ms = demand_ms - db_ms
     scaling = {"min_instances": instances[0], "max_instances": instances[1]}
     scaling.update(autoscaling or {})
     overrides: dict[str, Any] = {
         "population": {"users": users, "dau_ratio": 0.5, "concurrency_ratio": 0.1},
-        "personas": {
-            "homeowner": {"share": 0.0},
-            "contractor": {"share": 0.0},
-            "operator": {"share": 1.0, "think_time_s": think_s},
-        },
-        "business": {"write_fraction": 0.0},
-        "service_demands": {e: {"cpu_ms": cpu_ms, "db_ms": db_ms} for e in endpoints()},
         "infrastructure": {
-            "workers_per_instance": workers,
             "autoscaling": scaling,
-            "database": {
-                "pool_min": 1,
-                "pool_max": pool,
-                "acquire_timeout_s": acquire_timeout_s,
-            },
+            "database": {"pool_max": pool, "acquire_timeout_s": acquire_timeout_s},
             "breakers": {"database": {"failures": breaker_failures}},
         },
-        "day_one": {"hourly_fraction_of_peak": hourly or [1.0] * 24},
     }
-    return load_profile(overrides=overrides)
+    if db_ms:
+        overrides["service_demands"] = {
+            e: {"cpu_ms": demand_ms - db_ms, "db_ms": db_ms} for e in endpoints()
+        }
+    if hourly is not None:
+        overrides["day_one"] = {"hourly_fraction_of_peak": hourly}
+    return station_profile(workers, demand_ms / 1000.0, think_time_s=think_s, overrides=overrides)

@@ -1,4 +1,5 @@
-"""The workload profile: defaults match DESIGN.md, overrides merge, every rule names its key."""
+"""The workload profile: defaults match the launch plan (docs/source-figures.md), overrides
+merge, every rule names its key."""
 
 from __future__ import annotations
 

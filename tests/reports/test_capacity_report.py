@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
+import reports.capacity
+import reports.sizing
 from models.profile import load_profile
 from models.simulation.runner import SimulationOptions, run_once
 from models.sizing import size
 from reports import formatting as fmt
 from reports import render_capacity_report, render_simulation_report
-from reports.capacity import summarize_simulation
+from reports.capacity import plan, summarize_simulation
+from reports.load import ArtifactError
+from reports.sizing import read_sizing
 from tests.reports.factory import simulation, sizing_result
 from tests.reports.htmlcheck import external_references, parse
 
@@ -108,8 +113,75 @@ def test_simulated_instance_hours_are_the_billed_ones() -> None:
         {"t_min": float(minute), "users": 100.0, "instances": 8.0, "instances_billed": 9.0}
         for minute in range(60)
     ]
-    assert summarize_simulation(records, load_profile())["instance_hours"] == pytest.approx(9.0)
+    assert summarize_simulation(records, load_profile()).instance_hours == pytest.approx(9.0)
     serving_only = [{k: v for k, v in r.items() if k != "instances_billed"} for r in records]
-    assert summarize_simulation(serving_only, load_profile())["instance_hours"] == pytest.approx(
-        8.0
+    assert summarize_simulation(serving_only, load_profile()).instance_hours == pytest.approx(8.0)
+
+
+def test_the_plan_depends_on_neither_the_verdict_nor_the_planner() -> None:
+    # The verdict weighs a plan and the planner renders one with its verdict: the plan must
+    # not reach back to either, or the three modules go round in a circle.
+    source = Path(reports.capacity.__file__).read_text("utf-8")
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert not imported & {"reports.verdict", "reports.planner"}, imported
+    sizing = Path(reports.sizing.__file__).read_text("utf-8")
+    assert "reports.capacity" not in sizing and "reports.verdict" not in sizing
+
+
+def test_the_sizing_is_read_into_types() -> None:
+    profile = load_profile()
+    data = size(profile).to_json()
+    figures = read_sizing(data)
+    assert figures.users == 400_000
+    assert figures.instances.required == data["instances"]["required"]
+    assert figures.instances.high == 50 and figures.db_connections.high == 100
+    assert figures.instances.fits is True
+    assert figures.cost_total == data["cost_monthly_usd"]["total"]
+    assert figures.max_users_by_db_pool == data["limits"]["max_users_by_db_pool"]
+    assert figures.assumptions[0] == ("", data["assumptions"][0])
+
+
+def test_absent_sizing_keys_are_none_and_shown_as_unknown() -> None:
+    figures = read_sizing({"users": 1_000, "instances": {"required": 3}})
+    assert figures.instances.required == 3 and figures.instances.high is None
+    assert figures.db_connections.fits is None and figures.cost_total is None
+    profile = load_profile()
+    capacity = plan(profile, {"users": 1_000, "instances": {"required": 3, "fits": False}})
+    assert capacity.problems() == ["3 app instances are needed at peak, above the cap of ?"]
+    assert (
+        capacity.reasons()[0] == "At peak: 3 of — instances, — of — database connections, — a month"
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        ({"instances": {"required": "4"}}, "instances.required = '4': expected an integer"),
+        ({"instances": {"fits": "yes"}}, "instances.fits = 'yes': expected true or false"),
+        ({"latency": 12}, "latency = 12: expected an object"),
+        ({"cost_monthly_usd": {"total": None, "cache": "x"}}, "cost_monthly_usd.cache = 'x'"),
+        ({"limits": {"max_users_by_db_pool": True}}, "max_users_by_db_pool = True: expected a n"),
+    ],
+)
+def test_a_sizing_key_of_the_wrong_type_is_named_with_its_value(data, shown) -> None:
+    with pytest.raises(ArtifactError, match=shown) as caught:
+        read_sizing(data, "runs/x/capacity.json")
+    assert str(caught.value).startswith("runs/x/capacity.json: ")
+
+
+def test_problems_fail_and_reasons_inform() -> None:
+    profile = load_profile()
+    capacity = plan(profile, sizing_result(profile, fits=False))
+    assert capacity.problems() == [
+        "140 database connections are needed at peak, above the pool maximum of 100",
+        "the 100-connection database pool runs out first, at 285,000 users, below the "
+        "400,000 of the launch",
+    ]
+    assert capacity.reasons() == [
+        f"At peak: 25 of 50 instances, 140 of 100 database connections, "
+        f"{fmt.usd(capacity.sizing.cost_total if capacity.sizing else None)} a month"
+    ]

@@ -1,0 +1,151 @@
+"""The sizing, typed: the ``harness model --json`` object (a run's ``capacity.json``) read into
+:class:`SizingFigures`.
+
+Every key docs/capacity-planning.md lists is read with its type. A key that is absent is
+``None`` (the report shows "—": a partial sizing still renders); a key whose value has the
+wrong type is an :class:`~reports.load.ArtifactError` naming the source, the key path, the
+value and the type expected, so a corrupt file is reported rather than drawn wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reports.load import ArtifactError
+
+__all__ = ["Bounds", "SizingFigures", "read_sizing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A resource at the peak: what it needs, the bounds it has, whether the need fits."""
+
+    required: int | None
+    low: int | None
+    high: int | None
+    fits: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class SizingFigures:
+    """The ``harness model --json`` object, typed; ``None`` where a key is absent."""
+
+    users: int | None
+    dau: float | None
+    peak_concurrent: float | None
+    peak_rps: float | None
+    instances: Bounds
+    db_connections: Bounds
+    p50_ms: float | None
+    p95_ms: float | None
+    utilization: Mapping[str, float]
+    """Busy fraction at the peak by resource (``app_cpu``, ``db_connections``)."""
+    cost_usd: Mapping[str, float]
+    """The monthly bill by component, with ``total``."""
+    max_users_by_instances: float | None
+    max_users_by_db_pool: float | None
+    assumptions: tuple[tuple[str, str], ...]
+    """``(key, sentence)`` pairs; the key is empty when the sizing lists plain sentences."""
+
+    @property
+    def cost_total(self) -> float | None:
+        return self.cost_usd.get("total")
+
+
+class _SizingReader:
+    """Typed values out of one sizing object; errors name ``source`` and the key path."""
+
+    def __init__(self, source: str, data: Mapping[str, Any]) -> None:
+        self.source = source
+        self.data = data
+
+    def _value(self, path: str) -> Any:
+        value: Any = self.data
+        for i, key in enumerate(keys := path.split(".")):
+            if value is None:
+                return None
+            if not isinstance(value, Mapping):
+                where = ".".join(keys[:i])
+                raise ArtifactError(self.source, f"{where} = {value!r}: expected an object")
+            value = value.get(key)
+        return value
+
+    def _fail(self, path: str, value: Any, expected: str) -> ArtifactError:
+        return ArtifactError(self.source, f"{path} = {value!r}: expected {expected}")
+
+    def number(self, path: str) -> float | None:
+        value = self._value(path)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._fail(path, value, "a number")
+        return float(value)
+
+    def integer(self, path: str) -> int | None:
+        value = self._value(path)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._fail(path, value, "an integer")
+        return value
+
+    def flag(self, path: str) -> bool | None:
+        value = self._value(path)
+        if value is not None and not isinstance(value, bool):
+            raise self._fail(path, value, "true or false")
+        return value
+
+    def numbers(self, path: str) -> dict[str, float]:
+        """An object of numbers (a number alone counts as one, named ``overall``)."""
+        value = self._value(path)
+        if value is None:
+            return {}
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"overall": float(value)}
+        if not isinstance(value, Mapping):
+            raise self._fail(path, value, "an object of numbers")
+        return {str(k): n for k in value if (n := self.number(f"{path}.{k}")) is not None}
+
+    def bounds(self, path: str, low: str, high: str) -> Bounds:
+        return Bounds(
+            self.integer(f"{path}.required"),
+            self.integer(f"{path}.{low}"),
+            self.integer(f"{path}.{high}"),
+            self.flag(f"{path}.fits"),
+        )
+
+    def assumptions(self) -> tuple[tuple[str, str], ...]:
+        value = self._value("assumptions")
+        if value is None:
+            return ()
+        if isinstance(value, Mapping):
+            return tuple((str(k), str(v)) for k, v in value.items())
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            return tuple(("", str(item)) for item in value)
+        raise self._fail("assumptions", value, "a list of sentences or an object")
+
+
+def read_sizing(data: Mapping[str, Any], source: str = "capacity.json") -> SizingFigures:
+    """The sizing object (``harness model --json``) as :class:`SizingFigures`.
+
+    Raises :class:`~reports.load.ArtifactError` (naming ``source``, the key, the value and
+    the type expected) when a key holds a value of the wrong type.
+    """
+    read = _SizingReader(source, data)
+    return SizingFigures(
+        users=read.integer("users"),
+        dau=read.number("dau"),
+        peak_concurrent=read.number("peak_concurrent"),
+        peak_rps=read.number("peak_rps"),
+        instances=read.bounds("instances", "min", "max"),
+        db_connections=read.bounds("db_connections", "pool_min", "pool_max"),
+        p50_ms=read.number("latency.p50_ms"),
+        p95_ms=read.number("latency.p95_ms"),
+        utilization=read.numbers("utilization"),
+        cost_usd=read.numbers("cost_monthly_usd"),
+        max_users_by_instances=read.number("limits.max_users_by_instances"),
+        max_users_by_db_pool=read.number("limits.max_users_by_db_pool"),
+        assumptions=read.assumptions(),
+    )
