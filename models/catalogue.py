@@ -19,8 +19,10 @@ from typing import Literal
 from models.errors import ParameterError, UnknownNameError
 
 __all__ = [
+    "CACHEABLE_ENDPOINTS",
     "LOGIN_CALLS",
     "PERSONAS",
+    "READ_REPLICA_ENDPOINTS",
     "STEPS",
     "Endpoint",
     "PersonaName",
@@ -106,6 +108,25 @@ STEPS: dict[PersonaName, tuple[Step, ...]] = {
     "contractor": _CONTRACTOR,
     "operator": _OPERATOR,
 }
+
+
+#: Reads that tolerate replication lag: with read replicas they go to a replica, unless the user
+#: wrote within ``infrastructure.database.read_your_writes_s`` (then the primary answers). The
+#: job board, territory, thread and contractor listings, and the operators' dashboards.
+READ_REPLICA_ENDPOINTS: frozenset[Endpoint] = frozenset(
+    {
+        "GET /jobs",
+        "GET /territories",
+        "GET /threads",
+        "GET /contractors",
+        "GET /operator/dashboard",
+        "GET /operator/territories/{territory_id}/metrics",
+    }
+)
+
+#: Reads the cache serves: the first page of a territory's board (per category and filter) and
+#: the territories; the writes that change them (a new job, an award, a withdrawal) invalidate.
+CACHEABLE_ENDPOINTS: frozenset[Endpoint] = frozenset({"GET /jobs", "GET /territories"})
 
 
 def step(persona: PersonaName, name: str) -> Step:

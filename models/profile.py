@@ -39,6 +39,7 @@ __all__ = [
     "Breaker",
     "Breakers",
     "Business",
+    "Cache",
     "Cost",
     "CostClaim",
     "Database",
@@ -50,6 +51,7 @@ __all__ = [
     "FaultKind",
     "Gates",
     "Infrastructure",
+    "Lab",
     "Name",
     "NonNegative",
     "NonNegativeInt",
@@ -263,10 +265,34 @@ class Autoscaling(_Section):
 
 class Database(_Section):
     pool_min: NonNegativeInt
+    """Server connections to the primary, at least (the pooler's, or the sum of the workers')."""
     pool_max: PositiveInt
+    """Server connections to the primary, at most."""
     acquire_timeout_s: Positive
+    """Waiting longer than this for a connection is an error (503)."""
     read_replicas: NonNegativeInt
+    """Streaming replicas serving the reads that tolerate lag (``READ_REPLICA_ENDPOINTS``)."""
     headroom: NonNegative
+    pooler: bool
+    """A transaction-mode pooler (PgBouncer) holds ``pool_min``..``pool_max`` server
+    connections; without one, every worker's own pool opens its connections to the database."""
+    worker_pool_size: PositiveInt
+    """Each worker process's own client pool: the connections it can hold at once."""
+    max_client_connections: PositiveInt
+    """The pooler's client limit (PgBouncer's ``max_client_conn``)."""
+    read_your_writes_s: NonNegative
+    """A user who wrote within this many seconds reads from the primary, not a replica."""
+
+
+class Cache(_Section):
+    """A cache of hot reads (``CACHEABLE_ENDPOINTS``), invalidated by the writes that change
+    them."""
+
+    enabled: bool
+    ttl_s: Positive
+    """How long a cached response lives when no write invalidates it."""
+    hit_ratio: Ratio
+    """Share of cacheable reads served from the cache (assumed until a run measures it)."""
 
 
 class RateLimits(_Section):
@@ -301,14 +327,36 @@ class Retries(_Section):
 
 
 class Infrastructure(_Section):
-    instance_vcpus: PositiveInt
+    instance_vcpus: Positive
+    """Cores per app instance; a fraction is a CPU limit (0.25 = a quarter of a core)."""
     workers_per_instance: PositiveInt
     instance_memory_gb: Positive
+    load_balancer: Literal["leastconn", "random"]
+    """How the load balancer spreads requests over the instances."""
+    request_timeout_s: Positive
+    """An instance answers 503 when a request has taken longer than this."""
     autoscaling: Autoscaling
     database: Database
+    cache: Cache
     rate_limits: RateLimits
     breakers: Breakers
     retries: Retries
+
+
+class Lab(_Section):
+    """Launch day in miniature: the topology ``--lab`` starts on this machine (docs/lab.md)."""
+
+    instances: PositiveInt
+    """App instances behind the load balancer (HAProxy)."""
+    cpu_limit: Positive
+    """Cores per instance, held by the kernel like a container's limit (CFS quota)."""
+    workers_per_instance: PositiveInt
+    pooler: bool
+    """PgBouncer between the instances and PostgreSQL."""
+    read_replicas: NonNegativeInt
+    """Streaming replicas of the lab's own PostgreSQL primary."""
+    cache: bool
+    """Redis caches the hot reads."""
 
 
 class Demand(_Section):
@@ -370,6 +418,7 @@ class Profile(_Section):
     alerts: Alerts
     scenarios: dict[str, Scenario]
     infrastructure: Infrastructure
+    lab: Lab
     service_demands: dict[str, Demand]
     cost: Cost
     day_one: DayOne
@@ -419,6 +468,22 @@ class Profile(_Section):
             )
             for s in stages
         )
+
+    def lab_profile(self) -> Profile:
+        """The profile with the lab's topology as its infrastructure: what a run on the lab
+        resolves to, and what the model predicts for it. The lab's instances are a fixed
+        fleet (autoscaling pinned to ``lab.instances``), each ``lab.cpu_limit`` cores."""
+        lab = self.lab
+        changes = {
+            "infrastructure": {
+                "instance_vcpus": lab.cpu_limit,
+                "workers_per_instance": lab.workers_per_instance,
+                "autoscaling": {"min_instances": lab.instances, "max_instances": lab.instances},
+                "database": {"pooler": lab.pooler, "read_replicas": lab.read_replicas},
+                "cache": {"enabled": lab.cache},
+            }
+        }
+        return validate_profile(merge(self.model_dump(mode="json"), changes), "lab profile")
 
     def to_toml(self) -> str:
         """The resolved profile as TOML, loadable again with :func:`load_profile`."""
@@ -597,6 +662,11 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
         yield (
             f"infrastructure.database.pool_min = {db.pool_min}: must not exceed pool_max "
             f"({db.pool_max})"
+        )
+    if db.pooler and db.pool_max > db.max_client_connections:
+        yield (
+            f"infrastructure.database.pool_max = {db.pool_max}: a pooler's server pool must "
+            f"not exceed its max_client_connections ({db.max_client_connections})"
         )
 
     known_endpoints = set(endpoints())

@@ -89,6 +89,27 @@ def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
         ),
         ("infrastructure.database.headroom", fmt.pct(infra.database.headroom)),
         (
+            "infrastructure.load_balancer / request_timeout_s",
+            f"{infra.load_balancer}, requests time out after "
+            f"{fmt.seconds(infra.request_timeout_s)}",
+        ),
+        (
+            "infrastructure.database.pooler / worker_pool_size / max_client_connections",
+            f"{'a pooler' if infra.database.pooler else 'no pooler'}, "
+            f"{infra.database.worker_pool_size} connections per worker, "
+            f"{infra.database.max_client_connections} pooler clients at most",
+        ),
+        (
+            "infrastructure.database.read_your_writes_s",
+            f"reads from the primary for {fmt.seconds(infra.database.read_your_writes_s)} "
+            "after a write",
+        ),
+        (
+            "infrastructure.cache.ttl_s / hit_ratio",
+            f"cached for {fmt.seconds(infra.cache.ttl_s)}, "
+            f"{fmt.pct(infra.cache.hit_ratio)} of cacheable reads hit",
+        ),
+        (
             "infrastructure.retries.payment_retry_s / outbox_backoff_max_s",
             f"a pending payment retried every {fmt.seconds(infra.retries.payment_retry_s)}, "
             f"notifications at most {fmt.seconds(infra.retries.outbox_backoff_max_s)} apart",

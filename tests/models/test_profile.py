@@ -163,6 +163,21 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ),
     ("[infrastructure.breakers.ai]\nreset_s = -1", "infrastructure.breakers.ai.reset_s", ""),
     (
+        "[infrastructure.database]\nmax_client_connections = 50",
+        "infrastructure.database.pool_max = 100",
+        "max_client_connections (50)",
+    ),
+    ("[infrastructure]\nload_balancer = 'roundrobin'", "infrastructure.load_balancer", "leastconn"),
+    ("[infrastructure]\ninstance_vcpus = 0", "infrastructure.instance_vcpus = 0", "positive"),
+    (
+        "[infrastructure.cache]\nhit_ratio = 1.5",
+        "infrastructure.cache.hit_ratio",
+        "between 0 and 1",
+    ),
+    ("[lab]\ninstances = 0", "lab.instances = 0", ">= 1"),
+    ("[lab]\ncpu_limit = -0.5", "lab.cpu_limit = -0.5", "positive"),
+    ("[lab]\nread_replicas = -1", "lab.read_replicas = -1", ">= 0"),
+    (
         "[infrastructure.autoscaling]\nevaluation_period_s = 0",
         "infrastructure.autoscaling.evaluation_period_s = 0",
         "positive",
@@ -254,6 +269,21 @@ def test_missing_required_key_is_named() -> None:
     del data["population"]["users"]
     with pytest.raises(ProfileError, match="population.users: required key is missing"):
         validate_profile(data)
+
+
+def test_the_lab_profile_is_the_lab_topology_as_infrastructure(default: Profile) -> None:
+    lab = default.lab_profile()
+    infra = lab.infrastructure
+    assert infra.instance_vcpus == default.lab.cpu_limit == 0.25  # a fractional CPU limit
+    assert infra.workers_per_instance == default.lab.workers_per_instance
+    scaling = infra.autoscaling
+    assert scaling.min_instances == scaling.max_instances == default.lab.instances  # fixed fleet
+    assert infra.database.read_replicas == default.lab.read_replicas
+    assert infra.database.pooler is default.lab.pooler
+    assert infra.cache.enabled is default.lab.cache
+    # Everything else is the launch profile's own.
+    assert lab.population == default.population and lab.service_demands == default.service_demands
+    assert infra.database.pool_max == default.infrastructure.database.pool_max
 
 
 def test_default_demands_cover_every_catalogue_endpoint(default: Profile) -> None:

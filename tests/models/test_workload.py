@@ -135,3 +135,14 @@ def test_catalogue_lookup_and_endpoint_names() -> None:
     assert split_endpoint("GET /jobs/{job_id}") == ("GET", "/jobs/{job_id}")
     with pytest.raises(ValueError, match="METHOD /path"):
         split_endpoint("jobs")
+
+
+def test_replica_and_cache_endpoints_are_catalogue_reads() -> None:
+    from models.catalogue import CACHEABLE_ENDPOINTS, READ_REPLICA_ENDPOINTS, endpoints
+
+    known = set(endpoints())
+    for group in (READ_REPLICA_ENDPOINTS, CACHEABLE_ENDPOINTS):
+        assert group <= known
+        assert all(name.startswith("GET ") for name in group)  # only reads
+    # A cached read is one that tolerates staleness, so it tolerates a replica's lag too.
+    assert CACHEABLE_ENDPOINTS <= READ_REPLICA_ENDPOINTS
