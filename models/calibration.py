@@ -51,6 +51,7 @@ from scipy.optimize import nnls
 
 from models.catalogue import endpoints as catalogue_endpoints
 from models.profile import Profile
+from models.rounding import rounded
 from models.scrapes import CalibrationError, RouteCounters, Scrape, endpoint_name, read_scrapes
 
 __all__ = [
@@ -159,7 +160,7 @@ class Calibration:
                 "rank": self.nnls_rank,
                 "unknowns": self.nnls_unknowns,
                 "identifiable": self.nnls_identifiable,
-                "total_agreement": _round(self.total_agreement),
+                "total_agreement": rounded(self.total_agreement, 4),
             },
             "endpoints": [
                 {
@@ -168,7 +169,7 @@ class Calibration:
                     "law": {"cpu_ms": round(e.law_cpu_ms, 4), "db_ms": round(e.law_db_ms, 4)},
                     "nnls": {"cpu_ms": round(e.nnls_cpu_ms, 4), "db_ms": round(e.nnls_db_ms, 4)},
                     "profile": {"cpu_ms": e.profile_cpu_ms, "db_ms": e.profile_db_ms},
-                    "agreement": _round(e.agreement),
+                    "agreement": rounded(e.agreement, 4),
                 }
                 for e in self.estimates
             ],
@@ -177,10 +178,6 @@ class Calibration:
             "overlay": self.overlay()["service_demands"],
             "notes": list(self.notes),
         }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
 
 
 def calibrate_run(

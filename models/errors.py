@@ -11,13 +11,16 @@
     │                                   does not know: the message lists the known ones
     ├── ProfileError     (ValueError)   a profile that fails validation, one line per bad key
     ├── CalibrationError (ValueError)   a run's metrics that calibration cannot use
+    ├── RecordError      (ValueError)   an artifact's JSON record without a key, or with a value
+    │                                   of the wrong type: names the key's path and the value
     └── ConvergenceError (RuntimeError) an iteration that reached its cap before its tolerance
 
 The second base of each is the built-in exception the model raised before it had its own, so
 code written against ``ValueError``, ``KeyError`` or ``RuntimeError`` keeps working.
 
 The modules that raise them also export them (``models.profile.ProfileError``,
-``models.calibration.CalibrationError``, ``models.mva.ConvergenceError``); this module is their
+``models.calibration.CalibrationError``, ``models.mva.ConvergenceError``,
+``models.json_fields.RecordError``); this module is their
 one definition.
 """
 
@@ -29,6 +32,7 @@ __all__ = [
     "ModelError",
     "ParameterError",
     "ProfileError",
+    "RecordError",
     "UnknownNameError",
     "UnstableError",
 ]
@@ -82,3 +86,16 @@ class ConvergenceError(ModelError, RuntimeError):
             f"no convergence after {iterations} iterations: last change {residual:.3g} > "
             f"tolerance {tolerance:.3g} (raise max_iterations or loosen tolerance)"
         )
+
+
+class RecordError(ModelError, ValueError):
+    """A JSON record that lacks a key or holds a value of the wrong type.
+
+    ``key`` is the key's path from the document's top (``stages[1].p95_ms``; empty for the
+    document itself); the message names it with the value and what was expected.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(problem)

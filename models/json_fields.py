@@ -12,20 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from models.errors import RecordError
+
 __all__ = ["JsonFields", "RecordError"]
-
-
-class RecordError(ValueError):
-    """A JSON record that lacks a key or holds a value of the wrong type.
-
-    ``key`` is the key's path from the document's top (``stages[1].p95_ms``; empty for the
-    document itself); the message names it with the value and what was expected.
-    """
-
-    def __init__(self, key: str, problem: str) -> None:
-        self.key = key
-        self.problem = problem
-        super().__init__(problem)
 
 
 class JsonFields:

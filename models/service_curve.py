@@ -103,6 +103,7 @@ import numpy as np
 from scipy.optimize import lsq_linear, nnls
 
 from models.errors import ParameterError
+from models.rounding import rounded
 
 __all__ = [
     "EXPONENTS",
@@ -284,13 +285,13 @@ class ServiceCurve:
             "busy_cpu_bounded": self.busy_cpu_bounded,
             "exponent": self.exponent,
             "ceiling_cores": round(self.ceiling, 4),
-            "speed_reference_ms": _rounded(self.reference_ms),
+            "speed_reference_ms": rounded(self.reference_ms, 4),
             "saturation": None
             if self.saturation is None
             else {
                 "throughput_rps": round(self.saturation.throughput_rps, 3),
                 "cpu_utilization": round(self.saturation.cpu_utilization, 4),
-                "speed_reference_ms": _rounded(self.saturation.reference_ms),
+                "speed_reference_ms": rounded(self.saturation.reference_ms, 4),
             },
             "latency": {
                 s: {
@@ -308,7 +309,7 @@ class ServiceCurve:
                     "throughput_rps": round(p.throughput_rps, 3),
                     "cpu_utilization": round(p.cpu_utilization, 4),
                     **{k: round(v, 4) for k, v in p.latency_ms.items()},
-                    "speed_reference_ms": _rounded(p.reference_ms),
+                    "speed_reference_ms": rounded(p.reference_ms, 4),
                 }
                 for p in self.points
             ],
@@ -354,6 +355,45 @@ def fit_service_curve(
     stretch cannot be separated from the floor on one load; or when the probe was not
     saturated.
     """
+    usable = _usable_points(points)
+    if min_busy_cpu_s < 0:
+        raise ParameterError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
+    ceiling = _ceiling(saturation)
+    u = np.minimum(np.array([p.cpu_utilization for p in usable]) / ceiling, 1.0 - 1e-6)
+    stretch = 1.0 / (1.0 - u)
+    if float(np.ptp(stretch)) < 0.05:
+        raise ParameterError(
+            f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
+            "the stretch cannot be told from the floor"
+        )
+    reference = common_reference_ms(usable, saturation)
+    rows = _cpu_rows(usable, u, saturation, reference)
+    candidates = [
+        _fit_cpu_at(rows, exponent, background, min_busy_cpu_s, ceiling)
+        for exponent in (EXPONENTS if saturation is not None else (1.0,))
+    ]
+    cpu = min(candidates)
+    latency, path_wake = _fit_latency(usable, u, stretch, cpu, linear=saturation is None)
+    return ServiceCurve(
+        busy_cpu_s=cpu.busy,
+        wake_cpu_s=cpu.wake,
+        background=background,
+        latency=latency,
+        reference_demand_s=reference_demand_s,
+        points=tuple(usable),
+        cpu_fit_rms=cpu.rms,
+        busy_cpu_bounded=cpu.bounded,
+        exponent=cpu.exponent,
+        ceiling=ceiling,
+        saturation=saturation,
+        path_wake=path_wake,
+        reference_ms=reference,
+    )
+
+
+def _usable_points(points: Sequence[LoadPoint]) -> list[LoadPoint]:
+    """The stages a fit can use (throughput, a CPU inside (0, 1), every latency statistic);
+    at least two of them."""
     usable = [
         p
         for p in points
@@ -365,96 +405,116 @@ def fit_service_curve(
         raise ParameterError(
             f"{len(usable)} usable calibration stage(s): the curve needs two or more loads"
         )
-    if min_busy_cpu_s < 0:
-        raise ParameterError(f"min_busy_cpu_s must be >= 0, got {min_busy_cpu_s!r}")
-    ceiling = 1.0
-    if saturation is not None:
-        if not (
-            saturation.throughput_rps > 0 and saturation.cpu_utilization >= SATURATED_PROBE_CPU
-        ):
-            raise ParameterError(
-                f"the capacity probe ran at {saturation.cpu_utilization:.0%} CPU and "
-                f"{saturation.throughput_rps:.1f} req/s: not saturated (needs >= 90% CPU)"
-            )
-        # A saturated process can read a little over one core: the scrapes that bound the
-        # window are not exactly where the window is. One core is the most it can use.
-        ceiling = min(saturation.cpu_utilization, 1.0)
-    x = np.array([p.throughput_rps for p in usable])
-    u = np.minimum(np.array([p.cpu_utilization for p in usable]) / ceiling, 1.0 - 1e-6)
-    stretch = 1.0 / (1.0 - u)
-    if float(np.ptp(stretch)) < 0.05:
+    return usable
+
+
+def _ceiling(saturation: LoadPoint | None) -> float:
+    """The CPU at which the service saturates: the probe's (1 core without one)."""
+    if saturation is None:
+        return 1.0
+    if not (saturation.throughput_rps > 0 and saturation.cpu_utilization >= SATURATED_PROBE_CPU):
         raise ParameterError(
-            f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
-            "the stretch cannot be told from the floor"
+            f"the capacity probe ran at {saturation.cpu_utilization:.0%} CPU and "
+            f"{saturation.throughput_rps:.1f} req/s: not saturated (needs >= 90% CPU)"
         )
-    # The CPU fit on one machine speed (module docstring, "machine speed"): a stage measured
-    # f = reference_ms / reference times slower satisfies U = f·(b + X·(a + k·(1 − U^m))), so
-    # U / f is the target, while the wake-up still depends on the physical U (how often the
-    # core was idle). The saturated probe's CPU is pinned at the ceiling, so its speed shows
-    # in its throughput: X·f requests/s at the reference speed (a fast probe, f < 1, served
-    # more than the service would have at the reference speed).
-    reference = common_reference_ms(usable, saturation)
+    # A saturated process can read a little over one core: the scrapes that bound the window
+    # are not exactly where the window is. One core is the most it can use.
+    return min(saturation.cpu_utilization, 1.0)
+
+
+@dataclass(frozen=True)
+class _CpuRows:
+    """The CPU fit's rows: throughput, the measured load (the wake-up's), the load at the
+    reference machine speed (the target), and each row's weight."""
+
+    x: np.ndarray
+    load: np.ndarray
+    target: np.ndarray
+    weights: np.ndarray
+
+
+def _cpu_rows(
+    usable: Sequence[LoadPoint],
+    load: np.ndarray,
+    saturation: LoadPoint | None,
+    reference: float | None,
+) -> _CpuRows:
+    """The CPU fit on one machine speed (module docstring, "machine speed"): a stage measured
+    f = reference_ms / reference times slower satisfies U = f·(b + X·(a + k·(1 − U^m))), so
+    U / f is the target, while the wake-up still depends on the physical U (how often the
+    core was idle). The saturated probe's CPU is pinned at the ceiling, so its speed shows in
+    its throughput: X·f requests/s at the reference speed (a fast probe, f < 1, served more
+    than the service would have at the reference speed)."""
+    x = np.array([p.throughput_rps for p in usable])
     slower = np.ones_like(x)
     probe_slower = 1.0
     if reference is not None:
         slower = np.array([float(p.reference_ms or reference) for p in usable]) / reference
         if saturation is not None:
             probe_slower = float(saturation.reference_ms or reference) / reference
-    cpu_x, cpu_u, cpu_target, weights = x, u, u / slower, np.ones_like(x)
-    if saturation is not None:
-        cpu_x = np.append(x, saturation.throughput_rps * probe_slower)
-        cpu_u = np.append(u, 1.0)
-        cpu_target = np.append(cpu_target, 1.0)
-        weights = np.append(weights, _SATURATION_WEIGHT)
-    candidates = []
-    for exponent in EXPONENTS if saturation is not None else (1.0,):
-        busy, wake, bounded = _fit_cpu(
-            cpu_x, cpu_u, cpu_target, weights, exponent, background, min_busy_cpu_s
-        )
-        fitted = background + cpu_x * (busy + wake * (1.0 - cpu_u**exponent))
-        rms = float(np.sqrt(np.mean((fitted - cpu_target) ** 2))) * ceiling
-        candidates.append((rms, exponent, busy, wake, bounded))
-    rms, exponent, busy, wake, bounded = min(candidates)
-    latency: dict[str, tuple[float, float]] = {}
-    path_wake: dict[str, float] | None = None
+    rows = _CpuRows(x, load, load / slower, np.ones_like(x))
     if saturation is None:
-        # The wake-up cost is on the request's path: take it off before fitting the line.
-        design = np.column_stack([np.ones_like(stretch), stretch])
-        for statistic in LATENCY_STATISTICS:
-            values = np.array([p.latency_ms[statistic] for p in usable]) / 1e3 - wake * (1.0 - u)
-            line, _ = nnls(design, values)
-            latency[statistic] = (float(line[0]), float(line[1]))
-    else:
-        # With the steeper form most of the wake-up CPU is not on a request's path (it can
-        # exceed the whole light-load response time): each statistic gets its own share of
-        # it, between none and all of k, fitted with the floor and the stretch.
-        path_wake = {}
-        design = np.column_stack([np.ones_like(stretch), 1.0 - u**exponent, stretch])
-        upper = np.array([np.inf, max(wake, 1e-12), np.inf])
-        for statistic in LATENCY_STATISTICS:
-            values = np.array([p.latency_ms[statistic] for p in usable]) / 1e3
-            line = lsq_linear(design, values, bounds=(np.zeros(3), upper)).x
-            latency[statistic] = (float(line[0]), float(line[2]))
-            path_wake[statistic] = float(line[1])
-    return ServiceCurve(
-        busy_cpu_s=busy,
-        wake_cpu_s=wake,
-        background=background,
-        latency=latency,
-        reference_demand_s=reference_demand_s,
-        points=tuple(usable),
-        cpu_fit_rms=rms,
-        busy_cpu_bounded=bounded,
-        exponent=exponent,
-        ceiling=ceiling,
-        saturation=saturation,
-        path_wake=path_wake,
-        reference_ms=reference,
+        return rows
+    return _CpuRows(
+        np.append(x, saturation.throughput_rps * probe_slower),
+        np.append(load, 1.0),
+        np.append(rows.target, 1.0),
+        np.append(rows.weights, _SATURATION_WEIGHT),
     )
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+@dataclass(frozen=True, order=True)
+class _CpuFit:
+    """One exponent's CPU fit, ordered by its residual (the best first)."""
+
+    rms: float
+    exponent: float
+    busy: float
+    wake: float
+    bounded: bool
+
+
+def _fit_cpu_at(
+    rows: _CpuRows, exponent: float, background: float, min_busy_cpu_s: float, ceiling: float
+) -> _CpuFit:
+    busy, wake, bounded = _fit_cpu(
+        rows.x, rows.load, rows.target, rows.weights, exponent, background, min_busy_cpu_s
+    )
+    fitted = background + rows.x * (busy + wake * (1.0 - rows.load**exponent))
+    rms = float(np.sqrt(np.mean((fitted - rows.target) ** 2))) * ceiling
+    return _CpuFit(rms, exponent, busy, wake, bounded)
+
+
+def _fit_latency(
+    usable: Sequence[LoadPoint],
+    load: np.ndarray,
+    stretch: np.ndarray,
+    cpu: _CpuFit,
+    linear: bool,
+) -> tuple[dict[str, tuple[float, float]], dict[str, float] | None]:
+    """Each statistic's (floor, stretched work), and with the steeper wake-up form each one's
+    share of the wake-up on its path."""
+    latency: dict[str, tuple[float, float]] = {}
+    if linear:
+        # The wake-up cost is on the request's path: take it off before fitting the line.
+        design = np.column_stack([np.ones_like(stretch), stretch])
+        for statistic in LATENCY_STATISTICS:
+            measured = np.array([p.latency_ms[statistic] for p in usable]) / 1e3
+            line, _ = nnls(design, measured - cpu.wake * (1.0 - load))
+            latency[statistic] = (float(line[0]), float(line[1]))
+        return latency, None
+    # With the steeper form most of the wake-up CPU is not on a request's path (it can exceed
+    # the whole light-load response time): each statistic gets its own share of it, between
+    # none and all of k, fitted with the floor and the stretch.
+    path_wake: dict[str, float] = {}
+    design = np.column_stack([np.ones_like(stretch), 1.0 - load**cpu.exponent, stretch])
+    upper = np.array([np.inf, max(cpu.wake, 1e-12), np.inf])
+    for statistic in LATENCY_STATISTICS:
+        measured = np.array([p.latency_ms[statistic] for p in usable]) / 1e3
+        line = lsq_linear(design, measured, bounds=(np.zeros(3), upper)).x
+        latency[statistic] = (float(line[0]), float(line[2]))
+        path_wake[statistic] = float(line[1])
+    return latency, path_wake
 
 
 def common_reference_ms(

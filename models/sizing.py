@@ -58,6 +58,7 @@ from models.cost import (
 from models.errors import UnstableError
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
+from models.rounding import rounded
 from models.workload import request_rate, visit_ratios
 
 __all__ = [
@@ -175,8 +176,8 @@ class Sizing:
                 "fits": self.db_connections.fits,
             },
             "latency": {
-                "p50_ms": _round(self.latency.p50_ms),
-                "p95_ms": _round(self.latency.p95_ms),
+                "p50_ms": rounded(self.latency.p50_ms, 2),
+                "p95_ms": rounded(self.latency.p95_ms, 2),
             },
             "utilization": {k: round(v, 4) for k, v in self.utilization.items()},
             "cost_monthly_usd": self.cost.to_json(),
@@ -186,10 +187,6 @@ class Sizing:
             },
             "assumptions": list(self.assumptions),
         }
-
-
-def _round(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 class _Sizer:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import ParameterError
+from models.rounding import rounded_if_float as rounded
 
 __all__ = [
     "COMPARED",
@@ -36,7 +37,6 @@ __all__ = [
     "TrialResult",
     "TrialSummary",
     "ValidationDocument",
-    "rounded",
 ]
 
 #: The metrics compared per level: the names of a run.json stage record.
@@ -47,11 +47,6 @@ Figures = Mapping[str, float | None]
 
 #: The version of the document's layout; raise it when a key changes meaning.
 VALIDATION_SCHEMA_VERSION = 1
-
-
-def rounded(value: Any, digits: int = 4) -> Any:
-    """``value`` rounded to ``digits`` decimals when it is a float, unchanged otherwise."""
-    return round(value, digits) if isinstance(value, float) else value
 
 
 def _rounded_figures(figures: Mapping[str, Any]) -> dict[str, Any]:

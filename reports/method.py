@@ -44,35 +44,36 @@ def _demands(profile: Profile) -> str:
 
 
 def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
-    """The profile's named assumptions (what the launch plan does not give), with values."""
-    infra = profile.infrastructure
-    cost = profile.cost
+    """The profile's named assumptions (what the launch plan does not give), with values:
+    the workload's, the infrastructure's, the cost's, then the scenarios'."""
+    return [
+        *_workload_assumptions(profile),
+        *_infrastructure_assumptions(profile),
+        *_cost_assumptions(profile),
+        *_scenario_assumptions(profile),
+    ]
+
+
+def _workload_assumptions(profile: Profile) -> list[tuple[str, str]]:
     think = ", ".join(
         f"{name} {p.think_time_s:g} s ({p.think_time_distribution})"
         for name, p in profile.personas.items()
     )
-    tiers = ", ".join(
-        f"{t.name} {t.max_connections} connections {_dollars(t.monthly_usd)}"
-        for t in cost.database_tiers
-    )
-    shapes = ", ".join(
-        f"{name} {fmt.seconds(sum(s.duration_s for s in profile.scenario_stages(name)))}"
-        for name in STEADY_SCENARIOS
-        if name in profile.scenarios
-    )
-    budgets = ", ".join(
-        f"{name} {fmt.pct(scenario.fault.error_budget)}"
-        for name, scenario in sorted(profile.scenarios.items())
-        if scenario.fault is not None and scenario.fault.kind != "loadgen"
-    )
-    rows = [
+    return [
         ("personas.*.think_time_s", think),
         ("business.write_fraction", fmt.pct(profile.business.write_fraction)),
         ("business.awards_per_job", f"{profile.business.awards_per_job:g}"),
         ("business.withdrawals_per_bid", f"{profile.business.withdrawals_per_bid:g}"),
+    ]
+
+
+def _infrastructure_assumptions(profile: Profile) -> list[tuple[str, str]]:
+    infra = profile.infrastructure
+    database, retries = infra.database, infra.retries
+    return [
         (
             "infrastructure.instance_vcpus / workers_per_instance / instance_memory_gb",
-            f"{infra.instance_vcpus} vCPU, {infra.workers_per_instance} workers, "
+            f"{infra.instance_vcpus:g} vCPU, {infra.workers_per_instance} workers, "
             f"{infra.instance_memory_gb:g} GB",
         ),
         (
@@ -83,11 +84,8 @@ def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
             "infrastructure.autoscaling.evaluation_period_s",
             fmt.seconds(infra.autoscaling.evaluation_period_s),
         ),
-        (
-            "infrastructure.database.acquire_timeout_s",
-            fmt.seconds(infra.database.acquire_timeout_s),
-        ),
-        ("infrastructure.database.headroom", fmt.pct(infra.database.headroom)),
+        ("infrastructure.database.acquire_timeout_s", fmt.seconds(database.acquire_timeout_s)),
+        ("infrastructure.database.headroom", fmt.pct(database.headroom)),
         (
             "infrastructure.load_balancer / request_timeout_s",
             f"{infra.load_balancer}, requests time out after "
@@ -95,14 +93,13 @@ def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
         ),
         (
             "infrastructure.database.pooler / worker_pool_size / max_client_connections",
-            f"{'a pooler' if infra.database.pooler else 'no pooler'}, "
-            f"{infra.database.worker_pool_size} connections per worker, "
-            f"{infra.database.max_client_connections} pooler clients at most",
+            f"{'a pooler' if database.pooler else 'no pooler'}, "
+            f"{database.worker_pool_size} connections per worker, "
+            f"{database.max_client_connections} pooler clients at most",
         ),
         (
             "infrastructure.database.read_your_writes_s",
-            f"reads from the primary for {fmt.seconds(infra.database.read_your_writes_s)} "
-            "after a write",
+            f"reads from the primary for {fmt.seconds(database.read_your_writes_s)} after a write",
         ),
         (
             "infrastructure.cache.ttl_s / hit_ratio",
@@ -111,9 +108,19 @@ def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
         ),
         (
             "infrastructure.retries.payment_retry_s / outbox_backoff_max_s",
-            f"a pending payment retried every {fmt.seconds(infra.retries.payment_retry_s)}, "
-            f"notifications at most {fmt.seconds(infra.retries.outbox_backoff_max_s)} apart",
+            f"a pending payment retried every {fmt.seconds(retries.payment_retry_s)}, "
+            f"notifications at most {fmt.seconds(retries.outbox_backoff_max_s)} apart",
         ),
+    ]
+
+
+def _cost_assumptions(profile: Profile) -> list[tuple[str, str]]:
+    cost = profile.cost
+    tiers = ", ".join(
+        f"{t.name} {t.max_connections} connections {_dollars(t.monthly_usd)}"
+        for t in cost.database_tiers
+    )
+    return [
         ("cost.instance_hourly_usd", _dollars(cost.instance_hourly_usd) + " an hour"),
         (
             "cost.monitoring_base_monthly_usd / monitoring_per_instance_monthly_usd",
@@ -126,6 +133,11 @@ def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
             "(the launch plan's figure at launch, assumed linear in users)",
         ),
         ("cost.database_tiers", tiers),
+    ]
+
+
+def _scenario_assumptions(profile: Profile) -> list[tuple[str, str]]:
+    rows = [
         ("alerts.for_s", fmt.seconds(profile.alerts.for_s)),
         ("service_demands", _demands(profile)),
         (
@@ -133,6 +145,16 @@ def profile_assumptions(profile: Profile) -> list[tuple[str, str]]:
             f"launch at {profile.day_one.launch_hour:02d}:00, the rest of the curve assumed",
         ),
     ]
+    shapes = ", ".join(
+        f"{name} {fmt.seconds(sum(s.duration_s for s in profile.scenario_stages(name)))}"
+        for name in STEADY_SCENARIOS
+        if name in profile.scenarios
+    )
+    budgets = ", ".join(
+        f"{name} {fmt.pct(scenario.fault.error_budget)}"
+        for name, scenario in sorted(profile.scenarios.items())
+        if scenario.fault is not None and scenario.fault.kind != "loadgen"
+    )
     if shapes:
         rows.append(("scenarios.spike / soak / step (durations)", shapes))
     if budgets:

@@ -4,7 +4,7 @@
     harness model --users 500_000 --json           one point as JSON (capacity.json in
                                                    docs/artifacts.md)
     harness model --users 100000:1000000:100000    a sweep: one table row (or JSON object) per point
-    harness model --report plan.html               the capacity report (reports.capacity)
+    harness model --report plan.html               the capacity report (reports.planner)
 
 Exit codes: 0 when every point fits the profile's bounds (instances and pool), 1 when one
 does not (the plan is printed all the same), 2 for bad flags or a bad profile.

@@ -27,7 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "scenario", help="a scenario of the profile: smoke, load, stress, day1, ..."
     )
     add_profile_argument(parser)
-    parser.add_argument("--host", help="test this URL instead of starting the bundled service")
+    _add_swarm_arguments(parser)
+    _add_output_arguments(parser)
+    _add_target_arguments(parser)
+
+
+def _add_swarm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The load: how many Locust processes, where, and how much of the scenario."""
     parser.add_argument(
         "--workers",
         type=int,
@@ -59,6 +65,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="multiply the scenario's stage durations (0.1: a tenth as long)",
     )
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed of the journeys")
+    parser.add_argument(
+        "--abort-on-breach",
+        action="store_true",
+        help="stop early when an objective is breached for gates.abort_window_s",
+    )
+    parser.add_argument(
+        "--expect-workers-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="give up when the workers have not joined after S seconds",
+    )
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the artifacts go and what is printed."""
     parser.add_argument(
         "--out",
         type=Path,
@@ -72,6 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not render report.html (2-3 s); `harness report RUN_DIR` renders it later",
     )
+
+
+def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The service under test: the bundled one (how it is started) or ``--host``."""
+    parser.add_argument("--host", help="test this URL instead of starting the bundled service")
     parser.add_argument(
         "--service-workers",
         type=int,
@@ -92,25 +120,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="seed the bundled service at this scale (accounts the journeys use)",
     )
-    parser.add_argument("--seed", type=int, metavar="N", help="random seed of the journeys")
-    parser.add_argument(
-        "--abort-on-breach",
-        action="store_true",
-        help="stop early when an objective is breached for gates.abort_window_s",
-    )
     parser.add_argument(
         "--ready-timeout",
         type=float,
         default=10.0,
         metavar="S",
         help="how long --host may take to answer /health/ready (10 s)",
-    )
-    parser.add_argument(
-        "--expect-workers-timeout",
-        type=float,
-        default=120.0,
-        metavar="S",
-        help="give up when the workers have not joined after S seconds",
     )
 
 

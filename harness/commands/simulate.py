@@ -4,7 +4,7 @@
     harness simulate --hours 24 --fast                   the whole day by the analytic fast path
     harness simulate --hours 1 --replications 5 --json   confidence intervals, JSON on stdout
     harness simulate --mode closed --users 20000 --concurrency-ratio 0.0625 --hours 0.5
-    harness simulate --hours 2 --report day.html         also the HTML report (reports.capacity)
+    harness simulate --hours 2 --report day.html         also the HTML report (reports.planner)
     harness simulate --external "payments:POST /jobs/{job_id}/award:200:0.5"
                                                          a failing dependency behind its breaker
 

@@ -261,7 +261,7 @@ def prediction(spec: RunSpec, stages: list[dict[str, Any]]) -> dict[str, Any]:
 def sizing_result(
     profile: Profile, users: int | None = None, *, fits: bool = True
 ) -> dict[str, Any]:
-    """A ``harness model --json`` object, shaped as DESIGN.md documents it."""
+    """A ``harness model --json`` object, shaped as docs/artifacts.md ("capacity.json") says."""
     users = users or profile.population.users
     peak = users * profile.population.dau_ratio * profile.population.concurrency_ratio
     instances = math.ceil(peak / 800)

@@ -108,7 +108,7 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Body]] = {
     ("GET", "/health"): ((200, 200, 200, 200, 200, 200, 200), None),
     ("GET", "/health/ready"): ((200, 200, 200, 200, 200, 200, 200), None),
     ("GET", "/metrics"): ((401, 401, 401, 401, 401, 401, 200), None),
-    # Fault injection (issue 4), mounted only with ADMIN_TOKEN: the admin token alone.
+    # Fault injection, mounted only with ADMIN_TOKEN: the admin token alone.
     ("GET", "/admin/faults"): ((401, 401, 401, 401, 401, 401, 200), None),
     ("DELETE", "/admin/faults"): ((401, 401, 401, 401, 401, 401, 200), None),
     ("PUT", "/admin/faults/{dependency}"): (

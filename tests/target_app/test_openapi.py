@@ -25,7 +25,7 @@ CONTRACT = {
 }  # fmt: skip
 #: Never rate limited (docs/resilience.md), so never a 429.
 EXEMPT = {"/health", "/health/ready", "/metrics"}
-#: The writes that take an Idempotency-Key (issue 4).
+#: The writes that take an Idempotency-Key (docs/resilience.md).
 IDEMPOTENT = {"/jobs", "/jobs/{job_id}/bids", "/jobs/{job_id}/award",
               "/threads/{thread_id}/messages"}  # fmt: skip
 
