@@ -2,15 +2,17 @@
 report reads them back (docs/artifacts.md, "validation.json").
 
     ValidationDocument
-    ├── ProbeRecord                 the capacity probe, when one ran
-    ├── TrialResult "step"          the step load (its levels also at the top of the file)
-    │   ├── ComparedLevel ...       predicted, measured, relative error, spread per level
+    ├── CalibrationRecord           the light calibration: its stages and their CPU
+    ├── ProbeRecord                 the capacity probe, a diagnostic that is never judged
+    ├── TrialResult ...             one per load the calibration did not see
+    │   ├── ComparedLevel ...       predicted, measured, error, and the naive baseline's error
     │   │   ├── MeasuredLevel       the mean over the replications (and each replication's)
     │   │   ├── Spread              per metric: min, max, relative half-range
-    │   │   └── AtMeasuredSpeed     the prediction moved to the machine speed of the level
-    │   ├── TrialSummary            worst errors up to 85% CPU, goals met, widest spread
-    │   └── SaturationCheck         predicted and measured throughput at the top level
-    └── TrialResult "held-out mix"  the same, for a mix the calibration did not see
+    │   │   └── Alternative         the other fit's prediction (with or without the speed
+    │   │                           reference), shown beside the judged one
+    │   ├── TrialSummary            worst judged errors, the baseline's, goals met, misses
+    │   └── SaturationCheck         predicted and measured throughput where the CPU saturated
+    └── ValidationSummary           every judged goal of every trial in one verdict
 
 A figure is a float, or None where it was not measured or is undefined (a relative error
 against a zero). Floats are rounded to four decimals when written, so a document diffs well.
@@ -18,16 +20,20 @@ against a zero). Floats are rounded to four decimals when written, so a document
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.errors import ParameterError
+from models.errors import ParameterError, RecordError
+from models.json_fields import JsonFields
 from models.rounding import rounded_if_float as rounded
 
 __all__ = [
     "COMPARED",
-    "AtMeasuredSpeed",
+    "VALIDATION_SCHEMA_VERSION",
+    "Alternative",
+    "CalibrationRecord",
     "ComparedLevel",
     "Figures",
     "MeasuredLevel",
@@ -37,6 +43,7 @@ __all__ = [
     "TrialResult",
     "TrialSummary",
     "ValidationDocument",
+    "ValidationSummary",
 ]
 
 #: The metrics compared per level: the names of a run.json stage record.
@@ -45,16 +52,23 @@ COMPARED = ("throughput_rps", "mean_ms", "p50_ms", "p95_ms", "cpu_utilization", 
 #: A figure per :data:`COMPARED` metric (None where there is none).
 Figures = Mapping[str, float | None]
 
-#: The version of the document's layout; raise it when a key changes meaning.
-VALIDATION_SCHEMA_VERSION = 1
+#: The version of the document's layout; raised when a key changes meaning.
+VALIDATION_SCHEMA_VERSION = 2
 
 
 def _rounded_figures(figures: Mapping[str, Any]) -> dict[str, Any]:
     return {key: rounded(value) for key, value in figures.items()}
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _figures(fields: JsonFields | None) -> dict[str, float | None]:
+    """A figures object: every value a number or null."""
+    if fields is None:
+        return {}
+    return {str(key): fields.opt_number(str(key)) for key in fields.data}
+
+
+def _opt_flag(fields: JsonFields, key: str) -> bool | None:
+    return None if fields.data.get(key) is None else fields.flag(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +108,19 @@ class MeasuredLevel:
         )
 
     @classmethod
-    def from_json(cls, users: int, data: Mapping[str, Any]) -> MeasuredLevel:
-        requests = data.get("requests")
+    def from_json(cls, users: int, data: object, where: str = "") -> MeasuredLevel:
+        f = JsonFields(data, where)
         return cls(
             users=users,
-            **{key: _opt_float(data.get(key)) for key in COMPARED},
-            requests=None if requests is None else int(requests),
-            loadgen_cpu=_opt_float(data.get("loadgen_cpu")),
-            speed_reference_ms=_opt_float(data.get("speed_reference_ms")),
+            throughput_rps=f.opt_number("throughput_rps"),
+            mean_ms=f.opt_number("mean_ms"),
+            p50_ms=f.opt_number("p50_ms"),
+            p95_ms=f.opt_number("p95_ms"),
+            cpu_utilization=f.opt_number("cpu_utilization"),
+            error_rate=f.opt_number("error_rate"),
+            requests=f.opt_integer("requests"),
+            loadgen_cpu=f.opt_number("loadgen_cpu"),
+            speed_reference_ms=f.opt_number("speed_reference_ms"),
         )
 
 
@@ -124,7 +143,7 @@ class Spread:
     def of(cls, values: Iterable[float]) -> Spread:
         numbers = list(values)
         if not numbers:
-            raise ParameterError("values must hold at least one value for a spread, got none")
+            raise ParameterError("values must hold at least one value to have a spread, got none")
         low, high = min(numbers), max(numbers)
         mean = sum(numbers) / len(numbers)
         return cls(low, high, (high - low) / 2 / mean if mean else None)
@@ -135,48 +154,65 @@ class Spread:
         )
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Spread:
-        return cls(float(data["min"]), float(data["max"]), _opt_float(data["relative_half_range"]))
+    def from_json(cls, data: object, where: str = "") -> Spread:
+        f = JsonFields(data, where)
+        return cls(f.number("min"), f.number("max"), f.opt_number("relative_half_range"))
 
 
 @dataclass(frozen=True, slots=True)
-class AtMeasuredSpeed:
-    """The level's prediction moved to the machine speed measured while it ran, and its errors:
-    the difference from the prediction as made is the machine's drift, not the model's error."""
+class Alternative:
+    """The other fit's prediction of a level and its errors: with the machine-speed
+    reference when the judged fit is without it, or the reverse. Shown, never judged."""
 
-    speed_reference_ms: float
-    speed_factor: float
+    fit: str
+    """``"speed-normalised"`` or ``"plain"``: how this alternative's curve was fitted."""
     predicted: Figures
     relative_error: Figures
     meets_goals: bool | None
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "speed_reference_ms": rounded(self.speed_reference_ms),
-            "speed_factor": rounded(self.speed_factor),
+            "fit": self.fit,
             "predicted": _rounded_figures(self.predicted),
             "relative_error": _rounded_figures(self.relative_error),
             "meets_goals": self.meets_goals,
         }
 
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> Alternative:
+        f = JsonFields(data, where)
+        return cls(
+            fit=f.text("fit"),
+            predicted=_figures(f.child("predicted")),
+            relative_error=_figures(f.child("relative_error")),
+            meets_goals=_opt_flag(f, "meets_goals"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ComparedLevel:
-    """One level of a trial: predicted before it ran, measured, and the relative error."""
+    """One level of a trial: predicted before it ran, measured, the relative error, and the
+    same for the naive baseline the model must beat."""
 
     users: int
     predicted: Figures
     measured: MeasuredLevel
     relative_error: Figures
     loadgen_trustworthy: bool
-    within_goal_range: bool
-    """Whether the accuracy goals apply: the level's CPU is inside their range."""
+    judged: bool
+    """Whether the accuracy goals judge this level: its *predicted* CPU is inside their range
+    (and the load generator kept up). Levels the model under-predicts stay judged."""
     meets_goals: bool | None
-    """None where the goals do not apply (:attr:`within_goal_range` is False)."""
+    """None where the level is not judged (:attr:`excluded_because` says why)."""
+    excluded_because: str | None = None
+    baseline: Figures = field(default_factory=dict)
+    """The naive baseline's prediction (zero-latency throughput, light-load CPU per request,
+    light-load latency): what the model must beat to be worth its assumptions."""
+    baseline_error: Figures = field(default_factory=dict)
     replications: int = 1
     spread: Mapping[str, Spread] = field(default_factory=dict)
     per_replication: tuple[MeasuredLevel, ...] = ()
-    at_measured_speed: AtMeasuredSpeed | None = None
+    alternative: Alternative | None = None
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -184,10 +220,13 @@ class ComparedLevel:
             "predicted": _rounded_figures(self.predicted),
             "measured": self.measured.to_json(),
             "relative_error": _rounded_figures(self.relative_error),
+            "baseline": _rounded_figures(self.baseline),
+            "baseline_error": _rounded_figures(self.baseline_error),
+            "judged": self.judged,
+            "excluded_because": self.excluded_because,
+            "meets_goals": self.meets_goals,
             "loadgen_cpu": rounded(self.measured.loadgen_cpu),
             "loadgen_trustworthy": self.loadgen_trustworthy,
-            "within_goal_range": self.within_goal_range,
-            "meets_goals": self.meets_goals,
             "replications": self.replications,
             "spread": {key: one.to_json() for key, one in self.spread.items()},
             "per_replication": [
@@ -195,169 +234,325 @@ class ComparedLevel:
                 for number, one in enumerate(self.per_replication, start=1)
             ],
         }
-        if self.at_measured_speed is not None:
-            document["at_measured_speed"] = self.at_measured_speed.to_json()
+        if self.alternative is not None:
+            document["alternative"] = self.alternative.to_json()
         return document
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ComparedLevel:
-        """A level as written by :meth:`to_json` (the speed block is not read back)."""
-        users = int(data["users"])
-        measured = MeasuredLevel.from_json(
-            users, {**data["measured"], "loadgen_cpu": data.get("loadgen_cpu")}
-        )
+    def from_json(cls, data: object, where: str = "") -> ComparedLevel:
+        f = JsonFields(data, where)
+        users = f.integer("users")
+        measured = MeasuredLevel.from_json(users, f.raw("measured"), f.path("measured"))
+        measured = dataclasses.replace(measured, loadgen_cpu=f.opt_number("loadgen_cpu"))
+        spread = f.opt_child("spread")
+        alternative = f.opt_child("alternative")
         return cls(
             users=users,
-            predicted={k: _opt_float(v) for k, v in data["predicted"].items()},
+            predicted=_figures(f.child("predicted")),
             measured=measured,
-            relative_error={k: _opt_float(v) for k, v in data["relative_error"].items()},
-            loadgen_trustworthy=bool(data.get("loadgen_trustworthy", True)),
-            within_goal_range=bool(data.get("within_goal_range", True)),
-            meets_goals=data.get("meets_goals"),
-            replications=int(data.get("replications", 1)),
-            spread={k: Spread.from_json(v) for k, v in (data.get("spread") or {}).items()},
+            relative_error=_figures(f.child("relative_error")),
+            loadgen_trustworthy=f.flag("loadgen_trustworthy"),
+            judged=f.flag("judged"),
+            meets_goals=_opt_flag(f, "meets_goals"),
+            excluded_because=f.opt_text("excluded_because"),
+            baseline=_figures(f.opt_child("baseline")),
+            baseline_error=_figures(f.opt_child("baseline_error")),
+            replications=f.integer("replications"),
+            spread={}
+            if spread is None
+            else {str(k): Spread.from_json(v, spread.path(str(k))) for k, v in spread.data.items()},
             per_replication=tuple(
-                MeasuredLevel.from_json(users, one) for one in data.get("per_replication", [])
+                MeasuredLevel.from_json(users, one.data, one.where)
+                for one in f.opt_items("per_replication")
             ),
+            alternative=None
+            if alternative is None
+            else Alternative.from_json(alternative.data, alternative.where),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SaturationCheck:
+    """The capacity: predicted and measured throughput over the levels where the service's
+    CPU saturated, with the naive baseline's capacity (one core over the light-load CPU per
+    request). ``judged`` is False, with the reason, when no level saturated: the measured
+    figure is then a lower bound of the capacity, not the capacity."""
+
+    users: tuple[int, ...]
+    predicted_rps: float | None
+    measured_rps: float | None
+    relative_error: float | None
+    measured_cpu_utilization: float | None
+    judged: bool
+    meets_goal: bool | None
+    reason: str | None = None
+    baseline_rps: float | None = None
+    baseline_error: float | None = None
+    alternative_rps: float | None = None
+    alternative_error: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "users": list(self.users),
+            "predicted_rps": rounded(self.predicted_rps),
+            "measured_rps": rounded(self.measured_rps),
+            "relative_error": rounded(self.relative_error),
+            "measured_cpu_utilization": rounded(self.measured_cpu_utilization),
+            "judged": self.judged,
+            "meets_goal": self.meets_goal,
+            "reason": self.reason,
+            "baseline_rps": rounded(self.baseline_rps),
+            "baseline_error": rounded(self.baseline_error),
+            "alternative_rps": rounded(self.alternative_rps),
+            "alternative_error": rounded(self.alternative_error),
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> SaturationCheck:
+        f = JsonFields(data, where)
+        users = f.raw("users")
+        if not isinstance(users, list) or not all(isinstance(n, int) for n in users):
+            raise RecordError(f.path("users"), f"{f.path('users')} = {users!r}: expected a list")
+        return cls(
+            users=tuple(users),
+            predicted_rps=f.opt_number("predicted_rps"),
+            measured_rps=f.opt_number("measured_rps"),
+            relative_error=f.opt_number("relative_error"),
+            measured_cpu_utilization=f.opt_number("measured_cpu_utilization"),
+            judged=f.flag("judged"),
+            meets_goal=_opt_flag(f, "meets_goal"),
+            reason=f.opt_text("reason"),
+            baseline_rps=f.opt_number("baseline_rps"),
+            baseline_error=f.opt_number("baseline_error"),
+            alternative_rps=f.opt_number("alternative_rps"),
+            alternative_error=f.opt_number("alternative_error"),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class TrialSummary:
-    """A trial's levels in one line: the worst absolute error per metric over the levels the
-    goals apply to, and whether every such level met them."""
+    """A trial in one line: the worst absolute error per metric over its judged levels, the
+    baseline's beside it, whether every judged goal was met, and each miss in words."""
 
     levels_compared: int
-    levels_within_goal_range: int
+    levels_judged: int
     worst_abs_relative_error: Figures
+    baseline_worst_abs_relative_error: Figures
     goals: Mapping[str, float]
     goals_met: bool
     replications: int
     widest_spread: Figures
-    at_measured_speed_worst: Figures | None = None
-    at_measured_speed_goals_met: bool | None = None
+    misses: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        at_speed = None
-        if self.at_measured_speed_worst is not None:
-            at_speed = {
-                "worst_abs_relative_error": _rounded_figures(self.at_measured_speed_worst),
-                "goals_met": self.at_measured_speed_goals_met,
-            }
         return {
             "levels_compared": self.levels_compared,
-            "levels_within_goal_range": self.levels_within_goal_range,
+            "levels_judged": self.levels_judged,
             "worst_abs_relative_error": _rounded_figures(self.worst_abs_relative_error),
+            "baseline_worst_abs_relative_error": _rounded_figures(
+                self.baseline_worst_abs_relative_error
+            ),
             "goals": dict(self.goals),
             "goals_met": self.goals_met,
             "replications": self.replications,
             "widest_spread": _rounded_figures(self.widest_spread),
-            "at_measured_speed": at_speed,
+            "misses": list(self.misses),
         }
 
-
-@dataclass(frozen=True, slots=True)
-class SaturationCheck:
-    """Predicted and measured throughput at a trial's top level, planned past saturation.
-
-    ``saturated`` says whether the measurement really was at saturation (the service's CPU at
-    or above the saturation threshold); when not, the measured figure is a lower bound of the
-    capacity, not the capacity.
-    """
-
-    users: int
-    predicted_rps: float | None
-    measured_rps: float | None
-    relative_error: float | None
-    measured_cpu_utilization: float | None
-    saturated: bool
-    at_measured_speed: AtMeasuredSpeed | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        at_speed = self.at_measured_speed
-        return {
-            "users": self.users,
-            "predicted_rps": rounded(self.predicted_rps),
-            "measured_rps": rounded(self.measured_rps),
-            "relative_error": rounded(self.relative_error),
-            "measured_cpu_utilization": rounded(self.measured_cpu_utilization),
-            "saturated": self.saturated,
-            "at_measured_speed": None
-            if at_speed is None
-            else {
-                "speed_factor": rounded(at_speed.speed_factor),
-                "predicted_rps": rounded(at_speed.predicted.get("throughput_rps")),
-                "relative_error": rounded(at_speed.relative_error.get("throughput_rps")),
-            },
-        }
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> TrialSummary:
+        f = JsonFields(data, where)
+        return cls(
+            levels_compared=f.integer("levels_compared"),
+            levels_judged=f.integer("levels_judged"),
+            worst_abs_relative_error=_figures(f.child("worst_abs_relative_error")),
+            baseline_worst_abs_relative_error=_figures(
+                f.child("baseline_worst_abs_relative_error")
+            ),
+            goals=f.child("goals").numbers(),
+            goals_met=f.flag("goals_met"),
+            replications=f.integer("replications"),
+            widest_spread=_figures(f.child("widest_spread")),
+            misses=f.opt_texts("misses"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class TrialResult:
-    """One trial: a load predicted by the calibrated model, then measured and compared.
+    """One trial: a load the calibration did not see, predicted by the calibrated model, then
+    measured and compared.
 
     ``runs`` are the run directories, one per replication, in order; the first holds the
     report that puts this trial's prediction beside its measurement.
     """
 
     name: str
+    what_differs: str = ""
+    """What this trial changes from the calibration (heavier load, another mix, ...)."""
     runs: tuple[str, ...] = ()
     levels: tuple[ComparedLevel, ...] = ()
     summary: TrialSummary | None = None
     saturation: SaturationCheck | None = None
     complete: bool = False
     shares: Mapping[str, float] = field(default_factory=dict)
-    """The persona mix the trial ran (the held-out trial's differs from the calibration's)."""
+    """The persona mix the trial ran."""
+    think_scale: float | None = None
+    """The think times' factor against the launch profile's."""
     incomplete_reasons: tuple[str, ...] = ()
     """Why the trial stopped short: a replication that failed or was incomplete."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "what_differs": self.what_differs,
+            "runs": list(self.runs),
+            "shares": dict(self.shares),
+            "think_scale": self.think_scale,
+            "complete": self.complete,
+            "incomplete_reasons": list(self.incomplete_reasons),
+            "levels": [level.to_json() for level in self.levels],
+            "summary": None if self.summary is None else self.summary.to_json(),
+            "saturation": None if self.saturation is None else self.saturation.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> TrialResult:
+        """A trial as :meth:`to_json` writes it; a missing key or a value of the wrong type
+        is a :class:`~models.errors.RecordError` naming the key's path and the value."""
+        f = JsonFields(data, where)
+        summary, saturation = f.opt_child("summary"), f.opt_child("saturation")
+        shares = f.opt_child("shares")
+        return cls(
+            name=f.text("name"),
+            what_differs=f.opt_text("what_differs") or "",
+            runs=f.opt_texts("runs"),
+            levels=tuple(
+                ComparedLevel.from_json(level.data, level.where) for level in f.opt_items("levels")
+            ),
+            summary=None
+            if summary is None
+            else TrialSummary.from_json(summary.data, summary.where),
+            saturation=None
+            if saturation is None
+            else SaturationCheck.from_json(saturation.data, saturation.where),
+            complete=f.flag("complete"),
+            shares={} if shares is None else shares.numbers(),
+            think_scale=f.opt_number("think_scale"),
+            incomplete_reasons=f.opt_texts("incomplete_reasons"),
+        )
+
+
+@dataclass
+class CalibrationRecord:
+    """The light calibration: a pilot stage sized the loads, then stages at the CPU targets;
+    every stage the fit used must stay at or under the calibration's CPU limit."""
+
+    pilot_run: str | None = None
+    pilot_cpu_per_user: float | None = None
+    run: str | None = None
+    cpu_limit: float = 0.5
+    stages: list[MeasuredLevel] = field(default_factory=list)
+    used_users: list[int] = field(default_factory=list)
+    """The stages' users the fit used (those at or under :attr:`cpu_limit`)."""
+
+    @property
+    def heaviest_users(self) -> int | None:
+        return max(self.used_users, default=None)
+
+    @property
+    def heaviest_cpu(self) -> float | None:
+        used = [s.cpu_utilization for s in self.stages if s.users in self.used_users]
+        return max((u for u in used if u is not None), default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pilot_run": self.pilot_run,
+            "pilot_cpu_per_user": rounded(self.pilot_cpu_per_user, 6),
+            "run": self.run,
+            "cpu_limit": self.cpu_limit,
+            "stages": [{"users": s.users, **s.to_json()} for s in self.stages],
+            "used_users": list(self.used_users),
+            "heaviest_users": self.heaviest_users,
+            "heaviest_cpu": rounded(self.heaviest_cpu),
+        }
 
 
 @dataclass
 class ProbeRecord:
-    """The capacity probe: a short run driven into saturation after the calibration."""
+    """The capacity probe: a short run driven into saturation after the calibration. A
+    diagnostic only: its curve's predictions are reported apart ("probe-informed") and never
+    judged, since the saturation it measured is what the judged trials compare with."""
 
     users: int
     run: str | None
-    used: bool = False
+    saturated: bool = False
     throughput_rps: float | None = None
     cpu_utilization: float | None = None
     speed_reference_ms: float | None = None
+    curve: Mapping[str, Any] | None = None
+    predicted_saturation_rps: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {"users": self.users, "run": self.run, "used": self.used}
-        if self.throughput_rps is not None:
-            document.update(
-                throughput_rps=rounded(self.throughput_rps),
-                cpu_utilization=rounded(self.cpu_utilization),
-                speed_reference_ms=rounded(self.speed_reference_ms),
-            )
-        return document
+        return {
+            "users": self.users,
+            "run": self.run,
+            "saturated": self.saturated,
+            "throughput_rps": rounded(self.throughput_rps),
+            "cpu_utilization": rounded(self.cpu_utilization),
+            "speed_reference_ms": rounded(self.speed_reference_ms),
+            "probe_informed_curve": self.curve,
+            "probe_informed_saturation_rps": rounded(self.predicted_saturation_rps),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationSummary:
+    """Every judged goal of every trial in one verdict: ``goals_met`` only when each trial's
+    judged levels and saturation met theirs; ``misses`` names each one that did not."""
+
+    goals_met: bool
+    trials: Mapping[str, bool]
+    misses: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "goals_met": self.goals_met,
+            "trials": dict(self.trials),
+            "misses": list(self.misses),
+        }
+
+    @classmethod
+    def of(cls, trials: Sequence[TrialResult]) -> ValidationSummary:
+        verdicts: dict[str, bool] = {}
+        misses: list[str] = []
+        for trial in trials:
+            met = trial.summary is not None and trial.summary.goals_met and trial.complete
+            verdicts[trial.name] = met
+            if trial.summary is not None:
+                misses.extend(f"{trial.name}: {miss}" for miss in trial.summary.misses)
+            if not trial.complete:
+                misses.append(f"{trial.name}: incomplete ({'; '.join(trial.incomplete_reasons)})")
+        return cls(bool(trials) and all(verdicts.values()), verdicts, tuple(misses))
 
 
 @dataclass
 class ValidationDocument:
     """``validation.json``: written after every step of a validation, so a crash or Ctrl-C
-    halfway leaves what finished, marked incomplete.
-
-    The main trial (``step``) is written at the top level (``levels``, ``summary``,
-    ``saturation_throughput``, ``step_run``, ``step_runs``), the held-out one under
-    ``holdout``.
-    """
+    halfway leaves what finished, marked incomplete."""
 
     started_at: str
     settings: Mapping[str, Any]
     machine: Mapping[str, Any]
+    protocol: Mapping[str, Any] = field(default_factory=dict)
     complete: bool = False
     finished_at: str | None = None
     cpu_pinning: Mapping[str, Any] | None = None
-    calibration_run: str | None = None
-    capacity_probe: ProbeRecord | None = None
+    calibration: CalibrationRecord = field(default_factory=CalibrationRecord)
     service_curve: Mapping[str, Any] | None = None
+    alternative_curve: Mapping[str, Any] | None = None
     service_curve_error: str | None = None
-    saturation_users_predicted: float | None = None
-    latency_floor_ms: float | None = None
-    step: TrialResult | None = None
-    holdout: TrialResult | None = None
+    probe: ProbeRecord | None = None
+    trials: list[TrialResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     incomplete_reasons: list[str] = field(default_factory=list)
 
@@ -365,62 +560,37 @@ class ValidationDocument:
         if reason not in self.incomplete_reasons:
             self.incomplete_reasons.append(reason)
 
+    def record(self, trial: TrialResult) -> None:
+        """Put ``trial`` in, replacing an earlier result of the same name."""
+        kept = [one for one in self.trials if one.name != trial.name]
+        position = next((i for i, one in enumerate(self.trials) if one.name == trial.name), None)
+        kept.insert(len(kept) if position is None else position, trial)
+        self.trials = kept
+
+    def trial(self, name: str) -> TrialResult | None:
+        return next((one for one in self.trials if one.name == name), None)
+
+    @property
+    def summary(self) -> ValidationSummary:
+        return ValidationSummary.of(self.trials)
+
     def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {
+        return {
             "schema_version": VALIDATION_SCHEMA_VERSION,
             "started_at": self.started_at,
+            "finished_at": self.finished_at,
             "complete": self.complete,
+            "incomplete_reasons": list(self.incomplete_reasons),
             "settings": dict(self.settings),
             "machine": dict(self.machine),
-            "levels": [],
-        }
-        optional: dict[str, Any] = {
+            "protocol": dict(self.protocol),
             "cpu_pinning": self.cpu_pinning,
-            "calibration_run": self.calibration_run,
-            "capacity_probe": None
-            if self.capacity_probe is None
-            else self.capacity_probe.to_json(),
+            "calibration": self.calibration.to_json(),
+            "service_curve": self.service_curve,
+            "alternative_curve": self.alternative_curve,
             "service_curve_error": self.service_curve_error,
-            "saturation_users_predicted": rounded(self.saturation_users_predicted, 2),
-            "latency_floor_ms": rounded(self.latency_floor_ms),
+            "probe": None if self.probe is None else self.probe.to_json(),
+            "trials": [trial.to_json() for trial in self.trials],
+            "summary": self.summary.to_json(),
+            "warnings": list(self.warnings),
         }
-        document.update({key: value for key, value in optional.items() if value is not None})
-        if self.calibration_run is not None:
-            document["service_curve"] = self.service_curve
-        if self.step is not None:
-            document.update(_main_trial_json(self.step))
-        if self.holdout is not None:
-            document["holdout"] = _holdout_json(self.holdout)
-        if self.warnings:
-            document["warnings"] = list(self.warnings)
-        if self.incomplete_reasons:
-            document["incomplete_reasons"] = list(self.incomplete_reasons)
-        if self.finished_at is not None:
-            document["finished_at"] = self.finished_at
-        return document
-
-
-def _main_trial_json(trial: TrialResult) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "step_run": trial.runs[0] if trial.runs else None,
-        "step_runs": list(trial.runs),
-        "levels": [level.to_json() for level in trial.levels],
-    }
-    if trial.summary is not None:
-        document["summary"] = trial.summary.to_json()
-        document["saturation_throughput"] = (
-            None if trial.saturation is None else trial.saturation.to_json()
-        )
-    return document
-
-
-def _holdout_json(trial: TrialResult) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "shares": dict(trial.shares),
-        "run": trial.runs[0] if trial.runs else None,
-        "complete": trial.complete,
-    }
-    if trial.summary is not None:
-        document["levels"] = [level.to_json() for level in trial.levels]
-        document["summary"] = trial.summary.to_json()
-    return document

@@ -11,7 +11,7 @@ value; the rest of the package can then trust the records::
     runs/<id>/prediction.json      -> Prediction     (optional: the model did not run)
     runs/<id>/capacity.json        -> dict           (optional: `harness model --json` output)
     runs/<id>/simulation.json      -> list[dict]     (optional: per-minute simulation records)
-    runs/<id>/validation.json      -> ReplicatedLevel (optional: a replicated validation step)
+    runs/<id>/trial.json           -> ComparedLevel (optional: a validation trial's first run)
 
 Optional keys (``p90_ms``, ``machine``...) default to ``None`` so older runs still render.
 """
@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 from models.json_fields import JsonFields, RecordError
 from models.profile import ProfileError, load_profile
 from models.run_records import stage_key
+from models.validation_records import ComparedLevel, TrialResult
 from reports.records import (
     PredictedStage,
     Prediction,
-    ReplicatedLevel,
     Run,
     RunArtifacts,
     Scrape,
@@ -148,29 +148,13 @@ def parse_prediction(path: Path, data: Any) -> Prediction:
 
 
 @_naming_the_file
-def replicated_levels(path: Path, data: Any) -> tuple[ReplicatedLevel, ...]:
-    """The levels of ``validation.json`` measured by more than one replication.
-
-    Documents written before replications existed (no ``replications`` key) give none.
-    """
-    levels = []
-    for level in JsonFields(data).items("levels"):
-        if "replications" not in level.data or level.integer("replications") < 2:
-            continue
-        measured, spread = level.child("measured"), level.child("spread")
-        ranges = {}
-        for metric in spread.data:
-            bounds = spread.child(metric)
-            ranges[metric] = (bounds.number("min"), bounds.number("max"))
-        levels.append(
-            ReplicatedLevel(
-                users=level.integer("users"),
-                replications=level.integer("replications"),
-                mean={metric: measured.opt_number(metric) for metric in ranges},
-                range=ranges,
-            )
-        )
-    return tuple(levels)
+def replicated_levels(path: Path, data: Any) -> tuple[ComparedLevel, ...]:
+    """The levels of a validation trial (``trial.json``) measured by more than one run."""
+    try:
+        trial = TrialResult.from_json(data)
+    except RecordError as exc:
+        raise ArtifactError(path, exc.problem) from None
+    return tuple(level for level in trial.levels if level.replications >= 2)
 
 
 _SIMULATION_ALIASES = {"connections_in_use": ("connections_in_use", "db_connections")}
@@ -236,7 +220,7 @@ def load_run(directory: Path | str) -> RunArtifacts:
     prediction = optional("prediction.json")
     capacity = optional("capacity.json")
     simulation = optional("simulation.json")
-    validation = optional("validation.json")
+    validation = optional("trial.json")
     if capacity is not None and not isinstance(capacity[1], Mapping):
         raise ArtifactError(capacity[0], "expected the `harness model --json` object")
     return RunArtifacts(

@@ -23,13 +23,13 @@ from models.run_records import (
     SloResult,
     StageResult,
 )
+from models.validation_records import ComparedLevel
 
 __all__ = [
     "EndpointResult",
     "FiredAlert",
     "PredictedStage",
     "Prediction",
-    "ReplicatedLevel",
     "RequestFigures",
     "Run",
     "RunArtifacts",
@@ -95,19 +95,6 @@ class Prediction:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplicatedLevel:
-    """One level of a replicated validation step load (``validation.json`` beside the run):
-    its measured figures over every replication of the run, not this run's alone."""
-
-    users: int
-    replications: int
-    mean: Mapping[str, float | None]
-    """The mean over the replications, per metric (a stage record's names)."""
-    range: Mapping[str, tuple[float, float]]
-    """(lowest, highest) over the replications, per metric."""
-
-
-@dataclass(frozen=True, slots=True)
 class RunArtifacts:
     """Everything one run directory holds, checked."""
 
@@ -120,5 +107,5 @@ class RunArtifacts:
     prediction: Prediction | None = None
     capacity: Mapping[str, Any] | None = None
     simulation: tuple[Mapping[str, Any], ...] = field(default=())
-    replicated: tuple[ReplicatedLevel, ...] = ()
+    replicated: tuple[ComparedLevel, ...] = ()
     """The levels ``harness validate`` measured more than once (none for other runs)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.validation_records import ComparedLevel
 from reports import figures
 from reports import formatting as fmt
 from reports.baseline import Comparison, compare
@@ -29,7 +30,6 @@ from reports.method import profile_assumptions
 from reports.records import (
     EndpointResult,
     Prediction,
-    ReplicatedLevel,
     Run,
     RunArtifacts,
     SloResult,
@@ -135,7 +135,7 @@ def slo_matrix(run: Run) -> SloMatrix | None:
 
 
 def error_rows(
-    run: Run, prediction: Prediction, replicated: Sequence[ReplicatedLevel] = ()
+    run: Run, prediction: Prediction, replicated: Sequence[ComparedLevel] = ()
 ) -> list[ErrorRow]:
     by_users = {level.users: level for level in replicated}
     # A validation level is its measure stage: the last stage at that user count (the settle
@@ -150,8 +150,12 @@ def error_rows(
             predicted = getattr(model, metric) if model else None
             measured = getattr(stage, metric)
             cells.append((metric, predicted, measured, fmt.relative_change(predicted, measured)))
-            bounds = level.range.get(metric) if level else None
-            spreads.append((level.mean.get(metric), *bounds) if level and bounds else None)
+            spread = level.spread.get(metric) if level else None
+            spreads.append(
+                (level.measured.figure(metric), spread.min, spread.max)
+                if level is not None and spread is not None
+                else None
+            )
         rows.append(
             ErrorRow(
                 stage.index,

@@ -1,12 +1,14 @@
 """``harness demo``: the main job in under five minutes, on embedded defaults.
 
 1. The capacity plan for the launch profile, from the shipped (assumed) service demands.
-2. A short calibration run on the bundled service (SQLite, one worker): measured demands.
-3. A short step load, predicted first and then measured: how close is the model here?
+2. A light calibration of the bundled service (SQLite, one worker): measured demands.
+3. A load the calibration never saw, predicted first and then measured, through saturation:
+   how close is the model here?
 4. The plan again with the measured demands, a day-one timeline from the fast path, and the
-   report; the last line says where it is and what it concludes.
+   report; the last line says where it is and what it concludes, the validation's verdict
+   included.
 
-The step load deliberately goes past this machine's saturation point (to check that the model
+The trial deliberately goes past this machine's saturation point (to check that the model
 finds it), so its own run report shows breached objectives at the top levels; the launch
 verdict comes from the calibrated capacity plan.
 """
@@ -22,28 +24,30 @@ from harness.exit_codes import ExitCode
 from harness.validate.plan import overlay
 from harness.validate.runner import validate
 from harness.validate.settings import ValidationSettings
-from harness.validate.table import format_levels
+from harness.validate.table import format_document
 from models.fastpath import fast_day
 from models.profile import Profile, load_profile, read_toml
 from models.simulation import SimulationOptions
 from models.simulation.result import summarise
 from models.sizing import Sizing, size
 
-#: Demo-sized validation: about three minutes of load on this 2-core machine.
+#: Demo-sized validation: about three minutes of load on this 2-core machine. The protocol is
+#: `harness validate`'s (a light calibration, then a load it never saw, through saturation),
+#: with shorter stages, one run and no held-out trials.
 DEMO_SETTINGS = ValidationSettings(
     think_scale=0.05,
-    calibration_users=15,
-    calibration_s=10.0,  # per calibration stage: three loads, for the service curve
-    levels=4,
+    pilot_s=6.0,
+    calibration_s=10.0,  # per calibration stage: three light loads, for the service curve
+    extrapolation_cpu_targets=(0.25, 0.60, 0.85),
+    beyond_factors=(3.0,),
     min_measure_s=20.0,
     max_measure_s=20.0,
     min_settle_s=6.0,
     max_settle_s=15.0,
-    # No capacity probe: it costs about a minute (hundreds of users log in, each a password
-    # hash) and the demo must stay under five; `harness validate` runs it.
-    capacity_probe=False,
-    holdout=False,
-    # One step run: a second would cost its two minutes again (`harness validate` replicates).
+    holdout_mix=False,
+    holdout_think=False,
+    # One run: a second would cost the trial's two minutes again (`harness validate`
+    # replicates).
     replications=1,
     max_replications=1,
 )
@@ -87,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     profile = load_profile(args.profile)
     print("\n".join(plan_lines(size(profile), "1/4 capacity plan (assumed service demands)")))
-    print("\n2/4 calibration and 3/4 a predicted, then measured, step load (about 3 minutes)")
+    print("\n2/4 a light calibration and 3/4 a predicted, then measured, load (about 3 minutes)")
     outcome = validate(profile, DEMO_SETTINGS, args.out, pin=not args.no_pin)
-    print(format_levels(outcome.document.to_json()))
+    print(format_document(outcome.document.to_json()))
     calibrated = calibrated_profile(profile, outcome.directory)
     if calibrated is None:
         print(f"demo: the calibration did not finish; see {outcome.directory}")

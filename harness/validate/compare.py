@@ -1,34 +1,41 @@
 """Prediction against measurement, level by level, and what the goals say of it.
 
-A level's relative error is (predicted - measured) / measured per metric. The goals
-(:data:`harness.validate.settings.GOALS`) apply up to :data:`GOAL_CPU_LIMIT` of measured CPU;
-above it a level is still compared and shown, never judged.
+A level's relative error is (predicted - measured) / measured per metric, shown beside the
+naive baseline's (harness/validate/baseline.py). The goals
+(:data:`harness.validate.settings.GOALS`) judge a level where the model *predicted* at most
+:data:`GOAL_CPU_LIMIT` of CPU and the load generator kept up; every other level is compared
+and shown with the reason it is not judged. A level whose CPU the model under-predicts stays
+judged, so a model cannot escape a miss by predicting too little.
 
-Each level can also be compared with the prediction moved to the machine speed measured while
-it ran (:func:`at_measured_speed`): the difference between the two is the machine's drift,
-not the model's error, so the goals judge the prediction as made, before the level ran.
+The capacity is judged apart (:func:`saturation_check`): over the levels whose measured CPU
+saturated the service, predicted against measured throughput.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from harness.validate.measure import ReplicatedLevel
-from harness.validate.settings import GOAL_CPU_LIMIT, GOALS, REPLICATED, SATURATED_CPU
+from harness.validate.settings import (
+    GOAL_CPU_LIMIT,
+    GOALS,
+    REPLICATED,
+    SATURATED_CPU,
+    SATURATION_GOAL,
+)
 from models.prediction import LevelPrediction
 from models.validation_records import (
     COMPARED,
-    AtMeasuredSpeed,
+    Alternative,
     ComparedLevel,
     Figures,
-    MeasuredLevel,
     SaturationCheck,
     TrialSummary,
 )
 
 __all__ = [
-    "at_measured_speed",
+    "LevelExpectations",
     "compare",
     "meets_goals",
     "relative_error",
@@ -45,82 +52,85 @@ def relative_error(predicted: float | None, measured: float | None) -> float | N
     return (predicted - measured) / measured
 
 
-def _predicted_and_errors(
-    prediction: LevelPrediction, measured: MeasuredLevel
-) -> tuple[dict[str, float | None], dict[str, float | None]]:
-    """A level's predicted figures (:data:`COMPARED`) and their relative errors."""
-    predicted: dict[str, float | None] = {key: getattr(prediction, key) for key in COMPARED}
-    errors = {key: relative_error(predicted[key], measured.figure(key)) for key in COMPARED}
+def _errors(predicted: Figures, measured: Figures) -> dict[str, float | None]:
+    errors = {key: relative_error(predicted.get(key), measured.get(key)) for key in COMPARED}
     errors["error_rate"] = None  # predicted 0: a relative error means nothing; see measured
-    return predicted, errors
+    return errors
 
 
-def meets_goals(errors: Figures, cpu: float | None) -> bool | None:
-    """Whether every goal's error is within its bound; None above the goals' CPU range."""
-    if cpu is not None and cpu > GOAL_CPU_LIMIT:
-        return None
-    if any(errors.get(key) is None for key in GOALS):
-        return False
-    return all(abs(errors[key] or 0.0) <= bound for key, bound in GOALS.items())
+def meets_goals(errors: Figures) -> bool:
+    """Whether every goal's error is within its bound (a missing figure misses)."""
+    return all(
+        (error := errors.get(key)) is not None and abs(error) <= bound
+        for key, bound in GOALS.items()
+    )
+
+
+@dataclass(frozen=True)
+class LevelExpectations:
+    """What was expected of one level before it ran: the judged model's prediction, the other
+    fit's (None without one) and the naive baseline's figures."""
+
+    prediction: LevelPrediction
+    alternative: LevelPrediction | None
+    alternative_fit: str
+    baseline: Figures
+
+
+def _figures(prediction: LevelPrediction) -> dict[str, float | None]:
+    return {key: getattr(prediction, key) for key in COMPARED}
+
+
+def _exclusion(predicted_cpu: float, loadgen_trustworthy: bool) -> str | None:
+    if predicted_cpu > GOAL_CPU_LIMIT:
+        return f"predicted CPU {predicted_cpu:.0%} is above the goals' {GOAL_CPU_LIMIT:.0%}"
+    if not loadgen_trustworthy:
+        return "the load generator was overloaded: its latencies are not the service's"
+    return None
 
 
 def compare(
-    predictions: Sequence[LevelPrediction],
+    expected: Mapping[int, LevelExpectations],
     measured: Sequence[ReplicatedLevel],
     loadgen_warning: float,
 ) -> list[ComparedLevel]:
-    """One compared level per measured level the model predicted."""
-    by_users = {p.users: p for p in predictions}
+    """One compared level per measured level that was expected (by its users)."""
     levels = []
     for level in measured:
-        prediction = by_users.get(level.users)
-        if prediction is None:
+        expectation = expected.get(level.users)
+        if expectation is None:
             continue
-        predicted, errors = _predicted_and_errors(prediction, level.mean)
-        loadgen, cpu = level.mean.loadgen_cpu, level.mean.cpu_utilization
+        figures = level.mean.figures()
+        predicted = _figures(expectation.prediction)
+        errors = _errors(predicted, figures)
+        loadgen = level.mean.loadgen_cpu
+        trustworthy = loadgen is None or loadgen <= loadgen_warning
+        excluded = _exclusion(expectation.prediction.cpu_utilization, trustworthy)
+        alternative = None
+        if expectation.alternative is not None:
+            other = _figures(expectation.alternative)
+            other_errors = _errors(other, figures)
+            meets = None if excluded else meets_goals(other_errors)
+            alternative = Alternative(expectation.alternative_fit, other, other_errors, meets)
         levels.append(
             ComparedLevel(
                 users=level.users,
                 predicted=predicted,
                 measured=level.mean,
                 relative_error=errors,
-                loadgen_trustworthy=loadgen is None or loadgen <= loadgen_warning,
-                within_goal_range=cpu is None or cpu <= GOAL_CPU_LIMIT,
-                meets_goals=meets_goals(errors, cpu),
+                loadgen_trustworthy=trustworthy,
+                judged=excluded is None,
+                meets_goals=None if excluded else meets_goals(errors),
+                excluded_because=excluded,
+                baseline=dict(expectation.baseline),
+                baseline_error=_errors(expectation.baseline, figures),
                 replications=len(level.runs),
                 spread=level.spread,
                 per_replication=level.runs,
+                alternative=alternative,
             )
         )
     return levels
-
-
-def at_measured_speed(
-    levels: Sequence[ComparedLevel],
-    predictions: Sequence[LevelPrediction],
-    curve_reference_ms: float | None,
-) -> list[ComparedLevel]:
-    """``levels``, each with the prediction made at the machine speed measured while it ran
-    (``predictions``: models/service_curve.py, "machine speed") and its errors. Levels
-    without a speed reference (or a curve without one) are returned unchanged."""
-    by_users = {p.users: p for p in predictions}
-    moved = []
-    for level in levels:
-        speed = level.measured.speed_reference_ms
-        prediction = by_users.get(level.users)
-        if speed is None or prediction is None or not curve_reference_ms:
-            moved.append(level)
-            continue
-        predicted, errors = _predicted_and_errors(prediction, level.measured)
-        block = AtMeasuredSpeed(
-            speed_reference_ms=speed,
-            speed_factor=speed / curve_reference_ms,
-            predicted=predicted,
-            relative_error=errors,
-            meets_goals=meets_goals(errors, level.measured.cpu_utilization),
-        )
-        moved.append(replace(level, at_measured_speed=block))
-    return moved
 
 
 def _worst(errors: Iterable[Figures]) -> dict[str, float | None]:
@@ -148,39 +158,96 @@ def widest_spread(levels: Sequence[ComparedLevel]) -> dict[str, float | None]:
     return widest
 
 
-def summarise(levels: Sequence[ComparedLevel]) -> TrialSummary:
-    """The worst absolute relative error per metric over the levels the goals apply to; the
-    same at the measured machine speed when every such level has it."""
-    applicable = [level for level in levels if level.within_goal_range]
-    blocks = [level.at_measured_speed for level in applicable]
-    speeds = [block for block in blocks if block is not None]
-    at_speed = bool(applicable) and len(speeds) == len(applicable)
-    return TrialSummary(
-        levels_compared=len(levels),
-        levels_within_goal_range=len(applicable),
-        worst_abs_relative_error=_worst(level.relative_error for level in applicable),
-        goals=dict(GOALS),
-        goals_met=bool(applicable) and all(level.meets_goals for level in applicable),
-        replications=max((level.replications for level in levels), default=0),
-        widest_spread=widest_spread(applicable),
-        at_measured_speed_worst=_worst(b.relative_error for b in speeds) if at_speed else None,
-        at_measured_speed_goals_met=all(b.meets_goals for b in speeds) if at_speed else None,
+def _misses(levels: Sequence[ComparedLevel]) -> list[str]:
+    misses = []
+    for level in levels:
+        if not level.judged or level.meets_goals:
+            continue
+        for key, bound in GOALS.items():
+            error = level.relative_error.get(key)
+            if error is None:
+                misses.append(f"{level.users} users: {key} not measured")
+            elif abs(error) > bound:
+                misses.append(f"{level.users} users: {key} {error:+.1%} (goal ±{bound:.0%})")
+    return misses
+
+
+def saturation_check(
+    levels: Sequence[ComparedLevel], baseline_capacity_rps: float | None
+) -> SaturationCheck:
+    """The capacity: predicted and measured throughput over the levels whose measured CPU
+    reached :data:`SATURATED_CPU`. Not judged, with the reason, when none did."""
+    saturated = [
+        level
+        for level in levels
+        if level.measured.cpu_utilization is not None
+        and level.measured.cpu_utilization >= SATURATED_CPU
+    ]
+    if not saturated:
+        top = max(levels, key=lambda level: level.users, default=None)
+        cpu = None if top is None else top.measured.cpu_utilization
+        where = "no level" if top is None else f"{top.users} users, CPU {cpu or 0:.0%}"
+        return SaturationCheck(
+            users=(),
+            predicted_rps=None,
+            measured_rps=None if top is None else top.measured.throughput_rps,
+            relative_error=None,
+            measured_cpu_utilization=cpu,
+            judged=False,
+            meets_goal=None,
+            reason=f"the service never saturated (highest: {where}); the capacity was not "
+            "measured, so it cannot be judged",
+        )
+
+    def mean(values: Iterable[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return sum(present) / len(present) if present else None
+
+    predicted = mean(level.predicted.get("throughput_rps") for level in saturated)
+    measured = mean(level.measured.throughput_rps for level in saturated)
+    other = [level.alternative for level in saturated if level.alternative is not None]
+    alternative = mean(a.predicted.get("throughput_rps") for a in other) if other else None
+    error = relative_error(predicted, measured)
+    return SaturationCheck(
+        users=tuple(level.users for level in saturated),
+        predicted_rps=predicted,
+        measured_rps=measured,
+        relative_error=error,
+        measured_cpu_utilization=mean(level.measured.cpu_utilization for level in saturated),
+        judged=True,
+        meets_goal=error is not None and abs(error) <= SATURATION_GOAL,
+        baseline_rps=baseline_capacity_rps,
+        baseline_error=relative_error(baseline_capacity_rps, measured),
+        alternative_rps=alternative,
+        alternative_error=relative_error(alternative, measured),
     )
 
 
-def saturation_check(levels: Sequence[ComparedLevel]) -> SaturationCheck | None:
-    """Predicted and measured throughput at the highest level (planned past saturation);
-    ``saturated`` only when the service's CPU there says so (:data:`SATURATED_CPU`)."""
-    if not levels:
-        return None
-    top = max(levels, key=lambda level: level.users)
-    cpu = top.measured.cpu_utilization
-    return SaturationCheck(
-        users=top.users,
-        predicted_rps=top.predicted.get("throughput_rps"),
-        measured_rps=top.measured.throughput_rps,
-        relative_error=top.relative_error.get("throughput_rps"),
-        measured_cpu_utilization=cpu,
-        saturated=cpu is not None and cpu >= SATURATED_CPU,
-        at_measured_speed=top.at_measured_speed,
+def summarise(levels: Sequence[ComparedLevel], saturation: SaturationCheck | None) -> TrialSummary:
+    """The worst judged error per metric and the baseline's; goals met only when every judged
+    level met them, and the saturation too where the trial judges it; each miss in words."""
+    judged = [level for level in levels if level.judged]
+    misses = _misses(judged)
+    if not judged:
+        misses.append("no level was judged (every one excluded; see excluded_because)")
+    if saturation is not None:
+        if not saturation.judged:
+            misses.append(f"saturation: {saturation.reason}")
+        elif not saturation.meets_goal:
+            error = saturation.relative_error
+            misses.append(
+                f"saturation: predicted {saturation.predicted_rps or 0:.0f} req/s, measured "
+                f"{saturation.measured_rps or 0:.0f} req/s "
+                f"({'n/a' if error is None else f'{error:+.1%}'}, goal ±{SATURATION_GOAL:.0%})"
+            )
+    return TrialSummary(
+        levels_compared=len(levels),
+        levels_judged=len(judged),
+        worst_abs_relative_error=_worst(level.relative_error for level in judged),
+        baseline_worst_abs_relative_error=_worst(level.baseline_error for level in judged),
+        goals={**GOALS, **({"saturation_rps": SATURATION_GOAL} if saturation else {})},
+        goals_met=not misses,
+        replications=max((level.replications for level in levels), default=0),
+        widest_spread=widest_spread(judged),
+        misses=tuple(misses),
     )

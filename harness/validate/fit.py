@@ -1,26 +1,32 @@
 """From a calibration run to a model that predicts any load: :class:`CalibratedModel`.
 
 The calibration run's server metrics give per-endpoint service demands
-(:func:`models.calibration.calibrate_run`); its measure stages give the load points the
-service curve is fitted on (:func:`models.service_curve.fit_service_curve`), optionally with
-the capacity probe's saturated point. The result predicts a closed step load for any persona
-mix with the curve, or with the MVA on the calibrated demands when the stages cannot support
-a curve.
+(:func:`models.calibration.calibrate_run`); its measure stages, those at or under the
+calibration's CPU limit, give the load points the service curve is fitted on
+(:func:`models.service_curve.fit_service_curve`). The result predicts a closed step load for
+any persona mix with the curve, or with the MVA on the calibrated demands when the stages
+cannot support a curve.
 
-Why a capacity probe: the service's CPU per request keeps falling near saturation, later than
-anything measured below it can show, so a curve fitted on light stages alone puts saturation
-too low. A probe that did not saturate the service is reported and left out.
+Two fits of the same points: *plain*, and *speed-normalised*, where each stage's CPU is taken
+at the machine speed its reference measured (models/service_curve.py, "machine speed"). One is
+judged (``ValidationSettings.speed_normalised_fit``), the other shown beside it.
+
+The capacity probe's saturated point can join a third fit, a diagnostic reported apart and
+never judged: the saturation it measured is what the judged trials compare with.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import artifacts
+from harness.validate.baseline import NaiveBaseline
 from harness.validate.measure import read_measured
-from harness.validate.plan import overlay, users_at_cpu
+from harness.validate.plan import levels_at_cpu, overlay
 from models.calibration import calibrate_run
 from models.prediction import Prediction, demand_per_request_s, predict, predict_curve
 from models.profile import Profile
@@ -35,11 +41,16 @@ from models.validation_records import MeasuredLevel
 
 __all__ = [
     "SERVICE_WORKERS",
+    "Calibrated",
     "CalibratedModel",
     "CurveFit",
+    "FittedModels",
+    "Models",
     "calibrate",
     "calibration_points",
     "fit_curve",
+    "fit_models",
+    "light_stages",
     "login_cpu_ms",
     "probe_point",
 ]
@@ -64,10 +75,19 @@ def _load_point(level: MeasuredLevel) -> LoadPoint | None:
     )
 
 
-def calibration_points(run_dir: Path) -> list[LoadPoint]:
-    """A run's measure stages as load points for the service curve (stages without a
-    throughput, a CPU figure or a latency statistic are left out)."""
-    return [point for level in read_measured(run_dir) if (point := _load_point(level))]
+def calibration_points(
+    run_dir: Path, normalised: bool = True, max_cpu: float | None = None
+) -> list[LoadPoint]:
+    """A run's measure stages as load points for the service curve: stages without a
+    throughput, a CPU figure or a latency statistic are left out, and so are those over
+    ``max_cpu``. Without ``normalised`` the points carry no speed reference (a plain fit)."""
+    points = []
+    for level in read_measured(run_dir):
+        point = _load_point(level)
+        if point is None or (max_cpu is not None and point.cpu_utilization > max_cpu):
+            continue
+        points.append(point if normalised else dataclasses.replace(point, reference_ms=None))
+    return points
 
 
 def probe_point(run_dir: Path | None, completed: bool) -> tuple[LoadPoint | None, str | None]:
@@ -98,9 +118,21 @@ class CurveFit:
     error: str | None = None
     warning: str | None = None
 
+    @property
+    def curve_json(self) -> dict[str, Any] | None:
+        return None if self.curve is None else self.curve.to_json()
 
-def fit_curve(run_dir: Path, routes: Profile, saturation: LoadPoint | None = None) -> CurveFit:
-    """The service curve of the calibration run (and the capacity probe's ``saturation``).
+
+def fit_curve(
+    run_dir: Path,
+    routes: Profile,
+    saturation: LoadPoint | None = None,
+    *,
+    normalised: bool = True,
+    max_cpu: float | None = None,
+) -> CurveFit:
+    """The service curve of the calibration run's stages up to ``max_cpu`` (and the capacity
+    probe's ``saturation``, for the diagnostic fit only); ``normalised``: at one machine speed.
 
     ``routes`` carries the routes' own CPU demands: its mean per request is the curve's
     reference for rescaling to another mix, and the floor under the busy cost per request.
@@ -108,7 +140,7 @@ def fit_curve(run_dir: Path, routes: Profile, saturation: LoadPoint | None = Non
     own_cpu_s = demand_per_request_s(routes)
     try:
         curve = fit_service_curve(
-            calibration_points(run_dir),
+            calibration_points(run_dir, normalised, max_cpu),
             reference_demand_s=own_cpu_s,
             min_busy_cpu_s=own_cpu_s,
             saturation=saturation,
@@ -171,9 +203,9 @@ class CalibratedModel:
         """The model's saturation point N* in users."""
         return self.predict([1]).saturation_users
 
-    def users_at_cpu(self, target: float) -> int:
-        """The fewest users at which the model predicts ``target`` CPU utilization."""
-        return users_at_cpu(self.cpu_at, target, self.saturation_users)
+    def levels_at_cpu(self, targets: Sequence[float]) -> list[int]:
+        """The users at which the model predicts each of ``targets`` CPU utilization."""
+        return levels_at_cpu(self.cpu_at, targets, self.saturation_users)
 
     @property
     def login_cpu_ms(self) -> float:
@@ -191,12 +223,95 @@ class CalibratedModel:
         )
 
 
-def calibrate(run_dir: Path, profile: Profile, directory: Path) -> tuple[Profile, Profile]:
-    """The calibrated and the routes-only profiles from a calibration run; writes
-    ``calibration.toml`` (the overlay) and ``calibration.json`` (both estimates per endpoint)
-    into the validation's ``directory``."""
+def light_stages(run_dir: Path, max_cpu: float) -> tuple[list[MeasuredLevel], list[int]]:
+    """A calibration run's measure stages, and the users of those at or under ``max_cpu`` (the
+    stages a fit may use; one without a CPU figure is left out too)."""
+    stages = read_measured(run_dir)
+    used = [
+        s.users for s in stages if s.cpu_utilization is not None and s.cpu_utilization <= max_cpu
+    ]
+    return stages, used
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """A calibration run's demands: the profile with them (the overhead spread over the
+    routes: what a capacity plan pays for), the profile with the routes' own CPU (the basis on
+    which mixes are compared), and the files a validation keeps."""
+
+    calibrated: Profile
+    routes: Profile
+    overlay_toml: str
+    details: Mapping[str, Any]
+
+    def write(self, directory: Path) -> None:
+        """``calibration.toml`` (the overlay) and ``calibration.json`` (both estimates per
+        endpoint) into ``directory``."""
+        (directory / "calibration.toml").write_text(self.overlay_toml, encoding="utf-8")
+        artifacts.write_json(directory / "calibration.json", dict(self.details))
+
+
+def calibrate(run_dir: Path, profile: Profile) -> Calibrated:
+    """The demands a calibration run measured (CalibrationError when it measured none)."""
     calibration = calibrate_run(run_dir, profile)
-    (directory / "calibration.toml").write_text(calibration.overlay_toml(), encoding="utf-8")
-    artifacts.write_json(directory / "calibration.json", calibration.to_json())
     routes = calibrate_run(run_dir, profile, include_overhead=False)
-    return overlay(profile, calibration.overlay()), overlay(profile, routes.overlay())
+    return Calibrated(
+        overlay(profile, calibration.overlay()),
+        overlay(profile, routes.overlay()),
+        calibration.overlay_toml(),
+        calibration.to_json(),
+    )
+
+
+@dataclass(frozen=True)
+class Models:
+    """What predicts a trial: the judged model, the other fit (None without one) and the
+    naive baseline (None when the calibration gave none)."""
+
+    judged: CalibratedModel
+    alternative: CalibratedModel | None
+    alternative_fit: str
+    baseline: NaiveBaseline | None
+
+    def for_workload(self, transform: Callable[[Profile], Profile]) -> Models:
+        """The same calibration for another workload (nothing is recalibrated)."""
+        other = None if self.alternative is None else self.alternative.for_mix(transform)
+        return dataclasses.replace(self, judged=self.judged.for_mix(transform), alternative=other)
+
+
+@dataclass(frozen=True)
+class FittedModels:
+    """The models of a calibration and the two fits they came from (for the document)."""
+
+    models: Models
+    judged_fit: CurveFit
+    other_fit: CurveFit
+
+
+def fit_models(
+    run_dir: Path,
+    calibration: Calibrated,
+    heaviest: MeasuredLevel | None,
+    *,
+    speed_normalised: bool,
+    spawn_rate: float,
+    max_cpu: float,
+) -> FittedModels:
+    """The judged fit (plain, or speed-normalised), the other one, and the naive baseline of
+    the ``heaviest`` light stage, all from the stages at or under ``max_cpu``."""
+    fits = {
+        normalised: fit_curve(run_dir, calibration.routes, normalised=normalised, max_cpu=max_cpu)
+        for normalised in (False, True)
+    }
+    judged, other = fits[speed_normalised], fits[not speed_normalised]
+
+    def model(fit: CurveFit) -> CalibratedModel:
+        return CalibratedModel(calibration.calibrated, calibration.routes, fit.curve, spawn_rate)
+
+    models = Models(
+        judged=model(judged),
+        alternative=None if other.curve is None else model(other),
+        alternative_fit="plain" if speed_normalised else "speed-normalised",
+        baseline=None if heaviest is None else NaiveBaseline.of(heaviest),
+    )
+    return FittedModels(models, judged, other)

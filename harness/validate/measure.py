@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.run.speed_reference import SAMPLES_FILE, read_samples
 from harness.run.speed_reference import window_mean as speed_window_mean
-from harness.validate.settings import GOAL_CPU_LIMIT, GOALS, REPLICATED
+from harness.validate.settings import GOALS, REPLICATED
 from models.validation_records import COMPARED, ComparedLevel, MeasuredLevel, Spread
 
 __all__ = [
@@ -172,13 +172,12 @@ def aggregate_replications(
 def noisy_levels(
     levels: Sequence[ComparedLevel], spread_fraction: float
 ) -> list[tuple[int, str, float]]:
-    """(users, metric, relative half-range) wherever a level inside the goals' range spreads
-    more than ``spread_fraction`` times the goal of a :data:`REPLICATED` metric. Above the
-    goals' CPU range the goals do not apply, so neither does their noise."""
+    """(users, metric, relative half-range) wherever a judged level spreads more than
+    ``spread_fraction`` times the goal of a :data:`REPLICATED` metric. Where the goals do not
+    judge, neither does their noise."""
     noisy = []
     for level in levels:
-        cpu = level.measured.cpu_utilization
-        if cpu is not None and cpu > GOAL_CPU_LIMIT:
+        if not level.judged:
             continue
         for key in REPLICATED:
             spread = level.spread.get(key)

@@ -1,16 +1,18 @@
-"""``harness validate`` (and the measuring half of ``harness demo``), top to bottom: the
+"""``harness validate`` (and the measuring half of ``harness demo``), top to bottom: the light
 calibration, the trials, and ``validation.json`` after every step, so a crash or Ctrl-C
 halfway leaves every finished run and a document marked incomplete.
 
 Layout::
 
     runs/<stamp>-validate/
-        validation.json        per level: predicted, measured, relative error (+ held-out mix)
+        validation.json        the calibration, every trial's levels and the verdict
         calibration.toml       the profile overlay of measured service demands
         calibration.json       both estimates per endpoint and their agreement
-        <stamp>-step/          the calibration run (a short step: the service curve's stages)
-        <stamp>-step-2/        the capacity probe, when it runs
-        <stamp>-step-3/ ...    the step load's replications, then the held-out mix's run
+        <stamp>-step/          the pilot (one light stage: CPU per user)
+        <stamp>-step-2/        the calibration (light stages only)
+        <stamp>-step-3/ ...    the capacity probe when asked for, then each trial's runs; a
+                               trial's first run holds trial.json and the report that puts its
+                               prediction beside its measurement
 """
 
 from __future__ import annotations
@@ -24,28 +26,58 @@ from typing import TextIO
 from harness import artifacts
 from harness.exit_codes import ExitCode
 from harness.validate.fit import (
+    Calibrated,
     CalibratedModel,
+    Models,
     calibrate,
     fit_curve,
+    fit_models,
+    light_stages,
     login_cpu_ms,
     probe_point,
 )
+from harness.validate.measure import read_measured
 from harness.validate.plan import (
     calibration_stages,
+    calibration_users,
+    pilot_stages,
     probe_stages,
     validation_profile,
     with_step_stages,
 )
 from harness.validate.runs import Runs, pinned_cpus
-from harness.validate.settings import ValidationSettings
-from harness.validate.trial import Trial, held_out_mix, step_load
+from harness.validate.settings import (
+    CALIBRATION_CPU_LIMIT,
+    GOAL_CPU_LIMIT,
+    GOALS,
+    SATURATED_CPU,
+    SATURATION_GOAL,
+    ValidationSettings,
+)
+from harness.validate.trial import Trial, far_beyond, held_out_mix, held_out_think
 from models.calibration import CalibrationError
-from models.prediction import Prediction
 from models.profile import Profile
-from models.service_curve import LoadPoint
 from models.validation_records import ProbeRecord, TrialResult, ValidationDocument
 
-__all__ = ["ValidationOutcome", "validate"]
+__all__ = ["TRIAL_FILE", "ValidationOutcome", "protocol", "validate"]
+
+#: The file a trial's first run holds: the trial's result, which its report shows.
+TRIAL_FILE = "trial.json"
+
+
+def protocol(settings: ValidationSettings) -> dict[str, object]:
+    """What this validation judges and how, written at the top of the document."""
+    fit = "speed-normalised" if settings.speed_normalised_fit else "plain"
+    return {
+        "calibration_cpu_limit": CALIBRATION_CPU_LIMIT,
+        "judged_by": "predicted CPU",
+        "goal_cpu_limit": GOAL_CPU_LIMIT,
+        "goals": dict(GOALS),
+        "saturation_goal": SATURATION_GOAL,
+        "saturated_cpu": SATURATED_CPU,
+        "judged_fit": fit,
+        "probe": "diagnostic only, never judged" if settings.capacity_probe else "not run",
+    }
 
 
 @dataclass
@@ -55,19 +87,14 @@ class ValidationOutcome:
     directory: Path
     document: ValidationDocument
     exit_code: int = ExitCode.OK
-    step_run: Path | None = None
-    """The step load's first run: its report holds the comparison."""
     report: Path | None = None
+    """The first trial's report: its prediction beside its measurement."""
 
     def save(self) -> None:
         artifacts.write_json(self.directory / "validation.json", self.document.to_json())
 
-    def record_step(self, result: TrialResult) -> None:
-        self.document.step = result
-        self.save()
-
-    def record_holdout(self, result: TrialResult) -> None:
-        self.document.holdout = result
+    def record(self, result: TrialResult) -> None:
+        self.document.record(result)
         self.save()
 
 
@@ -79,12 +106,14 @@ def validate(
     pin: bool = True,
     log: TextIO = sys.stdout,
 ) -> ValidationOutcome:
-    """Calibrate, predict, measure, compare (module docstring); Ctrl-C keeps what finished."""
+    """Calibrate at light load, predict the trials, measure them, compare (module docstring);
+    Ctrl-C keeps what finished."""
     directory = artifacts.unique_dir(out, "validate")  # holds runs, not a run itself
     document = ValidationDocument(
         started_at=artifacts.iso(artifacts.utc_now()),
         settings=dataclasses.asdict(settings),
         machine=artifacts.machine(),
+        protocol=protocol(settings),
     )
     outcome = ValidationOutcome(directory, document)
     try:
@@ -105,33 +134,26 @@ def _validate(
     outcome: ValidationOutcome,
     log: TextIO,
 ) -> None:
-    model = _calibrate(
-        validation_profile(profile, settings.think_scale), settings, runs, outcome, log
-    )
-    if model is None:
+    vprofile = validation_profile(profile, settings.think_scale)
+    models = _calibrate(vprofile, settings, runs, outcome, log)
+    heaviest = outcome.document.calibration.heaviest_users
+    if models is None or heaviest is None:
         return
+    if settings.capacity_probe:
+        _probe(vprofile, models.judged, settings, runs, outcome, log)
+    trials = [far_beyond(models, settings, heaviest)]
+    if settings.holdout_mix:
+        trials.append(held_out_mix(models, settings))
+    if settings.holdout_think:
+        trials.append(held_out_think(models, settings))
     warning = profile.gates.loadgen_cpu_warning
-    step = step_load(model, settings)
-    outcome.document.saturation_users_predicted = step.prediction.saturation_users
-    outcome.document.latency_floor_ms = step.prediction.latency_floor_ms
-    _announce_step(step, settings, log)
-    outcome.save()
-    outcome.record_step(step.run(runs, warning, outcome.record_step, log))
-    measured = outcome.document.step
-    if measured is None or not measured.runs:
-        return
-    _publish(step.prediction, measured, outcome)
-    outcome.step_run = Path(measured.runs[0])
-    outcome.report = outcome.step_run / "report.html"
-    if settings.holdout:
-        holdout = held_out_mix(model, settings)
-        print(
-            f"validate: held-out mix {holdout.model.shares}, levels {list(holdout.levels)}",
-            file=log,
-        )
-        outcome.record_holdout(holdout.run(runs, warning, outcome.record_holdout, log))
-        if outcome.document.holdout is not None:
-            _publish(holdout.prediction, outcome.document.holdout, outcome)
+    for trial in trials:
+        _announce(trial, log)
+        result = trial.run(runs, warning, outcome.record, log)
+        outcome.record(result)
+        _publish(trial, result)
+        if outcome.report is None and result.runs:
+            outcome.report = Path(result.runs[0]) / "report.html"
 
 
 def _calibrate(
@@ -140,107 +162,161 @@ def _calibrate(
     runs: Runs,
     outcome: ValidationOutcome,
     log: TextIO,
-) -> CalibratedModel | None:
-    """The calibration run, the capacity probe, and the model they give (None, with the
-    reason in the document, when the calibration run did not complete)."""
+) -> Models | None:
+    """The pilot, the light calibration and the models they give (None, with the reason in
+    the document, when either run gave nothing to calibrate on)."""
     document = outcome.document
-    stages = calibration_stages(settings, login_cpu_ms(profile))
-    print(f"validate: calibration run, {sorted({s.users for s in stages})} users", file=log)
+    record = document.calibration
+    record.cpu_limit = CALIBRATION_CPU_LIMIT
+    cpu_per_user = _pilot(profile, settings, runs, outcome, log)
+    if cpu_per_user is None:
+        return None
+    users = calibration_users(cpu_per_user, settings)
+    print(f"validate: calibration, {users} users (light load only)", file=log)
+    stages = calibration_stages(users, settings, login_cpu_ms(profile))
     result = runs.step(with_step_stages(profile, stages))
-    document.calibration_run = None if result.directory is None else str(result.directory)
+    record.run = None if result.directory is None else str(result.directory)
     if result.code == ExitCode.UNREACHABLE or result.directory is None:
         document.incomplete("the calibration run did not complete")
         return None
     try:
-        calibrated, routes = calibrate(result.directory, profile, outcome.directory)
+        calibration = calibrate(result.directory, profile)
     except CalibrationError as exc:
         document.incomplete(f"the calibration run gave nothing to calibrate on: {exc}")
         return None
-    saturation = None
-    if settings.capacity_probe:
-        light = fit_curve(result.directory, routes)
-        if light.curve is not None:
-            light_model = CalibratedModel(calibrated, routes, light.curve, settings.spawn_rate)
-            saturation = _probe(profile, light_model, settings, runs, outcome, log)
-        outcome.save()
-    fit = fit_curve(result.directory, routes, saturation=saturation)
-    document.service_curve = None if fit.curve is None else fit.curve.to_json()
-    document.service_curve_error = fit.error
-    if fit.warning is not None:
-        document.warnings.append(fit.warning)
-    return CalibratedModel(calibrated, routes, fit.curve, settings.spawn_rate)
+    record.stages, record.used_users = light_stages(result.directory, CALIBRATION_CPU_LIMIT)
+    over = [s.users for s in record.stages if s.users not in record.used_users]
+    if over:
+        document.warnings.append(
+            f"calibration stages at {over} users ran over {CALIBRATION_CPU_LIMIT:.0%} CPU (or "
+            "had no CPU figure) and were left out of the fit"
+        )
+    calibration.write(outcome.directory)
+    outcome.save()
+    return _models(result.directory, calibration, settings, outcome)
 
 
-def _probe(
+def _pilot(
     profile: Profile,
-    light: CalibratedModel,
     settings: ValidationSettings,
     runs: Runs,
     outcome: ValidationOutcome,
     log: TextIO,
-) -> LoadPoint | None:
-    """Run the capacity probe; its saturated point, or None with the warning that says why
-    it is left out (harness/validate/fit.py)."""
-    users = max(1, round(settings.probe_factor * light.saturation_users))
-    print(
-        f"validate: capacity probe, {users} users at {settings.probe_think_scale:g} x the "
-        "think time",
-        file=log,
+) -> float | None:
+    """The pilot stage's CPU per user, which sizes the calibration (None: reason recorded)."""
+    document = outcome.document
+    print(f"validate: pilot, {settings.pilot_users} users", file=log)
+    stages = pilot_stages(settings, login_cpu_ms(profile))
+    result = runs.step(with_step_stages(profile, stages))
+    document.calibration.pilot_run = None if result.directory is None else str(result.directory)
+    if result.directory is None or not result.wrote_run_json:
+        document.incomplete("the pilot run did not complete")
+        return None
+    levels = read_measured(result.directory)
+    cpu = levels[-1].cpu_utilization if levels else None
+    if not cpu:
+        document.incomplete("the pilot run measured no service CPU (two scrapes are needed)")
+        return None
+    document.calibration.pilot_cpu_per_user = cpu / settings.pilot_users
+    outcome.save()
+    return document.calibration.pilot_cpu_per_user
+
+
+def _models(
+    run_dir: Path, calibration: Calibrated, settings: ValidationSettings, outcome: ValidationOutcome
+) -> Models:
+    """The judged fit, the other one, and the naive baseline, from the light stages."""
+    document = outcome.document
+    record = document.calibration
+    used = [s for s in record.stages if s.users in record.used_users]
+    fitted = fit_models(
+        run_dir,
+        calibration,
+        max(used, key=lambda s: s.users, default=None),
+        speed_normalised=settings.speed_normalised_fit,
+        spawn_rate=settings.spawn_rate,
+        max_cpu=CALIBRATION_CPU_LIMIT,
     )
-    probe_profile = validation_profile(profile, settings.probe_think_scale)
-    stages = probe_stages(users, settings, light.login_cpu_ms)
-    result = runs.step(with_step_stages(probe_profile, stages))
+    judged, other = fitted.judged_fit, fitted.other_fit
+    document.service_curve = judged.curve_json
+    document.alternative_curve = other.curve_json
+    document.service_curve_error = judged.error
+    if judged.warning is not None:
+        document.warnings.append(judged.warning)
+    outcome.save()
+    return fitted.models
+
+
+def _probe(
+    profile: Profile,
+    model: CalibratedModel,
+    settings: ValidationSettings,
+    runs: Runs,
+    outcome: ValidationOutcome,
+    log: TextIO,
+) -> None:
+    """The capacity probe, a diagnostic: its saturated point joins a separate fit whose
+    capacity is reported as probe-informed, never judged."""
+    users = max(1, round(settings.probe_factor * model.saturation_users))
+    print(f"validate: capacity probe (diagnostic, not judged), {users} users", file=log)
+    stages = probe_stages(users, settings, model.login_cpu_ms)
+    probe = validation_profile(profile, settings.probe_think_scale)
+    result = runs.step(with_step_stages(probe, stages))
     record = ProbeRecord(users, None if result.directory is None else str(result.directory))
-    outcome.document.capacity_probe = record
+    outcome.document.probe = record
     point, warning = probe_point(result.directory, result.code != ExitCode.UNREACHABLE)
     if point is not None:
         record.throughput_rps = point.throughput_rps
         record.cpu_utilization = point.cpu_utilization
         record.speed_reference_ms = point.reference_ms
-    if warning is not None:
+    run_dir = outcome.document.calibration.run
+    if warning is None and point is not None and run_dir is not None:
+        fit = fit_curve(
+            Path(run_dir), model.routes, point, normalised=settings.speed_normalised_fit
+        )
+        if fit.curve is not None:
+            record.saturated = True
+            record.curve = fit.curve.to_json()
+            record.predicted_saturation_rps = fit.curve.max_throughput_rps
+    elif warning is not None:
         outcome.document.warnings.append(warning)
-        return None
-    record.used = True
-    return point
+    outcome.save()
 
 
-def _announce_step(trial: Trial, settings: ValidationSettings, log: TextIO) -> None:
-    low, high = settings.replications, settings.max_replications
-    runs_text = f"{low} to {high} runs" if high > low else f"{low} run{'s' if low > 1 else ''}"
+def _announce(trial: Trial, log: TextIO) -> None:
+    runs = trial.min_runs
+    many = f"{runs} to {trial.max_runs} runs" if trial.max_runs > runs else f"{runs} run(s)"
     print(
-        f"validate: predicted saturation at {trial.prediction.saturation_users:.0f} users; "
-        f"step load {list(trial.levels)} ({trial.planned_s:.0f} s), {runs_text}",
+        f"validate: {trial.name} ({trial.what_differs}): {list(trial.levels)} users, "
+        f"{trial.planned_s:.0f} s a run, {many}",
         file=log,
     )
 
 
-def _publish(prediction: Prediction, result: TrialResult, outcome: ValidationOutcome) -> None:
-    """The trial's first run gets the calibrated prediction (and, once replicated, the
-    document whose spread its report shows), and its report is rendered again with them."""
+def _publish(trial: Trial, result: TrialResult) -> None:
+    """The trial's first run gets the calibrated prediction and the trial's result (its
+    report shows both: the prediction beside the measurement, the spread over the runs), and
+    its report is rendered again with them."""
     if not result.runs:
         return
     run_dir = Path(result.runs[0])
-    prediction.write(run_dir / "prediction.json")
-    if len(result.runs) > 1:
-        artifacts.write_json(run_dir / "validation.json", outcome.document.to_json())
+    trial.prediction.write(run_dir / "prediction.json")
+    artifacts.write_json(run_dir / TRIAL_FILE, result.to_json())
     artifacts.render_report(run_dir)
 
 
 def _finish(outcome: ValidationOutcome) -> ValidationOutcome:
-    """Collect the trials' reasons, mark the document complete or not, write it (and a copy
-    beside the step load's report), and set the exit code."""
+    """Collect the trials' reasons, mark the document complete or not, write it, and set the
+    exit code (3 when incomplete; the verdict on the goals is the command's, --strict)."""
     document = outcome.document
-    for trial in (document.step, document.holdout):
-        if trial is not None:
-            for reason in trial.incomplete_reasons:
-                document.incomplete(reason)
-            if not trial.runs:
-                document.incomplete(f"the {trial.name} made no run")
+    for trial in document.trials:
+        for reason in trial.incomplete_reasons:
+            document.incomplete(reason)
+        if not trial.runs:
+            document.incomplete(f"the {trial.name} made no run")
     document.complete = not document.incomplete_reasons
     document.finished_at = artifacts.iso(artifacts.utc_now())
     outcome.save()
-    if outcome.step_run is not None:
-        artifacts.write_json(outcome.step_run / "validation.json", document.to_json())
     if not document.complete:
         outcome.exit_code = ExitCode.UNREACHABLE
     return outcome

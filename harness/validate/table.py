@@ -1,133 +1,137 @@
-"""The validation's per-level comparison as a plain table: what ``harness validate`` and
-``harness demo`` print, and what the README's headline shows. It reads a ``validation.json``
+"""A validation as plain text: what ``harness validate`` and ``harness demo`` print, and what
+``scripts/validation_table.py`` turns committed documents into. It reads a ``validation.json``
 document (:meth:`models.validation_records.ValidationDocument.to_json`), so a committed
 document prints the same table as the run that wrote it.
+
+Each judged figure stands beside the naive baseline's error (harness/validate/baseline.py):
+a model is worth its assumptions only where it beats that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from harness.validate.settings import GOALS, REPLICATED
+__all__ = ["format_document", "format_trial"]
 
-__all__ = ["format_levels"]
+_HEADER = (
+    "  users | CPU pred  meas    err  (base) | mean ms pred  meas    err  (base) "
+    "| p95 ms pred  meas    err  (base) | req/s pred  meas  zero-latency | judged"
+)
 
 
 def _pct(value: Any) -> str:
-    return "   n/a" if value is None else f"{value:+6.1%}"
+    return "n/a" if value is None else f"{value:+.1%}"
 
 
-def format_levels(document: dict[str, Any]) -> str:
-    """The per-level comparison as a plain table (what the README's headline shows)."""
-    lines = [
-        "users  X pred  X meas   err  |  p95 pred  p95 meas    err  |  mean err  cpu meas"
-        "  spread X/mean (runs)  err at measured speed X/mean/p95  note",
-    ]
-    sections = [("", document.get("levels", []))]
-    holdout = document.get("holdout") or {}
-    if holdout.get("levels"):
-        sections.append(("held-out mix", holdout["levels"]))
-    for title, levels in sections:
-        if title:
-            lines.append(f"-- {title} --")
-        for level in levels:
-            p, m, e = level["predicted"], level["measured"], level["relative_error"]
-            cpu = m.get("cpu_utilization")
-            note = "" if level.get("loadgen_trustworthy", True) else "load generator > 80% CPU"
-            if not level.get("within_goal_range", True):
-                note = (note + "; " if note else "") + "above 85% CPU"
-            lines.append(
-                f"{level['users']:>5} {p['throughput_rps'] or 0:>7.1f} "
-                f"{m['throughput_rps'] or 0:>7.1f} {_pct(e['throughput_rps'])} | "
-                f"{p['p95_ms'] or 0:>7.1f}ms {m['p95_ms'] or 0:>7.1f}ms {_pct(e['p95_ms'])} | "
-                f"{_pct(e['mean_ms'])}  {'' if cpu is None else f'{cpu:6.0%}':>8}  "
-                f"{_spread(level):<20}  {_at_speed(level):<33}  {note}"
-            )
-    for title, summary in (
-        ("", document.get("summary")),
-        ("held-out mix: ", holdout.get("summary")),
-    ):
-        if summary:
-            lines.append(title + _summary_line(summary))
-    saturation = document.get("saturation_throughput")
-    if saturation:
-        lines.append(_saturation_line(saturation))
-    lines.extend(f"warning: {text}" for text in document.get("warnings", []))
+def _num(value: Any, pattern: str = "{:.1f}") -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+def _metric(level: Mapping[str, Any], key: str, pattern: str) -> str:
+    predicted, measured = level["predicted"].get(key), level["measured"].get(key)
+    error = level["relative_error"].get(key)
+    base = (level.get("baseline_error") or {}).get(key)
+    return (
+        f"{_num(predicted, pattern):>5} {_num(measured, pattern):>5} {_pct(error):>7} "
+        f"({_pct(base):>7})"
+    )
+
+
+def _level_line(level: Mapping[str, Any]) -> str:
+    judged = "yes" if level.get("judged") else f"no: {level.get('excluded_because')}"
+    if level.get("judged") and not level.get("meets_goals"):
+        judged = "yes, MISSED"
+    throughput = (
+        f"{_num(level['predicted'].get('throughput_rps')):>6} "
+        f"{_num(level['measured'].get('throughput_rps')):>6} "
+        f"{_num((level.get('baseline') or {}).get('throughput_rps')):>6}"
+    )
+    runs = level.get("replications", 1)
+    return (
+        f"{level['users']:>7} | {_metric(level, 'cpu_utilization', '{:.0%}')} "
+        f"| {_metric(level, 'mean_ms', '{:.1f}')} | {_metric(level, 'p95_ms', '{:.1f}')} "
+        f"| {throughput} | {judged}" + (f" ({runs} runs)" if runs > 1 else "")
+    )
+
+
+def _saturation_line(saturation: Mapping[str, Any]) -> str:
+    if not saturation.get("judged"):
+        return f"  saturation: not judged: {saturation.get('reason')}"
+    line = (
+        f"  saturation at {saturation['users']} users: predicted "
+        f"{_num(saturation['predicted_rps'], '{:.0f}')} req/s, measured "
+        f"{_num(saturation['measured_rps'], '{:.0f}')} req/s "
+        f"({_pct(saturation['relative_error'])}; goal ±10%): "
+        f"{'met' if saturation.get('meets_goal') else 'MISSED'}; naive baseline "
+        f"{_num(saturation.get('baseline_rps'), '{:.0f}')} req/s "
+        f"({_pct(saturation.get('baseline_error'))})"
+    )
+    if saturation.get("alternative_rps") is not None:
+        line += (
+            f"; the other fit {_num(saturation['alternative_rps'], '{:.0f}')} req/s "
+            f"({_pct(saturation.get('alternative_error'))})"
+        )
+    return line
+
+
+def format_trial(trial: Mapping[str, Any]) -> str:
+    """One trial: its levels, its saturation check and its summary."""
+    lines = [f"-- {trial['name']}: {trial.get('what_differs', '')} --", _HEADER]
+    lines.extend(_level_line(level) for level in trial.get("levels", []))
+    if trial.get("saturation"):
+        lines.append(_saturation_line(trial["saturation"]))
+    summary = trial.get("summary")
+    if summary:
+        worst, base = (
+            summary["worst_abs_relative_error"],
+            summary["baseline_worst_abs_relative_error"],
+        )
+        figures = ", ".join(
+            f"{label} {_num(worst.get(key), '{:.1%}')} (baseline {_num(base.get(key), '{:.1%}')})"
+            for key, label in (("cpu_utilization", "CPU"), ("mean_ms", "mean"), ("p95_ms", "p95"))
+        )
+        verdict = "every judged goal met" if summary["goals_met"] else "MISSED"
+        lines.append(
+            f"  worst judged error over {summary['levels_judged']} level(s): {figures} -> {verdict}"
+        )
+        lines.extend(f"  miss: {miss}" for miss in summary.get("misses", []))
+    if not trial.get("complete"):
+        lines.append(f"  incomplete: {'; '.join(trial.get('incomplete_reasons', [])) or 'yes'}")
     return "\n".join(lines)
 
 
-def _at_speed(level: dict[str, Any]) -> str:
-    """The errors of the prediction moved to the machine speed measured at the level."""
-    block = level.get("at_measured_speed")
-    if not block:
-        return "speed not measured"
-    e = block["relative_error"]
-    errors = "/".join(_pct(e.get(k)).strip() for k in ("throughput_rps", "mean_ms", "p95_ms"))
-    return f"{errors} (x{block['speed_factor']:.2f})"
-
-
-def _spread(level: dict[str, Any]) -> str:
-    """Throughput's and mean response time's relative half-range over the replications
-    (every run within about that of their middle), and how many runs there were."""
-    runs = level.get("replications")
-    if not runs:
-        return ""  # a document from before replications
-    if runs == 1:
-        return "1 run"
-    spread = level.get("spread") or {}
-    halves = [spread.get(key, {}).get("relative_half_range") for key in REPLICATED]
-    return "/".join(_plus_minus(h) for h in halves) + f" ({runs})"
-
-
-def _summary_line(summary: dict[str, Any]) -> str:
-    worst = summary["worst_abs_relative_error"]
-    goals = ", ".join(f"{k} {v:.0%}" for k, v in GOALS.items())
-    line = (
-        f"worst error up to 85% CPU: throughput {_fmt(worst.get('throughput_rps'))}, "
-        f"mean {_fmt(worst.get('mean_ms'))}, p95 {_fmt(worst.get('p95_ms'))} "
-        f"(goals: {goals}) -> {'met' if summary['goals_met'] else 'not met'}"
+def _calibration_line(calibration: Mapping[str, Any]) -> str:
+    stages = calibration.get("stages", [])
+    used = set(calibration.get("used_users", []))
+    loads = ", ".join(
+        f"{s['users']} users at {_num(s.get('cpu_utilization'), '{:.0%}')} CPU"
+        + ("" if s["users"] in used else " (left out)")
+        for s in stages
     )
-    at_speed = summary.get("at_measured_speed")
-    if at_speed:
-        worst = at_speed["worst_abs_relative_error"]
-        line += (
-            f"; at the measured machine speed: throughput {_fmt(worst.get('throughput_rps'))}, "
-            f"mean {_fmt(worst.get('mean_ms'))}, p95 {_fmt(worst.get('p95_ms'))} -> "
-            f"{'met' if at_speed['goals_met'] else 'not met'}"
-        )
-    widest = summary.get("widest_spread") or {}
-    if summary.get("replications", 1) > 1:
-        line += (
-            f"; mean of up to {summary['replications']} runs, widest spread: throughput "
-            f"{_plus_minus(widest.get('throughput_rps'))}, "
-            f"mean {_plus_minus(widest.get('mean_ms'))}"
-        )
-    return line
-
-
-def _saturation_line(saturation: dict[str, Any]) -> str:
-    cpu = saturation.get("measured_cpu_utilization")
-    line = (
-        f"saturation: predicted {saturation['predicted_rps']:.0f} req/s, measured "
-        f"{saturation['measured_rps']:.0f} req/s at {saturation['users']} users "
-        f"({_pct(saturation['relative_error']).strip()}"
-        + ("" if cpu is None else f", service CPU {cpu:.0%}")
-        + ")"
+    per_user = calibration.get("pilot_cpu_per_user")
+    return (
+        f"calibration (light load only, limit {calibration.get('cpu_limit', 0.5):.0%} CPU): "
+        f"{loads or 'none'}; pilot {_num(per_user, '{:.4f}')} cores per user"
     )
-    at_speed = saturation.get("at_measured_speed")
-    if at_speed:
-        line += (
-            f"; at the measured machine speed (x{at_speed['speed_factor']:.2f}): predicted "
-            f"{at_speed['predicted_rps']:.0f} req/s ({_pct(at_speed['relative_error']).strip()})"
+
+
+def format_document(document: Mapping[str, Any]) -> str:
+    """The whole validation: the calibration, every trial, the verdict and the warnings."""
+    lines = [_calibration_line(document.get("calibration") or {})]
+    for trial in document.get("trials", []):
+        lines.append(format_trial(trial))
+    probe = document.get("probe")
+    if probe:
+        lines.append(
+            f"capacity probe (diagnostic, not judged): {probe['users']} users, measured "
+            f"{_num(probe.get('throughput_rps'), '{:.0f}')} req/s at "
+            f"{_num(probe.get('cpu_utilization'), '{:.0%}')} CPU; probe-informed capacity "
+            f"{_num(probe.get('probe_informed_saturation_rps'), '{:.0f}')} req/s"
         )
-    if not saturation.get("saturated"):
-        line += "; the service was not saturated there, so the measured figure is a lower bound"
-    return line
-
-
-def _plus_minus(value: Any) -> str:
-    return "n/a" if value is None else f"±{value:.1%}"
-
-
-def _fmt(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+    summary = document.get("summary") or {}
+    misses = summary.get("misses", [])
+    verdict = "every judged goal met" if summary.get("goals_met") else f"{len(misses)} miss(es)"
+    lines.append(f"verdict: {verdict}")
+    lines.extend(f"warning: {text}" for text in document.get("warnings", []))
+    return "\n".join(lines)

@@ -1,15 +1,16 @@
 """A trial: one load the calibration did not see, predicted, then measured, then compared.
 
     CalibratedModel ── predict(levels) ──► Prediction ──► settle + measure stages per level
-                                                                │
+         (+ the other fit, + the naive baseline)                   │
              replications: run on a fresh service, read its measure stages, aggregate,
-             compare (and at the measured machine speed) ──► TrialResult, after every run
-                                                                │
+             compare with the prediction, the other fit and the baseline ──► TrialResult
+                                                                   │
                          again while the noise is as large as the goals resolve
 
-Every load a validation measures goes through one :class:`Trial`: the step load, the
-held-out persona mix, and any other configuration, so each is predicted, run and judged the
-same way.
+Every load a validation measures goes through one :class:`Trial`: the same mix far beyond the
+calibration (:func:`far_beyond`), the held-out persona mix (:func:`held_out_mix`), held-out
+think times (:func:`held_out_think`), and any other configuration, so each is predicted, run
+and judged the same way.
 """
 
 from __future__ import annotations
@@ -21,45 +22,61 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.errors import HarnessError
-from harness.validate.compare import at_measured_speed, compare, saturation_check, summarise
-from harness.validate.fit import CalibratedModel
-from harness.validate.measure import (
-    aggregate_replications,
-    needs_replication,
-    read_measured,
-)
-from harness.validate.plan import (
-    holdout_levels,
-    holdout_profile,
-    paired_stages,
-    plan_levels,
-    with_step_stages,
-)
+from harness.validate.compare import LevelExpectations, compare, saturation_check, summarise
+from harness.validate.fit import CalibratedModel, Models
+from harness.validate.measure import aggregate_replications, needs_replication, read_measured
+from harness.validate.plan import holdout_profile, paired_stages, think_profile, with_step_stages
 from harness.validate.runs import Runs
-from harness.validate.settings import ValidationSettings
+from harness.validate.settings import HOLDOUT_SHARES, ValidationSettings
 from models.prediction import Prediction
 from models.profile import Profile, Stage
 from models.validation_records import ComparedLevel, MeasuredLevel, TrialResult
 
-__all__ = ["Trial", "held_out_mix", "step_load"]
+__all__ = ["Trial", "far_beyond", "held_out_mix", "held_out_think"]
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One load to predict and measure: ``model`` at ``levels`` users, run at least
+    """One load to predict and measure: ``models`` at ``levels`` users, run at least
     ``min_runs`` and at most ``max_runs`` times (the extra runs while the noise demands)."""
 
     name: str
-    model: CalibratedModel
+    what_differs: str
+    models: Models
     levels: tuple[int, ...]
     settings: ValidationSettings
+    think_scale: float
     min_runs: int = 1
     max_runs: int = 1
+    judge_saturation: bool = False
+    """Whether this trial's top levels are planned past saturation and judge the capacity."""
+
+    @property
+    def model(self) -> CalibratedModel:
+        return self.models.judged
 
     @cached_property
     def prediction(self) -> Prediction:
-        """The model's prediction of every level, made before anything runs."""
+        """The judged model's prediction of every level, made before anything runs."""
         return self.model.predict(self.levels)
+
+    @cached_property
+    def expectations(self) -> dict[int, LevelExpectations]:
+        """Per level: the judged prediction, the other fit's and the baseline's figures."""
+        other = self.models.alternative
+        others = {} if other is None else {p.users: p for p in other.predict(self.levels).levels}
+        baseline = self.models.baseline
+        return {
+            level.users: LevelExpectations(
+                prediction=level,
+                alternative=others.get(level.users),
+                alternative_fit=self.models.alternative_fit,
+                baseline={}
+                if baseline is None
+                else baseline.predict(self.model.calibrated, level.users),
+            )
+            for level in self.prediction.levels
+        }
 
     @cached_property
     def stages(self) -> tuple[Stage, ...]:
@@ -79,21 +96,24 @@ class Trial:
     def compare(
         self, replications: Sequence[Sequence[MeasuredLevel]], loadgen_warning: float
     ) -> list[ComparedLevel]:
-        """The replications' mean per level against the prediction, and against the
-        prediction moved to the machine speed each level was measured at."""
-        levels = compare(
-            self.prediction.levels, aggregate_replications(replications), loadgen_warning
+        """The replications' mean per level against what was expected of it."""
+        return compare(self.expectations, aggregate_replications(replications), loadgen_warning)
+
+    def result(self, runs: Sequence[str], levels: Sequence[ComparedLevel]) -> TrialResult:
+        """A result of this trial from its runs and compared levels (not yet complete)."""
+        baseline = self.models.baseline
+        capacity = None if baseline is None else baseline.capacity_rps
+        saturation = saturation_check(levels, capacity) if self.judge_saturation else None
+        return TrialResult(
+            name=self.name,
+            what_differs=self.what_differs,
+            runs=tuple(runs),
+            levels=tuple(levels),
+            summary=summarise(levels, saturation),
+            saturation=saturation,
+            shares=self.model.shares,
+            think_scale=self.think_scale,
         )
-        speeds = {
-            level.users: speed
-            for level in levels
-            if (speed := level.measured.speed_reference_ms) is not None
-        }
-        curve = self.model.curve
-        if not speeds or curve is None:
-            return levels
-        moved = self.model.predict(self.levels, speeds)
-        return at_measured_speed(levels, moved.levels, curve.reference_ms)
 
     def run(
         self,
@@ -106,7 +126,7 @@ class Trial:
         crash halfway leaves what finished. A replication that fails or is incomplete stops
         the trial, with the reason in the result."""
         measured: list[list[MeasuredLevel]] = []
-        result = TrialResult(self.name, shares=self.model.shares)
+        result = TrialResult(self.name, self.what_differs, shares=self.model.shares)
         while needs_replication(
             result.levels,
             len(measured),
@@ -124,7 +144,8 @@ class Trial:
                     result, f"replication {number} of the {self.name} wrote no run.json"
                 )
             measured.append(read_measured(outcome.directory))
-            result = self._result(result, outcome.directory, measured, loadgen_warning)
+            levels = self.compare(measured, loadgen_warning)
+            result = self.result((*result.runs, str(outcome.directory)), levels)
             on_result(result)
             self._log(result, log)
             if not outcome.complete:
@@ -132,24 +153,7 @@ class Trial:
                     result, f"replication {number} of the {self.name} was incomplete "
                     "(see its run.json)",
                 )  # fmt: skip
-        return _finished(result)
-
-    def _result(
-        self,
-        previous: TrialResult,
-        run_dir: Path,
-        measured: Sequence[Sequence[MeasuredLevel]],
-        loadgen_warning: float,
-    ) -> TrialResult:
-        levels = tuple(self.compare(measured, loadgen_warning))
-        return TrialResult(
-            name=self.name,
-            runs=(*previous.runs, str(run_dir)),
-            levels=levels,
-            summary=summarise(levels),
-            saturation=saturation_check(levels),
-            shares=previous.shares,
-        )
+        return replace(result, complete=bool(result.runs))
 
     def _log(self, result: TrialResult, log: TextIO) -> None:
         """One line per replication: its run and, from the second, the widest spread."""
@@ -157,9 +161,9 @@ class Trial:
         line = f"validate: {self.name} replication {done}: {Path(result.runs[-1]).name}"
         if done > 1 and result.summary is not None:
             widest = result.summary.widest_spread
-            line += "; widest spread up to 85% CPU: " + ", ".join(
+            line += "; widest spread of the judged levels: " + ", ".join(
                 f"{label} {'n/a' if (half := widest[key]) is None else f'±{half:.1%}'}"
-                for key, label in (("throughput_rps", "throughput"), ("mean_ms", "mean"))
+                for key, label in (("cpu_utilization", "CPU"), ("mean_ms", "mean"))
             )
             if done >= self.min_runs and needs_replication(
                 result.levels, done, self.min_runs, self.max_runs, self.settings.replication_spread
@@ -168,27 +172,59 @@ class Trial:
         print(line, file=log)
 
 
-def step_load(model: CalibratedModel, settings: ValidationSettings) -> Trial:
-    """The step load: light levels where the model predicts the goals' CPU targets, then up
-    to past the saturation point it predicts (harness/validate/plan.py), replicated."""
-    cpu_at = model.cpu_at if model.curve is not None else None
-    levels = plan_levels(model.saturation_users, settings, cpu_at)
-    runs = (settings.replications, settings.max_replications)
-    return Trial("step load", model, tuple(levels), settings, *runs)
-
-
-def held_out_mix(model: CalibratedModel, settings: ValidationSettings) -> Trial:
-    """The held-out persona mix on the same calibration (nothing is recalibrated), at the
-    levels where the model predicts its CPU targets for that mix; one run."""
-    mix = model.for_mix(holdout_profile)
-    cpu_at = mix.cpu_at if mix.curve is not None else None
-    levels = holdout_levels(mix.saturation_users, settings, cpu_at)
-    return Trial("held-out mix", mix, tuple(levels), settings)
-
-
 def _stopped(result: TrialResult, reason: str) -> TrialResult:
     return replace(result, complete=False, incomplete_reasons=(*result.incomplete_reasons, reason))
 
 
-def _finished(result: TrialResult) -> TrialResult:
-    return replace(result, complete=bool(result.runs) and not result.incomplete_reasons)
+def far_beyond(models: Models, settings: ValidationSettings, heaviest_users: int) -> Trial:
+    """The calibration's own mix, from light load to past saturation: levels where the model
+    predicts each extrapolation CPU target, and at multiples of the calibration's heaviest
+    load; replicated, and judging the capacity."""
+    model = models.judged
+    levels = set(model.levels_at_cpu(settings.extrapolation_cpu_targets))
+    levels |= {max(1, round(f * heaviest_users)) for f in settings.beyond_factors}
+    top = max(levels)
+    return Trial(
+        name="far beyond the calibration",
+        what_differs=(
+            f"the same mix at up to {top / heaviest_users:.1f} times the calibration's "
+            f"heaviest load ({heaviest_users} users), through saturation"
+        ),
+        models=models,
+        levels=tuple(sorted(levels)),
+        settings=settings,
+        think_scale=settings.think_scale,
+        min_runs=settings.replications,
+        max_runs=settings.max_replications,
+        judge_saturation=True,
+    )
+
+
+def held_out_mix(models: Models, settings: ValidationSettings) -> Trial:
+    """The held-out persona mix on the same calibration (nothing is recalibrated), at the
+    levels where the model predicts its CPU targets for that mix; one run."""
+    mix = models.for_workload(holdout_profile)
+    shares = "/".join(f"{share:.0%}" for share in HOLDOUT_SHARES.values())
+    return Trial(
+        name="held-out mix",
+        what_differs=f"another persona mix ({shares} homeowners/contractors/operators)",
+        models=mix,
+        levels=tuple(mix.judged.levels_at_cpu(settings.holdout_cpu_targets)),
+        settings=settings,
+        think_scale=settings.think_scale,
+    )
+
+
+def held_out_think(models: Models, settings: ValidationSettings) -> Trial:
+    """Held-out think times (``holdout_think_factor`` times the calibration's) on the same
+    calibration, at the levels where the model predicts its CPU targets; one run."""
+    factor = settings.holdout_think_factor
+    slower = models.for_workload(lambda profile: think_profile(profile, factor))
+    return Trial(
+        name="held-out think time",
+        what_differs=f"think times {factor:g} times the calibration's",
+        models=slower,
+        levels=tuple(slower.judged.levels_at_cpu(settings.holdout_cpu_targets)),
+        settings=settings,
+        think_scale=settings.think_scale * factor,
+    )

@@ -22,13 +22,18 @@ from harness.cli import main
 from harness.commands import demo
 from harness.commands.demo import DEMO_SETTINGS, calibrated_profile, plan_lines
 from harness.run.speed_reference import SAMPLES_FILE, read_samples
-from harness.validate.fit import CalibratedModel, fit_curve, login_cpu_ms
-from harness.validate.plan import calibration_stages, validation_profile
+from harness.validate.fit import CalibratedModel, Models, fit_curve, login_cpu_ms
+from harness.validate.plan import (
+    calibration_stages,
+    calibration_users,
+    pilot_stages,
+    validation_profile,
+)
 from harness.validate.settings import ValidationSettings
-from harness.validate.trial import step_load
+from harness.validate.trial import far_beyond
 from models.profile import load_profile
 from models.sizing import size
-from tests.harness.validate.helpers import LOADS, routes_profile, write_run
+from tests.harness.validate.helpers import LIGHT, routes_profile, write_run
 
 
 def test_plan_lines_say_what_a_planner_needs() -> None:
@@ -51,24 +56,27 @@ def test_the_calibration_overlay_replaces_the_assumed_demands(tmp_path: Path) ->
     assert calibrated.personas.homeowner.think_time_s == 30.0
 
 
-def test_the_demo_step_load_fits_in_its_time_budget(tmp_path: Path) -> None:
-    """The levels the demo really plans (its settings, a curve fitted on a calibration of the
-    bundled service, the validation's own planning), each settled and measured, in about two
-    minutes."""
+def test_the_demo_trial_fits_in_its_time_budget(tmp_path: Path) -> None:
+    """The levels the demo really plans (its settings, a curve fitted on a light calibration
+    of the bundled service, the validation's own planning), each settled and measured, in
+    about two minutes."""
     routes = validation_profile(routes_profile(), DEMO_SETTINGS.think_scale)
-    fit = fit_curve(write_run(tmp_path / "calibration", LOADS), routes)
+    fit = fit_curve(write_run(tmp_path / "calibration", LIGHT), routes)
     model = CalibratedModel(routes, routes, fit.curve, DEMO_SETTINGS.spawn_rate)
-    trial = step_load(model, DEMO_SETTINGS)
-    assert len(trial.levels) == DEMO_SETTINGS.levels
-    assert max(trial.levels) > model.saturation_users  # past saturation, as planned
-    assert trial.planned_s <= 180
+    trial = far_beyond(Models(model, None, "plain", None), DEMO_SETTINGS, heaviest_users=60)
+    assert len(trial.levels) == 4  # three CPU targets and three times the heaviest load
+    assert max(trial.levels) >= 3 * 60
+    assert trial.planned_s <= 150
 
 
 def test_the_demo_calibration_fits_in_its_time_budget() -> None:
-    """Three calibration loads (the service curve needs them), in about a minute."""
-    stages = calibration_stages(DEMO_SETTINGS, login_cpu_ms(load_profile()))
-    assert len({stage.users for stage in stages}) == 3
-    assert sum(stage.duration_s for stage in stages) <= 75
+    """The pilot and three light calibration loads (the service curve needs them), in about a
+    minute and a half, at 0.004 cores per user (the bundled service's light-load figure)."""
+    login = login_cpu_ms(load_profile())
+    users = calibration_users(0.004, DEMO_SETTINGS)
+    stages = [*pilot_stages(DEMO_SETTINGS, login), *calibration_stages(users, DEMO_SETTINGS, login)]
+    assert len(users) == 3
+    assert sum(stage.duration_s for stage in stages) <= 90
 
 
 def test_the_demo_makes_one_step_run() -> None:
@@ -76,31 +84,27 @@ def test_the_demo_makes_one_step_run() -> None:
     assert (DEMO_SETTINGS.replications, DEMO_SETTINGS.max_replications) == (1, 1)
 
 
-#: As short as the pipeline allows: two calibration loads (the fewest the curve fits on),
-#: one light level run twice (the replications) and one held-out level, seconds each. Each
-#: arriving user's login is a deliberate password hash, so the levels stay at a few dozen.
+#: As short as the pipeline allows: a short pilot, three light calibration stages (the curve
+#: fits on two or more), a far-beyond trial of two levels run twice (the replications) and the
+#: held-out mix at one level, seconds each. Each arriving user's login is a deliberate
+#: password hash, so the levels stay at a few dozen users.
 TINY = ValidationSettings(
     think_scale=0.05,
-    calibration_users=5,
+    pilot_users=5,
+    pilot_s=4.0,
+    calibration_cpu_targets=(0.05, 0.15),
     calibration_s=4.0,
-    # 5 and 40 users: far enough apart in CPU for the curve to fit.
-    calibration_factors=(1.0, 8.0),
-    levels=1,
-    lowest_fraction=0.05,
-    highest_fraction=0.15,
+    extrapolation_cpu_targets=(0.10,),
+    beyond_factors=(1.5,),
     # 3 s measured: one or two of the service's 2 s metric scrapes, so a level's CPU may be
     # missing; these tests do not judge it (the calibration's 4 s stages need theirs).
     min_measure_s=3.0,
     max_measure_s=3.0,
     min_settle_s=2.0,
     max_settle_s=2.0,
-    # The probe is one more run like the others; its decisions are tested in-process
-    # (tests/harness/validate/test_runner.py), its fit in tests/models/test_service_curve.py.
-    capacity_probe=False,
-    holdout=True,
-    holdout_levels=1,
-    holdout_fractions=(0.1,),
-    holdout_cpu_targets=(),
+    holdout_mix=True,
+    holdout_think=False,
+    holdout_cpu_targets=(0.10,),
     replications=2,
     max_replications=2,
 )
@@ -134,35 +138,35 @@ def test_the_demo_plans_calibrates_measures_compares_and_reports(demo_run: DemoR
     assert document["complete"], document.get("incomplete_reasons")
     assert demo_run.code == 0
     assert not (demo_run.directory / "logs").exists()  # it holds runs; it is not one itself
-    assert document["settings"]["levels"] == TINY.levels
-    (level,) = document["levels"]
-    assert level["measured"]["requests"] > 0 and level["predicted"]["throughput_rps"] > 0
-    measured = level["measured"]["throughput_rps"]
-    error = (level["predicted"]["throughput_rps"] - measured) / measured
-    assert level["relative_error"]["throughput_rps"] == pytest.approx(error, abs=1e-3)
-    # Two replications, each on its own service: measured is their mean.
-    assert level["replications"] == 2
-    runs = [run["throughput_rps"] for run in level["per_replication"]]
-    assert measured == pytest.approx(sum(runs) / 2, abs=1e-3)
-    spread = level["spread"]["throughput_rps"]
-    assert (spread["min"], spread["max"]) == (min(runs), max(runs))
-    assert document["summary"]["levels_compared"] == 1 and document["summary"]["replications"] == 2
-    first, second = document["step_runs"]
-    assert first == document["step_run"] and second != first
-    assert (Path(second) / "run.json").exists()
-    curve = document["service_curve"]
-    assert curve is not None, document.get("service_curve_error")
-    assert curve["saturation"] is None and "capacity_probe" not in document
-    assert document["holdout"]["complete"] and len(document["holdout"]["levels"]) == 1
+    calibration = document["calibration"]
+    assert calibration["pilot_cpu_per_user"] > 0
+    assert calibration["heaviest_cpu"] <= 0.5  # nothing measured near saturation was fitted
+    assert document["service_curve"] is not None, document.get("service_curve_error")
+    far, mix = document["trials"]
+    assert far["name"] == "far beyond the calibration" and mix["name"] == "held-out mix"
+    assert len(far["runs"]) == 2 and far["complete"] and mix["complete"]
+    assert max(lv["users"] for lv in far["levels"]) >= 1.5 * calibration["heaviest_users"]
+    for level in far["levels"]:
+        measured = level["measured"]
+        assert measured["requests"] > 0 and level["predicted"]["cpu_utilization"] > 0
+        # Two replications, each on its own service: measured is their mean.
+        assert level["replications"] == 2
+        runs = [run["throughput_rps"] for run in level["per_replication"]]
+        assert measured["throughput_rps"] == pytest.approx(sum(runs) / 2, abs=1e-3)
+        assert level["baseline"]["throughput_rps"] > 0  # the zero-latency baseline beside it
+        assert level["judged"] is (level["excluded_because"] is None)
+    assert far["saturation"] is not None  # judged, or not with the reason
     assert "[service_demands" in (demo_run.directory / "calibration.toml").read_text()
-    step_report = Path(first) / "report.html"
-    assert json.loads((Path(first) / "prediction.json").read_text())["calibrated"] is True
-    assert ", 2 runs)" in step_report.read_text()  # the spread over both runs
-    # The demo's own steps: the plan before and after, the report, the verdict.
+    first = Path(far["runs"][0])
+    assert json.loads((first / "prediction.json").read_text())["calibrated"] is True
+    assert json.loads((first / "trial.json").read_text())["runs"] == far["runs"]
+    assert ", 2 runs)" in (first / "report.html").read_text()  # the spread over both runs
+    # The demo's own steps: the plan before and after, the trial, the report, the verdict.
     output = demo_run.output
     assert "1/4 capacity plan (assumed service demands)" in output
+    assert "-- far beyond the calibration" in output
     assert "4/4 capacity plan (measured service demands)" in output
-    assert f"measurement report: {step_report}" in output
+    assert f"measurement report: {first / 'report.html'}" in output
     report = demo_run.directory / "report.html"
     assert f"report: {report} -- verdict: " in output and report.exists()
 
@@ -172,25 +176,16 @@ def test_the_machine_speed_reference_ran_beside_every_pinned_run(demo_run: DemoR
     document = demo_run.document
     if not document["cpu_pinning"]["pinned"]:
         pytest.skip(f"the service was not pinned: {document['cpu_pinning']['reason']}")
-    curve = document["service_curve"]
-    for run_dir in (document["calibration_run"], *document["step_runs"]):
+    calibration = document["calibration"]
+    runs = [calibration["run"], *(run for trial in document["trials"] for run in trial["runs"])]
+    for run_dir in runs:
         samples = read_samples(Path(run_dir) / SAMPLES_FILE)
-        assert len(samples) > 10 and all(ms > 0 for _, ms in samples)
-    assert curve["speed_reference_ms"] > 0
-    assert all(point["speed_reference_ms"] > 0 for point in curve["points"])
-    levels = [*document["levels"], *document["holdout"]["levels"]]
-    for level in levels:
-        block = level["at_measured_speed"]
-        speed = level["measured"]["speed_reference_ms"]
-        assert block["speed_factor"] == pytest.approx(speed / curve["speed_reference_ms"], 1e-3)
-        moved, measured = block["predicted"]["throughput_rps"], level["measured"]["throughput_rps"]
-        error = (moved - measured) / measured
-        assert block["relative_error"]["throughput_rps"] == pytest.approx(error, abs=1e-3)
-    # The summary at the measured speed judges exactly the levels inside the goals' range.
-    judged = [lv for lv in document["levels"] if lv["within_goal_range"]]
-    at_speed = document["summary"]["at_measured_speed"]
-    if not judged:
-        assert at_speed is None  # nothing inside the goals' range to judge
-    else:
-        expected = all(lv["at_measured_speed"]["meets_goals"] for lv in judged)
-        assert at_speed["goals_met"] is expected
+        assert len(samples) > 5 and all(ms > 0 for _, ms in samples)
+    # The speed-normalised fit sits beside the plain one, at the calibration's mean speed.
+    judged, other = document["service_curve"], document["alternative_curve"]
+    assert judged["speed_reference_ms"] is None  # the plain fit is judged by default
+    assert other["speed_reference_ms"] > 0
+    assert all(point["speed_reference_ms"] > 0 for point in other["points"])
+    for level in document["trials"][0]["levels"]:
+        assert level["measured"]["speed_reference_ms"] > 0
+        assert level["alternative"]["fit"] == "speed-normalised"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,32 @@ def test_bad_replication_flags_exit_2_naming_the_flag(
 def test_the_demo_makes_one_step_run() -> None:
     """A second replication would cost the demo's step load again: it would not fit in 5 min."""
     assert (DEMO_SETTINGS.replications, DEMO_SETTINGS.max_replications) == (1, 1)
+
+
+def test_the_fit_flags_reach_the_settings() -> None:
+    assert settings_from(parse()).speed_normalised_fit is False  # the plain fit is judged
+    assert settings_from(parse("--speed-normalised-fit")).speed_normalised_fit is True
+    assert settings_from(parse("--probe")).capacity_probe is True
+    both = settings_from(parse("--no-holdout"))
+    assert not both.holdout_mix and not both.holdout_think
+
+
+def test_strict_exits_1_on_any_judged_miss() -> None:
+    missed = {"summary": {"goals_met": False}}
+    met = {"summary": {"goals_met": True}}
+    assert validate_command._exit_code(ExitCode.OK, missed, strict=True) == ExitCode.BREACH
+    assert validate_command._exit_code(ExitCode.OK, missed, strict=False) == ExitCode.OK
+    assert validate_command._exit_code(ExitCode.OK, met, strict=True) == ExitCode.OK
+    # An incomplete validation says so first: its goals cannot be judged.
+    incomplete = ExitCode.UNREACHABLE
+    assert validate_command._exit_code(incomplete, missed, strict=True) == incomplete
+
+
+def test_reanalysing_a_directory_without_a_document_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "--reanalyse", str(tmp_path)]) == ExitCode.BAD_INPUT
+    assert f"--reanalyse {tmp_path}: no validation.json there" in capsys.readouterr().err
+    (tmp_path / "validation.json").write_text('{"schema_version": 1}', encoding="utf-8")
+    assert main(["validate", "--reanalyse", str(tmp_path)]) == ExitCode.BAD_INPUT
+    assert "schema_version 1" in capsys.readouterr().err

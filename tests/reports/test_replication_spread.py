@@ -8,42 +8,36 @@ from typing import Any
 
 import pytest
 
+from harness.validate.compare import LevelExpectations, compare
+from harness.validate.measure import aggregate_replications
+from models.validation_records import MeasuredLevel, TrialResult
 from reports import render_run_report
 from reports.load import ArtifactError
+from tests.harness.validate.helpers import level_prediction
 from tests.reports.factory import RunSpec, write_run
 from tests.reports.htmlcheck import parse
 
 
-def spread(low: float, high: float) -> dict[str, float]:
-    return {"min": low, "max": high, "relative_half_range": (high - low) / 2 / ((low + high) / 2)}
-
-
-def validation(users: int, replications: int) -> dict[str, Any]:
-    """A validation.json with one level, as harness validate writes it (keys it reads)."""
-    return {
-        "levels": [
-            {
-                "users": users,
-                "replications": replications,
-                "measured": {"throughput_rps": 712.3, "p50_ms": 30.5, "p95_ms": 98.0},
-                "spread": {
-                    "throughput_rps": spread(698.2, 725.4),
-                    "p50_ms": spread(29.81, 31.2),
-                    "p95_ms": spread(91.0, 104.0),
-                },
-            }
-        ]
-    }
+def trial(users: int, replications: int) -> dict[str, Any]:
+    """A validation trial (trial.json) with one level, as harness validate writes it."""
+    runs = [
+        MeasuredLevel(users, throughput_rps=rps, p50_ms=p50, p95_ms=p95)
+        for rps, p50, p95 in [(698.2, 29.81, 91.0), (725.4, 31.2, 104.0), (713.3, 30.49, 99.0)]
+    ][:replications]
+    level = aggregate_replications([[one] for one in runs])[0]
+    expected = {users: LevelExpectations(level_prediction(users), None, "plain", {})}
+    (compared,) = compare(expected, [level], loadgen_warning=0.8)
+    return TrialResult("far beyond the calibration", levels=(compared,), complete=True).to_json()
 
 
 def write(directory: Path, data: dict[str, Any]) -> None:
-    (directory / "validation.json").write_text(json.dumps(data), "utf-8")
+    (directory / "trial.json").write_text(json.dumps(data), "utf-8")
 
 
 def test_the_measure_stage_shows_mean_and_range_over_the_runs(tmp_path: Path) -> None:
     # A validation's paired stages: a settle stage, then the measured one, per level.
     run = write_run(tmp_path / "step", RunSpec(stages=(100, 100, 300, 300)))
-    write(run, validation(300, 3))
+    write(run, trial(300, 3))
     report = parse(render_run_report(run))
     measured = report.row("error-table", "S4")
     assert measured[2].endswith("mean 712 req/s (698–725, 3 runs)")
@@ -58,8 +52,8 @@ def test_the_measure_stage_shows_mean_and_range_over_the_runs(tmp_path: Path) ->
 @pytest.mark.parametrize(
     "data",
     [
-        validation(300, 1),  # one run: there is no spread to show
-        {"levels": [{"users": 300, "measured": {}, "relative_error": {}}]},  # before replications
+        trial(300, 1),  # one run: there is no spread to show
+        {"name": "a trial that measured nothing", "complete": False, "levels": []},
     ],
 )
 def test_no_spread_without_replications(tmp_path: Path, data: dict[str, Any]) -> None:
@@ -72,7 +66,7 @@ def test_no_spread_without_replications(tmp_path: Path, data: dict[str, Any]) ->
 
 def test_a_malformed_spread_names_the_key(tmp_path: Path) -> None:
     run = write_run(tmp_path / "step", RunSpec(stages=(100, 300)))
-    data = validation(300, 2)
+    data = trial(300, 2)
     data["levels"][0]["spread"]["p95_ms"]["max"] = "high"
     write(run, data)
     with pytest.raises(ArtifactError, match=r"levels\[0\]\.spread\.p95_ms\.max = 'high'"):

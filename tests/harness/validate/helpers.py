@@ -49,21 +49,28 @@ def one_run(
 
 #: Three calibration loads: (throughput req/s, CPU cores busy, mean, p50, p95 in ms).
 LOADS = [(27.0, 0.10, 3.4, 3.1, 6.5), (132.0, 0.54, 3.6, 2.7, 8.4), (262.0, 0.82, 3.8, 2.6, 9.5)]
+#: Three light calibration loads, every one at or under the calibration's 50% CPU.
+LIGHT = [(27.0, 0.10, 3.4, 3.1, 6.5), (70.0, 0.25, 3.5, 2.9, 7.5), (132.0, 0.45, 3.6, 2.7, 8.4)]
 
 
-def write_run(directory: Path, loads: list[tuple[float, float, float, float, float]]) -> Path:
+Load = tuple[float, float, float, float, float]
+"""A measured stage: (throughput req/s, CPU cores busy, mean, p50, p95 in ms)."""
+
+
+def write_run(directory: Path, loads: list[Load], users: list[int] | None = None) -> Path:
     """A run directory whose stages alternate settle (10 s) and measure (30 s) per load; its
     scrapes count every request on one route, ``GET /jobs``, with half the service's CPU."""
     stages: list[dict[str, Any]] = []
     scrapes: list[dict[str, Any]] = []
     t, cpu, requests = 0.0, 0.0, 0.0
+    counts = users or [20 * (i + 1) for i in range(len(loads))]
     for i, (x, u, mean, p50, p95) in enumerate(loads):
-        stages.append({"index": 2 * i, "users": 20 * (i + 1), "started_at_s": t, "elapsed_s": 10})
+        stages.append({"index": 2 * i, "users": counts[i], "started_at_s": t, "elapsed_s": 10})
         t += 10.0
         cpu += 10.0 * u
         measure = {
             "index": 2 * i + 1,
-            "users": 20 * (i + 1),
+            "users": counts[i],
             "started_at_s": t,
             "elapsed_s": 30.0,
             "throughput_rps": x,
@@ -100,18 +107,31 @@ def routes_profile() -> Profile:
     return overlay(profile, {"service_demands": demands})
 
 
-def finished_run(directory: Path, loads: list[Any], complete: bool = True) -> Path:
+def finished_run(
+    directory: Path, loads: list[Any], complete: bool = True, users: list[int] | None = None
+) -> Path:
     """:func:`write_run` with the run's own verdict on completeness."""
-    run_dir = write_run(directory, loads)
+    run_dir = write_run(directory, loads, users)
     run = json.loads((run_dir / "run.json").read_text())
     (run_dir / "run.json").write_text(json.dumps({**run, "complete": complete}))
     return run_dir
 
 
+def synthetic_service(users: int) -> Load:
+    """What a one-core service measures at ``users`` users of a 1.6 s think time: 3 ms of CPU
+    per request, a 3 ms floor and processor-sharing stretch, 330 req/s at saturation."""
+    cpu_s, floor_s, think_s = 0.003, 0.003, 1.6
+    x = min(users / (think_s + floor_s), 0.999 / cpu_s)
+    u = x * cpu_s
+    mean = floor_s / (1 - min(u, 0.99)) * 1e3
+    return (x, u, mean, mean * 0.8, mean * 2.5)
+
+
 class FakeRuns:
     """Stands in for :class:`harness.validate.runs.Runs`: each ``step`` call takes the next
-    entry of ``script`` (the loads a run measures, its exit code and completeness, or an
-    exception to raise) and writes that run's directory; the profiles asked for are kept."""
+    entry of ``script`` (the loads a run measures, or a function of the users of each measure
+    stage giving its load; with its exit code and completeness, or an exception to raise) and
+    writes that run's directory; the profiles asked for are kept."""
 
     def __init__(self, root: Path, *script: Any) -> None:
         self.root = root
@@ -129,6 +149,11 @@ class FakeRuns:
         loads, code, complete = entry if isinstance(entry, tuple) else (entry, 0, True)
         if loads is None:
             return RunResult(code, None)
-        run_dir = finished_run(self.root / f"step-{len(self.made) + 1}", loads, complete)
+        users = None
+        if callable(loads):
+            users = [stage.users for stage in profile.scenario_stages("step")[1::2]]
+            loads = [loads(n) for n in users]
+        run_dir = finished_run(self.root / f"step-{len(self.made) + 1}", loads, complete, users)
+        (run_dir / "profile.toml").write_text(profile.to_toml(), encoding="utf-8")
         self.made.append(run_dir)
         return RunResult(code, run_dir)

@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.validate.fit import CalibratedModel, calibration_points, fit_curve, probe_point
-from harness.validate.plan import holdout_profile
+from harness.validate.fit import (
+    CalibratedModel,
+    calibrate,
+    calibration_points,
+    fit_curve,
+    fit_models,
+    light_stages,
+    probe_point,
+)
+from harness.validate.plan import holdout_profile, validation_profile
 from models.profile import load_profile
-from tests.harness.validate.helpers import LOADS, routes_profile, write_run
+from tests.harness.validate.helpers import LIGHT, LOADS, routes_profile, write_run
 
 
 def test_points_come_from_the_measure_stages(tmp_path: Path) -> None:
@@ -82,7 +90,7 @@ def test_the_calibrated_model_predicts_another_mix_on_the_same_curve(tmp_path: P
     fit = fit_curve(write_run(tmp_path / "run", LOADS), routes_profile())
     model = CalibratedModel(routes_profile(), routes_profile(), fit.curve, spawn_rate=20.0)
     assert model.cpu_at(20) < model.cpu_at(80) < 1.0
-    users = model.users_at_cpu(0.5)
+    (users,) = model.levels_at_cpu((0.5,))
     assert model.cpu_at(users) >= 0.5 > model.cpu_at(users - 1)
     mix = model.for_mix(holdout_profile)
     assert mix.curve is model.curve  # nothing recalibrated
@@ -91,3 +99,47 @@ def test_the_calibrated_model_predicts_another_mix_on_the_same_curve(tmp_path: P
     # Without a curve: the MVA on the calibrated demands, one worker.
     plain = CalibratedModel(routes_profile(), routes_profile(), None, spawn_rate=20.0)
     assert plain.predict([10]).curve is None and plain.saturation_users > 0
+
+
+def test_only_the_light_stages_inform_the_fit(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", LOADS)  # 10%, 54% and 82% CPU
+    assert len(calibration_points(run, max_cpu=0.5)) == 1
+    stages, used = light_stages(run, 0.5)
+    assert [s.users for s in stages] == [20, 40, 60] and used == [20]
+    fit = fit_curve(run, routes_profile(), max_cpu=0.5)
+    assert fit.curve is None and fit.error is not None  # one light stage cannot fit a curve
+
+
+def test_plain_and_speed_normalised_fits_differ_only_by_the_speed(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", LIGHT)
+    plain = calibration_points(run, normalised=False)
+    assert all(point.reference_ms is None for point in plain)
+    # write_run's stages carry no speed reference: both fits are the same curve.
+    a, b = (fit_curve(run, routes_profile(), normalised=n).curve for n in (False, True))
+    assert a is not None and b is not None and a.busy_cpu_s == pytest.approx(b.busy_cpu_s)
+
+
+def test_the_models_of_a_calibration(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", LIGHT)
+    profile = validation_profile(load_profile(), 0.05)
+    calibration = calibrate(run, profile)
+    assert calibration.calibrated.service_demands["GET /jobs"].cpu_ms > 0
+    calibration.write(tmp_path)
+    assert "[service_demands" in (tmp_path / "calibration.toml").read_text()
+    assert (tmp_path / "calibration.json").exists()
+    stages, used = light_stages(run, 0.5)
+    assert used == [20, 40, 60]  # every stage of LIGHT is at or under 50% CPU
+    heaviest = max(stages, key=lambda s: s.users)
+    fitted = fit_models(
+        run, calibration, heaviest, speed_normalised=False, spawn_rate=20.0, max_cpu=0.5
+    )
+    models = fitted.models
+    assert models.judged.curve is fitted.judged_fit.curve and fitted.judged_fit.curve is not None
+    assert models.alternative is not None and models.alternative_fit == "speed-normalised"
+    assert models.baseline is not None
+    assert models.baseline.cpu_per_request_s == pytest.approx(0.45 / 132.0)
+    assert models.baseline.capacity_rps == pytest.approx(132.0 / 0.45)
+    normalised = fit_models(
+        run, calibration, heaviest, speed_normalised=True, spawn_rate=20.0, max_cpu=0.5
+    )
+    assert normalised.models.alternative_fit == "plain"

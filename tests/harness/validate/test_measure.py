@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.validate.compare import compare
+from harness.validate.compare import LevelExpectations, compare
 from harness.validate.measure import (
     ReplicatedLevel,
     aggregate_replications,
@@ -94,7 +94,7 @@ def test_spread_is_the_range_and_its_half_over_the_mean() -> None:
     assert spread.relative_half_range == pytest.approx(5 / 105)
     assert Spread.of([3.0]).relative_half_range == 0.0
     assert Spread.of([0.0, 0.0]).relative_half_range is None  # no mean to be relative to
-    with pytest.raises(ValueError, match="at least one value"):
+    with pytest.raises(ValueError, match="values must hold at least one value"):
         Spread.of([])
 
 
@@ -117,47 +117,57 @@ def test_replications_are_aggregated_on_their_mean_with_the_spread() -> None:
     assert len(high.runs) == 2 and high.mean.cpu_utilization == pytest.approx(0.925)
 
 
-def compared(levels: list[ReplicatedLevel]) -> list[ComparedLevel]:
+def compared(levels: list[ReplicatedLevel], predicted_cpu: float = 0.5) -> list[ComparedLevel]:
     """``levels`` compared with a prediction that matches their first run exactly."""
-    predictions = [
-        level_prediction(
-            level.users,
-            throughput_rps=level.runs[0].throughput_rps or 0.0,
-            mean_ms=level.runs[0].mean_ms or 0.0,
+    expected = {
+        level.users: LevelExpectations(
+            level_prediction(
+                level.users,
+                cpu_utilization=predicted_cpu,
+                mean_ms=level.runs[0].mean_ms or 0.0,
+            ),
+            None,
+            "plain",
+            {},
         )
         for level in levels
-    ]
-    return compare(predictions, levels, loadgen_warning=0.8)
+    }
+    return compare(expected, levels, loadgen_warning=0.8)
 
 
-def twice(first: MeasuredLevel, second: MeasuredLevel) -> list[ComparedLevel]:
-    return compared(aggregate_replications([[first], [second]]))
+def twice(
+    first: MeasuredLevel, second: MeasuredLevel, predicted_cpu: float = 0.5
+) -> list[ComparedLevel]:
+    return compared(aggregate_replications([[first], [second]]), predicted_cpu)
 
 
 def test_another_replication_while_the_noise_is_half_the_goals() -> None:
     def needed(levels: list[ComparedLevel], done: int, fraction: float = 0.5) -> bool:
         return needs_replication(levels, done, min_runs=2, max_runs=4, spread_fraction=fraction)
 
-    # Throughput ±4.8% and mean ±4.8%: under half their goals (5% and 10%), enough.
-    quiet = twice(one_run(10, 100.0, 5.0), one_run(10, 110.0, 5.5))
+    # CPU ±4.8% and mean ±4.8%: under half their goals (5% and 7.5%), enough.
+    quiet = twice(one_run(10, 100.0, 5.0, cpu=0.50), one_run(10, 110.0, 5.5, cpu=0.55))
     assert noisy_levels(quiet, 0.5) == []
     assert needed(quiet, 1)  # the minimum is always run
     assert not needed(quiet, 2)
-    # Throughput ±5.7%: above half its goal, though within the goal itself.
-    throughput = twice(one_run(10, 100.0, 5.0), one_run(10, 112.0, 5.0))
-    ((users, metric, half),) = noisy_levels(throughput, 0.5)
-    assert (users, metric) == (10, "throughput_rps") and half == pytest.approx(6 / 106)
-    assert needed(throughput, 2) and needed(throughput, 3)
-    assert not needed(throughput, 4)  # never past the maximum
-    # Mean response time ±10.7%: above half of its 20% goal.
+    # CPU ±5.7%: above half its goal, though within the goal itself.
+    cpu = twice(one_run(10, 100.0, 5.0, cpu=0.50), one_run(10, 100.0, 5.0, cpu=0.56))
+    ((users, metric, half),) = noisy_levels(cpu, 0.5)
+    assert (users, metric) == (10, "cpu_utilization") and half == pytest.approx(0.03 / 0.53)
+    assert needed(cpu, 2) and needed(cpu, 3)
+    assert not needed(cpu, 4)  # never past the maximum
+    # Mean response time ±10.7%: above half of its 15% goal.
     mean = twice(one_run(10, 100.0, 5.0), one_run(10, 100.0, 6.2))
     ((users, metric, half),) = noisy_levels(mean, 0.5)
     assert (users, metric) == (10, "mean_ms") and half == pytest.approx(0.6 / 5.6)
+    # Throughput's noise does not count: in a closed loop it is the think time's.
+    throughput = twice(one_run(10, 100.0, 5.0), one_run(10, 130.0, 5.0))
+    assert not needed(throughput, 2)
     # p95's noise does not count (it goes from 15 to 30 ms here, all else the same).
     base = one_run(10, 100.0, 5.0)
     assert not needed(twice(base, dataclasses.replace(base, p95_ms=30.0)), 2)
-    # Above 85% CPU the goals do not apply, and neither does their noise.
-    saturated = twice(one_run(10, 100.0, 5.0, cpu=0.95), one_run(10, 150.0, 9.0, cpu=0.99))
+    # Where the model predicts over 85% CPU the goals do not judge, and neither does their noise.
+    saturated = twice(one_run(10, 100.0, 5.0), one_run(10, 150.0, 9.0), predicted_cpu=0.95)
     assert not needed(saturated, 2)
     # The threshold is a fraction of the goals: at the full goal, ±5.7% is quiet enough.
-    assert not needed(throughput, 2, fraction=1.0)
+    assert not needed(cpu, 2, fraction=1.0)

@@ -6,10 +6,13 @@ import pytest
 
 from harness.validate.plan import (
     calibration_stages,
-    holdout_levels,
+    calibration_users,
     holdout_profile,
+    levels_at_cpu,
     paired_stages,
-    plan_levels,
+    pilot_stages,
+    think_profile,
+    users_at_cpu,
     validation_profile,
     with_step_stages,
 )
@@ -42,60 +45,6 @@ def test_step_stages_reach_the_scenario(profile: Profile) -> None:
     assert with_step_stages(profile, stages).scenario_stages("step") == tuple(stages)
 
 
-def test_levels_span_light_load_to_past_saturation() -> None:
-    settings = ValidationSettings(levels=5)
-    levels = plan_levels(100.0, settings)
-    assert levels == [15, 41, 68, 94, 120]
-    assert plan_levels(3.0, settings) == sorted(set(plan_levels(3.0, settings)))
-    with pytest.raises(ValueError, match="saturation point"):
-        plan_levels(0.0, settings)
-
-
-def test_levels_are_placed_by_predicted_cpu_inside_the_goals_range() -> None:
-    # A service like the bundled one: CPU rises steeply, then its last 10% spans most of
-    # the throughput range. Even spacing in users would put one level under 85% CPU.
-    def cpu_at(users: int) -> float:
-        return min(0.9, users / 100.0) + 0.1 * max(0.0, users - 90.0) / 510.0
-
-    settings = ValidationSettings(levels=5)
-    levels = plan_levels(500.0, settings, cpu_at)
-    assert levels[:3] == [25, 50, 75]  # where the model says 25%, 50% and 75% CPU
-    assert levels[3:] == [338, 600]  # then evenly up to 120% of the saturation point
-    assert sum(cpu_at(n) <= 0.85 for n in levels) == 3
-    assert plan_levels(500.0, settings) == [75, 206, 338, 469, 600]  # without the model
-    # Fewer levels than CPU targets: evenly spaced.
-    assert plan_levels(500.0, ValidationSettings(levels=2), cpu_at) == [75, 600]
-
-
-def test_settings_are_checked() -> None:
-    with pytest.raises(ValueError, match="think_scale"):
-        ValidationSettings(think_scale=0)
-    with pytest.raises(ValueError, match="lowest_fraction"):
-        ValidationSettings(lowest_fraction=1.5)
-    with pytest.raises(ValueError, match="calibration_factors"):
-        ValidationSettings(calibration_factors=())
-    with pytest.raises(ValueError, match="got replications = 0 and max_replications = 4"):
-        ValidationSettings(replications=0)
-    with pytest.raises(ValueError, match="replications <= max_replications"):
-        ValidationSettings(replications=3, max_replications=2)
-    with pytest.raises(ValueError, match="replication_spread"):
-        ValidationSettings(replication_spread=0.0)
-
-
-def test_calibration_is_a_short_step_of_settle_and_measure_stages() -> None:
-    settings = ValidationSettings(calibration_users=20, calibration_s=30.0, min_settle_s=8.0)
-    stages = calibration_stages(settings, login_cpu_ms=40.0)
-    assert [s.users for s in stages] == [20, 20, 100, 100, 200, 200]
-    assert all(s.duration_s == 30.0 for s in stages[1::2])
-    for settle, previous in zip(stages[2::2], (20, 100), strict=True):
-        arriving = settle.users - previous
-        assert settle.duration_s >= 2 * arriving * 0.040  # their logins, twice over
-        assert settle.duration_s > arriving / settle.spawn_rate  # the ramp fits
-    # Factors that round to the same load give one stage pair, not two.
-    same = calibration_stages(ValidationSettings(calibration_users=2, calibration_factors=(1, 1.1)))
-    assert [s.users for s in same] == [2, 2]
-
-
 def test_each_level_gets_a_settle_and_a_measure_stage(profile: Profile) -> None:
     settings = ValidationSettings(min_measure_s=30, max_measure_s=60, min_settle_s=8)
     prediction = predict(validation_profile(profile, 0.1), [10, 50], servers=1)
@@ -122,12 +71,60 @@ def test_a_settle_cap_never_cuts_the_ramp(profile: Profile) -> None:
     assert with_step_stages(profile, stages).scenario_stages("step") == tuple(stages)
 
 
-def test_the_held_out_levels_sit_at_their_cpu_targets() -> None:
-    def cpu_at(users: int) -> float:
-        return users / 200.0
+def test_held_out_think_times_multiply_every_persona(profile: Profile) -> None:
+    slower = think_profile(validation_profile(profile, 0.05), 2.0)
+    assert slower.personas.homeowner.think_time_s == pytest.approx(3.0)
+    assert slower.personas.contractor.think_time_s == pytest.approx(2.0)
+    assert slower.personas.homeowner.share == profile.personas.homeowner.share
 
-    settings = ValidationSettings(holdout_levels=2, holdout_cpu_targets=(0.5, 0.75))
-    assert holdout_levels(300.0, settings, cpu_at) == [100, 150]
-    # Without the model's CPU: fractions of that mix's saturation point.
-    assert holdout_levels(300.0, settings) == [120, 240]
-    assert holdout_levels(300.0, ValidationSettings(holdout_levels=1)) == [120]
+
+def test_the_pilot_sizes_the_calibration_under_its_cpu_targets() -> None:
+    settings = ValidationSettings(calibration_cpu_targets=(0.12, 0.27, 0.42))
+    # 0.004 cores per user at light load: 30, 67 and 105 users; CPU per user falls as the
+    # load rises, so each stage lands at or under its target.
+    assert calibration_users(0.004, settings) == [30, 67, 105]
+    assert calibration_users(0.5, settings) == [1]  # a very heavy user: one user, once
+    with pytest.raises(ValueError, match="CPU per user"):
+        calibration_users(0.0, settings)
+    pilot = pilot_stages(ValidationSettings(pilot_users=10, pilot_s=6.0), login_cpu_ms=40.0)
+    assert [s.users for s in pilot] == [10, 10] and pilot[1].duration_s == 6.0
+
+
+def test_levels_sit_where_the_model_predicts_each_cpu_target() -> None:
+    def cpu_at(users: int) -> float:
+        return min(1.0, users / 200.0)
+
+    assert users_at_cpu(cpu_at, 0.5, 400.0) == 100
+    assert users_at_cpu(cpu_at, 2.0, 400.0) == 400  # never reached: the saturation point
+    assert levels_at_cpu(cpu_at, (0.15, 0.4, 0.95), 250.0) == [30, 80, 190]
+    assert levels_at_cpu(cpu_at, (0.5, 0.5), 250.0) == [100]  # one level per distinct load
+    with pytest.raises(ValueError, match="saturation point"):
+        levels_at_cpu(cpu_at, (0.5,), 0.0)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="think_scale"):
+        ValidationSettings(think_scale=0)
+    with pytest.raises(ValueError, match=r"calibration_cpu_targets must each be in \(0, 0.5\]"):
+        ValidationSettings(calibration_cpu_targets=(0.2, 0.6))  # over the calibration's limit
+    with pytest.raises(ValueError, match="extrapolation_cpu_targets needs at least one"):
+        ValidationSettings(extrapolation_cpu_targets=())
+    with pytest.raises(ValueError, match="beyond_factors"):
+        ValidationSettings(beyond_factors=(0.5,))
+    with pytest.raises(ValueError, match="holdout_think_factor"):
+        ValidationSettings(holdout_think_factor=1.0)
+    with pytest.raises(ValueError, match="got replications = 0 and max_replications = 4"):
+        ValidationSettings(replications=0)
+    with pytest.raises(ValueError, match="replication_spread"):
+        ValidationSettings(replication_spread=0.0)
+
+
+def test_calibration_stages_settle_then_measure_each_load() -> None:
+    settings = ValidationSettings(calibration_s=30.0, min_settle_s=8.0)
+    stages = calibration_stages([100, 20, 60], settings, login_cpu_ms=40.0)
+    assert [s.users for s in stages] == [20, 20, 60, 60, 100, 100]
+    assert all(s.duration_s == 30.0 for s in stages[1::2])
+    for settle, previous in zip(stages[2::2], (20, 60), strict=True):
+        arriving = settle.users - previous
+        assert settle.duration_s >= 2 * arriving * 0.040  # their logins, twice over
+        assert settle.duration_s > arriving / settle.spawn_rate  # the ramp fits

@@ -1,5 +1,6 @@
-"""The whole validation in-process, on scripted runs: the order of its runs, the capacity
-probe's part in the fit, the document it writes, and what a failure or Ctrl-C leaves."""
+"""The whole validation in-process, on scripted runs: the pilot, the light calibration, the
+trials in order, the capacity probe as a diagnostic, the document, the reanalysis, and what a
+failure or Ctrl-C leaves."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from typing import Any
 import pytest
 
 from harness.validate import runner
+from harness.validate.reanalyse import reanalyse
 from harness.validate.settings import ValidationSettings
-from harness.validate.table import format_levels
+from harness.validate.table import format_document
 from models.profile import load_profile
-from tests.harness.validate.helpers import LOADS, FakeRuns
+from tests.harness.validate.helpers import LIGHT, LOADS, FakeRuns, synthetic_service
 
-#: A bundled service saturating near 700 req/s: what a probe measures (X, U, mean, p50, p95).
-SATURATED = [(700.0, 0.99, 150.0, 90.0, 400.0)]
+#: The pilot: 10 users at 4% CPU, so 0.004 cores per user (write_run reports 20 users; the
+#: pilot's own count is the settings').
+PILOT = [(13.0, 0.04, 3.4, 3.1, 6.5)]
+
+#: Fast settings: two judged trials on scripted runs (the think-time trial left out).
+QUICK = ValidationSettings(holdout_think=False, replications=2, max_replications=2)
 
 
 def validate(
@@ -36,97 +42,133 @@ def written(outcome: runner.ValidationOutcome) -> dict[str, Any]:
     return document
 
 
-def test_calibration_step_replications_and_held_out_mix_in_order(
+def test_pilot_light_calibration_and_the_trials_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = ValidationSettings(capacity_probe=False, replications=2, max_replications=2)
-    outcome, runs, log = validate(tmp_path, monkeypatch, settings, LOADS, LOADS, LOADS, LOADS)
-    calibration, *step, holdout = runs.profiles
-    assert [s.users for s in calibration.scenario_stages("step")] == [20, 20, 100, 100, 200, 200]
-    assert step[0] == step[1]  # a replication runs the same load again
-    assert holdout.personas.operator.share == 0.30  # the held-out mix
+    script = (PILOT, LIGHT, synthetic_service, synthetic_service, synthetic_service)
+    outcome, runs, log = validate(tmp_path, monkeypatch, QUICK, *script)
+    pilot, calibration, far, again, mix = runs.profiles
+    assert [s.users for s in pilot.scenario_stages("step")] == [10, 10]
+    # 0.004 cores per user: the calibration's CPU targets at 30, 67 and 105 users.
+    assert [s.users for s in calibration.scenario_stages("step")][1::2] == [30, 67, 105]
+    assert far == again  # a replication runs the same load again
+    assert mix.personas.operator.share == 0.30  # the held-out mix
     document = written(outcome)
     assert document["complete"] and outcome.exit_code == 0
-    assert document["calibration_run"] == str(runs.made[0])
-    assert document["step_runs"] == [str(runs.made[1]), str(runs.made[2])]
-    assert document["holdout"]["run"] == str(runs.made[3])
-    assert document["holdout"]["shares"] == {"homeowner": 0.4, "contractor": 0.3, "operator": 0.3}
-    assert document["service_curve"] is not None and "capacity_probe" not in document
-    assert outcome.step_run == runs.made[1] and outcome.report == runs.made[1] / "report.html"
-    # The step load's first run holds the calibrated prediction and the whole document.
-    assert json.loads((runs.made[1] / "prediction.json").read_text())["calibrated"] is True
-    assert json.loads((runs.made[1] / "validation.json").read_text()) == document
-    assert (runs.made[3] / "prediction.json").exists()
+    assert document["protocol"]["judged_by"] == "predicted CPU"
+    assert document["protocol"]["calibration_cpu_limit"] == 0.5
+    calibration_record = document["calibration"]
+    assert calibration_record["pilot_cpu_per_user"] == pytest.approx(0.004)
+    assert calibration_record["used_users"] == [20, 40, 60]  # write_run's users for LIGHT
+    assert calibration_record["heaviest_cpu"] == pytest.approx(0.45)
+    assert document["service_curve"] is not None and document["alternative_curve"] is not None
+    far_trial, mix_trial = document["trials"]
+    assert far_trial["name"] == "far beyond the calibration"
+    assert far_trial["runs"] == [str(runs.made[2]), str(runs.made[3])]
+    users = [level["users"] for level in far_trial["levels"]]
+    assert max(users) >= 3 * 60  # three times the calibration's heaviest load
+    assert far_trial["saturation"] is not None  # the far trial judges the capacity
+    assert mix_trial["saturation"] is None and mix_trial["shares"]["operator"] == 0.3
+    for level in far_trial["levels"]:
+        assert level["baseline"]["throughput_rps"] > 0  # the zero-latency baseline
+        assert "alternative" in level  # the other fit beside the judged one
+    first = Path(far_trial["runs"][0])
+    assert json.loads((first / "prediction.json").read_text())["calibrated"] is True
+    assert json.loads((first / runner.TRIAL_FILE).read_text()) == far_trial
+    assert outcome.report == first / "report.html"
     assert (outcome.directory / "calibration.toml").exists()
-    assert "validate: calibration run, [20, 100, 200] users" in log
-    assert "validate: held-out mix" in log
-    assert "held-out mix" in format_levels(document)
+    assert "validate: calibration, [30, 67, 105] users (light load only)" in log
+    text = format_document(document)
+    assert "-- far beyond the calibration" in text and "-- held-out mix" in text
+    assert text.splitlines()[0].startswith("calibration (light load only, limit 50% CPU)")
 
 
-@pytest.mark.parametrize(
-    ("cpu", "code", "used", "warning"),
-    [
-        (0.99, 0, True, None),
-        (0.60, 0, False, "ran at 60% CPU, not saturated"),
-        (0.99, 3, False, "did not complete"),
-    ],
-)
-def test_the_capacity_probe_joins_the_fit_only_when_it_saturated_the_service(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    cpu: float,
-    code: int,
-    used: bool,
-    warning: str | None,
-) -> None:
-    settings = ValidationSettings(probe_factor=1.5, probe_s=20.0, holdout=False, replications=1)
-    probe = ([(740.0, cpu, 150.0, 90.0, 400.0)], code, code == 0)
-    outcome, runs, log = validate(tmp_path, monkeypatch, settings, LOADS, probe, LOADS)
-    document = written(outcome)
-    record = document["capacity_probe"]
-    # 1.5 x the light curve's saturation point, a settle stage for their logins, 20 s measured
-    stages = runs.profiles[1].scenario_stages("step")
-    assert [s.users for s in stages] == [record["users"]] * 2 and stages[1].duration_s == 20.0
-    login_s = load_profile().service_demands["POST /auth/login"].cpu_ms / 1e3
-    assert stages[0].duration_s >= 2 * record["users"] * login_s
-    assert record["used"] is used
-    assert record.get("throughput_rps") == (740.0 if code == 0 else None)  # what it measured
-    assert (document["service_curve"]["saturation"] is not None) is used
-    if warning is not None:
-        assert any(warning in text for text in document["warnings"])
-    assert f"validate: capacity probe, {record['users']} users at 0.5 x the think time" in log
-
-
-def test_a_calibration_that_did_not_complete_ends_the_validation(
+def test_a_calibration_stage_over_the_limit_is_left_out_of_the_fit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    outcome, runs, _ = validate(tmp_path, monkeypatch, ValidationSettings(), (None, 3, False))
+    settings = ValidationSettings(holdout_mix=False, holdout_think=False, replications=1)
+    outcome, _, _ = validate(tmp_path, monkeypatch, settings, PILOT, LOADS, synthetic_service)
     document = written(outcome)
-    assert len(runs.profiles) == 1
-    assert document["incomplete_reasons"] == ["the calibration run did not complete"]
+    assert document["calibration"]["used_users"] == [20]  # 54% and 82% CPU left out
+    assert any("ran over 50% CPU" in text for text in document["warnings"])
+    # One light stage cannot fit a curve: the prediction is the MVA's, and it says why.
+    assert document["service_curve"] is None and document["service_curve_error"]
+
+
+def test_the_capacity_probe_is_a_diagnostic_never_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ValidationSettings(
+        capacity_probe=True, holdout_mix=False, holdout_think=False, replications=1
+    )
+    probe = [(740.0, 0.99, 150.0, 90.0, 400.0)]
+    outcome, runs, log = validate(
+        tmp_path, monkeypatch, settings, PILOT, LIGHT, probe, synthetic_service
+    )
+    document = written(outcome)
+    record = document["probe"]
+    assert record["saturated"] and record["throughput_rps"] == 740.0
+    assert record["probe_informed_saturation_rps"] > 0
+    assert document["protocol"]["probe"] == "diagnostic only, never judged"
+    # The judged curve is the light one: the probe's point is in neither judged fit.
+    assert document["service_curve"]["saturation"] is None
+    assert "capacity probe (diagnostic, not judged)" in log
+    assert "probe-informed capacity" in format_document(document)
+    assert len(runs.profiles) == 4
+
+
+def test_a_pilot_or_calibration_that_did_not_complete_ends_the_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome, runs, _ = validate(tmp_path / "a", monkeypatch, QUICK, (None, 3, False))
+    document = written(outcome)
+    assert len(runs.profiles) == 1 and document["trials"] == []
+    assert document["incomplete_reasons"] == ["the pilot run did not complete"]
     assert not document["complete"] and outcome.exit_code == 3 and outcome.report is None
+    outcome, _, _ = validate(tmp_path / "b", monkeypatch, QUICK, PILOT, (None, 3, False))
+    assert written(outcome)["incomplete_reasons"] == ["the calibration run did not complete"]
 
 
 def test_an_incomplete_replication_leaves_a_document_marked_incomplete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = ValidationSettings(capacity_probe=False, holdout=False, replications=2)
-    outcome, _, _ = validate(tmp_path, monkeypatch, settings, LOADS, LOADS, (LOADS, 3, False))
+    settings = ValidationSettings(holdout_mix=False, holdout_think=False, replications=2)
+    script = (PILOT, LIGHT, synthetic_service, (synthetic_service, 3, False))
+    outcome, _, _ = validate(tmp_path, monkeypatch, settings, *script)
     document = written(outcome)
     assert document["incomplete_reasons"] == [
-        "replication 2 of the step load was incomplete (see its run.json)"
+        "replication 2 of the far beyond the calibration was incomplete (see its run.json)"
     ]
-    assert len(document["step_runs"]) == 2 and document["levels"][0]["replications"] == 2
-    assert outcome.exit_code == 3
+    assert len(document["trials"][0]["runs"]) == 2 and outcome.exit_code == 3
+    assert any("incomplete" in miss for miss in document["summary"]["misses"])
 
 
 def test_ctrl_c_during_a_run_stops_the_validation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    outcome, runs, _ = validate(
-        tmp_path, monkeypatch, ValidationSettings(capacity_probe=False), LOADS, KeyboardInterrupt()
-    )
-    assert len(runs.profiles) == 2  # the calibration, then the step run that was interrupted
+    outcome, runs, _ = validate(tmp_path, monkeypatch, QUICK, PILOT, LIGHT, KeyboardInterrupt())
+    assert len(runs.profiles) == 3  # the pilot, the calibration, the interrupted trial run
     document = written(outcome)
     assert document["incomplete_reasons"] == ["interrupted (Ctrl-C); the runs so far are kept"]
     assert document["complete"] is False and outcome.exit_code == 3
+
+
+def test_a_reanalysis_refits_the_same_runs_the_other_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = (PILOT, LIGHT, synthetic_service, synthetic_service, synthetic_service)
+    outcome, _, _ = validate(tmp_path, monkeypatch, QUICK, *script)
+    original = written(outcome)
+    again = reanalyse(outcome.directory, speed_normalised_fit=True)
+    assert again["protocol"]["judged_fit"] == "speed-normalised"
+    assert again["reanalysed_from"] == str(outcome.directory / "validation.json")
+    assert [t["name"] for t in again["trials"]] == [t["name"] for t in original["trials"]]
+    for before, after in zip(original["trials"], again["trials"], strict=True):
+        assert after["runs"] == before["runs"]  # the same runs, nothing run again
+        assert [lv["users"] for lv in after["levels"]] == [lv["users"] for lv in before["levels"]]
+        assert [lv["measured"] for lv in after["levels"]] == [
+            lv["measured"] for lv in before["levels"]
+        ]
+    # The same choice again reproduces the original's predictions exactly.
+    same = reanalyse(outcome.directory, speed_normalised_fit=False)
+    assert [t["levels"] for t in same["trials"]] == [t["levels"] for t in original["trials"]]

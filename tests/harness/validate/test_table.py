@@ -1,72 +1,88 @@
-"""The plain-text table ``harness validate`` and ``harness demo`` print from a document."""
+"""The plain-text validation ``harness validate`` and ``harness demo`` print from a document."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.validate.table import format_levels
+from harness.validate.table import format_document, format_trial
 
 
-def level(users: int, predicted: float, measured: float, cpu: float) -> dict[str, Any]:
+def level(users: int, judged: bool = True, meets: bool | None = True) -> dict[str, Any]:
     """A validation.json level with the figures the table reads."""
     return {
         "users": users,
-        "predicted": {"throughput_rps": predicted, "p95_ms": 9.0},
-        "measured": {"throughput_rps": measured, "p95_ms": 9.0, "cpu_utilization": cpu},
-        "relative_error": {
-            "throughput_rps": (predicted - measured) / measured,
-            "p95_ms": 0.0,
-            "mean_ms": 0.0,
-        },
-    }
-
-
-def saturation(top: dict[str, Any], saturated: bool) -> dict[str, Any]:
-    return {
-        "users": top["users"],
-        "predicted_rps": top["predicted"]["throughput_rps"],
-        "measured_rps": top["measured"]["throughput_rps"],
-        "relative_error": top["relative_error"]["throughput_rps"],
-        "measured_cpu_utilization": top["measured"]["cpu_utilization"],
-        "saturated": saturated,
-        "at_measured_speed": None,
-    }
-
-
-def test_an_unsaturated_top_level_is_called_a_lower_bound() -> None:
-    below = saturation(level(346, 380, 460, 0.92), saturated=False)
-    line = format_levels({"levels": [], "saturation_throughput": below})
-    assert "predicted 380 req/s, measured 460 req/s at 346 users (-17.4%" in line
-    assert "service CPU 92%" in line and "a lower bound" in line
-    at = saturation(level(400, 470, 460, 0.99), saturated=True)
-    assert "lower bound" not in format_levels({"levels": [], "saturation_throughput": at})
-
-
-def test_the_table_shows_the_prediction_at_the_measured_speed() -> None:
-    top = level(400, 600, 470, 0.99)
-    top["at_measured_speed"] = {
-        "speed_reference_ms": 1.5,
-        "speed_factor": 1.25,
-        "predicted": {"throughput_rps": 480.0},
-        "relative_error": {"throughput_rps": 10 / 470, "mean_ms": -0.15, "p95_ms": 0.2},
-        "meets_goals": None,
-    }
-    check = {
-        **saturation(top, saturated=True),
-        "at_measured_speed": {
-            "speed_factor": 1.25, "predicted_rps": 480.0, "relative_error": 10 / 470,
-        },
+        "predicted": {"throughput_rps": 100.0, "cpu_utilization": 0.40, "mean_ms": 5.0,
+                      "p95_ms": 12.0},
+        "measured": {"throughput_rps": 101.0, "cpu_utilization": 0.42, "mean_ms": 5.5,
+                     "p95_ms": 11.0},
+        "relative_error": {"cpu_utilization": -0.0476, "mean_ms": -0.0909, "p95_ms": 0.0909},
+        "baseline": {"throughput_rps": 102.0},
+        "baseline_error": {"cpu_utilization": 0.2, "mean_ms": -0.4, "p95_ms": -0.5},
+        "judged": judged,
+        "excluded_because": None if judged else "predicted CPU 95% is above the goals' 85%",
+        "meets_goals": meets,
+        "replications": 2,
     }  # fmt: skip
-    text = format_levels({"levels": [], "saturation_throughput": check})
-    assert "predicted 600 req/s, measured 470 req/s at 400 users (+27.7%" in text
-    assert "at the measured machine speed (x1.25): predicted 480 req/s (+2.1%)" in text
-    table = format_levels({"levels": [{**top, "within_goal_range": False}]})
-    assert "+2.1%/-15.0%/+20.0% (x1.25)" in table
-    assert "above 85% CPU" in table
-    unmeasured = format_levels({"levels": [level(100, 150, 151, 0.5)]})
-    assert "speed not measured" in unmeasured
 
 
-def test_warnings_end_the_table() -> None:
-    text = format_levels({"levels": [], "warnings": ["the calibration's CPU fit was held"]})
-    assert text.splitlines()[-1] == "warning: the calibration's CPU fit was held"
+def trial(**more: Any) -> dict[str, Any]:
+    return {
+        "name": "far beyond the calibration",
+        "what_differs": "the same mix at up to 3.0 times the calibration's heaviest load",
+        "levels": [level(40), level(200, judged=False, meets=None)],
+        "complete": True,
+        "summary": {
+            "levels_judged": 1,
+            "worst_abs_relative_error": {"cpu_utilization": 0.0476, "mean_ms": 0.0909,
+                                         "p95_ms": 0.0909},
+            "baseline_worst_abs_relative_error": {"cpu_utilization": 0.2, "mean_ms": 0.4,
+                                                  "p95_ms": 0.5},
+            "goals_met": True,
+            "misses": [],
+        },
+        **more,
+    }  # fmt: skip
+
+
+def test_a_trial_shows_each_level_beside_the_baseline_and_why_one_is_not_judged() -> None:
+    text = format_trial(trial())
+    lines = text.splitlines()
+    assert lines[0].startswith("-- far beyond the calibration: the same mix")
+    assert "40% " in lines[2] and "-4.8%" in lines[2] and "+20.0%)" in lines[2]
+    assert lines[2].endswith("| yes (2 runs)")
+    assert "no: predicted CPU 95% is above the goals' 85%" in lines[3]
+    assert "CPU 4.8% (baseline 20.0%), mean 9.1% (baseline 40.0%)" in text
+    assert "every judged goal met" in text
+
+
+def test_the_saturation_line_says_judged_or_why_not() -> None:
+    saturation = {
+        "judged": True, "users": [300, 400], "predicted_rps": 540.0, "measured_rps": 510.0,
+        "relative_error": 0.0588, "meets_goal": True, "baseline_rps": 300.0,
+        "baseline_error": -0.4118, "alternative_rps": 560.0, "alternative_error": 0.098,
+    }  # fmt: skip
+    text = format_trial(trial(saturation=saturation))
+    assert "saturation at [300, 400] users: predicted 540 req/s, measured 510 req/s (+5.9%" in text
+    assert "naive baseline 300 req/s (-41.2%); the other fit 560 req/s (+9.8%)" in text
+    unjudged = {"judged": False, "reason": "the service never saturated (highest: 300 users)"}
+    assert "saturation: not judged: the service never saturated" in format_trial(
+        trial(saturation=unjudged)
+    )
+
+
+def test_a_miss_is_named_and_the_verdict_counts_them() -> None:
+    missed = trial(levels=[level(40, meets=False)])
+    missed["summary"] = {**missed["summary"], "goals_met": False,
+                         "misses": ["40 users: mean_ms -30.0% (goal ±15%)"]}  # fmt: skip
+    document = {
+        "calibration": {"cpu_limit": 0.5, "stages": [{"users": 30, "cpu_utilization": 0.11}],
+                        "used_users": [30], "pilot_cpu_per_user": 0.004},
+        "trials": [missed],
+        "summary": {"goals_met": False, "misses": ["far beyond: 40 users: mean_ms -30.0%"]},
+        "warnings": ["a warning"],
+    }  # fmt: skip
+    text = format_document(document)
+    assert "30 users at 11% CPU; pilot 0.0040 cores per user" in text
+    assert "| yes, MISSED" in text and "miss: 40 users: mean_ms -30.0% (goal ±15%)" in text
+    assert "verdict: 1 miss(es)" in text
+    assert text.splitlines()[-1] == "warning: a warning"

@@ -5,30 +5,33 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
 from harness.errors import TargetUnreachable
-from harness.validate.fit import CalibratedModel
+from harness.validate.fit import CalibratedModel, Models
 from harness.validate.plan import validation_profile
 from harness.validate.runs import Runs
 from harness.validate.settings import ValidationSettings
-from harness.validate.table import format_levels
+from harness.validate.table import format_trial
 from harness.validate.trial import Trial
 from models.profile import load_profile
-from models.validation_records import TrialResult, ValidationDocument
+from models.validation_records import TrialResult
 from tests.harness.validate.helpers import LOADS, FakeRuns
 
-#: The same loads 15% faster: against LOADS, throughput spreads ±7% (over half its 10% goal).
-FASTER = [(x * 1.15, u, mean, p50, p95) for x, u, mean, p50, p95 in LOADS]
+#: The same loads at 15% more CPU: against LOADS, CPU spreads ±7% (over half its 10% goal).
+HOTTER = [(x, u * 1.15, mean, p50, p95) for x, u, mean, p50, p95 in LOADS]
 
 
 def trial(min_runs: int, max_runs: int) -> Trial:
     """The three levels write_run records (20, 40 and 60 users), on the MVA (no curve)."""
     profile = validation_profile(load_profile(), 0.05)
     model = CalibratedModel(profile, profile, None, spawn_rate=20.0)
-    return Trial("step load", model, (20, 40, 60), ValidationSettings(), min_runs, max_runs)
+    models = Models(model, None, "speed-normalised", None)
+    return Trial(
+        "step load", "a test", models, (20, 40, 60), ValidationSettings(), 0.05, min_runs, max_runs
+    )
 
 
 def run(one: Trial, runs: FakeRuns, log: io.StringIO | None = None) -> list[TrialResult]:
@@ -36,10 +39,6 @@ def run(one: Trial, runs: FakeRuns, log: io.StringIO | None = None) -> list[Tria
     seen: list[TrialResult] = []
     final = one.run(cast(Runs, runs), 0.8, seen.append, log or io.StringIO())
     return [*seen, final]
-
-
-def document_of(result: TrialResult) -> dict[str, Any]:
-    return ValidationDocument("now", {}, {}, step=result).to_json()
 
 
 def test_the_trial_runs_its_prediction_as_settle_and_measure_stages(tmp_path: Path) -> None:
@@ -64,7 +63,7 @@ def test_quiet_runs_stop_at_the_minimum(tmp_path: Path) -> None:
     assert result.runs == tuple(str(made) for made in runs.made)
     assert all(level.replications == 2 for level in result.levels)
     assert result.summary is not None
-    assert result.summary.widest_spread == {"throughput_rps": 0.0, "mean_ms": 0.0}
+    assert result.summary.widest_spread == {"cpu_utilization": 0.0, "mean_ms": 0.0}
     assert result.complete and not result.incomplete_reasons
     lines = log.getvalue().splitlines()
     assert lines[0] == "validate: step load replication 1: step-1"
@@ -74,23 +73,22 @@ def test_quiet_runs_stop_at_the_minimum(tmp_path: Path) -> None:
 
 def test_noisy_runs_go_on_to_the_maximum(tmp_path: Path) -> None:
     log = io.StringIO()
-    runs = FakeRuns(tmp_path, LOADS, FASTER, LOADS, FASTER, LOADS)
+    runs = FakeRuns(tmp_path, LOADS, HOTTER, LOADS, HOTTER, LOADS)
     result = run(trial(2, 4), runs, log)[-1]
     assert len(runs.made) == 4  # never a fifth
     level = result.levels[0]
     assert level.replications == 4
-    measured = [one.throughput_rps for one in level.per_replication]
-    assert measured == pytest.approx([27.0, 31.05, 27.0, 31.05])
-    assert level.measured.throughput_rps == pytest.approx(29.025)
-    assert level.spread["throughput_rps"].min == 27.0
-    assert level.spread["throughput_rps"].relative_half_range == pytest.approx(0.0698, 1e-3)
+    measured = [one.cpu_utilization for one in level.per_replication]
+    assert measured == pytest.approx([0.10, 0.115, 0.10, 0.115])
+    assert level.measured.cpu_utilization == pytest.approx(0.1075)
+    assert level.spread["cpu_utilization"].min == pytest.approx(0.10)
+    assert level.spread["cpu_utilization"].relative_half_range == pytest.approx(0.0698, 1e-3)
     lines = log.getvalue().splitlines()
-    assert "widest spread up to 85% CPU: throughput ±7.0%, mean ±0.0%" in lines[1]
+    assert "widest spread of the judged levels: CPU ±7.0%, mean ±0.0%" in lines[1]
     assert lines[1].endswith("so another run") and lines[2].endswith("so another run")
     assert not lines[3].endswith("so another run")  # the maximum: no more, however noisy
-    table = format_levels(document_of(result))
-    assert "±7.0%/±0.0% (4)" in table.splitlines()[1]
-    assert "mean of up to 4 runs, widest spread: throughput ±7.0%" in table
+    table = format_trial(result.to_json())
+    assert "(4 runs)" in table.splitlines()[2]
 
 
 def test_a_failed_replication_keeps_what_finished(tmp_path: Path) -> None:
@@ -109,7 +107,7 @@ def test_a_failed_replication_keeps_what_finished(tmp_path: Path) -> None:
 
 
 def test_an_incomplete_replication_counts_and_stops_the_rest(tmp_path: Path) -> None:
-    runs = FakeRuns(tmp_path, LOADS, (FASTER, 3, False), LOADS)
+    runs = FakeRuns(tmp_path, LOADS, (HOTTER, 3, False), LOADS)
     result = run(trial(3, 4), runs)[-1]
     assert len(runs.made) == 2 and result.runs[-1] == str(runs.made[-1])
     assert result.levels[0].replications == 2  # its data is kept, as the first run's is
