@@ -105,18 +105,26 @@ class ModelOutputsAhead:
     """
 
     def __init__(
-        self, profile: Profile, stages: Sequence[Stage], *, service_workers: int, bundled: bool
+        self,
+        profile: Profile,
+        stages: Sequence[Stage],
+        *,
+        service_workers: int,
+        bundled: bool,
+        plan_profile: Profile | None = None,
     ) -> None:
         self._key = (profile, tuple(stages), service_servers(service_workers), bundled)
+        self._plan = plan_profile or profile
         self._computed: _Computed | None = None
         self._thread = threading.Thread(target=self._compute, name="model-outputs")
         self._thread.start()
 
     def _compute(self) -> None:
         profile, stages, servers, bundled = self._key
+        plan = self._plan
         self._computed = _Computed(
-            sizing=_Outcome(lambda: _sizing(profile)),
-            day=_Outcome(lambda: _simulated_day(profile)),
+            sizing=_Outcome(lambda: _sizing(plan)),
+            day=_Outcome(lambda: _simulated_day(plan)),
             prediction=_Outcome(lambda: predict_stages(profile, stages, servers))
             if bundled
             else None,
@@ -143,9 +151,12 @@ def write_model_outputs(
     service_workers: int,
     bundled: bool,
     ahead: ModelOutputsAhead | None = None,
+    plan_profile: Profile | None = None,
+    plan: bool = True,
 ) -> None:
-    """Write ``capacity.json``, ``simulation.json`` and, for the bundled service,
-    ``prediction.json``.
+    """Write ``capacity.json`` and ``simulation.json`` (the launch planned for
+    ``plan_profile``, by default the run's own; neither without ``plan``) and, for the
+    bundled service, ``prediction.json`` (the run's own stages).
 
     A model failure is logged and costs the run nothing else: the measurement stands alone.
     An existing ``prediction.json`` (a calibrated one from ``harness validate``) or
@@ -154,18 +165,10 @@ def write_model_outputs(
     for these same arguments.
     """
     done = ahead.results(profile, stages, service_workers, bundled) if ahead else None
+    launch = plan_profile or profile
     try:
-        sizing = done.sizing.get() if done else _sizing(profile)
-        (run_dir / "capacity.json").write_text(
-            json.dumps(sizing.to_json(), indent=2) + "\n", encoding="utf-8"
-        )
-        # Kept when present: a user may have put a full `harness simulate` result there.
-        simulation_path = run_dir / "simulation.json"
-        if not simulation_path.exists():
-            day = done.day.get() if done else _simulated_day(profile)
-            simulation_path.write_text(
-                json.dumps(json_safe(day.to_dict())) + "\n", encoding="utf-8"
-            )
+        if plan:
+            _write_plan(run_dir, launch, done)
         prediction_path = run_dir / "prediction.json"
         if bundled and not prediction_path.exists():
             if done is not None and done.prediction is not None:
@@ -176,3 +179,17 @@ def write_model_outputs(
                 prediction.write(prediction_path)
     except (ValueError, ArithmeticError, RuntimeError) as exc:
         logger.warning("model outputs not written for %s: %s", run_dir, exc)
+
+
+def _write_plan(run_dir: Path, launch: Profile, done: _Computed | None) -> None:
+    """capacity.json and, unless one is there already, simulation.json: the launch planned
+    for ``launch``."""
+    sizing = done.sizing.get() if done else _sizing(launch)
+    (run_dir / "capacity.json").write_text(
+        json.dumps(sizing.to_json(), indent=2) + "\n", encoding="utf-8"
+    )
+    # Kept when present: a user may have put a full `harness simulate` result there.
+    simulation_path = run_dir / "simulation.json"
+    if not simulation_path.exists():
+        day = done.day.get() if done else _simulated_day(launch)
+        simulation_path.write_text(json.dumps(json_safe(day.to_dict())) + "\n", encoding="utf-8")

@@ -133,7 +133,11 @@ def _start_service(
     try:
         service.launch()
         ahead = ModelOutputsAhead(
-            request.profile, stages, service_workers=request.service_workers, bundled=True
+            request.profile,
+            stages,
+            service_workers=request.service_workers,
+            bundled=True,
+            plan_profile=request.plan_profile,
         )
         service.wait_until_ready()
     except TargetUnreachable as exc:

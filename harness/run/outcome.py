@@ -345,7 +345,8 @@ def _summary(
         scale=request.scale,
         percentiles="HDR histograms, 3 significant digits, merged across workers",
         load_model="closed (users with think time)",
-        notes=tuple(state.notes),
+        notes=tuple(state.notes)
+        + (() if request.no_plan_reason is None else (request.no_plan_reason,)),
         warnings=(warning,) if load_generator.unreliable else (),
         machine=artifacts.machine(),
         command=" ".join(sys.argv),
@@ -364,6 +365,8 @@ def _write(run: RunContext, summary_record: Run) -> None:
         service_workers=request.service_workers,
         bundled=run.service is not None,
         ahead=run.ahead,
+        plan_profile=request.plan_profile,
+        plan=request.no_plan_reason is None,
     )
     if request.report:
         artifacts.render_report(run.run_dir)

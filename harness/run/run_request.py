@@ -41,6 +41,13 @@ class RunRequest:
     service_cpus: frozenset[int] | None = None
     """Pin the bundled service to these CPUs (``harness validate`` keeps it off the load
     generator's core); None leaves scheduling to the OS."""
+    plan_profile: Profile | None = None
+    """The profile the launch is planned for (capacity.json, simulation.json); None: the run's
+    own. A run whose load was compressed (``harness validate``'s think times are a twentieth
+    of the launch's) plans the launch at the real think times with the demands it measured."""
+    no_plan_reason: str | None = None
+    """Set: no launch plan at all, and run.json's notes say why (a run before any demand was
+    measured, whose compressed load would plan a launch twenty times too busy)."""
     report: bool = True
     """Render ``report.html`` at the end; False (``--no-report``) leaves the rendering (seconds:
     docs/benchmarks.md, "Reports") to a later ``harness report RUN_DIR``, which renders the

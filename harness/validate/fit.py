@@ -241,8 +241,14 @@ class Calibrated:
 
     calibrated: Profile
     routes: Profile
+    demands: Mapping[str, Any]
+    """The profile overlay of the measured demands (``[service_demands]``)."""
     overlay_toml: str
     details: Mapping[str, Any]
+
+    def launch(self, profile: Profile) -> Profile:
+        """``profile`` (the launch's, at its real think times) with the measured demands."""
+        return overlay(profile, self.demands)
 
     def write(self, directory: Path) -> None:
         """``calibration.toml`` (the overlay) and ``calibration.json`` (both estimates per
@@ -258,6 +264,7 @@ def calibrate(run_dir: Path, profile: Profile) -> Calibrated:
     return Calibrated(
         overlay(profile, calibration.overlay()),
         overlay(profile, routes.overlay()),
+        calibration.overlay(),
         calibration.overlay_toml(),
         calibration.to_json(),
     )

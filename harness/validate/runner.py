@@ -135,10 +135,12 @@ def _validate(
     log: TextIO,
 ) -> None:
     vprofile = validation_profile(profile, settings.think_scale)
-    models = _calibrate(vprofile, settings, runs, outcome, log)
+    calibrated = _calibrate(vprofile, settings, runs, outcome, log)
     heaviest = outcome.document.calibration.heaviest_users
-    if models is None or heaviest is None:
+    if calibrated is None or heaviest is None:
         return
+    models, calibration = calibrated
+    runs = runs.planning(calibration.launch(profile))
     if settings.capacity_probe:
         _probe(vprofile, models.judged, settings, runs, outcome, log)
     trials = [far_beyond(models, settings, heaviest)]
@@ -162,9 +164,9 @@ def _calibrate(
     runs: Runs,
     outcome: ValidationOutcome,
     log: TextIO,
-) -> Models | None:
-    """The pilot, the light calibration and the models they give (None, with the reason in
-    the document, when either run gave nothing to calibrate on)."""
+) -> tuple[Models, Calibrated] | None:
+    """The pilot, the light calibration, and the models and demands they give (None, with
+    the reason in the document, when either run gave nothing to calibrate on)."""
     document = outcome.document
     record = document.calibration
     record.cpu_limit = CALIBRATION_CPU_LIMIT
@@ -193,7 +195,7 @@ def _calibrate(
         )
     calibration.write(outcome.directory)
     outcome.save()
-    return _models(result.directory, calibration, settings, outcome)
+    return _models(result.directory, calibration, settings, outcome), calibration
 
 
 def _pilot(

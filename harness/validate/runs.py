@@ -9,6 +9,7 @@ whole validation, instead of going on to the next run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from harness.validate.fit import SERVICE_WORKERS
 from harness.validate.measure import run_complete
 from models.profile import Profile
 
-__all__ = ["CpuPinning", "RunResult", "Runs", "pinned_cpus"]
+__all__ = ["NO_PLAN_YET", "CpuPinning", "RunResult", "Runs", "pinned_cpus"]
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,32 @@ class RunResult:
         )
 
 
+#: Why a validation run before the calibration has no launch plan in its report.
+NO_PLAN_YET = (
+    "no launch plan: this run's think times are compressed (harness validate), and no "
+    "demand was measured yet; the validation's trial runs plan the launch at the real think "
+    "times with the measured demands"
+)
+
+
 @dataclass(frozen=True)
 class Runs:
-    """Makes a validation's runs, each into ``directory`` on a freshly started service."""
+    """Makes a validation's runs, each into ``directory`` on a freshly started service.
+
+    ``plan`` is the launch profile each run's report plans the launch for (the launch's real
+    think times, the demands measured by the calibration); None until the calibration, when a
+    run plans no launch at all: its compressed think times would plan one twenty times too
+    busy.
+    """
 
     directory: Path
     pinning: CpuPinning
     seed_scale: float
+    plan: Profile | None = None
+
+    def planning(self, launch: Profile) -> Runs:
+        """These runs, each planning the launch for ``launch`` from now on."""
+        return dataclasses.replace(self, plan=launch)
 
     def step(self, profile: Profile) -> RunResult:
         """Run ``profile``'s ``step`` scenario; raise KeyboardInterrupt after a Ctrl-C."""
@@ -102,6 +122,8 @@ class Runs:
             service_workers=SERVICE_WORKERS,
             seed_scale=self.seed_scale,
             service_cpus=frozenset(self.pinning.service_cpus) if self.pinning.pinned else None,
+            plan_profile=self.plan,
+            no_plan_reason=None if self.plan is not None else NO_PLAN_YET,
         )
         code, run_dir = execute(request, progress_stream=sys.stderr)
         if INTERRUPTS.count:

@@ -10,7 +10,7 @@ import pytest
 
 from harness.run import model_outputs
 from harness.run.model_outputs import ModelOutputsAhead, write_model_outputs
-from models.profile import Stage, load_profile
+from models.profile import Profile, Stage, load_profile
 from reports import render_run_report
 from reports.load import simulation_records
 from tests.reports.factory import write_run
@@ -91,3 +91,53 @@ def test_a_model_failure_computed_ahead_is_logged_where_it_would_have_been(
     assert (tmp_path / "capacity.json").exists()
     assert not (tmp_path / "simulation.json").exists()
     assert not (tmp_path / "prediction.json").exists()
+
+
+def test_a_compressed_run_plans_the_launch_for_its_launch_profile(tmp_path: Path) -> None:
+    from harness.validate.plan import validation_profile
+
+    launch = load_profile()
+    compressed = validation_profile(launch, 0.05)  # twenty times the request rate per user
+    (tmp_path / "own").mkdir()
+    (tmp_path / "launch").mkdir()
+    write_model_outputs(tmp_path / "own", compressed, STAGES, service_workers=1, bundled=True)
+    ahead = ModelOutputsAhead(
+        compressed, STAGES, service_workers=1, bundled=True, plan_profile=launch
+    )
+    write_model_outputs(
+        tmp_path / "launch", compressed, STAGES, service_workers=1, bundled=True,
+        ahead=ahead, plan_profile=launch,
+    )  # fmt: skip
+
+    def instances(directory: str) -> int:
+        plan = json.loads((tmp_path / directory / "capacity.json").read_text())
+        return int(plan["instances"]["required"])
+
+    # The compressed load sized the launch many times too big; the launch profile does not.
+    assert instances("own") > 4 * instances("launch")
+    assert instances("launch") == json.loads(json.dumps(size_of(launch)))
+    # The prediction is still the run's own: the compressed stages on this machine.
+    own = json.loads((tmp_path / "own" / "prediction.json").read_text())
+    assert json.loads((tmp_path / "launch" / "prediction.json").read_text()) == own
+
+
+def size_of(profile: Profile) -> int:
+    from models.sizing import size
+
+    return int(size(profile).to_json()["instances"]["required"])
+
+
+def test_a_run_without_a_plan_writes_only_its_prediction(tmp_path: Path) -> None:
+    write_model_outputs(
+        tmp_path, load_profile(), STAGES, service_workers=1, bundled=True, plan=False
+    )
+    assert not (tmp_path / "capacity.json").exists()
+    assert not (tmp_path / "simulation.json").exists()
+    assert (tmp_path / "prediction.json").exists()
+
+
+def test_the_report_of_a_run_without_a_plan_renders(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run")
+    for name in ("capacity.json", "simulation.json"):
+        (run / name).unlink(missing_ok=True)
+    assert render_run_report(run).exists()

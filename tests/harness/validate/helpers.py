@@ -137,12 +137,20 @@ class FakeRuns:
         self.root = root
         self.script = list(script)
         self.profiles: list[Profile] = []
+        self.plans: list[Profile | None] = []
+        self.plan: Profile | None = None
         self.made: list[Path] = []
+
+    def planning(self, launch: Profile) -> FakeRuns:
+        """Like :meth:`harness.validate.runs.Runs.planning`: each later run's plan."""
+        self.plan = launch
+        return self
 
     def step(self, profile: Profile) -> Any:
         from harness.validate.runs import RunResult
 
         self.profiles.append(profile)
+        self.plans.append(self.plan)
         entry = self.script.pop(0)
         if isinstance(entry, BaseException):
             raise entry

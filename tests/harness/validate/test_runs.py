@@ -12,7 +12,7 @@ import pytest
 from harness.run.orchestrate import INTERRUPTS
 from harness.run.run_request import RunRequest
 from harness.validate import runs as runs_module
-from harness.validate.runs import CpuPinning, RunResult, Runs, pinned_cpus
+from harness.validate.runs import NO_PLAN_YET, CpuPinning, RunResult, Runs, pinned_cpus
 from models.profile import load_profile
 
 
@@ -61,3 +61,12 @@ def test_ctrl_c_during_a_run_stops_the_validation(
     (request,) = requests
     assert request.scenario == "step" and request.out == tmp_path
     assert request.service_cpus == frozenset({0}) and request.seed_scale == 0.02
+    # Before the calibration a run plans no launch, and its notes will say why.
+    assert request.plan_profile is None and request.no_plan_reason == NO_PLAN_YET
+    launch = load_profile()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runs.planning(launch).step(load_profile())
+    finally:
+        INTERRUPTS.count = 0
+    assert requests[1].plan_profile is launch and requests[1].no_plan_reason is None
