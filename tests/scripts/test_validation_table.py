@@ -1,0 +1,78 @@
+"""The README's validation headline is generated from committed documents, misses included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts import validation_table
+
+
+def level(users: int, cpu_error: float, judged: bool = True) -> dict[str, Any]:
+    return {
+        "users": users,
+        "predicted": {"throughput_rps": 100.0, "cpu_utilization": 0.42, "mean_ms": 5.0,
+                      "p95_ms": 12.0},
+        "measured": {"throughput_rps": 99.0, "cpu_utilization": 0.42 / (1 + cpu_error),
+                     "mean_ms": 5.1, "p95_ms": 11.5},
+        "relative_error": {"cpu_utilization": cpu_error, "mean_ms": -0.02, "p95_ms": 0.04},
+        "baseline": {"throughput_rps": 101.0},
+        "baseline_error": {"cpu_utilization": 0.3, "mean_ms": -0.4, "p95_ms": -0.5},
+        "judged": judged,
+        "excluded_because": None if judged else "predicted CPU 95% is above the goals' 85%",
+        "meets_goals": abs(cpu_error) <= 0.1 if judged else None,
+    }  # fmt: skip
+
+
+def document(cpu_error: float) -> dict[str, Any]:
+    met = abs(cpu_error) <= 0.1
+    misses = (
+        [] if met else [f"far beyond the calibration: 200 users: cpu_utilization {cpu_error:+.1%}"]
+    )
+    return {
+        "schema_version": 2,
+        "trials": [
+            {
+                "name": "far beyond the calibration",
+                "complete": True,
+                "levels": [level(200, cpu_error), level(600, 0.2, judged=False)],
+                "summary": {
+                    "levels_judged": 1, "goals_met": met,
+                    "worst_abs_relative_error": {"cpu_utilization": abs(cpu_error),
+                                                 "mean_ms": 0.02, "p95_ms": 0.04},
+                    "baseline_worst_abs_relative_error": {"cpu_utilization": 0.3,
+                                                          "mean_ms": 0.4, "p95_ms": 0.5},
+                },
+                "saturation": {"judged": True, "relative_error": -0.06, "baseline_error": -0.4},
+            }
+        ],
+        "summary": {"goals_met": met, "misses": misses},
+    }  # fmt: skip
+
+
+def test_every_run_is_a_row_and_the_latest_names_its_misses(tmp_path: Path) -> None:
+    for name, error in (("20261206T100000Z", 0.05), ("20261206T110000Z", -0.18)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(document(error)), encoding="utf-8")
+    block = validation_table.generate(validation_table.load_documents(tmp_path))
+    lines = block.splitlines()
+    assert lines[0] == validation_table.BEGIN and lines[-1] == validation_table.END
+    rows = [line for line in lines if line.startswith("| 20261206T")]
+    assert len(rows) == 2  # every run, the missed one too
+    assert rows[0].endswith("| -6.0% (-40.0%) | met |")
+    assert "18.0% (30.0%)" in rows[1] and rows[1].endswith("| **missed** |")
+    assert "Latest run (20261206T110000Z): 1 judged goal(s) missed: far beyond" in block
+    assert "| far beyond the calibration | 200 | 42% / 51%, -18.0% (+30.0%)" in block
+    assert "no: predicted CPU 95% is above the goals' 85%" in block
+
+
+def test_a_document_of_another_layout_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_text('{"schema_version": 1}', encoding="utf-8")
+    with pytest.raises(SystemExit, match="schema_version 1, not 2"):
+        validation_table.load_documents(tmp_path)
+
+
+def test_the_readme_and_benchmarks_tables_are_up_to_date() -> None:
+    assert validation_table.main(["--check"]) == 0, "run scripts/validation_table.py --write"
