@@ -15,6 +15,7 @@ and judged the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -182,7 +183,8 @@ def far_beyond(models: Models, settings: ValidationSettings, heaviest_users: int
     load; replicated, and judging the capacity."""
     model = models.judged
     levels = set(model.levels_at_cpu(settings.extrapolation_cpu_targets))
-    levels |= {max(1, round(f * heaviest_users)) for f in settings.beyond_factors}
+    # ceil, not round: "three times the heaviest load or more" must hold for odd loads too
+    levels |= {max(1, math.ceil(f * heaviest_users)) for f in settings.beyond_factors}
     top = max(levels)
     return Trial(
         name="far beyond the calibration",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,16 @@ def test_the_demo_trial_fits_in_its_time_budget(tmp_path: Path) -> None:
     assert len(trial.levels) == 4  # three CPU targets and three times the heaviest load
     assert max(trial.levels) >= 3 * 60
     assert trial.planned_s <= 150
+
+
+def test_the_far_trial_reaches_the_beyond_factor_for_an_odd_heaviest_load(tmp_path: Path) -> None:
+    """1.5 x 51 users is 76.5: the top level must be 77, never 76 (round-half-even)."""
+    routes = validation_profile(routes_profile(), DEMO_SETTINGS.think_scale)
+    fit = fit_curve(write_run(tmp_path / "calibration", LIGHT), routes)
+    model = CalibratedModel(routes, routes, fit.curve, DEMO_SETTINGS.spawn_rate)
+    settings = replace(DEMO_SETTINGS, beyond_factors=(1.5,))
+    trial = far_beyond(Models(model, None, "plain", None), settings, heaviest_users=51)
+    assert 77 in trial.levels and 76 not in trial.levels
 
 
 def test_the_demo_calibration_fits_in_its_time_budget() -> None:
