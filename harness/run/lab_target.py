@@ -7,7 +7,8 @@ are removed by the next start)::
     the lab's PostgreSQL (primary + R streaming replicas), when it has replicas; seeded
     PgBouncer in transaction mode in front of the primary                   (--pooler)
     K service instances, each in a CPU group of its own (CFS quota over 100 ms, pinned to
-        the service cores), each with its own metrics directory
+        the service cores; both apply once the instance is ready, so that its start is not
+        slowed down), each with its own metrics directory
     HAProxy, leastconn, checking /health/ready every second: the run's target URL
 
 then pins the harness (and the Locust processes it starts) to the load cores, and samples
@@ -181,12 +182,16 @@ class LabService(BundledService):
         topology = self.plan.topology
         common = self.instance_environment()
         database_url = self.instance_database_url()
-        limit = CpuLimit(topology.cpu_limit, frozenset(topology.service_cores))
+        cores = frozenset(topology.service_cores)
+        limit = CpuLimit(topology.cpu_limit, cores)
+        # Started on every core, unlimited, and limited and pinned once ready: importing the
+        # service under a quarter core takes seconds of every run and measures nothing.
+        starting = CpuLimit(float(os.cpu_count() or 1))
         for number in range(1, topology.instances + 1):
             name = f"{INSTANCE_PREFIX}{number}"
             group = CpuGroup(f"{self.ledger.path.stem}-{name}")
             self.ledger.record_cgroup(group.directories)
-            group.create(limit)
+            group.create(starting)
             metrics_dir = work / f"metrics-{name}"
             metrics_dir.mkdir()
             environment = {
@@ -211,6 +216,7 @@ class LabService(BundledService):
             service.launch()
         for instance in self.instances:
             instance.service.wait_until_ready()
+            instance.group.create(limit)
 
     def wait_until_ready(self) -> Self:
         """Wait until HAProxy has every instance UP, then pin the harness to the load cores

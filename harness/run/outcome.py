@@ -207,8 +207,9 @@ def _reconciliation(observed: Observed, histograms: HistogramSet) -> ServerVsCli
     client = summary.client_counts(histograms)
     result = reconcile.reconcile(client, delta_requests(observed.before, observed.after))
     if not result.match and client and _killed_instance_explains(observed, result):
+        missing = result.client_total - result.server_total
         state.notes.append(
-            f"client and server request counts differ by {result.client_total - result.server_total}"
+            f"client and server request counts differ by {missing}"
             f" (client {result.client_total}, server {result.server_total}): the requests the "
             "killed instance had under way, answered by HAProxy with an error, never counted "
             "by an instance"

@@ -114,7 +114,7 @@ def _lab_ready() -> None:
 def _harness(*args: str, out: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "REDIS_URL": REDIS_DB3}
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", *args, "--out", str(out)],
+        [sys.executable, "-m", "harness", "run", *args, "--out", str(out / "runs")],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -136,7 +136,7 @@ def _finish(process: subprocess.Popen[str], timeout_s: float = 150.0) -> tuple[i
 
 
 def _run_dir(out: Path) -> Path:
-    (run_dir,) = list(out.iterdir())
+    (run_dir,) = list((out / "runs").iterdir())
     return run_dir
 
 
@@ -150,9 +150,7 @@ def _lab_leftovers() -> list[str]:
     layout = detect_layout()
     for hierarchy in layout.hierarchies():
         parent = hierarchy / PARENT_GROUP
-        found.extend(
-            str(group) for group in parent.glob("*-instance_*") if group.is_dir()
-        )
+        found.extend(str(group) for group in parent.glob("*-instance_*") if group.is_dir())
     return found
 
 
@@ -192,7 +190,8 @@ def test_a_run_on_the_whole_lab_reconciles_and_records_every_part(
     assert replica["name"] == "replica_1" and replica["lag_bytes_max"] is not None
     cache = lab["cache"]
     assert cache["hit_ratio"] is not None or "cache_requests_total" in cache["unavailable"]
-    parts = {json.loads(line)["part"] for line in (run_dir / "lab.jsonl").open()}
+    lines = (run_dir / "lab.jsonl").read_text().splitlines()
+    parts = {json.loads(line)["part"] for line in lines}
     assert parts == {"instance", "haproxy", "pool", "pooler_traffic", "replica"}
     assert "cpu limit" in (run_dir / "report.html").read_text().lower()
     assert _lab_leftovers() == []
@@ -234,7 +233,7 @@ def test_the_next_start_removes_what_a_sigkilled_run_left(tmp_path: Path) -> Non
     ledger = None
     while time.monotonic() < deadline and process.poll() is None:
         ledgers = list(DEFAULT_STATE_DIR.glob(f"{process.pid}-*.jsonl"))
-        live = list(tmp_path.glob("*/logs/live.jsonl"))
+        live = list(tmp_path.glob("runs/*/logs/live.jsonl"))
         if ledgers and live and live[0].stat().st_size > 0:
             ledger = ledgers[0]
             break
