@@ -798,8 +798,9 @@ class Run:
             "warnings": list(self.warnings),
             "machine": None if self.machine is None else dict(self.machine),
             "command": self.command,
-            "lab": None if self.lab is None else self.lab.to_json(),
         }
+        if self.lab is not None:  # only a run on the lab has the key
+            document["lab"] = self.lab.to_json()
         return _contract_only(document) if contract_only else document
 
     @classmethod
