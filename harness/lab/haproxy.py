@@ -44,6 +44,9 @@ class BalancerSettings:
     timeout_connect_s: float = 2.0
     timeout_server_s: float = 60.0
     timeout_queue_s: float = 30.0
+    timeout_check_s: float | None = None
+    """How long a health check may take to answer; None: ``check_interval_s`` (HAProxy's
+    default). A dead instance fails at once (connection refused) whatever this is."""
     cpus: frozenset[int] | None = None
     start_timeout_s: float = 15.0
 
@@ -80,6 +83,8 @@ def _config(
     ports: tuple[int, ...], port: int, socket_path: Path, settings: BalancerSettings
 ) -> str:
     maxconn = f" maxconn {settings.server_maxconn}" if settings.server_maxconn else ""
+    check = settings.timeout_check_s
+    timeout_check = f"    timeout check {check * 1000:.0f}ms\n" if check else ""
     servers = "".join(
         f"    server instance_{number} 127.0.0.1:{backend} check{maxconn}\n"
         for number, backend in enumerate(ports, start=1)
@@ -97,7 +102,7 @@ defaults
     timeout server {settings.timeout_server_s * 1000:.0f}ms
     timeout queue {settings.timeout_queue_s * 1000:.0f}ms
     timeout http-keep-alive 10s
-
+{timeout_check}
 frontend lab
     bind 127.0.0.1:{port}
     default_backend {BACKEND}

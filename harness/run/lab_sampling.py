@@ -202,7 +202,7 @@ def summarise(
             "pooler": topology.pooler,
             "read_replicas": topology.read_replicas,
             "cache": topology.cache,
-            "balancer": "haproxy leastconn, /health/ready checked every 1 s",
+            "balancer": "haproxy leastconn, /health/ready checked every 1 s (5 s timeout)",
         },
         placement=placement(topology),
         instances=_instances(parts, lines, before, after),
