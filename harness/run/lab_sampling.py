@@ -202,7 +202,9 @@ def summarise(
             "pooler": topology.pooler,
             "read_replicas": topology.read_replicas,
             "cache": topology.cache,
-            "balancer": "haproxy leastconn, /health/ready checked every 1 s (5 s timeout)",
+            "balancer": "haproxy leastconn, /health/ready checked every 1 s (5 s timeout), "
+            f"{topology.workers_per_instance * topology.pool_per_worker} requests per instance "
+            "at once, the rest queued",
         },
         placement=placement(topology),
         instances=_instances(parts, lines, before, after),

@@ -9,7 +9,10 @@ are removed by the next start)::
     K service instances, each in a CPU group of its own (CFS quota over 100 ms, pinned to
         the service cores; both apply once the instance is ready, so that its start is not
         slowed down), each with its own metrics directory
-    HAProxy, leastconn, checking /health/ready every second: the run's target URL
+    HAProxy, leastconn, checking /health/ready every second: the run's target URL; an
+        instance gets at most workers x pool requests at once (more would only wait for a
+        database connection inside it, where they slow its health checks down), the rest
+        wait in HAProxy's queue
 
 then pins the harness (and the Locust processes it starts) to the load cores, and samples
 every part each second (:mod:`harness.run.lab_sampling`). The instances get the settings of
@@ -97,6 +100,7 @@ class LabService(BundledService):
                 BalancerSettings(
                     check_interval_s=CHECK_INTERVAL_S,
                     timeout_check_s=CHECK_TIMEOUT_S,
+                    server_maxconn=topology.workers_per_instance * topology.pool_per_worker,
                     cpus=frozenset(topology.load_cores),
                 ),
             ).start()
