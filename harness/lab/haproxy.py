@@ -97,6 +97,11 @@ defaults
     mode http
     option http-keep-alive
     http-reuse safe
+    # A request that cannot reach its instance (it died, not yet taken out) goes to another:
+    # it never got there, so sending it elsewhere cannot do anything twice.
+    retries 3
+    option redispatch 1
+    retry-on conn-failure
     timeout connect {settings.timeout_connect_s * 1000:.0f}ms
     timeout client {settings.timeout_server_s * 1000:.0f}ms
     timeout server {settings.timeout_server_s * 1000:.0f}ms
