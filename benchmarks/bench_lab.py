@@ -107,11 +107,13 @@ def hammer(url: str, clients: int, seconds: float) -> tuple[int, int, float]:
 
 
 def measure(url: str, group: CpuGroup, proxies: list[int], clients: int, seconds: float) -> Round:
-    before, proxies_before = group.usage(), sum(process_cpu_s(pid) for pid in proxies)
+    """One round against ``url``; ``proxies``: HAProxy's and PgBouncer's pids (or none)."""
+    before, proxies_before = group.usage(), [process_cpu_s(pid) for pid in proxies]
     ok, errors, elapsed = hammer(url, clients, seconds)
     used = group.usage().since(before)
-    proxies_cpu = sum(process_cpu_s(pid) for pid in proxies) - proxies_before
-    return Round(ok, errors, elapsed, used.usage_s, proxies_cpu)
+    spent = [process_cpu_s(pid) - was for pid, was in zip(proxies, proxies_before, strict=True)]
+    haproxy, pgbouncer = (spent + [0.0, 0.0])[:2]
+    return Round(ok, errors, elapsed, used.usage_s, haproxy, pgbouncer)
 
 
 def start_lab(cpu_limit: float, work: Path) -> tuple[LabService, BundledService, CpuGroup]:
