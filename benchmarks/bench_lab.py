@@ -112,7 +112,7 @@ def measure(url: str, group: CpuGroup, proxies: list[int], clients: int, seconds
     ok, errors, elapsed = hammer(url, clients, seconds)
     used = group.usage().since(before)
     spent = [process_cpu_s(pid) - was for pid, was in zip(proxies, proxies_before, strict=True)]
-    haproxy, pgbouncer = (spent + [0.0, 0.0])[:2]
+    haproxy, pgbouncer = [*spent, 0.0, 0.0][:2]
     return Round(ok, errors, elapsed, used.usage_s, haproxy, pgbouncer)
 
 
