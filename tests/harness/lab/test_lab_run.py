@@ -164,7 +164,7 @@ def test_a_run_on_the_whole_lab_reconciles_and_records_every_part(
     process = _harness(
         "smoke", "--instances", "3", "--cpu-limit", "0.25", "--database-url",
         f"{PG}/labrun_e2e", "--pooler", "--read-replicas", "1", "--cache",
-        "--duration-scale", "0.2", "--seed", "7", *relaxed, out=tmp_path,
+        "--duration-scale", "0.15", "--seed", "7", *relaxed, out=tmp_path,
     )  # fmt: skip
     code, err = _finish(process)
     run_dir = _run_dir(tmp_path)
@@ -204,7 +204,7 @@ def test_chaos_instance_kills_one_and_haproxy_takes_it_out_nothing_lost(
     _lab_ready()
     process = _harness(
         "chaos-instance", "--instances", "2", "--cpu-limit", "0.4",
-        "--duration-scale", "0.15", "--seed", "7", "--no-report", *relaxed, out=tmp_path,
+        "--duration-scale", "0.12", "--seed", "7", "--no-report", *relaxed, out=tmp_path,
     )  # fmt: skip
     code, err = _finish(process)
     run: dict[str, Any] = json.loads((_run_dir(tmp_path) / "run.json").read_text())
