@@ -282,6 +282,8 @@ def _gates(
     slo.extend(_integrity_gates(audit, state))
     slo.extend(state.chaos_rows)  # a chaos scenario's gates breach like objectives
     cores = float(min(request.service_workers, os.cpu_count() or 1))
+    if request.lab is not None:  # the instances' CPU is summed: their limits are the cores
+        cores = request.lab.instances * request.lab.cpu_limit
     series = alert_rules.metric_series(state.timeseries, observed.scraper.snapshot(), cores)
     fired, not_evaluated = alert_rules.evaluate(profile.alerts, series)
     breached = any(not row.passed and row.judged for row in slo)

@@ -185,7 +185,13 @@ def test_a_run_on_the_whole_lab_reconciles_and_records_every_part(
         assert instance["cpu_cores_mean"] <= 0.25 * 1.1  # the quota holds
     assert sum(b["requests"] for b in lab["balancer"]) >= recon["client_total"]
     assert all(b["last_status"] == "UP" for b in lab["balancer"])
-    assert lab["pooler"]["transactions"] > 0 and lab["pooler"]["servers_active_max"] > 0
+    pooler = lab["pooler"]
+    assert (
+        pooler["transactions"] > 0 and pooler["servers_active_max"] + pooler["servers_idle_max"] > 0
+    )
+    # each worker's own pool is database.worker_pool_size (5): 3 instances hold at most 15
+    assert 0 < lab["pooler"]["clients_active_max"] <= 15
+    assert lab["placement"]["client_connections"] == 15
     (replica,) = lab["replicas"]
     assert replica["name"] == "replica_1" and replica["lag_bytes_max"] is not None
     cache = lab["cache"]
