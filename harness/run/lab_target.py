@@ -54,7 +54,7 @@ CHECK_INTERVAL_S = 1.0
 CHECK_TIMEOUT_S = 5.0
 """How long a check may take: a cloud load balancer's default. A busy instance under its CPU
 limit answers /health/ready late, not never; a one-second timeout takes every instance of a
-saturated lab out in turn (measured: HAProxy answered 14% of a load run itself with 503)."""
+saturated lab out in turn (docs/benchmarks.md, "The lab's front door")."""
 
 
 class LabService(BundledService):
