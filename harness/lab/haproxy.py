@@ -116,8 +116,10 @@ backend {BACKEND}
     balance leastconn
     option httpchk GET {HEALTH_PATH}
     http-check expect status 200
+    # observe layer4: a connection an instance refuses takes it out at once (a dead instance
+    # has no connections, so leastconn would pick it for every retry until its checks fail).
     default-server inter {settings.check_interval_s * 1000:.0f}ms fall {settings.fall} \
-rise {settings.rise}
+rise {settings.rise} observe layer4 error-limit 1 on-error mark-down
 {servers}"""
 
 
