@@ -141,16 +141,16 @@ def _run_dir(out: Path) -> Path:
 
 
 def _lab_leftovers() -> list[str]:
-    """What a lab of this machine's harness left: ledgers of dead owners, groups, servers."""
-    found = [
-        str(ledger)
-        for ledger in DEFAULT_STATE_DIR.glob("*.jsonl")
-        if not psutil.pid_exists(int(ledger.name.split("-")[0]))
-    ]
-    layout = detect_layout()
-    for hierarchy in layout.hierarchies():
-        parent = hierarchy / PARENT_GROUP
-        found.extend(str(group) for group in parent.glob("*-instance_*") if group.is_dir())
+    """What labs of this machine's harness left: the ledgers and CPU groups of owners that are
+    gone (a lab still running elsewhere on the machine is not a leftover)."""
+
+    def gone(name: str) -> bool:
+        return not psutil.pid_exists(int(name.split("-")[0]))
+
+    found = [str(ledger) for ledger in DEFAULT_STATE_DIR.glob("*.jsonl") if gone(ledger.name)]
+    for hierarchy in detect_layout().hierarchies():
+        groups = (hierarchy / PARENT_GROUP).glob("*-instance_*")
+        found.extend(str(group) for group in groups if group.is_dir() and gone(group.name))
     return found
 
 
