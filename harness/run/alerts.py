@@ -8,9 +8,12 @@ from two sides of the run, joined on time::
     error_rate, p95_ms   the load generator's time series (stats/timeseries.json)
     cpu                  service CPU seconds / wall seconds / cores, between two scrapes
     db_connections       pool connections in use, as scraped
+    cache_hit_ratio      hits / (hits + misses) of the service's cache between two scrapes
+                         (a run on the lab whose service counts ``cache_requests_total``;
+                         an interval without a cacheable read has no point)
 
-``memory``, ``disk`` and ``cache_hit_ratio`` are not measured by the bundled service; rules on
-them are listed as not evaluated rather than silently passing.
+``memory`` and ``disk`` are not measured by the bundled service, nor the cache's hits off the
+lab; rules on them are listed as not evaluated rather than silently passing.
 """
 
 from __future__ import annotations
@@ -64,7 +67,25 @@ def metric_series(
         series.setdefault("db_connections", []).append(
             (float(scrape["t_s"]), float(scrape["pool_in_use"]))
         )
+    cache = _cache_hit_ratio(scrapes)
+    if cache:
+        series["cache_hit_ratio"] = cache
     return series
+
+
+def _cache_hit_ratio(scrapes: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """The cache's hit ratio between consecutive scrapes that both counted it."""
+    points = []
+    for before, after in itertools.pairwise(scrapes):
+        start = (before.get("lab") or {}).get("cache")
+        end = (after.get("lab") or {}).get("cache")
+        if start is None or end is None:
+            continue
+        hits = end.get("hit", 0.0) - start.get("hit", 0.0)
+        lookups = hits + end.get("miss", 0.0) - start.get("miss", 0.0)
+        if lookups > 0:
+            points.append((float(after["t_s"]), hits / lookups))
+    return points
 
 
 def evaluate(

@@ -267,3 +267,15 @@ def test_the_next_start_removes_what_a_sigkilled_run_left(tmp_path: Path) -> Non
     assert not any(path.exists() for path in directories)
     assert all(processes_naming(path) == [] for path in directories)
     assert _lab_leftovers() == []
+
+
+def test_the_cache_hit_alert_is_evaluated_from_the_labs_scrapes() -> None:
+    from harness.run.alerts import metric_series
+
+    def scrape(t_s: float, hit: float, miss: float) -> dict[str, Any]:
+        return {"t_s": t_s, "cpu_seconds": 0.0, "pool_in_use": 0.0,
+                "lab": {"cache": {"hit": hit, "miss": miss}}}  # fmt: skip
+
+    series = metric_series([], [scrape(0, 0, 0), scrape(2, 6, 4), scrape(4, 6, 4)], 1.0)
+    assert series["cache_hit_ratio"] == [(2.0, 0.6)]  # no lookup in the second interval
+    assert "cache_hit_ratio" not in metric_series([], [scrape(0, 0, 0) | {"lab": {}}] * 2, 1.0)
