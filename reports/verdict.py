@@ -176,9 +176,18 @@ def decide(
     capacity: CapacityPlan | None = None,
     comparison: Comparison | None = None,
     extra: Sequence[Reason] = (),
+    *,
+    model_evidence: Sequence[Reason] = (),
+    qualifier: str | None = None,
 ) -> Verdict:
-    """Weigh the run, the capacity plan and the baseline comparison into one verdict."""
-    reasons = _run_failures(run) if run is not None else []
+    """Weigh the run, the capacity plan and the baseline comparison into one verdict.
+
+    ``model_evidence`` (what a validation of the plan's model found) is read first;
+    ``qualifier`` is added to a "Ready" the model cannot fully back, so that it is never a
+    plain one.
+    """
+    reasons = list(model_evidence)
+    reasons.extend(_run_failures(run) if run is not None else [])
     if capacity is not None:
         reasons.extend(Reason("fail", p[0].upper() + p[1:]) for p in capacity.problems())
     reasons.extend(_regression_reason(comparison))
@@ -191,6 +200,8 @@ def decide(
         f"{profile.peak_concurrent():,.0f} concurrent at peak)"
     )
     headline = f"{'Ready' if ready else 'Not ready'} for {launch}"
+    if ready and qualifier:
+        headline += f", {qualifier}"
     return Verdict(ready, headline, tuple(reasons))
 
 
