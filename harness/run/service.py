@@ -54,7 +54,13 @@ class ServiceConfig:
     redis_url: str | None = None
     """Used when ``workers > 1``; default ``$REDIS_URL`` or the loopback Redis."""
     port: int = 0
-    """0 picks a free loopback port."""
+    """0 picks a free port on :attr:`host`."""
+    host: str = "127.0.0.1"
+    """The address the service listens on: loopback, unless other machines (or network
+    namespaces) send the load."""
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    """Peers whose ``X-Forwarded-For`` the service believes: the load generators' addresses,
+    so that each simulated user is rate-limited as its own client."""
     ready_timeout_s: float = 60.0
     cpu_affinity: frozenset[int] | None = None
     """CPUs the service may run on (Linux); its worker processes inherit them."""
@@ -135,7 +141,7 @@ class BundledService:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.config.host}:{self.port}"
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -160,12 +166,12 @@ class BundledService:
             self.database_url = f"sqlite:///{Path(self._tmp.name) / 'marketplace.db'}"
         if config.seed:
             self._seed()
-        self.port = config.port or free_port()
+        self.port = config.port or free_port(config.host)
         env = dict(os.environ)
         env.update(
             {
                 "DEV_MODE": "1",
-                "TRUSTED_PROXIES": "127.0.0.1",
+                "TRUSTED_PROXIES": ",".join(config.trusted_proxies),
                 "DATABASE_URL": self.database_url,
                 "PYTHONUNBUFFERED": "1",
             }
@@ -186,7 +192,7 @@ class BundledService:
             "target_app",
             "serve",
             "--host",
-            "127.0.0.1",
+            config.host,
             "--port",
             str(self.port),
             "--workers",
