@@ -31,7 +31,9 @@ from harness.exit_codes import ExitCode
 from journeys.hdr import PAGE, HistogramSet
 from tests.harness import netns
 
-pytestmark = pytest.mark.slow
+# Slow, but in a group of its own: its processes wait on the network more than they use the
+# CPU, and its objectives are relaxed, so it may run beside the other slow tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("netns")]
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET_PORT = 8080
