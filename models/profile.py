@@ -141,7 +141,8 @@ Name = Annotated[str, AfterValidator(_not_blank)]
 class _Section(BaseModel):
     """Base of every profile table: immutable, and unknown keys are errors (typos must fail)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Field docstrings become descriptions in the JSON Schema (`harness profile schema`).
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class Population(_Section):
@@ -569,11 +570,60 @@ def validate_profile(data: Mapping[str, Any], source: str = "profile") -> Profil
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(source, [_describe(err) for err in exc.errors()]) from None
+        errors = exc.errors()
+        described = [_describe(err) for err in errors]
+        raise ProfileError(source, described + _problems_behind(data, errors)) from None
     problems = list(_consistency_problems(profile))
     if problems:
         raise ProfileError(source, problems)
     return profile
+
+
+_UNSET = object()
+
+
+def _problems_behind(data: Mapping[str, Any], errors: list[Any]) -> list[str]:
+    """The rules spanning several keys that the key errors hid, so that one check reports every
+    problem: ``data`` is checked again with each unknown key left out and each wrong value
+    replaced by the default profile's, and the problems that involve a replaced key are
+    dropped (they would be about the default, not the user's value). Empty when a wrong value
+    has no default to stand in (a table the default profile lacks)."""
+    repaired: Any = merge({}, data)  # a deep copy
+    defaults = tomllib.loads(default_profile_text())
+    replaced: list[str] = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        parent = _walk(repaired, loc[:-1])
+        if not isinstance(parent, dict):
+            return []
+        if error["type"] == "extra_forbidden":
+            parent.pop(loc[-1], None)
+            continue
+        default = _walk(defaults, loc)
+        if default is _UNSET:
+            return []
+        parent[loc[-1]] = default
+        replaced.append(".".join(str(part) for part in loc))
+    try:
+        profile = Profile.model_validate(repaired)
+    except ValidationError:
+        return []
+    return [
+        problem
+        for problem in _consistency_problems(profile)
+        if not any(key in problem for key in replaced)
+    ]
+
+
+def _walk(data: Any, loc: tuple[Any, ...]) -> Any:
+    """The value at ``loc`` inside nested mappings and lists; ``_UNSET`` when there is none."""
+    for part in loc:
+        in_table = isinstance(data, Mapping) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (in_table or in_list):
+            return _UNSET
+        data = data[part]
+    return data
 
 
 def _describe(error: Any) -> str:

@@ -1,11 +1,14 @@
-"""``harness profile show [--profile P]`` and ``harness profile check FILE``."""
+"""``harness profile show [--profile P]``, ``harness profile check FILE`` and
+``harness profile schema``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.commands.common import add_profile_argument
 from harness.exit_codes import ExitCode
@@ -20,9 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--toml", action="store_true", help="print only the resolved TOML")
     check = actions.add_parser("check", help="validate a profile file (exit 2 when invalid)")
     check.add_argument("file", type=Path, metavar="FILE")
+    actions.add_parser(
+        "schema", help="print the JSON Schema of a profile file (for an editor's completion)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "schema":
+        _print(json.dumps(file_schema(), indent=2) + "\n")
+        return ExitCode.OK
     if args.action == "check":
         profile = load_profile(args.file)
         _print(f"{args.file}: valid ({_summary_line(profile)})\n")
@@ -43,6 +52,27 @@ def _print(text: str) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+def file_schema() -> dict[str, Any]:
+    """The JSON Schema of a profile *file*: the profile's tables, keys, types and descriptions,
+    with nothing required, since a file overlays the default profile and names only what it
+    changes. Ranges checked by validators (shares, ratios) are checked by ``profile check``."""
+    schema = _optional(Profile.model_json_schema())
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "Capacity harness workload profile (TOML)",
+    }
+
+
+def _optional(node: Any) -> Any:
+    """``node`` with every ``required`` list removed, at any depth."""
+    if isinstance(node, dict):
+        return {key: _optional(value) for key, value in node.items() if key != "required"}
+    if isinstance(node, list):
+        return [_optional(value) for value in node]
+    return node
 
 
 def _summary_line(profile: Profile) -> str:
