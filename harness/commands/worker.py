@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="write each worker's log here (default: the terminal)",
+        help="write each worker's log here (default: the current directory)",
     )
 
 

@@ -93,6 +93,8 @@ class Swarm:
                 str(MASTER_PORT),
                 "--profile",
                 str(self.profile),
+                "--log-dir",
+                str(self.tmp / f"{tag}-{role}"),
                 log=self.tmp / f"{tag}-{role}.log",
             )
             for role in ("w1", "w2")
