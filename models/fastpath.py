@@ -7,9 +7,11 @@ the fleet, with the same cooldown and provisioning delay. Per minute:
 
 * **Load.** ``λ = users · Σ share_p · visits_p / Z_p`` (:class:`RequestMix`), less what the
   rate limiter rejects.
-* **Database pool** (k = ``pool_max`` connections, M/M/k): offered load ``a_db = λ·E[db]``;
-  Erlang C gives the chance to wait and the wait ``W_db``; the share of acquire timeouts is
-  ``P(W_db > T) = C_db·e^(−(k/E[db] − λ)·T)`` (all of the excess when ``a_db ≥ k``).
+* **Database pools** (k = ``pool_max`` connections each, M/M/k): the primary's takes the
+  calls routed to it, each replica's 1/R of the replica reads, a cache hit none
+  (:mod:`models.topology`); per pool, offered load ``a_db = λ_k·E[db_k]``; Erlang C gives the
+  chance to wait and the wait ``W_db``; the share of acquire timeouts is
+  ``P(W_db > T) = C_db·e^(−(k/E[db_k] − λ_k)·T)`` (all of the excess when ``a_db ≥ k``).
 * **Workers** (c = serving instances × W, M/G/c): a worker holds a request for
   ``E[W_db] + E[cpu + db]``; ``a = λ·E[hold]``, CPU ``= a/c``. Erlang C gives P(wait); the
   wait is exponential with rate ``θ = (c/E[hold] − λ)·2/(1 + cs²)`` (Allen–Cunneen's M/G/c
@@ -48,6 +50,7 @@ from models.simulation.autoscaler import Autoscaler, ScalingPolicy
 from models.simulation.recorder import MinuteRecord, Totals
 from models.simulation.result import SimulationResult
 from models.simulation.runner import SimulationOptions, assumptions
+from models.topology import Target
 
 __all__ = ["fast_day"]
 
@@ -206,13 +209,14 @@ class _Day:
         self.scaler = Autoscaler(
             self.policy, options.initial_instances or self.policy.min_instances
         )
-        endpoint_p = np.bincount(
-            self.mix.pair_endpoint,
-            weights=self.mix.accepted_probability(),
-            minlength=len(self.mix.endpoints),
-        ).astype(np.float64)
-        self.mixture = _Mixture(endpoint_p, self.mix.cpu_s + self.mix.db_s, options.scv)
-        self.mean_db = float((endpoint_p * self.mix.db_s).sum())
+        pair_p = self.mix.accepted_probability()
+        # Routes of equal demand are one component of the mixture (fewer terms per quantile).
+        means, component = np.unique(self.mix.pair_cpu_s + self.mix.pair_db_s, return_inverse=True)
+        weights = np.bincount(component, weights=pair_p, minlength=means.size)
+        self.mixture = _Mixture(weights.astype(np.float64), means, options.scv)
+        self.mean_db = float((pair_p * self.mix.pair_db_s).sum())
+        self.pools = _pools(pair_p, self.mix.pair_db_s, self.mix.pair_target, self.mix.replicas,
+                            self.database.pool_max)  # fmt: skip
         self.accepted_fraction = self.mix.accepted_fraction()
         self.start_s = options.start_hour * 3600.0
         self.backlog = 0.0
@@ -236,18 +240,26 @@ class _Day:
             self.scaler.evaluate(now, last.cpu, last.p95_ms if not math.isnan(last.p95_ms) else 0.0)
 
     def _pool(self, lam: float) -> tuple[float, float]:
-        """(share of acquire timeouts, mean connection wait): Erlang C for the wait, its tail
-        for the timeouts, all of the excess when the pool is overloaded."""
-        mean_db = self.mean_db
-        a_db = lam * mean_db
-        k = self.database.pool_max
-        if lam == 0 or mean_db == 0:
-            return 0.0, 0.0
-        if a_db < k:
-            c_db = erlang_c(k, a_db)
-            theta_db = k / mean_db - lam
-            return c_db * math.exp(-theta_db * self.database.acquire_timeout_s), c_db / theta_db
-        return 1.0 - k / a_db, self.database.acquire_timeout_s
+        """(share of acquire timeouts, mean connection wait) over every pool a call may use:
+        Erlang C for the wait, its tail for the timeouts, all of the excess when a pool is
+        overloaded; a cache hit uses none."""
+        timeouts = wait = 0.0
+        limit = self.database.acquire_timeout_s
+        for pool in self.pools:
+            lam_k = lam * pool.share
+            a_db = lam_k * pool.mean_s
+            k = pool.servers
+            if lam_k == 0 or pool.mean_s == 0:
+                continue
+            if a_db < k:
+                c_db = erlang_c(k, a_db)
+                theta_db = k / pool.mean_s - lam_k
+                share_timeout, mean_wait = c_db * math.exp(-theta_db * limit), c_db / theta_db
+            else:
+                share_timeout, mean_wait = 1.0 - k / a_db, limit
+            timeouts += pool.share * share_timeout
+            wait += pool.share * mean_wait
+        return timeouts, wait
 
     def _segments(
         self, now: float, lam: float, hold: float, db_wait: float
@@ -322,6 +334,29 @@ class _Day:
             )
         )
         self.weighted.append((served * 60.0, key))
+
+
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """One pool of connections: the share of calls that use it, their mean hold, its size."""
+
+    share: float
+    mean_s: float
+    servers: int
+
+
+def _pools(p: FloatArray, db_s: FloatArray, target: npt.NDArray[np.int64], replicas: int,
+           servers: int) -> list[_Pool]:  # fmt: skip
+    """The primary's pool and each replica's (alike: 1/R of the replica calls each)."""
+    out: list[_Pool] = []
+    for kind, count in ((Target.PRIMARY, 1), (Target.REPLICA, replicas)):
+        chosen = target == kind
+        share = float(p[chosen].sum())
+        if share <= 0 or count == 0:
+            continue
+        mean = float((p[chosen] * db_s[chosen]).sum()) / share
+        out.extend(_Pool(share / count, mean, servers) for _ in range(count))
+    return out
 
 
 def _totals(minutes: list[MinuteRecord], weighted: list[tuple[float, tuple[_Segment, ...]]],

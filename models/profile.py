@@ -294,6 +294,9 @@ class Cache(_Section):
     """How long a cached response lives when no write invalidates it."""
     hit_ratio: Ratio
     """Share of cacheable reads served from the cache (assumed until a run measures it)."""
+    hit_cpu_ratio: Ratio = 0.2
+    """A hit's CPU as a share of the endpoint's: the stored response is sent, no query runs
+    and nothing is serialised."""
 
 
 class RateLimits(_Section):

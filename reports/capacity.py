@@ -179,6 +179,15 @@ class CapacityPlan:
                     f"{_num(db.required)} database connections are needed at "
                     f"peak, above the pool maximum of {_num(db.high)}"
                 )
+            connections = self.sizing.connections
+            if connections is not None:
+                out.extend(connections.problems)
+            out.extend(
+                f"the {s.name.replace('_', ' ')} station is overloaded at the peak "
+                f"({fmt.pct(s.utilization)} busy): no steady state"
+                for s in self.sizing.stations
+                if s.mean_wait_ms is None
+            )
         limit = self.first_limit
         if limit is not None and limit.below_launch and limit.users is not None:
             out.append(

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from models.catalogue import PERSONAS, STEPS, Endpoint, PersonaName
 from models.errors import ParameterError
 from models.profile import Profile
+from models.topology import Target, Topology
 from models.workload import step_probabilities, workloads
 
 __all__ = [
@@ -107,6 +108,11 @@ class RequestMix:
         pair_persona: (K,) persona index of each pair (into ``personas``).
         pair_endpoint: (K,) endpoint index of each pair.
         pair_rate: (K,) requests per second per concurrent user (of the whole mix).
+        pair_cpu_s, pair_db_s, pair_target: (K,) the pair's route through the topology
+            (:class:`~models.topology.Route`): worker time at the CPU limit, database time,
+            and where it is spent (``Target``: -1 cache, 0 primary, 1 a replica). A
+            (persona, endpoint) pair appears once per route, its rate split by the route's
+            probability.
         rate_limited: (K,) fraction of each pair's requests the rate limiter rejects: the
             part of a persona's mean per-user rate above its per-minute limit (0 by default:
             users who think for 20-45 s send a few requests a minute).
@@ -122,6 +128,10 @@ class RequestMix:
     rate_limited: FloatArray
     limit_per_minute: tuple[int, ...]
     """Per persona: the rate limit tier that applies to its users (requests per minute)."""
+    pair_cpu_s: FloatArray
+    pair_db_s: FloatArray
+    pair_target: IntArray
+    replicas: int
 
     @classmethod
     def from_profile(cls, profile: Profile) -> RequestMix:
@@ -133,17 +143,23 @@ class RequestMix:
             "contractor": limits.authenticated,
             "operator": limits.operator,
         }
+        topology = Topology.from_profile(profile)
         persona_ids, endpoint_ids, rates, limited = [], [], [], []
+        cpu, db, target = [], [], []
         for p, (name, work) in enumerate(workloads(profile).items()):
             per_user_per_minute = 60.0 * work.calls_per_step / work.think_time_s
             rejected = max(0.0, 1.0 - limit_of[name] / per_user_per_minute)
             for endpoint, visits in work.visits.items():
                 if visits <= 0 or work.share <= 0:
                     continue
-                persona_ids.append(p)
-                endpoint_ids.append(index[endpoint])
-                rates.append(work.share * visits / work.think_time_s)
-                limited.append(rejected)
+                for route in topology.routes[endpoint]:
+                    persona_ids.append(p)
+                    endpoint_ids.append(index[endpoint])
+                    rates.append(route.probability * work.share * visits / work.think_time_s)
+                    limited.append(rejected)
+                    cpu.append(route.cpu_s)
+                    db.append(route.db_s)
+                    target.append(int(route.target))
         demands = profile.service_demands
         return cls(
             personas=PERSONAS,
@@ -155,6 +171,10 @@ class RequestMix:
             pair_rate=np.array(rates),
             rate_limited=np.array(limited),
             limit_per_minute=tuple(limit_of[n] for n in PERSONAS),
+            pair_cpu_s=np.array(cpu),
+            pair_db_s=np.array(db),
+            pair_target=np.array(target, dtype=np.int64),
+            replicas=topology.replicas,
         )
 
     @property
@@ -189,6 +209,8 @@ class ArrivalBatch:
     """The database part of ``work_s``."""
     rejected: int
     """Requests the rate limiter turned away in this window (errors, no service)."""
+    targets: list[int]
+    """The pool each request uses: -1 none (a cache hit), 0 the primary, r >= 1 replica r."""
 
 
 def open_arrivals(
@@ -203,7 +225,7 @@ def open_arrivals(
     rate = users * mix.rate_per_user
     count = int(rng.poisson(rate * duration_s)) if rate > 0 else 0
     if count == 0:
-        return ArrivalBatch([], [], [], [], 0)
+        return ArrivalBatch([], [], [], [], 0, [])
     rejected = int(rng.binomial(count, 1.0 - mix.accepted_fraction()))
     count -= rejected
     times = np.sort(rng.random(count)) * duration_s + start_s
@@ -212,10 +234,15 @@ def open_arrivals(
     pairs = np.minimum(pairs, len(cumulative) - 1)
     endpoint = mix.pair_endpoint[pairs]
     scale = draws.draw(rng, count)
-    db = mix.db_s[endpoint] * scale
-    work = mix.cpu_s[endpoint] * scale + db
+    db = mix.pair_db_s[pairs] * scale
+    work = mix.pair_cpu_s[pairs] * scale + db
+    targets = mix.pair_target[pairs]
+    if mix.replicas > 1:  # a replica read goes to one of them, uniformly at random
+        targets = np.where(targets == Target.REPLICA, 1 + rng.integers(mix.replicas, size=count),
+                           targets)  # fmt: skip
     # Python lists: the event loop indexes them one at a time, much faster than numpy scalars.
-    return ArrivalBatch(times.tolist(), endpoint.tolist(), work.tolist(), db.tolist(), rejected)
+    return ArrivalBatch(times.tolist(), endpoint.tolist(), work.tolist(), db.tolist(), rejected,
+                        targets.tolist())  # fmt: skip
 
 
 def screen_calls(

@@ -43,6 +43,7 @@ from models.simulation.autoscaler import assumptions as policy_assumptions
 from models.simulation.recorder import Recorder, totals
 from models.simulation.result import SimulationResult, SimulationSummary, summarise
 from models.simulation.system import ExternalCall, System, SystemSpec
+from models.topology import Target
 
 __all__ = ["SimulationOptions", "assumptions", "run_once", "simulate_day"]
 
@@ -99,6 +100,7 @@ def assumptions(profile: Profile, options: SimulationOptions) -> list[str]:
         "workers hold a request for connection wait + db + cpu (synchronous workers); "
         "instance CPU = busy workers / workers",
         "one FIFO queue in front of all serving workers (least-busy load balancing)",
+        _topology_assumption(profile),
         "users constant within each hour of the day-one curve",
         "rate limits per user per minute: authenticated for homeowners and contractors, "
         "operator for operators",
@@ -128,6 +130,31 @@ def assumptions(profile: Profile, options: SimulationOptions) -> list[str]:
             f"{call.failure_probability:g}, holding the worker{guard}"
         )
     return items + policy_assumptions(policy)
+
+
+def _topology_assumption(profile: Profile) -> str:
+    infra = profile.infrastructure
+    db = infra.database
+    cache = infra.cache
+    speed = min(1.0, infra.instance_vcpus / infra.workers_per_instance)
+    parts = [
+        f"each worker runs at {speed:.0%} of a core ({infra.instance_vcpus:g} vCPU for "
+        f"{infra.workers_per_instance} workers)",
+        f"the primary's {db.pool_max} server connections "
+        + ("behind a pooler" if db.pooler else "opened by the workers' pools"),
+    ]
+    if db.read_replicas:
+        parts.append(
+            f"{db.read_replicas} read replica(s) of {db.pool_max} connections each serve the "
+            f"replica reads (random split; a user who wrote in the last "
+            f"{db.read_your_writes_s:g} s reads the primary)"
+        )
+    if cache.enabled:
+        parts.append(
+            f"cache hits ({cache.hit_ratio:.0%} of cacheable reads) use no connection and "
+            f"{cache.hit_cpu_ratio:.0%} of the CPU"
+        )
+    return "topology: " + "; ".join(parts)
 
 
 class _Day:
@@ -211,7 +238,9 @@ class _Day:
         batch = open_arrivals(self.mix, self.draws, self.rng, self.users(t), t, TICK_S)
         self.requests = len(batch.times) + batch.rejected
         self.rejected = batch.rejected
-        self.system.arrive_batch(batch.times, batch.endpoints, batch.work_s, batch.db_s)
+        self.system.arrive_batch(
+            batch.times, batch.endpoints, batch.work_s, batch.db_s, batch.targets
+        )
 
     # --- closed mode ------------------------------------------------------------------------
 
@@ -247,8 +276,7 @@ class _Day:
         self.heap: list[tuple[float, int]] = []
         self.system.on_complete = self._completed
         # Python floats and lists: indexing numpy arrays one element at a time is slow.
-        self._cpu: list[float] = self.mix.cpu_s.tolist()
-        self._db: list[float] = self.mix.db_s.tolist()
+        self._routes = _route_table(self.mix)
         self._limits = list(self.mix.limit_per_minute)
         self.persona = [int(p) for p in self.persona]
         self._uniform = _Buffer(self.rng, "random")
@@ -310,10 +338,16 @@ class _Day:
             self.rejected += 1
             self._completed(user, t)
             return
+        cumulative, cpu, db_s, targets = self._routes[endpoint]
+        r = bisect.bisect_right(cumulative, self._uniform.next() * cumulative[-1])
+        r = min(r, len(cpu) - 1)
+        target = targets[r]
+        if target == Target.REPLICA and self.mix.replicas > 1:
+            target = 1 + min(int(self._uniform.next() * self.mix.replicas), self.mix.replicas - 1)
         scale = self._scale.next()
-        db = self._db[endpoint] * scale
-        work = self._cpu[endpoint] * scale + db
-        self.system.arrive(t, user, endpoint, work, db)
+        db = db_s[r] * scale
+        work = cpu[r] * scale + db
+        self.system.arrive(t, user, endpoint, work, db, target)
 
     # --- running ----------------------------------------------------------------------------
 
@@ -323,6 +357,37 @@ class _Day:
         self.env.process(self.traffic())
         self.env.run(until=self.seconds)
         self.recorder.close_minute(self.seconds // 60 - 1, self.users(self.seconds - 60.0))
+
+
+_Routes = tuple[list[float], list[float], list[float], list[int]]
+
+
+def _route_table(mix: RequestMix) -> list[_Routes]:
+    """Per endpoint: its routes' cumulative probabilities, worker and database times, pools."""
+    table: list[_Routes] = [([], [], [], []) for _ in mix.endpoints]
+    seen: set[tuple[int, int, float, float]] = set()
+    for pair in range(len(mix.pair_rate)):
+        e = int(mix.pair_endpoint[pair])
+        key = (e, int(mix.pair_target[pair]), float(mix.pair_cpu_s[pair]),
+               float(mix.pair_db_s[pair]))  # fmt: skip
+        if key in seen:  # the same route of another persona: one entry per endpoint
+            continue
+        seen.add(key)
+        cumulative, cpu, db, targets = table[e]
+        share = _route_share(mix, pair)
+        cumulative.append((cumulative[-1] if cumulative else 0.0) + share)
+        cpu.append(key[2])
+        db.append(key[3])
+        targets.append(key[1])
+    return table
+
+
+def _route_share(mix: RequestMix, pair: int) -> float:
+    """The route's probability within its endpoint (the same for every persona)."""
+    e = mix.pair_endpoint[pair]
+    persona = mix.pair_persona[pair]
+    same = (mix.pair_endpoint == e) & (mix.pair_persona == persona)
+    return float(mix.pair_rate[pair] / mix.pair_rate[same].sum())
 
 
 def _idle(env: simpy.Environment) -> Generator[simpy.Event, Any, None]:

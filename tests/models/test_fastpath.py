@@ -66,7 +66,15 @@ def _heavier(users: int, factor: float) -> Profile:
         e: {"cpu_ms": d.cpu_ms * factor, "db_ms": d.db_ms * factor}
         for e, d in load_profile().service_demands.items()
     }
-    return load_profile(overrides={"population": {"users": users}, "service_demands": demands})
+    # No cache: the demands scaled are the demands served (the cache's routes are checked
+    # by test_agrees_with_the_simulation_through_cache_and_replicas).
+    return load_profile(
+        overrides={
+            "population": {"users": users},
+            "service_demands": demands,
+            "infrastructure": {"cache": {"enabled": False}},
+        }
+    )
 
 
 def test_agrees_with_the_simulation_on_a_one_hour_peak_window() -> None:
