@@ -58,6 +58,7 @@ def ready(state: StateDep, _caller: Public) -> Response:
         pool=pool_state,
         dependencies=dependencies,
         breakers=state.resilience.readiness()["breakers"],
+        instance=state.settings.instance_name,
     )
     return json_response(body, 200 if ok else 503, None if ok else {"Retry-After": "1"})
 
