@@ -40,8 +40,13 @@ class LabDatabase:
     """A seeded primary and its replica, as SQLAlchemy URLs."""
 
     database: LabPostgres
+    ledger: LabLedger
     primary: PostgresServer
-    replica: PostgresServer
+    replicas: tuple[PostgresServer, ...]
+
+    @property
+    def replica(self) -> PostgresServer:
+        return self.replicas[0]
 
     @property
     def primary_url(self) -> str:
@@ -75,10 +80,12 @@ def seeded_lab(replicas: int = 1) -> Iterator[LabDatabase]:
     try:
         with LabPostgres(ledger, PostgresSettings(replicas=replicas)) as database:
             assert database.primary is not None
-            database.wait_streaming()
-            lab = LabDatabase(database, database.primary, database.replicas[0])
+            if replicas:
+                database.wait_streaming()
+            lab = LabDatabase(database, ledger, database.primary, tuple(database.replicas))
             seed_database(lab.primary_url, SMALL_PLAN)
-            _wait_caught_up(database)
+            if replicas:
+                _wait_caught_up(database)
             yield lab
     finally:
         ledger.close()
