@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -145,6 +146,7 @@ def one_round(
     """Send the round's requests from ``args.clients`` threads (module docstring, step 3)."""
     every = max(1, round(1 / (1 - args.hit_ratio))) if args.hit_ratio < 1 else 0
     latencies: list[float] = []
+    failures: list[int] = []  # statuses other than 200 (a thread cannot raise to the caller)
     lock, turn = threading.Lock(), iter(range(args.requests))
     deadline = time.monotonic() + ROUND_LIMIT_S
 
@@ -162,9 +164,10 @@ def one_round(
                 started = time.perf_counter()
                 response = http.get(f"/jobs?territory_id={territory}", headers=headers)
                 elapsed = time.perf_counter() - started
-                if response.status_code != 200:
-                    raise SystemExit(f"GET /jobs answered {response.status_code}")
                 with lock:
+                    if response.status_code != 200:
+                        failures.append(response.status_code)
+                        return
                     latencies.append(elapsed)
 
     before, cpu_before = counters(url), process_cpu_s(pid)
@@ -174,6 +177,8 @@ def one_round(
     for thread in threads:
         thread.join()
     cpu_s, after = process_cpu_s(pid) - cpu_before, counters(url)
+    if failures or not latencies:
+        raise SystemExit(f"GET /jobs at {url} answered {failures or 'nothing'}")
     count = _jobs(after, "http_requests_total") - _jobs(before, "http_requests_total")
     route_cpu = _jobs(after, "http_request_cpu_seconds_total") - _jobs(
         before, "http_request_cpu_seconds_total"
@@ -239,7 +244,7 @@ def main() -> int:
 def _compare(args: argparse.Namespace, database_url: str, cache: redis.Redis) -> int:
     base = {
         **os.environ,
-        "DEV_MODE": "1",
+        "SECRET_KEY": secrets.token_hex(32),  # one key: tokens from one serve the other
         "DATABASE_URL": database_url,
         "REDIS_URL": args.redis,
         "PYTHONPATH": str(ROOT),
