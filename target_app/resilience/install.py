@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
 from target_app.core.config import Settings
+from target_app.core.metrics import Metrics
 from target_app.resilience.database import GuardedDatabase, SessionSource, is_database_failure
 from target_app.resilience.fakes import FakeServices
 from target_app.resilience.fallbacks import Categorization, categorize_job, store_photo
@@ -42,6 +43,9 @@ from target_app.resilience.identity import IdentityResolver
 from target_app.resilience.outbox import OutboxWorker, enqueue
 from target_app.resilience.payments import PaymentSettler, record_award
 from target_app.resilience.ratelimit import RateLimitMiddleware, check_shared_storage
+from target_app.resilience.read_cache import ReadCache
+from target_app.resilience.read_routing import PrimaryReads, ReadRouter
+from target_app.resilience.recent_writes import RecentWriters
 from target_app.resilience.registry import BreakerMetrics, BreakerRegistry
 
 
@@ -51,7 +55,7 @@ class Resilience:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.breakers = BreakerRegistry.from_settings(
-            settings, is_failure={"database": is_database_failure}
+            settings, is_failure={"database": is_database_failure, "replica": is_database_failure}
         )
         self.services = FakeServices.create(settings.fake_latencies_s())
         self.board = self.services.board
@@ -87,6 +91,32 @@ class Resilience:
             retry_s=self.settings.payment_retry_s,
         )
         return guarded
+
+    def read_router(self, primary: PrimaryReads, metrics: Metrics | None) -> ReadRouter:
+        """The router of reads between ``primary`` and the replicas (``READ_REPLICA_URLS``),
+        through the ``replica`` breaker, with the read-your-writes marks."""
+        settings = self.settings
+        recent = RecentWriters(
+            settings.read_your_writes_s if settings.replica_urls else 0.0,
+            settings.redis_url,
+            self.breakers["cache"],
+        )
+        return ReadRouter(settings, primary, self.breakers["replica"], recent, metrics)
+
+    def read_cache(self, metrics: Metrics) -> ReadCache | None:
+        """The hot reads' cache through the ``cache`` breaker (None unless ``CACHE_ENABLED``)."""
+        if not self.settings.cache_enabled:
+            return None
+        return ReadCache(self.settings, self.breakers["cache"], metrics)
+
+    @staticmethod
+    async def close_read_path(reads: ReadRouter | None, cache: ReadCache | None) -> None:
+        """Close the replicas' pools and the read path's Redis connections (at shutdown)."""
+        if reads is not None:
+            reads.dispose()
+            await reads.recent.close()
+        if cache is not None:
+            cache.close()
 
     def attach_metrics(self, registry: CollectorRegistry | None) -> None:
         """Publish breaker state in ``registry`` (call `refresh_metrics` before each scrape)."""

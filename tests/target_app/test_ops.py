@@ -182,5 +182,5 @@ def test_ready_checks_redis_when_configured(db_url: str, redis_url: str) -> None
     down = make_settings(db_url, redis_url="redis://127.0.0.1:1/0")
     with TestClient(create_app(down)) as client:
         ready = client.get("/health/ready")
-        assert ready.status_code == 503
+        assert ready.status_code == 200  # shown, not required: every use of it falls back
         assert ready.json()["dependencies"]["redis"].startswith("down: ")
