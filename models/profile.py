@@ -83,6 +83,7 @@ SCENARIO_NAMES = frozenset(
     {
         "smoke", "load", "stress", "day1", "spike", "soak", "step",
         "chaos-db", "chaos-payments", "chaos-notify", "chaos-worker", "chaos-loadgen",
+        "chaos-instance",
     }
 )  # fmt: skip
 
@@ -221,7 +222,7 @@ class DayCurve(_Section):
     spawn_rate: Positive
 
 
-FaultKind = Literal["db", "payments", "notify", "worker", "loadgen"]
+FaultKind = Literal["db", "payments", "notify", "worker", "loadgen", "instance"]
 
 
 class Fault(_Section):

@@ -20,6 +20,7 @@ run directories still read, and come back as None or empty::
       IntegrityAudit      integrity         (KindCounts per kind of write)
       ChaosResult         chaos             (ChaosEvent, Backlog, Drain, ChaosFigures)
       ServerVsClient      server_vs_client  (EndpointCounts per endpoint)
+      LabRecord           lab               (models/lab_records.py; None off the lab)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, ClassVar
 
 from models.json_fields import JsonFields, RecordError
+from models.lab_records import LabRecord
 from models.run_schema import RUN_KEYS, RUN_SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -751,6 +753,8 @@ class Run:
     machine: Mapping[str, object] | None = None
     """Host name, CPU count, Python and package versions (None: not recorded)."""
     command: str | None = None
+    lab: LabRecord | None = None
+    """The lab's topology and what its parts did (None: the service ran alone)."""
 
     @property
     def loadgen_unreliable(self) -> bool:
@@ -795,6 +799,8 @@ class Run:
             "machine": None if self.machine is None else dict(self.machine),
             "command": self.command,
         }
+        if self.lab is not None:  # only a run on the lab has the key
+            document["lab"] = self.lab.to_json()
         return _contract_only(document) if contract_only else document
 
     @classmethod
@@ -808,6 +814,7 @@ class Run:
                 f"schema_version = {version}: expected {RUN_SCHEMA_VERSION}, the version read here",
             )
         overall, chaos = fields.opt_child("overall"), fields.opt_child("chaos")
+        lab = fields.opt_child("lab")
         machine = fields.data.get("machine")
         return Run(
             scenario=fields.text("scenario"),
@@ -839,4 +846,5 @@ class Run:
             warnings=fields.opt_texts("warnings"),
             machine=dict(machine) if isinstance(machine, Mapping) else None,
             command=fields.opt_text("command"),
+            lab=None if lab is None else LabRecord.from_json(lab),
         )

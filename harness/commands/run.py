@@ -20,6 +20,7 @@ from harness.commands.common import (
     require_port,
     require_positive,
 )
+from harness.commands.lab_options import add_lab_arguments, lab_request
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_swarm_arguments(parser)
     _add_output_arguments(parser)
     _add_target_arguments(parser)
+    _add_lab_arguments(parser)
+
+
+def _add_lab_arguments(parser: argparse.ArgumentParser) -> None:
+    """The lab: K CPU-limited instances behind HAProxy, PgBouncer, replicas, the cache."""
+    add_lab_arguments(parser)
 
 
 def _add_swarm_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
 
     _check_numbers(args)
     redirect_logging()
+    profile = profile_from_args(args)
     request = RunRequest(
         scenario=args.scenario,
-        profile=profile_from_args(args),
+        profile=profile,
         host=args.host,
         workers=args.workers,
         expect_workers=args.expect_workers,
@@ -153,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         expect_workers_max_wait_s=args.expect_workers_timeout,
         ready_timeout_s=args.ready_timeout,
         report=not args.no_report,
+        lab=lab_request(args, profile, args.service_workers),
     )
     code, run_dir = execute(request)
     if run_dir is not None:

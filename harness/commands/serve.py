@@ -18,15 +18,22 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.commands.common import require_port, require_positive
+from harness.commands.common import (
+    add_profile_argument,
+    profile_from_args,
+    require_port,
+    require_positive,
+)
+from harness.commands.lab_options import add_lab_arguments, lab_request
 from harness.errors import HarnessError, UsageError
 from harness.exit_codes import ExitCode
 
 if TYPE_CHECKING:
-    from harness.run.service import ServiceConfig
+    from harness.run.service import BundledService, ServiceConfig
 
 #: How much of the service's output an error quotes: the last lines, read from the last bytes.
 TAIL_LINES = 20
@@ -65,6 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-seed", action="store_true", help="do not seed (the database is already filled)"
     )
     parser.add_argument("--log", type=Path, metavar="FILE", help="write the service's log here")
+    add_profile_argument(parser)
+    add_lab_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     # temporary.
     with tempfile.TemporaryDirectory(prefix="harness-serve-") as scratch:
         log = args.log if args.log is not None else Path(scratch) / "service.log"
-        return _serve(config, log, kept=args.log is not None)
+        service = _service(args, config, log, Path(scratch))
+        return _serve(service, log, kept=args.log is not None)
 
 
 def ip_address_of(flag: str, value: str) -> str:
@@ -119,13 +129,33 @@ def ip_address_of(flag: str, value: str) -> str:
         ) from None
 
 
-def _serve(config: ServiceConfig, log: Path, kept: bool) -> int:
+def _service(
+    args: argparse.Namespace, config: ServiceConfig, log: Path, scratch: Path
+) -> BundledService:
+    """The bundled service, or the lab in front of it (its instances' logs, ``lab.jsonl``
+    under ``scratch``, or beside ``--log``). The lab is checked here, before anything
+    starts."""
+    from harness.run.lab_plan import plan_lab
+    from harness.run.lab_target import LabService
+    from harness.run.service import BundledService, profile_environment
+
+    profile = profile_from_args(args)
+    lab = lab_request(args, profile, args.workers)
+    if lab is None:
+        return BundledService(config, log)
+    plan = plan_lab(lab, profile, args.database_url)
+    environment = profile_environment(profile)
+    lab_dir = log.parent if args.log is not None else scratch
+    return LabService(replace(config, environment=environment), plan, profile, lab_dir)
+
+
+def _serve(service: BundledService, log: Path, kept: bool) -> int:
     """Start the service, print its address, wait until Ctrl-C or until it exits; ``kept``
     says whether ``log`` outlives the command (an error then names it)."""
-    from harness.run.service import BundledService, ServiceFailed
+    from harness.run.service import ServiceFailed
 
+    config = service.config
     start_of_run = log.stat().st_size if log.exists() else 0  # --log appends to earlier runs
-    service = BundledService(config, log)
     started = time.monotonic()
     try:
         try:

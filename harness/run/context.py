@@ -43,7 +43,11 @@ class RunContext:
     @property
     def database_url(self) -> str | None:
         """The database as the audit and the drain check read it: always the direct URL, never
-        a chaos run's fault proxy, so they read the truth."""
+        a chaos run's fault proxy, so they read the truth (the lab's own PostgreSQL, when it
+        runs one)."""
+        direct = self.service.direct_database_url if self.service is not None else None
+        if direct:
+            return direct
         if self.request.database_url:
             return self.request.database_url
         return self.service.database_url if self.service is not None else None

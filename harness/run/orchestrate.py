@@ -28,9 +28,12 @@ from typing import TextIO
 from harness import artifacts
 from harness.errors import TargetUnreachable, UsageError
 from harness.exit_codes import ExitCode
+from harness.lab.cleanup import DEFAULT_STATE_DIR, reclaim_abandoned
 from harness.run import integrity, reconcile
 from harness.run.chaos import ChaosSession
 from harness.run.context import Observed, RunContext
+from harness.run.lab_plan import LabPlan, plan_lab
+from harness.run.lab_target import LabService
 from harness.run.locust_runner import Swarm, SwarmPlan
 from harness.run.model_outputs import ModelOutputsAhead
 from harness.run.outcome import conclude
@@ -78,6 +81,7 @@ def _check_request(request: RunRequest) -> tuple[Stage, ...]:
 def execute(request: RunRequest, progress_stream: TextIO | None = None) -> tuple[int, Path | None]:
     """Run the scenario; return (exit code, run directory)."""
     stages = _check_request(request)
+    lab = _plan_lab(request)
     if request.host is not None:
         # Before any load and before any directory: an unreachable target is the whole answer.
         wait_ready(request.host.rstrip("/"), request.ready_timeout_s)
@@ -93,7 +97,13 @@ def execute(request: RunRequest, progress_stream: TextIO | None = None) -> tuple
             if chaos is not None:
                 database_url = chaos.route_database(database_url)
             service, ahead = _start_service(
-                request, stages, run_dir, started_at, database_url, with_admin=chaos is not None
+                request,
+                stages,
+                run_dir,
+                started_at,
+                database_url,
+                with_admin=chaos is not None,
+                lab=lab,
             )
         run = RunContext(request, stages, run_dir, started_at, service, ahead)
         with INTERRUPTS:
@@ -106,6 +116,22 @@ def execute(request: RunRequest, progress_stream: TextIO | None = None) -> tuple
             chaos.stop()
 
 
+def _plan_lab(request: RunRequest) -> LabPlan | None:
+    """The lab's checked plan (UsageError before anything starts), and what a killed earlier
+    run left behind removed (its ledger: harness/lab/cleanup.py)."""
+    if DEFAULT_STATE_DIR.is_dir():
+        for removal in reclaim_abandoned(DEFAULT_STATE_DIR):
+            logger.info("cleaned up after an earlier run: %s", removal.what)
+    if request.lab is None:
+        return None
+    if request.host is not None:
+        raise UsageError(
+            "--host and the lab flags (--instances, --lab, ...): the lab starts its own target; "
+            "give one or the other"
+        )
+    return plan_lab(request.lab, request.profile, request.database_url)
+
+
 def _start_service(
     request: RunRequest,
     stages: tuple[Stage, ...],
@@ -114,21 +140,25 @@ def _start_service(
     database_url: str | None,
     *,
     with_admin: bool,
+    lab: LabPlan | None = None,
 ) -> tuple[BundledService, ModelOutputsAhead]:
-    """The bundled service, ready, and the model's side of the run, computed while it starts
-    (it needs only the profile and the stages; docs/benchmarks.md has what that saves).
-    ``with_admin``: enable /admin/faults with a fresh token (a chaos run injects through it)."""
-    service = BundledService(
-        ServiceConfig(
-            workers=request.service_workers,
-            database_url=database_url,
-            seed_scale=request.seed_scale,
-            ready_timeout_s=max(request.ready_timeout_s, 60.0),
-            cpu_affinity=request.service_cpus,
-            environment=profile_environment(request.profile),
-            admin_token=secrets.token_urlsafe(24) if with_admin else None,
-        ),
-        run_dir / "logs" / "service.log",
+    """The bundled service (or the lab in front of it), ready, and the model's side of the
+    run, computed while it starts (it needs only the profile and the stages;
+    docs/benchmarks.md has what that saves). ``with_admin``: enable /admin/faults with a
+    fresh token (a chaos run injects through it)."""
+    config = ServiceConfig(
+        workers=request.service_workers,
+        database_url=database_url,
+        seed_scale=request.seed_scale,
+        ready_timeout_s=max(request.ready_timeout_s, 60.0),
+        cpu_affinity=request.service_cpus,
+        environment=profile_environment(request.profile),
+        admin_token=secrets.token_urlsafe(24) if with_admin else None,
+    )
+    service = (
+        BundledService(config, run_dir / "logs" / "service.log")
+        if lab is None
+        else LabService(config, lab, request.profile, run_dir)
     )
     try:
         service.launch()
@@ -185,7 +215,13 @@ def _with_target(
     baseline = _integrity_baseline(run.database_url, state)
     plan = _swarm_plan(run)
     prober = Prober(run.host, clock)
-    scraper = Scraper(run.host, clock, interval_s=2.0, headers=run.headers)
+    scraper = Scraper(
+        run.host,
+        clock,
+        interval_s=2.0,
+        headers=run.headers,
+        fetch=run.service.scrape if run.service is not None else None,
+    )
     if before is not None:
         scraper.scrapes.append(before)
     prober.start()
@@ -301,6 +337,8 @@ def _run_load(run: RunContext, watch: Watch) -> None:
 
 def _scrape_or_none(run: RunContext, t_s: float, state: RunState, when: str) -> Scrape | None:
     try:
+        if run.service is not None:
+            return run.service.scrape(t_s)
         return fetch_metrics(run.host, t_s, headers=run.headers)
     except Exception as exc:  # an unscrapeable service only costs the reconciliation
         state.notes.append(f"/metrics could not be scraped {when}: {type(exc).__name__}: {exc}")

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +34,8 @@ from typing import IO, Self
 import httpx
 
 from harness.errors import HarnessError, TargetUnreachable
+from harness.run.scrape import Scrape, fetch_metrics
+from models.lab_records import LabRecord
 from models.profile import Profile
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -129,9 +132,17 @@ def wait_ready(url: str, timeout_s: float, alive: object = None) -> None:
 class BundledService:
     """A running ``target_app`` (see the module docstring). Use it as a context manager."""
 
-    def __init__(self, config: ServiceConfig, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        log_path: Path | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
         self.log_path = log_path
+        self.preexec = preexec
+        """Run in the child before the service's program: how a lab instance joins its CPU
+        group before it forks a worker."""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -204,6 +215,7 @@ class BundledService:
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() reaches every worker
+            preexec_fn=self.preexec,
         )
         if config.cpu_affinity:
             # Set before uvicorn has spawned anything, so every worker inherits it.
@@ -218,6 +230,23 @@ class BundledService:
             self.stop()
             raise
         return self
+
+    @property
+    def direct_database_url(self) -> str | None:
+        """The database as the audit reads it when the run's own ``--database-url`` is not it
+        (a lab's own PostgreSQL); None: the run's URL is the truth."""
+        return None
+
+    def scrape(self, t_s: float, timeout_s: float = 5.0) -> Scrape:
+        """The service's ``/metrics`` as one scrape record (``httpx.HTTPError`` when it
+        cannot be read)."""
+        return fetch_metrics(self.url, t_s, timeout_s=timeout_s, headers=self.admin_headers)
+
+    def lab_record(
+        self, client_total: int, before: Scrape | None, after: Scrape | None
+    ) -> LabRecord | None:
+        """The ``lab`` section of run.json; None for a service that runs alone."""
+        return None
 
     def seeded_accounts(self) -> tuple[tuple[str, int], ...]:
         """How many accounts of each persona the seeder made: the journeys log in as these."""

@@ -242,6 +242,39 @@ class ServiceWorkerKill:
 
 
 @dataclass
+class InstanceKill:
+    """SIGKILL one lab instance (a crashed VM); whole again once the load balancer has taken
+    it out (its health checks failed ``fall`` times), so no request is sent to it any more."""
+
+    kill: Callable[[], str]
+    status: Callable[[], str]
+    """HAProxy's status of the instance killed (``UP``, ``UP 1/2``, ``DOWN``...)."""
+    killed: str | None = None
+    statuses_seen: list[str] = field(default_factory=list)
+
+    def inject(self) -> str:
+        self.killed = self.kill()
+        return self.killed
+
+    def midpoint(self) -> str | None:
+        return None
+
+    def heal(self) -> str:
+        return ""  # a dead instance is not restarted: the balancer routes around it
+
+    def observe(self) -> None:
+        status = self.status()
+        if not self.statuses_seen or self.statuses_seen[-1] != status:
+            self.statuses_seen.append(status)
+
+    def recovered(self) -> bool:
+        return bool(self.statuses_seen) and self.statuses_seen[-1].startswith("DOWN")
+
+    def details(self) -> Details:
+        return {"killed": self.killed, "balancer_statuses_seen": list(self.statuses_seen)}
+
+
+@dataclass
 class LoadgenWorkerKill:
     """SIGKILL one local Locust worker; the run must say it is incomplete."""
 

@@ -47,6 +47,12 @@ def _refusal(request: RunRequest, fault: Fault) -> str | None:
             f"{name} kills one service worker mid-run: give --service-workers 2 or more "
             f"(got {request.service_workers})"
         )
+    if fault.kind == "instance" and (request.lab is None or request.lab.instances < 2):
+        got = 0 if request.lab is None else request.lab.instances
+        return (
+            f"{name} kills one lab instance mid-run: give --instances 2 or more (got {got}), "
+            "or --lab"
+        )
     if fault.kind == "loadgen" and request.workers < 1:
         return (
             f"{name} kills one local Locust worker mid-run: give --workers 1 or more "
@@ -115,6 +121,11 @@ class ChaosSession:
         kind = self.fault.kind
         if kind == "loadgen":
             return injectors.LoadgenWorkerKill(kill_load_worker)
+        if kind == "instance":
+            from harness.run.lab_target import LabService
+
+            assert isinstance(service, LabService)  # check(): the lab runs
+            return injectors.InstanceKill(service.kill_instance, service.instance_status)
         assert service is not None and service.process is not None  # check(): no --host
         admin = injectors.AdminFaults(
             service.url,
