@@ -105,7 +105,7 @@ class JourneyRun:
     def _derive(self) -> None:
         self.steps: dict[PersonaName, tuple[list[str], list[float]]] = {}
         self.think: dict[PersonaName, ThinkTime] = {}
-        for persona, spec in self.profile.personas.items():
+        for persona, spec in self.profile.personas.marketplace():
             probabilities = step_probabilities(self.profile, persona)
             names = [name for name, p in probabilities.items() if p > 0]
             self.steps[persona] = (names, [probabilities[n] for n in names])

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+)
 
 from models.catalogue import PERSONAS, PersonaName, endpoints, read_steps
 from models.errors import ParameterError, ProfileError, UnknownNameError
@@ -72,6 +80,7 @@ __all__ = [
     "default_profile_text",
     "load_profile",
     "merge",
+    "overlay",
     "read_toml",
     "validate_profile",
 ]
@@ -158,18 +167,44 @@ class Persona(_Section):
     steps: dict[str, NonNegative] = Field(default_factory=dict)
 
 
-class Personas(_Section):
-    homeowner: Persona
-    contractor: Persona
-    operator: Persona
+class Personas(RootModel[dict[str, Persona]]):
+    """The personas by name, any names, with shares that sum to 1.
 
-    def get(self, name: PersonaName) -> Persona:
-        persona: Persona = getattr(self, name)
-        return persona
+    The bundled journeys and the marketplace model know exactly three (homeowner, contractor,
+    operator: :data:`models.catalogue.PERSONAS`) and reach them through :meth:`marketplace`;
+    a profile for a service of your own names its own, played by your own locustfile.
+    """
 
-    def items(self) -> Iterator[tuple[PersonaName, Persona]]:
+    model_config = ConfigDict(frozen=True)
+
+    def get(self, name: str) -> Persona:
+        return self.root[name]
+
+    def items(self) -> Iterator[tuple[str, Persona]]:
+        yield from self.root.items()
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.root)
+
+    def is_marketplace(self) -> bool:
+        """Whether these are the bundled journeys' three personas (what the model needs)."""
+        return set(self.root) == set(PERSONAS)
+
+    def marketplace(self) -> Iterator[tuple[PersonaName, Persona]]:
+        """The bundled journeys' personas in catalogue order; a ProfileError when the profile
+        names others (the catalogue has no screens for them)."""
+        if not self.is_marketplace():
+            raise ProfileError(
+                "profile",
+                [
+                    f"personas = {', '.join(self.root)}: the bundled journeys and the model "
+                    f"know {', '.join(PERSONAS)} only; personas of your own are played by "
+                    "your own locustfile (harness run --locustfile FILE), which the model "
+                    "cannot predict"
+                ],
+            )
         for name in PERSONAS:
-            yield name, self.get(name)
+            yield name, self.root[name]
 
 
 class Business(_Section):
@@ -508,6 +543,21 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
+def overlay(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile file over ``base``: :func:`merge`, except that a ``[personas]`` table naming
+    a persona ``base`` lacks replaces ``base``'s whole (your own personas never mix with the
+    marketplace's, whose shares would then sum past 1)."""
+    merged = merge(base, layer)
+    personas, base_personas = layer.get("personas"), base.get("personas")
+    if (
+        isinstance(personas, Mapping)
+        and isinstance(base_personas, Mapping)
+        and set(personas) - set(base_personas)
+    ):
+        merged["personas"] = dict(personas)
+    return merged
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file; a missing file or bad syntax is a ProfileError naming the file."""
     try:
@@ -535,7 +585,7 @@ def load_profile(
     layers: list[Path] = ([Path(path)] if path is not None else []) + list(extra_layers or [])
     source = ", ".join(str(p) for p in layers) or "default profile"
     for layer in layers:
-        data = merge(data, read_toml(layer))
+        data = overlay(data, read_toml(layer))
     if overrides:
         data = merge(data, overrides)
         source += " + command-line overrides"
@@ -597,6 +647,10 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         if isinstance(part, int) or model is None:
             continue
+        if isinstance(model, type) and issubclass(model, RootModel):  # a table of free keys
+            values = getattr(model.model_fields["root"].annotation, "__args__", ())
+            model = next((v for v in values if _dict_value_model(v) is not None), None)
+            continue
         field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
         if field is None:  # inside a dict[str, Model]: the key is free, the value is a model
             model = _dict_value_model(model)
@@ -626,17 +680,7 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
         shares = ", ".join(f"{n}={persona.share}" for n, persona in p.personas.items())
         yield f"personas.*.share = {shares}: shares must sum to 1 (they sum to {total_share:.12g})"
 
-    for name, persona in p.personas.items():
-        allowed = read_steps(name)
-        for step_name in persona.steps:
-            if step_name not in allowed:
-                yield (
-                    f"personas.{name}.steps.{step_name}: unknown or write step "
-                    f"(read steps of a {name}: {', '.join(allowed)}; write steps are derived "
-                    "from [business])"
-                )
-        if persona.share > 0 and sum(persona.steps.values()) <= 0:
-            yield f"personas.{name}.steps: a persona with a share needs a positive step weight"
+    yield from _persona_problems(p)
 
     if p.slo.api_p50_ms > p.slo.api_p95_ms:
         yield (
@@ -690,6 +734,33 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
 
     if p.gates.loadgen_cpu_warning > p.gates.loadgen_cpu_unreliable:
         yield "gates.loadgen_cpu_warning: must not exceed gates.loadgen_cpu_unreliable"
+
+
+def _persona_problems(p: Profile) -> Iterator[str]:
+    """Screen weights belong to the bundled journeys' personas; a persona of your own has
+    none (its journeys are your locustfile's)."""
+    if not p.personas.root:
+        yield "personas: at least one persona is needed (its share 1)"
+    marketplace = p.personas.is_marketplace()
+    for name, persona in p.personas.items():
+        if not marketplace:
+            if persona.steps:
+                yield (
+                    f"personas.{name}.steps: screens are the bundled journeys' "
+                    f"({', '.join(PERSONAS)}); your own personas' journeys are in your "
+                    "locustfile, so leave steps out"
+                )
+            continue
+        allowed = read_steps(name)  # type: ignore[arg-type]  # is_marketplace: a PersonaName
+        for step_name in persona.steps:
+            if step_name not in allowed:
+                yield (
+                    f"personas.{name}.steps.{step_name}: unknown or write step "
+                    f"(read steps of a {name}: {', '.join(allowed)}; write steps are derived "
+                    "from [business])"
+                )
+        if persona.share > 0 and sum(persona.steps.values()) <= 0:
+            yield f"personas.{name}.steps: a persona with a share needs a positive step weight"
 
 
 def _scenario_problems(p: Profile) -> Iterator[str]:

@@ -68,7 +68,7 @@ class PersonaWorkload:
 
 def _screen_rates(profile: Profile) -> dict[PersonaName, float]:
     """``L_p``: screens per second of persona p, per user of the whole population."""
-    return {name: p.share / p.think_time_s for name, p in profile.personas.items()}
+    return {name: p.share / p.think_time_s for name, p in profile.personas.marketplace()}
 
 
 def write_probabilities(profile: Profile) -> dict[PersonaName, dict[str, float]]:
