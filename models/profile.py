@@ -59,6 +59,7 @@ __all__ = [
     "FaultKind",
     "Gates",
     "Infrastructure",
+    "Journeys",
     "Lab",
     "Name",
     "NonNegative",
@@ -437,6 +438,14 @@ class Gates(_Section):
     loadgen_cpu_unreliable: Ratio
 
 
+class Journeys(_Section):
+    """Who the simulated users are: the bundled journeys, or a locustfile of your own."""
+
+    locustfile: str = ""
+    """Your own Locust user classes (a path; relative to the current directory); empty: the
+    bundled journeys. ``harness run --locustfile`` overrides it."""
+
+
 class Report(_Section):
     regression_threshold: Ratio
 
@@ -459,6 +468,7 @@ class Profile(_Section):
     day_one: DayOne
     gates: Gates
     report: Report
+    journeys: Journeys = Journeys()
 
     # Derived quantities: functions of the stored numbers, never stored themselves.
     def dau(self) -> float:

@@ -751,6 +751,9 @@ class Run:
     machine: Mapping[str, object] | None = None
     """Host name, CPU count, Python and package versions (None: not recorded)."""
     command: str | None = None
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    """Checks this run could not make, each with why (a user's own locustfile keeps no write
+    log, so the lost-write audit is skipped, ...)."""
 
     @property
     def loadgen_unreliable(self) -> bool:
@@ -794,6 +797,7 @@ class Run:
             "warnings": list(self.warnings),
             "machine": None if self.machine is None else dict(self.machine),
             "command": self.command,
+            "skipped": dict(self.skipped),
         }
         return _contract_only(document) if contract_only else document
 
@@ -839,4 +843,12 @@ class Run:
             warnings=fields.opt_texts("warnings"),
             machine=dict(machine) if isinstance(machine, Mapping) else None,
             command=fields.opt_text("command"),
+            skipped=_texts_by_name(fields.data.get("skipped")),
         )
+
+
+def _texts_by_name(value: object) -> dict[str, str]:
+    """A mapping of names to texts (``skipped``); absent in older files: empty."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(name): str(text) for name, text in value.items()}

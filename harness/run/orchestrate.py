@@ -114,7 +114,7 @@ def _start_service(
     database_url: str | None,
     *,
     with_admin: bool,
-) -> tuple[BundledService, ModelOutputsAhead]:
+) -> tuple[BundledService, ModelOutputsAhead | None]:
     """The bundled service, ready, and the model's side of the run, computed while it starts
     (it needs only the profile and the stages; docs/benchmarks.md has what that saves).
     ``with_admin``: enable /admin/faults with a fresh token (a chaos run injects through it)."""
@@ -132,13 +132,15 @@ def _start_service(
     )
     try:
         service.launch()
-        ahead = ModelOutputsAhead(
-            request.profile,
-            stages,
-            service_workers=request.service_workers,
-            bundled=True,
-            plan_profile=request.plan_profile,
-        )
+        ahead = None
+        if request.own_users is None:  # the model predicts the bundled journeys only
+            ahead = ModelOutputsAhead(
+                request.profile,
+                stages,
+                service_workers=request.service_workers,
+                bundled=True,
+                plan_profile=request.plan_profile,
+            )
         service.wait_until_ready()
     except TargetUnreachable as exc:
         _write_failed_start(request, run_dir, started_at, str(exc))
@@ -248,7 +250,10 @@ def _swarm_plan(run: RunContext) -> SwarmPlan:
         window_s=3.0 if distributed else 2.0,
         expect_workers_max_wait_s=request.expect_workers_max_wait_s,
         seed=request.seed,
-        accounts=run.service.seeded_accounts() if run.service is not None else None,
+        accounts=run.service.seeded_accounts()
+        if run.service is not None and request.own_users is None
+        else None,
+        locustfile=None if request.own_users is None else request.own_users.path,
     )
 
 

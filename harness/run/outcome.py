@@ -32,6 +32,7 @@ from harness.run import gates, integrity, reconcile, summary
 from harness.run.context import Observed, RunContext
 from harness.run.final_report import FinalReport, read_final_report
 from harness.run.model_outputs import write_model_outputs
+from harness.run.own_locustfile import SKIPPED
 from harness.run.run_request import RunState
 from harness.run.scrape import delta_requests
 from journeys.hdr import HistogramSet
@@ -216,6 +217,8 @@ def _reconciliation(observed: Observed, histograms: HistogramSet) -> ServerVsCli
 
 def _audit(run: RunContext, observed: Observed) -> IntegrityAudit:
     """The lost-write audit of the journeys' write log against the database."""
+    if run.request.own_users is not None:
+        return integrity.not_checked(SKIPPED["integrity"])
     writes_path = observed.swarm.plan.writes_path
     try:
         log = read_write_log(writes_path) if writes_path.exists() else []
@@ -331,9 +334,9 @@ def _summary(
         stages=tuple(measured.stages),
         overall=measured.overall,
         endpoints=tuple(measured.endpoints),
-        persona_mix=_persona_mix(
-            request.profile, measured.final.user_classes if measured.final else {}
-        ),
+        persona_mix=PersonaMix({}, {})
+        if request.own_users is not None
+        else _persona_mix(request.profile, measured.final.user_classes if measured.final else {}),
         slo=tuple(judged.slo),
         alerts=tuple(judged.alerts),
         alerts_not_evaluated=tuple(judged.alerts_not_evaluated),
@@ -350,6 +353,7 @@ def _summary(
         warnings=(warning,) if load_generator.unreliable else (),
         machine=artifacts.machine(),
         command=" ".join(sys.argv),
+        skipped=dict(SKIPPED) if request.own_users is not None else {},
     )
 
 
@@ -358,6 +362,16 @@ def _write(run: RunContext, summary_record: Run) -> None:
     the terminal too."""
     request = run.request
     artifacts.write_run(run.run_dir, summary_record)
+    if request.own_users is None:  # the model predicts the bundled journeys only
+        _write_model_outputs(run)
+    if request.report:
+        artifacts.render_report(run.run_dir)
+    for warning in summary_record.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def _write_model_outputs(run: RunContext) -> None:
+    request = run.request
     write_model_outputs(
         run.run_dir,
         request.profile,
@@ -368,10 +382,6 @@ def _write(run: RunContext, summary_record: Run) -> None:
         plan_profile=request.plan_profile,
         plan=request.no_plan_reason is None,
     )
-    if request.report:
-        artifacts.render_report(run.run_dir)
-    for warning in summary_record.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _unreliable_warning(profile: Profile, cpu_max: float) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.run.own_locustfile import OwnLocustfile
 from models.profile import Profile
 from models.run_records import ChaosResult, SloResult
 
@@ -48,6 +49,9 @@ class RunRequest:
     no_plan_reason: str | None = None
     """Set: no launch plan at all, and run.json's notes say why (a run before any demand was
     measured, whose compressed load would plan a launch twenty times too busy)."""
+    own_users: OwnLocustfile | None = None
+    """A user's own locustfile (checked) in place of the bundled journeys; what needs the
+    journeys is then skipped with the reason (harness/run/own_locustfile.py, ``SKIPPED``)."""
     report: bool = True
     """Render ``report.html`` at the end; False (``--no-report``) leaves the rendering (seconds:
     docs/benchmarks.md, "Reports") to a later ``harness report RUN_DIR``, which renders the
