@@ -78,6 +78,9 @@ __all__ = [
     "Scenario",
     "Slo",
     "Stage",
+    "TargetConfig",
+    "TargetLogin",
+    "TargetMetrics",
     "default_profile_text",
     "load_profile",
     "merge",
@@ -438,6 +441,65 @@ class Gates(_Section):
     loadgen_cpu_unreliable: Ratio
 
 
+def _path_or_url(value: str) -> str:
+    if value and not value.startswith(("/", "http://", "https://")):
+        raise ValueError("must be a path starting with / or an http(s) URL")
+    return value
+
+
+def _path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError('must be a path starting with / ("/" for the home page)')
+    return value
+
+
+UrlPath = Annotated[str, AfterValidator(_path)]
+OptionalUrl = Annotated[str, AfterValidator(_path_or_url)]
+
+
+class TargetLogin(_Section):
+    """One login the harness makes before any load, to prove the credentials work (your
+    locustfile logs its own users in); an empty path: none."""
+
+    path: OptionalUrl = ""
+    method: Literal["POST", "GET"] = "POST"
+    body: dict[str, str] = Field(default_factory=dict)
+    """Sent as JSON (``form = true``: as a form)."""
+    form: bool = False
+    expect_status: Annotated[int, _check(lambda v: 100 <= v <= 399, "must be 100-399")] = 200
+
+
+class TargetMetrics(_Section):
+    """Where the target's Prometheus metrics are and what its labels are called; an empty
+    ``url``: none (the reconciliation and calibration are then skipped, with the reason)."""
+
+    url: OptionalUrl = "/metrics"
+    """A path on the target or a full URL (node_exporter's, say)."""
+    requests_metric: str = "http_requests_total"
+    route_label: str = "route"
+    method_label: str = "method"
+    status_label: str = "status"
+    cpu_metric: Literal["process_cpu_seconds_total", "node_cpu_seconds_total"] = (
+        "process_cpu_seconds_total"
+    )
+    """Server CPU: the process's own counter (every Prometheus client library has it), or
+    node_exporter's per-CPU counter (every mode but idle and iowait counted as busy)."""
+    route_cpu_metric: str = "http_request_cpu_seconds_total"
+    """CPU seconds per route, with the same labels: what calibration divides by requests."""
+
+
+class TargetConfig(_Section):
+    """A target given with ``harness run --host``: what it offers the harness. The bundled
+    service is always checked its own way."""
+
+    ready_path: UrlPath = "/health/ready"
+    """Answers 200 when the target takes load (``/`` for one without a readiness check)."""
+    health_path: UrlPath = "/health"
+    """Probed once a second for availability (the share answered 200)."""
+    login: TargetLogin = TargetLogin()
+    metrics: TargetMetrics = TargetMetrics()
+
+
 class Journeys(_Section):
     """Who the simulated users are: the bundled journeys, or a locustfile of your own."""
 
@@ -469,6 +531,7 @@ class Profile(_Section):
     gates: Gates
     report: Report
     journeys: Journeys = Journeys()
+    target: TargetConfig = TargetConfig()
 
     # Derived quantities: functions of the stored numbers, never stored themselves.
     def dau(self) -> float:

@@ -43,9 +43,9 @@ from harness.run.service import (
     ServiceConfig,
     free_port,
     profile_environment,
-    wait_ready,
 )
 from harness.run.speed_reference import SAMPLES_FILE, SpeedReference
+from harness.run.target_check import check_target
 from harness.run.watch import INTERRUPTS, Watch, load_seconds
 from journeys.stages import scaled_stages
 from models.profile import Stage
@@ -79,8 +79,9 @@ def execute(request: RunRequest, progress_stream: TextIO | None = None) -> tuple
     """Run the scenario; return (exit code, run directory)."""
     stages = _check_request(request)
     if request.host is not None:
-        # Before any load and before any directory: an unreachable target is the whole answer.
-        wait_ready(request.host.rstrip("/"), request.ready_timeout_s)
+        # Before any load and before any directory: an unreachable target is the whole answer,
+        # a refused login or metrics without the named labels a bad profile.
+        check_target(request.host.rstrip("/"), request.profile.target, request.ready_timeout_s)
     run_dir = artifacts.new_run_dir(request.out, request.scenario)
     artifacts.write_text(run_dir / "profile.toml", request.profile.to_toml())
     started_at = artifacts.utc_now()
@@ -186,12 +187,13 @@ def _with_target(
     before = _scrape_or_none(run, clock(), state, "before the load")
     baseline = _integrity_baseline(run.database_url, state)
     plan = _swarm_plan(run)
-    prober = Prober(run.host, clock)
-    scraper = Scraper(run.host, clock, interval_s=2.0, headers=run.headers)
+    prober = Prober(run.host, clock, path=run.target.health_path)
+    scraper = Scraper(run.host, clock, interval_s=2.0, headers=run.headers, spec=run.target.metrics)
     if before is not None:
         scraper.scrapes.append(before)
     prober.start()
-    scraper.start()
+    if run.metrics is not None:
+        scraper.start()
     swarm = Swarm(plan)
     with Progress(run.request.scenario, len(run.stages), stream=progress_stream) as progress:
         _announce(run, plan, progress)
@@ -305,8 +307,10 @@ def _run_load(run: RunContext, watch: Watch) -> None:
 
 
 def _scrape_or_none(run: RunContext, t_s: float, state: RunState, when: str) -> Scrape | None:
+    if run.metrics is None:
+        return None  # said once, in run.json's skipped (harness/run/target_check.py)
     try:
-        return fetch_metrics(run.host, t_s, headers=run.headers)
+        return fetch_metrics(run.host, t_s, headers=run.headers, spec=run.metrics)
     except Exception as exc:  # an unscrapeable service only costs the reconciliation
         state.notes.append(f"/metrics could not be scraped {when}: {type(exc).__name__}: {exc}")
         return None

@@ -35,6 +35,7 @@ from harness.run.model_outputs import write_model_outputs
 from harness.run.own_locustfile import SKIPPED
 from harness.run.run_request import RunState
 from harness.run.scrape import delta_requests
+from harness.run.target_check import NO_METRICS
 from journeys.hdr import HistogramSet
 from journeys.run import read_histograms
 from journeys.writelog import WriteRecord as LoggedWrite
@@ -81,7 +82,7 @@ def conclude(run: RunContext, observed: Observed) -> int:
     """Write every artifact of the run and return its exit code (module docstring)."""
     final, histograms = _completeness(run, observed)
     measured = _records(run, observed, final, histograms)
-    server_vs_client = _reconciliation(observed, histograms)
+    server_vs_client = _reconciliation(run, observed, histograms)
     audit = _audit(run, observed)
     judged = _gates(run, observed, measured, audit)
     _write(run, _summary(run, observed, measured, audit, server_vs_client, judged))
@@ -200,13 +201,19 @@ def _records(
 # --- audit ------------------------------------------------------------------------------------
 
 
-def _reconciliation(observed: Observed, histograms: HistogramSet) -> ServerVsClient:
+def _reconciliation(
+    run: RunContext, observed: Observed, histograms: HistogramSet
+) -> ServerVsClient:
     """Client against server counts; counts that differ make the run incomplete."""
     state = observed.state
+    if run.metrics is None:
+        return reconcile.unavailable(NO_METRICS["server_vs_client"])
     if observed.before is None or observed.after is None:
         return reconcile.unavailable("; ".join(state.notes) or "no scrape")
     client = summary.client_counts(histograms)
-    result = reconcile.reconcile(client, delta_requests(observed.before, observed.after))
+    own_paths = frozenset({run.target.ready_path, run.target.health_path, run.metrics.url})
+    server = delta_requests(observed.before, observed.after, own_paths)
+    result = reconcile.reconcile(client, server)
     if not result.match and client:
         state.incomplete(
             f"client and server request counts differ (client {result.client_total}, server "
@@ -353,8 +360,16 @@ def _summary(
         warnings=(warning,) if load_generator.unreliable else (),
         machine=artifacts.machine(),
         command=" ".join(sys.argv),
-        skipped=dict(SKIPPED) if request.own_users is not None else {},
+        skipped=_skipped(run),
     )
+
+
+def _skipped(run: RunContext) -> dict[str, str]:
+    """The checks this run cannot make, with why: your own users, a target without metrics."""
+    skipped = dict(SKIPPED) if run.request.own_users is not None else {}
+    if run.metrics is None:
+        skipped.update(NO_METRICS)
+    return skipped
 
 
 def _write(run: RunContext, summary_record: Run) -> None:
