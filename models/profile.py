@@ -91,6 +91,8 @@ __all__ = [
 
 DEFAULT_PROFILE_RESOURCE = "default_profile.toml"
 SHARE_TOLERANCE = 1e-9
+MIX_TOLERANCE = 1e-3
+"""A measured endpoint mix is written rounded; its shares may miss 1 by that much."""
 
 SCENARIO_NAMES = frozenset(
     {
@@ -169,6 +171,9 @@ class Persona(_Section):
     think_time_distribution: Literal["exponential", "constant", "uniform"] = "exponential"
     description: str = ""
     steps: dict[str, NonNegative] = Field(default_factory=dict)
+    requests_per_cycle: Positive = 1.0
+    """A persona of your own: requests each user makes between two think times (the bundled
+    personas' come from their screens)."""
 
 
 class Personas(RootModel[dict[str, Persona]]):
@@ -532,6 +537,9 @@ class Profile(_Section):
     report: Report
     journeys: Journeys = Journeys()
     target: TargetConfig = TargetConfig()
+    endpoint_mix: dict[str, Ratio] = Field(default_factory=dict)
+    """Personas of your own: each endpoint's share of the requests (``harness calibrate``
+    measures it), which the model takes in place of the bundled personas' screens."""
 
     # Derived quantities: functions of the stored numbers, never stored themselves.
     def dau(self) -> float:
@@ -786,12 +794,7 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
             f"not exceed its max_client_connections ({db.max_client_connections})"
         )
 
-    known_endpoints = set(endpoints())
-    for endpoint in p.service_demands:
-        if endpoint not in known_endpoints:
-            yield f"service_demands.{endpoint!r}: unknown endpoint"
-    for endpoint in known_endpoints - set(p.service_demands):
-        yield f"service_demands: missing a demand for {endpoint!r}"
+    yield from _demand_problems(p)
 
     if not p.cost.database_tiers:
         yield "cost.database_tiers: needs at least one tier"
@@ -807,6 +810,26 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
 
     if p.gates.loadgen_cpu_warning > p.gates.loadgen_cpu_unreliable:
         yield "gates.loadgen_cpu_warning: must not exceed gates.loadgen_cpu_unreliable"
+
+
+def _demand_problems(p: Profile) -> Iterator[str]:
+    """The bundled personas: a demand for every catalogue endpoint and no other. Personas of
+    your own: a demand for every endpoint of the measured mix, whose shares sum to 1."""
+    if not p.personas.is_marketplace():
+        total = sum(p.endpoint_mix.values())
+        if p.endpoint_mix and abs(total - 1.0) > MIX_TOLERANCE:
+            yield f"endpoint_mix: shares must sum to 1 (they sum to {total:.6g})"
+        for endpoint in sorted(set(p.endpoint_mix) - set(p.service_demands)):
+            yield f"service_demands: missing a demand for {endpoint!r} (in endpoint_mix)"
+        return
+    known_endpoints = set(endpoints())
+    for endpoint in p.service_demands:
+        if endpoint not in known_endpoints:
+            yield f"service_demands.{endpoint!r}: unknown endpoint"
+    for endpoint in known_endpoints - set(p.service_demands):
+        yield f"service_demands: missing a demand for {endpoint!r}"
+    if p.endpoint_mix:
+        yield "endpoint_mix: only for personas of your own (the bundled ones have screens)"
 
 
 def _persona_problems(p: Profile) -> Iterator[str]:

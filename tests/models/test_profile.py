@@ -336,3 +336,31 @@ def test_own_personas_are_checked(tmp_path: Path, text: str, expected: str) -> N
     with pytest.raises(ProfileError) as caught:
         load_profile(write(tmp_path, text))
     assert expected in str(caught.value)
+
+
+def test_own_personas_plan_from_the_measured_mix(tmp_path: Path) -> None:
+    from models.workload import request_rate, visit_ratios
+
+    mix = (
+        '\n[endpoint_mix]\n"GET /a" = 0.75\n"GET /b" = 0.25\n'
+        '[service_demands."GET /a"]\ncpu_ms = 2\ndb_ms = 0\n'
+        '[service_demands."GET /b"]\ncpu_ms = 6\ndb_ms = 1\n'
+    )
+    profile = load_profile(write(tmp_path, OWN_PERSONAS + mix))
+    # buyer: 0.7 / 5 s, seller: 0.3 / 8 s, one request per cycle each
+    assert request_rate(profile, 1000) == pytest.approx(1000 * (0.7 / 5 + 0.3 / 8))
+    assert visit_ratios(profile) == pytest.approx({"GET /a": 0.75, "GET /b": 0.25})
+    with pytest.raises(ProfileError, match="endpoint_mix: empty"):
+        visit_ratios(load_profile(write(tmp_path, OWN_PERSONAS)))
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('\n[endpoint_mix]\n"GET /a" = 0.5\n', "endpoint_mix: shares must sum to 1"),
+        ('\n[endpoint_mix]\n"GET /a" = 1.0\n', "missing a demand for 'GET /a'"),
+    ],
+)
+def test_a_measured_mix_is_checked(tmp_path: Path, extra: str, expected: str) -> None:
+    with pytest.raises(ProfileError, match=expected):
+        load_profile(write(tmp_path, OWN_PERSONAS + extra))
