@@ -755,6 +755,9 @@ class Run:
     command: str | None = None
     lab: LabRecord | None = None
     """The lab's topology and what its parts did (None: the service ran alone)."""
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    """Checks this run could not make, each with why (a user's own locustfile keeps no write
+    log, so the lost-write audit is skipped, ...)."""
 
     @property
     def loadgen_unreliable(self) -> bool:
@@ -798,6 +801,7 @@ class Run:
             "warnings": list(self.warnings),
             "machine": None if self.machine is None else dict(self.machine),
             "command": self.command,
+            "skipped": dict(self.skipped),
         }
         if self.lab is not None:  # only a run on the lab has the key
             document["lab"] = self.lab.to_json()
@@ -847,4 +851,12 @@ class Run:
             machine=dict(machine) if isinstance(machine, Mapping) else None,
             command=fields.opt_text("command"),
             lab=None if lab is None else LabRecord.from_json(lab),
+            skipped=_texts_by_name(fields.data.get("skipped")),
         )
+
+
+def _texts_by_name(value: object) -> dict[str, str]:
+    """A mapping of names to texts (``skipped``); absent in older files: empty."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(name): str(text) for name, text in value.items()}

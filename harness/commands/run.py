@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.commands.common import (
     add_profile_argument,
@@ -21,6 +22,10 @@ from harness.commands.common import (
     require_positive,
 )
 from harness.commands.lab_options import add_lab_arguments, lab_request
+
+if TYPE_CHECKING:
+    from harness.run.own_locustfile import OwnLocustfile
+    from models.profile import Profile
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +76,13 @@ def _add_swarm_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         metavar="F",
         help="multiply the scenario's stage durations (0.1: a tenth as long)",
+    )
+    parser.add_argument(
+        "--locustfile",
+        type=Path,
+        metavar="FILE",
+        help="your own Locust user classes instead of the bundled journeys "
+        "(profile key journeys.locustfile)",
     )
     parser.add_argument("--seed", type=int, metavar="N", help="random seed of the journeys")
     parser.add_argument(
@@ -141,11 +153,13 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.run_request import RunRequest
 
     _check_numbers(args)
-    redirect_logging()
     profile = profile_from_args(args)
+    own_users = _own_locustfile(args, profile)
+    redirect_logging()
     request = RunRequest(
         scenario=args.scenario,
         profile=profile,
+        own_users=own_users,
         host=args.host,
         workers=args.workers,
         expect_workers=args.expect_workers,
@@ -170,6 +184,26 @@ def run(args: argparse.Namespace) -> int:
             print(run_json.read_text(encoding="utf-8"))
         _print_summary(run_dir, code)
     return code
+
+
+def _own_locustfile(args: argparse.Namespace, profile: Profile) -> OwnLocustfile | None:
+    """The user's locustfile, checked before anything starts (``--locustfile`` over the
+    profile's ``journeys.locustfile``); None: the bundled journeys."""
+    from harness.errors import UsageError
+    from harness.run.own_locustfile import check_locustfile
+    from models.catalogue import PERSONAS
+
+    if args.locustfile is not None:
+        return check_locustfile(args.locustfile, profile)
+    if profile.journeys.locustfile:
+        return check_locustfile(Path(profile.journeys.locustfile), profile, "journeys.locustfile")
+    if not profile.personas.is_marketplace():
+        raise UsageError(
+            f"personas = {', '.join(profile.personas.names())}: the bundled journeys play "
+            f"{', '.join(PERSONAS)}; give your own user classes with --locustfile FILE "
+            "(or the profile key journeys.locustfile)"
+        )
+    return None
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

@@ -108,8 +108,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, timeout_s: float, alive: object = None) -> None:
-    """Poll ``{url}/health/ready`` until it answers 200; TargetUnreachable after ``timeout_s``.
+def wait_ready(
+    url: str, timeout_s: float, alive: object = None, path: str = "/health/ready"
+) -> None:
+    """Poll ``{url}{path}`` until it answers 200; TargetUnreachable after ``timeout_s``.
 
     ``alive`` (a ``subprocess.Popen``) makes the wait end at once when the process exits.
     """
@@ -119,10 +121,10 @@ def wait_ready(url: str, timeout_s: float, alive: object = None) -> None:
         if isinstance(alive, subprocess.Popen) and alive.poll() is not None:
             raise ServiceFailed(f"the service exited with code {alive.returncode} before ready")
         try:
-            response = httpx.get(f"{url}/health/ready", timeout=2.0)
+            response = httpx.get(f"{url}{path}", timeout=2.0)
             if response.status_code == 200:
                 return
-            last = f"/health/ready answered {response.status_code}: {response.text[:200]}"
+            last = f"{path} answered {response.status_code}: {response.text[:200]}"
         except httpx.HTTPError as exc:
             last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.2)

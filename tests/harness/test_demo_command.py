@@ -57,7 +57,7 @@ def test_the_calibration_overlay_replaces_the_assumed_cpu_demands_only(tmp_path:
     assumed = load_profile().service_demands["GET /jobs"].db_ms
     assert calibrated.service_demands["GET /jobs"].db_ms == assumed != 0.1
     # the launch profile's own think times stay: only the demands are measured
-    assert calibrated.personas.homeowner.think_time_s == 30.0
+    assert calibrated.personas.get("homeowner").think_time_s == 30.0
 
 
 def test_the_demo_trial_fits_in_its_time_budget(tmp_path: Path) -> None:

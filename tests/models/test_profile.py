@@ -239,7 +239,7 @@ def test_bad_values_are_rejected_with_the_key_named(
 def test_persona_shares_may_miss_1_by_float_noise_only(tmp_path: Path) -> None:
     """Shares must sum to 1 within 1e-9: rounding noise passes, a real shortfall does not."""
     noisy = "[personas.homeowner]\nshare = 0.6000000000001\n"  # sum 1 + 1e-13
-    assert load_profile(write(tmp_path, noisy)).personas.homeowner.share == 0.6000000000001
+    assert load_profile(write(tmp_path, noisy)).personas.get("homeowner").share == 0.6000000000001
     off = "[personas.homeowner]\nshare = 0.600001\n"  # sum 1 + 1e-6
     with pytest.raises(ProfileError, match=r"shares must sum to 1 \(they sum to 1.000001\)"):
         load_profile(write(tmp_path, off))
@@ -288,5 +288,79 @@ def test_the_lab_profile_is_the_lab_topology_as_infrastructure(default: Profile)
 
 def test_default_demands_cover_every_catalogue_endpoint(default: Profile) -> None:
     assert set(default.service_demands) == set(endpoints())
-    for name, persona in default.personas.items():
+    for name, persona in default.personas.marketplace():
         assert set(persona.steps) == set(read_steps(name))
+
+
+# --- personas of your own ----------------------------------------------------------------------
+
+OWN_PERSONAS = """
+[personas.buyer]
+share = 0.7
+think_time_s = 5
+[personas.seller]
+share = 0.3
+think_time_s = 8
+think_time_distribution = "constant"
+"""
+
+
+def test_own_personas_replace_the_marketplaces(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, OWN_PERSONAS))
+    assert profile.personas.names() == ("buyer", "seller")
+    assert profile.personas.get("seller").think_time_distribution == "constant"
+    assert not profile.personas.is_marketplace()
+    with pytest.raises(ProfileError, match="know homeowner, contractor, operator only"):
+        list(profile.personas.marketplace())
+    # written and read back: the resolved profile keeps them
+    again = load_profile(write(tmp_path, profile.to_toml()))
+    assert again.personas.names() == ("buyer", "seller")
+
+
+def test_marketplace_personas_still_merge_key_by_key(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, "[personas.homeowner]\nthink_time_s = 9\n"))
+    assert profile.personas.names() == ("homeowner", "contractor", "operator")
+    assert profile.personas.get("homeowner").think_time_s == 9
+    assert [name for name, _ in profile.personas.marketplace()] == list(profile.personas.names())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (OWN_PERSONAS.replace("0.3", "0.2"), "buyer=0.7, seller=0.2: shares must sum to 1"),
+        (OWN_PERSONAS + "shar = 1\n", "personas.seller.shar: unknown key; did you mean 'share'?"),
+        (OWN_PERSONAS + "steps = {browse = 1}\n", "personas.seller.steps: screens are the bundled"),
+    ],
+)
+def test_own_personas_are_checked(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_profile(write(tmp_path, text))
+    assert expected in str(caught.value)
+
+
+def test_own_personas_plan_from_the_measured_mix(tmp_path: Path) -> None:
+    from models.workload import request_rate, visit_ratios
+
+    mix = (
+        '\n[endpoint_mix]\n"GET /a" = 0.75\n"GET /b" = 0.25\n'
+        '[service_demands."GET /a"]\ncpu_ms = 2\ndb_ms = 0\n'
+        '[service_demands."GET /b"]\ncpu_ms = 6\ndb_ms = 1\n'
+    )
+    profile = load_profile(write(tmp_path, OWN_PERSONAS + mix))
+    # buyer: 0.7 / 5 s, seller: 0.3 / 8 s, one request per cycle each
+    assert request_rate(profile, 1000) == pytest.approx(1000 * (0.7 / 5 + 0.3 / 8))
+    assert visit_ratios(profile) == pytest.approx({"GET /a": 0.75, "GET /b": 0.25})
+    with pytest.raises(ProfileError, match="endpoint_mix: empty"):
+        visit_ratios(load_profile(write(tmp_path, OWN_PERSONAS)))
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('\n[endpoint_mix]\n"GET /a" = 0.5\n', "endpoint_mix: shares must sum to 1"),
+        ('\n[endpoint_mix]\n"GET /a" = 1.0\n', "missing a demand for 'GET /a'"),
+    ],
+)
+def test_a_measured_mix_is_checked(tmp_path: Path, extra: str, expected: str) -> None:
+    with pytest.raises(ProfileError, match=expected):
+        load_profile(write(tmp_path, OWN_PERSONAS + extra))

@@ -52,13 +52,16 @@ def test_pilot_light_calibration_and_the_trials_in_order(
     # 0.004 cores per user: the calibration's CPU targets at 30, 67 and 105 users.
     assert [s.users for s in calibration.scenario_stages("step")][1::2] == [30, 67, 105]
     assert far == again  # a replication runs the same load again
-    assert mix.personas.operator.share == 0.30  # the held-out mix
+    assert mix.personas.get("operator").share == 0.30  # the held-out mix
     # The pilot and the calibration plan no launch; the trials plan it at the launch's real
     # think times with the measured demands, never at the compressed load.
     assert runs.plans[:2] == [None, None]
     launch = runs.plans[2]
     assert launch is not None and all(plan is launch for plan in runs.plans[2:])
-    assert launch.personas.homeowner.think_time_s == load_profile().personas.homeowner.think_time_s
+    assert (
+        launch.personas.get("homeowner").think_time_s
+        == load_profile().personas.get("homeowner").think_time_s
+    )
     assert launch.service_demands != load_profile().service_demands
     document = written(outcome)
     assert document["complete"] and outcome.exit_code == 0
