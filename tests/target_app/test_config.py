@@ -113,3 +113,24 @@ def test_a_short_admin_token_is_refused_without_echoing_it() -> None:
     assert info.value.variable == "ADMIN_TOKEN"
     assert "letmein-123" not in str(info.value)
     assert "11 characters, at least 16" in str(info.value)
+
+
+def test_the_read_path_settings_and_what_they_refuse() -> None:
+    settings = load_settings(
+        secret_key=GOOD_SECRET,
+        read_replica_urls=" postgresql+psycopg://r1:5433/db ,postgresql+psycopg://r2:5434/db",
+    )
+    assert settings.replica_urls == (
+        "postgresql+psycopg://r1:5433/db",
+        "postgresql+psycopg://r2:5434/db",
+    )
+    assert load_settings(secret_key=GOOD_SECRET).replica_urls == ()
+    with pytest.raises(ConfigError, match="'CACHE_ENABLED' has value 'true'.*set REDIS_URL"):
+        load_settings(secret_key=GOOD_SECRET, cache_enabled=True)
+    with pytest.raises(ConfigError, match="'READ_REPLICA_URLS' .*'sqlite:///x.db' is not"):
+        load_settings(secret_key=GOOD_SECRET, read_replica_urls="sqlite:///x.db")
+    with pytest.raises(ConfigError) as info:
+        load_settings(secret_key=GOOD_SECRET, read_replica_urls="mysql://u:hunter2@h/db")
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(ConfigError, match="'REQUEST_TIMEOUT_S' has value -1"):
+        load_settings(secret_key=GOOD_SECRET, request_timeout_s=-1)
