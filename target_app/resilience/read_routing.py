@@ -139,7 +139,8 @@ class ReadRouter:
         return result
 
     def _count(self, endpoint: str, target: str) -> None:
-        if self._metrics is not None:
+        # Only with replicas: without them every read is the primary's, nothing to tell apart.
+        if self._metrics is not None and self.replicas:
             self._metrics.db_reads.labels(endpoint.split(" ", 1)[1], target).inc()
 
     def _primary_session(self) -> AbstractContextManager[Session]:
