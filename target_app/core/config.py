@@ -61,8 +61,8 @@ INSECURE_SECRETS = frozenset(
     }
 )
 
-#: Variables whose values are credentials: an error shows only their length.
-SECRET_VARIABLES = frozenset({"SECRET_KEY", "ADMIN_TOKEN"})
+#: Variables whose values are (or may hold) credentials: an error shows only their length.
+SECRET_VARIABLES = frozenset({"SECRET_KEY", "ADMIN_TOKEN", "READ_REPLICA_URLS"})
 
 #: The launch plan's circuit breakers, one per dependency, as ``failures/timeout_s/reset_s``
 #: (docs/resilience.md, "Circuit breakers"); each is the default of ``BREAKER_<NAME>``.
@@ -339,6 +339,18 @@ class Settings(BaseSettings):
     @classmethod
     def _breaker_spec(cls, value: str, info: ValidationInfo) -> str:
         parse_breaker_spec(str(info.field_name).upper(), value)
+        return value
+
+    @field_validator("read_replica_urls")
+    @classmethod
+    def _replica_urls(cls, value: str) -> str:
+        for url in filter(None, (part.strip() for part in value.split(","))):
+            if not url.startswith("postgresql"):
+                shown = url.split("@")[-1]  # never echo a password
+                raise ValueError(
+                    f"{shown!r} is not a PostgreSQL URL; expected comma-separated "
+                    "postgresql+psycopg://user@host:port/database URLs of streaming replicas."
+                )
         return value
 
     @field_validator("fake_latency_ms")

@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
 from target_app.core.config import Settings
+from target_app.core.errors import ConfigError
 from target_app.core.metrics import Metrics
 from target_app.resilience.database import GuardedDatabase, SessionSource, is_database_failure
 from target_app.resilience.fakes import FakeServices
@@ -205,11 +206,23 @@ class Resilience:
 def check_deployment(settings: Settings) -> None:
     """Refuse a deployment the resilience features cannot serve correctly.
 
-    Today: several workers with rate limits but no shared Redis (each worker would count
-    alone, multiplying every limit). Call it before starting workers for one clear message.
+    Several workers but no shared Redis, with rate limits on (each worker would count alone,
+    multiplying every limit) or with read replicas (a worker would not know that the user
+    wrote through another, and read-your-writes would break). Call it before starting
+    workers for one clear message.
     """
     if settings.rate_limit_enabled:
         check_shared_storage(settings.web_concurrency, settings.redis_url)
+    workers = settings.web_concurrency
+    marks = settings.replica_urls and settings.read_your_writes_s > 0
+    if marks and workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            "WEB_CONCURRENCY",
+            workers,
+            "With read replicas, more than one worker and no REDIS_URL, a user's next read "
+            "may reach a worker that never saw their write and read a lagging replica. Set "
+            "REDIS_URL (shared read-your-writes marks) or run a single worker.",
+        )
 
 
 def install_resilience(

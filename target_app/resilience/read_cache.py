@@ -12,9 +12,10 @@ edit or withdrawal of a job by its owner) increments that territory's version an
 entries expire on their own. Bid counts on a cached page are not invalidated by bids: they
 may lag by up to ``CACHE_TTL_S``.
 
-A page is filled from the primary, never a replica: the version a lookup read was raised
-after its write committed on the primary, so the primary holds that write, while a lagging
-replica might not, and would fill the new version with the old page for a whole TTL.
+A board page is filled from the primary, never a replica: the version a lookup read was
+raised after its write committed on the primary, so the primary holds that write, while a
+lagging replica might not, and would fill the new version with the old page for a whole TTL.
+(The territories, which no request changes, are filled wherever the read routing sends them.)
 
 Every Redis call goes through the ``cache`` breaker with a short socket timeout: when Redis
 is down or slow, reads go to the database (counted as misses) and writes skip the

@@ -31,7 +31,7 @@ from target_app.core.config import Settings
 from target_app.core.db import build_engine
 from target_app.core.errors import CircuitOpenError
 from target_app.core.metrics import Metrics
-from target_app.resilience.breaker import CircuitBreaker
+from target_app.resilience.breaker import BreakerState, CircuitBreaker
 from target_app.resilience.recent_writes import RecentWriters
 
 logger = logging.getLogger("target_app")
@@ -117,8 +117,11 @@ class ReadRouter:
         if not self.replicas:
             with primary() as source:
                 return work(source)
-        if endpoint in READ_REPLICA_ENDPOINTS and not (
-            user_id is not None and self.recent.wrote_recently(user_id)
+        if (
+            endpoint in READ_REPLICA_ENDPOINTS
+            # An open breaker first: it answers without the Redis round trip of the mark.
+            and self._breaker.state is not BreakerState.open
+            and not (user_id is not None and self.recent.wrote_recently(user_id))
         ):
             engine = self.replicas[next(self._turn) % len(self.replicas)]
             try:
@@ -139,7 +142,8 @@ class ReadRouter:
         return result
 
     def _count(self, endpoint: str, target: str) -> None:
-        if self._metrics is not None:
+        # Only with replicas: without them every read is the primary's, nothing to tell apart.
+        if self._metrics is not None and self.replicas:
             self._metrics.db_reads.labels(endpoint.split(" ", 1)[1], target).inc()
 
     def _primary_session(self) -> AbstractContextManager[Session]:

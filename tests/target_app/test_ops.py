@@ -32,6 +32,13 @@ def test_health_and_ready(client: TestClient) -> None:
     assert body["status"] == "ready" and body["database"]["ok"] is True
     assert body["pool"]["max"] == 8
     assert body["dependencies"] == {"redis": "not configured"}
+    assert body["instance"] == ""
+
+
+def test_ready_names_the_instance(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'x.db'}", instance_name="instance_2")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health/ready").json()["instance"] == "instance_2"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -123,6 +123,21 @@ def test_the_writers_mark_holds_across_instances_through_redis(
         assert _reads(two, "/threads") == (1, 1)
 
 
+def test_cached_board_pages_are_filled_from_the_primary_and_searches_read_the_replica(
+    lab_database: LabDatabase, redis_url: str
+) -> None:
+    # A lagging replica could fill a freshly invalidated version with the page before the
+    # write, for a whole TTL; the primary holds every write the version counts.
+    app = _app(lab_database, redis_url=redis_url, cache_enabled=True)
+    contractor = bearer(app, "contractor", 2)
+    with TestClient(app) as client:
+        for _ in range(2):
+            assert client.get("/jobs?territory_id=3", headers=contractor).status_code == 200
+        assert _reads(client, "/jobs") == (1, 0)  # one miss, filled from the primary; a hit
+        assert client.get("/jobs?q=kitchen", headers=contractor).status_code == 200
+        assert _reads(client, "/jobs") == (1, 1)  # not cacheable: routed to the replica
+
+
 def test_a_replica_stopped_mid_way_sends_reads_to_the_primary_without_an_error(
     own_lab_database: LabDatabase,
 ) -> None:
