@@ -19,12 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from harness.exit_codes import ExitCode
 from harness.run.lab_plan import LabRequest
 from harness.validate.decision import InstanceDecision, judge_count, plan_decision
 from harness.validate.fit import login_cpu_ms
 from harness.validate.light import LightCalibration, calibrate_light
-from harness.validate.measure import read_measured
+from harness.validate.measure import incomplete_reasons, read_measured
 from harness.validate.plan import held_load_stages, validation_profile, with_step_stages
 from harness.validate.runs import Runs
 from harness.validate.settings import ValidationSettings
@@ -85,7 +84,10 @@ def decide_on_the_lab(
     for predicted in decision.predicted:
         count = predicted.instances
         on_lab = runs.on_lab(dataclasses.replace(lab, instances=count), database_url)
-        record.measured.append(_measure(calibrated, decision, count, settings, on_lab))
+        measured, why_not = _measure(calibrated, decision, count, settings, on_lab)
+        record.measured.append(measured)
+        if why_not is not None:
+            _no_verdict(record, f"{count} instances: {why_not}")
         save()
     return record
 
@@ -100,18 +102,23 @@ def _measure(
     instances: int,
     settings: ValidationSettings,
     on_lab: Runs,
-) -> CountMeasurement:
+) -> tuple[CountMeasurement, str | None]:
     """One run of the decision's load on ``instances`` lab instances (``on_lab``), settled
-    then measured."""
+    then measured; and why it gives no verdict, or None."""
     stages = held_load_stages(decision.users, settings, login_cpu_ms(profile))
     result = on_lab.step(with_step_stages(profile, stages))
     run = None if result.directory is None else str(result.directory)
-    if result.code == ExitCode.UNREACHABLE or result.directory is None:
-        return CountMeasurement(instances, run, None, None, None, None)
+    nothing = CountMeasurement(instances, run, None, None, None, None)
+    if result.directory is None or not result.wrote_run_json:
+        return nothing, "the run wrote no run.json"
+    if not result.complete:
+        # An incomplete run's figures are a lower bound (lost load, counts that disagree):
+        # never a verdict on the decision.
+        return nothing, f"the run is incomplete ({'; '.join(incomplete_reasons(result.directory))})"
     levels = read_measured(result.directory)
     measured = levels[-1] if levels else None
     if measured is None or measured.cpu_utilization is None:
-        return CountMeasurement(instances, run, None, None, None, None)
+        return nothing, "its measure stage has no CPU figure (two scrapes are needed)"
     cpu = measured.cpu_utilization / instances / decision.cpu_limit
     judged = judge_count(
         instances,
@@ -120,4 +127,7 @@ def _measure(
         objective_ms=decision.p95_objective_ms,
         cpu_target=decision.cpu_target,
     )
-    return CountMeasurement(instances, run, measured.p95_ms, cpu, measured.error_rate, judged.holds)
+    figures = CountMeasurement(
+        instances, run, measured.p95_ms, cpu, measured.error_rate, judged.holds
+    )
+    return figures, None

@@ -152,7 +152,10 @@ def _held(holds: object) -> str:
 
 def format_document(document: Mapping[str, Any]) -> str:
     """The whole validation: the calibration, every trial, the verdict and the warnings."""
-    lines = [_calibration_line(document.get("calibration") or {})]
+    calibration = document.get("calibration") or {}
+    # --lab-only calibrates the lab instance alone: no single-instance line to show
+    ran = calibration.get("pilot_run") or calibration.get("stages")
+    lines = [_calibration_line(calibration)] if ran else []
     for trial in document.get("trials", []):
         lines.append(format_trial(trial))
     probe = document.get("probe")

@@ -260,3 +260,17 @@ def test_a_lab_calibration_that_failed_leaves_the_decision_unjudged(
     assert document["decision"]["right"] is None and len(runs.profiles) == 2
     assert "the lab calibration run did not complete" in document["decision"]["reason"]
     assert not document["complete"] and outcome.exit_code == 3
+
+
+def test_an_incomplete_count_run_gives_no_verdict_and_says_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose counts disagree (or that lost load) is a lower bound, never a verdict."""
+    incomplete = (_count(0.45, 120.0), 3, False)
+    script = (LAB_PILOT, LAB_LIGHT, incomplete, _count(0.45, 60.0), _count(0.45, 50.0))
+    outcome, _, _ = lab_validate(tmp_path, monkeypatch, *script)
+    decision = written(outcome)["decision"]
+    assert decision["right"] is None and decision["measured"][0]["holds"] is None
+    assert decision["reason"].startswith("2 instances: the run is incomplete")
+    assert decision["measured"][1]["holds"] is True  # the other counts are still measured
+    assert outcome.exit_code == 3
