@@ -55,6 +55,7 @@ __all__ = [
     "DayCurve",
     "DayOne",
     "Demand",
+    "EndpointSlo",
     "Fault",
     "FaultKind",
     "Gates",
@@ -227,12 +228,25 @@ class Business(_Section):
     withdrawals_per_bid: Ratio
 
 
+class EndpointSlo(_Section):
+    """Objectives of one endpoint (``"GET /items/{id}"``) over the whole run; absent: none."""
+
+    p95_ms: Positive | None = None
+    p99_ms: Positive | None = None
+    error_rate: Ratio | None = None
+
+
 class Slo(_Section):
     page_p95_ms: Positive
     api_p50_ms: Positive
     api_p95_ms: Positive
     error_rate: Ratio
     availability: Ratio
+    api_p99_ms: Positive | None = None
+    """Absent: no p99 objective (gated per stage and overall, like p95)."""
+    throughput_min_rps: NonNegative | None = None
+    """A floor on the whole run's API requests per second; absent: none."""
+    endpoints: dict[str, EndpointSlo] = Field(default_factory=dict)
 
 
 class AlertRule(_Section):

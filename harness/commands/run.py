@@ -21,6 +21,13 @@ from harness.commands.common import (
     require_port,
     require_positive,
 )
+from harness.commands.report import (
+    add_fail_on_regression,
+    check_fail_on_regression,
+    judge_regressions,
+)
+from harness.errors import UsageError
+from harness.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from harness.run.own_locustfile import OwnLocustfile
@@ -103,6 +110,13 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print run.json on stdout")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="RUN_DIR",
+        help="compare with this earlier run in the report (and with --fail-on-regression)",
+    )
+    add_fail_on_regression(parser)
+    parser.add_argument(
         "--no-report",
         action="store_true",
         help="do not render report.html (2-3 s); `harness report RUN_DIR` renders it later",
@@ -146,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.run_request import RunRequest
 
     _check_numbers(args)
+    check_fail_on_regression(args)
+    if args.baseline is not None and not (args.baseline / "run.json").is_file():
+        raise UsageError(f"--baseline = {str(args.baseline)!r}: no run.json there (a run dir?)")
     profile = profile_from_args(args)
     own_users = _own_locustfile(args, profile)
     redirect_logging()
@@ -168,8 +185,13 @@ def run(args: argparse.Namespace) -> int:
         expect_workers_max_wait_s=args.expect_workers_timeout,
         ready_timeout_s=args.ready_timeout,
         report=not args.no_report,
+        baseline=args.baseline,
     )
     code, run_dir = execute(request)
+    if run_dir is not None and args.fail_on_regression is not None:
+        regressed = judge_regressions(run_dir, args.baseline, args.fail_on_regression)
+        if regressed and code == ExitCode.OK:
+            code = int(ExitCode.BREACH)
     if run_dir is not None:
         run_json = run_dir / "run.json"
         if args.json and run_json.exists():
@@ -181,7 +203,6 @@ def run(args: argparse.Namespace) -> int:
 def _own_locustfile(args: argparse.Namespace, profile: Profile) -> OwnLocustfile | None:
     """The user's locustfile, checked before anything starts (``--locustfile`` over the
     profile's ``journeys.locustfile``); None: the bundled journeys."""
-    from harness.errors import UsageError
     from harness.run.own_locustfile import check_locustfile
     from models.catalogue import PERSONAS
 

@@ -28,6 +28,7 @@ def _figures(**overrides: Any) -> RequestFigures:
         "page_p95_ms": 200.0,
         "throughput_rps": 1.0,
         "availability": 1.0,
+        "p999_ms": 150.0,
     }
     return RequestFigures(**(values | overrides))
 
