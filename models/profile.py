@@ -15,6 +15,7 @@ user count cannot leave a stale DAU behind.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import tomllib
@@ -86,6 +87,7 @@ __all__ = [
     "load_profile",
     "merge",
     "overlay",
+    "profile_schema",
     "read_toml",
     "validate_profile",
 ]
@@ -710,15 +712,71 @@ def _fault_problems(name: str, scenario: Scenario) -> Iterator[str]:
 
 
 def validate_profile(data: Mapping[str, Any], source: str = "profile") -> Profile:
-    """Validate a complete profile mapping (types, ranges, unknown keys, consistency)."""
+    """Validate a complete profile mapping (types, ranges, unknown keys, consistency).
+
+    Every problem in one pass: when some keys are malformed, the rest is still checked for
+    consistency with those keys set aside (:func:`_set_aside`)."""
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(source, [_describe(err) for err in exc.errors()]) from None
+        problems = [_describe(err) for err in exc.errors()]
+        problems += _problems_of_the_rest(data, exc.errors())
+        raise ProfileError(source, problems) from None
     problems = list(_consistency_problems(profile))
     if problems:
         raise ProfileError(source, problems)
     return profile
+
+
+def profile_schema() -> dict[str, Any]:
+    """A JSON Schema of a profile file, for editors: every key optional (a file overlays the
+    default key by key), unknown keys refused."""
+    schema = Profile.model_json_schema()
+    _drop_required(schema)
+    schema["title"] = "capacity-harness workload profile"
+    return schema
+
+
+def _drop_required(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("required", None)
+        for value in node.values():
+            _drop_required(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_required(value)
+
+
+def _problems_of_the_rest(data: Mapping[str, Any], errors: list[Any]) -> list[str]:
+    """The consistency problems of ``data`` once its malformed keys are set aside; none when
+    the rest does not validate either."""
+    rest = copy.deepcopy(dict(data))
+    default = tomllib.loads(default_profile_text())
+    for error in errors:
+        _set_aside(rest, default, tuple(error["loc"]))
+    try:
+        return list(_consistency_problems(Profile.model_validate(rest)))
+    except ValidationError:
+        return []
+
+
+def _set_aside(data: dict[str, Any], default: Mapping[str, Any], loc: tuple[Any, ...]) -> None:
+    """Replace the deepest key of ``loc`` present in ``data`` by the default's value there, or
+    remove it when the default has none (an unknown key)."""
+    node: Any = data
+    fallback: Any = default
+    for depth, part in enumerate(loc):
+        if not isinstance(node, dict) or part not in node:
+            return
+        last = depth == len(loc) - 1 or not isinstance(node[part], dict)
+        if last:
+            if isinstance(fallback, Mapping) and part in fallback:
+                node[part] = copy.deepcopy(fallback[part])
+            else:
+                del node[part]
+            return
+        node = node[part]
+        fallback = fallback.get(part) if isinstance(fallback, Mapping) else None
 
 
 def _describe(error: Any) -> str:
