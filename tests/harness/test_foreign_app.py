@@ -155,7 +155,7 @@ def test_datasette_under_the_harness_gated_reported_and_calibrated(
     out = tmp_path / "runs"
     done = harness(
         tmp_path, "run", "smoke", "--host", datasette, "--profile", "datasette.toml",
-        "--locustfile", "datasette_users.py", "--duration-scale", "0.2", "--out", str(out),
+        "--locustfile", "datasette_users.py", "--duration-scale", "0.15", "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = out.iterdir()

@@ -254,7 +254,7 @@ def test_a_swarm_across_namespaces_merges_histograms_exactly(lab: Lab, tmp_path:
 
 @pytest.mark.slow
 def test_a_worker_cut_off_mid_run_makes_the_run_incomplete(lab: Lab, tmp_path: Path) -> None:
-    master = _swarm(lab, tmp_path, "0.3")
+    master = _swarm(lab, tmp_path, "0.2")
     _wait_for_load(tmp_path)
     time.sleep(2.0)
     lab.cut(WORKER_B)
