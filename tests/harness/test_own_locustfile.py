@@ -308,6 +308,10 @@ def test_a_target_without_metrics_runs_and_says_what_it_cannot_judge(
     assert "no metrics" in run["server_vs_client"]["unavailable"]
     assert "/metrics" not in hits.paths and hits.paths.count("/ping") >= 2
     assert run["overall"]["availability"] == 1.0
+    refused = harness(tmp_path, "calibrate", str(next(out.iterdir())))
+    assert refused.returncode == 2 and "cannot calibrate: the target has no metrics" in (
+        refused.stderr
+    )
     # the same run again against a baseline a thousand times faster: exit 1, naming it
     faster = doctored_baseline(next(out.iterdir()), tmp_path / "faster")
     again = harness(
