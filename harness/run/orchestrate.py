@@ -31,6 +31,7 @@ from harness.exit_codes import ExitCode
 from harness.run import integrity, reconcile
 from harness.run.chaos import ChaosSession
 from harness.run.context import Observed, RunContext
+from harness.run.junit import write_junit
 from harness.run.locust_runner import Swarm, SwarmPlan
 from harness.run.model_outputs import ModelOutputsAhead
 from harness.run.outcome import conclude
@@ -172,6 +173,7 @@ def _write_failed_start(
         exit_code=int(ExitCode.UNREACHABLE),
     )
     artifacts.write_run(run_dir, run, contract_only=True)
+    write_junit(run_dir, run)  # CI sees the failed start as a failed case
 
 
 def _with_target(
