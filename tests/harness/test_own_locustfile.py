@@ -329,7 +329,7 @@ def test_a_target_without_metrics_runs_and_says_what_it_cannot_judge(
         (
             OWN_METRICS.replace('"handler"', '"route"'),
             2,
-            "answers shop_requests_total without the label(s) route",
+            "without the label(s) route (its labels: code, handler, verb)",
         ),
         (OWN_METRICS.replace('"secret"', '"wrong"'), 2, "target.login: POST"),
         (OWN_METRICS.replace("shop_requests_total", "nope_total"), 2, "has no sample of it"),
