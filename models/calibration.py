@@ -64,6 +64,7 @@ __all__ = [
     "calibrate",
     "calibrate_run",
     "endpoint_name",
+    "own_endpoints",
     "read_scrapes",
 ]
 

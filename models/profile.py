@@ -55,6 +55,7 @@ __all__ = [
     "DayCurve",
     "DayOne",
     "Demand",
+    "EndpointSlo",
     "Fault",
     "FaultKind",
     "Gates",
@@ -85,6 +86,7 @@ __all__ = [
     "load_profile",
     "merge",
     "overlay",
+    "profile_schema",
     "read_toml",
     "validate_profile",
 ]
@@ -229,12 +231,25 @@ class Business(_Section):
     withdrawals_per_bid: Ratio
 
 
+class EndpointSlo(_Section):
+    """Objectives of one endpoint (``"GET /items/{id}"``) over the whole run; absent: none."""
+
+    p95_ms: Positive | None = None
+    p99_ms: Positive | None = None
+    error_rate: Ratio | None = None
+
+
 class Slo(_Section):
     page_p95_ms: Positive
     api_p50_ms: Positive
     api_p95_ms: Positive
     error_rate: Ratio
     availability: Ratio
+    api_p99_ms: Positive | None = None
+    """Absent: no p99 objective (gated per stage and overall, like p95)."""
+    throughput_min_rps: NonNegative | None = None
+    """A floor on the whole run's API requests per second; absent: none."""
+    endpoints: dict[str, EndpointSlo] = Field(default_factory=dict)
 
 
 class AlertRule(_Section):
@@ -701,7 +716,10 @@ def _fault_problems(name: str, scenario: Scenario) -> Iterator[str]:
 
 
 def validate_profile(data: Mapping[str, Any], source: str = "profile") -> Profile:
-    """Validate a complete profile mapping (types, ranges, unknown keys, consistency)."""
+    """Validate a complete profile mapping (types, ranges, unknown keys, consistency).
+
+    Every problem in one pass: when some keys are malformed, the rest is still checked for
+    consistency with those keys set aside (:func:`_set_aside`)."""
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
@@ -759,6 +777,25 @@ def _walk(data: Any, loc: tuple[Any, ...]) -> Any:
             return _UNSET
         data = data[part]
     return data
+
+
+def profile_schema() -> dict[str, Any]:
+    """A JSON Schema of a profile file, for editors: every key optional (a file overlays the
+    default key by key), unknown keys refused."""
+    schema = Profile.model_json_schema()
+    _drop_required(schema)
+    schema["title"] = "capacity-harness workload profile"
+    return schema
+
+
+def _drop_required(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("required", None)
+        for value in node.values():
+            _drop_required(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_required(value)
 
 
 def _describe(error: Any) -> str:

@@ -29,12 +29,17 @@ SLO_LABELS = {
     "page_p95_ms": "page p95",
     "error_rate": "error rate",
     "availability": "availability",
+    "api_p99_ms": "API p99",
+    "throughput_min_rps": "throughput",
     "chaos_error_rate": "errors during the fault",
     "chaos_recovery_s": "recovery after the fault",
     "outbox_pending": "notifications undelivered",
     "payments_pending": "payment holds unsettled",
     "run_marked_incomplete": "lost load generator reported",
 }
+
+
+ENDPOINT_FIGURES = {"p95_ms": "p95", "p99_ms": "p99", "error_rate": "error rate"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,9 @@ class Verdict:
 
 
 def slo_label(name: str) -> str:
+    figure, _, endpoint = name.partition("[")
+    if endpoint:  # an endpoint's own objective: "GET /items/{id} p95"
+        return f"{endpoint.removesuffix(']')} {ENDPOINT_FIGURES.get(figure, figure)}"
     return SLO_LABELS.get(name, name.replace("_", " "))
 
 

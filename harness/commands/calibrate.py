@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _refuse_a_run_without_metrics(args.run_dir)
     profile = _profile(args)
     try:
         result = calibrate_run(
@@ -74,6 +75,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_calibration(Console(width=max(Console().width, 110)), result, out)
     return ExitCode.OK
+
+
+def _refuse_a_run_without_metrics(run_dir: Path) -> None:
+    """A run whose target had no metrics says so in run.json's ``skipped``: that is the
+    answer, rather than "too few scrapes"."""
+    try:
+        skipped = json.loads((run_dir / "run.json").read_text("utf-8")).get("skipped") or {}
+    except (OSError, ValueError, AttributeError):
+        return  # calibrate_run names what is missing or malformed
+    if "calibration" in skipped:
+        raise UsageError(f"{run_dir}: cannot calibrate: {skipped['calibration']}")
 
 
 def _profile(args: argparse.Namespace) -> Profile:

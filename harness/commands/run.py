@@ -22,6 +22,13 @@ from harness.commands.common import (
     require_positive,
 )
 from harness.commands.lab_options import add_lab_arguments, lab_request
+from harness.commands.report import (
+    add_fail_on_regression,
+    check_fail_on_regression,
+    judge_regressions,
+)
+from harness.errors import UsageError
+from harness.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from harness.run.own_locustfile import OwnLocustfile
@@ -110,6 +117,13 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print run.json on stdout")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="RUN_DIR",
+        help="compare with this earlier run in the report (and with --fail-on-regression)",
+    )
+    add_fail_on_regression(parser)
+    parser.add_argument(
         "--no-report",
         action="store_true",
         help="do not render report.html (2-3 s); `harness report RUN_DIR` renders it later",
@@ -153,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.run_request import RunRequest
 
     _check_numbers(args)
+    check_fail_on_regression(args)
+    if args.baseline is not None and not (args.baseline / "run.json").is_file():
+        raise UsageError(f"--baseline = {str(args.baseline)!r}: no run.json there (a run dir?)")
     profile = profile_from_args(args)
     own_users = _own_locustfile(args, profile)
     redirect_logging()
@@ -176,8 +193,13 @@ def run(args: argparse.Namespace) -> int:
         ready_timeout_s=args.ready_timeout,
         report=not args.no_report,
         lab=lab_request(args, profile, args.service_workers),
+        baseline=args.baseline,
     )
     code, run_dir = execute(request)
+    if run_dir is not None and args.fail_on_regression is not None:
+        regressed = judge_regressions(run_dir, args.baseline, args.fail_on_regression)
+        if regressed and code == ExitCode.OK:
+            code = int(ExitCode.BREACH)
     if run_dir is not None:
         run_json = run_dir / "run.json"
         if args.json and run_json.exists():
@@ -189,7 +211,6 @@ def run(args: argparse.Namespace) -> int:
 def _own_locustfile(args: argparse.Namespace, profile: Profile) -> OwnLocustfile | None:
     """The user's locustfile, checked before anything starts (``--locustfile`` over the
     profile's ``journeys.locustfile``); None: the bundled journeys."""
-    from harness.errors import UsageError
     from harness.run.own_locustfile import check_locustfile
     from models.catalogue import PERSONAS
 

@@ -132,6 +132,12 @@ class SwarmPlan:
         return self.logs / "hdr.json"
 
     @property
+    def csv_prefix(self) -> Path:
+        """Locust writes ``<prefix>_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
+        ``_exceptions.csv``."""
+        return self.run_dir / "stats" / "locust"
+
+    @property
     def writes_path(self) -> Path:
         return self.run_dir / "stats" / "writes.jsonl"
 
@@ -148,6 +154,8 @@ class SwarmPlan:
             "--stop-timeout",
             f"{STOP_TIMEOUT_S:g}",
             "--only-summary",
+            "--csv",  # Locust's own CSV (stats, stats history, failures) for CI tools
+            str(self.csv_prefix),
             "--journeys-scale",
             f"{self.scale:g}",
             "--journeys-time-scale",

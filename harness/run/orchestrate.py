@@ -32,6 +32,7 @@ from harness.lab.cleanup import DEFAULT_STATE_DIR, reclaim_abandoned
 from harness.run import integrity, reconcile
 from harness.run.chaos import ChaosSession
 from harness.run.context import Observed, RunContext
+from harness.run.junit import write_junit
 from harness.run.lab_plan import LabPlan, plan_lab
 from harness.run.lab_target import LabService
 from harness.run.locust_runner import Swarm, SwarmPlan
@@ -202,6 +203,7 @@ def _write_failed_start(
         exit_code=int(ExitCode.UNREACHABLE),
     )
     artifacts.write_run(run_dir, run, contract_only=True)
+    write_junit(run_dir, run)  # CI sees the failed start as a failed case
 
 
 def _with_target(

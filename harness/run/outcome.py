@@ -31,6 +31,7 @@ from harness.run import alerts as alert_rules
 from harness.run import gates, integrity, reconcile, summary
 from harness.run.context import Observed, RunContext
 from harness.run.final_report import FinalReport, read_final_report
+from harness.run.junit import write_junit
 from harness.run.model_outputs import write_model_outputs
 from harness.run.own_locustfile import SKIPPED
 from harness.run.run_request import RunState
@@ -284,7 +285,7 @@ def _gates(
     """The ``slo`` rows and the alerts; from them and the reasons, the exit code."""
     request, state = run.request, observed.state
     profile = request.profile
-    slo = gates.evaluate(profile.slo, measured.stages, measured.overall)
+    slo = gates.evaluate(profile.slo, measured.stages, measured.overall, measured.endpoints)
     if profile.scenarios[request.scenario].fault is not None:
         # A chaos run breaks the steady-state objectives on purpose; they are recorded for the
         # reader but its own gates (error budget, recovery, drain, integrity) decide.
@@ -398,10 +399,11 @@ def _write(run: RunContext, summary_record: Run) -> None:
     the terminal too."""
     request = run.request
     artifacts.write_run(run.run_dir, summary_record)
+    write_junit(run.run_dir, summary_record)
     if request.own_users is None:  # the model predicts the bundled journeys only
         _write_model_outputs(run)
     if request.report:
-        artifacts.render_report(run.run_dir)
+        artifacts.render_report(run.run_dir, request.baseline)
     for warning in summary_record.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 

@@ -42,8 +42,9 @@ SKIPPED: dict[str, str] = {
         "classes set their own weights"
     ),
     "model": (
-        "the capacity plan and the prediction are the bundled journeys' workload; "
-        "the model cannot predict your own users"
+        "a run's capacity plan and prediction come from the bundled journeys' screens; "
+        "plan your own users from this run's metrics instead: harness calibrate RUN_DIR, "
+        "then harness model --profile RUN_DIR/calibration.toml"
     ),
 }
 

@@ -56,6 +56,8 @@ class RunRequest:
     own_users: OwnLocustfile | None = None
     """A user's own locustfile (checked) in place of the bundled journeys; what needs the
     journeys is then skipped with the reason (harness/run/own_locustfile.py, ``SKIPPED``)."""
+    baseline: Path | None = None
+    """An earlier run directory the report compares with (``--baseline``)."""
     report: bool = True
     """Render ``report.html`` at the end; False (``--no-report``) leaves the rendering (seconds:
     docs/benchmarks.md, "Reports") to a later ``harness report RUN_DIR``, which renders the

@@ -114,18 +114,15 @@ def _count_request(
         entry["client_errors"] += value
 
 
-def missing_labels(text: str, spec: TargetMetrics) -> tuple[str, ...] | None:
-    """The labels ``spec`` names that the request counter's samples lack (empty: all there);
-    None when the exposition has no sample of the counter at all."""
-    wanted = (spec.route_label, spec.method_label, spec.status_label)
+def counter_labels(text: str, spec: TargetMetrics) -> set[str] | None:
+    """The label names on the request counter's samples; None when the exposition has no
+    sample of the counter at all."""
     seen: set[str] | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == spec.requests_metric:
                 seen = (seen or set()) | set(sample.labels)
-    if seen is None:
-        return None
-    return tuple(label for label in wanted if label not in seen)
+    return seen
 
 
 def metrics_url(host: str, spec: TargetMetrics = BUNDLED_METRICS) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import httpx
 
 from harness.errors import TargetUnreachable, UsageError
-from harness.run.scrape import metrics_url, missing_labels
+from harness.run.scrape import counter_labels, metrics_url
 from harness.run.service import wait_ready
 from models.profile import TargetConfig, TargetLogin, TargetMetrics
 
@@ -81,19 +81,21 @@ def check_metrics(host: str, spec: TargetMetrics) -> None:
             f"target.metrics.url = {spec.url!r}: {url} answered {response.status_code}; {fix}"
         )
     try:
-        missing = missing_labels(response.text, spec)
+        seen = counter_labels(response.text, spec)
     except ValueError as exc:
         raise UsageError(
             f"target.metrics.url = {spec.url!r}: {url} is not Prometheus text ({exc}); {fix}"
         ) from None
-    if missing is None:
+    if seen is None:
         raise UsageError(
             f"target.metrics.requests_metric = {spec.requests_metric!r}: {url} has no sample "
             f"of it; {fix}"
         )
+    wanted = (spec.route_label, spec.method_label, spec.status_label)
+    missing = [label for label in wanted if label not in seen]
     if missing:
         raise UsageError(
             f"target.metrics: {url} answers {spec.requests_metric} without the label(s) "
-            f"{', '.join(missing)}; name the labels it has in route_label, method_label, "
-            f"status_label ({fix})"
+            f"{', '.join(missing)} (its labels: {', '.join(sorted(seen)) or 'none'}); name "
+            f"them in route_label, method_label, status_label ({fix})"
         )

@@ -142,6 +142,14 @@ def test_profile_check_bad_file_exits_2_naming_the_key(
     assert str(bad) in err
 
 
+def test_profile_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["profile", "schema"]) == ExitCode.OK
+    schema = json.loads(capsys.readouterr().out)
+    assert {"personas", "target", "slo", "journeys"} <= set(schema["properties"])
+
+
 def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["no-such-command"]) == ExitCode.BAD_INPUT
     assert main(["profile"]) == ExitCode.BAD_INPUT

@@ -3,8 +3,9 @@ serving a SQLite file, with a locustfile of the test's own.
 
 Datasette has no metrics; tests/harness/datasette_target.py wraps it with Prometheus counters
 whose labels are its own (``path_template``, ``verb``, ``code``). One short run goes through
-what a QA team would use: objectives, the report, then ``harness calibrate`` from the run's
-metrics (per-endpoint demands and the measured mix) and ``harness model`` planning with them.
+what a QA team would use: objectives, the report, JUnit XML and CSV, then ``harness
+calibrate`` from the run's metrics (per-endpoint demands and the measured mix) and ``harness
+model`` planning with them.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def test_datasette_under_the_harness_gated_reported_and_calibrated(
     out = tmp_path / "runs"
     done = harness(
         tmp_path, "run", "smoke", "--host", datasette, "--profile", "datasette.toml",
-        "--locustfile", "datasette_users.py", "--duration-scale", "0.2", "--out", str(out),
+        "--locustfile", "datasette_users.py", "--duration-scale", "0.15", "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = out.iterdir()
@@ -166,6 +167,9 @@ def test_datasette_under_the_harness_gated_reported_and_calibrated(
     assert "calibration" not in run["skipped"]
     assert "Datasette" not in run["incomplete_reasons"]
     assert (run_dir / "report.html").stat().st_size > 10_000
+    junit = (run_dir / "junit.xml").read_text()
+    assert 'failures="0"' in junit and 'classname="smoke.overall" name="api_p95_ms"' in junit
+    assert "/shop/items/{id}.json" in (run_dir / "stats" / "locust_stats.csv").read_text()
 
     calibrated = harness(tmp_path, "calibrate", str(run_dir), "--json")
     assert calibrated.returncode == 0, calibrated.stderr[-3000:]

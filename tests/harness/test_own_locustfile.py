@@ -9,12 +9,15 @@ load (the server counts every request it gets).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,6 +82,11 @@ think_time_s = 1
 api_p50_ms = 5000.0
 api_p95_ms = 20000.0
 page_p95_ms = 60000.0
+api_p99_ms = 20000.0
+throughput_min_rps = 1.0
+[slo.endpoints."GET /items"]
+p95_ms = 20000.0
+error_rate = 0.01
 """
     + TARGET
 )
@@ -219,6 +227,66 @@ def test_own_users_against_a_foreign_service_reconcile_on_its_own_labels(
     assert 0 < stock < client / 2
     report = (run_dir / "report.html").read_text()
     assert 'id="run-skipped"' in report and "lost-write audit" in report
+    assert "p99.9" in report and "GET /items p95" in report
+    # p99, a throughput floor and an endpoint's own objectives, gated; p99.9 recorded
+    gated = {(row["name"], row["stage"]) for row in run["slo"]}
+    assert {("api_p99_ms", "stage 1"), ("api_p99_ms", None), ("throughput_min_rps", None),
+            ("p95_ms[GET /items]", None), ("error_rate[GET /items]", None)} <= gated  # fmt: skip
+    assert run["overall"]["p999_ms"] >= run["overall"]["p99_ms"] > 0
+    assert all(e["p999_ms"] >= e["p99_ms"] for e in run["endpoints"])
+    assert_ci_artifacts(run_dir, run)
+    assert_fail_on_regression(tmp_path, run_dir)
+
+
+def assert_ci_artifacts(run_dir: Path, run: dict[str, Any]) -> None:
+    """junit.xml: one case per objective per stage, skipped checks as skipped cases; Locust's
+    own CSV files."""
+    # our own file, just written
+    suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")  # noqa: S314
+    assert suite is not None
+    cases = {(c.get("classname"), c.get("name")): c for c in suite.iter("testcase")}
+    for row in run["slo"]:
+        stage = "overall" if row["stage"] is None else row["stage"]
+        case = cases[(f"smoke.{stage}", row["name"])]
+        assert (case.find("failure") is None) == row["passed"]
+    assert cases[("smoke.skipped", "integrity")].find("skipped") is not None
+    assert cases[("smoke.run", "complete")].find("failure") is None
+    assert suite.get("tests") == str(len(cases)) and suite.get("failures") == "0"
+    with (run_dir / "stats" / "locust_stats.csv").open() as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    client = sum(e["requests"] for e in run["endpoints"])
+    assert int(rows["Aggregated"]["Request Count"]) == client
+    assert int(rows["/items"]["Request Count"]) == next(
+        e["requests"] for e in run["endpoints"] if e["endpoint"] == "GET /items"
+    )
+    for name in ("locust_stats_history.csv", "locust_failures.csv"):
+        assert (run_dir / "stats" / name).stat().st_size > 0, name
+
+
+def doctored_baseline(run_dir: Path, to: Path) -> Path:
+    """A copy of the run whose endpoints answered a thousand times faster."""
+    shutil.copytree(run_dir, to)
+    document = json.loads((to / "run.json").read_text())
+    for endpoint in document["endpoints"]:
+        for figure in ("p50_ms", "p95_ms", "p99_ms"):
+            endpoint[figure] = endpoint[figure] / 1000.0
+    (to / "run.json").write_text(json.dumps(document))
+    return to
+
+
+def assert_fail_on_regression(tmp_path: Path, run_dir: Path) -> None:
+    same = harness(
+        tmp_path, "report", str(run_dir), "--baseline", str(run_dir),
+        "--out", str(tmp_path / "same.html"), "--fail-on-regression", "10",
+    )  # fmt: skip
+    assert same.returncode == 0, same.stderr
+    faster = doctored_baseline(run_dir, tmp_path / "faster")
+    worse = harness(
+        tmp_path, "report", str(run_dir), "--baseline", str(faster),
+        "--out", str(tmp_path / "worse.html"), "--fail-on-regression", "10",
+    )  # fmt: skip
+    assert worse.returncode == 1, worse.stderr
+    assert "regression beyond 10%: GET /items: p95" in worse.stderr
 
 
 @pytest.mark.slow
@@ -240,6 +308,19 @@ def test_a_target_without_metrics_runs_and_says_what_it_cannot_judge(
     assert "no metrics" in run["server_vs_client"]["unavailable"]
     assert "/metrics" not in hits.paths and hits.paths.count("/ping") >= 2
     assert run["overall"]["availability"] == 1.0
+    refused = harness(tmp_path, "calibrate", str(next(out.iterdir())))
+    assert refused.returncode == 2 and "cannot calibrate: the target has no metrics" in (
+        refused.stderr
+    )
+    # the same run again against a baseline a thousand times faster: exit 1, naming it
+    faster = doctored_baseline(next(out.iterdir()), tmp_path / "faster")
+    again = harness(
+        tmp_path, "run", "smoke", "--host", host, "--profile", str(profile),
+        "--locustfile", str(locustfile), "--duration-scale", "0.05", "--out", str(out),
+        "--no-report", "--baseline", str(faster), "--fail-on-regression", "50",
+    )  # fmt: skip
+    assert again.returncode == 1, again.stderr[-3000:]
+    assert "regression beyond 50%: GET /items: p95" in again.stderr
 
 
 @pytest.mark.parametrize(
@@ -248,7 +329,7 @@ def test_a_target_without_metrics_runs_and_says_what_it_cannot_judge(
         (
             OWN_METRICS.replace('"handler"', '"route"'),
             2,
-            "answers shop_requests_total without the label(s) route",
+            "without the label(s) route (its labels: code, handler, verb)",
         ),
         (OWN_METRICS.replace('"secret"', '"wrong"'), 2, "target.login: POST"),
         (OWN_METRICS.replace("shop_requests_total", "nope_total"), 2, "has no sample of it"),

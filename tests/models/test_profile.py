@@ -364,3 +364,52 @@ def test_own_personas_plan_from_the_measured_mix(tmp_path: Path) -> None:
 def test_a_measured_mix_is_checked(tmp_path: Path, extra: str, expected: str) -> None:
     with pytest.raises(ProfileError, match=expected):
         load_profile(write(tmp_path, OWN_PERSONAS + extra))
+
+
+def test_every_problem_in_one_pass(tmp_path: Path) -> None:
+    text = "[population]\nuserz = 5\ndau_ratio = 1.4\n[personas.homeowner.steps]\nteleport = 5\n"
+    with pytest.raises(ProfileError) as caught:
+        load_profile(write(tmp_path, text))
+    problems = caught.value.problems
+    assert any(
+        p.startswith("population.userz: unknown key; did you mean 'users'") for p in problems
+    )
+    assert any(p.startswith("population.dau_ratio = 1.4") for p in problems)
+    # a rule across keys, found although other keys are malformed
+    assert any(p.startswith("personas.homeowner.steps.teleport") for p in problems)
+    assert len(problems) == 3
+
+
+def _schema_keys(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node with its $ref resolved."""
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def _check_against_schema(schema: dict[str, Any], node: dict[str, Any], data: Any, at: str) -> None:
+    node = _schema_keys(schema, node)
+    if not isinstance(data, dict):
+        return
+    properties = node.get("properties")
+    for key, value in data.items():
+        if properties is not None:
+            assert key in properties, f"{at}.{key} is not in the schema"
+            _check_against_schema(schema, properties[key], value, f"{at}.{key}")
+        elif isinstance(node.get("additionalProperties"), dict):
+            _check_against_schema(schema, node["additionalProperties"], value, f"{at}.{key}")
+
+
+def test_the_schema_knows_every_key_of_the_default_and_requires_none() -> None:
+    import json
+    import tomllib
+
+    from models.profile import default_profile_text, profile_schema
+
+    schema = profile_schema()
+    text = json.dumps(schema)
+    assert '"required"' not in text  # a file may be partial: the default fills the rest
+    assert schema["additionalProperties"] is False  # unknown keys are errors, for editors too
+    _check_against_schema(schema, schema, tomllib.loads(default_profile_text()), "profile")
+    persona = _schema_keys(schema, schema["properties"]["personas"])
+    assert _schema_keys(schema, persona["additionalProperties"])["additionalProperties"] is False
