@@ -22,7 +22,11 @@ the fleet, with the same cooldown and provisioning delay. Per minute:
   draws it). Its percentiles come from the exact survival function of that mixture
   (hypoexponential terms for exponential service), solved with Brent's method.
 * **Overload** (``a ≥ c``): the excess accumulates as a fluid backlog that later minutes
-  drain; its delay ``backlog / (c/E[hold])`` shifts every response time.
+  drain; its delay ``backlog / (c/E[hold])`` shifts every response time. The backlog never
+  holds more than the fleet finishes within ``request_timeout_s``: the rest is answered 503
+  (errors), as the instances' timeout does.
+* **Errors**: rate-limited requests, acquire timeouts, the backlog's excess, and the share
+  of the minute's response-time distribution beyond ``request_timeout_s``.
 
 When instances become ready inside a minute, the minute is split at that instant and its
 distribution is the time-weighted mixture of the parts (the simulation's fleet changes at
@@ -71,6 +75,9 @@ class _Segment:
     shift_s: float
     """Deterministic delay added to every response: backlog drain + mean DB wait."""
     cpu: float
+    saturated: bool = False
+    """Overloaded: the backlog is capped at the request timeout, and the requests beyond it
+    are counted as errors already (so none of the segment counts as late again)."""
 
 
 class _Mixture:
@@ -146,11 +153,13 @@ class _Mixture:
         return float(brentq(excess, 0.0, high, xtol=1e-9, rtol=1e-7))
 
 
-def _segment(duration: float, wait_p: float, theta: float, shift: float, cpu: float) -> _Segment:
+def _segment(duration: float, wait_p: float, theta: float, shift: float, cpu: float,
+             saturated: bool = False) -> _Segment:  # fmt: skip
     """A segment, rounded so that equal minutes share one memoised solution."""
     return _Segment(
-        round(duration / 60.0, 9), round(wait_p, 12), round(theta, 9), round(shift, 9), cpu
-    )
+        round(duration / 60.0, 9), round(wait_p, 12), round(theta, 9), round(shift, 9), cpu,
+        saturated,
+    )  # fmt: skip
 
 
 def _minute_segments(now: float, scaler: Autoscaler) -> list[tuple[float, int]]:
@@ -220,13 +229,21 @@ class _Day:
         self.accepted_fraction = self.mix.accepted_fraction()
         self.start_s = options.start_hour * 3600.0
         self.backlog = 0.0
+        self.request_timeout_s = profile.infrastructure.request_timeout_s
+        self.dropped = 0.0
+        """Requests of the current minute that timed out in the backlog (the fluid's excess
+        beyond what the fleet can finish within the request timeout)."""
         self.minutes: list[MinuteRecord] = []
         self.weighted: list[tuple[float, tuple[_Segment, ...]]] = []
         """Per minute: (requests served, its segments), for the whole-run percentiles."""
         self.quantiles = lru_cache(maxsize=4096)(self._quantiles)
 
     def _quantiles(self, key: tuple[_Segment, ...]) -> tuple[float, ...]:
-        return tuple(self.mixture.quantile(q, key) for q in _QUANTILES)
+        """p50, p95, p99 and the share answered after the request timeout."""
+        late = self.mixture.survival(
+            self.request_timeout_s, tuple(s for s in key if not s.saturated)
+        )
+        return (*(self.mixture.quantile(q, key) for q in _QUANTILES), late)
 
     def _autoscale(self, now: float) -> None:
         """At each evaluation period's boundary the autoscaler reads the last minute."""
@@ -290,9 +307,15 @@ class _Day:
                     segments.append(_segment(duration - drain_s, wait_p, theta, db_wait, a / c))
             else:
                 self.backlog += (lam - rate) * duration
+                # Requests that cannot be reached within the timeout are answered 503: the
+                # backlog holds no more than the fleet finishes in request_timeout_s.
+                cap = rate * self.request_timeout_s
+                if self.backlog > cap:
+                    self.dropped += self.backlog - cap
+                    self.backlog = cap
                 busy_time = duration * c
                 delay = (before + self.backlog) / 2.0 / rate if rate > 0 else math.inf
-                segments.append(_segment(duration, 0.0, 1.0, delay + db_wait, 1.0))
+                segments.append(_segment(duration, 0.0, 1.0, delay + db_wait, 1.0, True))
             busy += busy_time
             capacity += duration * c
         return segments, busy, capacity
@@ -307,12 +330,14 @@ class _Day:
         lam = offered * self.accepted_fraction
         timeout_share, db_wait = self._pool(lam)
         served = lam * (1.0 - timeout_share)
+        self.dropped = 0.0
         segments, busy, capacity = self._segments(now, lam, self.mixture.mean + db_wait, db_wait)
         key = tuple(segments)
-        p50, p95, p99 = self.quantiles(key) if lam > 0 else (math.nan,) * 3
+        p50, p95, p99, late = self.quantiles(key) if lam > 0 else (math.nan,) * 3 + (0.0,)
         mean_wait = sum(s.weight * (s.wait_probability / s.theta + s.shift_s) for s in key)
         requests = offered * 60.0
-        errors = (offered - lam + lam * timeout_share) * 60.0
+        answered = max(0.0, served * 60.0 - self.dropped)
+        errors = min(requests, requests - answered * (1.0 - late))
         serving_mean = sum(d * n for d, n in _minute_segments(now, self.scaler)) / 60.0
         self.minutes.append(
             MinuteRecord(
@@ -333,7 +358,7 @@ class _Day:
                 db_connections=served * self.mean_db,
             )
         )
-        self.weighted.append((served * 60.0, key))
+        self.weighted.append((answered, key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ __all__ = [
     "capacity_verdict",
     "render_capacity_report",
     "render_simulation_report",
+    "simulation_verdict",
 ]
 
 NO_LOAD_TEST = "no load test was run for this report"
@@ -128,6 +129,12 @@ def capacity_verdict(
     records = _records(simulation) if simulation is not None else ()
     sizing, claimed = _sizing_json(sizing_result_json)
     return decide(None, profile, plan(profile, sizing, records, claimed))
+
+
+def simulation_verdict(simulation_result: Any, profile: Profile) -> Verdict:
+    """The verdict the simulation report shows (``harness simulate`` exits 1 unless ready)."""
+    capacity = plan(profile, None, _records(simulation_result), [])
+    return decide(None, profile, capacity)
 
 
 def render_simulation_report(

@@ -13,8 +13,11 @@ and for runs of 24 hours or more the monthly bill priced on the simulated instan
 ``simulation.csv`` (the per-minute series) and ``profile.toml`` to ``--out`` (default
 ``runs/<UTC timestamp>-simulate/``). A progress bar goes to stderr.
 
-Exit codes: 0 when the simulated day keeps the API p95 and error-rate objectives, 1 when it
-does not (everything is written all the same), 2 for bad flags or a bad profile.
+Exit codes: 0 when the report would say Ready: every minute keeps the API p50, p95 and
+error-rate objectives and the span keeps its p95, error rate and availability; 1 otherwise
+(everything is written all the same), 2 for bad flags or a bad profile. The profile's alert
+rules are replayed over the simulated minutes and printed (``alerts`` in ``--json``); rules on
+metrics the simulation has no model of are listed as not evaluable, with the reason.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from harness.commands.common import (
 )
 from harness.errors import UsageError
 from harness.exit_codes import ExitCode
+from harness.run.alerts import evaluate
 from models.cost import CostEstimate, simulated_cost
 from models.fastpath import fast_day
 from models.profile import Profile
@@ -53,7 +57,7 @@ from models.simulation import (
     simulate_day,
 )
 from models.simulation.result import summarise
-from reports import render_simulation_report
+from reports import render_simulation_report, simulation_verdict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,14 +169,20 @@ def run(args: argparse.Namespace) -> int:
     cost = day_cost(profile, summary)
     _write(out, profile, summary, cost)
     breaches = _breaches(profile, summary)
+    alerts = simulated_alerts(profile, summary)
     if args.report is not None:
         written = render_simulation_report(summary, profile, args.report)
         print(f"report: {written}", file=sys.stderr)
     if args.json:
-        document = _document(summary, cost) | {"breaches": breaches, "out": str(out)}
+        document = _document(summary, cost) | {
+            "breaches": breaches,
+            "alerts": alerts,
+            "out": str(out),
+        }
         print(json.dumps(json_safe(document), indent=1))
     else:
         _print_human(profile, summary, breaches, out, cost)
+        _print_alerts(alerts)
     return ExitCode.BREACH if breaches else ExitCode.OK
 
 
@@ -257,7 +267,63 @@ def _write(out: Path, profile: Profile, summary: SimulationSummary,
         writer.writerows(asdict(m) for m in summary.minutes)
 
 
+#: Alert metrics the simulated minutes cannot give, and why.
+NOT_SIMULATED = {
+    "memory": "the simulation has no memory model of an instance",
+    "disk": "the simulation has no disk",
+}
+
+
+def simulated_alerts(profile: Profile, summary: SimulationSummary) -> dict[str, Any]:
+    """The profile's alert rules replayed over the first run's minutes (``for_s`` as in a
+    run): ``fired`` (each firing) and ``not_evaluable`` (each rule with the reason)."""
+    minutes = summary.first.minutes
+    series: dict[str, list[tuple[float, float]]] = {
+        "error_rate": [(m.time_s, m.error_rate) for m in minutes],
+        "p95_ms": [(m.time_s, m.p95_ms) for m in minutes if not math.isnan(m.p95_ms)],
+        "cpu": [(m.time_s, m.cpu) for m in minutes],
+        "db_connections": [(m.time_s, m.db_connections) for m in minutes],
+    }
+    cache = profile.infrastructure.cache
+    if cache.enabled:  # the simulation draws hits at the profile's ratio, every minute
+        series["cache_hit_ratio"] = [(m.time_s, cache.hit_ratio) for m in minutes]
+    fired, _ = evaluate(profile.alerts, series)
+    reasons = NOT_SIMULATED | ({} if cache.enabled else {"cache_hit_ratio": "no cache"})
+    not_evaluable = [
+        f"{severity}: {rule.metric} {rule.op} {rule.threshold:g} ({reasons[rule.metric]})"
+        for severity, rules in (
+            ("critical", profile.alerts.critical),
+            ("warning", profile.alerts.warning),
+        )
+        for rule in rules
+        if rule.metric in reasons
+    ]
+    return {"fired": [asdict(a) for a in fired], "not_evaluable": not_evaluable}
+
+
+def _print_alerts(alerts: dict[str, Any]) -> None:
+    console = Console(highlight=False)
+    fired = alerts["fired"]
+    console.print(f"alerts on the simulated minutes: {len(fired)} fired")
+    for alert in fired[:10]:
+        console.print(
+            f"  {alert['severity']}: {alert['metric']} {alert['op']} {alert['threshold']:g} "
+            f"at {_clock(alert['fired_at_s'])} ({alert['value']:.4g})"
+        )
+    for text in alerts["not_evaluable"]:
+        console.print(f"  not evaluable: {text}")
+
+
 def _breaches(profile: Profile, summary: SimulationSummary) -> list[str]:
+    """Every objective the report shows, gated: the whole span's figures, then each failure
+    of the report's verdict (a minute breaking an objective, the span's availability)."""
+    found = _total_breaches(profile, summary)
+    verdict = simulation_verdict(summary, profile)
+    found.extend(r.text for r in verdict.reasons if r.severity == "fail")
+    return found
+
+
+def _total_breaches(profile: Profile, summary: SimulationSummary) -> list[str]:
     totals = summary.totals
     found = []
     if totals["p95_ms"].mean > profile.slo.api_p95_ms:
