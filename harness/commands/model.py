@@ -172,16 +172,7 @@ def print_plan(console: Console, plan: Sizing) -> None:
     )
     console.print(tiers)
 
-    perf = Table(title="Latency and utilization at the peak", header_style="bold")
-    perf.add_column("metric")
-    perf.add_column("value", justify="right")
-    perf.add_row("API p50 (app + database)", _ms(plan.latency.p50_ms))
-    perf.add_row("API p95 (app + database)", _ms(plan.latency.p95_ms))
-    for tier, value in plan.utilization.items():
-        perf.add_row(f"utilization: {tier.replace('_', ' ')}", f"{value:.1%}")
-    perf.add_row("users when max_instances runs out", _users(plan.limits.max_users_by_instances))
-    perf.add_row("users when pool_max runs out", _users(plan.limits.max_users_by_db_pool))
-    console.print(perf)
+    console.print(_performance(plan))
     _print_topology(console, plan)
 
     cost = Table(title="Monthly cost (USD)", header_style="bold")
@@ -225,6 +216,19 @@ def print_plan(console: Console, plan: Sizing) -> None:
     for reason in plan.reasons:
         console.print(f"[bold red]![/bold red] {reason}")
     _print_assumptions(console, plan)
+
+
+def _performance(plan: Sizing) -> Table:
+    perf = Table(title="Latency and utilization at the peak", header_style="bold")
+    perf.add_column("metric")
+    perf.add_column("value", justify="right")
+    perf.add_row("API p50 (app + database)", _ms(plan.latency.p50_ms))
+    perf.add_row("API p95 (app + database)", _ms(plan.latency.p95_ms))
+    for tier, value in plan.utilization.items():
+        perf.add_row(f"utilization: {tier.replace('_', ' ')}", f"{value:.1%}")
+    perf.add_row("users when max_instances runs out", _users(plan.limits.max_users_by_instances))
+    perf.add_row("users when pool_max runs out", _users(plan.limits.max_users_by_db_pool))
+    return perf
 
 
 def _print_topology(console: Console, plan: Sizing) -> None:
