@@ -47,9 +47,10 @@ import numpy.typing as npt
 from scipy.optimize import brentq
 from scipy.special import gammaincc, roots_legendre
 
+from models.catalogue import LOGIN_CALLS
 from models.erlang import erlang_c
 from models.profile import Profile
-from models.simulation.arrivals import DayCurve, RequestMix
+from models.simulation.arrivals import DayCurve, Online, RequestMix
 from models.simulation.autoscaler import Autoscaler, ScalingPolicy
 from models.simulation.recorder import MinuteRecord, Totals
 from models.simulation.result import SimulationResult
@@ -192,7 +193,7 @@ def fast_day(profile: Profile, options: SimulationOptions | None = None,
         start_s=day.start_s,
         hours=options.seconds / 3600.0,
         minutes=tuple(day.minutes),
-        totals=_totals(day.minutes, day.weighted, day.mixture, len(day.scaler.actions)),
+        totals=_totals(day.minutes, day.weighted, day.day_mixture(), len(day.scaler.actions)),
         actions=tuple(day.scaler.actions),
         assumptions=tuple(
             [
@@ -218,16 +219,12 @@ class _Day:
         self.scaler = Autoscaler(
             self.policy, options.initial_instances or self.policy.min_instances
         )
-        pair_p = self.mix.accepted_probability()
-        # Routes of equal demand are one component of the mixture (fewer terms per quantile).
-        means, component = np.unique(self.mix.pair_cpu_s + self.mix.pair_db_s, return_inverse=True)
-        weights = np.bincount(component, weights=pair_p, minlength=means.size)
-        self.mixture = _Mixture(weights.astype(np.float64), means, options.scv)
-        self.mean_db = float((pair_p * self.mix.pair_db_s).sum())
-        self.pools = _pools(pair_p, self.mix.pair_db_s, self.mix.pair_target, self.mix.replicas,
-                            self.database.pool_max)  # fmt: skip
-        self.accepted_fraction = self.mix.accepted_fraction()
         self.start_s = options.start_hour * 3600.0
+        self.online = Online.build(profile, self.start_s, options.users, options.scenario)
+        self.mixes: dict[float, _MinuteMix] = {}
+        self.share = self._use_share(0.0)
+        self.shares: list[float] = []
+        self.accepted_fraction = self.mix.accepted_fraction()
         self.backlog = 0.0
         self.request_timeout_s = profile.infrastructure.request_timeout_s
         self.dropped = 0.0
@@ -238,8 +235,27 @@ class _Day:
         """Per minute: (requests served, its segments), for the whole-run percentiles."""
         self.quantiles = lru_cache(maxsize=4096)(self._quantiles)
 
-    def _quantiles(self, key: tuple[_Segment, ...]) -> tuple[float, ...]:
+    def day_mixture(self) -> _Mixture:
+        """The mixture of the whole run: at the request-weighted mean share of logins."""
+        total = sum(w for w, _ in self.weighted)
+        mean = sum(w * s for (w, _), s in zip(self.weighted, self.shares, strict=True))
+        self._use_share(mean / total if total > 0 else 0.0)
+        return self.mixture
+
+    def _use_share(self, share: float) -> float:
+        """Make the mixture, the pools and the mean database time those of a minute whose
+        calls are ``share`` login calls (rounded, so that similar minutes share them)."""
+        share = round(share, 3)
+        if share not in self.mixes:
+            self.mixes[share] = _MinuteMix.of(self.mix, share, self.options.scv,
+                                              self.database.pool_max)  # fmt: skip
+        chosen = self.mixes[share]
+        self.mixture, self.pools, self.mean_db = chosen.mixture, chosen.pools, chosen.mean_db
+        return share
+
+    def _quantiles(self, share: float, key: tuple[_Segment, ...]) -> tuple[float, ...]:
         """p50, p95, p99 and the share answered after the request timeout."""
+        self._use_share(share)
         late = self.mixture.survival(
             self.request_timeout_s, tuple(s for s in key if not s.saturated)
         )
@@ -324,16 +340,23 @@ class _Day:
         """Solve one minute: autoscale, load, pool, workers; append its record."""
         now = minute * 60.0
         self._autoscale(now)
-        options = self.options
-        users = options.users if options.users is not None else self.curve.users(self.start_s + now)
-        offered = users * self.mix.rate_per_user
-        lam = offered * self.accepted_fraction
+        users = self.online.users(now)
+        screens = users * self.mix.rate_per_user
+        login_calls = (
+            len(LOGIN_CALLS) * _minute_mean(self.online.logins, now) if self.options.logins else 0.0
+        )
+        offered = screens + login_calls
+        lam = screens * self.accepted_fraction + login_calls
+        self.share = self._use_share(login_calls / lam if lam > 0 else 0.0)
         timeout_share, db_wait = self._pool(lam)
         served = lam * (1.0 - timeout_share)
         self.dropped = 0.0
         segments, busy, capacity = self._segments(now, lam, self.mixture.mean + db_wait, db_wait)
         key = tuple(segments)
-        p50, p95, p99, late = self.quantiles(key) if lam > 0 else (math.nan,) * 3 + (0.0,)
+        p50, p95, p99, late = (
+            self.quantiles(self.share, key) if lam > 0 else (math.nan,) * 3 + (0.0,)
+        )
+        self._use_share(self.share)
         mean_wait = sum(s.weight * (s.wait_probability / s.theta + s.shift_s) for s in key)
         requests = offered * 60.0
         answered = max(0.0, served * 60.0 - self.dropped)
@@ -359,6 +382,37 @@ class _Day:
             )
         )
         self.weighted.append((answered, key))
+        self.shares.append(self.share)
+
+
+def _minute_mean(rate: Callable[[float], float], now: float) -> float:
+    """The mean of ``rate`` over the minute from ``now``, second by second."""
+    return sum(rate(now + second + 0.5) for second in range(60)) / 60.0
+
+
+@dataclass(frozen=True)
+class _MinuteMix:
+    """What a minute's calls look like when ``share`` of them are login calls."""
+
+    mixture: _Mixture
+    pools: list[_Pool]
+    mean_db: float
+
+    @classmethod
+    def of(cls, mix: RequestMix, share: float, scv: float, servers: int) -> _MinuteMix:
+        p = np.concatenate([mix.accepted_probability() * (1.0 - share),
+                            mix.login_probability * share])  # fmt: skip
+        cpu = np.concatenate([mix.pair_cpu_s, mix.login_cpu_s])
+        db = np.concatenate([mix.pair_db_s, mix.login_db_s])
+        target = np.concatenate([mix.pair_target, mix.login_target])
+        # Routes of equal demand are one component of the mixture (fewer terms per quantile).
+        means, component = np.unique(cpu + db, return_inverse=True)
+        weights = np.bincount(component, weights=p, minlength=means.size).astype(np.float64)
+        return cls(
+            _Mixture(weights, means, scv),
+            _pools(p, db, target, mix.replicas, servers),
+            float((p * db).sum()),
+        )
 
 
 @dataclass(frozen=True, slots=True)

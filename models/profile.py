@@ -148,6 +148,9 @@ class Population(_Section):
     users: PositiveInt
     dau_ratio: ActiveRatio
     concurrency_ratio: ActiveRatio
+    session_minutes: Positive = 20.0
+    """Mean time a user stays signed in: with N online, N / session_minutes sessions (and
+    logins) start per minute (models/sessions.py)."""
 
 
 class Persona(_Section):

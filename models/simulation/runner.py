@@ -32,7 +32,7 @@ import simpy
 from models.errors import ParameterError
 from models.profile import Profile
 from models.simulation.arrivals import (
-    DayCurve,
+    Online,
     RequestMix,
     ServiceDraws,
     open_arrivals,
@@ -71,6 +71,12 @@ class SimulationOptions:
     autoscale: bool = True
     users: float | None = None
     """Constant concurrent users instead of the day-one curve."""
+    scenario: str | None = None
+    """A staged scenario of the profile (``day1``, ``step``, ...) instead of the day-one
+    curve: users ramp at each stage's spawn rate, as Locust ramps them."""
+    logins: bool = True
+    """Session starts as their own stream (open mode; models/sessions.py); False leaves the
+    screens alone, as a model without logins sees the load."""
     externals: tuple[ExternalCall, ...] = ()
 
     def __post_init__(self) -> None:
@@ -168,13 +174,13 @@ class _Day:
         self.rng = np.random.default_rng(seed)
         self.mix = RequestMix.from_profile(profile)
         self.draws = ServiceDraws(options.scv)
-        self.curve = DayCurve.from_profile(profile)
         self.spec = SystemSpec.from_profile(profile)
         self.policy = ScalingPolicy.from_profile(profile.infrastructure.autoscaling)
         initial = options.initial_instances or self.policy.min_instances
         self.scaler = Autoscaler(self.policy, initial)
         self.system = System(self.spec, initial, self.rng, options.externals, self.mix.endpoints)
         self.start_s = options.start_hour * 3600.0
+        self.online = Online.build(profile, self.start_s, options.users, options.scenario)
         self.seconds = options.seconds
         self.recorder = Recorder(self.start_s, self.seconds, int(self.policy.evaluation_period_s))
         self.env = simpy.Environment()
@@ -184,9 +190,7 @@ class _Day:
             self._closed_setup()
 
     def users(self, t: float) -> float:
-        if self.options.users is not None:
-            return self.options.users
-        return self.curve.users(self.start_s + t)
+        return self.online.users(t)
 
     # --- processes --------------------------------------------------------------------------
 
@@ -235,7 +239,8 @@ class _Day:
     # --- open mode --------------------------------------------------------------------------
 
     def _open_window(self, t: float) -> None:
-        batch = open_arrivals(self.mix, self.draws, self.rng, self.users(t), t, TICK_S)
+        logins = self.online.logins(t) if self.options.logins else 0.0
+        batch = open_arrivals(self.mix, self.draws, self.rng, self.users(t), t, TICK_S, logins)
         self.requests = len(batch.times) + batch.rejected
         self.rejected = batch.rejected
         self.system.arrive_batch(

@@ -99,7 +99,9 @@ def test_agrees_with_the_simulation_on_a_one_hour_peak_window() -> None:
     # same minutes in both) and instance-minutes are not trivially equal; 2.4 M requests keep
     # the simulated hour to a couple of seconds (docs/benchmarks.md has the default profile).
     profile = _heavier(200_000, 4.0)
-    options = SimulationOptions(hours=1, start_hour=9, seed=1)
+    # Without the login rush, which overloads this fleet for its first minutes (the rush is
+    # compared by test_the_login_rush_overloads_both_alike).
+    options = SimulationOptions(hours=1, start_hour=9, seed=1, logins=False)
     fast, simulated = fast_day(profile, options), run_once(profile, options)
     assert simulated.actions, "the window must exercise the autoscaler"
     assert [(a.time_s, a.after) for a in fast.actions] == [
@@ -133,3 +135,19 @@ def test_overload_produces_errors_in_the_fast_path_and_the_simulation() -> None:
         assert all(0.2 < m.error_rate < 0.6 for m in result.minutes[late])
         assert all(m.p95_ms <= 30_100 for m in result.minutes)
     assert fast.totals.error_rate == pytest.approx(simulated.totals.error_rate, rel=0.5)
+
+
+def test_the_login_rush_overloads_both_alike() -> None:
+    # The 09:00 step adds 5,500 users to the heavier service's 8 instances; each signs in
+    # within the minute (three calls, one a login): both solvers see the rush minute
+    # saturate, the autoscaler act at the same minutes, and the backlog drain alike.
+    profile = _heavier(200_000, 4.0)
+    options = SimulationOptions(hours=10 / 60, start_hour=9, seed=1)
+    fast, simulated = fast_day(profile, options), run_once(profile, options)
+    rush_f, rush_s = fast.minutes[0], simulated.minutes[0]
+    assert rush_f.rps == pytest.approx(rush_s.rps, rel=0.02)
+    assert rush_f.rps > 1.3 * fast.minutes[5].rps
+    assert rush_f.cpu == rush_s.cpu == 1.0
+    assert rush_f.p95_ms == pytest.approx(rush_s.p95_ms, rel=0.5)
+    assert [m.instances for m in fast.minutes] == [m.instances for m in simulated.minutes]
+    assert fast.minutes[-1].p95_ms == pytest.approx(simulated.minutes[-1].p95_ms, rel=0.05)
