@@ -5,6 +5,8 @@
     harness simulate --hours 1 --replications 5 --json   confidence intervals, JSON on stdout
     harness simulate --mode closed --users 20000 --concurrency-ratio 0.0625 --hours 0.5
     harness simulate --hours 2 --report day.html         also the HTML report (reports.planner)
+    harness simulate --scenario day1 --profile lab.toml  a load scenario's stages (ramps at
+                                                         its spawn rates), logins included
     harness simulate --external "payments:POST /jobs/{job_id}/award:200:0.5"
                                                          a failing dependency behind its breaker
 
@@ -63,7 +65,10 @@ from reports import render_simulation_report, simulation_verdict
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_profile_argument(parser)
     add_population_overrides(parser)
-    parser.add_argument("--hours", type=float, default=1.0, help="hours to simulate (default 1)")
+    parser.add_argument(
+        "--hours", type=float, default=None,
+        help="hours to simulate (default 1, or the --scenario's length)",
+    )  # fmt: skip
     parser.add_argument(
         "--start-hour", type=float, default=None, metavar="H0",
         help="hour of launch day to start at (default: the profile's launch_hour, or "
@@ -93,12 +98,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "sms, email, storage, ai) with exponential latency of mean MS and failure "
         "probability P (default 0); repeatable. Simulation only (not --fast)",
     )  # fmt: skip
+    parser.add_argument(
+        "--scenario", metavar="NAME",
+        help="a scenario of the profile (day1, step, stress, ...) instead of the day-one "
+        "curve: its stages, users ramped at each stage's spawn rate; --hours defaults to its "
+        "length",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-logins", action="store_true",
+        help="leave out the session starts (each a login and two calls) the users make",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where to write the series")
     parser.add_argument("--report", type=Path, metavar="FILE", help="also write the HTML report")
 
 
+def _hours(args: argparse.Namespace, profile: Profile) -> float:
+    """``--hours``, or the scenario's own length (whole minutes), or one hour."""
+    if args.scenario is not None and args.scenario not in profile.scenarios:
+        known = ", ".join(sorted(profile.scenarios))
+        raise UsageError(f"--scenario {args.scenario!r}: not a scenario of the profile ({known})")
+    if args.hours is not None:
+        return float(args.hours)
+    if args.scenario is None:
+        return 1.0
+    seconds = sum(s.duration_s for s in profile.scenario_stages(args.scenario))
+    return math.ceil(seconds / 60.0) / 60.0
+
+
 def _options(args: argparse.Namespace, profile: Profile) -> SimulationOptions:
+    args.hours = _hours(args, profile)
     start = args.start_hour
     if start is None:
         start = 0.0 if args.hours >= 24 else float(profile.day_one.launch_hour)
@@ -112,7 +141,7 @@ def _options(args: argparse.Namespace, profile: Profile) -> SimulationOptions:
         return SimulationOptions(
             hours=args.hours, start_hour=start, seed=args.seed,
             replications=args.replications, mode=args.mode, scv=args.scv,
-            externals=externals,
+            externals=externals, scenario=args.scenario, logins=not args.no_logins,
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(f"{exc} (see harness simulate --help)") from None

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import simpy
 
+from models.catalogue import LOGIN_CALLS
 from models.errors import ParameterError
 from models.profile import Profile
 from models.simulation.arrivals import (
@@ -262,8 +263,11 @@ class _Day:
             (p.think_time_s, p.think_time_distribution) for _, p in profile.personas.items()
         ]
         # Users are numbered; their persona follows the shares (largest remainder rounding).
+        staged = self.online.staged
         peak = (
-            max(self.users(h * 3600.0) for h in range(25))
+            max(s.users for s in staged.stages)
+            if staged is not None and self.options.users is None
+            else max(self.users(h * 3600.0) for h in range(25))
             if self.options.users is None
             else (self.options.users)
         )
@@ -282,6 +286,7 @@ class _Day:
         self.system.on_complete = self._completed
         # Python floats and lists: indexing numpy arrays one element at a time is slow.
         self._routes = _route_table(self.mix)
+        self._login_calls = [index[c] for c in LOGIN_CALLS]
         self._limits = list(self.mix.limit_per_minute)
         self.persona = [int(p) for p in self.persona]
         self._uniform = _Buffer(self.rng, "random")
@@ -300,6 +305,14 @@ class _Day:
         delay = 0.0 if self.pending[user] else self._think(user)
         heapq.heappush(self.heap, (end + delay, user))
 
+    def _joined(self, user: int) -> float:
+        """A user comes online: with logins, they sign in (the login calls, in order) at a
+        moment of the tick; without, they think first."""
+        if not self.options.logins:
+            return self._think(user)
+        self.pending[user].extend(reversed(self._login_calls))
+        return self._uniform.next() * TICK_S
+
     def _closed_window(self, until: float) -> None:
         active = round(self.users(until - TICK_S))
         if active != self.active:  # the curve moved: users join (thinking first) or leave
@@ -307,7 +320,7 @@ class _Day:
             for user in range(min(active, self.population)):
                 if self.parked[user]:
                     self.parked[user] = False
-                    heapq.heappush(self.heap, (until - TICK_S + self._think(user), user))
+                    heapq.heappush(self.heap, (until - TICK_S + self._joined(user), user))
         system = self.system
         heap = self.heap
         while True:
@@ -384,6 +397,17 @@ def _route_table(mix: RequestMix) -> list[_Routes]:
         cpu.append(key[2])
         db.append(key[3])
         targets.append(key[1])
+    calls = len(LOGIN_CALLS)
+    for route in range(len(mix.login_probability)):  # endpoints only a login calls
+        e = int(mix.login_endpoint[route])
+        if e in {int(x) for x in mix.pair_endpoint}:
+            continue
+        cumulative, cpu, db, targets = table[e]
+        share = float(mix.login_probability[route]) * calls
+        cumulative.append((cumulative[-1] if cumulative else 0.0) + share)
+        cpu.append(float(mix.login_cpu_s[route]))
+        db.append(float(mix.login_db_s[route]))
+        targets.append(int(mix.login_target[route]))
     return table
 
 
