@@ -81,7 +81,7 @@ SHARE_TOLERANCE = 1e-9
 
 SCENARIO_NAMES = frozenset(
     {
-        "smoke", "load", "stress", "day1", "spike", "soak", "step",
+        "smoke", "load", "stress", "day1", "day1-hold", "spike", "soak", "step",
         "chaos-db", "chaos-payments", "chaos-notify", "chaos-worker", "chaos-loadgen",
     }
 )  # fmt: skip
