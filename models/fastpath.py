@@ -340,7 +340,7 @@ class _Day:
         """Solve one minute: autoscale, load, pool, workers; append its record."""
         now = minute * 60.0
         self._autoscale(now)
-        users = self.online.users(now)
+        users = _minute_mean(self.online.users, now)  # a staged ramp moves within the minute
         screens = users * self.mix.rate_per_user
         login_calls = (
             len(LOGIN_CALLS) * _minute_mean(self.online.logins, now) if self.options.logins else 0.0

@@ -129,8 +129,9 @@ def _hours(args: argparse.Namespace, profile: Profile) -> float:
 def _options(args: argparse.Namespace, profile: Profile) -> SimulationOptions:
     args.hours = _hours(args, profile)
     start = args.start_hour
-    if start is None:
-        start = 0.0 if args.hours >= 24 else float(profile.day_one.launch_hour)
+    if start is None:  # a scenario's minutes count from its start
+        whole_day = args.hours >= 24 or args.scenario is not None
+        start = 0.0 if whole_day else float(profile.day_one.launch_hour)
     if args.mode == "closed" and args.fast:
         raise UsageError("--fast solves the open model; drop --mode closed or --fast")
     if args.external and args.fast:

@@ -215,7 +215,8 @@ class _Day:
         minute = 0
         while True:
             yield self.env.timeout(60)
-            self.recorder.close_minute(minute, self.users(minute * 60.0))
+            # Users at the minute's middle: a staged ramp moves within the minute.
+            self.recorder.close_minute(minute, self.users(minute * 60.0 + 30.0))
             minute += 1
             if self.progress is not None:
                 self.progress(min(1.0, self.env.now / self.seconds))
@@ -374,7 +375,7 @@ class _Day:
         self.env.process(self.recorder_process())
         self.env.process(self.traffic())
         self.env.run(until=self.seconds)
-        self.recorder.close_minute(self.seconds // 60 - 1, self.users(self.seconds - 60.0))
+        self.recorder.close_minute(self.seconds // 60 - 1, self.users(self.seconds - 30.0))
 
 
 _Routes = tuple[list[float], list[float], list[float], list[int]]
