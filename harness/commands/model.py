@@ -213,6 +213,8 @@ def print_plan(console: Console, plan: Sizing) -> None:
         "above 15% are flagged",
         soft_wrap=True,
     )
+    for explanation in plan.claim_explanations:
+        console.print(f"  claim at {explanation.summary}", soft_wrap=True, highlight=False)
     for reason in plan.reasons:
         console.print(f"[bold red]![/bold red] {reason}")
     _print_assumptions(console, plan)
