@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from models.catalogue import LOGIN_CALLS
 from models.errors import ParameterError
 from models.profile import Profile, Stage
 
@@ -41,10 +40,6 @@ def rush_joining(previous: float, current: float, seconds_into_step: float) -> f
     if current <= previous or not 0.0 <= seconds_into_step < RUSH_S:
         return 0.0
     return (current - previous) / RUSH_S
-
-
-def calls_per_login() -> int:
-    return len(LOGIN_CALLS)
 
 
 @dataclass(frozen=True)
