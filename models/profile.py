@@ -98,7 +98,7 @@ MIX_TOLERANCE = 1e-3
 
 SCENARIO_NAMES = frozenset(
     {
-        "smoke", "load", "stress", "day1", "spike", "soak", "step",
+        "smoke", "load", "stress", "day1", "day1-hold", "spike", "soak", "step",
         "chaos-db", "chaos-payments", "chaos-notify", "chaos-worker", "chaos-loadgen",
         "chaos-instance",
     }
@@ -167,6 +167,9 @@ class Population(_Section):
     users: PositiveInt
     dau_ratio: ActiveRatio
     concurrency_ratio: ActiveRatio
+    session_minutes: Positive = 20.0
+    """Mean time a user stays signed in: with N online, N / session_minutes sessions (and
+    logins) start per minute (models/sessions.py)."""
 
 
 class Persona(_Section):

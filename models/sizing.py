@@ -57,6 +57,7 @@ from models.cost import (
     database_tier,
     monthly_cost,
 )
+from models.cost_claims import ClaimExplanation, explain_claims
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
 from models.rounding import rounded
@@ -158,6 +159,8 @@ class Sizing:
     """The topology's stations at the peak, at the provisioned instances."""
     topology: Topology | None = None
     connections: ConnectionPlan | None = None
+    claim_explanations: tuple[ClaimExplanation, ...] = ()
+    """Each cost claim above the launch, line by line against month one and the model."""
 
     @property
     def fits(self) -> bool:
@@ -196,6 +199,7 @@ class Sizing:
             "topology": _topology_json(self.topology),
             "stations": [s.to_json() for s in self.stations],
             "connections": None if self.connections is None else self.connections.to_json(),
+            "cost_claims": [c.to_json() for c in self.claim_explanations],
             "assumptions": list(self.assumptions),
         }
 
@@ -440,6 +444,7 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
         stations=tuple(stations),
         topology=sizer.topology,
         connections=connection_limits,
+        claim_explanations=explain_claims(profile, sizer.cost) if compare_costs else (),
     )
 
 

@@ -66,6 +66,8 @@ class DaySummary:
     capped_minutes: int
     first_breach_min: float | None
     first_breach_users: float | None
+    day_error_rate: float | None = None
+    """Errors over requests for the whole simulated span (minutes weighted by their rps)."""
 
 
 def _peak(records: Sequence[Mapping[str, Any]], key: str) -> float | None:
@@ -85,8 +87,17 @@ def summarize_simulation(records: Sequence[Mapping[str, Any]], profile: Profile)
     breaching = [
         r
         for r in records
-        if (r.get("p95_ms") or 0) > slo.api_p95_ms or (r.get("error_rate") or 0) > slo.error_rate
+        if (r.get("p95_ms") or 0) > slo.api_p95_ms
+        or (r.get("p50_ms") or 0) > slo.api_p50_ms
+        or (r.get("error_rate") or 0) > slo.error_rate
     ]
+    weights = [float(r.get("rps") or 0.0) for r in records]
+    day_error_rate = (
+        sum(w * float(r.get("error_rate") or 0.0) for w, r in zip(weights, records, strict=True))
+        / sum(weights)
+        if sum(weights) > 0
+        else None
+    )
     capped = [
         r
         for r in records
@@ -111,6 +122,7 @@ def summarize_simulation(records: Sequence[Mapping[str, Any]], profile: Profile)
         capped_minutes=len(capped),
         first_breach_min=first.get("t_min") if first else None,
         first_breach_users=first.get("users") if first else None,
+        day_error_rate=day_error_rate,
     )
 
 
@@ -158,6 +170,7 @@ class CapacityPlan:
     timeline_source: str | None
     simulation_summary: DaySummary | None
     assumptions: tuple[tuple[str, str], ...] = field(default=())
+    availability_objective: float = 0.0
 
     @property
     def claim_threshold(self) -> float:
@@ -202,6 +215,13 @@ class CapacityPlan:
                 f"{_num(sim.first_breach_min)} with {_num(sim.first_breach_users)} "
                 "users"
             )
+        if sim is not None and sim.day_error_rate is not None:
+            availability = 1.0 - sim.day_error_rate
+            if availability < self.availability_objective:
+                out.append(
+                    f"the simulated span's availability is {fmt.pct(availability)}, below the "
+                    f"{fmt.pct(self.availability_objective)} objective"
+                )
         return out
 
     def reasons(self) -> list[str]:
@@ -363,4 +383,5 @@ def plan(
         simulation_summary=summarize_simulation(simulation, profile) if simulation else None,
         assumptions=(sized.assumptions if sized is not None else ())
         + tuple(("", str(item)) for item in assumptions),
+        availability_objective=profile.slo.availability,
     )

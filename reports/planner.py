@@ -38,6 +38,7 @@ __all__ = [
     "capacity_verdict",
     "render_capacity_report",
     "render_simulation_report",
+    "simulation_verdict",
 ]
 
 NO_LOAD_TEST = "no load test was run for this report"
@@ -148,6 +149,12 @@ def _decide(profile: Profile, capacity: CapacityPlan, accuracy: ModelAccuracy | 
         model_evidence=accuracy.reasons(),
         qualifier=accuracy.qualifier,
     )
+
+
+def simulation_verdict(simulation_result: Any, profile: Profile) -> Verdict:
+    """The verdict the simulation report shows (``harness simulate`` exits 1 unless ready)."""
+    capacity = plan(profile, None, _records(simulation_result), [])
+    return decide(None, profile, capacity)
 
 
 def render_simulation_report(

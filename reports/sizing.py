@@ -84,6 +84,8 @@ class SizingFigures:
     """``(key, sentence)`` pairs; the key is empty when the sizing lists plain sentences."""
     stations: tuple[StationFigures, ...] = ()
     connections: ConnectionFigures | None = None
+    claim_summaries: tuple[str, ...] = ()
+    """Each cost claim explained line by line, one sentence each (``cost_claims[].summary``)."""
 
     @property
     def cost_total(self) -> float | None:
@@ -193,6 +195,21 @@ class _SizingReader:
             )
         return tuple(out)
 
+    def claim_summaries(self) -> tuple[str, ...]:
+        value = self._value("cost_claims")
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+            raise self._fail("cost_claims", value, "a list of objects")
+        out = []
+        for i, item in enumerate(value):
+            summary = _SizingReader(self.source, item).text("summary")
+            if summary is not None:
+                out.append(summary)
+            elif item:
+                raise self._fail(f"cost_claims.{i}.summary", None, "a sentence")
+        return tuple(out)
+
     def connections(self) -> ConnectionFigures | None:
         if self._value("connections") is None:
             return None
@@ -244,4 +261,5 @@ def read_sizing(data: Mapping[str, Any], source: str = "capacity.json") -> Sizin
         assumptions=read.assumptions(),
         stations=read.stations(),
         connections=read.connections(),
+        claim_summaries=read.claim_summaries(),
     )

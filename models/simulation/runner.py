@@ -29,10 +29,11 @@ from typing import Any, Literal
 import numpy as np
 import simpy
 
+from models.catalogue import LOGIN_CALLS
 from models.errors import ParameterError
 from models.profile import Profile
 from models.simulation.arrivals import (
-    DayCurve,
+    Online,
     RequestMix,
     ServiceDraws,
     open_arrivals,
@@ -71,6 +72,12 @@ class SimulationOptions:
     autoscale: bool = True
     users: float | None = None
     """Constant concurrent users instead of the day-one curve."""
+    scenario: str | None = None
+    """A staged scenario of the profile (``day1``, ``step``, ...) instead of the day-one
+    curve: users ramp at each stage's spawn rate, as Locust ramps them."""
+    logins: bool = True
+    """Session starts as their own stream (open mode; models/sessions.py); False leaves the
+    screens alone, as a model without logins sees the load."""
     externals: tuple[ExternalCall, ...] = ()
 
     def __post_init__(self) -> None:
@@ -168,13 +175,13 @@ class _Day:
         self.rng = np.random.default_rng(seed)
         self.mix = RequestMix.from_profile(profile)
         self.draws = ServiceDraws(options.scv)
-        self.curve = DayCurve.from_profile(profile)
         self.spec = SystemSpec.from_profile(profile)
         self.policy = ScalingPolicy.from_profile(profile.infrastructure.autoscaling)
         initial = options.initial_instances or self.policy.min_instances
         self.scaler = Autoscaler(self.policy, initial)
         self.system = System(self.spec, initial, self.rng, options.externals, self.mix.endpoints)
         self.start_s = options.start_hour * 3600.0
+        self.online = Online.build(profile, self.start_s, options.users, options.scenario)
         self.seconds = options.seconds
         self.recorder = Recorder(self.start_s, self.seconds, int(self.policy.evaluation_period_s))
         self.env = simpy.Environment()
@@ -184,9 +191,7 @@ class _Day:
             self._closed_setup()
 
     def users(self, t: float) -> float:
-        if self.options.users is not None:
-            return self.options.users
-        return self.curve.users(self.start_s + t)
+        return self.online.users(t)
 
     # --- processes --------------------------------------------------------------------------
 
@@ -210,7 +215,8 @@ class _Day:
         minute = 0
         while True:
             yield self.env.timeout(60)
-            self.recorder.close_minute(minute, self.users(minute * 60.0))
+            # Users at the minute's middle: a staged ramp moves within the minute.
+            self.recorder.close_minute(minute, self.users(minute * 60.0 + 30.0))
             minute += 1
             if self.progress is not None:
                 self.progress(min(1.0, self.env.now / self.seconds))
@@ -235,7 +241,8 @@ class _Day:
     # --- open mode --------------------------------------------------------------------------
 
     def _open_window(self, t: float) -> None:
-        batch = open_arrivals(self.mix, self.draws, self.rng, self.users(t), t, TICK_S)
+        logins = self.online.logins(t) if self.options.logins else 0.0
+        batch = open_arrivals(self.mix, self.draws, self.rng, self.users(t), t, TICK_S, logins)
         self.requests = len(batch.times) + batch.rejected
         self.rejected = batch.rejected
         self.system.arrive_batch(
@@ -257,8 +264,11 @@ class _Day:
             (p.think_time_s, p.think_time_distribution) for _, p in profile.personas.items()
         ]
         # Users are numbered; their persona follows the shares (largest remainder rounding).
+        staged = self.online.staged
         peak = (
-            max(self.users(h * 3600.0) for h in range(25))
+            max(s.users for s in staged.stages)
+            if staged is not None and self.options.users is None
+            else max(self.users(h * 3600.0) for h in range(25))
             if self.options.users is None
             else (self.options.users)
         )
@@ -277,6 +287,7 @@ class _Day:
         self.system.on_complete = self._completed
         # Python floats and lists: indexing numpy arrays one element at a time is slow.
         self._routes = _route_table(self.mix)
+        self._login_calls = [index[c] for c in LOGIN_CALLS]
         self._limits = list(self.mix.limit_per_minute)
         self.persona = [int(p) for p in self.persona]
         self._uniform = _Buffer(self.rng, "random")
@@ -295,6 +306,14 @@ class _Day:
         delay = 0.0 if self.pending[user] else self._think(user)
         heapq.heappush(self.heap, (end + delay, user))
 
+    def _joined(self, user: int) -> float:
+        """A user comes online: with logins, they sign in (the login calls, in order) at a
+        moment of the tick; without, they think first."""
+        if not self.options.logins:
+            return self._think(user)
+        self.pending[user].extend(reversed(self._login_calls))
+        return self._uniform.next() * TICK_S
+
     def _closed_window(self, until: float) -> None:
         active = round(self.users(until - TICK_S))
         if active != self.active:  # the curve moved: users join (thinking first) or leave
@@ -302,7 +321,7 @@ class _Day:
             for user in range(min(active, self.population)):
                 if self.parked[user]:
                     self.parked[user] = False
-                    heapq.heappush(self.heap, (until - TICK_S + self._think(user), user))
+                    heapq.heappush(self.heap, (until - TICK_S + self._joined(user), user))
         system = self.system
         heap = self.heap
         while True:
@@ -356,7 +375,7 @@ class _Day:
         self.env.process(self.recorder_process())
         self.env.process(self.traffic())
         self.env.run(until=self.seconds)
-        self.recorder.close_minute(self.seconds // 60 - 1, self.users(self.seconds - 60.0))
+        self.recorder.close_minute(self.seconds // 60 - 1, self.users(self.seconds - 30.0))
 
 
 _Routes = tuple[list[float], list[float], list[float], list[int]]
@@ -379,6 +398,17 @@ def _route_table(mix: RequestMix) -> list[_Routes]:
         cpu.append(key[2])
         db.append(key[3])
         targets.append(key[1])
+    calls = len(LOGIN_CALLS)
+    for route in range(len(mix.login_probability)):  # endpoints only a login calls
+        e = int(mix.login_endpoint[route])
+        if e in {int(x) for x in mix.pair_endpoint}:
+            continue
+        cumulative, cpu, db, targets = table[e]
+        share = float(mix.login_probability[route]) * calls
+        cumulative.append((cumulative[-1] if cumulative else 0.0) + share)
+        cpu.append(float(mix.login_cpu_s[route]))
+        db.append(float(mix.login_db_s[route]))
+        targets.append(int(mix.login_target[route]))
     return table
 
 

@@ -53,6 +53,8 @@ def station_profile(
     demand_ms = arguments.positive("service_time_s", service_time_s) * 1000.0
     think = arguments.positive("think_time_s", think_time_s)
     station: dict[str, Any] = {
+        # No session turnover: the station serves the screens' calls only (no logins).
+        "population": {"session_minutes": 1e12},
         "personas": {
             "homeowner": {"share": 0.0},
             "contractor": {"share": 0.0},

@@ -28,6 +28,11 @@ FIFO waits and acquire timeouts exact too.
 
 A database breaker opens after ``failures`` consecutive acquire timeouts; while open,
 requests fail at once (no worker time); after ``reset_s`` one trial request is let through.
+
+Overload produces errors, as in the service: a request still unanswered
+``infrastructure.request_timeout_s`` after it arrived is answered 503 (the instance's
+timeout), whether it was still queued (no worker time) or running (its worker stops at the
+deadline); a request that waits longer than ``acquire_timeout_s`` for a connection fails.
 """
 
 from __future__ import annotations
@@ -80,6 +85,9 @@ class SystemSpec:
     """Per service: (consecutive failures to open, call timeout s, reset s)."""
     replicas: int = 0
     """Read replicas, each with a pool of ``pool_size`` connections of its own."""
+    request_timeout_s: float = math.inf
+    """A request not answered this long after it arrived is answered 503 (an error), and its
+    worker stops working on it."""
 
     @classmethod
     def from_profile(cls, profile: Profile) -> SystemSpec:
@@ -93,6 +101,7 @@ class SystemSpec:
             pool_size=infra.database.pool_max,
             acquire_timeout_s=infra.database.acquire_timeout_s,
             replicas=infra.database.read_replicas,
+            request_timeout_s=infra.request_timeout_s,
             breakers=breakers,
         )
 
@@ -219,6 +228,12 @@ class System:
         (none for -1, a cache hit), hold, complete."""
         c = self.counters
         ok = True
+        deadline = arrival + self.spec.request_timeout_s
+        if start >= deadline:  # timed out in the queue: answered 503 without a worker
+            c.errors += 1
+            if user >= 0 and self.on_complete is not None:
+                self.on_complete(user, deadline)
+            return
         if target < 0:
             hold = work
         elif not self.db_breaker.allow(start):
@@ -242,6 +257,9 @@ class System:
                     self.db_breaker.record(start, True)
         if ok and self._externals:
             hold, ok = self._call_externals(start, endpoint, hold)
+        if start + hold > deadline:  # the instance answers 503 at the deadline, stops the work
+            hold = deadline - start
+            ok = False
         heapq.heapreplace(self.tokens, start + hold)
         c.busy_s += hold
         end = start + hold
@@ -314,6 +332,7 @@ class System:
         latencies = self.counters.latencies
         append = latencies.append
         route = targets if targets is not None else [0] * len(times)
+        timeout = self.spec.request_timeout_s
         busy = 0.0
         db_busy = 0.0
         for i, t in enumerate(times):
@@ -325,6 +344,7 @@ class System:
                 and tokens[0] <= t
                 and (k < 0 or pools[k][0] <= t)
                 and not breaker.consecutive
+                and work[i] <= timeout
             ):
                 w = work[i]
                 if k >= 0:

@@ -187,3 +187,31 @@ def test_fast_path_and_simulation_agree_through_cache_replicas_and_a_cpu_limit()
     assert simulated.totals.max_cpu > 0.5
     assert fast.totals.p95_ms == pytest.approx(simulated.totals.p95_ms, rel=0.08)
     assert fast.totals.p50_ms == pytest.approx(simulated.totals.p50_ms, rel=0.08)
+
+
+def test_replicas_are_priced_at_the_primarys_tier() -> None:
+    bare = size(load_profile())
+    two = size(_profile(database={"read_replicas": 2}))
+    tier = next(t for t in load_profile().cost.database_tiers if t.name == bare.cost.database_tier)
+    assert bare.cost.components["database"] == tier.monthly_usd
+    assert two.cost.components["database"] == 3 * tier.monthly_usd
+
+
+def test_each_cost_claim_is_explained_line_by_line() -> None:
+    plan = size(load_profile())
+    profile = load_profile()
+    launch = min(c.users for c in profile.cost.claims)
+    explained = {c.users: c for c in plan.claim_explanations}
+    assert set(explained) == {c.users for c in profile.cost.claims} - {launch}
+    million = explained[1_000_000]
+    source = profile.cost.source_breakdown
+    lines = {line.component: line for line in million.lines}
+    assert lines["compute"].scaled_usd == pytest.approx(source["compute"] * 2.5)
+    assert million.scaled_usd == pytest.approx(sum(source.values()) * 2.5)
+    claim = next(c for c in plan.cost_claims if c.users == 1_000_000)
+    assert million.model_usd == pytest.approx(claim.model_usd)
+    assert lines["storage_cdn"].model_usd == pytest.approx(lines["storage_cdn"].scaled_usd)
+    # The claim sits between the model and month one grown with the users; compute and the
+    # database are the lines that part them, and the summary names them.
+    assert million.model_usd < million.claimed_usd < million.scaled_usd
+    assert "compute" in million.summary and "database" in million.summary
