@@ -61,7 +61,7 @@ def naive_simpy(profile: Profile, users: int, seconds: float, seed: int) -> int:
     workers = simpy.Resource(env, infra.autoscaling.min_instances * infra.workers_per_instance)
     pool = simpy.Resource(env, infra.database.pool_max)
     done = 0
-    personas = list(profile.personas.items())
+    personas = list(profile.personas.marketplace())
 
     def user(persona: int) -> Generator[simpy.Event, Any, None]:
         nonlocal done

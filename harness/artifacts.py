@@ -109,8 +109,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def render_report(run_dir: Path) -> Path | None:
-    """Render ``report.html`` with the reports package; None (and a logged note) if it fails.
+def render_report(run_dir: Path, baseline: Path | None = None) -> Path | None:
+    """Render ``report.html`` with the reports package (beside ``baseline``'s figures when
+    given); None (and a logged note) if it fails.
 
     A report that cannot be rendered never costs the run its other artifacts or exit code.
     """
@@ -120,7 +121,18 @@ def render_report(run_dir: Path) -> Path | None:
         logger.warning("report.html not written: the reports package is not available (%s)", exc)
         return None
     try:
-        return render_run_report(run_dir)
+        return render_run_report(run_dir, baseline_dir=baseline)
     except Exception as exc:  # the report is a view of the artifacts; its failure is reported
         logger.warning("report.html not written: %s: %s", type(exc).__name__, exc)
         return None
+
+
+def regressions(run_dir: Path, baseline: Path, percent: float) -> list[str]:
+    """Every figure of ``run_dir`` worse than in ``baseline`` by more than ``percent``, one
+    sentence each naming the stage or endpoint and the figure (reports/baseline.py decides
+    what "worse" is). Raises ``reports.ArtifactError`` for a missing or malformed directory."""
+    from reports import load_run
+    from reports.baseline import compare
+
+    new, old = load_run(run_dir), load_run(baseline)
+    return compare(new.run, old.run, percent / 100.0, old.directory.name).regressions

@@ -62,6 +62,7 @@ class Summary:
     p99_ms: float
     max_ms: float
     mean_ms: float
+    p999_ms: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -213,7 +214,7 @@ class HistogramSet:
         return self.summarize([(stage, method, name)])
 
     def summarize(self, keys: Iterable[Key]) -> Summary:
-        """Counts and p50/p95/p99/max/mean over the samples of ``keys`` merged."""
+        """Counts and p50/p95/p99/p99.9/max/mean over the samples of ``keys`` merged."""
         keys = list(keys)
         histogram = self.combined(keys)
         return Summary(
@@ -223,6 +224,7 @@ class HistogramSet:
             p50_ms=percentile_ms(histogram, 50.0),
             p95_ms=percentile_ms(histogram, 95.0),
             p99_ms=percentile_ms(histogram, 99.0),
+            p999_ms=percentile_ms(histogram, 99.9),
             max_ms=histogram.get_max_value() / 1000.0 if histogram.get_total_count() else 0.0,
             mean_ms=mean_ms(histogram),
         )
@@ -378,6 +380,7 @@ def _asdict(summary: Summary) -> dict[str, Any]:
         "p50_ms": summary.p50_ms,
         "p95_ms": summary.p95_ms,
         "p99_ms": summary.p99_ms,
+        "p999_ms": summary.p999_ms,
         "max_ms": summary.max_ms,
         "mean_ms": summary.mean_ms,
     }

@@ -238,7 +238,7 @@ PERSONA_CLASSES: dict[PersonaName, type[JourneyUser]] = {
 def user_classes(profile: Profile) -> list[type[User]]:
     """The persona classes with weights from ``profile``'s shares; a zero share is left out."""
     classes: list[type[User]] = []
-    for persona, spec in profile.personas.items():
+    for persona, spec in profile.personas.marketplace():
         cls = PERSONA_CLASSES[persona]
         cls.weight = round(spec.share * WEIGHT_RESOLUTION)
         if cls.weight > 0:

@@ -83,6 +83,9 @@ class JourneyRun:
     skipped: Counter[str] = field(default_factory=Counter)
     """Screens drawn but not possible yet (e.g. no job seen to bid on), by ``persona.step``."""
     workers: dict[str, WorkerTally] = field(default_factory=dict)
+    own_users: bool = False
+    """The users are someone else's (``harness run --locustfile``): only the measurement
+    (histograms, stages, the report channel) is ours; no personas, accounts or writes."""
 
     def __post_init__(self) -> None:
         self._reporter = _Reporter()
@@ -105,7 +108,11 @@ class JourneyRun:
     def _derive(self) -> None:
         self.steps: dict[PersonaName, tuple[list[str], list[float]]] = {}
         self.think: dict[PersonaName, ThinkTime] = {}
-        for persona, spec in self.profile.personas.items():
+        self.write_log = WriteLog(self.settings.write_log_path, ship=self.role == "worker")
+        if self.own_users:
+            self.pools: dict[PersonaName, AccountPool] = {}
+            return
+        for persona, spec in self.profile.personas.marketplace():
             probabilities = step_probabilities(self.profile, persona)
             names = [name for name, p in probabilities.items() if p > 0]
             self.steps[persona] = (names, [probabilities[n] for n in names])
@@ -117,7 +124,6 @@ class JourneyRun:
         counts = self.settings.account_counts(self.profile)
         self.pools = {persona: AccountPool(persona, counts[persona]) for persona in PERSONAS}
         self.place_in_swarm(self.worker_index, self.stride)
-        self.write_log = WriteLog(self.settings.write_log_path, ship=self.role == "worker")
         if self.settings.trace_path is not None:
             self.settings.trace_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -264,8 +270,12 @@ def run_for(environment: Any) -> JourneyRun:
         ) from None
 
 
-def install(environment: Any, settings: JourneySettings | None = None) -> JourneyRun:
-    """Attach the journeys to ``environment`` (its runner must exist). Idempotent per env."""
+def install(
+    environment: Any, settings: JourneySettings | None = None, *, own_users: bool = False
+) -> JourneyRun:
+    """Attach the journeys to ``environment`` (its runner must exist). Idempotent per env.
+
+    ``own_users``: the user classes are not the journeys' (:attr:`JourneyRun.own_users`)."""
     if environment in _RUNS:
         return _RUNS[environment]
     runner = environment.runner
@@ -279,7 +289,9 @@ def install(environment: Any, settings: JourneySettings | None = None) -> Journe
     if not isinstance(runner, MasterRunner | WorkerRunner):
         role = "local"
     settings = settings or from_options(environment.parsed_options)
-    run = JourneyRun(settings=settings, profile=settings.load_profile(), role=role)
+    run = JourneyRun(
+        settings=settings, profile=settings.load_profile(), role=role, own_users=own_users
+    )
     _RUNS[environment] = run
     events = environment.events
 

@@ -106,7 +106,7 @@ class JourneySettings:
         The derived count rounds down, so it never names an account the seeder did not make.
         """
         counts: dict[PersonaName, int] = {}
-        for persona, spec in profile.personas.items():
+        for persona, spec in profile.personas.marketplace():
             explicit = (self.accounts or {}).get(persona)
             derived = int(profile.population.users * spec.share * self.seed_scale)
             counts[persona] = max(1, explicit if explicit is not None else derived)

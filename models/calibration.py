@@ -50,7 +50,7 @@ import tomli_w
 from scipy.optimize import nnls
 
 from models.catalogue import endpoints as catalogue_endpoints
-from models.profile import Profile
+from models.profile import Demand, Profile
 from models.rounding import rounded
 from models.scrapes import CalibrationError, RouteCounters, Scrape, endpoint_name, read_scrapes
 
@@ -64,10 +64,12 @@ __all__ = [
     "calibrate",
     "calibrate_run",
     "endpoint_name",
+    "own_endpoints",
     "read_scrapes",
 ]
 
 Method = Literal["law", "nnls"]
+_NO_DEMAND = Demand(cpu_ms=0.0, db_ms=0.0)  # an endpoint of your own the profile has no figure for
 FloatArray = npt.NDArray[np.float64]
 _RANK_TOLERANCE = 1e-6  # relative singular value below which a window direction is "the same"
 
@@ -113,6 +115,9 @@ class Calibration:
     nnls_rank: int
     nnls_unknowns: int
     notes: tuple[str, ...]
+    own_workload: Mapping[str, Any] | None = None
+    """Personas of your own: their table and the measured ``endpoint_mix``, written into the
+    overlay beside the demands so that ``harness model`` has the whole workload."""
 
     @property
     def nnls_identifiable(self) -> bool:
@@ -131,12 +136,11 @@ class Calibration:
 
     def overlay(self) -> dict[str, Any]:
         """The profile overlay as a mapping: ``{"service_demands": {endpoint: {...}}}``."""
-        return {
-            "service_demands": {
-                e: {"cpu_ms": round(cpu, 4), "db_ms": round(db, 4)}
-                for e, (cpu, db) in sorted(self.demands.items())
-            }
+        demands = {
+            e: {"cpu_ms": round(cpu, 4), "db_ms": round(db, 4)}
+            for e, (cpu, db) in sorted(self.demands.items())
         }
+        return {**(self.own_workload or {}), "service_demands": demands}
 
     def overlay_toml(self) -> str:
         header = (
@@ -190,6 +194,15 @@ def calibrate_run(
     return calibrate(read_scrapes(path), profile, str(run_dir), method, include_overhead)
 
 
+def own_endpoints(profile: Profile, scrapes: Sequence[Scrape]) -> frozenset[str]:
+    """The workload's endpoints of a target of your own: every route its counter saw but the
+    harness's requests (readiness, health, metrics)."""
+    target = profile.target
+    own = {target.ready_path, target.health_path, target.metrics.url, "/metrics"}
+    seen = {name for scrape in scrapes for name in scrape.routes}
+    return frozenset(name for name in seen if name.partition(" ")[2] not in own)
+
+
 def calibrate(
     scrapes: Sequence[Scrape],
     profile: Profile,
@@ -209,14 +222,16 @@ def calibrate(
     if method not in ("law", "nnls"):
         raise CalibrationError(f"method = {method!r}: expected 'law' or 'nnls'")
     notes: list[str] = []
+    marketplace = profile.personas.is_marketplace()
+    known = frozenset(catalogue_endpoints()) if marketplace else own_endpoints(profile, scrapes)
     windows = _windows(scrapes, source, notes)
-    columns = _columns(windows, source, notes)
+    columns = _columns(windows, source, notes, known)
     fit = _regression(windows, columns, notes)
     overhead_s = fit.overhead_per_request_s(windows, columns)
     estimates, demands = _estimates(
         windows, columns, fit, profile, overhead_s, method, include_overhead
     )
-    unseen = tuple(sorted(set(catalogue_endpoints()) - set(demands)))
+    unseen = tuple(sorted(known - set(demands)))
     if unseen:
         notes.append(
             f"{len(unseen)} catalogue endpoint(s) not exercised keep the profile's demands: "
@@ -238,7 +253,16 @@ def calibrate(
         nnls_rank=fit.rank,
         nnls_unknowns=fit.unknowns,
         notes=tuple(notes),
+        own_workload=None if marketplace else _own_workload(profile, estimates),
     )
+
+
+def _own_workload(profile: Profile, estimates: Sequence[EndpointEstimate]) -> dict[str, Any]:
+    """The personas of your own and each endpoint's measured share of the requests."""
+    total = sum(e.requests for e in estimates)
+    mix = {e.endpoint: round(e.requests / total, 6) for e in estimates} if total else {}
+    personas = profile.model_dump(mode="json")["personas"]
+    return {"personas": personas, "endpoint_mix": mix}
 
 
 @dataclass(frozen=True)
@@ -302,9 +326,10 @@ class _Columns:
     requests: float
 
 
-def _columns(windows: _Windows, source: str, notes: list[str]) -> _Columns:
+def _columns(
+    windows: _Windows, source: str, notes: list[str], catalogue: frozenset[str]
+) -> _Columns:
     names = windows.names
-    catalogue = set(catalogue_endpoints())
     total_req = windows.requests.sum(axis=0)
     seen = [i for i, n in enumerate(names) if total_req[i] > 0]
     unknown = tuple(names[i] for i in seen if names[i] not in catalogue)
@@ -393,7 +418,7 @@ def _estimates(
         nnls_cpu = float(fit.cpu[column]) * 1e3
         nnls_db = float(fit.db[column]) * 1e3
         reference = law_cpu + overhead_s * 1e3
-        declared = profile.service_demands[name]
+        declared = profile.service_demands.get(name, _NO_DEMAND)
         estimates.append(
             EndpointEstimate(
                 endpoint=name,

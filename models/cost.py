@@ -5,7 +5,8 @@ The components, each from the profile's ``[cost]`` table::
 
     compute     = instance-hours per month × instance_hourly_usd
     database    = the cheapest tier in database_tiers whose max_connections covers the
-                  connections the database must accept
+                  connections the database must accept, once for the primary and once for
+                  each read replica (a replica is a copy of the primary's instance)
     cache       = cache_monthly_usd (a flat Redis price)
     storage_cdn = users × storage_cdn_per_user_monthly_usd
     monitoring  = monitoring_base_monthly_usd + mean instances × monitoring_per_instance_monthly_usd
@@ -173,7 +174,7 @@ def monthly_cost(
     tier, covers = database_tier(profile, database_connections)
     components = {
         "compute": instance_hours * rates.instance_hourly_usd,
-        "database": tier.monthly_usd,
+        "database": tier.monthly_usd * (1 + profile.infrastructure.database.read_replicas),
         "cache": rates.cache_monthly_usd,
         "storage_cdn": users * rates.storage_cdn_per_user_monthly_usd,
         "monitoring": rates.monitoring_base_monthly_usd

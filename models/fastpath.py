@@ -7,9 +7,11 @@ the fleet, with the same cooldown and provisioning delay. Per minute:
 
 * **Load.** ``λ = users · Σ share_p · visits_p / Z_p`` (:class:`RequestMix`), less what the
   rate limiter rejects.
-* **Database pool** (k = ``pool_max`` connections, M/M/k): offered load ``a_db = λ·E[db]``;
-  Erlang C gives the chance to wait and the wait ``W_db``; the share of acquire timeouts is
-  ``P(W_db > T) = C_db·e^(−(k/E[db] − λ)·T)`` (all of the excess when ``a_db ≥ k``).
+* **Database pools** (k = ``pool_max`` connections each, M/M/k): the primary's takes the
+  calls routed to it, each replica's 1/R of the replica reads, a cache hit none
+  (:mod:`models.topology`); per pool, offered load ``a_db = λ_k·E[db_k]``; Erlang C gives the
+  chance to wait and the wait ``W_db``; the share of acquire timeouts is
+  ``P(W_db > T) = C_db·e^(−(k/E[db_k] − λ_k)·T)`` (all of the excess when ``a_db ≥ k``).
 * **Workers** (c = serving instances × W, M/G/c): a worker holds a request for
   ``E[W_db] + E[cpu + db]``; ``a = λ·E[hold]``, CPU ``= a/c``. Erlang C gives P(wait); the
   wait is exponential with rate ``θ = (c/E[hold] − λ)·2/(1 + cs²)`` (Allen–Cunneen's M/G/c
@@ -20,7 +22,11 @@ the fleet, with the same cooldown and provisioning delay. Per minute:
   draws it). Its percentiles come from the exact survival function of that mixture
   (hypoexponential terms for exponential service), solved with Brent's method.
 * **Overload** (``a ≥ c``): the excess accumulates as a fluid backlog that later minutes
-  drain; its delay ``backlog / (c/E[hold])`` shifts every response time.
+  drain; its delay ``backlog / (c/E[hold])`` shifts every response time. The backlog never
+  holds more than the fleet finishes within ``request_timeout_s``: the rest is answered 503
+  (errors), as the instances' timeout does.
+* **Errors**: rate-limited requests, acquire timeouts, the backlog's excess, and the share
+  of the minute's response-time distribution beyond ``request_timeout_s``.
 
 When instances become ready inside a minute, the minute is split at that instant and its
 distribution is the time-weighted mixture of the parts (the simulation's fleet changes at
@@ -41,13 +47,15 @@ import numpy.typing as npt
 from scipy.optimize import brentq
 from scipy.special import gammaincc, roots_legendre
 
+from models.catalogue import LOGIN_CALLS
 from models.erlang import erlang_c
 from models.profile import Profile
-from models.simulation.arrivals import DayCurve, RequestMix
+from models.simulation.arrivals import DayCurve, Online, RequestMix
 from models.simulation.autoscaler import Autoscaler, ScalingPolicy
 from models.simulation.recorder import MinuteRecord, Totals
 from models.simulation.result import SimulationResult
 from models.simulation.runner import SimulationOptions, assumptions
+from models.topology import Target
 
 __all__ = ["fast_day"]
 
@@ -68,6 +76,9 @@ class _Segment:
     shift_s: float
     """Deterministic delay added to every response: backlog drain + mean DB wait."""
     cpu: float
+    saturated: bool = False
+    """Overloaded: the backlog is capped at the request timeout, and the requests beyond it
+    are counted as errors already (so none of the segment counts as late again)."""
 
 
 class _Mixture:
@@ -143,11 +154,13 @@ class _Mixture:
         return float(brentq(excess, 0.0, high, xtol=1e-9, rtol=1e-7))
 
 
-def _segment(duration: float, wait_p: float, theta: float, shift: float, cpu: float) -> _Segment:
+def _segment(duration: float, wait_p: float, theta: float, shift: float, cpu: float,
+             saturated: bool = False) -> _Segment:  # fmt: skip
     """A segment, rounded so that equal minutes share one memoised solution."""
     return _Segment(
-        round(duration / 60.0, 9), round(wait_p, 12), round(theta, 9), round(shift, 9), cpu
-    )
+        round(duration / 60.0, 9), round(wait_p, 12), round(theta, 9), round(shift, 9), cpu,
+        saturated,
+    )  # fmt: skip
 
 
 def _minute_segments(now: float, scaler: Autoscaler) -> list[tuple[float, int]]:
@@ -180,7 +193,7 @@ def fast_day(profile: Profile, options: SimulationOptions | None = None,
         start_s=day.start_s,
         hours=options.seconds / 3600.0,
         minutes=tuple(day.minutes),
-        totals=_totals(day.minutes, day.weighted, day.mixture, len(day.scaler.actions)),
+        totals=_totals(day.minutes, day.weighted, day.day_mixture(), len(day.scaler.actions)),
         actions=tuple(day.scaler.actions),
         assumptions=tuple(
             [
@@ -206,23 +219,47 @@ class _Day:
         self.scaler = Autoscaler(
             self.policy, options.initial_instances or self.policy.min_instances
         )
-        endpoint_p = np.bincount(
-            self.mix.pair_endpoint,
-            weights=self.mix.accepted_probability(),
-            minlength=len(self.mix.endpoints),
-        ).astype(np.float64)
-        self.mixture = _Mixture(endpoint_p, self.mix.cpu_s + self.mix.db_s, options.scv)
-        self.mean_db = float((endpoint_p * self.mix.db_s).sum())
-        self.accepted_fraction = self.mix.accepted_fraction()
         self.start_s = options.start_hour * 3600.0
+        self.online = Online.build(profile, self.start_s, options.users, options.scenario)
+        self.mixes: dict[float, _MinuteMix] = {}
+        self.share = self._use_share(0.0)
+        self.shares: list[float] = []
+        self.accepted_fraction = self.mix.accepted_fraction()
         self.backlog = 0.0
+        self.request_timeout_s = profile.infrastructure.request_timeout_s
+        self.dropped = 0.0
+        """Requests of the current minute that timed out in the backlog (the fluid's excess
+        beyond what the fleet can finish within the request timeout)."""
         self.minutes: list[MinuteRecord] = []
         self.weighted: list[tuple[float, tuple[_Segment, ...]]] = []
         """Per minute: (requests served, its segments), for the whole-run percentiles."""
         self.quantiles = lru_cache(maxsize=4096)(self._quantiles)
 
-    def _quantiles(self, key: tuple[_Segment, ...]) -> tuple[float, ...]:
-        return tuple(self.mixture.quantile(q, key) for q in _QUANTILES)
+    def day_mixture(self) -> _Mixture:
+        """The mixture of the whole run: at the request-weighted mean share of logins."""
+        total = sum(w for w, _ in self.weighted)
+        mean = sum(w * s for (w, _), s in zip(self.weighted, self.shares, strict=True))
+        self._use_share(mean / total if total > 0 else 0.0)
+        return self.mixture
+
+    def _use_share(self, share: float) -> float:
+        """Make the mixture, the pools and the mean database time those of a minute whose
+        calls are ``share`` login calls (rounded, so that similar minutes share them)."""
+        share = round(share, 3)
+        if share not in self.mixes:
+            self.mixes[share] = _MinuteMix.of(self.mix, share, self.options.scv,
+                                              self.database.pool_max)  # fmt: skip
+        chosen = self.mixes[share]
+        self.mixture, self.pools, self.mean_db = chosen.mixture, chosen.pools, chosen.mean_db
+        return share
+
+    def _quantiles(self, share: float, key: tuple[_Segment, ...]) -> tuple[float, ...]:
+        """p50, p95, p99 and the share answered after the request timeout."""
+        self._use_share(share)
+        late = self.mixture.survival(
+            self.request_timeout_s, tuple(s for s in key if not s.saturated)
+        )
+        return (*(self.mixture.quantile(q, key) for q in _QUANTILES), late)
 
     def _autoscale(self, now: float) -> None:
         """At each evaluation period's boundary the autoscaler reads the last minute."""
@@ -236,18 +273,26 @@ class _Day:
             self.scaler.evaluate(now, last.cpu, last.p95_ms if not math.isnan(last.p95_ms) else 0.0)
 
     def _pool(self, lam: float) -> tuple[float, float]:
-        """(share of acquire timeouts, mean connection wait): Erlang C for the wait, its tail
-        for the timeouts, all of the excess when the pool is overloaded."""
-        mean_db = self.mean_db
-        a_db = lam * mean_db
-        k = self.database.pool_max
-        if lam == 0 or mean_db == 0:
-            return 0.0, 0.0
-        if a_db < k:
-            c_db = erlang_c(k, a_db)
-            theta_db = k / mean_db - lam
-            return c_db * math.exp(-theta_db * self.database.acquire_timeout_s), c_db / theta_db
-        return 1.0 - k / a_db, self.database.acquire_timeout_s
+        """(share of acquire timeouts, mean connection wait) over every pool a call may use:
+        Erlang C for the wait, its tail for the timeouts, all of the excess when a pool is
+        overloaded; a cache hit uses none."""
+        timeouts = wait = 0.0
+        limit = self.database.acquire_timeout_s
+        for pool in self.pools:
+            lam_k = lam * pool.share
+            a_db = lam_k * pool.mean_s
+            k = pool.servers
+            if lam_k == 0 or pool.mean_s == 0:
+                continue
+            if a_db < k:
+                c_db = erlang_c(k, a_db)
+                theta_db = k / pool.mean_s - lam_k
+                share_timeout, mean_wait = c_db * math.exp(-theta_db * limit), c_db / theta_db
+            else:
+                share_timeout, mean_wait = 1.0 - k / a_db, limit
+            timeouts += pool.share * share_timeout
+            wait += pool.share * mean_wait
+        return timeouts, wait
 
     def _segments(
         self, now: float, lam: float, hold: float, db_wait: float
@@ -278,9 +323,15 @@ class _Day:
                     segments.append(_segment(duration - drain_s, wait_p, theta, db_wait, a / c))
             else:
                 self.backlog += (lam - rate) * duration
+                # Requests that cannot be reached within the timeout are answered 503: the
+                # backlog holds no more than the fleet finishes in request_timeout_s.
+                cap = rate * self.request_timeout_s
+                if self.backlog > cap:
+                    self.dropped += self.backlog - cap
+                    self.backlog = cap
                 busy_time = duration * c
                 delay = (before + self.backlog) / 2.0 / rate if rate > 0 else math.inf
-                segments.append(_segment(duration, 0.0, 1.0, delay + db_wait, 1.0))
+                segments.append(_segment(duration, 0.0, 1.0, delay + db_wait, 1.0, True))
             busy += busy_time
             capacity += duration * c
         return segments, busy, capacity
@@ -289,18 +340,27 @@ class _Day:
         """Solve one minute: autoscale, load, pool, workers; append its record."""
         now = minute * 60.0
         self._autoscale(now)
-        options = self.options
-        users = options.users if options.users is not None else self.curve.users(self.start_s + now)
-        offered = users * self.mix.rate_per_user
-        lam = offered * self.accepted_fraction
+        users = _minute_mean(self.online.users, now)  # a staged ramp moves within the minute
+        screens = users * self.mix.rate_per_user
+        login_calls = (
+            len(LOGIN_CALLS) * _minute_mean(self.online.logins, now) if self.options.logins else 0.0
+        )
+        offered = screens + login_calls
+        lam = screens * self.accepted_fraction + login_calls
+        self.share = self._use_share(login_calls / lam if lam > 0 else 0.0)
         timeout_share, db_wait = self._pool(lam)
         served = lam * (1.0 - timeout_share)
+        self.dropped = 0.0
         segments, busy, capacity = self._segments(now, lam, self.mixture.mean + db_wait, db_wait)
         key = tuple(segments)
-        p50, p95, p99 = self.quantiles(key) if lam > 0 else (math.nan,) * 3
+        p50, p95, p99, late = (
+            self.quantiles(self.share, key) if lam > 0 else (math.nan,) * 3 + (0.0,)
+        )
+        self._use_share(self.share)
         mean_wait = sum(s.weight * (s.wait_probability / s.theta + s.shift_s) for s in key)
         requests = offered * 60.0
-        errors = (offered - lam + lam * timeout_share) * 60.0
+        answered = max(0.0, served * 60.0 - self.dropped)
+        errors = min(requests, requests - answered * (1.0 - late))
         serving_mean = sum(d * n for d, n in _minute_segments(now, self.scaler)) / 60.0
         self.minutes.append(
             MinuteRecord(
@@ -321,7 +381,61 @@ class _Day:
                 db_connections=served * self.mean_db,
             )
         )
-        self.weighted.append((served * 60.0, key))
+        self.weighted.append((answered, key))
+        self.shares.append(self.share)
+
+
+def _minute_mean(rate: Callable[[float], float], now: float) -> float:
+    """The mean of ``rate`` over the minute from ``now``, second by second."""
+    return sum(rate(now + second + 0.5) for second in range(60)) / 60.0
+
+
+@dataclass(frozen=True)
+class _MinuteMix:
+    """What a minute's calls look like when ``share`` of them are login calls."""
+
+    mixture: _Mixture
+    pools: list[_Pool]
+    mean_db: float
+
+    @classmethod
+    def of(cls, mix: RequestMix, share: float, scv: float, servers: int) -> _MinuteMix:
+        p = np.concatenate([mix.accepted_probability() * (1.0 - share),
+                            mix.login_probability * share])  # fmt: skip
+        cpu = np.concatenate([mix.pair_cpu_s, mix.login_cpu_s])
+        db = np.concatenate([mix.pair_db_s, mix.login_db_s])
+        target = np.concatenate([mix.pair_target, mix.login_target])
+        # Routes of equal demand are one component of the mixture (fewer terms per quantile).
+        means, component = np.unique(cpu + db, return_inverse=True)
+        weights = np.bincount(component, weights=p, minlength=means.size).astype(np.float64)
+        return cls(
+            _Mixture(weights, means, scv),
+            _pools(p, db, target, mix.replicas, servers),
+            float((p * db).sum()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """One pool of connections: the share of calls that use it, their mean hold, its size."""
+
+    share: float
+    mean_s: float
+    servers: int
+
+
+def _pools(p: FloatArray, db_s: FloatArray, target: npt.NDArray[np.int64], replicas: int,
+           servers: int) -> list[_Pool]:  # fmt: skip
+    """The primary's pool and each replica's (alike: 1/R of the replica calls each)."""
+    out: list[_Pool] = []
+    for kind, count in ((Target.PRIMARY, 1), (Target.REPLICA, replicas)):
+        chosen = target == kind
+        share = float(p[chosen].sum())
+        if share <= 0 or count == 0:
+            continue
+        mean = float((p[chosen] * db_s[chosen]).sum()) / share
+        out.extend(_Pool(share / count, mean, servers) for _ in range(count))
+    return out
 
 
 def _totals(minutes: list[MinuteRecord], weighted: list[tuple[float, tuple[_Segment, ...]]],

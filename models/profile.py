@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+)
 
 from models.catalogue import PERSONAS, PersonaName, endpoints, read_steps
 from models.errors import ParameterError, ProfileError, UnknownNameError
@@ -47,10 +55,12 @@ __all__ = [
     "DayCurve",
     "DayOne",
     "Demand",
+    "EndpointSlo",
     "Fault",
     "FaultKind",
     "Gates",
     "Infrastructure",
+    "Journeys",
     "Lab",
     "Name",
     "NonNegative",
@@ -69,19 +79,26 @@ __all__ = [
     "Scenario",
     "Slo",
     "Stage",
+    "TargetConfig",
+    "TargetLogin",
+    "TargetMetrics",
     "default_profile_text",
     "load_profile",
     "merge",
+    "overlay",
+    "profile_schema",
     "read_toml",
     "validate_profile",
 ]
 
 DEFAULT_PROFILE_RESOURCE = "default_profile.toml"
 SHARE_TOLERANCE = 1e-9
+MIX_TOLERANCE = 1e-3
+"""A measured endpoint mix is written rounded; its shares may miss 1 by that much."""
 
 SCENARIO_NAMES = frozenset(
     {
-        "smoke", "load", "stress", "day1", "spike", "soak", "step",
+        "smoke", "load", "stress", "day1", "day1-hold", "spike", "soak", "step",
         "chaos-db", "chaos-payments", "chaos-notify", "chaos-worker", "chaos-loadgen",
         "chaos-instance",
     }
@@ -142,13 +159,17 @@ Name = Annotated[str, AfterValidator(_not_blank)]
 class _Section(BaseModel):
     """Base of every profile table: immutable, and unknown keys are errors (typos must fail)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Field docstrings become descriptions in the JSON Schema (`harness profile schema`).
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class Population(_Section):
     users: PositiveInt
     dau_ratio: ActiveRatio
     concurrency_ratio: ActiveRatio
+    session_minutes: Positive = 20.0
+    """Mean time a user stays signed in: with N online, N / session_minutes sessions (and
+    logins) start per minute (models/sessions.py)."""
 
 
 class Persona(_Section):
@@ -157,20 +178,49 @@ class Persona(_Section):
     think_time_distribution: Literal["exponential", "constant", "uniform"] = "exponential"
     description: str = ""
     steps: dict[str, NonNegative] = Field(default_factory=dict)
+    requests_per_cycle: Positive = 1.0
+    """A persona of your own: requests each user makes between two think times (the bundled
+    personas' come from their screens)."""
 
 
-class Personas(_Section):
-    homeowner: Persona
-    contractor: Persona
-    operator: Persona
+class Personas(RootModel[dict[str, Persona]]):
+    """The personas by name, any names, with shares that sum to 1.
 
-    def get(self, name: PersonaName) -> Persona:
-        persona: Persona = getattr(self, name)
-        return persona
+    The bundled journeys and the marketplace model know exactly three (homeowner, contractor,
+    operator: :data:`models.catalogue.PERSONAS`) and reach them through :meth:`marketplace`;
+    a profile for a service of your own names its own, played by your own locustfile.
+    """
 
-    def items(self) -> Iterator[tuple[PersonaName, Persona]]:
+    model_config = ConfigDict(frozen=True)
+
+    def get(self, name: str) -> Persona:
+        return self.root[name]
+
+    def items(self) -> Iterator[tuple[str, Persona]]:
+        yield from self.root.items()
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.root)
+
+    def is_marketplace(self) -> bool:
+        """Whether these are the bundled journeys' three personas (what the model needs)."""
+        return set(self.root) == set(PERSONAS)
+
+    def marketplace(self) -> Iterator[tuple[PersonaName, Persona]]:
+        """The bundled journeys' personas in catalogue order; a ProfileError when the profile
+        names others (the catalogue has no screens for them)."""
+        if not self.is_marketplace():
+            raise ProfileError(
+                "profile",
+                [
+                    f"personas = {', '.join(self.root)}: the bundled journeys and the model "
+                    f"know {', '.join(PERSONAS)} only; personas of your own are played by "
+                    "your own locustfile (harness run --locustfile FILE), which the model "
+                    "cannot predict"
+                ],
+            )
         for name in PERSONAS:
-            yield name, self.get(name)
+            yield name, self.root[name]
 
 
 class Business(_Section):
@@ -184,12 +234,25 @@ class Business(_Section):
     withdrawals_per_bid: Ratio
 
 
+class EndpointSlo(_Section):
+    """Objectives of one endpoint (``"GET /items/{id}"``) over the whole run; absent: none."""
+
+    p95_ms: Positive | None = None
+    p99_ms: Positive | None = None
+    error_rate: Ratio | None = None
+
+
 class Slo(_Section):
     page_p95_ms: Positive
     api_p50_ms: Positive
     api_p95_ms: Positive
     error_rate: Ratio
     availability: Ratio
+    api_p99_ms: Positive | None = None
+    """Absent: no p99 objective (gated per stage and overall, like p95)."""
+    throughput_min_rps: NonNegative | None = None
+    """A floor on the whole run's API requests per second; absent: none."""
+    endpoints: dict[str, EndpointSlo] = Field(default_factory=dict)
 
 
 class AlertRule(_Section):
@@ -294,6 +357,9 @@ class Cache(_Section):
     """How long a cached response lives when no write invalidates it."""
     hit_ratio: Ratio
     """Share of cacheable reads served from the cache (assumed until a run measures it)."""
+    hit_cpu_ratio: Ratio = 0.2
+    """A hit's CPU as a share of the endpoint's: the stored response is sent, no query runs
+    and nothing is serialised."""
 
 
 class RateLimits(_Section):
@@ -403,6 +469,73 @@ class Gates(_Section):
     loadgen_cpu_unreliable: Ratio
 
 
+def _path_or_url(value: str) -> str:
+    if value and not value.startswith(("/", "http://", "https://")):
+        raise ValueError("must be a path starting with / or an http(s) URL")
+    return value
+
+
+def _path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError('must be a path starting with / ("/" for the home page)')
+    return value
+
+
+UrlPath = Annotated[str, AfterValidator(_path)]
+OptionalUrl = Annotated[str, AfterValidator(_path_or_url)]
+
+
+class TargetLogin(_Section):
+    """One login the harness makes before any load, to prove the credentials work (your
+    locustfile logs its own users in); an empty path: none."""
+
+    path: OptionalUrl = ""
+    method: Literal["POST", "GET"] = "POST"
+    body: dict[str, str] = Field(default_factory=dict)
+    """Sent as JSON (``form = true``: as a form)."""
+    form: bool = False
+    expect_status: Annotated[int, _check(lambda v: 100 <= v <= 399, "must be 100-399")] = 200
+
+
+class TargetMetrics(_Section):
+    """Where the target's Prometheus metrics are and what its labels are called; an empty
+    ``url``: none (the reconciliation and calibration are then skipped, with the reason)."""
+
+    url: OptionalUrl = "/metrics"
+    """A path on the target or a full URL (node_exporter's, say)."""
+    requests_metric: str = "http_requests_total"
+    route_label: str = "route"
+    method_label: str = "method"
+    status_label: str = "status"
+    cpu_metric: Literal["process_cpu_seconds_total", "node_cpu_seconds_total"] = (
+        "process_cpu_seconds_total"
+    )
+    """Server CPU: the process's own counter (every Prometheus client library has it), or
+    node_exporter's per-CPU counter (every mode but idle and iowait counted as busy)."""
+    route_cpu_metric: str = "http_request_cpu_seconds_total"
+    """CPU seconds per route, with the same labels: what calibration divides by requests."""
+
+
+class TargetConfig(_Section):
+    """A target given with ``harness run --host``: what it offers the harness. The bundled
+    service is always checked its own way."""
+
+    ready_path: UrlPath = "/health/ready"
+    """Answers 200 when the target takes load (``/`` for one without a readiness check)."""
+    health_path: UrlPath = "/health"
+    """Probed once a second for availability (the share answered 200)."""
+    login: TargetLogin = TargetLogin()
+    metrics: TargetMetrics = TargetMetrics()
+
+
+class Journeys(_Section):
+    """Who the simulated users are: the bundled journeys, or a locustfile of your own."""
+
+    locustfile: str = ""
+    """Your own Locust user classes (a path; relative to the current directory); empty: the
+    bundled journeys. ``harness run --locustfile`` overrides it."""
+
+
 class Report(_Section):
     regression_threshold: Ratio
 
@@ -425,6 +558,11 @@ class Profile(_Section):
     day_one: DayOne
     gates: Gates
     report: Report
+    journeys: Journeys = Journeys()
+    target: TargetConfig = TargetConfig()
+    endpoint_mix: dict[str, Ratio] = Field(default_factory=dict)
+    """Personas of your own: each endpoint's share of the requests (``harness calibrate``
+    measures it), which the model takes in place of the bundled personas' screens."""
 
     # Derived quantities: functions of the stored numbers, never stored themselves.
     def dau(self) -> float:
@@ -509,6 +647,21 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
+def overlay(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile file over ``base``: :func:`merge`, except that a ``[personas]`` table naming
+    a persona ``base`` lacks replaces ``base``'s whole (your own personas never mix with the
+    marketplace's, whose shares would then sum past 1)."""
+    merged = merge(base, layer)
+    personas, base_personas = layer.get("personas"), base.get("personas")
+    if (
+        isinstance(personas, Mapping)
+        and isinstance(base_personas, Mapping)
+        and set(personas) - set(base_personas)
+    ):
+        merged["personas"] = dict(personas)
+    return merged
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file; a missing file or bad syntax is a ProfileError naming the file."""
     try:
@@ -536,7 +689,7 @@ def load_profile(
     layers: list[Path] = ([Path(path)] if path is not None else []) + list(extra_layers or [])
     source = ", ".join(str(p) for p in layers) or "default profile"
     for layer in layers:
-        data = merge(data, read_toml(layer))
+        data = overlay(data, read_toml(layer))
     if overrides:
         data = merge(data, overrides)
         source += " + command-line overrides"
@@ -566,15 +719,86 @@ def _fault_problems(name: str, scenario: Scenario) -> Iterator[str]:
 
 
 def validate_profile(data: Mapping[str, Any], source: str = "profile") -> Profile:
-    """Validate a complete profile mapping (types, ranges, unknown keys, consistency)."""
+    """Validate a complete profile mapping (types, ranges, unknown keys, consistency).
+
+    Every problem in one pass: when some keys are malformed, the rest is still checked for
+    consistency with those keys set aside (:func:`_set_aside`)."""
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(source, [_describe(err) for err in exc.errors()]) from None
+        errors = exc.errors()
+        described = [_describe(err) for err in errors]
+        raise ProfileError(source, described + _problems_behind(data, errors)) from None
     problems = list(_consistency_problems(profile))
     if problems:
         raise ProfileError(source, problems)
     return profile
+
+
+_UNSET = object()
+
+
+def _problems_behind(data: Mapping[str, Any], errors: list[Any]) -> list[str]:
+    """The rules spanning several keys that the key errors hid, so that one check reports every
+    problem: ``data`` is checked again with each unknown key left out and each wrong value
+    replaced by the default profile's, and the problems that involve a replaced key are
+    dropped (they would be about the default, not the user's value). Empty when a wrong value
+    has no default to stand in (a table the default profile lacks)."""
+    repaired: Any = merge({}, data)  # a deep copy
+    defaults = tomllib.loads(default_profile_text())
+    replaced: list[str] = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        parent = _walk(repaired, loc[:-1])
+        if not isinstance(parent, dict):
+            return []
+        if error["type"] == "extra_forbidden":
+            parent.pop(loc[-1], None)
+            continue
+        default = _walk(defaults, loc)
+        if default is _UNSET:
+            return []
+        parent[loc[-1]] = default
+        replaced.append(".".join(str(part) for part in loc))
+    try:
+        profile = Profile.model_validate(repaired)
+    except ValidationError:
+        return []
+    return [
+        problem
+        for problem in _consistency_problems(profile)
+        if not any(key in problem for key in replaced)
+    ]
+
+
+def _walk(data: Any, loc: tuple[Any, ...]) -> Any:
+    """The value at ``loc`` inside nested mappings and lists; ``_UNSET`` when there is none."""
+    for part in loc:
+        in_table = isinstance(data, Mapping) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (in_table or in_list):
+            return _UNSET
+        data = data[part]
+    return data
+
+
+def profile_schema() -> dict[str, Any]:
+    """A JSON Schema of a profile file, for editors: every key optional (a file overlays the
+    default key by key), unknown keys refused."""
+    schema = Profile.model_json_schema()
+    _drop_required(schema)
+    schema["title"] = "capacity-harness workload profile"
+    return schema
+
+
+def _drop_required(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("required", None)
+        for value in node.values():
+            _drop_required(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_required(value)
 
 
 def _describe(error: Any) -> str:
@@ -597,6 +821,10 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     model: Any = Profile
     for part in loc:
         if isinstance(part, int) or model is None:
+            continue
+        if isinstance(model, type) and issubclass(model, RootModel):  # a table of free keys
+            values = getattr(model.model_fields["root"].annotation, "__args__", ())
+            model = next((v for v in values if _dict_value_model(v) is not None), None)
             continue
         field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
         if field is None:  # inside a dict[str, Model]: the key is free, the value is a model
@@ -627,17 +855,7 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
         shares = ", ".join(f"{n}={persona.share}" for n, persona in p.personas.items())
         yield f"personas.*.share = {shares}: shares must sum to 1 (they sum to {total_share:.12g})"
 
-    for name, persona in p.personas.items():
-        allowed = read_steps(name)
-        for step_name in persona.steps:
-            if step_name not in allowed:
-                yield (
-                    f"personas.{name}.steps.{step_name}: unknown or write step "
-                    f"(read steps of a {name}: {', '.join(allowed)}; write steps are derived "
-                    "from [business])"
-                )
-        if persona.share > 0 and sum(persona.steps.values()) <= 0:
-            yield f"personas.{name}.steps: a persona with a share needs a positive step weight"
+    yield from _persona_problems(p)
 
     if p.slo.api_p50_ms > p.slo.api_p95_ms:
         yield (
@@ -670,12 +888,7 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
             f"not exceed its max_client_connections ({db.max_client_connections})"
         )
 
-    known_endpoints = set(endpoints())
-    for endpoint in p.service_demands:
-        if endpoint not in known_endpoints:
-            yield f"service_demands.{endpoint!r}: unknown endpoint"
-    for endpoint in known_endpoints - set(p.service_demands):
-        yield f"service_demands: missing a demand for {endpoint!r}"
+    yield from _demand_problems(p)
 
     if not p.cost.database_tiers:
         yield "cost.database_tiers: needs at least one tier"
@@ -691,6 +904,53 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
 
     if p.gates.loadgen_cpu_warning > p.gates.loadgen_cpu_unreliable:
         yield "gates.loadgen_cpu_warning: must not exceed gates.loadgen_cpu_unreliable"
+
+
+def _demand_problems(p: Profile) -> Iterator[str]:
+    """The bundled personas: a demand for every catalogue endpoint and no other. Personas of
+    your own: a demand for every endpoint of the measured mix, whose shares sum to 1."""
+    if not p.personas.is_marketplace():
+        total = sum(p.endpoint_mix.values())
+        if p.endpoint_mix and abs(total - 1.0) > MIX_TOLERANCE:
+            yield f"endpoint_mix: shares must sum to 1 (they sum to {total:.6g})"
+        for endpoint in sorted(set(p.endpoint_mix) - set(p.service_demands)):
+            yield f"service_demands: missing a demand for {endpoint!r} (in endpoint_mix)"
+        return
+    known_endpoints = set(endpoints())
+    for endpoint in p.service_demands:
+        if endpoint not in known_endpoints:
+            yield f"service_demands.{endpoint!r}: unknown endpoint"
+    for endpoint in known_endpoints - set(p.service_demands):
+        yield f"service_demands: missing a demand for {endpoint!r}"
+    if p.endpoint_mix:
+        yield "endpoint_mix: only for personas of your own (the bundled ones have screens)"
+
+
+def _persona_problems(p: Profile) -> Iterator[str]:
+    """Screen weights belong to the bundled journeys' personas; a persona of your own has
+    none (its journeys are your locustfile's)."""
+    if not p.personas.root:
+        yield "personas: at least one persona is needed (its share 1)"
+    marketplace = p.personas.is_marketplace()
+    for name, persona in p.personas.items():
+        if not marketplace:
+            if persona.steps:
+                yield (
+                    f"personas.{name}.steps: screens are the bundled journeys' "
+                    f"({', '.join(PERSONAS)}); your own personas' journeys are in your "
+                    "locustfile, so leave steps out"
+                )
+            continue
+        allowed = read_steps(name)  # type: ignore[arg-type]  # is_marketplace: a PersonaName
+        for step_name in persona.steps:
+            if step_name not in allowed:
+                yield (
+                    f"personas.{name}.steps.{step_name}: unknown or write step "
+                    f"(read steps of a {name}: {', '.join(allowed)}; write steps are derived "
+                    "from [business])"
+                )
+        if persona.share > 0 and sum(persona.steps.values()) <= 0:
+            yield f"personas.{name}.steps: a persona with a share needs a positive step weight"
 
 
 def _scenario_problems(p: Profile) -> Iterator[str]:

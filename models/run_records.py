@@ -75,6 +75,17 @@ def _as_written(record: DataclassInstance) -> dict[str, object]:
     return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
+def _p999(value: float | None) -> dict[str, object]:
+    return {} if value is None else {"p999_ms": value}
+
+
+def _without_absent_p999(document: dict[str, object]) -> dict[str, object]:
+    """Older files had no p99.9: a record read from one is written back as it was."""
+    if document.get("p999_ms", 0.0) is None:
+        del document["p999_ms"]
+    return document
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFigures:
     """The API requests of one span of the run (``overall``: the whole load) and how they went.
@@ -94,6 +105,8 @@ class RequestFigures:
     throughput_rps: float
     availability: float | None
     """The /health probe's share of successes over the span; None without a probe."""
+    p999_ms: float | None
+    """p99.9; None in files written before it was recorded (and then not written)."""
 
     def _figures_json(self) -> dict[str, object]:
         return {
@@ -102,13 +115,14 @@ class RequestFigures:
             "p50_ms": self.p50_ms,
             "p95_ms": self.p95_ms,
             "p99_ms": self.p99_ms,
+            **_p999(self.p999_ms),
             "mean_ms": self.mean_ms,
             "error_rate": self.error_rate,
             "page_p95_ms": self.page_p95_ms,
         }
 
     def to_json(self) -> dict[str, object]:
-        return _as_written(self)
+        return _without_absent_p999(_as_written(self))
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> RequestFigures:
@@ -123,6 +137,7 @@ class RequestFigures:
             page_p95_ms=fields.opt_number("page_p95_ms"),
             throughput_rps=fields.number("throughput_rps"),
             availability=fields.opt_number("availability"),
+            p999_ms=fields.opt_number("p999_ms"),
         )
 
 
@@ -169,6 +184,7 @@ class StageResult(RequestFigures):
             page_p95_ms=figures.page_p95_ms,
             throughput_rps=figures.throughput_rps,
             availability=figures.availability,
+            p999_ms=figures.p999_ms,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -217,13 +233,15 @@ class EndpointResult:
     p95_ms: float
     p99_ms: float
     max_ms: float | None
+    p999_ms: float | None = None
+    """p99.9; None in files written before it was recorded (and then not written)."""
 
     @property
     def is_page(self) -> bool:
         return self.method == "PAGE"
 
     def to_json(self) -> dict[str, object]:
-        return _as_written(self)
+        return _without_absent_p999(_as_written(self))
 
     @classmethod
     def from_json(cls, fields: JsonFields) -> EndpointResult:
@@ -241,6 +259,7 @@ class EndpointResult:
             p95_ms=fields.number("p95_ms"),
             p99_ms=fields.number("p99_ms"),
             max_ms=fields.opt_number("max_ms"),
+            p999_ms=fields.opt_number("p999_ms"),
         )
 
 
@@ -755,6 +774,9 @@ class Run:
     command: str | None = None
     lab: LabRecord | None = None
     """The lab's topology and what its parts did (None: the service ran alone)."""
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    """Checks this run could not make, each with why (a user's own locustfile keeps no write
+    log, so the lost-write audit is skipped, ...)."""
 
     @property
     def loadgen_unreliable(self) -> bool:
@@ -798,6 +820,7 @@ class Run:
             "warnings": list(self.warnings),
             "machine": None if self.machine is None else dict(self.machine),
             "command": self.command,
+            "skipped": dict(self.skipped),
         }
         if self.lab is not None:  # only a run on the lab has the key
             document["lab"] = self.lab.to_json()
@@ -847,4 +870,12 @@ class Run:
             machine=dict(machine) if isinstance(machine, Mapping) else None,
             command=fields.opt_text("command"),
             lab=None if lab is None else LabRecord.from_json(lab),
+            skipped=_texts_by_name(fields.data.get("skipped")),
         )
+
+
+def _texts_by_name(value: object) -> dict[str, str]:
+    """A mapping of names to texts (``skipped``); absent in older files: empty."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(name): str(text) for name, text in value.items()}

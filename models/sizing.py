@@ -48,17 +48,21 @@ from types import MappingProxyType
 from typing import Any
 
 from models.assumptions import profile_assumptions
+from models.connections import ConnectionPlan, connection_plan
 from models.cost import (
     CostComparison,
     CostEstimate,
     compare_breakdown,
     compare_claims,
+    database_tier,
     monthly_cost,
 )
-from models.errors import UnstableError
+from models.cost_claims import ClaimExplanation, explain_claims
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
 from models.rounding import rounded
+from models.stations import StationLoad, station
+from models.topology import Topology
 from models.workload import request_rate, visit_ratios
 
 __all__ = [
@@ -151,10 +155,17 @@ class Sizing:
     """The launch plan's month-one breakdown beside the model's, at the plan's population."""
     cost_claims: tuple[CostComparison, ...] = field(default=())
     """The launch plan's scaling claims beside the model's totals."""
+    stations: tuple[StationLoad, ...] = ()
+    """The topology's stations at the peak, at the provisioned instances."""
+    topology: Topology | None = None
+    connections: ConnectionPlan | None = None
+    claim_explanations: tuple[ClaimExplanation, ...] = ()
+    """Each cost claim above the launch, line by line against month one and the model."""
 
     @property
     def fits(self) -> bool:
-        return self.instances.fits and self.db_connections.fits
+        connections_fit = self.connections is None or self.connections.fits
+        return self.instances.fits and self.db_connections.fits and connections_fit
 
     def to_json(self) -> dict[str, Any]:
         """The keys of ``harness model --json`` (docs/capacity-planning.md), exactly."""
@@ -185,8 +196,24 @@ class Sizing:
                 "max_users_by_instances": self.limits.max_users_by_instances,
                 "max_users_by_db_pool": self.limits.max_users_by_db_pool,
             },
+            "topology": _topology_json(self.topology),
+            "stations": [s.to_json() for s in self.stations],
+            "connections": None if self.connections is None else self.connections.to_json(),
+            "cost_claims": [c.to_json() for c in self.claim_explanations],
             "assumptions": list(self.assumptions),
         }
+
+
+def _topology_json(topology: Topology | None) -> dict[str, Any] | None:
+    if topology is None:
+        return None
+    return {
+        "cpu_share_per_worker": round(topology.cpu_speed, 4),
+        "pooler": topology.pooler,
+        "read_replicas": topology.replicas,
+        "cache_hit_ratio": topology.cache_hit_ratio,
+        "read_your_writes_share": round(topology.read_your_writes, 6),
+    }
 
 
 class _Sizer:
@@ -196,14 +223,20 @@ class _Sizer:
         self.profile = profile
         visits = visit_ratios(profile)
         calls = sum(visits.values())
-        demands = profile.service_demands
-        self.cpu_s = sum(v * demands[e].cpu_ms for e, v in visits.items()) / calls / 1000.0
-        self.db_s = sum(v * demands[e].db_ms for e, v in visits.items()) / calls / 1000.0
         self.visit_share = {e: v / calls for e, v in visits.items()}
+        self.topology = Topology.from_profile(profile)
+        self.demands = self.topology.demands(self.visit_share)
+        self.cpu_s = self.demands.cpu_s
+        """Worker time per call: CPU at the instance's limit, less the cache hits' savings."""
+        self.db_s = self.demands.primary_db_s
+        """Primary connection time per call (a replica's is ``replica_s`` per call to it)."""
+        replicas = self.topology.replicas
+        self.replica_s = self.demands.replica_db_s / replicas if replicas else 0.0
         infra = profile.infrastructure
         self.workers = infra.workers_per_instance
         self.scaling = infra.autoscaling
         self.pool = infra.database
+        self.request_timeout_s = infra.request_timeout_s
         self.slo_p95_s = profile.slo.api_p95_ms / 1000.0
         self.slo_p50_s = profile.slo.api_p50_ms / 1000.0
         population = profile.population
@@ -214,30 +247,52 @@ class _Sizer:
 
     # --- Tiers -----------------------------------------------------------------------------
     def connections_needed(self, rps: float) -> int:
+        """The primary's connections: Little's law with headroom."""
         return math.ceil(rps * self.db_s * (1.0 + self.pool.headroom) - 1e-9)
+
+    def replica_connections_needed(self, rps: float) -> int:
+        return math.ceil(rps * self.replica_s * (1.0 + self.pool.headroom) - 1e-9)
 
     def db_servers(self, rps: float, cap: bool) -> int:
         """Connections serving the load: the pool grows to the need, from pool_min."""
         servers = max(self.connections_needed(rps), self.pool.pool_min, 1)
         return min(servers, self.pool.pool_max) if cap else servers
 
-    def response_time(self, rps: float, app_servers: int, db_servers: int) -> ResponseTime | None:
-        """The API request's time through both tiers, None when a tier is unstable."""
-        try:
-            return ResponseTime(
-                [
-                    StationDelay.mmc(rps, self.cpu_s, app_servers),
-                    StationDelay.mmc(rps, self.db_s, db_servers),
-                ]
-            )
-        except UnstableError:
+    def replica_servers(self, rps: float, cap: bool) -> int:
+        servers = max(self.replica_connections_needed(rps), self.pool.pool_min, 1)
+        return min(servers, self.pool.pool_max) if cap else servers
+
+    def database_stations(self, rps: float, cap: bool) -> list[StationLoad]:
+        """The primary (behind the pooler when there is one) and one of the replicas."""
+        d = self.demands
+        timeout = self.pool.acquire_timeout_s
+        primary_s = _per_visit(d.primary_db_s, d.primary_share)
+        servers = self.db_servers(rps, cap)
+        out = [station("primary", rps, d.primary_share, primary_s, servers, timeout)]
+        if self.topology.replicas:
+            share = d.replica_share / self.topology.replicas
+            replica_s = _per_visit(d.replica_db_s, d.replica_share)
+            servers = self.replica_servers(rps, cap)
+            out.append(station("replica", rps, share, replica_s, servers, timeout))
+        return out
+
+    def stations(self, rps: float, instances: int, cap: bool) -> list[StationLoad]:
+        app = station("app_workers", rps, 1.0, self.cpu_s, instances * self.workers,
+                      self.request_timeout_s)  # fmt: skip
+        return [app, *self.database_stations(rps, cap)]
+
+    def response_time(self, rps: float, instances: int, cap: bool) -> ResponseTime | None:
+        """The API request's time through the stations, None when one is unstable."""
+        stations = self.stations(rps, instances, cap)
+        if not all(s.stable for s in stations):
             return None
+        return ResponseTime([s.delay() for s in stations])
 
     def meets_slo(self, rps: float, instances: int) -> bool:
         """CPU under the scale-up threshold and p50/p95 within the SLOs at ``instances``."""
         if rps * self.cpu_s > self.scaling.scale_up_cpu * instances * self.workers:
             return False
-        rt = self.response_time(rps, instances * self.workers, self.db_servers(rps, cap=False))
+        rt = self.response_time(rps, instances, cap=False)
         return rt is not None and self.meets_slo_rt(rt)
 
     def instances_by_cpu(self, rps: float) -> int:
@@ -245,11 +300,12 @@ class _Sizer:
 
     def latency_floor_met(self, rps: float) -> bool:
         """Whether infinitely many instances would meet the SLOs (the app queue vanishes)."""
-        try:
-            database = StationDelay.mmc(rps, self.db_s, self.db_servers(rps, cap=False))
-        except UnstableError:
+        database = self.database_stations(rps, cap=False)
+        if not all(s.stable for s in database):
             return False
-        return self.meets_slo_rt(ResponseTime([StationDelay(self.cpu_s), database]))
+        return self.meets_slo_rt(
+            ResponseTime([StationDelay(self.cpu_s), *(s.delay() for s in database)])
+        )
 
     def meets_slo_rt(self, rt: ResponseTime) -> bool:
         return (
@@ -313,7 +369,9 @@ class _Sizer:
         return self.users_at(low)
 
     def max_users_by_db_pool(self) -> int | None:
-        busy_per_rps = self.db_s * (1.0 + self.pool.headroom)
+        """The first pool (the primary's or a replica's) whose Little's-law need reaches
+        ``pool_max``."""
+        busy_per_rps = max(self.db_s, self.replica_s) * (1.0 + self.pool.headroom)
         return None if busy_per_rps == 0 else self.users_at(self.pool.pool_max / busy_per_rps)
 
     def users_at(self, rps: float) -> int:
@@ -347,9 +405,8 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
     reasons: list[str] = []
     instances = _instances(sizer, rps, reasons)
     connections = _connections(sizer, rps, reasons)
-    db_servers = sizer.db_servers(rps, cap=True)
-    app_servers = instances.provisioned * sizer.workers
-    rt = sizer.response_time(rps, app_servers, db_servers)
+    stations = sizer.stations(rps, instances.provisioned, cap=True)
+    rt = sizer.response_time(rps, instances.provisioned, cap=True)
     latency = (
         Latency(None, None, None)
         if rt is None
@@ -358,6 +415,13 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
     if rt is None:
         reasons.append("a tier is overloaded at the peak (utilization >= 100%): no steady state")
     cost = sizer.cost(users)
+    if any(s.timeout_share > 0.0 and not s.stable for s in stations):
+        reasons.append(
+            "a station is overloaded at the peak: "
+            + ", ".join(f"{s.name} at {s.utilization:.0%}" for s in stations if not s.stable)
+        )
+    connection_limits = _connection_plan(profile, cost, stations)
+    reasons.extend(connection_limits.problems())
     return Sizing(
         users=users,
         dau=profile.dau(),
@@ -367,10 +431,8 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
         db_connections=connections,
         latency=latency,
         utilization=MappingProxyType(
-            {
-                "app_cpu": rps * sizer.cpu_s / app_servers,
-                "db_connections": rps * sizer.db_s / db_servers,
-            }
+            {"app_cpu": stations[0].utilization, "db_connections": stations[1].utilization}
+            | ({"db_replica": stations[2].utilization} if len(stations) > 2 else {})
         ),
         cost=cost,
         limits=Limits(sizer.max_users_by_instances(), sizer.max_users_by_db_pool()),
@@ -379,6 +441,28 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
         reasons=tuple(reasons),
         cost_breakdown=_breakdown(profile, sizer, cost) if compare_costs else (),
         cost_claims=compare_claims(profile, sizer.cost) if compare_costs else (),
+        stations=tuple(stations),
+        topology=sizer.topology,
+        connections=connection_limits,
+        claim_explanations=explain_claims(profile, sizer.cost) if compare_costs else (),
+    )
+
+
+def _connection_plan(
+    profile: Profile, cost: CostEstimate, stations: list[StationLoad]
+) -> ConnectionPlan:
+    """Opened and busy connections at the peak against the pooler's and the tier's limits."""
+    replicas = profile.infrastructure.database.read_replicas
+    held = [s.arrival_rps * ((s.mean_wait_s or 0.0) + s.service_s) for s in stations[1:]]
+    client = held[0] + (held[1] * replicas if len(held) > 1 else 0.0)
+    tier, _ = database_tier(profile, cost.database_connections)
+    return connection_plan(
+        profile,
+        busy_client=client,
+        busy_primary=stations[1].busy,
+        busy_per_replica=stations[2].busy if len(stations) > 2 else 0.0,
+        tier_name=tier.name,
+        tier_max_connections=tier.max_connections,
     )
 
 
@@ -424,6 +508,10 @@ def _connections(sizer: _Sizer, rps: float, reasons: list[str]) -> Connections:
         fits=needed <= pool.pool_max,
         busy=rps * sizer.db_s,
     )
+
+
+def _per_visit(demand_per_call: float, share: float) -> float:
+    return demand_per_call / share if share > 0 else 0.0
 
 
 def _endpoint_loads(profile: Profile, sizer: _Sizer, rps: float) -> tuple[EndpointLoad, ...]:

@@ -35,6 +35,8 @@ __all__ = [
     "Alternative",
     "CalibrationRecord",
     "ComparedLevel",
+    "CountMeasurement",
+    "DecisionRecord",
     "Figures",
     "MeasuredLevel",
     "ProbeRecord",
@@ -506,6 +508,89 @@ class ProbeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CountMeasurement:
+    """One instance count measured at the decision's load: its run, the p95 of the measure
+    stage, and the CPU per instance as a fraction of the instance's limit."""
+
+    instances: int
+    run: str | None
+    p95_ms: float | None
+    cpu_per_instance: float | None
+    error_rate: float | None
+    holds: bool | None
+    """p95 within the objective and CPU at or under the target; None when not measured."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instances": self.instances,
+            "run": self.run,
+            "p95_ms": rounded(self.p95_ms),
+            "cpu_per_instance": rounded(self.cpu_per_instance),
+            "error_rate": rounded(self.error_rate, 6),
+            "holds": self.holds,
+        }
+
+
+@dataclass
+class DecisionRecord:
+    """The instance decision on the lab: its own light calibration (one instance under the
+    lab's CPU limit), the planner's K for a load one instance cannot carry (``planned``:
+    :class:`harness.validate.decision.InstanceDecision`'s record), and K-1, K and K+1
+    measured there. Right when K-1 breaks the objective or the CPU target and K holds both."""
+
+    lab: Mapping[str, Any]
+    calibration: CalibrationRecord = field(default_factory=CalibrationRecord)
+    planned: Mapping[str, Any] | None = None
+    measured: list[CountMeasurement] = field(default_factory=list)
+    reason: str | None = None
+    """Why there is no verdict (the calibration or a run failed, no K to plan)."""
+
+    def at(self, instances: int) -> CountMeasurement | None:
+        return next((m for m in self.measured if m.instances == instances), None)
+
+    @property
+    def right(self) -> bool | None:
+        """None until K-1 (or K = 1's absence) and K are both measured."""
+        if self.planned is None:
+            return None
+        k = int(self.planned["instances"])
+        at_k, below = self.at(k), self.at(k - 1)
+        if at_k is None or at_k.holds is None or below is None or below.holds is None:
+            return None
+        return at_k.holds and not below.holds
+
+    def miss(self) -> str | None:
+        """The decision's miss in words; None when it was right."""
+        if self.right:
+            return None
+        if self.right is None:
+            return f"instance decision: not judged ({self.reason or 'not measured'})"
+        assert self.planned is not None
+        k = int(self.planned["instances"])
+        at_k, below = self.at(k), self.at(k - 1)
+        assert at_k is not None and below is not None
+        if not at_k.holds:
+            return f"instance decision: {k} instances did not hold the load ({_count(at_k)})"
+        return f"instance decision: {k - 1} instances already held the load ({_count(below)})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lab": dict(self.lab),
+            "calibration": self.calibration.to_json(),
+            "planned": None if self.planned is None else dict(self.planned),
+            "measured": [m.to_json() for m in self.measured],
+            "right": self.right,
+            "reason": self.reason,
+        }
+
+
+def _count(measured: CountMeasurement) -> str:
+    p95 = "n/a" if measured.p95_ms is None else f"{measured.p95_ms:.0f} ms"
+    cpu = "n/a" if measured.cpu_per_instance is None else f"{measured.cpu_per_instance:.0%}"
+    return f"p95 {p95}, CPU {cpu} of the limit per instance"
+
+
+@dataclass(frozen=True, slots=True)
 class ValidationSummary:
     """Every judged goal of every trial in one verdict: ``goals_met`` only when each trial's
     judged levels and saturation met theirs; ``misses`` names each one that did not."""
@@ -522,9 +607,16 @@ class ValidationSummary:
         }
 
     @classmethod
-    def of(cls, trials: Sequence[TrialResult]) -> ValidationSummary:
+    def of(
+        cls, trials: Sequence[TrialResult], decision: DecisionRecord | None = None
+    ) -> ValidationSummary:
         verdicts: dict[str, bool] = {}
         misses: list[str] = []
+        if decision is not None:
+            verdicts["instance decision"] = bool(decision.right)
+            miss = decision.miss()
+            if miss is not None:
+                misses.append(miss)
         for trial in trials:
             met = trial.summary is not None and trial.summary.goals_met and trial.complete
             verdicts[trial.name] = met
@@ -532,7 +624,7 @@ class ValidationSummary:
                 misses.extend(f"{trial.name}: {miss}" for miss in trial.summary.misses)
             if not trial.complete:
                 misses.append(f"{trial.name}: incomplete ({'; '.join(trial.incomplete_reasons)})")
-        return cls(bool(trials) and all(verdicts.values()), verdicts, tuple(misses))
+        return cls(bool(verdicts) and all(verdicts.values()), verdicts, tuple(misses))
 
 
 @dataclass
@@ -553,6 +645,8 @@ class ValidationDocument:
     service_curve_error: str | None = None
     probe: ProbeRecord | None = None
     trials: list[TrialResult] = field(default_factory=list)
+    decision: DecisionRecord | None = None
+    """The instance decision on the lab (``harness validate --lab``); None without."""
     warnings: list[str] = field(default_factory=list)
     incomplete_reasons: list[str] = field(default_factory=list)
 
@@ -572,7 +666,7 @@ class ValidationDocument:
 
     @property
     def summary(self) -> ValidationSummary:
-        return ValidationSummary.of(self.trials)
+        return ValidationSummary.of(self.trials, self.decision)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -591,6 +685,7 @@ class ValidationDocument:
             "service_curve_error": self.service_curve_error,
             "probe": None if self.probe is None else self.probe.to_json(),
             "trials": [trial.to_json() for trial in self.trials],
+            "decision": None if self.decision is None else self.decision.to_json(),
             "summary": self.summary.to_json(),
             "warnings": list(self.warnings),
         }

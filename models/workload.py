@@ -68,7 +68,7 @@ class PersonaWorkload:
 
 def _screen_rates(profile: Profile) -> dict[PersonaName, float]:
     """``L_p``: screens per second of persona p, per user of the whole population."""
-    return {name: p.share / p.think_time_s for name, p in profile.personas.items()}
+    return {name: p.share / p.think_time_s for name, p in profile.personas.marketplace()}
 
 
 def write_probabilities(profile: Profile) -> dict[PersonaName, dict[str, float]]:
@@ -157,7 +157,12 @@ def workloads(profile: Profile) -> dict[PersonaName, PersonaWorkload]:
 
 
 def visit_ratios(profile: Profile) -> dict[Endpoint, float]:
-    """Calls to each endpoint per screen opened, over the whole persona mix."""
+    """Calls to each endpoint per screen opened, over the whole persona mix.
+
+    Personas of your own have no screens: each user cycle (``requests_per_cycle`` requests,
+    then a think time) calls the endpoints in the measured ``endpoint_mix``."""
+    if not profile.personas.is_marketplace():
+        return {e: share * _own_requests_per_cycle(profile) for e, share in _own_mix(profile)}
     rates = _screen_rates(profile)
     total = sum(rates.values())
     mix: dict[Endpoint, float] = defaultdict(float)
@@ -176,6 +181,11 @@ def request_rate(profile: Profile, concurrent_users: float, response_time_s: flo
     """
     if concurrent_users < 0:
         raise ParameterError(f"concurrent_users must be >= 0, got {concurrent_users}")
+    if not profile.personas.is_marketplace():
+        return sum(
+            concurrent_users * p.share * p.requests_per_cycle / (p.think_time_s + response_time_s)
+            for _, p in profile.personas.items()
+        )
     rps = 0.0
     for work in workloads(profile).values():
         cycle_s = work.think_time_s + response_time_s
@@ -205,3 +215,23 @@ def business_write_fraction(profile: Profile) -> float:
     b = profile.business
     writes = b.jobs_per_day + b.bids_per_day + b.messages_per_day
     return writes / screens_per_day if screens_per_day > 0 else 0.0
+
+
+def _own_mix(profile: Profile) -> list[tuple[str, float]]:
+    """The measured endpoint mix of personas of your own; a ProfileError naming the fix when
+    there is none."""
+    if not profile.endpoint_mix:
+        raise ProfileError(
+            "profile",
+            [
+                "endpoint_mix: empty, and personas of your own have no screens to derive it "
+                "from: run harness calibrate on a run of your own users; its overlay holds "
+                "the measured mix and demands"
+            ],
+        )
+    return sorted(profile.endpoint_mix.items())
+
+
+def _own_requests_per_cycle(profile: Profile) -> float:
+    """Requests per user cycle, averaged over personas of your own by share."""
+    return sum(p.share * p.requests_per_cycle for _, p in profile.personas.items())

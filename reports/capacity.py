@@ -66,6 +66,8 @@ class DaySummary:
     capped_minutes: int
     first_breach_min: float | None
     first_breach_users: float | None
+    day_error_rate: float | None = None
+    """Errors over requests for the whole simulated span (minutes weighted by their rps)."""
 
 
 def _peak(records: Sequence[Mapping[str, Any]], key: str) -> float | None:
@@ -85,8 +87,17 @@ def summarize_simulation(records: Sequence[Mapping[str, Any]], profile: Profile)
     breaching = [
         r
         for r in records
-        if (r.get("p95_ms") or 0) > slo.api_p95_ms or (r.get("error_rate") or 0) > slo.error_rate
+        if (r.get("p95_ms") or 0) > slo.api_p95_ms
+        or (r.get("p50_ms") or 0) > slo.api_p50_ms
+        or (r.get("error_rate") or 0) > slo.error_rate
     ]
+    weights = [float(r.get("rps") or 0.0) for r in records]
+    day_error_rate = (
+        sum(w * float(r.get("error_rate") or 0.0) for w, r in zip(weights, records, strict=True))
+        / sum(weights)
+        if sum(weights) > 0
+        else None
+    )
     capped = [
         r
         for r in records
@@ -111,6 +122,7 @@ def summarize_simulation(records: Sequence[Mapping[str, Any]], profile: Profile)
         capped_minutes=len(capped),
         first_breach_min=first.get("t_min") if first else None,
         first_breach_users=first.get("users") if first else None,
+        day_error_rate=day_error_rate,
     )
 
 
@@ -158,6 +170,7 @@ class CapacityPlan:
     timeline_source: str | None
     simulation_summary: DaySummary | None
     assumptions: tuple[tuple[str, str], ...] = field(default=())
+    availability_objective: float = 0.0
 
     @property
     def claim_threshold(self) -> float:
@@ -179,6 +192,15 @@ class CapacityPlan:
                     f"{_num(db.required)} database connections are needed at "
                     f"peak, above the pool maximum of {_num(db.high)}"
                 )
+            connections = self.sizing.connections
+            if connections is not None:
+                out.extend(connections.problems)
+            out.extend(
+                f"the {s.name.replace('_', ' ')} station is overloaded at the peak "
+                f"({fmt.pct(s.utilization)} busy): no steady state"
+                for s in self.sizing.stations
+                if s.mean_wait_ms is None
+            )
         limit = self.first_limit
         if limit is not None and limit.below_launch and limit.users is not None:
             out.append(
@@ -193,6 +215,13 @@ class CapacityPlan:
                 f"{_num(sim.first_breach_min)} with {_num(sim.first_breach_users)} "
                 "users"
             )
+        if sim is not None and sim.day_error_rate is not None:
+            availability = 1.0 - sim.day_error_rate
+            if availability < self.availability_objective:
+                out.append(
+                    f"the simulated span's availability is {fmt.pct(availability)}, below the "
+                    f"{fmt.pct(self.availability_objective)} objective"
+                )
         return out
 
     def reasons(self) -> list[str]:
@@ -354,4 +383,5 @@ def plan(
         simulation_summary=summarize_simulation(simulation, profile) if simulation else None,
         assumptions=(sized.assumptions if sized is not None else ())
         + tuple(("", str(item)) for item in assumptions),
+        availability_objective=profile.slo.availability,
     )

@@ -137,7 +137,8 @@ def relative_change(new: float | None, old: float | None) -> float | None:
 
 def metric_kind(name: str) -> Literal["ms", "ratio", "rps", "count", "seconds"]:
     """How to show a metric, from its name (``api_p95_ms``, ``error_rate``, ``throughput_rps``,
-    ``chaos_recovery_s``)."""
+    ``chaos_recovery_s``; an endpoint's objective ``p95_ms[GET /x]`` by its figure)."""
+    name = name.split("[", 1)[0]
     if name.endswith("_ms"):
         return "ms"
     if name.endswith("_rps") or name == "rps":
@@ -169,7 +170,7 @@ def objective(name: str, target: float) -> str:
         return "= 1 (yes)"
     op = (
         "≥"
-        if name == "availability"
+        if name in ("availability", "throughput_min_rps")
         else ("≤" if metric_kind(name) in {"count", "seconds"} else "<")
     )
     return f"{op} {metric(target, name)}"

@@ -102,9 +102,10 @@ def _infrastructure_assumptions(profile: Profile) -> list[tuple[str, str]]:
             f"reads from the primary for {fmt.seconds(database.read_your_writes_s)} after a write",
         ),
         (
-            "infrastructure.cache.ttl_s / hit_ratio",
+            "infrastructure.cache.ttl_s / hit_ratio / hit_cpu_ratio",
             f"cached for {fmt.seconds(infra.cache.ttl_s)}, "
-            f"{fmt.pct(infra.cache.hit_ratio)} of cacheable reads hit",
+            f"{fmt.pct(infra.cache.hit_ratio)} of cacheable reads hit, a hit costing "
+            f"{fmt.pct(infra.cache.hit_cpu_ratio)} of the endpoint's CPU",
         ),
         (
             "infrastructure.retries.payment_retry_s / outbox_backoff_max_s",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from models.profile import Profile
+from reports.accuracy import ModelAccuracy
 from reports.capacity import CapacityPlan, CostPoint, plan
 from reports.environment import render_to_file, this_machine
 from reports.load import simulation_records
@@ -37,6 +38,7 @@ __all__ = [
     "capacity_verdict",
     "render_capacity_report",
     "render_simulation_report",
+    "simulation_verdict",
 ]
 
 NO_LOAD_TEST = "no load test was run for this report"
@@ -109,25 +111,50 @@ def render_capacity_report(
     cost_points: Sequence[Mapping[str, Any]] = (),
     simulation: Any = None,
     basis: str = NO_LOAD_TEST,
+    accuracy: ModelAccuracy | None = None,
 ) -> Path:
     """The planner's report from ``harness model --json`` output; returns the written path.
 
     ``cost_points`` are further sizing results (same keys) at other user counts, e.g. at the
     populations of the profile's cost claims, so the cost table can check every claim.
+    ``accuracy``, when the model was also judged (``harness demo``), opens the verdict.
     """
     records = _records(simulation) if simulation is not None else ()
     sizing, claimed = _sizing_json(sizing_result_json)
     capacity = plan(profile, sizing, records, [*_cost_points(cost_points), *claimed])
-    return _render(f"Capacity plan: {profile.name}", "model", capacity, profile, path, basis)
+    title = f"Capacity plan: {profile.name}"
+    return _render(title, "model", capacity, profile, path, basis, accuracy)
 
 
 def capacity_verdict(
-    sizing_result_json: Mapping[str, Any] | Any, profile: Profile, *, simulation: Any = None
+    sizing_result_json: Mapping[str, Any] | Any,
+    profile: Profile,
+    *,
+    simulation: Any = None,
+    accuracy: ModelAccuracy | None = None,
 ) -> Verdict:
     """The verdict a capacity report shows, without rendering it (``harness demo`` prints it)."""
     records = _records(simulation) if simulation is not None else ()
     sizing, claimed = _sizing_json(sizing_result_json)
-    return decide(None, profile, plan(profile, sizing, records, claimed))
+    return _decide(profile, plan(profile, sizing, records, claimed), accuracy)
+
+
+def _decide(profile: Profile, capacity: CapacityPlan, accuracy: ModelAccuracy | None) -> Verdict:
+    if accuracy is None:
+        return decide(None, profile, capacity)
+    return decide(
+        None,
+        profile,
+        capacity,
+        model_evidence=accuracy.reasons(),
+        qualifier=accuracy.qualifier,
+    )
+
+
+def simulation_verdict(simulation_result: Any, profile: Profile) -> Verdict:
+    """The verdict the simulation report shows (``harness simulate`` exits 1 unless ready)."""
+    capacity = plan(profile, None, _records(simulation_result), [])
+    return decide(None, profile, capacity)
 
 
 def render_simulation_report(
@@ -156,13 +183,14 @@ def _render(
     profile: Profile,
     path: Path | str,
     basis: str = NO_LOAD_TEST,
+    accuracy: ModelAccuracy | None = None,
 ) -> Path:
     context = {
         "basis": basis,
         "title": title,
         "kind": kind,
         "capacity": capacity,
-        "verdict": decide(None, profile, capacity),
+        "verdict": _decide(profile, capacity, accuracy),
         "profile": profile,
         "profile_toml": profile.to_toml(),
         "assumptions": profile_assumptions(profile),

@@ -15,7 +15,7 @@ from typing import Any
 
 from reports.load import ArtifactError
 
-__all__ = ["Bounds", "SizingFigures", "read_sizing"]
+__all__ = ["Bounds", "ConnectionFigures", "SizingFigures", "StationFigures", "read_sizing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,40 @@ class Bounds:
     low: int | None
     high: int | None
     fits: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class StationFigures:
+    """One station of the topology at the peak (``stations[i]`` of the sizing)."""
+
+    name: str
+    servers: int | None
+    arrival_rps: float | None
+    service_ms: float | None
+    utilization: float | None
+    wait_probability: float | None
+    mean_wait_ms: float | None
+    """None when the station is overloaded (no steady state)."""
+    p95_wait_ms: float | None
+    max_wait_s: float | None
+    timeout_share: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFigures:
+    """Opened and busy connections against the pooler's and the database's limits."""
+
+    pooler: bool | None
+    opened_at_min_instances: int | None
+    opened_at_max_instances: int | None
+    busy_at_peak: float | None
+    busy_primary: float | None
+    max_client_connections: int | None
+    primary_at_max_instances: int | None
+    database_tier: str | None
+    database_max_connections: int | None
+    fits: bool | None
+    problems: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +82,10 @@ class SizingFigures:
     max_users_by_db_pool: float | None
     assumptions: tuple[tuple[str, str], ...]
     """``(key, sentence)`` pairs; the key is empty when the sizing lists plain sentences."""
+    stations: tuple[StationFigures, ...] = ()
+    connections: ConnectionFigures | None = None
+    claim_summaries: tuple[str, ...] = ()
+    """Each cost claim explained line by line, one sentence each (``cost_claims[].summary``)."""
 
     @property
     def cost_total(self) -> float | None:
@@ -116,6 +154,79 @@ class _SizingReader:
             self.flag(f"{path}.fits"),
         )
 
+    def text(self, path: str) -> str | None:
+        value = self._value(path)
+        if value is not None and not isinstance(value, str):
+            raise self._fail(path, value, "text")
+        return value
+
+    def texts(self, path: str) -> tuple[str, ...]:
+        value = self._value(path)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(path, value, "a list of sentences")
+        return tuple(value)
+
+    def stations(self) -> tuple[StationFigures, ...]:
+        value = self._value("stations")
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self._fail("stations", value, "a list of objects")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, Mapping):
+                raise self._fail(f"stations.{i}", item, "an object")
+            read = _SizingReader(self.source, item)
+            out.append(
+                StationFigures(
+                    name=read.text("name") or f"station {i}",
+                    servers=read.integer("servers"),
+                    arrival_rps=read.number("arrival_rps"),
+                    service_ms=read.number("service_ms"),
+                    utilization=read.number("utilization"),
+                    wait_probability=read.number("wait_probability"),
+                    mean_wait_ms=read.number("mean_wait_ms"),
+                    p95_wait_ms=read.number("p95_wait_ms"),
+                    max_wait_s=read.number("max_wait_s"),
+                    timeout_share=read.number("timeout_share"),
+                )
+            )
+        return tuple(out)
+
+    def claim_summaries(self) -> tuple[str, ...]:
+        value = self._value("cost_claims")
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+            raise self._fail("cost_claims", value, "a list of objects")
+        out = []
+        for i, item in enumerate(value):
+            summary = _SizingReader(self.source, item).text("summary")
+            if summary is not None:
+                out.append(summary)
+            elif item:
+                raise self._fail(f"cost_claims.{i}.summary", None, "a sentence")
+        return tuple(out)
+
+    def connections(self) -> ConnectionFigures | None:
+        if self._value("connections") is None:
+            return None
+        return ConnectionFigures(
+            pooler=self.flag("connections.pooler"),
+            opened_at_min_instances=self.integer("connections.opened_at_min_instances"),
+            opened_at_max_instances=self.integer("connections.opened_at_max_instances"),
+            busy_at_peak=self.number("connections.busy_at_peak"),
+            busy_primary=self.number("connections.busy_primary"),
+            max_client_connections=self.integer("connections.max_client_connections"),
+            primary_at_max_instances=self.integer("connections.primary_at_max_instances"),
+            database_tier=self.text("connections.database_tier"),
+            database_max_connections=self.integer("connections.database_max_connections"),
+            fits=self.flag("connections.fits"),
+            problems=self.texts("connections.problems"),
+        )
+
     def assumptions(self) -> tuple[tuple[str, str], ...]:
         value = self._value("assumptions")
         if value is None:
@@ -148,4 +259,7 @@ def read_sizing(data: Mapping[str, Any], source: str = "capacity.json") -> Sizin
         max_users_by_instances=read.number("limits.max_users_by_instances"),
         max_users_by_db_pool=read.number("limits.max_users_by_db_pool"),
         assumptions=read.assumptions(),
+        stations=read.stations(),
+        connections=read.connections(),
+        claim_summaries=read.claim_summaries(),
     )

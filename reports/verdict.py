@@ -29,12 +29,17 @@ SLO_LABELS = {
     "page_p95_ms": "page p95",
     "error_rate": "error rate",
     "availability": "availability",
+    "api_p99_ms": "API p99",
+    "throughput_min_rps": "throughput",
     "chaos_error_rate": "errors during the fault",
     "chaos_recovery_s": "recovery after the fault",
     "outbox_pending": "notifications undelivered",
     "payments_pending": "payment holds unsettled",
     "run_marked_incomplete": "lost load generator reported",
 }
+
+
+ENDPOINT_FIGURES = {"p95_ms": "p95", "p99_ms": "p99", "error_rate": "error rate"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,9 @@ class Verdict:
 
 
 def slo_label(name: str) -> str:
+    figure, _, endpoint = name.partition("[")
+    if endpoint:  # an endpoint's own objective: "GET /items/{id} p95"
+        return f"{endpoint.removesuffix(']')} {ENDPOINT_FIGURES.get(figure, figure)}"
     return SLO_LABELS.get(name, name.replace("_", " "))
 
 
@@ -176,9 +184,18 @@ def decide(
     capacity: CapacityPlan | None = None,
     comparison: Comparison | None = None,
     extra: Sequence[Reason] = (),
+    *,
+    model_evidence: Sequence[Reason] = (),
+    qualifier: str | None = None,
 ) -> Verdict:
-    """Weigh the run, the capacity plan and the baseline comparison into one verdict."""
-    reasons = _run_failures(run) if run is not None else []
+    """Weigh the run, the capacity plan and the baseline comparison into one verdict.
+
+    ``model_evidence`` (what a validation of the plan's model found) is read first;
+    ``qualifier`` is added to a "Ready" the model cannot fully back, so that it is never a
+    plain one.
+    """
+    reasons = list(model_evidence)
+    reasons.extend(_run_failures(run) if run is not None else [])
     if capacity is not None:
         reasons.extend(Reason("fail", p[0].upper() + p[1:]) for p in capacity.problems())
     reasons.extend(_regression_reason(comparison))
@@ -191,6 +208,8 @@ def decide(
         f"{profile.peak_concurrent():,.0f} concurrent at peak)"
     )
     headline = f"{'Ready' if ready else 'Not ready'} for {launch}"
+    if ready and qualifier:
+        headline += f", {qualifier}"
     return Verdict(ready, headline, tuple(reasons))
 
 

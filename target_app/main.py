@@ -48,12 +48,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics(settings.prometheus_multiproc_dir)
     db = Database(settings, metrics)
     resilience = Resilience(settings)
+    guarded = resilience.attach_database(db)  # every session goes through the database breaker
     state = AppState(
         settings=settings,
-        db=resilience.attach_database(db),  # every session goes through the database breaker
+        db=guarded,
         signer=TokenSigner(secret, settings.token_ttl_s),
         metrics=metrics,
         resilience=resilience,
+        reads=resilience.read_router(guarded, metrics),
+        cache=resilience.read_cache(metrics),
     )
 
     @asynccontextmanager
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Start anyway: /health/ready reports the database as down until it is back.
             logger.warning("database not reachable at start-up: %s", exc)
         yield
+        await resilience.close_read_path(state.reads, state.cache)
         db.dispose()
         metrics.worker_exiting()
 

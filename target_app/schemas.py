@@ -284,6 +284,8 @@ class Readiness(BaseModel):
     pool: dict[str, int]
     dependencies: dict[str, str]
     breakers: dict[str, dict[str, object]] = {}
+    instance: str = ""
+    """``INSTANCE_NAME``: which instance answered (empty when unnamed)."""
 
 
 class TerritoryMetrics(BaseModel):

@@ -33,10 +33,13 @@ PROCESSES_GROUP = "processes"
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its own hook of this name)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With ``--dist loadgroup``: the ``slow`` tests in one group, every other module in its
-    own (module docstring). Without xdist this changes nothing."""
+    own (module docstring), unless a module names its own group (slow tests that may run beside
+    the others). Without xdist this changes nothing."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
         slow = item.get_closest_marker("slow") is not None
         group = PROCESSES_GROUP if slow else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))

@@ -24,7 +24,7 @@ from harness.commands.common import add_profile_argument
 from harness.errors import UsageError
 from harness.exit_codes import ExitCode
 from models.calibration import Calibration, CalibrationError, calibrate_run
-from models.profile import load_profile
+from models.profile import Profile, load_profile
 
 OVERLAY_NAME = "calibration.toml"
 
@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    _refuse_a_run_without_metrics(args.run_dir)
+    profile = _profile(args)
     try:
         result = calibrate_run(
             args.run_dir, profile, method=args.method, include_overhead=not args.no_overhead
@@ -74,6 +75,29 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_calibration(Console(width=max(Console().width, 110)), result, out)
     return ExitCode.OK
+
+
+def _refuse_a_run_without_metrics(run_dir: Path) -> None:
+    """A run whose target had no metrics says so in run.json's ``skipped``: that is the
+    answer, rather than "too few scrapes"."""
+    try:
+        skipped = json.loads((run_dir / "run.json").read_text("utf-8")).get("skipped") or {}
+    except (OSError, ValueError, AttributeError):
+        return  # calibrate_run names what is missing or malformed
+    if "calibration" in skipped:
+        raise UsageError(f"{run_dir}: cannot calibrate: {skipped['calibration']}")
+
+
+def _profile(args: argparse.Namespace) -> Profile:
+    """``--profile``; without it, the run's own when it has personas of your own (their
+    endpoints are the run's, not the catalogue's), else the default."""
+    if args.profile is None:
+        run_profile = args.run_dir / "profile.toml"
+        if run_profile.is_file():
+            resolved = load_profile(run_profile)
+            if not resolved.personas.is_marketplace():
+                return resolved
+    return load_profile(args.profile)
 
 
 def _ms(value: float) -> str:

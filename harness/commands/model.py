@@ -172,16 +172,8 @@ def print_plan(console: Console, plan: Sizing) -> None:
     )
     console.print(tiers)
 
-    perf = Table(title="Latency and utilization at the peak", header_style="bold")
-    perf.add_column("metric")
-    perf.add_column("value", justify="right")
-    perf.add_row("API p50 (app + database)", _ms(plan.latency.p50_ms))
-    perf.add_row("API p95 (app + database)", _ms(plan.latency.p95_ms))
-    for tier, value in plan.utilization.items():
-        perf.add_row(f"utilization: {tier.replace('_', ' ')}", f"{value:.1%}")
-    perf.add_row("users when max_instances runs out", _users(plan.limits.max_users_by_instances))
-    perf.add_row("users when pool_max runs out", _users(plan.limits.max_users_by_db_pool))
-    console.print(perf)
+    console.print(_performance(plan))
+    _print_topology(console, plan)
 
     cost = Table(title="Monthly cost (USD)", header_style="bold")
     source = {row.item: row for row in plan.cost_breakdown}
@@ -221,9 +213,68 @@ def print_plan(console: Console, plan: Sizing) -> None:
         "above 15% are flagged",
         soft_wrap=True,
     )
+    for explanation in plan.claim_explanations:
+        console.print(f"  claim at {explanation.summary}", soft_wrap=True, highlight=False)
     for reason in plan.reasons:
         console.print(f"[bold red]![/bold red] {reason}")
     _print_assumptions(console, plan)
+
+
+def _performance(plan: Sizing) -> Table:
+    perf = Table(title="Latency and utilization at the peak", header_style="bold")
+    perf.add_column("metric")
+    perf.add_column("value", justify="right")
+    perf.add_row("API p50 (app + database)", _ms(plan.latency.p50_ms))
+    perf.add_row("API p95 (app + database)", _ms(plan.latency.p95_ms))
+    for tier, value in plan.utilization.items():
+        perf.add_row(f"utilization: {tier.replace('_', ' ')}", f"{value:.1%}")
+    perf.add_row("users when max_instances runs out", _users(plan.limits.max_users_by_instances))
+    perf.add_row("users when pool_max runs out", _users(plan.limits.max_users_by_db_pool))
+    return perf
+
+
+def _print_topology(console: Console, plan: Sizing) -> None:
+    """The stations at the peak, then the connections opened and busy against the limits."""
+    stations = Table(title="Stations at the peak (M/M/c each)", header_style="bold")
+    for column in ("station", "servers", "visits/s", "service", "utilization", "P(wait)",
+                   "mean wait", "p95 wait", "beyond max wait"):  # fmt: skip
+        stations.add_column(column, justify="left" if column == "station" else "right")
+    for s in plan.stations:
+        waits = (
+            ("overloaded", "overloaded")
+            if s.mean_wait_s is None or s.p95_wait_s is None
+            else (f"{s.mean_wait_s * 1e3:,.2f} ms", f"{s.p95_wait_s * 1e3:,.2f} ms")
+        )
+        stations.add_row(
+            s.name, f"{s.servers:,}", f"{s.arrival_rps:,.1f}", f"{s.service_s * 1e3:,.2f} ms",
+            f"{s.utilization:.1%}", f"{s.wait_probability:.2%}", *waits,
+            f"{s.timeout_share:.2%} (> {s.max_wait_s:g} s)",
+        )  # fmt: skip
+    console.print(stations)
+    topology, conn = plan.topology, plan.connections
+    if topology is not None:
+        console.print(
+            f"  topology: each worker {topology.cpu_speed:.0%} of a core, "
+            f"{'a pooler' if topology.pooler else 'no pooler'}, {topology.replicas} read "
+            f"replica(s), cache hit ratio {topology.cache_hit_ratio:.0%}, "
+            f"read-your-writes share {topology.read_your_writes:.2%}",
+            soft_wrap=True,
+        )
+    if conn is not None:
+        limit = (
+            f"pooler's max_client_connections {conn.max_client_connections:,}"
+            if conn.max_client_connections is not None
+            else f"{conn.database_tier} tier's {conn.database_max_connections:,}"
+        )
+        console.print(
+            f"  connections: the fleet opens {conn.opened_at_min_instances:,} at min and "
+            f"{conn.opened_at_max_instances:,} at max instances (against the {limit}); "
+            f"{conn.busy_at_peak:,.1f} busy at the peak; the primary accepts "
+            f"{conn.primary_at_max_instances:,} at max instances against the "
+            f"{conn.database_tier} tier's {conn.database_max_connections:,} "
+            f"({'fits' if conn.fits else 'DOES NOT FIT'})",
+            soft_wrap=True,
+        )
 
 
 def _difference(value: float, disagrees: bool) -> str:

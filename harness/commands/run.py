@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.commands.common import (
     add_profile_argument,
@@ -21,6 +22,17 @@ from harness.commands.common import (
     require_positive,
 )
 from harness.commands.lab_options import add_lab_arguments, lab_request
+from harness.commands.report import (
+    add_fail_on_regression,
+    check_fail_on_regression,
+    judge_regressions,
+)
+from harness.errors import UsageError
+from harness.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from harness.run.own_locustfile import OwnLocustfile
+    from models.profile import Profile
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +84,13 @@ def _add_swarm_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="multiply the scenario's stage durations (0.1: a tenth as long)",
     )
+    parser.add_argument(
+        "--locustfile",
+        type=Path,
+        metavar="FILE",
+        help="your own Locust user classes instead of the bundled journeys "
+        "(profile key journeys.locustfile)",
+    )
     parser.add_argument("--seed", type=int, metavar="N", help="random seed of the journeys")
     parser.add_argument(
         "--abort-on-breach",
@@ -97,6 +116,13 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
         help="where run directories are created (default: runs/)",
     )
     parser.add_argument("--json", action="store_true", help="print run.json on stdout")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="RUN_DIR",
+        help="compare with this earlier run in the report (and with --fail-on-regression)",
+    )
+    add_fail_on_regression(parser)
     parser.add_argument(
         "--no-report",
         action="store_true",
@@ -141,11 +167,16 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.run_request import RunRequest
 
     _check_numbers(args)
-    redirect_logging()
+    check_fail_on_regression(args)
+    if args.baseline is not None and not (args.baseline / "run.json").is_file():
+        raise UsageError(f"--baseline = {str(args.baseline)!r}: no run.json there (a run dir?)")
     profile = profile_from_args(args)
+    own_users = _own_locustfile(args, profile)
+    redirect_logging()
     request = RunRequest(
         scenario=args.scenario,
         profile=profile,
+        own_users=own_users,
         host=args.host,
         workers=args.workers,
         expect_workers=args.expect_workers,
@@ -162,14 +193,38 @@ def run(args: argparse.Namespace) -> int:
         ready_timeout_s=args.ready_timeout,
         report=not args.no_report,
         lab=lab_request(args, profile, args.service_workers),
+        baseline=args.baseline,
     )
     code, run_dir = execute(request)
+    if run_dir is not None and args.fail_on_regression is not None:
+        regressed = judge_regressions(run_dir, args.baseline, args.fail_on_regression)
+        if regressed and code == ExitCode.OK:
+            code = int(ExitCode.BREACH)
     if run_dir is not None:
         run_json = run_dir / "run.json"
         if args.json and run_json.exists():
             print(run_json.read_text(encoding="utf-8"))
         _print_summary(run_dir, code)
     return code
+
+
+def _own_locustfile(args: argparse.Namespace, profile: Profile) -> OwnLocustfile | None:
+    """The user's locustfile, checked before anything starts (``--locustfile`` over the
+    profile's ``journeys.locustfile``); None: the bundled journeys."""
+    from harness.run.own_locustfile import check_locustfile
+    from models.catalogue import PERSONAS
+
+    if args.locustfile is not None:
+        return check_locustfile(args.locustfile, profile)
+    if profile.journeys.locustfile:
+        return check_locustfile(Path(profile.journeys.locustfile), profile, "journeys.locustfile")
+    if not profile.personas.is_marketplace():
+        raise UsageError(
+            f"personas = {', '.join(profile.personas.names())}: the bundled journeys play "
+            f"{', '.join(PERSONAS)}; give your own user classes with --locustfile FILE "
+            "(or the profile key journeys.locustfile)"
+        )
+    return None
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
 """``harness serve``: start the bundled marketplace service, seeded, and keep it running.
 
-Starts ``target_app`` under uvicorn on a loopback port (``--port``, default 8000), seeds its
+Starts ``target_app`` under uvicorn on a loopback port (``--port``, default 8000; ``--bind``
+another address when the load comes from other machines), seeds its
 database (a fresh SQLite file unless ``--database-url``), waits until ``/health/ready``
 answers, prints the address, and runs until Ctrl-C. With ``--workers`` > 1 the service needs
 Redis for shared rate-limit state (``$REDIS_URL``, default the loopback Redis). When the
@@ -11,6 +12,7 @@ output, which say why: a ``SECRET_KEY`` it refuses, a port in use. Exit 3 then.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import signal
 import sys
@@ -39,7 +41,20 @@ TAIL_BYTES = 16_384
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free)")
+    parser.add_argument("--port", type=int, default=8000, help="port (0: any free)")
+    parser.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="listen on this IP address (default 127.0.0.1; another for remote load generators)",
+    )
+    parser.add_argument(
+        "--trusted-proxies",
+        default="127.0.0.1",
+        metavar="ADDRESSES",
+        help="comma-separated load generator (or proxy) addresses whose X-Forwarded-For is "
+        "believed, so each simulated user is rate-limited as its own client (127.0.0.1)",
+    )
     parser.add_argument("--workers", type=int, default=1, metavar="W", help="uvicorn workers")
     parser.add_argument(
         "--database-url",
@@ -69,6 +84,12 @@ def run(args: argparse.Namespace) -> int:
     require_port("--port", args.port, allow_any=True)
     require_positive("--seed-scale", args.seed_scale)
     config = ServiceConfig(
+        host=ip_address_of("--bind", args.bind),
+        trusted_proxies=tuple(
+            ip_address_of("--trusted-proxies", part)
+            for part in args.trusted_proxies.split(",")
+            if part.strip()
+        ),
         workers=args.workers,
         database_url=args.database_url,
         seed_scale=args.seed_scale,
@@ -94,6 +115,18 @@ def run(args: argparse.Namespace) -> int:
         log = args.log if args.log is not None else Path(scratch) / "service.log"
         service = _service(args, config, log, Path(scratch))
         return _serve(service, log, kept=args.log is not None)
+
+
+def ip_address_of(flag: str, value: str) -> str:
+    """``value`` as a normalised IP address; UsageError (exit 2) naming ``flag`` otherwise.
+    The service binds and compares peers by address, so host names are refused here rather
+    than failing inside uvicorn."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise UsageError(
+            f"{flag} = {value!r}: not an IP address (e.g. 127.0.0.1 or 10.0.0.4)"
+        ) from None
 
 
 def _service(

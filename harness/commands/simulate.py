@@ -5,6 +5,8 @@
     harness simulate --hours 1 --replications 5 --json   confidence intervals, JSON on stdout
     harness simulate --mode closed --users 20000 --concurrency-ratio 0.0625 --hours 0.5
     harness simulate --hours 2 --report day.html         also the HTML report (reports.planner)
+    harness simulate --scenario day1 --profile lab.toml  a load scenario's stages (ramps at
+                                                         its spawn rates), logins included
     harness simulate --external "payments:POST /jobs/{job_id}/award:200:0.5"
                                                          a failing dependency behind its breaker
 
@@ -13,8 +15,11 @@ and for runs of 24 hours or more the monthly bill priced on the simulated instan
 ``simulation.csv`` (the per-minute series) and ``profile.toml`` to ``--out`` (default
 ``runs/<UTC timestamp>-simulate/``). A progress bar goes to stderr.
 
-Exit codes: 0 when the simulated day keeps the API p95 and error-rate objectives, 1 when it
-does not (everything is written all the same), 2 for bad flags or a bad profile.
+Exit codes: 0 when the report would say Ready: every minute keeps the API p50, p95 and
+error-rate objectives and the span keeps its p95, error rate and availability; 1 otherwise
+(everything is written all the same), 2 for bad flags or a bad profile. The profile's alert
+rules are replayed over the simulated minutes and printed (``alerts`` in ``--json``); rules on
+metrics the simulation has no model of are listed as not evaluable, with the reason.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from harness.commands.common import (
 )
 from harness.errors import UsageError
 from harness.exit_codes import ExitCode
+from harness.run.alerts import evaluate
 from models.cost import CostEstimate, simulated_cost
 from models.fastpath import fast_day
 from models.profile import Profile
@@ -53,13 +59,16 @@ from models.simulation import (
     simulate_day,
 )
 from models.simulation.result import summarise
-from reports import render_simulation_report
+from reports import render_simulation_report, simulation_verdict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_profile_argument(parser)
     add_population_overrides(parser)
-    parser.add_argument("--hours", type=float, default=1.0, help="hours to simulate (default 1)")
+    parser.add_argument(
+        "--hours", type=float, default=None,
+        help="hours to simulate (default 1, or the --scenario's length)",
+    )  # fmt: skip
     parser.add_argument(
         "--start-hour", type=float, default=None, metavar="H0",
         help="hour of launch day to start at (default: the profile's launch_hour, or "
@@ -89,15 +98,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "sms, email, storage, ai) with exponential latency of mean MS and failure "
         "probability P (default 0); repeatable. Simulation only (not --fast)",
     )  # fmt: skip
+    parser.add_argument(
+        "--scenario", metavar="NAME",
+        help="a scenario of the profile (day1, step, stress, ...) instead of the day-one "
+        "curve: its stages, users ramped at each stage's spawn rate; --hours defaults to its "
+        "length",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-logins", action="store_true",
+        help="leave out the session starts (each a login and two calls) the users make",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where to write the series")
     parser.add_argument("--report", type=Path, metavar="FILE", help="also write the HTML report")
 
 
+def _hours(args: argparse.Namespace, profile: Profile) -> float:
+    """``--hours``, or the scenario's own length (whole minutes), or one hour."""
+    if args.scenario is not None and args.scenario not in profile.scenarios:
+        known = ", ".join(sorted(profile.scenarios))
+        raise UsageError(f"--scenario {args.scenario!r}: not a scenario of the profile ({known})")
+    if args.hours is not None:
+        return float(args.hours)
+    if args.scenario is None:
+        return 1.0
+    seconds = sum(s.duration_s for s in profile.scenario_stages(args.scenario))
+    return math.ceil(seconds / 60.0) / 60.0
+
+
 def _options(args: argparse.Namespace, profile: Profile) -> SimulationOptions:
+    args.hours = _hours(args, profile)
     start = args.start_hour
-    if start is None:
-        start = 0.0 if args.hours >= 24 else float(profile.day_one.launch_hour)
+    if start is None:  # a scenario's minutes count from its start
+        whole_day = args.hours >= 24 or args.scenario is not None
+        start = 0.0 if whole_day else float(profile.day_one.launch_hour)
     if args.mode == "closed" and args.fast:
         raise UsageError("--fast solves the open model; drop --mode closed or --fast")
     if args.external and args.fast:
@@ -108,7 +142,7 @@ def _options(args: argparse.Namespace, profile: Profile) -> SimulationOptions:
         return SimulationOptions(
             hours=args.hours, start_hour=start, seed=args.seed,
             replications=args.replications, mode=args.mode, scv=args.scv,
-            externals=externals,
+            externals=externals, scenario=args.scenario, logins=not args.no_logins,
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(f"{exc} (see harness simulate --help)") from None
@@ -165,14 +199,20 @@ def run(args: argparse.Namespace) -> int:
     cost = day_cost(profile, summary)
     _write(out, profile, summary, cost)
     breaches = _breaches(profile, summary)
+    alerts = simulated_alerts(profile, summary)
     if args.report is not None:
         written = render_simulation_report(summary, profile, args.report)
         print(f"report: {written}", file=sys.stderr)
     if args.json:
-        document = _document(summary, cost) | {"breaches": breaches, "out": str(out)}
+        document = _document(summary, cost) | {
+            "breaches": breaches,
+            "alerts": alerts,
+            "out": str(out),
+        }
         print(json.dumps(json_safe(document), indent=1))
     else:
         _print_human(profile, summary, breaches, out, cost)
+        _print_alerts(alerts)
     return ExitCode.BREACH if breaches else ExitCode.OK
 
 
@@ -257,7 +297,63 @@ def _write(out: Path, profile: Profile, summary: SimulationSummary,
         writer.writerows(asdict(m) for m in summary.minutes)
 
 
+#: Alert metrics the simulated minutes cannot give, and why.
+NOT_SIMULATED = {
+    "memory": "the simulation has no memory model of an instance",
+    "disk": "the simulation has no disk",
+}
+
+
+def simulated_alerts(profile: Profile, summary: SimulationSummary) -> dict[str, Any]:
+    """The profile's alert rules replayed over the first run's minutes (``for_s`` as in a
+    run): ``fired`` (each firing) and ``not_evaluable`` (each rule with the reason)."""
+    minutes = summary.first.minutes
+    series: dict[str, list[tuple[float, float]]] = {
+        "error_rate": [(m.time_s, m.error_rate) for m in minutes],
+        "p95_ms": [(m.time_s, m.p95_ms) for m in minutes if not math.isnan(m.p95_ms)],
+        "cpu": [(m.time_s, m.cpu) for m in minutes],
+        "db_connections": [(m.time_s, m.db_connections) for m in minutes],
+    }
+    cache = profile.infrastructure.cache
+    if cache.enabled:  # the simulation draws hits at the profile's ratio, every minute
+        series["cache_hit_ratio"] = [(m.time_s, cache.hit_ratio) for m in minutes]
+    fired, _ = evaluate(profile.alerts, series)
+    reasons = NOT_SIMULATED | ({} if cache.enabled else {"cache_hit_ratio": "no cache"})
+    not_evaluable = [
+        f"{severity}: {rule.metric} {rule.op} {rule.threshold:g} ({reasons[rule.metric]})"
+        for severity, rules in (
+            ("critical", profile.alerts.critical),
+            ("warning", profile.alerts.warning),
+        )
+        for rule in rules
+        if rule.metric in reasons
+    ]
+    return {"fired": [asdict(a) for a in fired], "not_evaluable": not_evaluable}
+
+
+def _print_alerts(alerts: dict[str, Any]) -> None:
+    console = Console(highlight=False)
+    fired = alerts["fired"]
+    console.print(f"alerts on the simulated minutes: {len(fired)} fired")
+    for alert in fired[:10]:
+        console.print(
+            f"  {alert['severity']}: {alert['metric']} {alert['op']} {alert['threshold']:g} "
+            f"at {_clock(alert['fired_at_s'])} ({alert['value']:.4g})"
+        )
+    for text in alerts["not_evaluable"]:
+        console.print(f"  not evaluable: {text}")
+
+
 def _breaches(profile: Profile, summary: SimulationSummary) -> list[str]:
+    """Every objective the report shows, gated: the whole span's figures, then each failure
+    of the report's verdict (a minute breaking an objective, the span's availability)."""
+    found = _total_breaches(profile, summary)
+    verdict = simulation_verdict(summary, profile)
+    found.extend(r.text for r in verdict.reasons if r.severity == "fail")
+    return found
+
+
+def _total_breaches(profile: Profile, summary: SimulationSummary) -> list[str]:
     totals = summary.totals
     found = []
     if totals["p95_ms"].mean > profile.slo.api_p95_ms:

@@ -11,6 +11,7 @@ when any judged goal is missed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,10 @@ from harness.commands.common import add_profile_argument
 from harness.errors import UsageError
 from harness.exit_codes import ExitCode
 from harness.validate.reanalyse import reanalyse
-from harness.validate.runner import validate
+from harness.validate.runner import LabMode, validate
 from harness.validate.settings import ValidationSettings
 from harness.validate.table import format_document
-from models.profile import load_profile
+from models.profile import Profile, load_profile
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +66,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--strict", action="store_true", help="exit 1 when any judged goal is missed"
     )
     parser.add_argument(
+        "--lab",
+        action="store_true",
+        help="also test the instance decision on the lab (the profile's [lab] section): K-1, K "
+        "and K+1 instances at the load for which the planner names K",
+    )
+    parser.add_argument(
+        "--lab-only", action="store_true", help="the instance decision alone (implies --lab)"
+    )
+    parser.add_argument(
+        "--decision-instances",
+        type=int,
+        default=ValidationSettings.decision_instances,
+        metavar="K",
+        help=f"the K the decision is tested at ({ValidationSettings.decision_instances})",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="--lab: the PostgreSQL the lab runs on (a pooler or replicas need one)",
+    )
+    parser.add_argument(
         "--reanalyse",
         type=Path,
         metavar="DIR",
@@ -96,6 +118,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             max_replications=most,
             speed_normalised_fit=args.speed_normalised_fit,
             capacity_probe=args.probe,
+            decision_instances=args.decision_instances,
             **measure,
         )
     except ValueError as exc:
@@ -107,13 +130,29 @@ def run(args: argparse.Namespace) -> int:
     if args.reanalyse is not None:
         return _reanalyse(args.reanalyse, args.speed_normalised_fit, args.strict)
     profile = load_profile(args.profile)
-    outcome = validate(profile, settings, args.out, pin=not args.no_pin)
+    lab = _lab_mode(args, profile)
+    outcome = validate(profile, settings, args.out, pin=not args.no_pin, lab=lab)
     document = outcome.document.to_json()
     print(format_document(document))
     print(f"validation: {outcome.directory / 'validation.json'}")
     if outcome.report is not None:
         print(f"report: {outcome.report}")
     return _exit_code(outcome.exit_code, document, args.strict)
+
+
+def _lab_mode(args: argparse.Namespace, profile: Profile) -> LabMode | None:
+    """``--lab``: checked before anything starts (the lab's programs, cores, CPU groups and
+    connection arithmetic, for K+1 instances, the most the decision runs), exit 2 naming what
+    does not fit."""
+    if not (args.lab or args.lab_only):
+        return None
+    from harness.run.lab_plan import LabRequest, plan_lab
+
+    most = dataclasses.replace(
+        LabRequest.from_profile(profile), instances=args.decision_instances + 1
+    )
+    plan_lab(most, profile, args.database_url)
+    return LabMode(args.database_url, only=args.lab_only)
 
 
 def _reanalyse(directory: Path, normalised: bool, strict: bool) -> int:

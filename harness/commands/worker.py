@@ -37,11 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the workload profile (the same one the master uses)",
     )
     parser.add_argument(
+        "--locustfile",
+        type=Path,
+        metavar="FILE",
+        help="the master's own locustfile (harness run --locustfile), the same file here",
+    )
+    parser.add_argument(
         "--log-dir",
         type=Path,
         default=None,
         metavar="DIR",
-        help="write each worker's log here (default: the terminal)",
+        help="write each worker's log here (default: the current directory)",
     )
 
 
@@ -53,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
     require_port("--master-port", args.master_port)
     if args.profile is not None and not args.profile.is_file():
         raise UsageError(f"--profile = {str(args.profile)!r}: file not found")
+    if args.locustfile is not None and not args.locustfile.is_file():
+        raise UsageError(f"--locustfile = {str(args.locustfile)!r}: file not found")
     log_dir = args.log_dir or Path()
-    command = worker_command(args.master_host, args.master_port)
+    own = args.locustfile.resolve() if args.locustfile else None
+    command = worker_command(args.master_host, args.master_port, own)
     env = worker_env(args.profile.resolve() if args.profile else None)
     workers = [
         start_process(f"worker-{i}", command, env, log_dir / f"harness-worker-{i}.log")

@@ -19,7 +19,9 @@ from harness.run.probe import Prober
 from harness.run.run_request import RunRequest, RunState
 from harness.run.scrape import Scrape, Scraper
 from harness.run.service import BundledService
-from models.profile import Stage
+from models.profile import Stage, TargetConfig, TargetMetrics
+
+BUNDLED_TARGET = TargetConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,17 @@ class RunContext:
         if self.request.database_url:
             return self.request.database_url
         return self.service.database_url if self.service is not None else None
+
+    @property
+    def target(self) -> TargetConfig:
+        """What the target offers: the profile's ``[target]`` for a ``--host``; the bundled
+        service's own (the defaults) when the harness started it."""
+        return self.request.profile.target if self.service is None else BUNDLED_TARGET
+
+    @property
+    def metrics(self) -> TargetMetrics | None:
+        """The target's metrics, or None when it has none."""
+        return self.target.metrics if self.target.metrics.url else None
 
     @property
     def headers(self) -> dict[str, str]:

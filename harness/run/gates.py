@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.profile import Slo
-from models.run_records import RequestFigures, SloResult, StageResult
+from models.run_records import EndpointResult, RequestFigures, SloResult, StageResult
 
 # (objective name, its measurement in a stage record, True when it must stay *below* target)
 OBJECTIVES: tuple[tuple[str, Callable[[RequestFigures], float | None], bool], ...] = (
@@ -32,6 +32,17 @@ OBJECTIVES: tuple[tuple[str, Callable[[RequestFigures], float | None], bool], ..
     ("page_p95_ms", lambda record: record.page_p95_ms, True),
     ("error_rate", lambda record: record.error_rate, True),
     ("availability", lambda record: record.availability, False),
+    ("api_p99_ms", lambda record: record.p99_ms, True),
+)
+#: Objectives of the whole run only: a floor on throughput would fail every ramp-up stage.
+OVERALL_ONLY: tuple[tuple[str, Callable[[RequestFigures], float | None], bool], ...] = (
+    ("throughput_min_rps", lambda record: record.throughput_rps, False),
+)
+#: Per-endpoint objectives (``[slo.endpoints."GET /x"]``) and their record fields.
+ENDPOINT_OBJECTIVES: tuple[tuple[str, Callable[[EndpointResult], float | None]], ...] = (
+    ("p95_ms", lambda e: e.p95_ms),
+    ("p99_ms", lambda e: e.p99_ms),
+    ("error_rate", lambda e: e.failure_rate),
 )
 
 
@@ -44,7 +55,9 @@ def evaluate_record(slo: Slo, record: RequestFigures, stage: str | None) -> list
     """Gate one stage record (or the overall record when ``stage`` is None)."""
     results = []
     empty = not record.requests
-    for name, measure, below in OBJECTIVES:
+    for name, measure, below in OBJECTIVES + (OVERALL_ONLY if stage is None else ()):
+        if getattr(slo, name) is None:
+            continue  # an optional objective the profile does not set
         target = float(getattr(slo, name))
         measured = measure(record)
         if empty and name != "availability":
@@ -67,13 +80,40 @@ def evaluate_record(slo: Slo, record: RequestFigures, stage: str | None) -> list
     return results
 
 
-def evaluate(slo: Slo, stages: Sequence[StageResult], overall: RequestFigures) -> list[SloResult]:
-    """Every objective for every stage that had API requests, then overall."""
+def evaluate(
+    slo: Slo,
+    stages: Sequence[StageResult],
+    overall: RequestFigures,
+    endpoints: Sequence[EndpointResult] = (),
+) -> list[SloResult]:
+    """Every objective for every stage that had API requests, then overall, then each
+    endpoint's own (``slo.endpoints``)."""
     results: list[SloResult] = []
     for stage in stages:
         if stage.requests > 0:
             results.extend(evaluate_record(slo, stage, stage.name))
     results.extend(evaluate_record(slo, overall, None))
+    results.extend(evaluate_endpoints(slo, endpoints))
+    return results
+
+
+def evaluate_endpoints(slo: Slo, endpoints: Sequence[EndpointResult]) -> list[SloResult]:
+    """``<figure>[<endpoint>]`` rows (``p95_ms[GET /items/{id}]``), over the whole run; an
+    endpoint the run never called fails its objectives with nothing measured."""
+    by_name = {e.endpoint: e for e in endpoints}
+    results = []
+    for endpoint, objectives in sorted(slo.endpoints.items()):
+        record = by_name.get(endpoint)
+        for figure, measure in ENDPOINT_OBJECTIVES:
+            target = getattr(objectives, figure)
+            if target is None:
+                continue
+            name = f"{figure}[{endpoint}]"
+            if record is None or not record.requests:
+                results.append(SloResult(name, float(target), None, False, None))
+                continue
+            value = float(measure(record) or 0.0)
+            results.append(SloResult(name, float(target), round(value, 6), value < target, None))
     return results
 
 

@@ -2,8 +2,10 @@
 
 Locust's master/worker mode is the distributed engine; this module only starts it, watches it
 and stops it. Every Locust process is ``python -m locust -f journeys/locustfile.py,
-harness/run/locust_plugin.py``, so gevent's monkey-patching never touches the harness process,
-and the plugin (see its docstring) reports back through files in ``run_dir/logs``::
+harness/run/locust_plugin.py`` (with ``--locustfile``, the user's own file and
+harness/run/own_users_plugin.py in place of the journeys), so gevent's monkey-patching never
+touches the harness process, and the plugin (see its docstring) reports back through files in
+``run_dir/logs``::
 
     mode                  processes started here                  who else joins
     local  (workers=0)    one headless Locust process             -
@@ -31,13 +33,18 @@ from typing import IO, Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS_LOCUSTFILE = REPO_ROOT / "journeys" / "locustfile.py"
 PLUGIN_LOCUSTFILE = REPO_ROOT / "harness" / "run" / "locust_plugin.py"
+OWN_USERS_PLUGIN = REPO_ROOT / "harness" / "run" / "own_users_plugin.py"
 
 #: Seconds a user may take to finish its screen when the test stops (Locust --stop-timeout).
 STOP_TIMEOUT_S = 30.0
 
 
-def locustfiles() -> str:
-    return f"{JOURNEYS_LOCUSTFILE},{PLUGIN_LOCUSTFILE}"
+def locustfiles(own: Path | None = None) -> str:
+    """Locust's ``-f``: the bundled journeys, or ``own`` (a user's locustfile) with the
+    plugin that measures its users (harness/run/own_users_plugin.py); then ours."""
+    if own is None:
+        return f"{JOURNEYS_LOCUSTFILE},{PLUGIN_LOCUSTFILE}"
+    return f"{own},{OWN_USERS_PLUGIN},{PLUGIN_LOCUSTFILE}"
 
 
 def _base_env() -> dict[str, str]:
@@ -47,14 +54,15 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def worker_command(master_host: str, master_port: int) -> list[str]:
-    """The command line of one Locust worker joining ``master_host:master_port``."""
+def worker_command(master_host: str, master_port: int, own: Path | None = None) -> list[str]:
+    """The command line of one Locust worker joining ``master_host:master_port`` (``own``: the
+    user's locustfile the master runs)."""
     return [
         sys.executable,
         "-m",
         "locust",
         "-f",
-        locustfiles(),
+        locustfiles(own),
         "--worker",
         "--master-host",
         master_host,
@@ -92,6 +100,8 @@ class SwarmPlan:
     accounts: tuple[tuple[str, int], ...] | None = None
     """Exact seeded accounts per persona (the bundled service's seed plan); None lets the
     journeys derive them from ``seed_scale``, which suits a target seeded elsewhere."""
+    locustfile: Path | None = None
+    """A user's own locustfile in place of the bundled journeys (harness/run/own_locustfile.py)."""
 
     @property
     def distributed(self) -> bool:
@@ -122,6 +132,12 @@ class SwarmPlan:
         return self.logs / "hdr.json"
 
     @property
+    def csv_prefix(self) -> Path:
+        """Locust writes ``<prefix>_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
+        ``_exceptions.csv``."""
+        return self.run_dir / "stats" / "locust"
+
+    @property
     def writes_path(self) -> Path:
         return self.run_dir / "stats" / "writes.jsonl"
 
@@ -131,13 +147,15 @@ class SwarmPlan:
             "-m",
             "locust",
             "-f",
-            locustfiles(),
+            locustfiles(self.locustfile),
             "--headless",
             "--host",
             self.host,
             "--stop-timeout",
             f"{STOP_TIMEOUT_S:g}",
             "--only-summary",
+            "--csv",  # Locust's own CSV (stats, stats history, failures) for CI tools
+            str(self.csv_prefix),
             "--journeys-scale",
             f"{self.scale:g}",
             "--journeys-time-scale",
@@ -262,7 +280,7 @@ class Swarm:
             self.workers.append(
                 start_process(
                     f"worker-{index}",
-                    worker_command("127.0.0.1", plan.master_port),
+                    worker_command("127.0.0.1", plan.master_port, plan.locustfile),
                     worker_env(plan.profile_path),
                     plan.logs / f"worker-{index}.log",
                 )

@@ -32,6 +32,7 @@ from harness.lab.cleanup import DEFAULT_STATE_DIR, reclaim_abandoned
 from harness.run import integrity, reconcile
 from harness.run.chaos import ChaosSession
 from harness.run.context import Observed, RunContext
+from harness.run.junit import write_junit
 from harness.run.lab_plan import LabPlan, plan_lab
 from harness.run.lab_target import LabService
 from harness.run.locust_runner import Swarm, SwarmPlan
@@ -46,9 +47,9 @@ from harness.run.service import (
     ServiceConfig,
     free_port,
     profile_environment,
-    wait_ready,
 )
 from harness.run.speed_reference import SAMPLES_FILE, SpeedReference
+from harness.run.target_check import check_target
 from harness.run.watch import INTERRUPTS, Watch, load_seconds
 from journeys.stages import scaled_stages
 from models.profile import Stage
@@ -83,8 +84,9 @@ def execute(request: RunRequest, progress_stream: TextIO | None = None) -> tuple
     stages = _check_request(request)
     lab = _plan_lab(request)
     if request.host is not None:
-        # Before any load and before any directory: an unreachable target is the whole answer.
-        wait_ready(request.host.rstrip("/"), request.ready_timeout_s)
+        # Before any load and before any directory: an unreachable target is the whole answer,
+        # a refused login or metrics without the named labels a bad profile.
+        check_target(request.host.rstrip("/"), request.profile.target, request.ready_timeout_s)
     run_dir = artifacts.new_run_dir(request.out, request.scenario)
     artifacts.write_text(run_dir / "profile.toml", request.profile.to_toml())
     started_at = artifacts.utc_now()
@@ -141,7 +143,7 @@ def _start_service(
     *,
     with_admin: bool,
     lab: LabPlan | None = None,
-) -> tuple[BundledService, ModelOutputsAhead]:
+) -> tuple[BundledService, ModelOutputsAhead | None]:
     """The bundled service (or the lab in front of it), ready, and the model's side of the
     run, computed while it starts (it needs only the profile and the stages;
     docs/benchmarks.md has what that saves). ``with_admin``: enable /admin/faults with a
@@ -162,13 +164,15 @@ def _start_service(
     )
     try:
         service.launch()
-        ahead = ModelOutputsAhead(
-            request.profile,
-            stages,
-            service_workers=request.service_workers,
-            bundled=True,
-            plan_profile=request.plan_profile,
-        )
+        ahead = None
+        if request.own_users is None:  # the model predicts the bundled journeys only
+            ahead = ModelOutputsAhead(
+                request.profile,
+                stages,
+                service_workers=request.service_workers,
+                bundled=True,
+                plan_profile=request.plan_profile,
+            )
         service.wait_until_ready()
     except TargetUnreachable as exc:
         _write_failed_start(request, run_dir, started_at, str(exc))
@@ -199,6 +203,7 @@ def _write_failed_start(
         exit_code=int(ExitCode.UNREACHABLE),
     )
     artifacts.write_run(run_dir, run, contract_only=True)
+    write_junit(run_dir, run)  # CI sees the failed start as a failed case
 
 
 def _with_target(
@@ -214,18 +219,20 @@ def _with_target(
     before = _scrape_or_none(run, clock(), state, "before the load")
     baseline = _integrity_baseline(run.database_url, state)
     plan = _swarm_plan(run)
-    prober = Prober(run.host, clock)
+    prober = Prober(run.host, clock, path=run.target.health_path)
     scraper = Scraper(
         run.host,
         clock,
         interval_s=2.0,
         headers=run.headers,
+        spec=run.target.metrics,
         fetch=run.service.scrape if run.service is not None else None,
     )
     if before is not None:
         scraper.scrapes.append(before)
     prober.start()
-    scraper.start()
+    if run.metrics is not None:
+        scraper.start()
     swarm = Swarm(plan)
     with Progress(run.request.scenario, len(run.stages), stream=progress_stream) as progress:
         _announce(run, plan, progress)
@@ -284,7 +291,10 @@ def _swarm_plan(run: RunContext) -> SwarmPlan:
         window_s=3.0 if distributed else 2.0,
         expect_workers_max_wait_s=request.expect_workers_max_wait_s,
         seed=request.seed,
-        accounts=run.service.seeded_accounts() if run.service is not None else None,
+        accounts=run.service.seeded_accounts()
+        if run.service is not None and request.own_users is None
+        else None,
+        locustfile=None if request.own_users is None else request.own_users.path,
     )
 
 
@@ -336,10 +346,12 @@ def _run_load(run: RunContext, watch: Watch) -> None:
 
 
 def _scrape_or_none(run: RunContext, t_s: float, state: RunState, when: str) -> Scrape | None:
+    if run.metrics is None:
+        return None  # said once, in run.json's skipped (harness/run/target_check.py)
     try:
         if run.service is not None:
             return run.service.scrape(t_s)
-        return fetch_metrics(run.host, t_s, headers=run.headers)
+        return fetch_metrics(run.host, t_s, headers=run.headers, spec=run.metrics)
     except Exception as exc:  # an unscrapeable service only costs the reconciliation
         state.notes.append(f"/metrics could not be scraped {when}: {type(exc).__name__}: {exc}")
         return None

@@ -31,9 +31,12 @@ from harness.run import alerts as alert_rules
 from harness.run import gates, integrity, reconcile, summary
 from harness.run.context import Observed, RunContext
 from harness.run.final_report import FinalReport, read_final_report
+from harness.run.junit import write_junit
 from harness.run.model_outputs import write_model_outputs
+from harness.run.own_locustfile import SKIPPED
 from harness.run.run_request import RunState
 from harness.run.scrape import delta_requests
+from harness.run.target_check import NO_METRICS
 from journeys.hdr import HistogramSet
 from journeys.run import read_histograms
 from journeys.writelog import WriteRecord as LoggedWrite
@@ -80,7 +83,7 @@ def conclude(run: RunContext, observed: Observed) -> int:
     """Write every artifact of the run and return its exit code (module docstring)."""
     final, histograms = _completeness(run, observed)
     measured = _records(run, observed, final, histograms)
-    server_vs_client = _reconciliation(observed, histograms)
+    server_vs_client = _reconciliation(run, observed, histograms)
     audit = _audit(run, observed)
     judged = _gates(run, observed, measured, audit)
     _write(run, _summary(run, observed, measured, audit, server_vs_client, judged))
@@ -199,13 +202,19 @@ def _records(
 # --- audit ------------------------------------------------------------------------------------
 
 
-def _reconciliation(observed: Observed, histograms: HistogramSet) -> ServerVsClient:
+def _reconciliation(
+    run: RunContext, observed: Observed, histograms: HistogramSet
+) -> ServerVsClient:
     """Client against server counts; counts that differ make the run incomplete."""
     state = observed.state
+    if run.metrics is None:
+        return reconcile.unavailable(NO_METRICS["server_vs_client"])
     if observed.before is None or observed.after is None:
         return reconcile.unavailable("; ".join(state.notes) or "no scrape")
     client = summary.client_counts(histograms)
-    result = reconcile.reconcile(client, delta_requests(observed.before, observed.after))
+    own_paths = frozenset({run.target.ready_path, run.target.health_path, run.metrics.url})
+    server = delta_requests(observed.before, observed.after, own_paths)
+    result = reconcile.reconcile(client, server)
     if not result.match and client and _killed_instance_explains(observed, result):
         missing = result.client_total - result.server_total
         state.notes.append(
@@ -234,6 +243,8 @@ def _killed_instance_explains(observed: Observed, result: ServerVsClient) -> boo
 
 def _audit(run: RunContext, observed: Observed) -> IntegrityAudit:
     """The lost-write audit of the journeys' write log against the database."""
+    if run.request.own_users is not None:
+        return integrity.not_checked(SKIPPED["integrity"])
     writes_path = observed.swarm.plan.writes_path
     try:
         log = read_write_log(writes_path) if writes_path.exists() else []
@@ -274,7 +285,7 @@ def _gates(
     """The ``slo`` rows and the alerts; from them and the reasons, the exit code."""
     request, state = run.request, observed.state
     profile = request.profile
-    slo = gates.evaluate(profile.slo, measured.stages, measured.overall)
+    slo = gates.evaluate(profile.slo, measured.stages, measured.overall, measured.endpoints)
     if profile.scenarios[request.scenario].fault is not None:
         # A chaos run breaks the steady-state objectives on purpose; they are recorded for the
         # reader but its own gates (error budget, recovery, drain, integrity) decide.
@@ -351,9 +362,9 @@ def _summary(
         stages=tuple(measured.stages),
         overall=measured.overall,
         endpoints=tuple(measured.endpoints),
-        persona_mix=_persona_mix(
-            request.profile, measured.final.user_classes if measured.final else {}
-        ),
+        persona_mix=PersonaMix({}, {})
+        if request.own_users is not None
+        else _persona_mix(request.profile, measured.final.user_classes if measured.final else {}),
         slo=tuple(judged.slo),
         alerts=tuple(judged.alerts),
         alerts_not_evaluated=tuple(judged.alerts_not_evaluated),
@@ -373,7 +384,16 @@ def _summary(
         lab=None
         if run.service is None
         else run.service.lab_record(server_vs_client.client_total, observed.before, observed.after),
+        skipped=_skipped(run),
     )
+
+
+def _skipped(run: RunContext) -> dict[str, str]:
+    """The checks this run cannot make, with why: your own users, a target without metrics."""
+    skipped = dict(SKIPPED) if run.request.own_users is not None else {}
+    if run.metrics is None:
+        skipped.update(NO_METRICS)
+    return skipped
 
 
 def _write(run: RunContext, summary_record: Run) -> None:
@@ -381,6 +401,17 @@ def _write(run: RunContext, summary_record: Run) -> None:
     the terminal too."""
     request = run.request
     artifacts.write_run(run.run_dir, summary_record)
+    write_junit(run.run_dir, summary_record)
+    if request.own_users is None:  # the model predicts the bundled journeys only
+        _write_model_outputs(run)
+    if request.report:
+        artifacts.render_report(run.run_dir, request.baseline)
+    for warning in summary_record.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def _write_model_outputs(run: RunContext) -> None:
+    request = run.request
     write_model_outputs(
         run.run_dir,
         request.profile,
@@ -391,10 +422,6 @@ def _write(run: RunContext, summary_record: Run) -> None:
         plan_profile=request.plan_profile,
         plan=request.no_plan_reason is None,
     )
-    if request.report:
-        artifacts.render_report(run.run_dir)
-    for warning in summary_record.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _unreliable_warning(profile: Profile, cpu_max: float) -> str:

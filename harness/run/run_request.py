@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.run.lab_plan import LabRequest
+from harness.run.own_locustfile import OwnLocustfile
 from models.profile import Profile
 from models.run_records import ChaosResult, SloResult
 
@@ -52,6 +53,11 @@ class RunRequest:
     lab: LabRequest | None = None
     """Run the service as the lab (K instances behind HAProxy, docs/lab.md); None: one
     process, as always."""
+    own_users: OwnLocustfile | None = None
+    """A user's own locustfile (checked) in place of the bundled journeys; what needs the
+    journeys is then skipped with the reason (harness/run/own_locustfile.py, ``SKIPPED``)."""
+    baseline: Path | None = None
+    """An earlier run directory the report compares with (``--baseline``)."""
     report: bool = True
     """Render ``report.html`` at the end; False (``--no-report``) leaves the rendering (seconds:
     docs/benchmarks.md, "Reports") to a later ``harness report RUN_DIR``, which renders the

@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from models.profile import TargetMetrics
+
 Scrape = dict[str, Any]
 """One snapshot, as written to ``server.json``."""
 
@@ -48,11 +50,18 @@ def _route_entry(routes: dict[str, dict[str, float]], method: str, route: str) -
     return routes[key]
 
 
-def parse_metrics(text: str, t_s: float) -> Scrape:
+#: node_exporter's CPU modes that are not work.
+IDLE_MODES = frozenset({"idle", "iowait"})
+BUNDLED_METRICS = TargetMetrics()
+
+
+def parse_metrics(text: str, t_s: float, spec: TargetMetrics = BUNDLED_METRICS) -> Scrape:
     """Turn one Prometheus exposition into a scrape record at ``t_s`` seconds into the run.
 
-    Unknown metric families are ignored, missing ones stay 0, so a service that exposes only
-    part of the contract still scrapes (the reconciliation then says what it could not check).
+    ``spec`` names the request counter, its labels and the CPU counter (the profile's
+    ``[target.metrics]``; the bundled service's by default). Unknown metric families are
+    ignored, missing ones stay 0, so a service that exposes only part of the contract still
+    scrapes (the reconciliation then says what it could not check).
     """
     routes: dict[str, dict[str, float]] = {}
     record: Scrape = {
@@ -64,61 +73,100 @@ def parse_metrics(text: str, t_s: float) -> Scrape:
         "routes": routes,
     }
     scalar = {
-        "process_cpu_seconds_total": "cpu_seconds",
         "db_pool_connections_in_use": "pool_in_use",
         "db_pool_connections_waiting": "pool_waiting",
         "db_pool_size": "pool_size",
     }
     per_route = {
-        "http_request_cpu_seconds_total": "cpu_seconds",
+        spec.route_cpu_metric: "cpu_seconds",
         "http_request_db_seconds_total": "db_seconds",
         "http_request_duration_seconds_sum": "duration_seconds",
     }
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             name, labels, value = sample.name, sample.labels, float(sample.value)
-            if name in scalar:
+            if name == spec.cpu_metric:
+                if labels.get("mode") not in IDLE_MODES:
+                    record["cpu_seconds"] += value
+            elif name in scalar:
                 record[scalar[name]] += value
-            elif name == "http_requests_total":
-                route, method = labels.get("route", ""), labels.get("method", "")
-                entry = _route_entry(routes, method, route)
-                entry["requests"] += value
-                status = labels.get("status", "")
-                if status.startswith("5"):
-                    entry["errors"] += value
-                elif status.startswith("4"):
-                    entry["client_errors"] += value
+            elif name == spec.requests_metric:
+                _count_request(routes, spec, labels, value)
             elif name in per_route:
-                route, method = labels.get("route", ""), labels.get("method", "")
+                route, method = labels.get(spec.route_label, ""), labels.get(spec.method_label, "")
                 _route_entry(routes, method, route)[per_route[name]] += value
     return record
 
 
+def _count_request(
+    routes: dict[str, dict[str, float]],
+    spec: TargetMetrics,
+    labels: Mapping[str, str],
+    value: float,
+) -> None:
+    route, method = labels.get(spec.route_label, ""), labels.get(spec.method_label, "")
+    entry = _route_entry(routes, method.upper(), route)
+    entry["requests"] += value
+    status = labels.get(spec.status_label, "")
+    if status.startswith("5"):
+        entry["errors"] += value
+    elif status.startswith("4"):
+        entry["client_errors"] += value
+
+
+def counter_labels(text: str, spec: TargetMetrics) -> set[str] | None:
+    """The label names on the request counter's samples; None when the exposition has no
+    sample of the counter at all."""
+    seen: set[str] | None = None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == spec.requests_metric:
+                seen = (seen or set()) | set(sample.labels)
+    return seen
+
+
+def metrics_url(host: str, spec: TargetMetrics = BUNDLED_METRICS) -> str:
+    """The metrics' URL: ``spec.url`` if absolute, else a path on ``host``."""
+    if spec.url.startswith(("http://", "https://")):
+        return spec.url
+    return f"{host.rstrip('/')}{spec.url}"
+
+
 def fetch_metrics(
-    host: str, t_s: float, timeout_s: float = 5.0, headers: Mapping[str, str] | None = None
+    host: str,
+    t_s: float,
+    timeout_s: float = 5.0,
+    headers: Mapping[str, str] | None = None,
+    spec: TargetMetrics = BUNDLED_METRICS,
 ) -> Scrape:
-    """GET ``{host}/metrics`` and parse it. Raises ``httpx.HTTPError`` when it cannot.
+    """GET the metrics (``{host}/metrics`` by default) and parse them. Raises
+    ``httpx.HTTPError`` when it cannot.
 
     ``headers`` carries ``Authorization: Bearer <ADMIN_TOKEN>`` for a service that has one.
     """
-    response = httpx.get(f"{host.rstrip('/')}/metrics", timeout=timeout_s, headers=headers)
+    response = httpx.get(metrics_url(host, spec), timeout=timeout_s, headers=headers)
     response.raise_for_status()
-    return parse_metrics(response.text, t_s)
+    return parse_metrics(response.text, t_s, spec)
 
 
-def workload_requests(scrape: Scrape) -> dict[str, float]:
-    """Requests per ``"METHOD /route"`` in a scrape, without the harness's own routes."""
+def workload_requests(scrape: Scrape, own: frozenset[str] = frozenset()) -> dict[str, float]:
+    """Requests per ``"METHOD /route"`` in a scrape, without the harness's own routes (and
+    ``own``: a target's readiness, health and metrics paths)."""
+    skip = HARNESS_ROUTES | own
     return {
         endpoint: entry["requests"]
         for endpoint, entry in scrape["routes"].items()
-        if endpoint.partition(" ")[2] not in HARNESS_ROUTES
+        if endpoint.partition(" ")[2] not in skip
     }
 
 
-def delta_requests(before: Scrape, after: Scrape) -> dict[str, int]:
-    """Requests per endpoint counted by the service between two scrapes."""
-    start = workload_requests(before)
-    end = workload_requests(after)
+def delta_requests(
+    before: Scrape, after: Scrape, own: frozenset[str] = frozenset()
+) -> dict[str, int]:
+    """Requests per endpoint counted by the service between two scrapes (``own``: paths of
+    the harness's own requests to leave out, beside :data:`HARNESS_ROUTES`)."""
+    start = workload_requests(before, own)
+    end = workload_requests(after, own)
     deltas = {key: round(value - start.get(key, 0.0)) for key, value in end.items()}
     return {key: value for key, value in deltas.items() if value != 0}
 
@@ -136,6 +184,7 @@ class Scraper:
     clock: Callable[[], float]
     interval_s: float = 2.0
     headers: Mapping[str, str] = field(default_factory=dict)
+    spec: TargetMetrics = BUNDLED_METRICS
     fetch: Callable[[float, float], Scrape] | None = None
     """Reads a scrape at ``(t_s, timeout_s)`` instead of ``GET {host}/metrics`` (the lab sums
     its instances')."""
@@ -154,7 +203,11 @@ class Scraper:
                 record = self.fetch(self.clock(), timeout_s)
             else:
                 record = fetch_metrics(
-                    self.host, self.clock(), timeout_s=timeout_s, headers=self.headers
+                    self.host,
+                    self.clock(),
+                    timeout_s=timeout_s,
+                    headers=self.headers,
+                    spec=self.spec,
                 )
         except (httpx.HTTPError, ValueError) as exc:
             with self._lock:

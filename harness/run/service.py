@@ -57,7 +57,13 @@ class ServiceConfig:
     redis_url: str | None = None
     """Used when ``workers > 1``; default ``$REDIS_URL`` or the loopback Redis."""
     port: int = 0
-    """0 picks a free loopback port."""
+    """0 picks a free port on :attr:`host`."""
+    host: str = "127.0.0.1"
+    """The address the service listens on: loopback, unless other machines (or network
+    namespaces) send the load."""
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    """Peers whose ``X-Forwarded-For`` the service believes: the load generators' addresses,
+    so that each simulated user is rate-limited as its own client."""
     ready_timeout_s: float = 60.0
     cpu_affinity: frozenset[int] | None = None
     """CPUs the service may run on (Linux); its worker processes inherit them."""
@@ -102,8 +108,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, timeout_s: float, alive: object = None) -> None:
-    """Poll ``{url}/health/ready`` until it answers 200; TargetUnreachable after ``timeout_s``.
+def wait_ready(
+    url: str, timeout_s: float, alive: object = None, path: str = "/health/ready"
+) -> None:
+    """Poll ``{url}{path}`` until it answers 200; TargetUnreachable after ``timeout_s``.
 
     ``alive`` (a ``subprocess.Popen``) makes the wait end at once when the process exits.
     """
@@ -113,10 +121,10 @@ def wait_ready(url: str, timeout_s: float, alive: object = None) -> None:
         if isinstance(alive, subprocess.Popen) and alive.poll() is not None:
             raise ServiceFailed(f"the service exited with code {alive.returncode} before ready")
         try:
-            response = httpx.get(f"{url}/health/ready", timeout=2.0)
+            response = httpx.get(f"{url}{path}", timeout=2.0)
             if response.status_code == 200:
                 return
-            last = f"/health/ready answered {response.status_code}: {response.text[:200]}"
+            last = f"{path} answered {response.status_code}: {response.text[:200]}"
         except httpx.HTTPError as exc:
             last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.2)
@@ -146,7 +154,7 @@ class BundledService:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.config.host}:{self.port}"
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -171,12 +179,12 @@ class BundledService:
             self.database_url = f"sqlite:///{Path(self._tmp.name) / 'marketplace.db'}"
         if config.seed:
             self._seed()
-        self.port = config.port or free_port()
+        self.port = config.port or free_port(config.host)
         env = dict(os.environ)
         env.update(
             {
                 "DEV_MODE": "1",
-                "TRUSTED_PROXIES": "127.0.0.1",
+                "TRUSTED_PROXIES": ",".join(config.trusted_proxies),
                 "DATABASE_URL": self.database_url,
                 "PYTHONUNBUFFERED": "1",
             }
@@ -197,7 +205,7 @@ class BundledService:
             "target_app",
             "serve",
             "--host",
-            "127.0.0.1",
+            config.host,
             "--port",
             str(self.port),
             "--workers",

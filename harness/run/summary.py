@@ -93,6 +93,7 @@ def figures(
         page_p95_ms=rounded(histograms.summarize(pages).p95_ms) if pages else None,
         throughput_rps=rounded(requests / elapsed if elapsed > 0 else 0.0),
         availability=rounded(availability(probes, start_s, end_s), 6),
+        p999_ms=rounded(s.p999_ms) if s is not None else 0.0,
     )
 
 
@@ -149,6 +150,7 @@ def endpoint_records(histograms: HistogramSet) -> list[EndpointResult]:
                 p95_ms=rounded(s.p95_ms),
                 p99_ms=rounded(s.p99_ms),
                 max_ms=rounded(s.max_ms),
+                p999_ms=rounded(s.p999_ms),
             )
         )
     return records

@@ -112,6 +112,13 @@ def read_measured(run_dir: Path) -> list[MeasuredLevel]:
     return measured_levels(run, scrapes, series, read_samples(run_dir / SAMPLES_FILE))
 
 
+def incomplete_reasons(run_dir: Path) -> list[str]:
+    """Why the run's own run.json says it is incomplete (empty when it says nothing)."""
+    path = run_dir / "run.json"
+    reasons = _read(path).get("incomplete_reasons", []) if path.exists() else []
+    return [str(reason) for reason in reasons] or ["no reason recorded"]
+
+
 def run_complete(run_dir: Path) -> bool:
     """Whether the run's own run.json says it is complete (False when there is none)."""
     path = run_dir / "run.json"

@@ -156,6 +156,14 @@ def paired_stages(
     return _paired(loads, settings, login_cpu_ms)
 
 
+def held_load_stages(
+    users: int, settings: ValidationSettings, login_cpu_ms: float = 0.0
+) -> list[Stage]:
+    """One load held: ``users`` settled (the ramp, their logins, at least ``min_settle_s``),
+    then measured for ``min_measure_s``; for a load no model predicted a settling time for."""
+    return _paired([(users, 0.0, settings.min_measure_s)], settings, login_cpu_ms)
+
+
 def pilot_stages(settings: ValidationSettings, login_cpu_ms: float = 0.0) -> list[Stage]:
     """The pilot: ``pilot_users`` settled, then measured for ``pilot_s`` seconds."""
     return _paired([(settings.pilot_users, 0.0, settings.pilot_s)], settings, login_cpu_ms)

@@ -13,6 +13,8 @@ Layout::
         <stamp>-step-3/ ...    the capacity probe when asked for, then each trial's runs; a
                                trial's first run holds trial.json and the report that puts its
                                prediction beside its measurement
+        lab/calibration.toml   --lab: the demands of one lab instance under its CPU limit,
+                               then the lab's pilot, calibration and K-1, K, K+1 runs
 """
 
 from __future__ import annotations
@@ -25,26 +27,17 @@ from typing import TextIO
 
 from harness import artifacts
 from harness.exit_codes import ExitCode
+from harness.validate.decision_trial import decide_on_the_lab
 from harness.validate.fit import (
     Calibrated,
     CalibratedModel,
     Models,
-    calibrate,
     fit_curve,
     fit_models,
-    light_stages,
-    login_cpu_ms,
     probe_point,
 )
-from harness.validate.measure import read_measured
-from harness.validate.plan import (
-    calibration_stages,
-    calibration_users,
-    pilot_stages,
-    probe_stages,
-    validation_profile,
-    with_step_stages,
-)
+from harness.validate.light import LightCalibration, calibrate_light
+from harness.validate.plan import probe_stages, validation_profile, with_step_stages
 from harness.validate.runs import Runs, pinned_cpus
 from harness.validate.settings import (
     CALIBRATION_CPU_LIMIT,
@@ -55,11 +48,10 @@ from harness.validate.settings import (
     ValidationSettings,
 )
 from harness.validate.trial import Trial, far_beyond, held_out_mix, held_out_think
-from models.calibration import CalibrationError
 from models.profile import Profile
 from models.validation_records import ProbeRecord, TrialResult, ValidationDocument
 
-__all__ = ["TRIAL_FILE", "ValidationOutcome", "protocol", "validate"]
+__all__ = ["TRIAL_FILE", "LabMode", "ValidationOutcome", "protocol", "validate"]
 
 #: The file a trial's first run holds: the trial's result, which its report shows.
 TRIAL_FILE = "trial.json"
@@ -78,6 +70,15 @@ def protocol(settings: ValidationSettings) -> dict[str, object]:
         "judged_fit": fit,
         "probe": "diagnostic only, never judged" if settings.capacity_probe else "not run",
     }
+
+
+@dataclass(frozen=True)
+class LabMode:
+    """``--lab``: the instance decision on the lab (:mod:`harness.validate.decision_trial`)."""
+
+    database_url: str | None
+    only: bool = False
+    """``--lab-only``: the decision alone, without the single-instance trials."""
 
 
 @dataclass
@@ -105,9 +106,10 @@ def validate(
     *,
     pin: bool = True,
     log: TextIO = sys.stdout,
+    lab: LabMode | None = None,
 ) -> ValidationOutcome:
     """Calibrate at light load, predict the trials, measure them, compare (module docstring);
-    Ctrl-C keeps what finished."""
+    with ``lab``, also the instance decision on the lab. Ctrl-C keeps what finished."""
     directory = artifacts.unique_dir(out, "validate")  # holds runs, not a run itself
     document = ValidationDocument(
         started_at=artifacts.iso(artifacts.utc_now()),
@@ -121,7 +123,19 @@ def validate(
             document.cpu_pinning = pinning.to_json()
             outcome.save()
             runs = Runs(directory, pinning, settings.seed_scale)
-            _validate(profile, settings, runs, outcome, log)
+            if lab is None or not lab.only:
+                _validate(profile, settings, runs, outcome, log)
+            if lab is not None:
+                decide_on_the_lab(
+                    profile,
+                    settings,
+                    runs,
+                    lab.database_url,
+                    outcome.document,
+                    outcome.directory,
+                    outcome.save,
+                    log,
+                )
     except KeyboardInterrupt:
         document.incomplete("interrupted (Ctrl-C); the runs so far are kept")
     return _finish(outcome)
@@ -165,63 +179,23 @@ def _calibrate(
     outcome: ValidationOutcome,
     log: TextIO,
 ) -> tuple[Models, Calibrated] | None:
-    """The pilot, the light calibration, and the models and demands they give (None, with
-    the reason in the document, when either run gave nothing to calibrate on)."""
+    """The pilot, the light calibration of the pinned service, and the models and demands
+    they give (None, with the reason in the document, when either run gave nothing)."""
     document = outcome.document
-    record = document.calibration
-    record.cpu_limit = CALIBRATION_CPU_LIMIT
-    cpu_per_user = _pilot(profile, settings, runs, outcome, log)
-    if cpu_per_user is None:
+    into = LightCalibration(
+        document.calibration,
+        cpu_cores=1.0,
+        directory=outcome.directory,
+        label="",
+        incomplete=document.incomplete,
+        warn=document.warnings.append,
+        save=outcome.save,
+    )
+    calibration = calibrate_light(profile, settings, runs, into, log)
+    if calibration is None or document.calibration.run is None:
         return None
-    users = calibration_users(cpu_per_user, settings)
-    print(f"validate: calibration, {users} users (light load only)", file=log)
-    stages = calibration_stages(users, settings, login_cpu_ms(profile))
-    result = runs.step(with_step_stages(profile, stages))
-    record.run = None if result.directory is None else str(result.directory)
-    if result.code == ExitCode.UNREACHABLE or result.directory is None:
-        document.incomplete("the calibration run did not complete")
-        return None
-    try:
-        calibration = calibrate(result.directory, profile)
-    except CalibrationError as exc:
-        document.incomplete(f"the calibration run gave nothing to calibrate on: {exc}")
-        return None
-    record.stages, record.used_users = light_stages(result.directory, CALIBRATION_CPU_LIMIT)
-    over = [s.users for s in record.stages if s.users not in record.used_users]
-    if over:
-        document.warnings.append(
-            f"calibration stages at {over} users ran over {CALIBRATION_CPU_LIMIT:.0%} CPU (or "
-            "had no CPU figure) and were left out of the fit"
-        )
-    calibration.write(outcome.directory)
-    outcome.save()
-    return _models(result.directory, calibration, settings, outcome), calibration
-
-
-def _pilot(
-    profile: Profile,
-    settings: ValidationSettings,
-    runs: Runs,
-    outcome: ValidationOutcome,
-    log: TextIO,
-) -> float | None:
-    """The pilot stage's CPU per user, which sizes the calibration (None: reason recorded)."""
-    document = outcome.document
-    print(f"validate: pilot, {settings.pilot_users} users", file=log)
-    stages = pilot_stages(settings, login_cpu_ms(profile))
-    result = runs.step(with_step_stages(profile, stages))
-    document.calibration.pilot_run = None if result.directory is None else str(result.directory)
-    if result.directory is None or not result.wrote_run_json:
-        document.incomplete("the pilot run did not complete")
-        return None
-    levels = read_measured(result.directory)
-    cpu = levels[-1].cpu_utilization if levels else None
-    if not cpu:
-        document.incomplete("the pilot run measured no service CPU (two scrapes are needed)")
-        return None
-    document.calibration.pilot_cpu_per_user = cpu / settings.pilot_users
-    outcome.save()
-    return document.calibration.pilot_cpu_per_user
+    run_dir = Path(document.calibration.run)
+    return _models(run_dir, calibration, settings, outcome), calibration
 
 
 def _models(
@@ -316,6 +290,11 @@ def _finish(outcome: ValidationOutcome) -> ValidationOutcome:
             document.incomplete(reason)
         if not trial.runs:
             document.incomplete(f"the {trial.name} made no run")
+    decision = document.decision
+    if decision is not None and decision.right is None:
+        document.incomplete(
+            f"the instance decision was not judged: {decision.reason or 'a run failed'}"
+        )
     document.complete = not document.incomplete_reasons
     document.finished_at = artifacts.iso(artifacts.utc_now())
     outcome.save()

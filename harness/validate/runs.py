@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.exit_codes import ExitCode
+from harness.run.lab_plan import LabRequest
 from harness.run.orchestrate import INTERRUPTS, execute
 from harness.run.run_request import RunRequest
 from harness.validate.fit import SERVICE_WORKERS
@@ -108,10 +109,34 @@ class Runs:
     pinning: CpuPinning
     seed_scale: float
     plan: Profile | None = None
+    lab: LabRequest | None = None
+    """Run the service as the lab (docs/lab.md) instead of one pinned process."""
+    database_url: str | None = None
+    """The runs' database (None: a fresh SQLite file each)."""
 
     def planning(self, launch: Profile) -> Runs:
         """These runs, each planning the launch for ``launch`` from now on."""
         return dataclasses.replace(self, plan=launch)
+
+    def on_lab(self, lab: LabRequest, database_url: str | None) -> Runs:
+        """These runs on the lab ``lab`` describes, on ``database_url``. The lab places its
+        instances on the service's cores itself, so the pinning stays out of its way."""
+        return dataclasses.replace(self, lab=lab, database_url=database_url)
+
+    @contextlib.contextmanager
+    def _lab_places_itself(self) -> Iterator[None]:
+        """On the lab, every core for the run: the lab pins each part it starts (instances and
+        PostgreSQL on the service's cores, the rest on the others), while a process still
+        pinned to the load generator's cores would hand that pinning down to all of them."""
+        if self.lab is None or not self.pinning.pinned:
+            yield
+            return
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {*self.pinning.service_cpus, *self.pinning.load_generator_cpus})
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, before)
 
     def step(self, profile: Profile) -> RunResult:
         """Run ``profile``'s ``step`` scenario; raise KeyboardInterrupt after a Ctrl-C."""
@@ -121,11 +146,18 @@ class Runs:
             out=self.directory,
             service_workers=SERVICE_WORKERS,
             seed_scale=self.seed_scale,
-            service_cpus=frozenset(self.pinning.service_cpus) if self.pinning.pinned else None,
+            service_cpus=(
+                frozenset(self.pinning.service_cpus)
+                if self.pinning.pinned and self.lab is None
+                else None
+            ),
+            lab=self.lab,
+            database_url=self.database_url,
             plan_profile=self.plan,
             no_plan_reason=None if self.plan is not None else NO_PLAN_YET,
         )
-        code, run_dir = execute(request, progress_stream=sys.stderr)
+        with self._lab_places_itself():
+            code, run_dir = execute(request, progress_stream=sys.stderr)
         if INTERRUPTS.count:
             raise KeyboardInterrupt
         return RunResult(code, run_dir)

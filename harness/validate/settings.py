@@ -94,6 +94,9 @@ class ValidationSettings:
     """Runs of the far-beyond trial always made, each on a freshly started service."""
     max_replications: int = 4
     """Its runs at most; those past ``replications`` only while the noise demands them."""
+    decision_instances: int = 3
+    """``--lab``: the instance decision is tested at the load for which the planner names this
+    many lab instances (K); K-1, K and K+1 are measured."""
     replication_spread: float = 0.5
     """Another replication while a judged level spreads more than this fraction of the goal of
     CPU or mean response time."""
@@ -107,6 +110,8 @@ class ValidationSettings:
         _check_targets("calibration_cpu_targets", calibration, CALIBRATION_CPU_LIMIT)
         _check_targets("extrapolation_cpu_targets", self.extrapolation_cpu_targets, 1.0)
         _check_targets("holdout_cpu_targets", self.holdout_cpu_targets, 1.0, allow_empty=True)
+        if self.decision_instances < 2:
+            raise ValueError(f"decision_instances must be >= 2, got {self.decision_instances}")
         if any(not f > 1 for f in self.beyond_factors):
             raise ValueError(f"beyond_factors must each be > 1, got {self.beyond_factors}")
         if not self.holdout_think_factor > 0 or self.holdout_think_factor == 1:

@@ -116,9 +116,46 @@ def _calibration_line(calibration: Mapping[str, Any]) -> str:
     )
 
 
+def format_decision(decision: Mapping[str, Any]) -> list[str]:
+    """The instance decision: the planner's K at its load, then each count predicted and
+    measured (p95 and CPU per instance, held or broken)."""
+    planned = decision.get("planned")
+    if not planned:
+        return [f"-- instance decision: not planned ({decision.get('reason') or 'no reason'})"]
+    right = {True: "RIGHT", False: "WRONG", None: "not judged"}[decision.get("right")]
+    lines = [
+        f"-- instance decision on the lab: {planned['users']} users, the planner names "
+        f"{planned['instances']} instances of {planned['cpu_limit']:g} cores "
+        f"(objective p95 {planned['p95_objective_ms']:g} ms, CPU target "
+        f"{planned['cpu_target']:.0%}): {right}",
+        "   instances  predicted p95  CPU/inst  holds   measured p95  CPU/inst  holds",
+    ]
+    measured = {m["instances"]: m for m in decision.get("measured", [])}
+    for predicted in planned["predicted"]:
+        count = predicted["instances"]
+        got = measured.get(count, {})
+        lines.append(
+            f"   {count:>9}  {_num(predicted.get('p95_ms'), '{:.0f} ms'):>13}  "
+            f"{_num(predicted.get('cpu_per_instance'), '{:.0%}'):>8}  "
+            f"{_held(predicted.get('holds')):>5}   "
+            f"{_num(got.get('p95_ms'), '{:.0f} ms'):>12}  "
+            f"{_num(got.get('cpu_per_instance'), '{:.0%}'):>8}  {_held(got.get('holds')):>5}"
+        )
+    return lines
+
+
+def _held(holds: object) -> str:
+    if holds is None:
+        return "n/a"
+    return "yes" if holds else "no"
+
+
 def format_document(document: Mapping[str, Any]) -> str:
     """The whole validation: the calibration, every trial, the verdict and the warnings."""
-    lines = [_calibration_line(document.get("calibration") or {})]
+    calibration = document.get("calibration") or {}
+    # --lab-only calibrates the lab instance alone: no single-instance line to show
+    ran = calibration.get("pilot_run") or calibration.get("stages")
+    lines = [_calibration_line(calibration)] if ran else []
     for trial in document.get("trials", []):
         lines.append(format_trial(trial))
     probe = document.get("probe")
@@ -129,9 +166,13 @@ def format_document(document: Mapping[str, Any]) -> str:
             f"{_num(probe.get('cpu_utilization'), '{:.0%}')} CPU; probe-informed capacity "
             f"{_num(probe.get('probe_informed_saturation_rps'), '{:.0f}')} req/s"
         )
+    decision = document.get("decision")
+    if decision:
+        lines.extend(format_decision(decision))
     summary = document.get("summary") or {}
     misses = summary.get("misses", [])
     verdict = "every judged goal met" if summary.get("goals_met") else f"{len(misses)} miss(es)"
     lines.append(f"verdict: {verdict}")
+    lines.extend(f"  miss: {miss}" for miss in misses)
     lines.extend(f"warning: {text}" for text in document.get("warnings", []))
     return "\n".join(lines)

@@ -26,18 +26,22 @@ run produces and the one MVA predicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from models.catalogue import PERSONAS, STEPS, Endpoint, PersonaName
+from models.catalogue import LOGIN_CALLS, PERSONAS, STEPS, Endpoint, PersonaName
 from models.errors import ParameterError
 from models.profile import Profile
+from models.sessions import StagedUsers, login_rate, rush_joining
+from models.topology import Target, Topology
 from models.workload import step_probabilities, workloads
 
 __all__ = [
     "ArrivalBatch",
     "DayCurve",
+    "Online",
     "RequestMix",
     "ServiceDraws",
     "open_arrivals",
@@ -107,6 +111,11 @@ class RequestMix:
         pair_persona: (K,) persona index of each pair (into ``personas``).
         pair_endpoint: (K,) endpoint index of each pair.
         pair_rate: (K,) requests per second per concurrent user (of the whole mix).
+        pair_cpu_s, pair_db_s, pair_target: (K,) the pair's route through the topology
+            (:class:`~models.topology.Route`): worker time at the CPU limit, database time,
+            and where it is spent (``Target``: -1 cache, 0 primary, 1 a replica). A
+            (persona, endpoint) pair appears once per route, its rate split by the route's
+            probability.
         rate_limited: (K,) fraction of each pair's requests the rate limiter rejects: the
             part of a persona's mean per-user rate above its per-minute limit (0 by default:
             users who think for 20-45 s send a few requests a minute).
@@ -122,6 +131,17 @@ class RequestMix:
     rate_limited: FloatArray
     limit_per_minute: tuple[int, ...]
     """Per persona: the rate limit tier that applies to its users (requests per minute)."""
+    pair_cpu_s: FloatArray
+    pair_db_s: FloatArray
+    pair_target: IntArray
+    replicas: int
+    login_endpoint: IntArray
+    """The routes of the login calls (``LOGIN_CALLS``, each once per login): endpoint, worker
+    and database time, pool, and probability among the calls of a login (sums to 1)."""
+    login_cpu_s: FloatArray
+    login_db_s: FloatArray
+    login_target: IntArray
+    login_probability: FloatArray
 
     @classmethod
     def from_profile(cls, profile: Profile) -> RequestMix:
@@ -133,17 +153,23 @@ class RequestMix:
             "contractor": limits.authenticated,
             "operator": limits.operator,
         }
+        topology = Topology.from_profile(profile)
         persona_ids, endpoint_ids, rates, limited = [], [], [], []
+        cpu, db, target = [], [], []
         for p, (name, work) in enumerate(workloads(profile).items()):
             per_user_per_minute = 60.0 * work.calls_per_step / work.think_time_s
             rejected = max(0.0, 1.0 - limit_of[name] / per_user_per_minute)
             for endpoint, visits in work.visits.items():
                 if visits <= 0 or work.share <= 0:
                     continue
-                persona_ids.append(p)
-                endpoint_ids.append(index[endpoint])
-                rates.append(work.share * visits / work.think_time_s)
-                limited.append(rejected)
+                for route in topology.routes[endpoint]:
+                    persona_ids.append(p)
+                    endpoint_ids.append(index[endpoint])
+                    rates.append(route.probability * work.share * visits / work.think_time_s)
+                    limited.append(rejected)
+                    cpu.append(route.cpu_s)
+                    db.append(route.db_s)
+                    target.append(int(route.target))
         demands = profile.service_demands
         return cls(
             personas=PERSONAS,
@@ -155,6 +181,11 @@ class RequestMix:
             pair_rate=np.array(rates),
             rate_limited=np.array(limited),
             limit_per_minute=tuple(limit_of[n] for n in PERSONAS),
+            pair_cpu_s=np.array(cpu),
+            pair_db_s=np.array(db),
+            pair_target=np.array(target, dtype=np.int64),
+            replicas=topology.replicas,
+            **_login_routes(topology, index),
         )
 
     @property
@@ -177,6 +208,57 @@ class RequestMix:
         return float((self.pair_rate * (1.0 - self.rate_limited)).sum() / self.pair_rate.sum())
 
 
+def _login_routes(topology: Topology, index: dict[Endpoint, int]) -> dict[str, Any]:
+    routes = [r for call in LOGIN_CALLS for r in topology.routes[call]]
+    return {
+        "login_endpoint": np.array([index[r.endpoint] for r in routes], dtype=np.int64),
+        "login_cpu_s": np.array([r.cpu_s for r in routes]),
+        "login_db_s": np.array([r.db_s for r in routes]),
+        "login_target": np.array([int(r.target) for r in routes], dtype=np.int64),
+        "login_probability": np.array([r.probability / len(LOGIN_CALLS) for r in routes]),
+    }
+
+
+@dataclass(frozen=True)
+class Online:
+    """Users online, and signing in, over a run (``t_s`` from the run's start): a constant
+    population, a staged scenario, or the day-one curve from ``start_s`` after midnight."""
+
+    profile: Profile
+    start_s: float
+    curve: DayCurve
+    constant: float | None = None
+    staged: StagedUsers | None = None
+
+    @classmethod
+    def build(cls, profile: Profile, start_s: float, users: float | None,
+              scenario: str | None) -> Online:  # fmt: skip
+        """Constant ``users`` when given, else the staged ``scenario``, else the curve."""
+        staged = StagedUsers.from_profile(profile, scenario) if scenario is not None else None
+        return cls(profile, start_s, DayCurve.from_profile(profile), users, staged)
+
+    def users(self, t_s: float) -> float:
+        if self.constant is not None:
+            return self.constant
+        if self.staged is not None:
+            return self.staged.users(t_s)
+        return self.curve.users(self.start_s + t_s)
+
+    def joining(self, t_s: float) -> float:
+        if self.constant is not None:
+            return 0.0
+        if self.staged is not None:
+            return self.staged.joining(t_s)
+        clock = self.start_s + t_s
+        into = clock % SECONDS_PER_HOUR
+        curve = self.curve
+        return rush_joining(curve.users(clock - into - 1.0), curve.users(clock), into)
+
+    def logins(self, t_s: float) -> float:
+        """Logins per second at ``t_s`` (:func:`models.sessions.login_rate`)."""
+        return login_rate(self.profile, self.users(t_s), self.joining(t_s))
+
+
 @dataclass(frozen=True, slots=True)
 class ArrivalBatch:
     """The requests arriving in one window, in time order, with everything pre-drawn."""
@@ -189,6 +271,15 @@ class ArrivalBatch:
     """The database part of ``work_s``."""
     rejected: int
     """Requests the rate limiter turned away in this window (errors, no service)."""
+    targets: list[int]
+    """The pool each request uses: -1 none (a cache hit), 0 the primary, r >= 1 replica r."""
+
+
+def _categorical(rng: np.random.Generator, probability: FloatArray, count: int) -> IntArray:
+    cumulative = np.cumsum(probability)
+    picks = np.searchsorted(cumulative, rng.random(count) * cumulative[-1], side="right")
+    chosen: IntArray = np.minimum(picks, len(cumulative) - 1).astype(np.int64)
+    return chosen
 
 
 def open_arrivals(
@@ -198,24 +289,38 @@ def open_arrivals(
     users: float,
     start_s: float,
     duration_s: float,
+    logins_per_s: float = 0.0,
 ) -> ArrivalBatch:
-    """Poisson arrivals of ``users`` thinking users over [start_s, start_s + duration_s)."""
+    """Poisson arrivals of ``users`` thinking users over [start_s, start_s + duration_s), and
+    the calls of ``logins_per_s`` logins (an independent Poisson stream of their own)."""
     rate = users * mix.rate_per_user
     count = int(rng.poisson(rate * duration_s)) if rate > 0 else 0
-    if count == 0:
-        return ArrivalBatch([], [], [], [], 0)
-    rejected = int(rng.binomial(count, 1.0 - mix.accepted_fraction()))
+    login_calls = logins_per_s * len(LOGIN_CALLS) * duration_s
+    extra = int(rng.poisson(login_calls)) if login_calls > 0 else 0
+    if count + extra == 0:
+        return ArrivalBatch([], [], [], [], 0, [])
+    rejected = int(rng.binomial(count, 1.0 - mix.accepted_fraction())) if count else 0
     count -= rejected
-    times = np.sort(rng.random(count)) * duration_s + start_s
-    cumulative = np.cumsum(mix.accepted_probability())
-    pairs = np.searchsorted(cumulative, rng.random(count) * cumulative[-1], side="right")
-    pairs = np.minimum(pairs, len(cumulative) - 1)
+    times = np.sort(rng.random(count + extra)) * duration_s + start_s
+    pairs = _categorical(rng, mix.accepted_probability(), count)
     endpoint = mix.pair_endpoint[pairs]
-    scale = draws.draw(rng, count)
-    db = mix.db_s[endpoint] * scale
-    work = mix.cpu_s[endpoint] * scale + db
+    cpu, db_s, targets = mix.pair_cpu_s[pairs], mix.pair_db_s[pairs], mix.pair_target[pairs]
+    if extra:  # the login calls, shuffled among the screens' (times are iid uniform)
+        routes = _categorical(rng, mix.login_probability, extra)
+        order = rng.permutation(count + extra)
+        endpoint = np.concatenate([endpoint, mix.login_endpoint[routes]])[order]
+        cpu = np.concatenate([cpu, mix.login_cpu_s[routes]])[order]
+        db_s = np.concatenate([db_s, mix.login_db_s[routes]])[order]
+        targets = np.concatenate([targets, mix.login_target[routes]])[order]
+    scale = draws.draw(rng, count + extra)
+    db = db_s * scale
+    work = cpu * scale + db
+    if mix.replicas > 1:  # a replica read goes to one of them, uniformly at random
+        targets = np.where(targets == Target.REPLICA,
+                           1 + rng.integers(mix.replicas, size=len(targets)), targets)  # fmt: skip
     # Python lists: the event loop indexes them one at a time, much faster than numpy scalars.
-    return ArrivalBatch(times.tolist(), endpoint.tolist(), work.tolist(), db.tolist(), rejected)
+    return ArrivalBatch(times.tolist(), endpoint.tolist(), work.tolist(), db.tolist(), rejected,
+                        targets.tolist())  # fmt: skip
 
 
 def screen_calls(

@@ -9,8 +9,9 @@ Definitions (the same in the simulation and the fast path):
   (rate-limited ones included); ``rps = requests / 60``.
 * ``p50_ms``, ``p95_ms``, ``p99_ms``, ``mean_ms``: response times of the requests that
   succeeded, attributed to the minute in which they started service.
-* ``errors``: connection-acquire timeouts, rate-limited requests, breaker rejections and
-  failed external calls; ``error_rate = errors / requests``.
+* ``errors``: connection-acquire timeouts, request timeouts (503 after
+  ``request_timeout_s``), rate-limited requests, breaker rejections and failed external
+  calls; ``error_rate = errors / requests``.
 * ``instances``: mean serving instances over the minute; ``instances_billed`` includes
   those provisioning. ``cpu``: worker-seconds busy / worker-seconds serving (busy workers
   over workers, fleet mean). ``db_connections``: mean connections in use.

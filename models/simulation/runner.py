@@ -29,10 +29,11 @@ from typing import Any, Literal
 import numpy as np
 import simpy
 
+from models.catalogue import LOGIN_CALLS
 from models.errors import ParameterError
 from models.profile import Profile
 from models.simulation.arrivals import (
-    DayCurve,
+    Online,
     RequestMix,
     ServiceDraws,
     open_arrivals,
@@ -43,6 +44,7 @@ from models.simulation.autoscaler import assumptions as policy_assumptions
 from models.simulation.recorder import Recorder, totals
 from models.simulation.result import SimulationResult, SimulationSummary, summarise
 from models.simulation.system import ExternalCall, System, SystemSpec
+from models.topology import Target
 
 __all__ = ["SimulationOptions", "assumptions", "run_once", "simulate_day"]
 
@@ -70,6 +72,12 @@ class SimulationOptions:
     autoscale: bool = True
     users: float | None = None
     """Constant concurrent users instead of the day-one curve."""
+    scenario: str | None = None
+    """A staged scenario of the profile (``day1``, ``step``, ...) instead of the day-one
+    curve: users ramp at each stage's spawn rate, as Locust ramps them."""
+    logins: bool = True
+    """Session starts as their own stream (open mode; models/sessions.py); False leaves the
+    screens alone, as a model without logins sees the load."""
     externals: tuple[ExternalCall, ...] = ()
 
     def __post_init__(self) -> None:
@@ -99,6 +107,7 @@ def assumptions(profile: Profile, options: SimulationOptions) -> list[str]:
         "workers hold a request for connection wait + db + cpu (synchronous workers); "
         "instance CPU = busy workers / workers",
         "one FIFO queue in front of all serving workers (least-busy load balancing)",
+        _topology_assumption(profile),
         "users constant within each hour of the day-one curve",
         "rate limits per user per minute: authenticated for homeowners and contractors, "
         "operator for operators",
@@ -130,6 +139,31 @@ def assumptions(profile: Profile, options: SimulationOptions) -> list[str]:
     return items + policy_assumptions(policy)
 
 
+def _topology_assumption(profile: Profile) -> str:
+    infra = profile.infrastructure
+    db = infra.database
+    cache = infra.cache
+    speed = min(1.0, infra.instance_vcpus / infra.workers_per_instance)
+    parts = [
+        f"each worker runs at {speed:.0%} of a core ({infra.instance_vcpus:g} vCPU for "
+        f"{infra.workers_per_instance} workers)",
+        f"the primary's {db.pool_max} server connections "
+        + ("behind a pooler" if db.pooler else "opened by the workers' pools"),
+    ]
+    if db.read_replicas:
+        parts.append(
+            f"{db.read_replicas} read replica(s) of {db.pool_max} connections each serve the "
+            f"replica reads (random split; a user who wrote in the last "
+            f"{db.read_your_writes_s:g} s reads the primary)"
+        )
+    if cache.enabled:
+        parts.append(
+            f"cache hits ({cache.hit_ratio:.0%} of cacheable reads) use no connection and "
+            f"{cache.hit_cpu_ratio:.0%} of the CPU"
+        )
+    return "topology: " + "; ".join(parts)
+
+
 class _Day:
     """One replication's state, driven by three SimPy processes."""
 
@@ -141,13 +175,13 @@ class _Day:
         self.rng = np.random.default_rng(seed)
         self.mix = RequestMix.from_profile(profile)
         self.draws = ServiceDraws(options.scv)
-        self.curve = DayCurve.from_profile(profile)
         self.spec = SystemSpec.from_profile(profile)
         self.policy = ScalingPolicy.from_profile(profile.infrastructure.autoscaling)
         initial = options.initial_instances or self.policy.min_instances
         self.scaler = Autoscaler(self.policy, initial)
         self.system = System(self.spec, initial, self.rng, options.externals, self.mix.endpoints)
         self.start_s = options.start_hour * 3600.0
+        self.online = Online.build(profile, self.start_s, options.users, options.scenario)
         self.seconds = options.seconds
         self.recorder = Recorder(self.start_s, self.seconds, int(self.policy.evaluation_period_s))
         self.env = simpy.Environment()
@@ -157,9 +191,7 @@ class _Day:
             self._closed_setup()
 
     def users(self, t: float) -> float:
-        if self.options.users is not None:
-            return self.options.users
-        return self.curve.users(self.start_s + t)
+        return self.online.users(t)
 
     # --- processes --------------------------------------------------------------------------
 
@@ -183,7 +215,8 @@ class _Day:
         minute = 0
         while True:
             yield self.env.timeout(60)
-            self.recorder.close_minute(minute, self.users(minute * 60.0))
+            # Users at the minute's middle: a staged ramp moves within the minute.
+            self.recorder.close_minute(minute, self.users(minute * 60.0 + 30.0))
             minute += 1
             if self.progress is not None:
                 self.progress(min(1.0, self.env.now / self.seconds))
@@ -208,10 +241,13 @@ class _Day:
     # --- open mode --------------------------------------------------------------------------
 
     def _open_window(self, t: float) -> None:
-        batch = open_arrivals(self.mix, self.draws, self.rng, self.users(t), t, TICK_S)
+        logins = self.online.logins(t) if self.options.logins else 0.0
+        batch = open_arrivals(self.mix, self.draws, self.rng, self.users(t), t, TICK_S, logins)
         self.requests = len(batch.times) + batch.rejected
         self.rejected = batch.rejected
-        self.system.arrive_batch(batch.times, batch.endpoints, batch.work_s, batch.db_s)
+        self.system.arrive_batch(
+            batch.times, batch.endpoints, batch.work_s, batch.db_s, batch.targets
+        )
 
     # --- closed mode ------------------------------------------------------------------------
 
@@ -228,8 +264,11 @@ class _Day:
             (p.think_time_s, p.think_time_distribution) for _, p in profile.personas.items()
         ]
         # Users are numbered; their persona follows the shares (largest remainder rounding).
+        staged = self.online.staged
         peak = (
-            max(self.users(h * 3600.0) for h in range(25))
+            max(s.users for s in staged.stages)
+            if staged is not None and self.options.users is None
+            else max(self.users(h * 3600.0) for h in range(25))
             if self.options.users is None
             else (self.options.users)
         )
@@ -247,8 +286,8 @@ class _Day:
         self.heap: list[tuple[float, int]] = []
         self.system.on_complete = self._completed
         # Python floats and lists: indexing numpy arrays one element at a time is slow.
-        self._cpu: list[float] = self.mix.cpu_s.tolist()
-        self._db: list[float] = self.mix.db_s.tolist()
+        self._routes = _route_table(self.mix)
+        self._login_calls = [index[c] for c in LOGIN_CALLS]
         self._limits = list(self.mix.limit_per_minute)
         self.persona = [int(p) for p in self.persona]
         self._uniform = _Buffer(self.rng, "random")
@@ -267,6 +306,14 @@ class _Day:
         delay = 0.0 if self.pending[user] else self._think(user)
         heapq.heappush(self.heap, (end + delay, user))
 
+    def _joined(self, user: int) -> float:
+        """A user comes online: with logins, they sign in (the login calls, in order) at a
+        moment of the tick; without, they think first."""
+        if not self.options.logins:
+            return self._think(user)
+        self.pending[user].extend(reversed(self._login_calls))
+        return self._uniform.next() * TICK_S
+
     def _closed_window(self, until: float) -> None:
         active = round(self.users(until - TICK_S))
         if active != self.active:  # the curve moved: users join (thinking first) or leave
@@ -274,7 +321,7 @@ class _Day:
             for user in range(min(active, self.population)):
                 if self.parked[user]:
                     self.parked[user] = False
-                    heapq.heappush(self.heap, (until - TICK_S + self._think(user), user))
+                    heapq.heappush(self.heap, (until - TICK_S + self._joined(user), user))
         system = self.system
         heap = self.heap
         while True:
@@ -310,10 +357,16 @@ class _Day:
             self.rejected += 1
             self._completed(user, t)
             return
+        cumulative, cpu, db_s, targets = self._routes[endpoint]
+        r = bisect.bisect_right(cumulative, self._uniform.next() * cumulative[-1])
+        r = min(r, len(cpu) - 1)
+        target = targets[r]
+        if target == Target.REPLICA and self.mix.replicas > 1:
+            target = 1 + min(int(self._uniform.next() * self.mix.replicas), self.mix.replicas - 1)
         scale = self._scale.next()
-        db = self._db[endpoint] * scale
-        work = self._cpu[endpoint] * scale + db
-        self.system.arrive(t, user, endpoint, work, db)
+        db = db_s[r] * scale
+        work = cpu[r] * scale + db
+        self.system.arrive(t, user, endpoint, work, db, target)
 
     # --- running ----------------------------------------------------------------------------
 
@@ -322,7 +375,49 @@ class _Day:
         self.env.process(self.recorder_process())
         self.env.process(self.traffic())
         self.env.run(until=self.seconds)
-        self.recorder.close_minute(self.seconds // 60 - 1, self.users(self.seconds - 60.0))
+        self.recorder.close_minute(self.seconds // 60 - 1, self.users(self.seconds - 30.0))
+
+
+_Routes = tuple[list[float], list[float], list[float], list[int]]
+
+
+def _route_table(mix: RequestMix) -> list[_Routes]:
+    """Per endpoint: its routes' cumulative probabilities, worker and database times, pools."""
+    table: list[_Routes] = [([], [], [], []) for _ in mix.endpoints]
+    seen: set[tuple[int, int, float, float]] = set()
+    for pair in range(len(mix.pair_rate)):
+        e = int(mix.pair_endpoint[pair])
+        key = (e, int(mix.pair_target[pair]), float(mix.pair_cpu_s[pair]),
+               float(mix.pair_db_s[pair]))  # fmt: skip
+        if key in seen:  # the same route of another persona: one entry per endpoint
+            continue
+        seen.add(key)
+        cumulative, cpu, db, targets = table[e]
+        share = _route_share(mix, pair)
+        cumulative.append((cumulative[-1] if cumulative else 0.0) + share)
+        cpu.append(key[2])
+        db.append(key[3])
+        targets.append(key[1])
+    calls = len(LOGIN_CALLS)
+    for route in range(len(mix.login_probability)):  # endpoints only a login calls
+        e = int(mix.login_endpoint[route])
+        if e in {int(x) for x in mix.pair_endpoint}:
+            continue
+        cumulative, cpu, db, targets = table[e]
+        share = float(mix.login_probability[route]) * calls
+        cumulative.append((cumulative[-1] if cumulative else 0.0) + share)
+        cpu.append(float(mix.login_cpu_s[route]))
+        db.append(float(mix.login_db_s[route]))
+        targets.append(int(mix.login_target[route]))
+    return table
+
+
+def _route_share(mix: RequestMix, pair: int) -> float:
+    """The route's probability within its endpoint (the same for every persona)."""
+    e = mix.pair_endpoint[pair]
+    persona = mix.pair_persona[pair]
+    same = (mix.pair_endpoint == e) & (mix.pair_persona == persona)
+    return float(mix.pair_rate[pair] / mix.pair_rate[same].sum())
 
 
 def _idle(env: simpy.Environment) -> Generator[simpy.Event, Any, None]:

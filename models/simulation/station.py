@@ -42,7 +42,8 @@ def station_profile(
 ) -> Profile:
     """The shipped profile reduced to one station of ``servers`` workers.
 
-    One instance (the autoscaler's bounds both 1) of ``servers`` workers; operators only, so
+    One instance (the autoscaler's bounds both 1) of ``servers`` workers with a core each,
+    and no cache; operators only, so
     every screen is one call; every endpoint ``service_time_s`` of CPU and no database time;
     every hour of the day-one curve at the peak. ``overrides`` (a nested mapping, as
     :func:`models.profile.load_profile` takes) are merged over all of that, to add a database
@@ -52,6 +53,8 @@ def station_profile(
     demand_ms = arguments.positive("service_time_s", service_time_s) * 1000.0
     think = arguments.positive("think_time_s", think_time_s)
     station: dict[str, Any] = {
+        # No session turnover: the station serves the screens' calls only (no logins).
+        "population": {"session_minutes": 1e12},
         "personas": {
             "homeowner": {"share": 0.0},
             "contractor": {"share": 0.0},
@@ -60,7 +63,10 @@ def station_profile(
         "business": {"write_fraction": 0.0},
         "service_demands": {e: {"cpu_ms": demand_ms, "db_ms": 0.0} for e in endpoints()},
         "infrastructure": {
+            # A core per worker: the station's servers run at full speed.
+            "instance_vcpus": servers,
             "workers_per_instance": servers,
+            "cache": {"enabled": False},
             "autoscaling": {"min_instances": 1, "max_instances": 1},
             "database": {"pool_min": 1},
         },

@@ -28,6 +28,11 @@ FIFO waits and acquire timeouts exact too.
 
 A database breaker opens after ``failures`` consecutive acquire timeouts; while open,
 requests fail at once (no worker time); after ``reset_s`` one trial request is let through.
+
+Overload produces errors, as in the service: a request still unanswered
+``infrastructure.request_timeout_s`` after it arrived is answered 503 (the instance's
+timeout), whether it was still queued (no worker time) or running (its worker stops at the
+deadline); a request that waits longer than ``acquire_timeout_s`` for a connection fails.
 """
 
 from __future__ import annotations
@@ -78,6 +83,11 @@ class SystemSpec:
     acquire_timeout_s: float
     breakers: dict[str, tuple[int, float, float]]
     """Per service: (consecutive failures to open, call timeout s, reset s)."""
+    replicas: int = 0
+    """Read replicas, each with a pool of ``pool_size`` connections of its own."""
+    request_timeout_s: float = math.inf
+    """A request not answered this long after it arrived is answered 503 (an error), and its
+    worker stops working on it."""
 
     @classmethod
     def from_profile(cls, profile: Profile) -> SystemSpec:
@@ -90,6 +100,8 @@ class SystemSpec:
             workers_per_instance=infra.workers_per_instance,
             pool_size=infra.database.pool_max,
             acquire_timeout_s=infra.database.acquire_timeout_s,
+            replicas=infra.database.read_replicas,
+            request_timeout_s=infra.request_timeout_s,
             breakers=breakers,
         )
 
@@ -160,10 +172,12 @@ class System:
         self.spec = spec
         self.tokens: list[float] = [0.0] * (instances * spec.workers_per_instance)
         """Free time of every worker of every billed instance (a heap)."""
-        self.conns: list[float] = [0.0] * spec.pool_size
-        """Free time of every database connection (a heap)."""
-        self.queue: deque[tuple[float, int, int, float, float]] = deque()
-        """Waiting requests: (arrival, user or -1, endpoint, work s, db s)."""
+        self.pools: list[list[float]] = [[0.0] * spec.pool_size for _ in range(1 + spec.replicas)]
+        """Free time of every connection (a heap per pool): the primary's, then each
+        replica's."""
+        self.conns = self.pools[0]
+        self.queue: deque[tuple[float, int, int, float, float, int]] = deque()
+        """Waiting requests: (arrival, user or -1, endpoint, work s, db s, pool or -1)."""
         self.discard = 0
         """Workers to remove as soon as they are free (instances draining)."""
         self.counters = TickCounters()
@@ -208,17 +222,26 @@ class System:
             self.discard -= 1
         return tokens[0] if tokens else math.inf
 
-    def _start(
-        self, arrival: float, start: float, user: int, endpoint: int, work: float, db: float
-    ) -> None:
-        """Request starts on a worker at ``start``: acquire a connection, hold, complete."""
+    def _start(self, arrival: float, start: float, user: int, endpoint: int, work: float,
+               db: float, target: int = 0) -> None:  # fmt: skip
+        """Request starts on a worker at ``start``: acquire a connection of pool ``target``
+        (none for -1, a cache hit), hold, complete."""
         c = self.counters
         ok = True
-        if not self.db_breaker.allow(start):
+        deadline = arrival + self.spec.request_timeout_s
+        if start >= deadline:  # timed out in the queue: answered 503 without a worker
+            c.errors += 1
+            if user >= 0 and self.on_complete is not None:
+                self.on_complete(user, deadline)
+            return
+        if target < 0:
+            hold = work
+        elif not self.db_breaker.allow(start):
             hold = 0.0  # fail fast: the breaker is open
             ok = False
         else:
-            free = self.conns[0]
+            conns = self.pools[target]
+            free = conns[0]
             wait = free - start if free > start else 0.0
             if wait > self.spec.acquire_timeout_s:
                 hold = self.spec.acquire_timeout_s
@@ -227,13 +250,16 @@ class System:
                 self.db_breaker.record(start, False)
             else:
                 db_part = work if db > work else db
-                heapq.heapreplace(self.conns, start + wait + db_part)
+                heapq.heapreplace(conns, start + wait + db_part)
                 c.db_busy_s += db_part
                 hold = wait + work
                 if self.db_breaker.consecutive:
                     self.db_breaker.record(start, True)
         if ok and self._externals:
             hold, ok = self._call_externals(start, endpoint, hold)
+        if start + hold > deadline:  # the instance answers 503 at the deadline, stops the work
+            hold = deadline - start
+            ok = False
         heapq.heapreplace(self.tokens, start + hold)
         c.busy_s += hold
         end = start + hold
@@ -264,8 +290,8 @@ class System:
         """Start the head of the queue at :meth:`next_dispatch` (closed mode steps this way so
         that arrivals its completions cause are taken in time order)."""
         free = self._next_token()
-        arrival, user, endpoint, work, db = self.queue.popleft()
-        self._start(arrival, free, user, endpoint, work, db)
+        arrival, user, endpoint, work, db, target = self.queue.popleft()
+        self._start(arrival, free, user, endpoint, work, db, target)
 
     def drain_until(self, until: float) -> None:
         """Start every queued request whose worker frees before ``until``."""
@@ -274,60 +300,65 @@ class System:
             free = self._next_token()
             if free >= until:
                 return
-            arrival, user, endpoint, work, db = queue.popleft()
-            self._start(arrival, free, user, endpoint, work, db)
+            arrival, user, endpoint, work, db, target = queue.popleft()
+            self._start(arrival, free, user, endpoint, work, db, target)
 
-    def arrive(self, t: float, user: int, endpoint: int, work: float, db: float) -> None:
+    def arrive(self, t: float, user: int, endpoint: int, work: float, db: float,
+               target: int = 0) -> None:  # fmt: skip
         """A request arrives at ``t`` (calls must come in time order)."""
         if self.queue:
             self.drain_until(t)
         if not self.queue:
             free = self._next_token()
             if free <= t:
-                self._start(t, t, user, endpoint, work, db)
+                self._start(t, t, user, endpoint, work, db, target)
                 return
-        self.queue.append((t, user, endpoint, work, db))
+        self.queue.append((t, user, endpoint, work, db, target))
 
-    def arrive_batch(
-        self, times: list[float], endpoints: list[int], work: list[float], db: list[float]
-    ) -> None:
+    def arrive_batch(self, times: list[float], endpoints: list[int], work: list[float],
+                     db: list[float], targets: list[int] | None = None) -> None:  # fmt: skip
         """Open-mode arrivals of one window (sorted), the hot path.
 
         Inlines :meth:`arrive` and :meth:`_start` for the common case (a free worker, a free
-        connection, no breaker or external call involved), where the calls themselves would
-        be much of the cost (docs/benchmarks.md, "Simulation").
+        connection or none needed, no breaker or external call involved), where the calls
+        themselves would be much of the cost (docs/benchmarks.md, "Simulation").
         """
         tokens = self.tokens
-        conns = self.conns
+        pools = self.pools
         queue = self.queue
         breaker = self.db_breaker
         simple = not self._externals
         heapreplace = heapq.heapreplace
         latencies = self.counters.latencies
         append = latencies.append
+        route = targets if targets is not None else [0] * len(times)
+        timeout = self.spec.request_timeout_s
         busy = 0.0
         db_busy = 0.0
         for i, t in enumerate(times):
+            k = route[i]
             if (
                 simple
                 and not queue
                 and not self.discard
                 and tokens[0] <= t
-                and conns[0] <= t
+                and (k < 0 or pools[k][0] <= t)
                 and not breaker.consecutive
+                and work[i] <= timeout
             ):
                 w = work[i]
-                d = db[i]
-                heapreplace(conns, t + d)
+                if k >= 0:
+                    d = db[i]
+                    heapreplace(pools[k], t + d)
+                    db_busy += d
                 heapreplace(tokens, t + w)
                 busy += w
-                db_busy += d
                 append(w)
                 continue
             self.counters.busy_s += busy
             self.counters.db_busy_s += db_busy
             busy = db_busy = 0.0
-            self.arrive(t, -1, endpoints[i], work[i], db[i])
+            self.arrive(t, -1, endpoints[i], work[i], db[i], k)
         self.counters.busy_s += busy
         self.counters.db_busy_s += db_busy
 

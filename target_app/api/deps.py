@@ -35,7 +35,12 @@ from target_app.models import Role
 from target_app.resilience.database import GuardedDatabase
 from target_app.resilience.idempotency import IdempotencyKeyHeader, IdempotentWrite
 from target_app.resilience.install import Resilience
+from target_app.resilience.read_cache import ReadCache
+from target_app.resilience.read_routing import ReadRouter
 from target_app.schemas import MAX_INT
+
+#: Methods that never write: their callers are not marked as recent writers.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(slots=True)
@@ -47,6 +52,10 @@ class AppState:
     signer: TokenSigner
     metrics: Metrics
     resilience: Resilience
+    reads: ReadRouter
+    """Where reads go: the primary or a replica."""
+    cache: ReadCache | None = None
+    """The hot reads' cache, with ``CACHE_ENABLED``."""
 
 
 def _state(request: Request) -> AppState:
@@ -89,6 +98,15 @@ class Access:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> Principal | None:
         state = _state(request)
+        principal = self._principal(state, credentials)
+        if principal is not None and request.method not in SAFE_METHODS and state.reads.routing:
+            # Before the write runs: from here on this user reads the primary (read-your-writes).
+            await state.reads.recent.note(principal.user_id)
+        return principal
+
+    def _principal(
+        self, state: AppState, credentials: HTTPAuthorizationCredentials | None
+    ) -> Principal | None:
         with cpu_segment():
             if self.admin:
                 return self._check_admin(state, credentials)

@@ -61,8 +61,8 @@ INSECURE_SECRETS = frozenset(
     }
 )
 
-#: Variables whose values are credentials: an error shows only their length.
-SECRET_VARIABLES = frozenset({"SECRET_KEY", "ADMIN_TOKEN"})
+#: Variables whose values are (or may hold) credentials: an error shows only their length.
+SECRET_VARIABLES = frozenset({"SECRET_KEY", "ADMIN_TOKEN", "READ_REPLICA_URLS"})
 
 #: The launch plan's circuit breakers, one per dependency, as ``failures/timeout_s/reset_s``
 #: (docs/resilience.md, "Circuit breakers"); each is the default of ``BREAKER_<NAME>``.
@@ -73,6 +73,10 @@ BREAKER_DEFAULTS: Mapping[str, str] = {
     "sms": "5/10/30",
     "email": "5/10/30",
     "storage": "5/15/30",
+    # The read path's own: a failing replica or cache is skipped, never waited on, so they
+    # open sooner than the database's and try again sooner.
+    "replica": "3/2/10",
+    "cache": "3/0.5/10",
 }
 
 #: The dependencies with a circuit breaker.
@@ -172,11 +176,44 @@ class Settings(BaseSettings):
     request"). 75 s is longer than a load balancer's usual idle timeout (60 s), as a server
     behind one needs."""
 
+    instance_name: str = ""
+    """A label for this instance, shown in ``/health/ready`` (the lab names its instances so
+    that a load balancer's view and the service's own can be told apart)."""
+
     otel_telemetry: bool = False
     """FastAPI's native OpenTelemetry (traces, metrics, logs through the global providers).
     Off by default: the service reports through ``/metrics``, and with it on FastAPI looks
     up the three global providers (environment variables included) on every request, a cost
     docs/benchmarks.md measures on the hottest one."""
+
+    request_timeout_s: float = Field(0.0, ge=0)
+    """A request still unanswered after this many seconds gets 503 + ``Retry-After`` (a
+    problem body) and counts as an error; 0: no limit. Behind a load balancer with its own
+    timeout, set it a little below that one so the client sees the service's answer."""
+
+    # --- the read path: replicas, read-your-writes, cache, pooler (docs/lab.md) -------------
+
+    read_replica_urls: str = ""
+    """Comma-separated SQLAlchemy URLs of streaming replicas. Reads that tolerate lag go to
+    them in turn (``resilience/read_routing.py``); empty: every read goes to ``DATABASE_URL``."""
+
+    read_your_writes_s: float = Field(5.0, ge=0)
+    """A user who wrote within this many seconds reads from the primary, so they see their
+    own write whatever the replicas' lag. Recorded in Redis when ``REDIS_URL`` is set (so it
+    holds across instances), else in the process."""
+
+    cache_enabled: bool = False
+    """Cache the hot reads (the job board's first pages, the territories) in Redis; needs
+    ``REDIS_URL``. Writes that change a territory's board invalidate it."""
+
+    cache_ttl_s: float = Field(30.0, gt=0)
+    """Longest life of a cached page; also the bound on staleness when an invalidation is
+    lost (Redis unreachable at the write)."""
+
+    db_pooler: bool = False
+    """``DATABASE_URL`` (and the replica URLs) point at PgBouncer in transaction mode: no
+    server-side prepared statements (a transaction's next statement may reach another server
+    connection), and connections are checked before use."""
 
     # --- rate limits (requests per minute, per caller) ---------------------------------------
 
@@ -215,6 +252,12 @@ class Settings(BaseSettings):
     breaker_storage: str = BREAKER_DEFAULTS["storage"]
     """The photo storage's breaker."""
 
+    breaker_replica: str = BREAKER_DEFAULTS["replica"]
+    """The read replicas' breaker: while open, replica reads go to the primary."""
+
+    breaker_cache: str = BREAKER_DEFAULTS["cache"]
+    """The read path's Redis (cache and recent writers): while open, reads skip the cache."""
+
     breaker_half_open_calls: int = Field(3, ge=1)
     """Trial calls a breaker admits once its reset time has passed."""
 
@@ -239,6 +282,11 @@ class Settings(BaseSettings):
     def trusted_proxy_set(self) -> frozenset[str]:
         """``TRUSTED_PROXIES`` as a set of addresses."""
         return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+
+    @cached_property
+    def replica_urls(self) -> tuple[str, ...]:
+        """``READ_REPLICA_URLS`` as a tuple (empty: no replicas)."""
+        return tuple(u.strip() for u in self.read_replica_urls.split(",") if u.strip())
 
     @property
     def is_sqlite(self) -> bool:
@@ -293,6 +341,18 @@ class Settings(BaseSettings):
         parse_breaker_spec(str(info.field_name).upper(), value)
         return value
 
+    @field_validator("read_replica_urls")
+    @classmethod
+    def _replica_urls(cls, value: str) -> str:
+        for url in filter(None, (part.strip() for part in value.split(","))):
+            if not url.startswith("postgresql"):
+                shown = url.split("@")[-1]  # never echo a password
+                raise ValueError(
+                    f"{shown!r} is not a PostgreSQL URL; expected comma-separated "
+                    "postgresql+psycopg://user@host:port/database URLs of streaming replicas."
+                )
+        return value
+
     @field_validator("fake_latency_ms")
     @classmethod
     def _latencies(cls, value: str) -> str:
@@ -303,6 +363,14 @@ class Settings(BaseSettings):
     def _pool_bounds(self) -> Self:
         if self.db_pool_min > self.db_pool_max:
             raise ValueError(f"Must not exceed DB_POOL_MAX ({self.db_pool_max}).")
+        return self
+
+    @model_validator(mode="after")
+    def _cache_needs_redis(self) -> Self:
+        if self.cache_enabled and not self.redis_url:
+            raise ConfigError(
+                "CACHE_ENABLED", "true", "The cache lives in Redis: set REDIS_URL as well."
+            )
         return self
 
 
@@ -321,7 +389,7 @@ def load_settings(**overrides: Any) -> Settings:
             raise cause from None
         loc = error.get("loc") or ()
         reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        if not loc:  # the only model-level check is the pool bounds
+        if not loc:  # the one model-level check without its own ConfigError: the pool bounds
             raise ConfigError("DB_POOL_MIN", error["input"].get("db_pool_min"), reason) from None
         variable = str(loc[0]).upper()
         raise ConfigError(variable, _shown(variable, error.get("input")), reason) from None

@@ -10,6 +10,9 @@
   queue on ``busy_timeout`` instead. On PostgreSQL the option is ignored; writes lock the rows
   they depend on (``SELECT ... FOR UPDATE``) instead.
 
+With ``DB_POOLER`` (PgBouncer in transaction mode in front) no statement is prepared on the
+server and pooled connections are pinged before use.
+
 The pool is sized from ``DB_POOL_MIN``/``DB_POOL_MAX`` (``pool_size`` plus overflow) and gives
 up after ``DB_POOL_TIMEOUT_S``; the resulting ``sqlalchemy.exc.TimeoutError`` becomes a 503
 with ``Retry-After`` (see ``core/problems.py``), so an exhausted pool sheds load instead of
@@ -107,30 +110,48 @@ def _after_cursor(
         cost.db_s += time.perf_counter() - started
 
 
-def build_engine(settings: Settings, metrics: Metrics | None = None) -> Engine:
-    """Create the engine for ``settings.database_url`` with the pool the settings ask for."""
-    url = make_url(settings.database_url)
-    sqlite = url.get_backend_name() == "sqlite"
-    connect_args: dict[str, Any] = {}
+def _connect_args(settings: Settings, sqlite: bool, connect_timeout_s: float) -> dict[str, Any]:
     if sqlite:
         # Connections move between the thread-pool threads; the pool guarantees one user at a time.
-        connect_args["check_same_thread"] = False
-    else:
-        connect_args["connect_timeout"] = max(1, int(settings.db_pool_timeout_s))
-        connect_args["application_name"] = "target_app"
+        return {"check_same_thread": False}
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, int(connect_timeout_s)),
+        "application_name": "target_app",
+    }
+    if settings.db_pooler:
+        # PgBouncer in transaction mode hands each transaction whichever server connection is
+        # free: a statement psycopg prepared on one server is unknown on the next.
+        connect_args["prepare_threshold"] = None
+    return connect_args
+
+
+def build_engine(
+    settings: Settings,
+    metrics: Metrics | None = None,
+    *,
+    url: str | None = None,
+    connect_timeout_s: float | None = None,
+) -> Engine:
+    """Create the engine for ``url`` (default ``settings.database_url``) with the pool the
+    settings ask for; ``metrics`` gets its pool gauges (the primary's only)."""
+    parsed = make_url(url or settings.database_url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    timeout_s = settings.db_pool_timeout_s if connect_timeout_s is None else connect_timeout_s
     engine = create_engine(
-        url,
+        parsed,
         poolclass=InstrumentedPool,
         pool_size=settings.db_pool_min,
         max_overflow=settings.db_pool_max - settings.db_pool_min,
         pool_timeout=settings.db_pool_timeout_s,
         pool_recycle=1800,
-        connect_args=connect_args,
+        # Behind a pooler a client connection can outlive its server's: test it before use.
+        pool_pre_ping=settings.db_pooler,
+        connect_args=_connect_args(settings, sqlite, timeout_s),
     )
     pool = engine.pool
     assert isinstance(pool, InstrumentedPool)
-    pool.gauges = metrics
     if metrics is not None:
+        pool.gauges = metrics
         metrics.pool_size.set(settings.db_pool_max)
 
     # "checkin" fires for every connection that leaves the caller, invalidated ones included.

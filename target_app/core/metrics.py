@@ -10,6 +10,10 @@ Names other code scrapes (keep them stable)::
     db_pool_connections_in_use                        gauge (summed over live workers)
     db_pool_connections_waiting                       gauge (summed over live workers)
     db_pool_size                                      gauge (configured maximum, summed)
+    db_reads_total{route,target}                      counter: routed reads, target primary
+                                                      or replica (resilience/read_routing.py)
+    cache_requests_total{route,result}                counter: result hit or miss
+                                                      (resilience/read_cache.py)
 
 ``route`` is the route template (``/jobs/{job_id}``), ``<unmatched>`` for unknown paths.
 
@@ -122,6 +126,18 @@ class Metrics:
             "db_pool_size",
             "Configured maximum of database connections (DB_POOL_MAX per worker).",
             multiprocess_mode="livesum",
+            registry=own,
+        )
+        self.db_reads = Counter(
+            "db_reads_total",
+            "Reads routed to the primary or to a replica, by route template.",
+            ["route", "target"],
+            registry=own,
+        )
+        self.cache_requests = Counter(
+            "cache_requests_total",
+            "Lookups of cacheable reads, by route template and result (hit or miss).",
+            ["route", "result"],
             registry=own,
         )
         if multiproc_dir:

@@ -33,6 +33,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
 from target_app.core.config import Settings
+from target_app.core.errors import ConfigError
+from target_app.core.metrics import Metrics
 from target_app.resilience.database import GuardedDatabase, SessionSource, is_database_failure
 from target_app.resilience.fakes import FakeServices
 from target_app.resilience.fallbacks import Categorization, categorize_job, store_photo
@@ -42,6 +44,9 @@ from target_app.resilience.identity import IdentityResolver
 from target_app.resilience.outbox import OutboxWorker, enqueue
 from target_app.resilience.payments import PaymentSettler, record_award
 from target_app.resilience.ratelimit import RateLimitMiddleware, check_shared_storage
+from target_app.resilience.read_cache import ReadCache
+from target_app.resilience.read_routing import PrimaryReads, ReadRouter
+from target_app.resilience.recent_writes import RecentWriters
 from target_app.resilience.registry import BreakerMetrics, BreakerRegistry
 
 
@@ -51,7 +56,7 @@ class Resilience:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.breakers = BreakerRegistry.from_settings(
-            settings, is_failure={"database": is_database_failure}
+            settings, is_failure={"database": is_database_failure, "replica": is_database_failure}
         )
         self.services = FakeServices.create(settings.fake_latencies_s())
         self.board = self.services.board
@@ -87,6 +92,32 @@ class Resilience:
             retry_s=self.settings.payment_retry_s,
         )
         return guarded
+
+    def read_router(self, primary: PrimaryReads, metrics: Metrics | None) -> ReadRouter:
+        """The router of reads between ``primary`` and the replicas (``READ_REPLICA_URLS``),
+        through the ``replica`` breaker, with the read-your-writes marks."""
+        settings = self.settings
+        recent = RecentWriters(
+            settings.read_your_writes_s if settings.replica_urls else 0.0,
+            settings.redis_url,
+            self.breakers["cache"],
+        )
+        return ReadRouter(settings, primary, self.breakers["replica"], recent, metrics)
+
+    def read_cache(self, metrics: Metrics) -> ReadCache | None:
+        """The hot reads' cache through the ``cache`` breaker (None unless ``CACHE_ENABLED``)."""
+        if not self.settings.cache_enabled:
+            return None
+        return ReadCache(self.settings, self.breakers["cache"], metrics)
+
+    @staticmethod
+    async def close_read_path(reads: ReadRouter | None, cache: ReadCache | None) -> None:
+        """Close the replicas' pools and the read path's Redis connections (at shutdown)."""
+        if reads is not None:
+            reads.dispose()
+            await reads.recent.close()
+        if cache is not None:
+            cache.close()
 
     def attach_metrics(self, registry: CollectorRegistry | None) -> None:
         """Publish breaker state in ``registry`` (call `refresh_metrics` before each scrape)."""
@@ -175,11 +206,23 @@ class Resilience:
 def check_deployment(settings: Settings) -> None:
     """Refuse a deployment the resilience features cannot serve correctly.
 
-    Today: several workers with rate limits but no shared Redis (each worker would count
-    alone, multiplying every limit). Call it before starting workers for one clear message.
+    Several workers but no shared Redis, with rate limits on (each worker would count alone,
+    multiplying every limit) or with read replicas (a worker would not know that the user
+    wrote through another, and read-your-writes would break). Call it before starting
+    workers for one clear message.
     """
     if settings.rate_limit_enabled:
         check_shared_storage(settings.web_concurrency, settings.redis_url)
+    workers = settings.web_concurrency
+    marks = settings.replica_urls and settings.read_your_writes_s > 0
+    if marks and workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            "WEB_CONCURRENCY",
+            workers,
+            "With read replicas, more than one worker and no REDIS_URL, a user's next read "
+            "may reach a worker that never saw their write and read a lagging replica. Set "
+            "REDIS_URL (shared read-your-writes marks) or run a single worker.",
+        )
 
 
 def install_resilience(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.cli import COMMANDS, build_parser, main
 from harness.exit_codes import ExitCode
+from models.profile import default_profile_text
 
 #: The commands README.md's "The command line" lists.
 DOCUMENTED_COMMANDS = {
@@ -57,6 +61,76 @@ def test_profile_show_toml_round_trips(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["profile", "check", str(path)]) == ExitCode.OK
 
 
+def test_profile_check_reports_every_problem_in_one_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown key, a value out of range, an unknown step and a rule across keys, at once:
+    fixing one never reveals another."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[population]\nuserz = 5\n"
+        "[personas.homeowner]\nshare = 2.0\n"
+        "[personas.homeowner.steps]\nfly_to_moon = 1.0\n"
+        "[infrastructure.autoscaling]\nmin_instances = 9\nmax_instances = 3\n",
+        encoding="utf-8",
+    )
+    assert main(["profile", "check", str(bad)]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "4 problem(s)" in err
+    assert "population.userz: unknown key; did you mean 'users'?" in err
+    assert "personas.homeowner.share = 2.0: must be between 0 and 1" in err
+    assert "personas.homeowner.steps.fly_to_moon: unknown or write step" in err
+    assert "infrastructure.autoscaling.min_instances = 9: must not exceed max_instances" in err
+    # the stand-in default share for the wrong one raises no problem of its own
+    assert "must sum to 1" not in err
+
+
+def _schema_node(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with a ``$ref`` (or a one-entry ``anyOf``/``allOf`` around it) resolved."""
+    for key in ("anyOf", "allOf"):
+        refs = [part for part in node.get(key, []) if "$ref" in part]
+        if refs:
+            node = refs[0]
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        return _schema_node(schema, schema["$defs"][ref.rsplit("/", 1)[1]])
+    return node
+
+
+def _keys_missing_from_schema(
+    schema: dict[str, Any], node: dict[str, Any], data: dict[str, Any], path: str
+) -> list[str]:
+    node = _schema_node(schema, node)
+    properties = node.get("properties")
+    missing = []
+    for key, value in data.items():
+        if properties is None:  # a free-keyed table (personas, demands): its values' schema
+            child = node.get("additionalProperties", {})
+        elif key not in properties:
+            missing.append(f"{path}{key}")
+            continue
+        else:
+            child = properties[key]
+        if isinstance(value, dict) and isinstance(child, dict):
+            missing += _keys_missing_from_schema(schema, child, value, f"{path}{key}.")
+    return missing
+
+
+def test_profile_schema_describes_every_key_of_the_default_profile(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["profile", "schema"]) == ExitCode.OK
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert "required" not in schema  # a file names only what it changes
+    defaults = tomllib.loads(default_profile_text())
+    assert _keys_missing_from_schema(schema, schema, defaults, "") == []
+    # unknown keys are errors for an editor too, and keys carry their documentation
+    database = schema["$defs"]["Database"]
+    assert database["additionalProperties"] is False
+    assert "PgBouncer" in database["properties"]["pooler"]["description"]
+
+
 def test_profile_check_bad_file_exits_2_naming_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,6 +140,14 @@ def test_profile_check_bad_file_exits_2_naming_the_key(
     err = capsys.readouterr().err
     assert "population.dau_ratio = 1.4: must be between 0 and 1" in err
     assert str(bad) in err
+
+
+def test_profile_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["profile", "schema"]) == ExitCode.OK
+    schema = json.loads(capsys.readouterr().out)
+    assert {"personas", "target", "slo", "journeys"} <= set(schema["properties"])
 
 
 def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,8 +9,8 @@ import pytest
 from harness.run import alerts, gates, summary
 from harness.run.probe import ProbeResult
 from journeys.hdr import HistogramSet
-from models.profile import load_profile
-from models.run_records import RequestFigures, StageResult
+from models.profile import EndpointSlo, load_profile
+from models.run_records import EndpointResult, RequestFigures, StageResult
 
 PROFILE = load_profile()
 SLO = PROFILE.slo
@@ -28,6 +28,7 @@ def _figures(**overrides: Any) -> RequestFigures:
         "page_p95_ms": 200.0,
         "throughput_rps": 1.0,
         "availability": 1.0,
+        "p999_ms": 150.0,
     }
     return RequestFigures(**(values | overrides))
 
@@ -146,3 +147,72 @@ def test_cpu_and_connections_come_from_scrapes() -> None:
         ("warning", "db_connections"),
     }
     assert min(a.fired_at_s for a in fired if a.metric == "cpu") == 65.0
+
+
+def _endpoint(name: str, p95: float, p99: float, failure_rate: float) -> EndpointResult:
+    method, _, path = name.partition(" ")
+    return EndpointResult(name, method, path, 100, round(100 * failure_rate), 0, failure_rate,
+                          10.0, 5.0, 20.0, p95, p99, 300.0, p99 * 1.2)  # fmt: skip
+
+
+def test_p99_throughput_floor_and_endpoint_objectives() -> None:
+    slo = SLO.model_copy(
+        update={
+            "api_p99_ms": 100.0,
+            "throughput_min_rps": 2.0,
+            "endpoints": {
+                "GET /a": EndpointSlo(p95_ms=50.0, error_rate=0.01),
+                "GET /never": EndpointSlo(p99_ms=10.0),
+            },
+        }
+    )
+    rows = gates.evaluate(
+        slo,
+        [_stage("s1", p99_ms=150.0)],
+        _figures(p99_ms=90.0, throughput_rps=1.5),
+        [_endpoint("GET /a", p95=60.0, p99=80.0, failure_rate=0.0)],
+    )
+    verdict = {(r.name, r.stage): r.passed for r in rows}
+    assert verdict[("api_p99_ms", "s1")] is False and verdict[("api_p99_ms", None)] is True
+    assert ("throughput_min_rps", "s1") not in verdict  # a floor on the whole run only
+    assert verdict[("throughput_min_rps", None)] is False  # 1.5 req/s under the 2.0 floor
+    assert verdict[("p95_ms[GET /a]", None)] is False
+    assert verdict[("error_rate[GET /a]", None)] is True
+    never = next(r for r in rows if r.name == "p99_ms[GET /never]")
+    assert never.measured is None and not never.passed  # never called: nothing measured fails
+
+
+def test_junit_has_one_case_per_objective_per_stage_and_fails_the_breaches() -> None:
+    import xml.etree.ElementTree as ET
+
+    from harness.run.junit import junit_xml
+    from models.run_records import (
+        IntegrityAudit,
+        LoadGenerator,
+        PersonaMix,
+        Run,
+        ServerVsClient,
+        SloResult,
+        Target,
+    )
+
+    slo = (
+        SloResult("api_p95_ms", 500.0, 650.0, False, "s1"),
+        SloResult("api_p95_ms", 500.0, 420.0, True, None),
+        SloResult("error_rate", 0.01, 0.5, False, None, judged=False),
+    )
+    run = Run("load", "2026-12-06T00:00:00Z", "2026-12-06T00:01:00Z", False, ("a worker died",),
+              Target("http://h", None, "external", False), LoadGenerator(0, 1, 1.0, 0.1, False),
+              (), (), PersonaMix({}, {}), slo, (), IntegrityAudit(0, 0, 0, 0, checked=False),
+              ServerVsClient(0, 0, match=False), 3, skipped={"model": "why"})  # fmt: skip
+    suite = ET.fromstring(junit_xml(run)).find("testsuite")  # noqa: S314  # our own text
+    assert suite is not None
+    cases = {(c.get("classname"), c.get("name")): c for c in suite.iter("testcase")}
+    assert cases[("load.s1", "api_p95_ms")].find("failure") is not None
+    assert cases[("load.overall", "api_p95_ms")].find("failure") is None
+    assert cases[("load.overall", "error_rate")].find("skipped") is not None
+    failed = cases[("load.run", "complete")].find("failure")
+    assert failed is not None and "a worker died" in str(failed.get("message"))
+    assert cases[("load.skipped", "model")].find("skipped") is not None
+    counts = (suite.get("tests"), suite.get("failures"), suite.get("skipped"))
+    assert counts == ("5", "2", "2")

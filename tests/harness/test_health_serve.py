@@ -197,6 +197,8 @@ def test_serve_says_why_the_service_would_not_start(tmp_path: Path, keep_log: bo
         (["health", "--timeout", "nan"], "--timeout = nan"),
         (["serve", "--port", "-1"], "--port = -1: not a TCP port"),
         (["serve", "--seed-scale", "nan"], "--seed-scale = nan"),
+        (["serve", "--bind", "example.com"], "--bind = 'example.com': not an IP address"),
+        (["serve", "--trusted-proxies", "10.0.0.2,,x"], "--trusted-proxies = 'x'"),
         (["run", "nosuch"], "unknown scenario 'nosuch'"),
         (["run", "smoke", "--host", "127.0.0.1:8000"], "expected a URL"),
     ],

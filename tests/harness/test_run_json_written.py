@@ -23,3 +23,5 @@ def test_a_service_that_never_started_writes_the_contract_keys_as_before(tmp_pat
     expected = json.loads(SAMPLE.read_text(encoding="utf-8"))
     written["finished_at"] = expected["finished_at"]  # the only figure that is the clock's
     assert json.dumps(written, indent=1) == json.dumps(expected, indent=1)
+    junit = (tmp_path / "junit.xml").read_text(encoding="utf-8")
+    assert 'classname="smoke.run" name="complete"' in junit and "not ready after 60 s" in junit

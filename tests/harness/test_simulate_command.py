@@ -137,3 +137,21 @@ def test_progress_bar_in_a_real_process(tmp_path: Path) -> None:
     assert "simulating (open)" in completed.stderr and "100%" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert (tmp_path / "o" / "simulation.csv").exists()
+
+
+def test_exits_1_whenever_its_report_says_not_ready(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 5 million users: the whole day's p95 is fine, but the launch minutes break the p95
+    # objective; the report says Not ready, and so does the exit code.
+    report = tmp_path / "day.html"
+    code = main(["simulate", "--fast", "--hours", "24", "--users", "5000000", "--json",
+                 "--out", str(tmp_path / "out"), "--report", str(report)])  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    assert document["totals"]["p95_ms"]["mean"] < 800
+    assert any("minute(s)" in b for b in document["breaches"])
+    assert code == ExitCode.BREACH
+    assert "Not ready" in report.read_text(encoding="utf-8")
+    alerts = document["alerts"]
+    assert any(a["metric"] == "p95_ms" for a in alerts["fired"])
+    assert any("memory" in text and "no memory model" in text for text in alerts["not_evaluable"])

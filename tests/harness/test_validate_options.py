@@ -40,6 +40,9 @@ def test_replication_flags_reach_the_settings() -> None:
             "--max-replications 2: must be at least --replications (3)",
         ),
         (["--replications", "two"], "argument --replications: invalid int value: 'two'"),
+        (["--lab", "--decision-instances", "1"], "decision_instances must be >= 2, got 1"),
+        # the default [lab] has a read replica: the lab is checked before anything starts
+        (["--lab-only"], "needs PostgreSQL"),
     ],
 )
 def test_bad_replication_flags_exit_2_naming_the_flag(

@@ -24,6 +24,7 @@ def queue_profile(
     hourly: list[float] | None = None,
     users: int = 400_000,
     breaker_failures: int = 5,
+    request_timeout_s: float = 30.0,
 ) -> Profile:
     """Operators only (one call per screen), every endpoint ``demand_ms`` in total.
 
@@ -36,6 +37,7 @@ def queue_profile(
     overrides: dict[str, Any] = {
         "population": {"users": users, "dau_ratio": 0.5, "concurrency_ratio": 0.1},
         "infrastructure": {
+            "request_timeout_s": request_timeout_s,
             "autoscaling": scaling,
             "database": {"pool_max": pool, "acquire_timeout_s": acquire_timeout_s},
             "breakers": {"database": {"failures": breaker_failures}},

@@ -239,7 +239,7 @@ def test_bad_values_are_rejected_with_the_key_named(
 def test_persona_shares_may_miss_1_by_float_noise_only(tmp_path: Path) -> None:
     """Shares must sum to 1 within 1e-9: rounding noise passes, a real shortfall does not."""
     noisy = "[personas.homeowner]\nshare = 0.6000000000001\n"  # sum 1 + 1e-13
-    assert load_profile(write(tmp_path, noisy)).personas.homeowner.share == 0.6000000000001
+    assert load_profile(write(tmp_path, noisy)).personas.get("homeowner").share == 0.6000000000001
     off = "[personas.homeowner]\nshare = 0.600001\n"  # sum 1 + 1e-6
     with pytest.raises(ProfileError, match=r"shares must sum to 1 \(they sum to 1.000001\)"):
         load_profile(write(tmp_path, off))
@@ -288,5 +288,128 @@ def test_the_lab_profile_is_the_lab_topology_as_infrastructure(default: Profile)
 
 def test_default_demands_cover_every_catalogue_endpoint(default: Profile) -> None:
     assert set(default.service_demands) == set(endpoints())
-    for name, persona in default.personas.items():
+    for name, persona in default.personas.marketplace():
         assert set(persona.steps) == set(read_steps(name))
+
+
+# --- personas of your own ----------------------------------------------------------------------
+
+OWN_PERSONAS = """
+[personas.buyer]
+share = 0.7
+think_time_s = 5
+[personas.seller]
+share = 0.3
+think_time_s = 8
+think_time_distribution = "constant"
+"""
+
+
+def test_own_personas_replace_the_marketplaces(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, OWN_PERSONAS))
+    assert profile.personas.names() == ("buyer", "seller")
+    assert profile.personas.get("seller").think_time_distribution == "constant"
+    assert not profile.personas.is_marketplace()
+    with pytest.raises(ProfileError, match="know homeowner, contractor, operator only"):
+        list(profile.personas.marketplace())
+    # written and read back: the resolved profile keeps them
+    again = load_profile(write(tmp_path, profile.to_toml()))
+    assert again.personas.names() == ("buyer", "seller")
+
+
+def test_marketplace_personas_still_merge_key_by_key(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, "[personas.homeowner]\nthink_time_s = 9\n"))
+    assert profile.personas.names() == ("homeowner", "contractor", "operator")
+    assert profile.personas.get("homeowner").think_time_s == 9
+    assert [name for name, _ in profile.personas.marketplace()] == list(profile.personas.names())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (OWN_PERSONAS.replace("0.3", "0.2"), "buyer=0.7, seller=0.2: shares must sum to 1"),
+        (OWN_PERSONAS + "shar = 1\n", "personas.seller.shar: unknown key; did you mean 'share'?"),
+        (OWN_PERSONAS + "steps = {browse = 1}\n", "personas.seller.steps: screens are the bundled"),
+    ],
+)
+def test_own_personas_are_checked(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_profile(write(tmp_path, text))
+    assert expected in str(caught.value)
+
+
+def test_own_personas_plan_from_the_measured_mix(tmp_path: Path) -> None:
+    from models.workload import request_rate, visit_ratios
+
+    mix = (
+        '\n[endpoint_mix]\n"GET /a" = 0.75\n"GET /b" = 0.25\n'
+        '[service_demands."GET /a"]\ncpu_ms = 2\ndb_ms = 0\n'
+        '[service_demands."GET /b"]\ncpu_ms = 6\ndb_ms = 1\n'
+    )
+    profile = load_profile(write(tmp_path, OWN_PERSONAS + mix))
+    # buyer: 0.7 / 5 s, seller: 0.3 / 8 s, one request per cycle each
+    assert request_rate(profile, 1000) == pytest.approx(1000 * (0.7 / 5 + 0.3 / 8))
+    assert visit_ratios(profile) == pytest.approx({"GET /a": 0.75, "GET /b": 0.25})
+    with pytest.raises(ProfileError, match="endpoint_mix: empty"):
+        visit_ratios(load_profile(write(tmp_path, OWN_PERSONAS)))
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('\n[endpoint_mix]\n"GET /a" = 0.5\n', "endpoint_mix: shares must sum to 1"),
+        ('\n[endpoint_mix]\n"GET /a" = 1.0\n', "missing a demand for 'GET /a'"),
+    ],
+)
+def test_a_measured_mix_is_checked(tmp_path: Path, extra: str, expected: str) -> None:
+    with pytest.raises(ProfileError, match=expected):
+        load_profile(write(tmp_path, OWN_PERSONAS + extra))
+
+
+def test_every_problem_in_one_pass(tmp_path: Path) -> None:
+    text = "[population]\nuserz = 5\ndau_ratio = 1.4\n[personas.homeowner.steps]\nteleport = 5\n"
+    with pytest.raises(ProfileError) as caught:
+        load_profile(write(tmp_path, text))
+    problems = caught.value.problems
+    assert any(
+        p.startswith("population.userz: unknown key; did you mean 'users'") for p in problems
+    )
+    assert any(p.startswith("population.dau_ratio = 1.4") for p in problems)
+    # a rule across keys, found although other keys are malformed
+    assert any(p.startswith("personas.homeowner.steps.teleport") for p in problems)
+    assert len(problems) == 3
+
+
+def _schema_keys(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node with its $ref resolved."""
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def _check_against_schema(schema: dict[str, Any], node: dict[str, Any], data: Any, at: str) -> None:
+    node = _schema_keys(schema, node)
+    if not isinstance(data, dict):
+        return
+    properties = node.get("properties")
+    for key, value in data.items():
+        if properties is not None:
+            assert key in properties, f"{at}.{key} is not in the schema"
+            _check_against_schema(schema, properties[key], value, f"{at}.{key}")
+        elif isinstance(node.get("additionalProperties"), dict):
+            _check_against_schema(schema, node["additionalProperties"], value, f"{at}.{key}")
+
+
+def test_the_schema_knows_every_key_of_the_default_and_requires_none() -> None:
+    import json
+    import tomllib
+
+    from models.profile import default_profile_text, profile_schema
+
+    schema = profile_schema()
+    text = json.dumps(schema)
+    assert '"required"' not in text  # a file may be partial: the default fills the rest
+    assert schema["additionalProperties"] is False  # unknown keys are errors, for editors too
+    _check_against_schema(schema, schema, tomllib.loads(default_profile_text()), "profile")
+    persona = _schema_keys(schema, schema["properties"]["personas"])
+    assert _schema_keys(schema, persona["additionalProperties"])["additionalProperties"] is False

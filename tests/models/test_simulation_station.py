@@ -62,7 +62,7 @@ def test_the_station_profile_is_one_fixed_instance_of_c_workers() -> None:
     assert profile.infrastructure.workers_per_instance == 6
     assert {d.cpu_ms for d in profile.service_demands.values()} == {20.0}
     assert {d.db_ms for d in profile.service_demands.values()} == {0.0}
-    assert profile.personas.operator.share == 1.0
+    assert profile.personas.get("operator").share == 1.0
     grown = station_profile(6, 0.02, overrides={"infrastructure": {"database": {"pool_max": 7}}})
     assert grown.infrastructure.database.pool_max == 7
     assert grown.infrastructure.workers_per_instance == 6

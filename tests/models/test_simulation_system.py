@@ -138,3 +138,32 @@ def test_external_call_from_unknown_service_is_refused() -> None:
     with pytest.raises(ValueError, match="'fax' has no breaker"):
         System(_spec(1, 1, 1.0), 1, np.random.default_rng(0),
                (ExternalCall("fax", ("GET /jobs",), 0.1),), ("GET /jobs",))  # fmt: skip
+
+
+def test_a_request_past_the_request_timeout_is_an_error_and_frees_its_worker() -> None:
+    spec = SystemSpec(
+        workers_per_instance=1,
+        pool_size=10,
+        acquire_timeout_s=5.0,
+        breakers={"database": (10**9, 10.0, 30.0)},
+        request_timeout_s=1.0,
+    )
+    system = System(spec, 1, np.random.default_rng(0))
+    # (arrival, work): the first runs past its deadline and is cut at 1.0; the second's
+    # deadline (1.0) passes while it queues: 503 without a worker; the third runs 1.0-1.02;
+    # the fourth starts at 1.02 and is cut at its deadline 1.1; the fifth runs 1.1-1.2.
+    arrivals = [(0.0, 2.0), (0.0, 0.5), (0.05, 0.02), (0.1, 0.5), (0.5, 0.1)]
+    for t, work in arrivals:
+        system.arrive(t, -1, 0, work, 0.0)
+    system.drain_until(math.inf)
+    assert system.counters.errors == 3
+    assert system.counters.latencies == pytest.approx([0.97, 0.7])
+    assert system.counters.busy_s == pytest.approx(1.0 + 0.02 + 0.08 + 0.1)
+
+
+def test_a_cache_hit_needs_no_connection() -> None:
+    system = System(_spec(2, 1, 0.5), 1, np.random.default_rng(0))
+    system.arrive_batch([0.0, 0.1], [0, 0], [5.0, 0.2], [5.0, 0.0], [0, -1])
+    system.drain_until(math.inf)
+    assert system.counters.errors == 0
+    assert sorted(system.counters.latencies) == pytest.approx([0.2, 5.0])

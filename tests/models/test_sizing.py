@@ -11,14 +11,15 @@ import pytest
 
 from models.catalogue import endpoints
 from models.erlang import sojourn_percentile
-from models.profile import Profile, load_profile
+from models.profile import Profile, load_profile, merge
 from models.sizing import Sizing, size
 from models.workload import peak_rps, visit_ratios
 
 # The keys docs/capacity-planning.md lists for `harness model --json`.
 DOCUMENTED_KEYS = {
     "users", "dau", "peak_concurrent", "peak_rps", "instances", "db_connections", "latency",
-    "utilization", "cost_monthly_usd", "limits", "assumptions",
+    "utilization", "cost_monthly_usd", "limits", "assumptions", "topology", "stations",
+    "connections", "cost_claims",
 }  # fmt: skip
 NESTED_KEYS = {
     "instances": {"required", "min", "max", "fits"},
@@ -29,8 +30,13 @@ NESTED_KEYS = {
 }
 
 
+# The two-tier theory these tests check: no cache hits to take demand away (the topology's
+# own stations are checked in tests/models/test_topology.py).
+NO_CACHE: dict[str, Any] = {"infrastructure": {"cache": {"enabled": False}}}
+
+
 def _profile(**sections: Any) -> Profile:
-    return load_profile(overrides=sections or None)
+    return load_profile(overrides=merge(NO_CACHE, sections))
 
 
 def _mean_demands(profile: Profile) -> tuple[float, float]:
@@ -44,7 +50,7 @@ def _mean_demands(profile: Profile) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def plan() -> Sizing:
-    return size(load_profile())
+    return size(_profile())
 
 
 def test_json_has_exactly_the_documented_keys(plan: Sizing) -> None:
@@ -57,7 +63,7 @@ def test_json_has_exactly_the_documented_keys(plan: Sizing) -> None:
 
 
 def test_default_profile_peak_matches_the_workload_and_littles_law(plan: Sizing) -> None:
-    profile = load_profile()
+    profile = _profile()
     cpu_s, db_s = _mean_demands(profile)
     rps = peak_rps(profile)
     assert plan.users == 400_000
@@ -106,8 +112,8 @@ def test_latency_slo_can_require_more_instances_than_cpu() -> None:
     assert required > plan.instances.by_cpu
     assert plan.latency.p95_ms is not None and plan.latency.p95_ms <= 455.0
     # One instance fewer breaks the SLO: pin the autoscaler there and look.
-    fewer = load_profile(
-        overrides={
+    fewer = _profile(
+        **{
             "service_demands": heavy,
             "slo": {"api_p50_ms": 150.0, "api_p95_ms": 455.0},
             "population": {"users": 20_000},

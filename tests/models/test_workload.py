@@ -74,7 +74,7 @@ def test_awards_and_withdrawals_follow_their_ratios(default: Profile) -> None:
 
 def test_read_screens_keep_the_profile_weights(default: Profile) -> None:
     probabilities = step_probabilities(default, "homeowner")
-    weights = default.personas.homeowner.steps
+    weights = default.personas.get("homeowner").steps
     ratio = probabilities["dashboard"] / probabilities["search_jobs"]
     assert ratio == pytest.approx(weights["dashboard"] / weights["search_jobs"])
 

@@ -79,6 +79,7 @@ def stage_record(index: int, users: int, spec: RunSpec) -> dict[str, Any]:
         "p50_ms": p50,
         "p95_ms": p95,
         "p99_ms": p95 * 1.6,
+        "p999_ms": p95 * 2.2,
         "mean_ms": p50 * 1.3,
         "error_rate": failures / requests if requests else 0.0,
         "page_p95_ms": p95 * 2.1,
@@ -152,6 +153,7 @@ def endpoint_records(spec: RunSpec, stages: list[dict[str, Any]]) -> list[dict[s
                 "p95_ms": p50 * 3.2,
                 "p99_ms": p50 * 5.1,
                 "max_ms": p50 * 9.0,
+                "p999_ms": p50 * 7.3,
             }
         )
     for page in PAGES:

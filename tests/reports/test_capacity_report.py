@@ -185,3 +185,26 @@ def test_problems_fail_and_reasons_inform() -> None:
         f"At peak: 25 of 50 instances, 140 of 100 database connections, "
         f"{fmt.usd(capacity.sizing.cost_total if capacity.sizing else None)} a month"
     ]
+
+
+def test_the_report_shows_the_stations_the_connections_and_each_claim_explained(
+    tmp_path: Path,
+) -> None:
+    direct = load_profile(overrides={"infrastructure": {"database": {"pooler": False}}})
+    plan = size(direct)
+    report = parse(render_capacity_report(plan, direct, tmp_path / "plan.html"))
+    stations = report.table("stations-table")[1:]
+    assert [row[0] for row in stations] == ["app workers", "primary"]
+    connections = report.section_text("capacity")
+    assert "Reaching the primary at max instances" in connections
+    assert "above the medium tier's max_connections (120)" in connections
+    verdict = report.section_text("verdict")
+    assert "Not ready" in verdict and "max_connections (120)" in verdict
+    assert "1,000,000 users: claimed $18,000" in report.section_text("capacity")
+
+
+def test_an_overloaded_station_is_a_problem_of_the_plan() -> None:
+    data = size(load_profile().lab_profile()).to_json()  # 400k users on three quarter-cores
+    problems = plan(load_profile(), data).problems()
+    assert any("app workers station is overloaded" in p for p in problems)
+    assert read_sizing(data).stations[0].mean_wait_ms is None

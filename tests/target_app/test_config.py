@@ -8,6 +8,7 @@ import pytest
 
 from target_app.core.config import load_settings
 from target_app.core.errors import ConfigError
+from target_app.resilience.install import check_deployment
 
 GOOD_SECRET = "k" * 40
 
@@ -113,3 +114,36 @@ def test_a_short_admin_token_is_refused_without_echoing_it() -> None:
     assert info.value.variable == "ADMIN_TOKEN"
     assert "letmein-123" not in str(info.value)
     assert "11 characters, at least 16" in str(info.value)
+
+
+def test_the_read_path_settings_and_what_they_refuse() -> None:
+    settings = load_settings(
+        secret_key=GOOD_SECRET,
+        read_replica_urls=" postgresql+psycopg://r1:5433/db ,postgresql+psycopg://r2:5434/db",
+    )
+    assert settings.replica_urls == (
+        "postgresql+psycopg://r1:5433/db",
+        "postgresql+psycopg://r2:5434/db",
+    )
+    assert load_settings(secret_key=GOOD_SECRET).replica_urls == ()
+    with pytest.raises(ConfigError, match="'CACHE_ENABLED' has value 'true'.*set REDIS_URL"):
+        load_settings(secret_key=GOOD_SECRET, cache_enabled=True)
+    with pytest.raises(ConfigError, match="'READ_REPLICA_URLS' .*'sqlite:///x.db' is not"):
+        load_settings(secret_key=GOOD_SECRET, read_replica_urls="sqlite:///x.db")
+    with pytest.raises(ConfigError) as info:
+        load_settings(secret_key=GOOD_SECRET, read_replica_urls="mysql://u:hunter2@h/db")
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(ConfigError, match="'REQUEST_TIMEOUT_S' has value -1"):
+        load_settings(secret_key=GOOD_SECRET, request_timeout_s=-1)
+
+
+def test_replicas_with_several_workers_need_redis_for_read_your_writes() -> None:
+    replicas = {"read_replica_urls": "postgresql+psycopg://r1/db", "rate_limit_enabled": False}
+    with pytest.raises(ConfigError, match="'WEB_CONCURRENCY' has value 2. With read replicas"):
+        check_deployment(load_settings(secret_key=GOOD_SECRET, web_concurrency=2, **replicas))
+    check_deployment(load_settings(secret_key=GOOD_SECRET, web_concurrency=1, **replicas))
+    check_deployment(
+        load_settings(
+            secret_key=GOOD_SECRET, web_concurrency=2, redis_url="redis://127.0.0.1/1", **replicas
+        )
+    )

@@ -22,7 +22,7 @@ router = APIRouter(tags=["contractors"], route_class=ServiceRoute)
 @router.get("/contractors", response_model=Page[ContractorOut], responses=responses(400))
 def list_contractors(
     state: StateDep,
-    _caller: AnyUser,
+    caller: AnyUser,
     territory_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
     available: Annotated[bool | None, Query(description="Only those taking work.")] = None,
     page_size: PageSize = 20,
@@ -39,8 +39,9 @@ def list_contractors(
     if cursor is not None:
         statement = statement.where(User.id > decode_id_cursor(cursor))
     statement = statement.order_by(User.id).limit(page_size + 1)
-    with state.db.read_session() as session:
-        rows = session.execute(statement).all()
+    rows = state.reads.session(
+        "GET /contractors", caller.user_id, lambda session: session.execute(statement).all()
+    )
     page, next_cursor = cut_page(rows, page_size, lambda row: (row.id, row.id))
     items = [ContractorOut(**row._mapping) for row in page]
     return json_response(Page[ContractorOut](items=items, next_cursor=next_cursor))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from sqlalchemy import insert, update
+from sqlalchemy import Connection, insert, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -37,6 +37,7 @@ from target_app.core.loop_reader import LoopReader
 from target_app.core.problems import responses
 from target_app.core.security import Principal
 from target_app.models import Bid, BidStatus, Job, JobStatus, Role, utcnow
+from target_app.resilience.read_cache import ALL_SCOPE
 from target_app.schemas import (
     AwardRequest,
     Category,
@@ -48,6 +49,7 @@ from target_app.schemas import (
 )
 
 router = APIRouter(tags=["jobs"], route_class=ServiceRoute)
+BOARD = "GET /jobs"
 
 
 async def list_jobs(
@@ -55,7 +57,7 @@ async def list_jobs(
 ) -> Response:
     """Jobs, newest first, filtered; keyset-paginated (pass `next_cursor` back as `cursor`)."""
     reader = state.db.loop_reader
-    if reader is not None and query.q is None:
+    if reader is not None and query.q is None and state.cache is None and not state.reads.routing:
         # SQLite is a library, not a server: a filtered page is one covering-index range read,
         # cheaper than the hop to a pool thread and back (and the GIL hand-offs it causes). So
         # it runs here, on the event loop, as one measured segment. Full-text searches can take
@@ -118,13 +120,22 @@ def _job_page(
     if cursor is not None:
         params["after_time"], params["after_id"] = decode_time_cursor(cursor)
     statement_params = {k: v for k, v in params.items() if v is not None}
-    # Through the database breaker like every session: refused at once while it is open.
-    with state.db.guard():
-        if reader is not None:
+    if reader is not None:
+        # Through the database breaker like every session: refused at once while it is open.
+        with state.db.guard():
             engine = state.db.engine
             return search_page_on_loop(reader, engine, shape, statement_params, query.page_size)
-        with state.db.engine.connect() as conn:
-            return search_page(conn, shape, statement_params, query.page_size, sqlite)
+
+    def page(conn: Connection) -> bytes:
+        return search_page(conn, shape, statement_params, query.page_size, sqlite)
+
+    reads = state.reads
+    if state.cache is not None and not mine and q is None and cursor is None:
+        # A first page every caller sees alike: cached per territory (read_cache.py).
+        scope = str(territory_id) if territory_id is not None else ALL_SCOPE
+        key = f"{status}|{category}|{query.urgent}|{min_budget}|{max_budget}|{query.page_size}"
+        return state.cache.page(BOARD, scope, key, lambda: reads.on_primary(BOARD, page))
+    return reads.connection(BOARD, caller.user_id, page)
 
 
 def _detail(session: Session, job: Job) -> JobDetail:
@@ -167,9 +178,17 @@ def create_job(
     category = state.resilience.categorize_from_thread(
         body.title, body.description, body.category.value
     )
-    return write.run(
+    response = write.run(
         claim, lambda session: _insert_job(session, caller, body, category.category, now)
     )
+    _board_changed(state, caller.territory_id)
+    return response
+
+
+def _board_changed(state: AppState, territory_id: int) -> None:
+    """After a committed write that changed which jobs a territory's board lists."""
+    if state.cache is not None:
+        state.cache.invalidate(territory_id)
 
 
 def _insert_job(
@@ -225,6 +244,7 @@ def update_job(job_id: JobId, body: JobUpdate, state: StateDep, caller: Homeowne
         job.updated_at = now
         session.flush()
         detail = _detail(session, job)
+    _board_changed(state, detail.territory_id)
     return json_response(detail)
 
 
@@ -257,11 +277,14 @@ def award_job(
         # Once committed, try the payment hold; if the provider is down it stays pending.
         response.headers["Payment-Status"] = state.resilience.settle_payment_from_thread(job_id)
 
-    return write.run(
+    response = write.run(
         claim,
         lambda session: _award(session, state, caller, job_id, body.bid_id, now),
         after_commit=settle_payment,
     )
+    # The owner's job is in the owner's territory (POST /jobs puts it there).
+    _board_changed(state, caller.territory_id)
+    return response
 
 
 def _award(

@@ -9,6 +9,7 @@ from datetime import timedelta
 from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from target_app.api.deps import OperatorUser, StateDep, TerritoryId
 from target_app.api.queries import is_value
@@ -25,27 +26,28 @@ _BUCKETS = ("0", "1", "2", "3", "4", "5+")
 
 
 @router.get("/dashboard", response_model=Dashboard)
-def dashboard(state: StateDep, _caller: OperatorUser) -> Response:
+def dashboard(state: StateDep, caller: OperatorUser) -> Response:
     """Users by role; jobs posted in the last 30 days by status, their bids; busiest territories."""
+    return state.reads.session("GET /operator/dashboard", caller.user_id, _dashboard)
+
+
+def _dashboard(session: Session) -> Response:
     since = utcnow() - timedelta(days=WINDOW_DAYS)
     recent = Job.created_at >= since
-    with state.db.read_session() as session:
-        users = dict(session.execute(select(User.role, func.count()).group_by(User.role)).all())
-        jobs = dict(
-            session.execute(
-                select(Job.status, func.count()).where(recent).group_by(Job.status)
-            ).all()
-        )
-        bids = session.execute(
-            select(func.count()).select_from(Bid).join(Job, Bid.job_id == Job.id).where(recent)
-        ).scalar_one()
-        busiest = session.execute(
-            select(Job.territory_id, func.count().label("jobs"))
-            .where(recent)
-            .group_by(Job.territory_id)
-            .order_by(func.count().desc(), Job.territory_id)
-            .limit(5)
-        ).all()
+    users = dict(session.execute(select(User.role, func.count()).group_by(User.role)).all())
+    jobs = dict(
+        session.execute(select(Job.status, func.count()).where(recent).group_by(Job.status)).all()
+    )
+    bids = session.execute(
+        select(func.count()).select_from(Bid).join(Job, Bid.job_id == Job.id).where(recent)
+    ).scalar_one()
+    busiest = session.execute(
+        select(Job.territory_id, func.count().label("jobs"))
+        .where(recent)
+        .group_by(Job.territory_id)
+        .order_by(func.count().desc(), Job.territory_id)
+        .limit(5)
+    ).all()
     return json_response(
         Dashboard(
             days=WINDOW_DAYS,
@@ -61,37 +63,41 @@ def dashboard(state: StateDep, _caller: OperatorUser) -> Response:
 @router.get(
     "/territories/{territory_id}/metrics", response_model=TerritoryMetrics, responses=responses(404)
 )
-def territory_metrics(
-    territory_id: TerritoryId, state: StateDep, _caller: OperatorUser
-) -> Response:
+def territory_metrics(territory_id: TerritoryId, state: StateDep, caller: OperatorUser) -> Response:
     """Jobs, bids, bids per job and the median time to a first bid in one territory."""
+    endpoint = "GET /operator/territories/{territory_id}/metrics"
+    return state.reads.session(
+        endpoint, caller.user_id, lambda session: _territory_metrics(session, territory_id)
+    )
+
+
+def _territory_metrics(session: Session, territory_id: int) -> Response:
     since = utcnow() - timedelta(days=WINDOW_DAYS)
-    with state.db.read_session() as session:
-        if session.get(Territory, territory_id) is None:
-            raise NotFound(f"No territory {territory_id}.")
-        jobs = session.execute(
-            select(Job.id, Job.status, Job.created_at).where(
-                Job.territory_id == territory_id, Job.created_at >= since
-            )
-        ).all()
-        job_ids = select(Job.id).where(Job.territory_id == territory_id, Job.created_at >= since)
-        per_job = session.execute(
-            select(Bid.job_id, func.count(), func.min(Bid.created_at))
-            .where(Bid.job_id.in_(job_ids))
-            .group_by(Bid.job_id)
-        ).all()
-        in_territory = (is_value(User.role, Role.contractor), User.territory_id == territory_id)
-        contractors = session.execute(
-            select(func.count()).select_from(User).where(*in_territory)
-        ).scalar_one()
-        available = session.execute(
-            select(func.count()).select_from(User).where(*in_territory, User.available)
-        ).scalar_one()
-        pro = session.execute(
-            select(func.count())
-            .select_from(User)
-            .where(User.territory_id == territory_id, is_value(User.tier, Tier.pro))
-        ).scalar_one()
+    if session.get(Territory, territory_id) is None:
+        raise NotFound(f"No territory {territory_id}.")
+    jobs = session.execute(
+        select(Job.id, Job.status, Job.created_at).where(
+            Job.territory_id == territory_id, Job.created_at >= since
+        )
+    ).all()
+    job_ids = select(Job.id).where(Job.territory_id == territory_id, Job.created_at >= since)
+    per_job = session.execute(
+        select(Bid.job_id, func.count(), func.min(Bid.created_at))
+        .where(Bid.job_id.in_(job_ids))
+        .group_by(Bid.job_id)
+    ).all()
+    in_territory = (is_value(User.role, Role.contractor), User.territory_id == territory_id)
+    contractors = session.execute(
+        select(func.count()).select_from(User).where(*in_territory)
+    ).scalar_one()
+    available = session.execute(
+        select(func.count()).select_from(User).where(*in_territory, User.available)
+    ).scalar_one()
+    pro = session.execute(
+        select(func.count())
+        .select_from(User)
+        .where(User.territory_id == territory_id, is_value(User.tier, Tier.pro))
+    ).scalar_one()
     created = {job.id: job.created_at for job in jobs}
     counts = {job_id: count for job_id, count, _ in per_job}
     waits = [(first - created[job_id]).total_seconds() for job_id, _, first in per_job]

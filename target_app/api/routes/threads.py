@@ -56,8 +56,11 @@ def list_threads(
             tuple_(Thread.last_message_at, Thread.id) < tuple_(after_time, after_id)
         )
     statement = statement.order_by(Thread.last_message_at.desc(), Thread.id.desc())
-    with state.db.read_session() as session:
-        threads = list(session.execute(statement.limit(page_size + 1)).scalars())
+    threads = state.reads.session(
+        "GET /threads",
+        caller.user_id,
+        lambda session: list(session.execute(statement.limit(page_size + 1)).scalars()),
+    )
     page, next_cursor = cut_page(threads, page_size, lambda t: (t.last_message_at, t.id))
     return json_response(
         Page[ThreadOut](items=[_thread_out(t) for t in page], next_cursor=next_cursor)

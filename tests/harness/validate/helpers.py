@@ -140,6 +140,14 @@ class FakeRuns:
         self.plans: list[Profile | None] = []
         self.plan: Profile | None = None
         self.made: list[Path] = []
+        self.lab: Any = None
+        self.labs: list[Any] = []
+        """The lab each run was asked for (None: the pinned service alone)."""
+
+    def on_lab(self, lab: Any, database_url: str | None) -> FakeRuns:
+        """Like :meth:`harness.validate.runs.Runs.on_lab`: each later run's lab."""
+        self.lab = lab
+        return self
 
     def planning(self, launch: Profile) -> FakeRuns:
         """Like :meth:`harness.validate.runs.Runs.planning`: each later run's plan."""
@@ -151,6 +159,7 @@ class FakeRuns:
 
         self.profiles.append(profile)
         self.plans.append(self.plan)
+        self.labs.append(self.lab)
         entry = self.script.pop(0)
         if isinstance(entry, BaseException):
             raise entry

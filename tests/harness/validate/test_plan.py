@@ -28,16 +28,16 @@ def profile() -> Profile:
 
 def test_think_times_scale_and_nothing_else_changes(profile: Profile) -> None:
     scaled = validation_profile(profile, 0.1)
-    assert scaled.personas.homeowner.think_time_s == pytest.approx(3.0)
-    assert scaled.personas.operator.think_time_s == pytest.approx(4.5)
-    assert scaled.personas.homeowner.share == profile.personas.homeowner.share
+    assert scaled.personas.get("homeowner").think_time_s == pytest.approx(3.0)
+    assert scaled.personas.get("operator").think_time_s == pytest.approx(4.5)
+    assert scaled.personas.get("homeowner").share == profile.personas.get("homeowner").share
     assert scaled.service_demands == profile.service_demands
 
 
 def test_holdout_mix_differs_and_is_valid(profile: Profile) -> None:
     mix = holdout_profile(profile)
     assert {n: p.share for n, p in mix.personas.items()} == HOLDOUT_SHARES
-    assert mix.personas.operator.share > profile.personas.operator.share
+    assert mix.personas.get("operator").share > profile.personas.get("operator").share
 
 
 def test_step_stages_reach_the_scenario(profile: Profile) -> None:
@@ -73,9 +73,9 @@ def test_a_settle_cap_never_cuts_the_ramp(profile: Profile) -> None:
 
 def test_held_out_think_times_multiply_every_persona(profile: Profile) -> None:
     slower = think_profile(validation_profile(profile, 0.05), 2.0)
-    assert slower.personas.homeowner.think_time_s == pytest.approx(3.0)
-    assert slower.personas.contractor.think_time_s == pytest.approx(2.0)
-    assert slower.personas.homeowner.share == profile.personas.homeowner.share
+    assert slower.personas.get("homeowner").think_time_s == pytest.approx(3.0)
+    assert slower.personas.get("contractor").think_time_s == pytest.approx(2.0)
+    assert slower.personas.get("homeowner").share == profile.personas.get("homeowner").share
 
 
 def test_the_pilot_sizes_the_calibration_under_its_cpu_targets() -> None:

@@ -52,13 +52,16 @@ def test_pilot_light_calibration_and_the_trials_in_order(
     # 0.004 cores per user: the calibration's CPU targets at 30, 67 and 105 users.
     assert [s.users for s in calibration.scenario_stages("step")][1::2] == [30, 67, 105]
     assert far == again  # a replication runs the same load again
-    assert mix.personas.operator.share == 0.30  # the held-out mix
+    assert mix.personas.get("operator").share == 0.30  # the held-out mix
     # The pilot and the calibration plan no launch; the trials plan it at the launch's real
     # think times with the measured demands, never at the compressed load.
     assert runs.plans[:2] == [None, None]
     launch = runs.plans[2]
     assert launch is not None and all(plan is launch for plan in runs.plans[2:])
-    assert launch.personas.homeowner.think_time_s == load_profile().personas.homeowner.think_time_s
+    assert (
+        launch.personas.get("homeowner").think_time_s
+        == load_profile().personas.get("homeowner").think_time_s
+    )
     assert launch.service_demands != load_profile().service_demands
     document = written(outcome)
     assert document["complete"] and outcome.exit_code == 0
@@ -179,3 +182,95 @@ def test_a_reanalysis_refits_the_same_runs_the_other_way(
     # The same choice again reproduces the original's predictions exactly.
     same = reanalyse(outcome.directory, speed_normalised_fit=False)
     assert [t["levels"] for t in same["trials"]] == [t["levels"] for t in original["trials"]]
+
+
+#: The lab's pilot and light calibration: one instance under its 0.25-core limit, each stage
+#: at or under 12.5% CPU (half the limit).
+LAB_PILOT = [(13.0, 0.02, 5.0, 4.0, 9.0)]
+LAB_LIGHT = [(27.0, 0.03, 5.0, 4.0, 9.0), (60.0, 0.07, 5.2, 4.1, 9.5), (95.0, 0.11, 5.5, 4.3, 10.0)]
+
+
+def _count(cpu_cores: float, p95_ms: float) -> list[tuple[float, float, float, float, float]]:
+    """One measured count: its instances' CPU summed (cores) and the p95."""
+    return [(300.0, cpu_cores, p95_ms / 3, p95_ms / 4, p95_ms)]
+
+
+def lab_validate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *script: Any
+) -> tuple[runner.ValidationOutcome, FakeRuns, str]:
+    runs = FakeRuns(tmp_path / "runs", *script)
+    monkeypatch.setattr(runner, "Runs", lambda *_args: runs)
+    log = io.StringIO()
+    lab = runner.LabMode("postgresql+psycopg://postgres@127.0.0.1:5432/test", only=True)
+    outcome = runner.validate(load_profile(), QUICK, tmp_path / "out", pin=False, log=log, lab=lab)
+    return outcome, runs, log.getvalue()
+
+
+def test_the_instance_decision_calibrates_one_lab_instance_then_measures_k_around_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 0.45 cores over 2, 3, 4 instances of 0.25: 90%, 60%, 45% of the limit each
+    script = (LAB_PILOT, LAB_LIGHT, _count(0.45, 120.0), _count(0.45, 60.0), _count(0.45, 50.0))
+    outcome, runs, log = lab_validate(tmp_path, monkeypatch, *script)
+    assert [lab.instances for lab in runs.labs] == [1, 1, 2, 3, 4]
+    assert all(lab.cpu_limit == load_profile().lab.cpu_limit for lab in runs.labs)
+    document = written(outcome)
+    decision = document["decision"]
+    assert decision["calibration"]["cpu_limit"] == pytest.approx(0.125)  # half of 0.25 cores
+    assert decision["calibration"]["used_users"]  # the light stages informed the demands
+    planned = decision["planned"]
+    assert planned["instances"] == 3
+    # every measured count ran the planned load
+    users = {
+        stage.users for profile in runs.profiles[2:] for stage in profile.scenario_stages("step")
+    }
+    assert users == {planned["users"]}
+    below, at, above = decision["measured"]
+    assert below["cpu_per_instance"] == pytest.approx(0.9) and not below["holds"]
+    assert at["cpu_per_instance"] == pytest.approx(0.6) and at["holds"]
+    assert above["holds"]
+    assert decision["right"] is True and document["summary"]["goals_met"]
+    assert document["complete"] and outcome.exit_code == 0
+    assert (outcome.directory / "lab" / "calibration.toml").exists()
+    assert "validate: lab calibration" in log and "the planner names 3 instances" in log
+    text = format_document(document)
+    assert "-- instance decision on the lab" in text and ": RIGHT" in text
+
+
+def test_a_decision_whose_k_minus_one_already_holds_is_wrong_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 0.3 cores: 60% per instance on two instances, p95 well within 800 ms
+    script = (LAB_PILOT, LAB_LIGHT, _count(0.3, 60.0), _count(0.3, 50.0), _count(0.3, 45.0))
+    outcome, _, _ = lab_validate(tmp_path, monkeypatch, *script)
+    document = written(outcome)
+    assert document["decision"]["right"] is False
+    assert not document["summary"]["goals_met"]
+    assert any(
+        "2 instances already held the load" in miss for miss in document["summary"]["misses"]
+    )
+    assert document["complete"]  # a wrong decision is a judged miss, not an incomplete run
+
+
+def test_a_lab_calibration_that_failed_leaves_the_decision_unjudged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome, runs, _ = lab_validate(tmp_path, monkeypatch, LAB_PILOT, (None, 3, False))
+    document = written(outcome)
+    assert document["decision"]["right"] is None and len(runs.profiles) == 2
+    assert "the lab calibration run did not complete" in document["decision"]["reason"]
+    assert not document["complete"] and outcome.exit_code == 3
+
+
+def test_an_incomplete_count_run_gives_no_verdict_and_says_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose counts disagree (or that lost load) is a lower bound, never a verdict."""
+    incomplete = (_count(0.45, 120.0), 3, False)
+    script = (LAB_PILOT, LAB_LIGHT, incomplete, _count(0.45, 60.0), _count(0.45, 50.0))
+    outcome, _, _ = lab_validate(tmp_path, monkeypatch, *script)
+    decision = written(outcome)["decision"]
+    assert decision["right"] is None and decision["measured"][0]["holds"] is None
+    assert decision["reason"].startswith("2 instances: the run is incomplete")
+    assert decision["measured"][1]["holds"] is True  # the other counts are still measured
+    assert outcome.exit_code == 3

@@ -273,12 +273,14 @@ TABLE = {
     "sms": (5, 10, 30),
     "email": (5, 10, 30),
     "storage": (5, 15, 30),
+    "replica": (3, 2, 10),
+    "cache": (3, 0.5, 10),
 }
 
 
 def _failure_of(name: str) -> Exception:
-    """What a broken ``name`` raises; the database breaker counts only the database's faults."""
-    if name == "database":
+    """What a broken ``name`` raises; the database breakers count only the database's faults."""
+    if name in {"database", "replica"}:
         return OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
     return ConnectionError(f"{name} down")
 
@@ -286,7 +288,7 @@ def _failure_of(name: str) -> Exception:
 @pytest.mark.parametrize("cause", ["errors", "slow calls"])
 @pytest.mark.parametrize("name", DEPENDENCIES)
 async def test_each_configured_breaker_follows_its_row_of_the_table(name: str, cause: str) -> None:
-    """The service's own six breakers (built from the settings, as the app builds them)."""
+    """The service's own breakers (built from the settings, as the app builds them)."""
     clock = FakeClock()
     settings = dev_settings()
     registry = BreakerRegistry.from_settings(

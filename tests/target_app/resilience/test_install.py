@@ -83,6 +83,8 @@ def test_the_breaker_table_and_its_overrides(monkeypatch: pytest.MonkeyPatch) ->
         "sms": (5, 10, 30),
         "email": (5, 10, 30),
         "storage": (5, 15, 30),
+        "replica": (3, 2, 10),
+        "cache": (3, 0.5, 10),
     }
     defaults = BreakerRegistry.from_settings(dev_settings())
     assert {n: b.policy for n, b in defaults.items()} == DEFAULT_POLICIES

@@ -1,0 +1,196 @@
+"""The instance decision: the plan's headline number, put to the test.
+
+For a load one instance cannot carry, the planner (:func:`models.sizing.size`, the same code
+``harness model`` runs) names K: the fewest instances, each held to the lab's CPU limit, that
+keep the p95 objective with every instance under the autoscaler's scale-up CPU. The decision
+is right when the service agrees: at K-1 the objective or the CPU target breaks, at K both
+hold. K+1 is measured too, to show the margin on the safe side.
+
+This module plans the decision (which load, which K, what the planner predicts at K-1, K and
+K+1) and judges measured figures against it. The load is chosen in the middle of the range of
+users for which the planner says K: at its lower end K-1 would barely break, at its upper
+end K would barely hold, and either would make the verdict a coin toss on a noisy machine.
+
+The planner sees the lab as a profile: :meth:`models.profile.Profile.lab_profile` (K instances
+of ``cpu_limit`` cores, the lab's workers, pooler, replicas and cache) at a population whose
+peak concurrency is the load's users.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.validate.plan import overlay
+from models.profile import Profile
+from models.rounding import rounded
+from models.sizing import Sizing, size
+
+__all__ = [
+    "MAX_DECISION_USERS",
+    "CountFigures",
+    "InstanceDecision",
+    "decision_profile",
+    "judge_count",
+    "margins",
+    "plan_decision",
+    "planned_instances",
+]
+
+#: The planner is asked about loads up to this many concurrent users at most; a decision that
+#: needs more is not one this machine could measure.
+MAX_DECISION_USERS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class CountFigures:
+    """What one instance count gives at the decision's load: p95 (None: a station is
+    overloaded, no steady state) and CPU per instance as a fraction of its limit."""
+
+    instances: int
+    p95_ms: float | None
+    cpu_per_instance: float
+    holds: bool
+    """p95 within the objective and CPU per instance at or under the target."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instances": self.instances,
+            "p95_ms": rounded(self.p95_ms),
+            "cpu_per_instance": rounded(self.cpu_per_instance),
+            "holds": self.holds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceDecision:
+    """The planner's K for ``users`` concurrent users, and its predictions around K."""
+
+    users: int
+    instances: int
+    cpu_limit: float
+    p95_objective_ms: float
+    cpu_target: float
+    users_range: tuple[int, int]
+    """The users for which the planner says K, lowest and highest."""
+    predicted: tuple[CountFigures, ...]
+    """At K-1 (when K > 1), K and K+1."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "instances": self.instances,
+            "cpu_limit": self.cpu_limit,
+            "p95_objective_ms": self.p95_objective_ms,
+            "cpu_target": self.cpu_target,
+            "users_range": list(self.users_range),
+            "predicted": [figures.to_json() for figures in self.predicted],
+        }
+
+
+def judge_count(
+    instances: int, p95_ms: float | None, cpu_per_instance: float, *, objective_ms: float,
+    cpu_target: float,
+) -> CountFigures:  # fmt: skip
+    """Whether ``instances`` hold the load: p95 within the objective and CPU at or under the
+    target (a p95 of None, no steady state, never holds)."""
+    holds = p95_ms is not None and p95_ms <= objective_ms and cpu_per_instance <= cpu_target
+    return CountFigures(instances, p95_ms, cpu_per_instance, holds)
+
+
+def decision_profile(profile: Profile, users: int, instances: int | None = None) -> Profile:
+    """``profile`` as the lab at ``users`` concurrent at its peak: the lab's topology
+    (:meth:`~models.profile.Profile.lab_profile`), with ``instances`` fixed (None: the
+    autoscaler free from one instance up, so the planner chooses)."""
+    population = profile.population
+    per_user = population.dau_ratio * population.concurrency_ratio
+    lab = profile.lab_profile()
+    scaling = (
+        {"min_instances": 1, "max_instances": 10_000}
+        if instances is None
+        else {"min_instances": instances, "max_instances": instances}
+    )
+    return overlay(
+        lab,
+        {
+            "population": {"users": max(1, math.ceil(users / per_user))},
+            "infrastructure": {"autoscaling": scaling},
+        },
+    )
+
+
+def planned_instances(profile: Profile, users: int) -> int:
+    """The instances the planner needs for ``users`` on the lab (its ``required``)."""
+    return size(decision_profile(profile, users), compare_costs=False).instances.required
+
+
+def _first_users_needing(profile: Profile, count: int, low: int, high: int) -> int | None:
+    """The fewest users in [low, high] for which the planner needs ``count`` or more
+    instances (None: not even ``high``); the need grows with the users."""
+    if planned_instances(profile, high) < count:
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if planned_instances(profile, middle) >= count:
+            high = middle
+        else:
+            low = middle
+    return high if planned_instances(profile, low) < count else low
+
+
+def _figures_at(profile: Profile, users: int, instances: int) -> CountFigures:
+    sizing: Sizing = size(decision_profile(profile, users, instances), compare_costs=False)
+    slo, scaling = profile.slo, profile.infrastructure.autoscaling
+    return judge_count(
+        instances,
+        sizing.latency.p95_ms,
+        sizing.utilization["app_cpu"],
+        objective_ms=slo.api_p95_ms,
+        cpu_target=scaling.scale_up_cpu,
+    )
+
+
+def plan_decision(profile: Profile, instances: int) -> InstanceDecision:
+    """The load for which the planner names ``instances`` (K), chosen in the middle of its
+    range, and the planner's figures at K-1, K and K+1 there.
+
+    ``profile`` carries the measured demands at the validation's think times, and the lab's
+    section (its CPU limit, workers, pooler, replicas and cache). ValueError when the planner
+    never names K below :data:`MAX_DECISION_USERS` users.
+    """
+    if instances < 2:
+        raise ValueError(
+            f"instances must be >= 2 (a load one instance cannot carry), got {instances}"
+        )
+    first = _first_users_needing(profile, instances, 1, MAX_DECISION_USERS)
+    beyond = _first_users_needing(profile, instances + 1, 1, MAX_DECISION_USERS)
+    if first is None or beyond is None or beyond <= first:
+        raise ValueError(
+            f"the planner never names {instances} instances for up to {MAX_DECISION_USERS:,} "
+            f"users at a CPU limit of {profile.lab.cpu_limit:g} cores"
+        )
+    users = (first + beyond - 1) // 2
+    counts = range(instances - 1, instances + 2)
+    return InstanceDecision(
+        users=users,
+        instances=instances,
+        cpu_limit=profile.lab.cpu_limit,
+        p95_objective_ms=profile.slo.api_p95_ms,
+        cpu_target=profile.infrastructure.autoscaling.scale_up_cpu,
+        users_range=(first, beyond - 1),
+        predicted=tuple(_figures_at(profile, users, count) for count in counts),
+    )
+
+
+def margins(decision: InstanceDecision) -> Mapping[int, float | None]:
+    """Per instance count, how far the p95 stays under (+) or over (-) the objective, as a
+    fraction of it (None where there is no steady state)."""
+    objective = decision.p95_objective_ms
+    return {
+        figures.instances: None
+        if figures.p95_ms is None
+        else (objective - figures.p95_ms) / objective
+        for figures in decision.predicted
+    }

@@ -1,0 +1,133 @@
+"""The instance decision on the lab, measured (``harness validate --lab``).
+
+1. A light calibration of **one** lab instance under the lab's CPU limit (its pooler,
+   replicas and cache as the profile's ``[lab]`` section has them): the demands.
+2. The planner's K for a load one instance cannot carry (:mod:`harness.validate.decision`),
+   from those demands at the validation's think times.
+3. That load on K-1, K and K+1 instances, one run each on a fresh lab: the p95 of the measure
+   stage against the objective, and the CPU per instance (the instances' CPU summed, over K,
+   as a fraction of the limit) against the autoscaler's scale-up target.
+
+The decision is right when K-1 breaks the objective or the CPU target and K holds both
+(:class:`models.validation_records.DecisionRecord`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from harness.run.lab_plan import LabRequest
+from harness.validate.decision import InstanceDecision, judge_count, plan_decision
+from harness.validate.fit import login_cpu_ms
+from harness.validate.light import LightCalibration, calibrate_light
+from harness.validate.measure import incomplete_reasons, read_measured
+from harness.validate.plan import held_load_stages, validation_profile, with_step_stages
+from harness.validate.runs import Runs
+from harness.validate.settings import ValidationSettings
+from models.profile import Profile
+from models.validation_records import CountMeasurement, DecisionRecord, ValidationDocument
+
+__all__ = ["LAB_DIRECTORY", "decide_on_the_lab"]
+
+#: Where the lab's calibration files go, inside the validation's directory.
+LAB_DIRECTORY = "lab"
+
+
+def decide_on_the_lab(
+    launch: Profile,
+    settings: ValidationSettings,
+    runs: Runs,
+    database_url: str | None,
+    document: ValidationDocument,
+    directory: Path,
+    save: Callable[[], None],
+    log: TextIO,
+) -> DecisionRecord:
+    """Calibrate one lab instance, plan K, measure K-1, K and K+1; the record is kept in
+    ``document`` and saved after every step."""
+    lab = LabRequest.from_profile(launch)
+    record = DecisionRecord(lab={**dataclasses.asdict(lab), "database_url": database_url})
+    document.decision = record
+    profile = validation_profile(launch, settings.think_scale)
+    one = runs.on_lab(dataclasses.replace(lab, instances=1), database_url)
+    into = LightCalibration(
+        record.calibration,
+        cpu_cores=lab.cpu_limit,
+        directory=directory / LAB_DIRECTORY,
+        label="lab ",
+        incomplete=lambda reason: _no_verdict(record, reason),
+        warn=document.warnings.append,
+        save=save,
+    )
+    calibration = calibrate_light(profile, settings, one, into, log)
+    if calibration is None:
+        save()
+        return record
+    calibrated = calibration.launch(profile)
+    try:
+        decision = plan_decision(calibrated, settings.decision_instances)
+    except ValueError as exc:
+        _no_verdict(record, str(exc))
+        save()
+        return record
+    record.planned = decision.to_json()
+    save()
+    print(
+        f"validate: instance decision, {decision.users} users: the planner names "
+        f"{decision.instances} instances of {decision.cpu_limit:g} cores; measuring "
+        f"{[f.instances for f in decision.predicted]}",
+        file=log,
+    )
+    for predicted in decision.predicted:
+        count = predicted.instances
+        on_lab = runs.on_lab(dataclasses.replace(lab, instances=count), database_url)
+        measured, why_not = _measure(calibrated, decision, count, settings, on_lab)
+        record.measured.append(measured)
+        if why_not is not None:
+            _no_verdict(record, f"{count} instances: {why_not}")
+        save()
+    return record
+
+
+def _no_verdict(record: DecisionRecord, reason: str) -> None:
+    record.reason = reason if record.reason is None else f"{record.reason}; {reason}"
+
+
+def _measure(
+    profile: Profile,
+    decision: InstanceDecision,
+    instances: int,
+    settings: ValidationSettings,
+    on_lab: Runs,
+) -> tuple[CountMeasurement, str | None]:
+    """One run of the decision's load on ``instances`` lab instances (``on_lab``), settled
+    then measured; and why it gives no verdict, or None."""
+    stages = held_load_stages(decision.users, settings, login_cpu_ms(profile))
+    result = on_lab.step(with_step_stages(profile, stages))
+    run = None if result.directory is None else str(result.directory)
+    nothing = CountMeasurement(instances, run, None, None, None, None)
+    if result.directory is None or not result.wrote_run_json:
+        return nothing, "the run wrote no run.json"
+    if not result.complete:
+        # An incomplete run's figures are a lower bound (lost load, counts that disagree):
+        # never a verdict on the decision.
+        return nothing, f"the run is incomplete ({'; '.join(incomplete_reasons(result.directory))})"
+    levels = read_measured(result.directory)
+    measured = levels[-1] if levels else None
+    if measured is None or measured.cpu_utilization is None:
+        return nothing, "its measure stage has no CPU figure (two scrapes are needed)"
+    cpu = measured.cpu_utilization / instances / decision.cpu_limit
+    judged = judge_count(
+        instances,
+        measured.p95_ms,
+        cpu,
+        objective_ms=decision.p95_objective_ms,
+        cpu_target=decision.cpu_target,
+    )
+    figures = CountMeasurement(
+        instances, run, measured.p95_ms, cpu, measured.error_rate, judged.holds
+    )
+    return figures, None

@@ -1,0 +1,87 @@
+"""The instance decision's plan: the load for which the planner names K, and its figures at
+K-1, K and K+1 on the lab's topology (harness/validate/decision.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.validate.decision import (
+    decision_profile,
+    judge_count,
+    margins,
+    plan_decision,
+    planned_instances,
+)
+from harness.validate.plan import overlay, validation_profile
+from models.profile import Profile, load_profile
+
+
+@pytest.fixture(scope="module")
+def compressed() -> Profile:
+    """The launch profile at the validation's think times (0.05), the default lab."""
+    return validation_profile(load_profile(), 0.05)
+
+
+def test_the_decision_load_is_inside_the_range_where_the_planner_says_k(
+    compressed: Profile,
+) -> None:
+    decision = plan_decision(compressed, 3)
+    low, high = decision.users_range
+    assert low <= decision.users <= high
+    assert planned_instances(compressed, decision.users) == 3
+    assert planned_instances(compressed, low - 1) == 2
+    assert planned_instances(compressed, high + 1) == 4
+    # in the middle of the range: neither K-1 nor K a coin toss
+    assert abs(decision.users - (low + high) / 2) <= 1
+
+
+def test_k_minus_one_breaks_and_k_holds_in_the_planner_s_own_figures(
+    compressed: Profile,
+) -> None:
+    decision = plan_decision(compressed, 3)
+    below, at, above = decision.predicted
+    assert (below.instances, at.instances, above.instances) == (2, 3, 4)
+    assert not below.holds and at.holds and above.holds
+    assert at.cpu_per_instance <= decision.cpu_target < below.cpu_per_instance or (
+        below.p95_ms is None or below.p95_ms > decision.p95_objective_ms
+    )
+    # more instances, less CPU each and no slower
+    assert below.cpu_per_instance > at.cpu_per_instance > above.cpu_per_instance
+    assert at.p95_ms is not None and above.p95_ms is not None and above.p95_ms <= at.p95_ms
+    assert margins(decision)[3] == pytest.approx(
+        (decision.p95_objective_ms - at.p95_ms) / decision.p95_objective_ms
+    )
+    document = decision.to_json()
+    assert document["instances"] == 3 and len(document["predicted"]) == 3
+
+
+def test_the_decision_profile_is_the_lab_at_the_load(compressed: Profile) -> None:
+    lab = decision_profile(compressed, 137, instances=2)
+    infra = lab.infrastructure
+    assert infra.instance_vcpus == compressed.lab.cpu_limit
+    assert (infra.autoscaling.min_instances, infra.autoscaling.max_instances) == (2, 2)
+    assert infra.database.pooler == compressed.lab.pooler
+    assert lab.peak_concurrent() == pytest.approx(137, abs=1)
+    free = decision_profile(compressed, 137).infrastructure.autoscaling
+    assert free.min_instances == 1 and free.max_instances > 1_000
+
+
+def test_a_larger_cpu_limit_needs_fewer_instances_for_the_same_load(compressed: Profile) -> None:
+    users = plan_decision(compressed, 3).users
+    doubled = overlay(compressed, {"lab": {"cpu_limit": 2 * compressed.lab.cpu_limit}})
+    assert planned_instances(doubled, users) < 3
+
+
+def test_judging_a_count() -> None:
+    kwargs = {"objective_ms": 800.0, "cpu_target": 0.7}
+    assert judge_count(3, 120.0, 0.6, **kwargs).holds
+    assert not judge_count(3, 900.0, 0.6, **kwargs).holds  # the objective breaks
+    assert not judge_count(3, 120.0, 0.75, **kwargs).holds  # the CPU target breaks
+    assert not judge_count(3, None, 0.2, **kwargs).holds  # no steady state
+
+
+def test_a_decision_needs_a_load_one_instance_cannot_carry(compressed: Profile) -> None:
+    with pytest.raises(ValueError, match="instances must be >= 2"):
+        plan_decision(compressed, 1)
+    with pytest.raises(ValueError, match="never names 100000 instances"):
+        plan_decision(compressed, 100_000)
