@@ -140,6 +140,19 @@ def _run_dir(out: Path) -> Path:
     return run_dir
 
 
+def _running(pids: list[int]) -> list[str]:
+    """The processes of ``pids`` still running (a zombie waiting for its parent is gone)."""
+    running = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                running.append(f"{pid} {process.status()} {' '.join(process.cmdline())}")
+        except psutil.NoSuchProcess:
+            continue
+    return running
+
+
 def _lab_leftovers() -> list[str]:
     """What labs of this machine's harness left: the ledgers and CPU groups of owners that are
     gone (a lab still running elsewhere on the machine is not a leftover)."""
@@ -263,7 +276,7 @@ def test_the_next_start_removes_what_a_sigkilled_run_left(tmp_path: Path) -> Non
     )  # fmt: skip
     assert next_start.returncode == 2, next_start.stderr
     assert not ledger.exists()
-    assert not any(psutil.pid_exists(pid) for pid in servers)
+    assert _running(servers) == [], next_start.stderr
     assert not any(path.exists() for path in directories)
     assert all(processes_naming(path) == [] for path in directories)
     assert _lab_leftovers() == []
