@@ -334,8 +334,7 @@ def _cache(before: Scrape | None, after: Scrape | None) -> CacheSummary:
             0,
             0,
             None,
-            "the service exposes no cache_requests_total metric (its cache is not built yet); "
-            "CACHE_ENABLED was set",
+            "the service exposes no cache_requests_total metric although CACHE_ENABLED was set",
         )
     hits = round(end.get("hit", 0.0) - (start or {}).get("hit", 0.0))
     misses = round(end.get("miss", 0.0) - (start or {}).get("miss", 0.0))
