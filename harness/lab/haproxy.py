@@ -28,6 +28,7 @@ from harness.lab.processes import PartFailed, port_open, wait_until
 from harness.lab.programs import HAPROXY, ServerUser, find_program
 
 BACKEND = "instances"
+FRONTEND = "lab"
 HEALTH_PATH = "/health/ready"
 STATS_TIMEOUT_S = 2.0
 
@@ -108,7 +109,7 @@ defaults
     timeout queue {settings.timeout_queue_s * 1000:.0f}ms
     timeout http-keep-alive 10s
 {timeout_check}
-frontend lab
+frontend {FRONTEND}
     bind 127.0.0.1:{port}
     default_backend {BACKEND}
 
@@ -192,6 +193,22 @@ class HAProxy(LabServer):
             for row in csv.DictReader(io.StringIO(text))
             if row["pxname"] == BACKEND and row["svname"] not in ("FRONTEND", "BACKEND")
         ]
+
+    def request_counts(self) -> tuple[int, int]:
+        """From one reading of the stats: the HTTP requests the front door received since
+        HAProxy started (the frontend's ``req_tot``), and those it passed to an instance (the
+        instances' ``stot`` summed). The difference is what HAProxy answered itself: a 503
+        when a request waited in its queue past ``timeout queue``, or no instance was up."""
+        text = self.command("show stat").lstrip("# ")
+        received, passed, found = 0, 0, False
+        for row in csv.DictReader(io.StringIO(text)):
+            if row["pxname"] == FRONTEND and row["svname"] == "FRONTEND":
+                received, found = _int(row["req_tot"]), True
+            elif row["pxname"] == BACKEND and row["svname"] not in ("FRONTEND", "BACKEND"):
+                passed += _int(row["stot"])
+        if not found:
+            raise PartFailed(f"haproxy's stats have no row for the frontend {FRONTEND!r}")
+        return received, passed
 
     def wait_status(self, server: str, status: str, timeout_s: float) -> None:
         """Wait until ``server`` has ``status`` (``UP`` or ``DOWN``); PartFailed after

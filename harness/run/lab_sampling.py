@@ -159,9 +159,11 @@ def lab_scrape(parts: LabParts, t_s: float, timeout_s: float) -> Scrape:
             ),
             **asdict(instance.group.usage()),
         }
+    received, passed = parts.balancer.request_counts()
     total["lab"] = {
         "instances": per_instance,
-        "balancer_requests": sum(s.sessions_total for s in parts.balancer.sample()),
+        "balancer_requests": passed,
+        "frontend_requests": received,
         "cache": cache,
         "db_reads": reads,
     }

@@ -102,3 +102,40 @@ def test_snapshot_and_present_read_only_what_the_run_changed(tmp_path: Path) -> 
         "award": frozenset({2}),
         "withdrawal": frozenset({2}),
     }
+
+
+def _lab_scrape(received: int, passed: int) -> dict[str, object]:
+    return {"lab": {"frontend_requests": received, "balancer_requests": passed}}
+
+
+@pytest.mark.parametrize(
+    ("client", "instances", "explained"),
+    [
+        (1064, 994, True),  # 70 more: exactly HAProxy's own answers
+        (1064, 993, False),  # one request more than HAProxy answered itself: lost load
+        (1064, 1000, False),  # fewer missing than it answered: a count is off somewhere
+    ],
+)
+def test_only_haproxy_s_own_answers_exactly_explain_a_lab_count_difference(
+    client: int, instances: int, explained: bool
+) -> None:
+    from types import SimpleNamespace
+
+    from harness.run.outcome import _balancer_answers_explain
+    from models.run_records import ServerVsClient
+
+    # over the load HAProxy received 1,100 requests and passed 1,030 on: it answered 70
+    observed = SimpleNamespace(before=_lab_scrape(36, 36), after=_lab_scrape(1136, 1066))
+    result = ServerVsClient(client, instances, match=False)
+    assert _balancer_answers_explain(observed, result) is explained  # type: ignore[arg-type]
+
+
+def test_a_run_without_the_lab_is_never_explained_by_haproxy() -> None:
+    from types import SimpleNamespace
+
+    from harness.run.outcome import _balancer_answers_explain
+    from models.run_records import ServerVsClient
+
+    observed = SimpleNamespace(before={"routes": {}}, after={"routes": {}})
+    result = ServerVsClient(10, 5, match=False)
+    assert not _balancer_answers_explain(observed, result)  # type: ignore[arg-type]

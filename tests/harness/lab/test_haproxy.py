@@ -77,6 +77,28 @@ def test_balances_takes_a_failing_instance_out_puts_it_back_and_counts_match(
     assert not directory.exists() and balancer.process is None
 
 
+def test_requests_haproxy_answers_itself_are_counted_apart(
+    ledger: LabLedger, backends: tuple[Backend, Backend]
+) -> None:
+    """With every instance down HAProxy answers 503 itself: the front door's count minus the
+    instances' is exactly those answers (how an overloaded lab run still reconciles)."""
+    require_programs(HAPROXY)
+    first, second = backends
+    with HAProxy(ledger, (first.port, second.port), FAST_CHECKS) as balancer:
+        balancer.wait_all_up(timeout_s=10)
+        received_before, passed_before = balancer.request_counts()
+        with httpx.Client() as client:
+            assert [client.get(f"{balancer.url}/jobs").status_code for _ in range(6)] == [200] * 6
+            first.healthy = second.healthy = False
+            balancer.wait_status("instance_1", "DOWN", timeout_s=10)
+            balancer.wait_status("instance_2", "DOWN", timeout_s=10)
+            assert [client.get(f"{balancer.url}/jobs").status_code for _ in range(4)] == [503] * 4
+        received, passed = balancer.request_counts()
+    assert passed - passed_before == 6 == first.served() + second.served()
+    assert received - received_before == 10  # the health checks are not front-door requests
+    assert (received - received_before) - (passed - passed_before) == 4
+
+
 def test_needs_at_least_one_backend(ledger: LabLedger) -> None:
     with pytest.raises(UsageError, match="haproxy backends: none given"):
         HAProxy(ledger, ())
