@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from models.errors import ParameterError
 from models.profile import Profile, Stage
 
-__all__ = ["RUSH_S", "StagedUsers", "login_rate", "rush_joining"]
+__all__ = ["RUSH_S", "LoginRush", "StagedUsers", "login_rate", "login_rush", "rush_joining"]
 
 RUSH_S = 60.0
 """Seconds over which the new users of a day-one step sign in."""
@@ -89,3 +89,62 @@ class StagedUsers:
         if math.isinf(into) or stage.users <= previous:
             return 0.0
         return stage.spawn_rate if previous + stage.spawn_rate * into < stage.users else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRush:
+    """The launch step's rush: its new users signing in within :data:`RUSH_S` seconds, beside
+    the screens, on the fleet that was serving before the step (the autoscaler reads a whole
+    evaluation period and then waits for provisioning, so it cannot help within the minute)."""
+
+    joining: float
+    """Users the launch hour adds to the hour before it."""
+    logins_per_s: float
+    worker_s_per_login: float
+    """Worker time of one login's calls at the instance's CPU limit."""
+    busy_workers: float
+    """Workers busy during the rush: the logins' and the peak screens' work per second."""
+    workers: int
+    """Workers of the fleet serving when the step comes (the peak's provisioned instances)."""
+    workers_per_instance: int = 1
+
+    @property
+    def fits(self) -> bool:
+        return self.busy_workers < self.workers
+
+    @property
+    def instances_needed(self) -> int:
+        """Instances that would keep the rush minute under full load (at least one)."""
+        per_instance = self.workers_per_instance
+        return max(1, math.ceil(self.busy_workers / per_instance - 1e-9))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "joining": round(self.joining, 1),
+            "logins_per_s": round(self.logins_per_s, 2),
+            "worker_ms_per_login": round(self.worker_s_per_login * 1e3, 3),
+            "busy_workers": round(self.busy_workers, 2),
+            "workers": self.workers,
+            "instances_needed": self.instances_needed,
+            "fits": self.fits,
+        }
+
+
+def login_rush(
+    profile: Profile, *, worker_s_per_login: float, screen_busy_workers: float, instances: int
+) -> LoginRush:
+    """The rush of the day-one curve's launch hour (``day_one.launch_hour``) at the peak."""
+    hours = profile.day_one.hourly_fraction_of_peak
+    launch = profile.day_one.launch_hour
+    peak = profile.peak_concurrent()
+    joining = max(0.0, peak * (hours[launch] - hours[launch - 1]))
+    logins = login_rate(profile, peak, joining / RUSH_S)
+    workers = profile.infrastructure.workers_per_instance
+    return LoginRush(
+        joining=joining,
+        logins_per_s=logins,
+        worker_s_per_login=worker_s_per_login,
+        busy_workers=screen_busy_workers + logins * worker_s_per_login,
+        workers=instances * workers,
+        workers_per_instance=workers,
+    )

@@ -48,6 +48,7 @@ from types import MappingProxyType
 from typing import Any
 
 from models.assumptions import profile_assumptions
+from models.catalogue import LOGIN_CALLS
 from models.connections import ConnectionPlan, connection_plan
 from models.cost import (
     CostComparison,
@@ -61,6 +62,7 @@ from models.cost_claims import ClaimExplanation, explain_claims
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
 from models.rounding import rounded
+from models.sessions import LoginRush, login_rush
 from models.stations import StationLoad, station
 from models.topology import Topology
 from models.workload import request_rate, visit_ratios
@@ -161,6 +163,8 @@ class Sizing:
     connections: ConnectionPlan | None = None
     claim_explanations: tuple[ClaimExplanation, ...] = ()
     """Each cost claim above the launch, line by line against month one and the model."""
+    login_rush: LoginRush | None = None
+    """The launch hour's new users signing in within a minute, on the fleet before it."""
 
     @property
     def fits(self) -> bool:
@@ -200,6 +204,7 @@ class Sizing:
             "stations": [s.to_json() for s in self.stations],
             "connections": None if self.connections is None else self.connections.to_json(),
             "cost_claims": [c.to_json() for c in self.claim_explanations],
+            "login_rush": None if self.login_rush is None else self.login_rush.to_json(),
             "assumptions": list(self.assumptions),
         }
 
@@ -422,6 +427,13 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
         )
     connection_limits = _connection_plan(profile, cost, stations)
     reasons.extend(connection_limits.problems())
+    rush = _login_rush(profile, sizer, rps)
+    if not rush.fits:  # shown, not gated here: the simulated day gates the minutes it breaks
+        reasons.append(
+            f"the launch hour's {rush.joining:,.0f} new users signing in within a minute keep "
+            f"{rush.busy_workers:,.1f} workers busy, more than the {rush.workers} serving "
+            f"before it: {rush.instances_needed} instances would carry the rush"
+        )
     return Sizing(
         users=users,
         dau=profile.dau(),
@@ -445,7 +457,19 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
         topology=sizer.topology,
         connections=connection_limits,
         claim_explanations=explain_claims(profile, sizer.cost) if compare_costs else (),
+        login_rush=rush,
     )
+
+
+def _login_rush(profile: Profile, sizer: _Sizer, rps: float) -> LoginRush:
+    """The launch step's logins on the fleet the autoscaler kept the hour before."""
+    routes = sizer.topology.routes
+    per_login = sum(r.probability * r.cpu_s for call in LOGIN_CALLS for r in routes[call])
+    hours = profile.day_one.hourly_fraction_of_peak
+    launch = profile.day_one.launch_hour
+    before = sizer.running(rps * hours[launch - 1])
+    return login_rush(profile, worker_s_per_login=per_login,
+                      screen_busy_workers=rps * sizer.cpu_s, instances=before)  # fmt: skip
 
 
 def _connection_plan(

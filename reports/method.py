@@ -61,6 +61,11 @@ def _workload_assumptions(profile: Profile) -> list[tuple[str, str]]:
     )
     return [
         ("personas.*.think_time_s", think),
+        (
+            "population.session_minutes",
+            f"a user stays signed in {profile.population.session_minutes:g} minutes, then "
+            "another logs in",
+        ),
         ("business.write_fraction", fmt.pct(profile.business.write_fraction)),
         ("business.awards_per_job", f"{profile.business.awards_per_job:g}"),
         ("business.withdrawals_per_bid", f"{profile.business.withdrawals_per_bid:g}"),

@@ -260,6 +260,15 @@ def _print_topology(console: Console, plan: Sizing) -> None:
             f"read-your-writes share {topology.read_your_writes:.2%}",
             soft_wrap=True,
         )
+    rush = plan.login_rush
+    if rush is not None:
+        console.print(
+            f"  login rush at the launch hour: {rush.joining:,.0f} users sign in within a "
+            f"minute ({rush.logins_per_s:,.0f} logins/s, {rush.worker_s_per_login * 1e3:,.1f} "
+            f"ms of worker time each): {rush.busy_workers:,.1f} workers busy of the "
+            f"{rush.workers} serving before it ({'fits' if rush.fits else 'DOES NOT FIT'})",
+            soft_wrap=True,
+        )
     if conn is not None:
         limit = (
             f"pooler's max_client_connections {conn.max_client_connections:,}"

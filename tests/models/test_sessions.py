@@ -78,3 +78,26 @@ def test_the_fast_path_sees_the_rush() -> None:
 def _worst(minutes: Sequence[MinuteRecord]) -> float:
     """The worst minute's p95 (a minute without requests has none)."""
     return max(m.p95_ms for m in minutes if not math.isnan(m.p95_ms))
+
+
+def test_the_plan_says_what_the_launch_login_rush_needs() -> None:
+    from models.sizing import size
+
+    heavy_login = {"POST /auth/login": {"cpu_ms": 49.0, "db_ms": 1.0}}
+    plan = size(load_profile(overrides={"service_demands": heavy_login}), compare_costs=False)
+    rush = plan.login_rush
+    assert rush is not None
+    # 09:00 takes the curve from 45% to 100% of 20,000: 11,000 sign in within a minute, and
+    # sessions turn over (20,000 / 1,200 s); each login's calls cost 49 + 1.5 + 0.4 ms
+    # (GET /territories is a cache hit 80% of the time, at 20% of its 1.5 ms).
+    assert rush.joining == pytest.approx(11_000)
+    assert rush.logins_per_s == pytest.approx(11_000 / 60 + 20_000 / 1_200)
+    assert rush.worker_s_per_login == pytest.approx((49 + 1.5 + 1.5 * (0.2 + 0.8 * 0.2)) / 1e3)
+    assert rush.fits and rush.workers == 16
+    bigger = load_profile(
+        overrides={"service_demands": heavy_login, "population": {"users": 1_000_000}}
+    )
+    big = size(bigger, compare_costs=False)
+    assert big.login_rush is not None and not big.login_rush.fits
+    assert big.login_rush.instances_needed > 8
+    assert any("new users signing in" in r for r in big.reasons)

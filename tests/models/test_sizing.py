@@ -19,7 +19,7 @@ from models.workload import peak_rps, visit_ratios
 DOCUMENTED_KEYS = {
     "users", "dau", "peak_concurrent", "peak_rps", "instances", "db_connections", "latency",
     "utilization", "cost_monthly_usd", "limits", "assumptions", "topology", "stations",
-    "connections", "cost_claims",
+    "connections", "cost_claims", "login_rush",
 }  # fmt: skip
 NESTED_KEYS = {
     "instances": {"required", "min", "max", "fits"},
