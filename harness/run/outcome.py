@@ -260,9 +260,9 @@ def _balancer_answers_explain(observed: Observed, result: ServerVsClient) -> boo
         passed = after["lab"]["balancer_requests"] - before["lab"]["balancer_requests"]
     except KeyError:
         return False
-    answered_itself = int(round(received - passed))
+    answered_itself: int = round(received - passed)
     missing = result.client_total - result.server_total
-    return bool(answered_itself > 0 and missing == answered_itself)
+    return answered_itself > 0 and missing == answered_itself
 
 
 def _audit(run: RunContext, observed: Observed) -> IntegrityAudit:
