@@ -86,6 +86,55 @@ def summary_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
     return lines
 
 
+def _count(figures: Mapping[str, Any] | None) -> str:
+    """``p95 ms, CPU per instance, held`` of one instance count."""
+    if not figures or figures.get("p95_ms") is None:
+        return "n/a"
+    holds = figures.get("holds")
+    held = "n/a" if holds is None else ("holds" if holds else "breaks")
+    return f"{figures['p95_ms']:.0f} ms, {figures['cpu_per_instance']:.0%}, {held}"
+
+
+def decision_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
+    """One row per run that tested the instance decision (``--lab``): the load, the planner's
+    K, and K-1, K, K+1 predicted then measured (p95, CPU per instance of its limit)."""
+    if not any(document.get("decision") for _, document in documents):
+        return []
+    lines = [
+        "The instance decision on the lab (predicted → measured: p95, CPU per instance of its "
+        "limit; K must hold the p95 objective and the CPU target, K-1 must break one):",
+        "",
+        "| run | stages | load | K | K-1 | K | K+1 | decision |",
+        "|---|---|---:|---:|---|---|---|---|",
+    ]
+    for name, document in documents:
+        decision = document.get("decision")
+        if not decision:
+            continue
+        settings = document.get("settings") or {}
+        stages = (
+            f"calibration {settings.get('calibration_s', 0):g} s, measure "
+            f"{settings.get('min_measure_s', 0):g} s"
+        )
+        planned = decision.get("planned")
+        if not planned:
+            reason = decision.get("reason")
+            lines.append(f"| {name} | {stages} | n/a | n/a | | | | not planned: {reason} |")
+            continue
+        measured = {m["instances"]: m for m in decision.get("measured", [])}
+        cells = [
+            f"{_count(p)} → {_count(measured.get(p['instances']))}"
+            for p in planned["predicted"]
+        ]
+        right = decision.get("right")
+        verdict = "not judged" if right is None else ("right" if right else "**wrong**")
+        lines.append(
+            f"| {name} | {stages} | {planned['users']} users | {planned['instances']} × "
+            f"{planned['cpu_limit']:g} cores | " + " | ".join(cells) + f" | {verdict} |"
+        )
+    return lines
+
+
 def _cell(level: Mapping[str, Any], key: str, pattern: str) -> str:
     """``predicted / measured, error (the baseline's error)`` of one metric of a level."""
     predicted, measured = level["predicted"].get(key), level["measured"].get(key)
@@ -140,13 +189,13 @@ def generate(documents: Sequence[tuple[str, Document]]) -> str:
             if latest.get("summary", {}).get("goals_met")
             else f"{len(misses)} judged goal(s) missed: " + "; ".join(misses)
         )
-        body = [
-            *summary_table(documents),
-            "",
-            f"Latest run ({name}): {verdict}.",
-            "",
-            *levels_table(name, latest),
-        ]
+        trials = [(n, d) for n, d in documents if d.get("trials")]
+        body = [*summary_table(trials), ""] if trials else []
+        decisions = decision_table(documents)
+        body += [*decisions, ""] if decisions else []
+        body.append(f"Latest run ({name}): {verdict}.")
+        if latest.get("trials"):
+            body += ["", *levels_table(name, latest)]
     return "\n".join([BEGIN, *body, END])
 
 

@@ -76,3 +76,32 @@ def test_a_document_of_another_layout_is_refused(tmp_path: Path) -> None:
 
 def test_the_readme_and_benchmarks_tables_are_up_to_date() -> None:
     assert validation_table.main(["--check"]) == 0, "run scripts/validation_table.py --write"
+
+
+def test_an_instance_decision_gets_its_own_table_with_both_sides() -> None:
+    def count(instances: int, p95: float, cpu: float, holds: bool) -> dict[str, Any]:
+        return {"instances": instances, "p95_ms": p95, "cpu_per_instance": cpu, "holds": holds}
+
+    decided = {
+        "schema_version": 2,
+        "settings": {"calibration_s": 15.0, "min_measure_s": 20.0},
+        "trials": [],
+        "decision": {
+            "planned": {
+                "users": 64, "instances": 3, "cpu_limit": 0.25,
+                "predicted": [count(2, 246, 0.87, False), count(3, 75, 0.58, True),
+                              count(4, 65, 0.44, True)],
+            },
+            "measured": [count(2, 95, 0.88, False), count(3, 57, 0.64, True),
+                         count(4, 173, 0.63, True)],
+            "right": True,
+        },
+        "summary": {"goals_met": True, "misses": []},
+    }  # fmt: skip
+    block = validation_table.generate([("20261206T122300Z", decided)])
+    assert "| run | trial |" not in block  # no single-instance trial ran: no empty table
+    row = next(line for line in block.splitlines() if line.startswith("| 20261206T122300Z"))
+    assert "calibration 15 s, measure 20 s" in row and "64 users" in row
+    assert "246 ms, 87%, breaks → 95 ms, 88%, breaks" in row and row.endswith("| right |")
+    wrong = {**decided, "decision": {**decided["decision"], "right": False}}
+    assert "| **wrong** |" in validation_table.generate([("x", wrong)])
