@@ -2,7 +2,7 @@
 whole command end to end (which is also `harness validate`'s end-to-end test).
 
 The end-to-end run is real: the bundled service, Locust, the calibration, the step load's two
-replications, the held-out mix, the calibrated plan and the report. Only its durations are
+replications, the calibrated plan and the report. Only its durations are
 shortened (``TINY``), so its figures say nothing about accuracy; that is `harness validate`
 at full length, recorded in docs/benchmarks.md.
 """
@@ -98,10 +98,11 @@ def test_the_demo_makes_one_step_run() -> None:
     assert (DEMO_SETTINGS.replications, DEMO_SETTINGS.max_replications) == (1, 1)
 
 
-#: As short as the pipeline allows: a short pilot, three light calibration stages (the curve
-#: fits on two or more), a far-beyond trial of two levels run twice (the replications) and the
-#: held-out mix at one level, seconds each. Each arriving user's login is a deliberate
-#: password hash, so the levels stay at a few dozen users.
+#: As short as the pipeline allows: a short pilot, two light calibration stages (the curve
+#: fits on two or more), a far-beyond trial of two levels run twice (the replications), seconds
+#: each. The held-out trials run the same Trial on another profile (tests/harness/validate).
+#: Each arriving user's login is a deliberate password hash, so the levels stay at a few dozen
+#: users.
 TINY = ValidationSettings(
     think_scale=0.05,
     pilot_users=5,
@@ -117,9 +118,8 @@ TINY = ValidationSettings(
     max_measure_s=3.0,
     min_settle_s=2.0,
     max_settle_s=2.0,
-    holdout_mix=True,
+    holdout_mix=False,
     holdout_think=False,
-    holdout_cpu_targets=(0.10,),
     replications=2,
     max_replications=2,
 )
@@ -157,9 +157,9 @@ def test_the_demo_plans_calibrates_measures_compares_and_reports(demo_run: DemoR
     assert calibration["pilot_cpu_per_user"] > 0
     assert calibration["heaviest_cpu"] <= 0.5  # nothing measured near saturation was fitted
     assert document["service_curve"] is not None, document.get("service_curve_error")
-    far, mix = document["trials"]
-    assert far["name"] == "far beyond the calibration" and mix["name"] == "held-out mix"
-    assert len(far["runs"]) == 2 and far["complete"] and mix["complete"]
+    (far,) = document["trials"]
+    assert far["name"] == "far beyond the calibration"
+    assert len(far["runs"]) == 2 and far["complete"]
     assert max(lv["users"] for lv in far["levels"]) >= 1.5 * calibration["heaviest_users"]
     for level in far["levels"]:
         measured = level["measured"]
