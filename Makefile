@@ -34,13 +34,15 @@ chromium:
 	      || echo "warning: could not install chromium"; \
 	  else echo "note: chromium is not installed; the browser test will say so"; fi; }
 
-# HAProxy and PgBouncer for the lab (docs/lab.md): Debian's packages, installed only when
-# missing and only where we may (root, apt-get present); elsewhere the lab's tests say what to do.
-# Both live in /usr/sbin, which a user's PATH may not list.
-LAB_PROGRAMS := haproxy pgbouncer
+# HAProxy and PgBouncer for the lab (docs/lab.md), and iproute2's `ip` for the swarm across
+# network namespaces (docs/distributed.md): Debian's packages, installed only when missing and
+# only where we may (root, apt-get present); elsewhere the tests say what to do. All live in
+# /usr/sbin or /sbin, which a user's PATH may not list. Each entry is program:package.
+LAB_PROGRAMS := haproxy:haproxy pgbouncer:pgbouncer ip:iproute2
 lab-programs:
-	@missing=""; for program in $(LAB_PROGRAMS); do \
-	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$program >/dev/null 2>&1 || missing="$$missing $$program"; \
+	@missing=""; for entry in $(LAB_PROGRAMS); do \
+	  program=$${entry%%:*}; package=$${entry##*:}; \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$program >/dev/null 2>&1 || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
