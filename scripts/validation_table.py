@@ -123,8 +123,7 @@ def decision_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
             continue
         measured = {m["instances"]: m for m in decision.get("measured", [])}
         cells = [
-            f"{_count(p)} → {_count(measured.get(p['instances']))}"
-            for p in planned["predicted"]
+            f"{_count(p)} → {_count(measured.get(p['instances']))}" for p in planned["predicted"]
         ]
         right = decision.get("right")
         verdict = "not judged" if right is None else ("right" if right else "**wrong**")
