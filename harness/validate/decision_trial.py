@@ -19,6 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from harness.run.lab_plan import LabRequest
 from harness.validate.decision import InstanceDecision, judge_count, plan_decision
 from harness.validate.fit import login_cpu_ms
@@ -49,7 +52,8 @@ def decide_on_the_lab(
     """Calibrate one lab instance, plan K, measure K-1, K and K+1; the record is kept in
     ``document`` and saved after every step."""
     lab = LabRequest.from_profile(launch)
-    record = DecisionRecord(lab={**dataclasses.asdict(lab), "database_url": database_url})
+    shown = None if database_url is None else _without_password(database_url)
+    record = DecisionRecord(lab={**dataclasses.asdict(lab), "database_url": shown})
     document.decision = record
     profile = validation_profile(launch, settings.think_scale)
     one = runs.on_lab(dataclasses.replace(lab, instances=1), database_url)
@@ -90,6 +94,14 @@ def decide_on_the_lab(
             _no_verdict(record, f"{count} instances: {why_not}")
         save()
     return record
+
+
+def _without_password(database_url: str) -> str:
+    """The URL as validation.json may keep it (a committed document must hold no secret)."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
 
 
 def _no_verdict(record: DecisionRecord, reason: str) -> None:

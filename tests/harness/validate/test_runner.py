@@ -201,7 +201,7 @@ def lab_validate(
     runs = FakeRuns(tmp_path / "runs", *script)
     monkeypatch.setattr(runner, "Runs", lambda *_args: runs)
     log = io.StringIO()
-    lab = runner.LabMode("postgresql+psycopg://postgres@127.0.0.1:5432/test", only=True)
+    lab = runner.LabMode("postgresql+psycopg://postgres:secret@127.0.0.1:5432/test", only=True)
     outcome = runner.validate(load_profile(), QUICK, tmp_path / "out", pin=False, log=log, lab=lab)
     return outcome, runs, log.getvalue()
 
@@ -217,6 +217,10 @@ def test_the_instance_decision_calibrates_one_lab_instance_then_measures_k_aroun
     document = written(outcome)
     decision = document["decision"]
     assert decision["calibration"]["cpu_limit"] == pytest.approx(0.125)  # half of 0.25 cores
+    assert "secret" not in json.dumps(document)  # a committed document holds no password
+    assert (
+        decision["lab"]["database_url"] == "postgresql+psycopg://postgres:***@127.0.0.1:5432/test"
+    )
     assert decision["calibration"]["used_users"]  # the light stages informed the demands
     planned = decision["planned"]
     assert planned["instances"] == 3
