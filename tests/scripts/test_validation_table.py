@@ -82,7 +82,7 @@ def test_an_instance_decision_gets_its_own_table_with_both_sides() -> None:
     def count(instances: int, p95: float, cpu: float, holds: bool) -> dict[str, Any]:
         return {"instances": instances, "p95_ms": p95, "cpu_per_instance": cpu, "holds": holds}
 
-    decided = {
+    decided: dict[str, Any] = {
         "schema_version": 2,
         "settings": {"calibration_s": 15.0, "min_measure_s": 20.0},
         "trials": [],
