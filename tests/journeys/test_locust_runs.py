@@ -27,7 +27,10 @@ from journeys.writelog import read_write_log
 from models.catalogue import LOGIN_CALLS, PERSONAS, STEPS, WriteKind
 from tests.journeys.conftest import LocustRun, Service, run_locust
 
-pytestmark = pytest.mark.slow
+# Slow, but in a group of their own beside the serial slow group (tests/conftest.py): they
+# check splits, counts, labels and the write log, never latency, so another load run on the
+# cores costs them time, not correctness.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("journeys")]
 
 CATALOGUE = {(p, s.name): s.calls for p in PERSONAS for s in STEPS[p]}
 
