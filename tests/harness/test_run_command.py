@@ -430,45 +430,8 @@ def test_a_service_killed_mid_run_gives_an_incomplete_run_and_exit_3(tmp_path: P
 # A Locust worker killed mid-run: tests/harness/test_chaos_runs.py (the chaos-loadgen scenario).
 
 
-def test_a_remote_style_swarm_over_loopback(tmp_path: Path, relaxed: list[str]) -> None:
-    port = free_port()
-    master = harness(
-        "run",
-        "smoke",
-        *BRIEF,
-        *relaxed,
-        NO_REPORT,
-        "--expect-workers",
-        "2",
-        "--master-port",
-        str(port),
-        "--expect-workers-timeout",
-        "60",
-        out=tmp_path / "runs",
-    )
-    worker = harness(
-        "worker",
-        "--master-host",
-        "127.0.0.1",
-        "--master-port",
-        str(port),
-        "--processes",
-        "2",
-        "--log-dir",
-        str(tmp_path),
-        out=tmp_path,
-    )
-    try:
-        code, _, err = finish(master)
-    finally:
-        worker_code, _, worker_err = finish(worker, timeout_s=30)
-    assert code == ExitCode.OK, err[-3000:]
-    assert worker_code == 0, worker_err
-    run = read_run(tmp_path / "runs")
-    assert run["complete"] and run["load_generator"]["workers"] == 2
-    assert run["load_generator"]["mode"] == "remote"
-    assert run["server_vs_client"]["match"]
-    assert len(list(tmp_path.glob("harness-worker-*.log"))) == 2
+# Remote workers (`harness worker`, --processes, --log-dir) join a master across hosts in
+# tests/harness/test_swarm_across_hosts.py, each in a network namespace of its own.
 
 
 @pytest.mark.postgres

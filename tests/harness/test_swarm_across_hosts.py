@@ -37,6 +37,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("netns")]
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET_PORT = 8080
+#: Locust worker processes per worker host (``harness worker --processes``).
+WORKER_PROCESSES = {"w1": 2, "w2": 1}
 MASTER_PORT = 5557
 RELAXED = "[slo]\napi_p50_ms = 5000.0\napi_p95_ms = 20000.0\npage_p95_ms = 60000.0\n"
 
@@ -82,6 +84,7 @@ class Swarm:
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def workers(self, tag: str) -> list[subprocess.Popen[bytes]]:
+        """``harness worker`` on each worker host: two Locust processes on w1, one on w2."""
         master = self.hosts["master"].address
         processes = [
             _harness(
@@ -91,13 +94,15 @@ class Swarm:
                 master,
                 "--master-port",
                 str(MASTER_PORT),
+                "--processes",
+                str(count),
                 "--profile",
                 str(self.profile),
                 "--log-dir",
                 str(self.tmp / f"{tag}-{role}"),
                 log=self.tmp / f"{tag}-{role}.log",
             )
-            for role in ("w1", "w2")
+            for role, count in WORKER_PROCESSES.items()
         ]
         self.started.extend(processes)
         return processes
@@ -113,7 +118,7 @@ class Swarm:
             "--host",
             self.target_url,
             "--expect-workers",
-            "2",
+            str(sum(WORKER_PROCESSES.values())),
             "--master-port",
             str(MASTER_PORT),
             "--expect-workers-timeout",
@@ -216,7 +221,7 @@ def test_a_swarm_across_hosts_merges_every_worker_s_histograms_exactly(swarm: Sw
     assert run["complete"], run.get("incomplete_reasons")
     generator = run["load_generator"]
     assert isinstance(generator, dict)
-    assert generator["mode"] == "remote" and generator["workers"] == 2
+    assert generator["mode"] == "remote" and generator["workers"] == 3
     # Every request the workers sent was counted once: the merged client counts equal what
     # the target (in another namespace) served, endpoint by endpoint.
     reconciliation = run["server_vs_client"]
@@ -225,12 +230,14 @@ def test_a_swarm_across_hosts_merges_every_worker_s_histograms_exactly(swarm: Sw
     assert reconciliation["client_total"] == reconciliation["server_total"] > 0
     # The HDR histograms merged from both workers hold every one of those requests.
     assert _histogram_requests(_run_dir(swarm.tmp / "clean")) == reconciliation["server_total"]
-    for role in ("w1", "w2"):
+    for role, count in WORKER_PROCESSES.items():
         assert "Traceback" not in (swarm.tmp / f"clean-{role}.log").read_text()
+        # each Locust process of `harness worker` logs into --log-dir
+        assert len(list((swarm.tmp / f"clean-{role}").glob("harness-worker-*.log"))) == count
 
 
 def test_a_worker_cut_off_mid_run_leaves_the_run_incomplete(swarm: Swarm) -> None:
-    master, log = swarm.master("cut", "0.3")
+    master, log = swarm.master("cut", "0.2")
     workers = swarm.workers("cut")
     deadline = time.monotonic() + 90
     # Cut once the load is running: the master prints its first progress line then.
