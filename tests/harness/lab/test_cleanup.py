@@ -14,7 +14,7 @@ import pytest
 
 from harness.lab.cgroups import members
 from harness.lab.cleanup import LabLedger, reclaim_abandoned, remove_entries
-from harness.lab.processes import ProcessIdentity, children_of, identify
+from harness.lab.processes import ProcessIdentity, children_of, identify, processes_naming
 from harness.lab.programs import HAPROXY, INITDB, PGBOUNCER
 from tests.harness.lab.conftest import require_cgroups, require_programs
 
@@ -61,6 +61,12 @@ def test_a_process_naming_a_recorded_directory_is_stopped_before_it_is_removed(
         directory = ledger.new_directory("part")
         unrecorded = sleeper(str(directory / "server.conf"))
         elsewhere = sleeper(str(directory) + "-not-inside")
+        # The ledger finds a stray by its command line: wait until the kernel shows it (on a
+        # busy machine the new process may not have one yet when the ledger looks).
+        deadline = time.monotonic() + 10
+        while unrecorded.pid not in {p.pid for p in processes_naming(directory)}:
+            assert time.monotonic() < deadline, "the sleeper's command line never showed"
+            time.sleep(0.05)
     try:
         unrecorded.wait(timeout=5)
         assert elsewhere.poll() is None, "a path that only starts alike is not inside"
