@@ -35,10 +35,6 @@ if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
 else:
     pytest.importorskip("datasette", reason="datasette is a dev dependency (pip install -e .[dev])")
 
-# Its slow test runs beside the other slow ones, in a group of its own: a target of its own (no
-# bundled service) and objectives no healthy run can miss, so sharing the cores with another
-# load run costs it time, not correctness.
-pytestmark = pytest.mark.xdist_group("foreign")
 
 LOCUSTFILE = """
 import random

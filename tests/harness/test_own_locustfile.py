@@ -28,10 +28,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Its slow tests run beside the other slow ones, in a group of their own: a target of its own
-# (no bundled service) and objectives no healthy run can miss, so sharing the cores with another
-# load run costs them time, not correctness.
-pytestmark = pytest.mark.xdist_group("foreign")
 
 OWN_LOCUSTFILE = """
 from locust import HttpUser, constant, task
