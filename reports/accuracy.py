@@ -11,6 +11,11 @@ outcome, and a miss can never hide behind a green "Ready":
   plan errs on the safe side: a ``warn``, and the headline says the model missed its goals;
 * a validation that judged nothing, or did not finish, proves nothing either way: a ``warn``.
 
+The instance decision (``harness validate --lab``, and ``harness demo --lab``) is weighed the
+same way: K instances that did not hold the load is an optimistic miss (the plan's headline
+number was too small), K-1 instances that already held it a pessimistic one, and a decision
+that could not be measured leaves the model unproven.
+
 The relative errors are (predicted - measured) / measured, so a negative error is optimistic
 for every judged figure (CPU, mean and p95 latency); for the capacity a positive one is.
 """
@@ -20,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from models.validation_records import TrialResult, ValidationDocument
+from models.validation_records import DecisionRecord, TrialResult, ValidationDocument
 from reports.verdict import Reason
 
 __all__ = ["Miss", "ModelAccuracy", "accuracy_of"]
@@ -40,8 +45,12 @@ class Miss:
     relative_error: float
     goal: float
     direction: Direction
+    detail: str | None = None
+    """The miss in words where a relative error says too little (the instance decision)."""
 
     def __str__(self) -> str:
+        if self.detail is not None:
+            return f"{self.detail} ({self.direction})"
         return (
             f"{self.figure} {self.relative_error:+.0%} at {self.where} in "
             f"{self.trial} (goal ±{self.goal:.0%}, {self.direction})"
@@ -57,6 +66,8 @@ class ModelAccuracy:
     unproven: tuple[str, ...]
     """Why the validation proves less than it should (incomplete, nothing judged)."""
     judged_levels: int
+    decision_right: bool | None = None
+    """The instance decision's outcome when the validation tested one on the lab."""
 
     @property
     def optimistic(self) -> tuple[Miss, ...]:
@@ -92,11 +103,12 @@ class ModelAccuracy:
             ]
         if self.unproven:
             return [Reason("warn", "The model's accuracy is unproven: " + "; ".join(self.unproven))]
+        decided = " and its instance count held on the lab" if self.decision_right else ""
         return [
             Reason(
                 "info",
                 f"The model met its accuracy goals at all {self.judged_levels} judged levels, "
-                "on loads its calibration never saw",
+                f"on loads its calibration never saw{decided}",
             )
         ]
 
@@ -129,6 +141,29 @@ def _trial_misses(trial: TrialResult) -> list[Miss]:
     return misses
 
 
+def _decision_misses(decision: DecisionRecord) -> list[Miss]:
+    """The planner's K against the smallest count measured to hold the load."""
+    if decision.right is not False or decision.planned is None:
+        return []
+    planned = int(decision.planned["instances"])
+    held = sorted(m.instances for m in decision.measured if m.holds)
+    at_planned = decision.at(planned)
+    if at_planned is not None and not at_planned.holds:
+        above = [count for count in held if count > planned]
+        # none held: at least one more than the most measured is needed (a lower bound)
+        needed = above[0] if above else max(m.instances for m in decision.measured) + 1
+        direction: Direction = "optimistic"
+        said = f"{planned} instances did not hold the load, {needed}{'' if above else '+'} needed"
+    else:
+        needed = held[0]
+        direction = "pessimistic"
+        said = f"{planned} instances planned, {needed} already held the load"
+    error = (planned - needed) / needed
+    return [
+        Miss("instance decision", f"{planned} instances", "instances", error, 0.0, direction, said)
+    ]
+
+
 def accuracy_of(document: ValidationDocument) -> ModelAccuracy:
     """The validation document's judged misses, each with its direction."""
     misses: list[Miss] = []
@@ -137,7 +172,7 @@ def accuracy_of(document: ValidationDocument) -> ModelAccuracy:
     if not document.complete:
         why = "; ".join(document.incomplete_reasons) or "no reason recorded"
         unproven.append(f"the validation did not finish ({why})")
-    if not document.trials:
+    if not document.trials and document.decision is None:
         unproven.append("no trial ran")
     for trial in document.trials:
         misses.extend(_trial_misses(trial))
@@ -145,6 +180,11 @@ def accuracy_of(document: ValidationDocument) -> ModelAccuracy:
         saturation = trial.saturation
         if saturation is not None and not saturation.judged:
             unproven.append(f"{trial.name}: the capacity was not judged ({saturation.reason})")
+    decision = document.decision
+    if decision is not None:
+        misses.extend(_decision_misses(decision))
+        if decision.right is None:
+            unproven.append(decision.miss() or "instance decision: not judged")
     if document.trials and judged == 0:
         unproven.append("no level was judged")
     summary = document.summary
@@ -152,4 +192,5 @@ def accuracy_of(document: ValidationDocument) -> ModelAccuracy:
     # still leaves the goals unmet: name it rather than call the model accurate.
     if not summary.goals_met and not misses and not unproven:
         unproven.extend(summary.misses or ("its goals were not met",))
-    return ModelAccuracy(summary.goals_met, tuple(misses), tuple(unproven), judged)
+    right = decision.right if decision is not None else None
+    return ModelAccuracy(summary.goals_met, tuple(misses), tuple(unproven), judged, right)

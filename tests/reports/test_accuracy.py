@@ -10,6 +10,8 @@ from models.profile import Profile, load_profile
 from models.sizing import Sizing, size
 from models.validation_records import (
     ComparedLevel,
+    CountMeasurement,
+    DecisionRecord,
     MeasuredLevel,
     SaturationCheck,
     TrialResult,
@@ -149,3 +151,75 @@ def test_the_report_opens_its_verdict_with_the_accuracy(
     box = path.read_text(encoding="utf-8").split('id="verdict"', 1)[1].split("</section>", 1)[0]
     assert "Not ready" in box and "under-predicted loads it was judged on" in box
     assert box.index("under-predicted") < box.index("</ul>")  # first in the box
+
+
+def _decision(planned: int, holds: dict[int, bool | None]) -> DecisionRecord:
+    """The planner's K and the counts measured at the decision's load (which held)."""
+    return DecisionRecord(
+        lab={"instances": planned, "cpu_limit": 0.25},
+        planned={"instances": planned},
+        measured=[
+            CountMeasurement(count, f"run-{count}", 50.0, 0.6, 0.0, held)
+            for count, held in holds.items()
+        ],
+    )
+
+
+def test_a_right_instance_decision_is_named_beside_the_met_goals(
+    launch: tuple[Sizing, Profile],
+) -> None:
+    document = _document(_level(40, {"mean_ms": 0.05}))
+    document.decision = _decision(3, {2: False, 3: True, 4: True})
+    accuracy = accuracy_of(document)
+    assert accuracy.goals_met and accuracy.decision_right is True
+    verdict = capacity_verdict(*launch, accuracy=accuracy)
+    assert verdict.ready and "its instance count held on the lab" in verdict.reasons[0].text
+
+
+def test_too_few_instances_planned_is_an_optimistic_miss(launch: tuple[Sizing, Profile]) -> None:
+    """K did not hold the load the plan gave it: the headline number was too small."""
+    document = _document(_level(40, {"mean_ms": 0.05}))
+    document.decision = _decision(3, {2: False, 3: False, 4: True})
+    accuracy = accuracy_of(document)
+    (miss,) = accuracy.misses
+    assert (miss.trial, miss.direction) == ("instance decision", "optimistic")
+    assert miss.relative_error == pytest.approx(-0.25)  # 3 planned, 4 needed
+    assert str(miss) == "3 instances did not hold the load, 4 needed (optimistic)"
+    verdict = capacity_verdict(*launch, accuracy=accuracy)
+    assert not verdict.ready and "3 instances did not hold the load" in verdict.reasons[0].text
+
+
+def test_when_no_measured_count_held_the_need_is_a_lower_bound() -> None:
+    document = _document(_level(40, {"mean_ms": 0.05}))
+    document.decision = _decision(3, {2: False, 3: False, 4: False})
+    (miss,) = accuracy_of(document).misses
+    assert str(miss) == "3 instances did not hold the load, 5+ needed (optimistic)"
+
+
+def test_a_count_below_the_plan_that_held_is_a_pessimistic_miss(
+    launch: tuple[Sizing, Profile],
+) -> None:
+    document = _document(_level(40, {"mean_ms": 0.05}))
+    document.decision = _decision(3, {2: True, 3: True, 4: True})
+    accuracy = accuracy_of(document)
+    (miss,) = accuracy.misses
+    assert miss.direction == "pessimistic"
+    assert miss.relative_error == pytest.approx(0.5)  # 3 planned, 2 held
+    verdict = capacity_verdict(*launch, accuracy=accuracy)
+    assert verdict.ready
+    assert verdict.headline.endswith(", by a model that missed its accuracy goals")
+
+
+def test_an_unmeasured_decision_leaves_the_model_unproven(launch: tuple[Sizing, Profile]) -> None:
+    """A lab-only validation whose K run failed: nothing judged, never a plain Ready."""
+    document = _document()
+    document.trials = []
+    document.decision = _decision(3, {2: False, 3: None})
+    document.decision.reason = "the run at 3 instances did not finish"
+    accuracy = accuracy_of(document)
+    assert not accuracy.misses
+    assert accuracy.unproven == (
+        "instance decision: not judged (the run at 3 instances did not finish)",
+    )
+    verdict = capacity_verdict(*launch, accuracy=accuracy)
+    assert verdict.headline.endswith(", by a model this validation could not judge")
