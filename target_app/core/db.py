@@ -11,7 +11,7 @@
   they depend on (``SELECT ... FOR UPDATE``) instead.
 
 With ``DB_POOLER`` (PgBouncer in transaction mode in front) no statement is prepared on the
-server and pooled connections are pinged before use.
+server.
 
 The pool is sized from ``DB_POOL_MIN``/``DB_POOL_MAX`` (``pool_size`` plus overflow) and gives
 up after ``DB_POOL_TIMEOUT_S``; the resulting ``sqlalchemy.exc.TimeoutError`` becomes a 503
@@ -144,8 +144,13 @@ def build_engine(
         max_overflow=settings.db_pool_max - settings.db_pool_min,
         pool_timeout=settings.db_pool_timeout_s,
         pool_recycle=1800,
-        # Behind a pooler a client connection can outlive its server's: test it before use.
-        pool_pre_ping=settings.db_pooler,
+        # No ping before use, with or without a pooler: behind PgBouncer in transaction mode a
+        # client connection holds no server connection between transactions (PgBouncer checks
+        # its own servers), so a ping tests only the loopback hop to PgBouncer, at the price of
+        # a round trip through it on every checkout (about a third of PgBouncer's CPU per
+        # one-query request; docs/benchmarks.md). A connection that did die fails its request
+        # once, and SQLAlchemy then discards the pool's other connections to that server.
+        pool_pre_ping=False,
         connect_args=_connect_args(settings, sqlite, timeout_s),
     )
     pool = engine.pool
@@ -165,13 +170,27 @@ def build_engine(
     return engine
 
 
+def read_engine(engine: Engine) -> Engine:
+    """``engine`` as read sessions use it: on PostgreSQL without a transaction around the reads.
+
+    Under PostgreSQL's default isolation (READ COMMITTED) every statement takes its own
+    snapshot, inside a transaction or not, so a read-only request sees the same rows either
+    way; the transaction only adds two round trips (psycopg's ``BEGIN`` and the pool's
+    ``ROLLBACK`` at return), each through PgBouncer when there is one. SQLite keeps its
+    deferred transaction: there it is what holds one consistent snapshot of the WAL.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 class Database:
     """One engine and the two kinds of session the routes use."""
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.engine = build_engine(settings, metrics)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._read = sessionmaker(read_engine(self.engine), expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
@@ -186,7 +205,8 @@ class Database:
         return pool
 
     def read_session(self) -> Session:
-        """A session for reading (a deferred transaction on SQLite)."""
+        """A session for reading (a deferred transaction on SQLite, autocommit on PostgreSQL:
+        see :func:`read_engine`)."""
         return self._read()
 
     def write_session(self) -> Session:

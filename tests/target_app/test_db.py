@@ -59,3 +59,32 @@ def test_cpu_accounting_counts_only_the_calling_thread() -> None:
     finally:
         end_request(token)
     assert 0.05 <= cost.cpu_s < 0.08
+
+
+def test_postgresql_reads_run_outside_a_transaction_and_writes_inside_one(
+    postgres_url: str,
+) -> None:
+    """A read session sends its statement alone (no BEGIN, no ROLLBACK at return): under READ
+    COMMITTED each statement has its own snapshot anyway, and behind PgBouncer each of those
+    round trips costs the pooler CPU. A write session keeps its transaction."""
+    from psycopg.pq import TransactionStatus
+
+    db = Database(make_settings(postgres_url))
+    try:
+        with db.read_session() as session:
+            session.execute(text("SELECT 1"))
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None
+            assert raw.info.transaction_status == TransactionStatus.IDLE  # no BEGIN was sent
+        with db.write_session() as session, session.begin():
+            session.execute(text("SELECT 1"))
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None
+            assert raw.info.transaction_status == TransactionStatus.INTRANS
+        # the pool hands the same connection to a write after a read: back in a transaction
+        with db.read_session() as session:
+            session.execute(text("SELECT 1"))
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None and raw.info.transaction_status == TransactionStatus.IDLE
+    finally:
+        db.dispose()
