@@ -131,9 +131,11 @@ def build_engine(
     *,
     url: str | None = None,
     connect_timeout_s: float | None = None,
+    pre_ping: bool | None = None,
 ) -> Engine:
     """Create the engine for ``url`` (default ``settings.database_url``) with the pool the
-    settings ask for; ``metrics`` gets its pool gauges (the primary's only)."""
+    settings ask for; ``metrics`` gets its pool gauges (the primary's only). ``pre_ping``:
+    test a pooled connection before use (None: behind a pooler, ``DB_POOLER``)."""
     parsed = make_url(url or settings.database_url)
     sqlite = parsed.get_backend_name() == "sqlite"
     timeout_s = settings.db_pool_timeout_s if connect_timeout_s is None else connect_timeout_s
@@ -145,7 +147,7 @@ def build_engine(
         pool_timeout=settings.db_pool_timeout_s,
         pool_recycle=1800,
         # Behind a pooler a client connection can outlive its server's: test it before use.
-        pool_pre_ping=settings.db_pooler,
+        pool_pre_ping=settings.db_pooler if pre_ping is None else pre_ping,
         connect_args=_connect_args(settings, sqlite, timeout_s),
     )
     pool = engine.pool
