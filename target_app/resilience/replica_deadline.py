@@ -75,7 +75,10 @@ class SocketDeadlines:
                     target=self._run, name="replica-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            if len(self._armed) == 1:
+                # The watchdog was idle. Otherwise it already waits for an earlier deadline
+                # (every deadline is ``timeout_s`` after its arming): no wake-up per statement.
+                self._wake.notify()
 
     def disarm(self, dbapi_connection: Any) -> None:
         """Stop the clock; after this returns its socket is never shut down by the watchdog
