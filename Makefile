@@ -34,11 +34,12 @@ chromium:
 	      || echo "warning: could not install chromium"; \
 	  else echo "note: chromium is not installed; the browser test will say so"; fi; }
 
-# HAProxy and PgBouncer for the lab (docs/lab.md), and iproute2's `ip` for the swarm across
-# network namespaces (docs/distributed.md): Debian's packages, installed only when missing and
-# only where we may (root, apt-get present); elsewhere the tests say what to do. All live in
-# /usr/sbin or /sbin, which a user's PATH may not list. Each entry is program:package.
-LAB_PROGRAMS := haproxy:haproxy pgbouncer:pgbouncer ip:iproute2
+# HAProxy, PgBouncer and the cache's own redis-server for the lab (docs/lab.md), and iproute2's
+# `ip` for the swarm across network namespaces (docs/distributed.md): Debian's packages,
+# installed only when missing and only where we may (root, apt-get present); elsewhere the tests
+# say what to do. Most live in /usr/sbin or /sbin, which a user's PATH may not list. Each entry
+# is program:package.
+LAB_PROGRAMS := haproxy:haproxy pgbouncer:pgbouncer redis-server:redis-server ip:iproute2
 lab-programs:
 	@missing=""; for entry in $(LAB_PROGRAMS); do \
 	  program=$${entry%%:*}; package=$${entry##*:}; \

@@ -100,7 +100,7 @@ SCENARIO_NAMES = frozenset(
     {
         "smoke", "load", "stress", "day1", "day1-hold", "spike", "soak", "step",
         "chaos-db", "chaos-payments", "chaos-notify", "chaos-worker", "chaos-loadgen",
-        "chaos-instance",
+        "chaos-instance", "chaos-replica", "chaos-cache",
     }
 )  # fmt: skip
 
@@ -284,7 +284,7 @@ class DayCurve(_Section):
     spawn_rate: Positive
 
 
-FaultKind = Literal["db", "payments", "notify", "worker", "loadgen", "instance"]
+FaultKind = Literal["db", "payments", "notify", "worker", "loadgen", "instance", "replica", "cache"]
 
 
 class Fault(_Section):

@@ -1,7 +1,8 @@
 """``harness serve``: start the bundled marketplace service, seeded, and keep it running.
 
 Starts ``target_app`` under uvicorn on a loopback port (``--port``, default 8000; ``--bind``
-another address when the load comes from other machines), seeds its
+another address when the load comes from other machines), or the lab with HAProxy's front door
+on ``--port`` (default, or 0: a free one; docs/lab.md), seeds its
 database (a fresh SQLite file unless ``--database-url``), waits until ``/health/ready``
 answers, prints the address, and runs until Ctrl-C. With ``--workers`` > 1 the service needs
 Redis for shared rate-limit state (``$REDIS_URL``, default the loopback Redis). When the
@@ -15,6 +16,7 @@ import argparse
 import ipaddress
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -35,13 +37,20 @@ from harness.exit_codes import ExitCode
 if TYPE_CHECKING:
     from harness.run.service import BundledService, ServiceConfig
 
+DEFAULT_PORT = 8000
+"""The bundled service's port when ``--port`` is not given (the lab's front door: a free one)."""
 #: How much of the service's output an error quotes: the last lines, read from the last bytes.
 TAIL_LINES = 20
 TAIL_BYTES = 16_384
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8000, help="port (0: any free)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port (0: any free; default {DEFAULT_PORT}, or a free one for the lab's front door)",
+    )
     parser.add_argument(
         "--bind",
         default="127.0.0.1",
@@ -81,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError(f"--workers = {args.workers}: must be >= 1")
-    require_port("--port", args.port, allow_any=True)
+    if args.port is not None:
+        require_port("--port", args.port, allow_any=True)
     require_positive("--seed-scale", args.seed_scale)
     config = ServiceConfig(
         host=ip_address_of("--bind", args.bind),
@@ -94,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         seed_scale=args.seed_scale,
         seed=not args.no_seed,
-        port=args.port,
+        port=DEFAULT_PORT if args.port is None else args.port,
         # ADMIN_TOKEN in the environment mounts /admin/faults (fault injection by hand,
         # README "The bundled service and its resilience"); without it the API is absent.
         admin_token=os.environ.get("ADMIN_TOKEN") or None,
@@ -143,10 +153,31 @@ def _service(
     lab = lab_request(args, profile, args.workers)
     if lab is None:
         return BundledService(config, log)
+    if config.host != "127.0.0.1":
+        raise UsageError(
+            f"--bind {config.host} with the lab: its parts listen on 127.0.0.1 only; drop "
+            "--bind, or serve the bundled service alone"
+        )
+    port = args.port or 0  # HAProxy's front door: the port asked for, else a free one
+    if port:
+        _require_free(port)
     plan = plan_lab(lab, profile, args.database_url)
     environment = profile_environment(profile)
     lab_dir = log.parent if args.log is not None else scratch
-    return LabService(replace(config, environment=environment), plan, profile, lab_dir)
+    lab_config = replace(config, environment=environment, port=port)
+    return LabService(lab_config, plan, profile, lab_dir)
+
+
+def _require_free(port: int) -> None:
+    """UsageError (exit 2, before the lab starts) when something listens on ``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(
+                f"--port {port}: 127.0.0.1:{port} is taken ({exc.strerror}); pick another "
+                "port, or --port 0 for a free one"
+            ) from None
 
 
 def _serve(service: BundledService, log: Path, kept: bool) -> int:

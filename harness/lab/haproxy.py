@@ -4,7 +4,8 @@
 what spreads uneven request costs best), health checks on ``GET /health/ready`` every
 ``check_interval_s`` (an instance failing ``fall`` checks in a row is taken out, one passing
 ``rise`` in a row is put back), and keep-alive to the instances (``http-reuse safe``: an idle
-server connection is reused by the next request). It listens on a free loopback port.
+server connection is reused by the next request). It listens on a loopback port: a free one
+unless ``BalancerSettings.port`` names one.
 
 The stats socket (``show stat``, CSV) is read into :class:`ServerSample` records, one per
 instance: a :class:`harness.lab.sampling.Sampler` over :meth:`HAProxy.sample` takes them every
@@ -50,6 +51,8 @@ class BalancerSettings:
     default). A dead instance fails at once (connection refused) whatever this is."""
     cpus: frozenset[int] | None = None
     start_timeout_s: float = 15.0
+    port: int = 0
+    """The front door's loopback port; 0: a free one (``harness serve --port`` gives one)."""
 
     def __post_init__(self) -> None:
         if not self.check_interval_s > 0:
@@ -139,7 +142,9 @@ class HAProxy(LabServer):
             raise UsageError("haproxy backends: none given; expected the port of each instance")
         self.backend_ports = backend_ports
         self.settings = settings or BalancerSettings()
-        super().__init__(ledger, self.settings.cpus, self.settings.start_timeout_s)
+        super().__init__(
+            ledger, self.settings.cpus, self.settings.start_timeout_s, self.settings.port
+        )
 
     @property
     def url(self) -> str:

@@ -5,10 +5,11 @@ A :class:`LabPart` is started by :meth:`~LabPart.start` and removed by :meth:`~L
 which may be called again (and is, by an aborted start); as a context manager it is stopped
 on the way out, after an exception too.
 
-A :class:`LabServer` (HAProxy, PgBouncer) writes its configuration into a new directory that
-the ledger recorded first, runs in the foreground on a free loopback port (so the pid recorded
-is the one that serves), and is ready when that port answers. The server's command line names
-its directory, which is how the cleanup finds it if its owner dies before recording the pid.
+A :class:`LabServer` (HAProxy, PgBouncer, the cache's Redis) writes its configuration into a
+new directory that the ledger recorded first, runs in the foreground (so the pid recorded is the
+one that serves) on a loopback port, a free one unless it was given one, and is ready when that
+port answers. The server's command line names its directory, which is how the cleanup finds it
+if its owner dies before recording the pid.
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ class LabServer(LabPart):
     stop_timeout_s: ClassVar[float] = 10.0
 
     def __init__(
-        self, ledger: LabLedger, cpus: frozenset[int] | None, start_timeout_s: float
+        self,
+        ledger: LabLedger,
+        cpus: frozenset[int] | None,
+        start_timeout_s: float,
+        port: int = 0,
     ) -> None:
         self.ledger = ledger
         self.cpus = cpus
         self.start_timeout_s = start_timeout_s
+        self.requested_port = port
+        """The port asked for; 0: a free one, chosen at start."""
         self.port = 0
         self.directory: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -87,7 +94,7 @@ class LabServer(LabPart):
         everything is removed again when any step fails."""
         try:
             self.directory = self.ledger.new_directory(self.label)
-            self.port = free_port()
+            self.port = self.requested_port or free_port()
             command, user = self.prepare(self.directory)
             self.process = spawn(command, self.log_path, user=user, cpus=self.cpus)
             self.identity = identify(self.process.pid)

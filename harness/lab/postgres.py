@@ -261,6 +261,34 @@ class LabPostgres(LabPart):
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
 
+    def crash_replica(self, index: int = 0) -> str:
+        """Stop replica ``index`` the way a crash does (``pg_ctl stop -m immediate``: every
+        backend quits at once, no checkpoint, its clients' connections drop and new ones are
+        refused); what was done. :meth:`restart_replica` brings it back."""
+        server = self.replicas[index]
+        timeout = self.settings.stop_timeout_s
+        self._run(
+            "pg_ctl",
+            *("-D", str(server.data_dir), "-m", "immediate", "-w", "-t", f"{timeout:.0f}"),
+            "stop",
+            timeout_s=timeout + 5.0,
+        )
+        return f"{server.name} (port {server.port}) stopped: pg_ctl stop -m immediate"
+
+    def restart_replica(self, index: int = 0) -> str:
+        """Start a crashed replica again on its port (crash recovery, then it streams again
+        from its slot); what was done. Its new postmaster is recorded in the ledger."""
+        server = self.replicas[index]
+        self.replicas[index] = self._start_server(server.name, server.data_dir, server.port)
+        return f"{server.name} started again on port {server.port}"
+
+    def streaming(self, name: str) -> bool:
+        """True when replica ``name`` streams from the primary and has reported its replay."""
+        return any(
+            lag.replica == name and lag.state == "streaming" and lag.lag_bytes is not None
+            for lag in self.replication_lag()
+        )
+
     def _stop_server(self, server: PostgresServer) -> None:
         timeout = self.settings.stop_timeout_s
         try:

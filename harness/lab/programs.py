@@ -35,6 +35,7 @@ class Program:
 HAPROXY = Program("haproxy", "haproxy")
 PGBOUNCER = Program("pgbouncer", "pgbouncer")
 INITDB = Program("initdb", "postgresql")
+REDIS_SERVER = Program("redis-server", "redis-server")
 
 
 def _search_path() -> str:

@@ -10,7 +10,8 @@ the value and the fix.
 
 :func:`placement` is the record ``run.json`` keeps of where each part ran: the instances,
 PostgreSQL and its replicas on the service cores; Locust, HAProxy and PgBouncer on the load
-cores, so that the load and the balancing never take CPU from what is measured.
+cores, so that the load and the balancing never take CPU from what is measured; so does the
+cache's own Redis.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.lab.pgbouncer import PoolSizing
-from harness.lab.programs import HAPROXY, INITDB, PGBOUNCER, Program, find_program
+from harness.lab.programs import HAPROXY, INITDB, PGBOUNCER, REDIS_SERVER, Program, find_program
 
 SUPERUSER_RESERVED_CONNECTIONS = 3
 """PostgreSQL keeps this many of ``max_connections`` for superusers (its default)."""
@@ -145,6 +146,8 @@ class LabTopology:
             needed.append(PGBOUNCER)
         if self.postgres:
             needed.append(INITDB)
+        if self.cache:
+            needed.append(REDIS_SERVER)  # the cache's own (harness/lab/cache_redis.py)
         return tuple(needed)
 
 
@@ -197,5 +200,6 @@ def placement(topology: LabTopology) -> dict[str, Any]:
         if topology.postgres
         else None,
         "cache": topology.cache,
+        "cache_redis": {"cpus": load} if topology.cache else None,
         "client_connections": topology.client_connections if topology.postgres else 0,
     }

@@ -13,6 +13,8 @@ Each second a :class:`LabSampler` reads every part and keeps one JSON line per r
      "servers_active", "servers_idle", "servers_used", "max_wait_s"}    PgBouncer's SHOW POOLS
     {"at", "part": "pooler_traffic", "database", "transactions", "queries", "wait_s"}
     {"at", "part": "replica", "replica", "state", "lag_bytes", "lag_s"}  replication lag
+    {"at", "part": "cache_redis", "up", "keys", "used_memory_bytes", "connected_clients",
+     "hits", "misses", "error"}                                 the cache's own Redis (--cache)
 
 The cache's hits and misses and the reads per target come from the instances' ``/metrics``
 (``cache_requests_total``, ``db_reads_total``), read at the run's scrapes rather than each
@@ -30,6 +32,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.lab.cache_redis import CacheRedis
 from harness.lab.haproxy import HAProxy
 from harness.lab.pgbouncer import PgBouncer
 from harness.lab.postgres import LabPostgres
@@ -63,6 +66,7 @@ class LabParts:
     pooler: PgBouncer | None
     postgres: LabPostgres | None
     run_dir: Path
+    cache_redis: CacheRedis | None = None
 
 
 def read_parts(parts: LabParts) -> list[Line]:
@@ -81,6 +85,8 @@ def read_parts(parts: LabParts) -> list[Line]:
         lines.extend({"part": "pooler_traffic", **asdict(t)} for t in sample.traffic)
     if parts.postgres is not None and parts.postgres.replicas:
         lines.extend({"part": "replica", **asdict(lag)} for lag in parts.postgres.replication_lag())
+    if parts.cache_redis is not None:  # a reading of a killed cache says so, never raises
+        lines.append({"part": "cache_redis", **asdict(parts.cache_redis.sample())})
     return [{**line, "at": round(float(line["at"]), 3)} for line in lines]
 
 

@@ -6,6 +6,7 @@ are removed by the next start)::
 
     the lab's PostgreSQL (primary + R streaming replicas), when it has replicas; seeded
     PgBouncer in transaction mode in front of the primary                   (--pooler)
+    the cache's own redis-server, on a free port, no persistence            (--cache)
     K service instances, each in a CPU group of its own (CFS quota over 100 ms, pinned to
         the service cores; both apply once the instance is ready, so that its start is not
         slowed down), each with its own metrics directory
@@ -17,8 +18,9 @@ are removed by the next start)::
 then pins the harness (and the Locust processes it starts) to the load cores, and samples
 every part each second (:mod:`harness.run.lab_sampling`). The instances get the settings of
 the lab (docs/lab.md lists them): the pool of each worker, the pooler, the replicas, the
-cache, one secret key for all (a token one instance issued is honoured by the others) and one
-Redis (shared rate limits).
+cache (in the lab's own Redis, ``CACHE_REDIS_URL``: a chaos run may kill it), one secret key
+for all (a token one instance issued is honoured by the others) and the shared Redis
+(``REDIS_URL``: rate limits, injected faults).
 
 A scrape of the lab sums the instances' ``/metrics``; an instance that no longer answers (a
 chaos run killed it) is read from its metrics directory, so the sum keeps what it counted.
@@ -34,6 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
+import httpx
+
+from harness.lab.cache_redis import CacheRedis
 from harness.lab.cgroups import CpuGroup, CpuLimit
 from harness.lab.cleanup import LabLedger
 from harness.lab.haproxy import BalancerSettings, HAProxy
@@ -70,6 +75,7 @@ class LabService(BundledService):
         self.ledger: LabLedger | None = None
         self.postgres: LabPostgres | None = None
         self.pooler: PgBouncer | None = None
+        self.cache_redis: CacheRedis | None = None
         self.balancer: HAProxy | None = None
         self.instances: list[LabInstance] = []
         self.sampler: lab_sampling.LabSampler | None = None
@@ -91,6 +97,9 @@ class LabService(BundledService):
             work = self.ledger.new_directory("run")
             self._start_database(work)
             self._start_pooler()
+            if self.plan.topology.cache:
+                cores = frozenset(self.plan.topology.load_cores)
+                self.cache_redis = CacheRedis(self.ledger, cores).start()
             self._start_instances(work)
             ports = tuple(instance.service.port for instance in self.instances)
             topology = self.plan.topology
@@ -102,6 +111,7 @@ class LabService(BundledService):
                     timeout_check_s=CHECK_TIMEOUT_S,
                     server_maxconn=topology.workers_per_instance * topology.pool_per_worker,
                     cpus=frozenset(topology.load_cores),
+                    port=self.config.port,
                 ),
             ).start()
             self.port = self.balancer.port
@@ -169,8 +179,10 @@ class LabService(BundledService):
         topology, infra = self.plan.topology, self.profile.infrastructure
         replicas = self.postgres.replicas if self.postgres is not None else []
         pool = str(topology.pool_per_worker)
+        cache = {} if self.cache_redis is None else {"CACHE_REDIS_URL": self.cache_redis.url}
         return {
             **dict(self.config.environment),
+            **cache,
             "SECRET_KEY": secrets.token_urlsafe(48),
             "REDIS_URL": self.config.redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
             "DB_POOL_MIN": pool,
@@ -252,6 +264,7 @@ class LabService(BundledService):
             self.pooler,
             self.postgres,
             self.run_dir,
+            self.cache_redis,
         )
 
     def alive(self) -> bool:
@@ -277,6 +290,18 @@ class LabService(BundledService):
         assert self.balancer is not None
         name = self.instances[index].name
         return next((s.status for s in self.balancer.sample() if s.server == name), "absent")
+
+    def breaker_states(self, name: str) -> dict[str, str]:
+        """Breaker ``name``'s state on each instance that answers, read from its own
+        ``/health/ready`` (not through HAProxy, which would pick one)."""
+        states = {}
+        for instance in self.instances:
+            if not instance.service.alive():
+                continue
+            with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                response = httpx.get(f"{instance.service.url}/health/ready", timeout=2.0)
+                states[instance.name] = str(response.json()["breakers"][name]["state"])
+        return states
 
     def scrape(self, t_s: float, timeout_s: float = 5.0) -> Scrape:
         """The instances' metrics summed, with each one's own figures and HAProxy's request
@@ -305,7 +330,7 @@ class LabService(BundledService):
             instance.service.stop(timeout_s)
             instance.group.remove(kill_members=True)
         self.instances = []
-        for part in (self.pooler, self.postgres):
+        for part in (self.cache_redis, self.pooler, self.postgres):
             if part is not None:
                 part.stop()
         if self.ledger is not None:

@@ -57,6 +57,12 @@ class AppState:
     cache: ReadCache | None = None
     """The hot reads' cache, with ``CACHE_ENABLED``."""
 
+    def board_changed(self, territory_id: int) -> None:
+        """After a committed write that changed what a territory's board shows (which jobs it
+        lists, or a listed job's bid count): its cached pages are stale from now on."""
+        if self.cache is not None:
+            self.cache.invalidate(territory_id)
+
 
 def _state(request: Request) -> AppState:
     state: AppState = request.app.state.target_app

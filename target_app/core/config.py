@@ -197,14 +197,26 @@ class Settings(BaseSettings):
     """Comma-separated SQLAlchemy URLs of streaming replicas. Reads that tolerate lag go to
     them in turn (``resilience/read_routing.py``); empty: every read goes to ``DATABASE_URL``."""
 
+    replica_timeout_s: float = Field(1.0, gt=0)
+    """A replica that has not connected, or answered a statement, within this many seconds is
+    cut off and the read reruns on the primary (``resilience/replica_deadline.py``): a frozen
+    replica costs a read this long, and opens the ``replica`` breaker after three."""
+
     read_your_writes_s: float = Field(5.0, ge=0)
     """A user who wrote within this many seconds reads from the primary, so they see their
-    own write whatever the replicas' lag. Recorded in Redis when ``REDIS_URL`` is set (so it
-    holds across instances), else in the process."""
+    own write whatever the replicas' lag. Recorded in the read path's Redis
+    (``CACHE_REDIS_URL``, else ``REDIS_URL``) when one is set (so it holds across instances),
+    else in the process."""
 
     cache_enabled: bool = False
-    """Cache the hot reads (the job board's first pages, the territories) in Redis; needs
-    ``REDIS_URL``. Writes that change a territory's board invalidate it."""
+    """Cache the hot reads (the job board's first pages, the territories) in Redis
+    (``CACHE_REDIS_URL``, else ``REDIS_URL``). Writes that change a territory's board
+    invalidate it."""
+
+    cache_redis_url: str | None = None
+    """The read path's own Redis: the cache and the read-your-writes marks, behind the
+    ``cache`` breaker. Unset: ``REDIS_URL``. Apart from ``REDIS_URL`` (rate limits, injected
+    faults) so that the cache can fail, or be sized and flushed, on its own."""
 
     cache_ttl_s: float = Field(30.0, gt=0)
     """Longest life of a cached page; also the bound on staleness when an invalidation is
@@ -289,6 +301,12 @@ class Settings(BaseSettings):
         return tuple(u.strip() for u in self.read_replica_urls.split(",") if u.strip())
 
     @property
+    def read_path_redis_url(self) -> str | None:
+        """The Redis of the cache and the read-your-writes marks: ``CACHE_REDIS_URL``, else
+        ``REDIS_URL``, else None."""
+        return self.cache_redis_url or self.redis_url
+
+    @property
     def is_sqlite(self) -> bool:
         """True when the database is the embedded SQLite."""
         return self.database_url.startswith("sqlite")
@@ -367,9 +385,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cache_needs_redis(self) -> Self:
-        if self.cache_enabled and not self.redis_url:
+        if self.cache_enabled and not self.read_path_redis_url:
             raise ConfigError(
-                "CACHE_ENABLED", "true", "The cache lives in Redis: set REDIS_URL as well."
+                "CACHE_ENABLED",
+                "true",
+                "The cache lives in Redis: set CACHE_REDIS_URL (or REDIS_URL) as well.",
             )
         return self
 

@@ -1,5 +1,6 @@
 """Readiness of the dependencies the service reaches over the network besides its database:
-Redis, when ``REDIS_URL`` is set.
+Redis, when ``REDIS_URL`` is set, and the cache's own Redis when ``CACHE_REDIS_URL`` names
+another.
 
 The external services (payments, SMS, e-mail, storage, AI) are in-process fakes behind circuit
 breakers (``target_app/resilience/``); their state is in ``/health/ready`` as the breakers'.
@@ -14,7 +15,10 @@ CHECK_TIMEOUT_S = 0.5
 
 def check_dependencies(settings: Settings) -> dict[str, str]:
     """State of each dependency: ``ok``, ``not configured`` or ``down: <reason>``."""
-    return {"redis": _check_redis(settings.redis_url)}
+    found = {"redis": _check_redis(settings.redis_url)}
+    if settings.cache_redis_url and settings.cache_redis_url != settings.redis_url:
+        found["cache_redis"] = _check_redis(settings.cache_redis_url)
+    return found
 
 
 def _check_redis(url: str | None) -> str:

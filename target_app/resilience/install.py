@@ -99,7 +99,7 @@ class Resilience:
         settings = self.settings
         recent = RecentWriters(
             settings.read_your_writes_s if settings.replica_urls else 0.0,
-            settings.redis_url,
+            settings.read_path_redis_url,  # the cache's Redis: one server per breaker
             self.breakers["cache"],
         )
         return ReadRouter(settings, primary, self.breakers["replica"], recent, metrics)
@@ -215,13 +215,14 @@ def check_deployment(settings: Settings) -> None:
         check_shared_storage(settings.web_concurrency, settings.redis_url)
     workers = settings.web_concurrency
     marks = settings.replica_urls and settings.read_your_writes_s > 0
-    if marks and workers > 1 and not settings.redis_url:
+    if marks and workers > 1 and not settings.read_path_redis_url:
         raise ConfigError(
             "WEB_CONCURRENCY",
             workers,
             "With read replicas, more than one worker and no REDIS_URL, a user's next read "
             "may reach a worker that never saw their write and read a lagging replica. Set "
-            "REDIS_URL (shared read-your-writes marks) or run a single worker.",
+            "REDIS_URL or CACHE_REDIS_URL (shared read-your-writes marks) or run a single "
+            "worker.",
         )
 
 

@@ -1,4 +1,5 @@
-"""The cache of hot reads in Redis (``CACHE_ENABLED``, ``CACHE_TTL_S``).
+"""The cache of hot reads in Redis (``CACHE_ENABLED``, ``CACHE_TTL_S``; the Redis of
+``CACHE_REDIS_URL``, else ``REDIS_URL``).
 
 What is cached (`CACHEABLE_ENDPOINTS`): the first page of the job board per territory (or of
 all territories), status, category and the other filters, and the list of territories.
@@ -7,10 +8,9 @@ Searches (``q``), later pages (``cursor``) and a homeowner's own jobs (``mine``)
 Invalidation is one round trip: every cached page belongs to a *scope* (a territory, ``all``
 for the board of every territory, ``static`` for the territories), and its key ends with the
 scope's version number. A write that changes a territory's board (a new job, an award, an
-edit or withdrawal of a job by its owner) increments that territory's version and the
-``all`` version after it committed; later lookups build the new key and miss, and the old
-entries expire on their own. Bid counts on a cached page are not invalidated by bids: they
-may lag by up to ``CACHE_TTL_S``.
+edit or withdrawal of a job by its owner, a new or withdrawn bid, which changes the page's
+bid count) increments that territory's version and the ``all`` version after it committed;
+later lookups build the new key and miss, and the old entries expire on their own.
 
 A board page is filled from the primary, never a replica: the version a lookup read was
 raised after its write committed on the primary, so the primary holds that write, while a
@@ -55,12 +55,13 @@ class ReadCache:
     """Cached pages of `CACHEABLE_ENDPOINTS` in Redis (see the module docstring)."""
 
     def __init__(self, settings: Settings, breaker: CircuitBreaker, metrics: Metrics) -> None:
-        if not settings.redis_url:
-            raise ValueError("the cache needs REDIS_URL")
+        url = settings.read_path_redis_url
+        if not url:
+            raise ValueError("the cache needs CACHE_REDIS_URL or REDIS_URL")
         import redis
 
         self._redis: Any = redis.Redis.from_url(
-            settings.redis_url,
+            url,
             socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S,
         )

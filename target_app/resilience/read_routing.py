@@ -7,9 +7,10 @@ The rule (docs/lab.md, "Reads and writes"):
   operator's views: pages where a second of lag is harmless) goes to the next replica of
   ``READ_REPLICA_URLS`` in turn, unless its user wrote within ``READ_YOUR_WRITES_S``
   (`RecentWriters`); that user reads the primary and so sees their own write.
-* A replica that fails (refused or lost connection, a pool timeout) or whose ``replica``
-  breaker is open is skipped: the same read runs on the primary, and the client never sees
-  the replica's trouble. Reads are safe to run twice.
+* A replica that fails (refused or lost connection, a pool timeout, no answer within
+  ``REPLICA_TIMEOUT_S``: ``replica_deadline.py``) or whose ``replica`` breaker is open is
+  skipped: the same read runs on the primary, and the client never sees the replica's
+  trouble. Reads are safe to run twice.
 
 ``db_reads_total{route,target}`` counts where routed reads went (with replicas configured).
 """
@@ -33,6 +34,7 @@ from target_app.core.errors import CircuitOpenError
 from target_app.core.metrics import Metrics
 from target_app.resilience.breaker import BreakerState, CircuitBreaker
 from target_app.resilience.recent_writes import RecentWriters
+from target_app.resilience.replica_deadline import SocketDeadlines
 
 logger = logging.getLogger("target_app")
 
@@ -50,9 +52,6 @@ READ_REPLICA_ENDPOINTS: frozenset[str] = frozenset(
         "GET /operator/territories/{territory_id}/metrics",
     }
 )
-
-#: A replica that does not accept a connection within this long is skipped for the primary.
-REPLICA_CONNECT_TIMEOUT_S = 1.0
 
 
 class PrimaryReads(Protocol):
@@ -80,10 +79,14 @@ class ReadRouter:
         self._breaker = breaker
         self._metrics = metrics
         self.recent = recent
+        timeout = settings.replica_timeout_s
         self.replicas: list[Engine] = [
-            build_engine(settings, url=url, connect_timeout_s=REPLICA_CONNECT_TIMEOUT_S)
+            build_engine(settings, url=url, connect_timeout_s=timeout)
             for url in settings.replica_urls
         ]
+        self.deadlines = SocketDeadlines(timeout)
+        for engine in self.replicas:
+            self.deadlines.watch(engine)
         self._turn = itertools.count()
 
     @property

@@ -5,10 +5,11 @@ and then opens the board on a replica could miss the job they just posted. The r
 signed-in user's write (any request other than GET/HEAD/OPTIONS, marked when it is
 authorised, before it runs) sends that user's routed reads to the primary for the window.
 
-With ``REDIS_URL`` the mark is a Redis key with the window as its expiry
-(``target_app:wrote:<user id>``), so it holds across workers and instances, whichever one
-the load balancer picks next; without it, a dictionary of this process (right for one
-worker). Redis calls go through the ``cache`` breaker, the read path's Redis breaker. When
+With a Redis (the read path's: ``CACHE_REDIS_URL``, else ``REDIS_URL``) the mark is a key
+with the window as its expiry (``target_app:wrote:<user id>``), so it holds across workers
+and instances, whichever one the load balancer picks next; without one, a dictionary of this
+process (right for one worker). Redis calls go through the ``cache`` breaker, the breaker of
+the read path's Redis. When
 Redis cannot answer, the user is treated as a recent writer: the primary is always right,
 a replica only when the user has not written.
 """

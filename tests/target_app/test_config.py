@@ -126,8 +126,14 @@ def test_the_read_path_settings_and_what_they_refuse() -> None:
         "postgresql+psycopg://r2:5434/db",
     )
     assert load_settings(secret_key=GOOD_SECRET).replica_urls == ()
-    with pytest.raises(ConfigError, match="'CACHE_ENABLED' has value 'true'.*set REDIS_URL"):
+    with pytest.raises(ConfigError, match="'CACHE_ENABLED' has value 'true'.*CACHE_REDIS_URL"):
         load_settings(secret_key=GOOD_SECRET, cache_enabled=True)
+    # the read path's Redis: the cache's own when given, else the shared one
+    own = "redis://127.0.0.1:7001/0"
+    cached = load_settings(secret_key=GOOD_SECRET, cache_enabled=True, cache_redis_url=own)
+    assert cached.read_path_redis_url == own and cached.redis_url is None
+    shared = load_settings(secret_key=GOOD_SECRET, redis_url="redis://127.0.0.1:6379/1")
+    assert shared.read_path_redis_url == "redis://127.0.0.1:6379/1"
     with pytest.raises(ConfigError, match="'READ_REPLICA_URLS' .*'sqlite:///x.db' is not"):
         load_settings(secret_key=GOOD_SECRET, read_replica_urls="sqlite:///x.db")
     with pytest.raises(ConfigError) as info:

@@ -6,6 +6,11 @@
               payment-pending, the settler retries them after)
     notify    /admin/faults/sms and /email: every call fails (the outbox keeps everything)
     worker    SIGKILL one uvicorn worker process (the supervisor starts a new one)
+    instance  SIGKILL one lab instance: HAProxy takes it out
+    replica   crash one of the lab's read replicas (``pg_ctl stop -m immediate``), start it
+              again at the heal: reads fall back to the primary through the ``replica`` breaker
+    cache     SIGKILL the lab's cache Redis, start it again (empty) on its port at the heal:
+              reads go to the database through the ``cache`` breaker
     loadgen   SIGKILL one local Locust worker: the run must end marked incomplete
 
 Each says how to cause its fault, escalate it half-way, end it, and tell that the service is
@@ -272,6 +277,48 @@ class InstanceKill:
 
     def details(self) -> Details:
         return {"killed": self.killed, "balancer_statuses_seen": list(self.statuses_seen)}
+
+
+@dataclass
+class LabPartDown:
+    """A part of the lab the service reads through a breaker (a replica, the cache's Redis),
+    stopped at the injection and started again at the heal. Whole again once the part answers
+    and the part's breaker is closed on every instance: the instances use it again."""
+
+    part: str
+    breaker: str
+    """The breaker on every instance that routes around the part (``replica``, ``cache``)."""
+    stop: Callable[[], str]
+    start: Callable[[], str]
+    answers: Callable[[], bool]
+    """The part serves again (the replica streams, Redis answers PING)."""
+    breakers: Callable[[str], dict[str, str]]
+    """Each instance's state of a breaker, by instance name."""
+    states: dict[str, set[str]] = field(default_factory=dict)
+    part_back: bool = False
+
+    def inject(self) -> str:
+        return self.stop()
+
+    def midpoint(self) -> str | None:
+        return None
+
+    def heal(self) -> str:
+        return self.start()
+
+    def observe(self) -> None:
+        for instance, state in self.breakers(self.breaker).items():
+            self.states.setdefault(instance, set()).add(state)
+
+    def recovered(self) -> bool:
+        self.part_back = self.part_back or self.answers()
+        if not self.part_back:
+            return False
+        now = self.breakers(self.breaker)
+        return bool(now) and all(state == "closed" for state in now.values())
+
+    def details(self) -> Details:
+        return {"part": self.part, "breaker": self.breaker, **_breakers_seen(self.states)}
 
 
 @dataclass

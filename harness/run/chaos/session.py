@@ -29,6 +29,7 @@ from models.profile import Fault
 from models.run_records import ChaosResult, SloResult
 
 if TYPE_CHECKING:
+    from harness.run.lab_target import LabService
     from harness.run.service import BundledService
 
 
@@ -53,12 +54,39 @@ def _refusal(request: RunRequest, fault: Fault) -> str | None:
             f"{name} kills one lab instance mid-run: give --instances 2 or more (got {got}), "
             "or --lab"
         )
+    if fault.kind == "replica" and (request.lab is None or request.lab.read_replicas < 1):
+        got = 0 if request.lab is None else request.lab.read_replicas
+        return (
+            f"{name} stops one of the lab's read replicas mid-run: give --instances K "
+            f"--read-replicas 1 or more (got {got}) with a PostgreSQL --database-url, or --lab"
+        )
+    if fault.kind == "cache" and (request.lab is None or not request.lab.cache):
+        return f"{name} kills the lab's cache Redis mid-run: give --instances K --cache, or --lab"
     if fault.kind == "loadgen" and request.workers < 1:
         return (
             f"{name} kills one local Locust worker mid-run: give --workers 1 or more "
             f"(got {request.workers})"
         )
     return None
+
+
+def _lab_injector(kind: str, lab: LabService) -> injectors.Injector:
+    """The injector of a fault in one of the lab's parts."""
+    if kind == "instance":
+        return injectors.InstanceKill(lab.kill_instance, lab.instance_status)
+    if kind == "replica":
+        database = lab.postgres
+        assert database is not None and database.replicas  # check(): --read-replicas
+        name = database.replicas[0].name
+        return injectors.LabPartDown(
+            name, "replica", database.crash_replica, database.restart_replica,
+            lambda: database.streaming(name), lab.breaker_states,
+        )  # fmt: skip
+    cache = lab.cache_redis
+    assert cache is not None  # check(): --cache
+    return injectors.LabPartDown(
+        "cache redis", "cache", cache.kill, cache.restart, cache.ready, lab.breaker_states
+    )
 
 
 class ChaosSession:
@@ -121,11 +149,11 @@ class ChaosSession:
         kind = self.fault.kind
         if kind == "loadgen":
             return injectors.LoadgenWorkerKill(kill_load_worker)
-        if kind == "instance":
+        if kind in ("instance", "replica", "cache"):
             from harness.run.lab_target import LabService
 
             assert isinstance(service, LabService)  # check(): the lab runs
-            return injectors.InstanceKill(service.kill_instance, service.instance_status)
+            return _lab_injector(kind, service)
         assert service is not None and service.process is not None  # check(): no --host
         admin = injectors.AdminFaults(
             service.url,

@@ -3,6 +3,10 @@
 Object-level rules: a bid is private to its contractor, the job's owner and operators; anyone
 else gets 404 for it (not 403, which would confirm it exists). A contractor changes or
 withdraws only an *active* bid of their own on a job that is still open.
+
+The job board shows each job's bid count (withdrawn bids excluded), so a new bid and a
+withdrawal make the cached board of the job's territory stale: both raise its version after
+they commit (``resilience/read_cache.py``). A changed amount or message shows on no board.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from target_app.api.routing import ServiceRoute, json_response
 from target_app.core.errors import Conflict, Forbidden, NotFound
 from target_app.core.problems import responses
 from target_app.core.security import Principal
-from target_app.models import Bid, BidStatus, JobStatus, Role, utcnow
+from target_app.models import Bid, BidStatus, Job, JobStatus, Role, utcnow
 from target_app.schemas import BidCreate, BidOut, BidUpdate, Page
 
 router = APIRouter(tags=["bids"], route_class=ServiceRoute)
@@ -59,13 +63,18 @@ def create_bid(
     """Bid on an open job. One active bid per contractor per job: a second one is 409."""
     now = utcnow()
     claim = write.claim(caller.user_id, {"job_id": job_id, **body.model_dump(mode="json")})
+    territory: list[int] = []  # the job's, once the bid is written (a replay writes nothing)
     try:
-        return write.run(
-            claim, lambda session: _insert_bid(session, state, caller, job_id, body, now)
+        response = write.run(
+            claim,
+            lambda session: _insert_bid(session, state, caller, job_id, body, now, territory),
         )
     except IntegrityError:
         # A concurrent request inserted first; the partial unique index caught it.
         raise Conflict(_already_bidding(job_id)) from None
+    for territory_id in territory:
+        state.board_changed(territory_id)  # the job's bid count went up
+    return response
 
 
 def _already_bidding(job_id: int) -> str:
@@ -79,6 +88,7 @@ def _insert_bid(
     job_id: int,
     body: BidCreate,
     now: datetime,
+    territory: list[int],
 ) -> Response:
     job = load_job(session, job_id, lock="share")
     if job is None:
@@ -111,6 +121,7 @@ def _insert_bid(
     assert bid is not None
     notice = {"job_id": job_id, "amount": body.amount}
     state.resilience.notify(session, "bid_created", job.homeowner_id, notice)
+    territory.append(job.territory_id)
     return json_response(_out(bid), 201, {"Location": f"/bids/{bid_id}"})
 
 
@@ -152,7 +163,8 @@ def my_bids(
         return json_response(_page(bids, page_size))
 
 
-def _own_active_bid(session: Session, bid_id: int, caller_id: int) -> Bid:
+def _own_active_bid(session: Session, bid_id: int, caller_id: int) -> tuple[Bid, Job]:
+    """The caller's active bid and its open job, both locked."""
     bid = load_bid(session, bid_id, lock=True)
     if bid is None or bid.contractor_id != caller_id:
         raise NotFound(f"No bid {bid_id} of yours.")
@@ -161,7 +173,7 @@ def _own_active_bid(session: Session, bid_id: int, caller_id: int) -> Bid:
         raise Conflict(f"Job {bid.job_id} is no longer open.")
     if bid.status != BidStatus.active:
         raise Conflict(f"Bid {bid_id} is {bid.status}; only an active bid can change.")
-    return bid
+    return bid, job
 
 
 @router.patch("/bids/{bid_id}", response_model=BidOut, responses=responses(404, 409))
@@ -169,7 +181,7 @@ def update_bid(bid_id: BidId, body: BidUpdate, state: StateDep, caller: Contract
     """Change the amount or message of your active bid while the job is open."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     with state.db.write_session() as session, session.begin():
-        bid = _own_active_bid(session, bid_id, caller.user_id)
+        bid, _job = _own_active_bid(session, bid_id, caller.user_id)
         if "amount" in changes:
             bid.amount = changes["amount"]
         if "message" in changes:
@@ -184,9 +196,11 @@ def update_bid(bid_id: BidId, body: BidUpdate, state: StateDep, caller: Contract
 def withdraw_bid(bid_id: BidId, state: StateDep, caller: ContractorUser) -> Response:
     """Withdraw your active bid while the job is open (kept, with status ``withdrawn``)."""
     with state.db.write_session() as session, session.begin():
-        bid = _own_active_bid(session, bid_id, caller.user_id)
+        bid, job = _own_active_bid(session, bid_id, caller.user_id)
         bid.status = BidStatus.withdrawn.value
         bid.updated_at = utcnow()
         session.flush()
         out = _out(bid)
+        territory_id = job.territory_id
+    state.board_changed(territory_id)  # the job's bid count went down
     return json_response(out)

@@ -181,14 +181,8 @@ def create_job(
     response = write.run(
         claim, lambda session: _insert_job(session, caller, body, category.category, now)
     )
-    _board_changed(state, caller.territory_id)
+    state.board_changed(caller.territory_id)
     return response
-
-
-def _board_changed(state: AppState, territory_id: int) -> None:
-    """After a committed write that changed which jobs a territory's board lists."""
-    if state.cache is not None:
-        state.cache.invalidate(territory_id)
 
 
 def _insert_job(
@@ -244,7 +238,7 @@ def update_job(job_id: JobId, body: JobUpdate, state: StateDep, caller: Homeowne
         job.updated_at = now
         session.flush()
         detail = _detail(session, job)
-    _board_changed(state, detail.territory_id)
+    state.board_changed(detail.territory_id)
     return json_response(detail)
 
 
@@ -283,7 +277,7 @@ def award_job(
         after_commit=settle_payment,
     )
     # The owner's job is in the owner's territory (POST /jobs puts it there).
-    _board_changed(state, caller.territory_id)
+    state.board_changed(caller.territory_id)
     return response
 
 

@@ -37,8 +37,9 @@ def test_the_profile_refuses_faults_that_cannot_be_run(
 def test_every_shipped_chaos_scenario_has_a_fault_of_its_own_kind() -> None:
     profile = load_profile()
     chaos_names = sorted(n for n in profile.scenarios if n.startswith("chaos-"))
-    assert chaos_names == ["chaos-db", "chaos-instance", "chaos-loadgen", "chaos-notify",
-                           "chaos-payments", "chaos-worker"]  # fmt: skip
+    assert chaos_names == ["chaos-cache", "chaos-db", "chaos-instance", "chaos-loadgen",
+                           "chaos-notify", "chaos-payments", "chaos-replica",
+                           "chaos-worker"]  # fmt: skip
     for name in chaos_names:
         fault = profile.scenarios[name].fault
         assert fault is not None and fault.kind == name.removeprefix("chaos-")

@@ -67,6 +67,8 @@ def _refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         ),
         (["smoke", "--instances", "2", "--host", "http://127.0.0.1:9"], "give one or the other"),
         (["chaos-instance"], "give --instances 2 or more (got 0)"),
+        (["chaos-replica", "--instances", "2"], "give --instances K --read-replicas 1 or more"),
+        (["chaos-cache", "--instances", "2", "--pooler"], "give --instances K --cache, or --lab"),
     ],
 )  # fmt: skip
 def test_lab_flags_that_cannot_work_exit_2_before_anything_starts(
@@ -211,7 +213,7 @@ def test_a_run_on_the_whole_lab_reconciles_and_records_every_part(
     assert cache["unavailable"] is None and cache["hits"] + cache["misses"] > 0
     lines = (run_dir / "lab.jsonl").read_text().splitlines()
     parts = {json.loads(line)["part"] for line in lines}
-    assert parts == {"instance", "haproxy", "pool", "pooler_traffic", "replica"}
+    assert parts == {"instance", "haproxy", "pool", "pooler_traffic", "replica", "cache_redis"}
     assert "cpu limit" in (run_dir / "report.html").read_text().lower()
     assert _lab_leftovers() == []
 

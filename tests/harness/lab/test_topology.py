@@ -70,9 +70,11 @@ def test_connections_that_fit_exactly_are_accepted() -> None:
     assert direct.client_connections == direct.usable_connections == 97
 
 
-def test_sqlite_needs_only_haproxy() -> None:
-    topology = LabTopology(**TWO_CORES, postgres=False, pooler=False)
+def test_sqlite_needs_only_haproxy_and_the_cache_its_own_redis() -> None:
+    topology = LabTopology(**TWO_CORES, postgres=False, pooler=False, cache=False)
     assert topology.programs() == (programs.HAPROXY,)
+    cached = LabTopology(**TWO_CORES, postgres=False, pooler=False, cache=True)
+    assert cached.programs() == (programs.HAPROXY, programs.REDIS_SERVER)
 
 
 def test_a_missing_program_names_every_package_to_install(
@@ -83,8 +85,8 @@ def test_a_missing_program_names_every_package_to_install(
     monkeypatch.setattr(programs, "POSTGRES_INSTALL_ROOT", Path("/nonexistent"))
     with pytest.raises(
         UsageError,
-        match=r"the lab needs haproxy, pgbouncer, initdb, not installed here: "
-        r"apt-get install haproxy pgbouncer postgresql",
+        match=r"the lab needs haproxy, pgbouncer, initdb, redis-server, not installed here: "
+        r"apt-get install haproxy pgbouncer postgresql redis-server",
     ):
         check_machine(LabTopology(**TWO_CORES))
 

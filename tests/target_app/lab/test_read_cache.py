@@ -123,6 +123,45 @@ def test_a_new_job_an_award_and_a_withdrawal_show_on_the_cached_boards_at_once(
         assert second not in _board(client, contractor, None)
 
 
+def _bid_counts(
+    client: TestClient, headers: dict[str, str], territory: int | None
+) -> dict[int, int]:
+    path = "/jobs" if territory is None else f"/jobs?territory_id={territory}"
+    response = client.get(path, headers=headers)
+    assert response.status_code == 200
+    return {job["id"]: job["bid_count"] for job in response.json()["items"]}
+
+
+def test_a_bid_and_its_withdrawal_show_in_the_cached_boards_bid_count_at_once(
+    seeded_url: str, redis_url: str
+) -> None:
+    """The board shows each job's bid count: a new bid and a withdrawal raise the version of
+    the job's territory and of the board of every territory, so the next reads miss and count
+    again; a changed amount shows on no board and invalidates nothing."""
+    app = _app(seeded_url, redis_url)
+    contractor, owner = bearer(app, "contractor", NEIGHBOUR), bearer(app, "homeowner", 0)
+    with TestClient(app) as client:
+        job = client.post("/jobs", json=JOB, headers=owner).json()["id"]
+        for board in (TERRITORY, None):  # each cached: a miss, then a hit
+            assert _bid_counts(client, contractor, board)[job] == 0
+            assert _bid_counts(client, contractor, board)[job] == 0
+        assert _lookups(client, "/jobs") == (2, 2)
+        bid = client.post(f"/jobs/{job}/bids", json={"amount": 250}, headers=contractor)
+        assert bid.status_code == 201
+        for board in (TERRITORY, None):
+            assert _bid_counts(client, contractor, board)[job] == 1
+        assert _lookups(client, "/jobs") == (2, 4)
+        bid_path = f"/bids/{bid.json()['id']}"
+        changed = client.patch(bid_path, json={"amount": 240}, headers=contractor)
+        assert changed.status_code == 200
+        assert _bid_counts(client, contractor, TERRITORY)[job] == 1
+        assert _lookups(client, "/jobs") == (3, 4)  # still cached
+        assert client.delete(bid_path, headers=contractor).status_code == 200
+        for board in (TERRITORY, None):
+            assert _bid_counts(client, contractor, board)[job] == 0
+        assert _lookups(client, "/jobs") == (3, 6)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -177,11 +216,13 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         process.wait(timeout=10)
 
 
-def test_redis_killed_mid_way_costs_no_request(
-    seeded_url: str, own_redis: tuple[subprocess.Popen[bytes], str]
+def test_the_caches_own_redis_killed_mid_way_costs_no_request(
+    seeded_url: str, redis_url: str, own_redis: tuple[subprocess.Popen[bytes], str]
 ) -> None:
+    """The cache in a Redis of its own (``CACHE_REDIS_URL``), the shared one (``REDIS_URL``)
+    left alone: killing the cache's costs no request, and readiness tells the two apart."""
     process, url = own_redis
-    app = _app(seeded_url, url)
+    app = _app(seeded_url, redis_url, cache_redis_url=url)
     contractor, owner = bearer(app, "contractor", NEIGHBOUR), bearer(app, "homeowner", 0)
     with TestClient(app) as client:
         _board(client, contractor, TERRITORY)
@@ -200,4 +241,6 @@ def test_redis_killed_mid_way_costs_no_request(
         ready = client.get("/health/ready")
         assert ready.status_code == 200
         assert ready.json()["breakers"]["cache"]["state"] == "open"
-        assert ready.json()["dependencies"]["redis"].startswith("down: ")
+        assert ready.json()["dependencies"]["cache_redis"].startswith("down: ")
+        assert ready.json()["dependencies"]["redis"] == "ok"
+    assert not redis.Redis.from_url(redis_url).keys("target_app:cache:*")  # never used

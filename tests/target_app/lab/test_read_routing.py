@@ -4,6 +4,8 @@ instances through Redis), and a replica stopped mid-way costing no request."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
 import warnings
@@ -17,7 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from harness.lab.processes import stop_process
+from harness.lab.processes import children_of, stop_process
 from target_app.main import create_app
 from target_app.resilience.read_routing import READ_REPLICA_ENDPOINTS
 from tests.target_app.conftest import make_settings
@@ -160,3 +162,42 @@ def test_a_replica_stopped_mid_way_sends_reads_to_the_primary_without_an_error(
         ready = client.get("/health/ready").json()
         assert ready["status"] == "ready"  # a replica down is no reason to leave the pool
         assert ready["breakers"]["replica"]["state"] == "open"
+
+
+def test_a_frozen_replica_is_cut_off_at_the_deadline_and_opens_the_breaker(
+    own_lab_database: LabDatabase,
+) -> None:
+    """SIGSTOP the replica (its postmaster and every backend): its connections stay open and
+    answer nothing. A read waits ``REPLICA_TIMEOUT_S`` on its pooled connection (the socket is
+    then shut down), the next ones a connect timeout each, and after three failures the breaker
+    sends every read to the primary at once; no request fails."""
+    lab = own_lab_database
+    app = _app(lab, replica_timeout_s=0.4)
+    contractor = bearer(app, "contractor", 1)
+    with TestClient(app) as client:
+        for _ in range(2):
+            assert client.get("/jobs?territory_id=2", headers=contractor).status_code == 200
+        assert _reads(client, "/jobs") == (0, 2)  # a pooled connection to the replica
+        postmaster = lab.replica.process.pid
+        frozen = [postmaster, *children_of(postmaster)]
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            statuses = [
+                client.get("/jobs?territory_id=2", headers=contractor).status_code for _ in range(6)
+            ]
+            waited = time.monotonic() - started
+            breaker = client.get("/health/ready").json()["breakers"]["replica"]["state"]
+        finally:
+            for pid in frozen:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+        assert statuses == [200] * 6
+        assert _reads(client, "/jobs") == (6, 2)
+        assert breaker == "open"
+        state = app.state.target_app
+        assert state.reads.deadlines.cut == 1  # the pooled connection's statement
+        # 0.4 s on the pooled connection, then two connect timeouts (libpq: 2 s at least),
+        # then the breaker: never the request timeout, never forever
+        assert waited < 6.5, waited
