@@ -97,6 +97,13 @@ class ValidationSettings:
     decision_instances: int = 3
     """``--lab``: the instance decision is tested at the load for which the planner names this
     many lab instances (K); K-1, K and K+1 are measured."""
+    topology_trial: bool = True
+    """``--lab``: also the lab topology trial (the profile's ``[lab]`` as it is, at levels of
+    load; ``--no-topology-trial`` skips it)."""
+    topology_cpu_targets: tuple[float, ...] = (0.15, 0.40, 0.60, 0.80)
+    """Its levels: where the topology model predicts these CPU utilizations per instance, as
+    fractions of the instance's CPU limit. A level lands at or just over its target, so the
+    top one stays under the goals' 85%: every level is judged."""
     replication_spread: float = 0.5
     """Another replication while a judged level spreads more than this fraction of the goal of
     CPU or mean response time."""
@@ -110,6 +117,7 @@ class ValidationSettings:
         _check_targets("calibration_cpu_targets", calibration, CALIBRATION_CPU_LIMIT)
         _check_targets("extrapolation_cpu_targets", self.extrapolation_cpu_targets, 1.0)
         _check_targets("holdout_cpu_targets", self.holdout_cpu_targets, 1.0, allow_empty=True)
+        _check_targets("topology_cpu_targets", self.topology_cpu_targets, 1.0)
         if self.decision_instances < 2:
             raise ValueError(f"decision_instances must be >= 2, got {self.decision_instances}")
         if any(not f > 1 for f in self.beyond_factors):

@@ -102,6 +102,14 @@ def test_an_instance_decision_gets_its_own_table_with_both_sides() -> None:
     assert "| run | trial |" not in block  # no single-instance trial ran: no empty table
     row = next(line for line in block.splitlines() if line.startswith("| 20261206T122300Z"))
     assert "calibration 15 s, measure 20 s" in row and "64 users" in row
-    assert "246 ms, 87%, breaks → 95 ms, 88%, breaks" in row and row.endswith("| right |")
+    assert "246 ms, 87%, breaks → 95 ms, 88%, breaks" in row
+    assert row.endswith("| right | not recorded |")  # a run from before the baseline's K
     wrong = {**decided, "decision": {**decided["decision"], "right": False}}
     assert "| **wrong** |" in validation_table.generate([("x", wrong)])
+    # the naive baseline's K beside the model's: here it says 2, which broke
+    baseline = {
+        **decided,
+        "decision": {**decided["decision"], "baseline_instances": 2, "baseline_right": False},
+    }
+    rows = validation_table.generate([("y", baseline)]).splitlines()
+    assert any(line.endswith("| right | 2 (**wrong**) |") for line in rows)
