@@ -29,6 +29,7 @@ from typing import TextIO
 from harness import artifacts
 from harness.exit_codes import ExitCode
 from harness.validate.decision_trial import calibrate_the_lab, decide
+from harness.validate.duration import Budget, planned_duration
 from harness.validate.fit import (
     Calibrated,
     CalibratedModel,
@@ -93,6 +94,8 @@ class ValidationOutcome:
     exit_code: int = ExitCode.OK
     report: Path | None = None
     """The first trial's report: its prediction beside its measurement."""
+    budget: Budget | None = None
+    """The time budget the optional replications keep to (None: no limit)."""
 
     def save(self) -> None:
         artifacts.write_json(self.directory / "validation.json", self.document.to_json())
@@ -120,7 +123,16 @@ def validate(
         machine=artifacts.machine(),
         protocol=protocol(settings),
     )
-    outcome = ValidationOutcome(directory, document)
+    plan = planned_duration(settings, single=lab is None or not lab.only, lab=lab is not None)
+    document.protocol = {
+        **document.protocol,
+        "planned_duration_s": {
+            "expected": round(plan.expected_s),
+            "at_most": round(plan.at_most_s),
+        },
+    }
+    print(plan.line(), file=log)
+    outcome = ValidationOutcome(directory, document, budget=Budget(plan))
     try:
         with pinned_cpus(pin) as pinning:
             document.cpu_pinning = pinning.to_json()
@@ -166,7 +178,21 @@ def _run_trial(
 ) -> None:
     """Announce, run and record one trial; its first run gets the prediction and the report."""
     _announce(trial, log)
-    result = trial.run(runs, loadgen_warning, outcome.record, log)
+    budget = outcome.budget
+    refused: list[float] = []
+
+    def may_extend(run_s: float) -> bool:
+        fits = budget is None or budget.fits(trial.name, run_s, lab=trial.lab is not None)
+        if not fits:
+            refused.append(run_s)
+        return fits
+
+    result = trial.run(runs, loadgen_warning, outcome.record, log, may_extend)
+    if refused and budget is not None:
+        outcome.document.warnings.append(
+            f"the {trial.name} stopped at {len(result.runs)} replication(s), its noise "
+            f"notwithstanding, to keep within the {budget.budget_s / 60:.0f}-minute budget"
+        )
     outcome.record(result)
     _publish(trial, result)
     if outcome.report is None and result.runs:

@@ -76,9 +76,12 @@ class ValidationSettings:
     holdout_think_factor: float = 2.0
     """The held-out think times: this times the validation's (half the request rate)."""
     min_measure_s: float = 30.0
-    max_measure_s: float = 60.0
+    max_measure_s: float = 45.0
+    """A model-planned level is measured for its settling time within these bounds. The upper
+    bounds (settle and measure) and ``max_replications`` are what keeps ``harness validate
+    --lab`` within its 30 minutes (harness/validate/duration.py)."""
     min_settle_s: float = 8.0
-    max_settle_s: float = 60.0
+    max_settle_s: float = 45.0
     spawn_rate: float = 20.0
     speed_normalised_fit: bool = False
     """Judge the curve fitted at one machine speed (each stage's CPU divided by its speed
@@ -92,8 +95,9 @@ class ValidationSettings:
     seed_scale: float = 0.01
     replications: int = 2
     """Runs of the far-beyond trial always made, each on a freshly started service."""
-    max_replications: int = 4
-    """Its runs at most; those past ``replications`` only while the noise demands them."""
+    max_replications: int = 3
+    """Its runs at most; those past ``replications`` only while the noise demands them and
+    the validation's time budget allows (harness/validate/duration.py)."""
     decision_instances: int = 3
     """``--lab``: the instance decision is tested at the load for which the planner names this
     many lab instances (K); K-1, K and K+1 are measured."""

@@ -135,10 +135,12 @@ class Trial:
         loadgen_warning: float,
         on_result: Callable[[TrialResult], None],
         log: TextIO,
+        may_extend: Callable[[float], bool] | None = None,
     ) -> TrialResult:
         """Run the replications; ``on_result`` sees the result after every one of them, so a
         crash halfway leaves what finished. A replication that fails or is incomplete stops
-        the trial, with the reason in the result."""
+        the trial, with the reason in the result. An optional replication (past
+        ``min_runs``) runs only when ``may_extend`` of its stages' seconds says it fits."""
         measured: list[list[MeasuredLevel]] = []
         result = TrialResult(self.name, self.what_differs, shares=self.model.shares, lab=self.lab)
         while needs_replication(
@@ -149,6 +151,13 @@ class Trial:
             self.settings.replication_spread,
         ):
             number = len(measured) + 1
+            if number > self.min_runs and may_extend is not None and not may_extend(self.planned_s):
+                print(
+                    f"validate: {self.name}: replication {number} would pass the time budget; "
+                    "not run",
+                    file=log,
+                )
+                break
             try:
                 outcome = runs.step(self.profile)
             except HarnessError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.validate import runner
+from harness.validate.duration import Budget
 from harness.validate.reanalyse import reanalyse
 from harness.validate.settings import ValidationSettings
 from harness.validate.table import format_document
@@ -374,3 +375,29 @@ def test_the_topology_trial_s_connection_miss_fails_strict(
     assert not document["summary"]["goals_met"]
     assert any("connections busy predicted" in miss for miss in document["summary"]["misses"])
     assert document["complete"]  # a miss is a verdict, not an incomplete run
+
+
+def test_an_optional_replication_is_not_run_past_the_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replications that disagree would ask for a third; the budget, spent, refuses it and
+    the document says so. The planned duration is printed first and kept."""
+
+    def noisier(users: int) -> tuple[float, float, float, float, float]:
+        x, u, mean, p50, p95 = synthetic_service(users)
+        return (x, u * 1.3, mean * 1.3, p50, p95)
+
+    monkeypatch.setattr(runner, "Budget", lambda plan: Budget(plan, budget_s=0.0))
+    settings = ValidationSettings(
+        holdout_mix=False, holdout_think=False, replications=2, max_replications=3
+    )
+    outcome, runs, log = validate(
+        tmp_path, monkeypatch, settings, PILOT, LIGHT, synthetic_service, noisier
+    )
+    assert len(runs.profiles) == 4  # pilot, calibration, two replications: no third
+    document = written(outcome)
+    assert log.startswith("validate: planned duration about ")
+    assert document["protocol"]["planned_duration_s"]["expected"] > 0
+    assert "replication 3 would pass the time budget; not run" in log
+    assert any("to keep within the 0-minute budget" in text for text in document["warnings"])
+    assert len(document["trials"][0]["runs"]) == 2
