@@ -593,6 +593,9 @@ class DecisionRecord:
     measured: list[CountMeasurement] = field(default_factory=list)
     reason: str | None = None
     """Why there is no verdict (the calibration or a run failed, no K to plan)."""
+    asked: bool = True
+    """False when the decision was skipped (``--no-instance-decision``): the record then keeps
+    the lab's calibration only, and no verdict is expected of it."""
 
     def at(self, instances: int) -> CountMeasurement | None:
         return next((m for m in self.measured if m.instances == instances), None)
@@ -663,6 +666,7 @@ class DecisionRecord:
             "baseline_instances": self.baseline_instances,
             "baseline_right": self.baseline_right,
             "reason": self.reason,
+            "asked": self.asked,
         }
 
 
@@ -694,7 +698,7 @@ class ValidationSummary:
     ) -> ValidationSummary:
         verdicts: dict[str, bool] = {}
         misses: list[str] = []
-        if decision is not None:
+        if decision is not None and decision.asked:
             verdicts["instance decision"] = bool(decision.right)
             miss = decision.miss()
             if miss is not None:

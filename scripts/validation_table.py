@@ -97,10 +97,17 @@ def _count(figures: Mapping[str, Any] | None) -> str:
     return f"{figures['p95_ms']:.0f} ms, {figures['cpu_per_instance']:.0%}, {held}"
 
 
+def _asked(document: Document) -> bool:
+    """Whether the run tested the instance decision (``--lab`` without
+    ``--no-instance-decision``)."""
+    decision = document.get("decision") or {}
+    return bool(decision) and decision.get("asked", True) is not False
+
+
 def decision_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
     """One row per run that tested the instance decision (``--lab``): the load, the planner's
     K, and K-1, K, K+1 predicted then measured (p95, CPU per instance of its limit)."""
-    if not any(document.get("decision") for _, document in documents):
+    if not any(_asked(document) for _, document in documents):
         return []
     lines = [
         "The instance decision on the lab (predicted → measured: p95, CPU per instance of its "
@@ -112,7 +119,7 @@ def decision_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
     ]
     for name, document in documents:
         decision = document.get("decision")
-        if not decision:
+        if not decision or not _asked(document):
             continue
         settings = document.get("settings") or {}
         stages = (

@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lab-only", action="store_true", help="the instance decision alone (implies --lab)"
     )
     parser.add_argument(
+        "--no-instance-decision",
+        action="store_true",
+        help="--lab: skip the instance decision's K-1, K and K+1 runs (the lab's calibration "
+        "still runs, for the topology trial)",
+    )
+    parser.add_argument(
         "--no-topology-trial",
         action="store_true",
         help="--lab: skip the lab topology trial (the [lab] at levels of load, its CPU per "
@@ -127,6 +133,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             capacity_probe=args.probe,
             decision_instances=args.decision_instances,
             topology_trial=not args.no_topology_trial,
+            instance_decision=not args.no_instance_decision,
             **measure,
         )
     except ValueError as exc:

@@ -143,7 +143,8 @@ def planned_duration(
     if lab:
         parts += _calibration(settings, "lab ", LAB_RUN_START_S)
         held_load = _level(settings, settings.min_measure_s)
-        parts.append(_part("instance decision", 1, held_load, LAB_RUN_START_S, (3, 3)))
+        if settings.instance_decision:
+            parts.append(_part("instance decision", 1, held_load, LAB_RUN_START_S, (3, 3)))
         if settings.topology_trial:
             levels = len(settings.topology_cpu_targets)
             parts.append(_part("lab topology", levels, model, LAB_RUN_START_S, (1, 1)))

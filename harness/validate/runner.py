@@ -215,7 +215,12 @@ def _on_the_lab(
     )
     if calibrated is None:
         return
-    decide(calibrated, settings, runs, outcome.save, log)
+    if settings.instance_decision:
+        decide(calibrated, settings, runs, outcome.save, log)
+    else:
+        calibrated.record.asked = False
+        calibrated.record.reason = "not asked for (--no-instance-decision)"
+        outcome.save()
     if not settings.topology_trial:
         return
     try:
@@ -347,7 +352,7 @@ def _finish(outcome: ValidationOutcome) -> ValidationOutcome:
         if not trial.runs:
             document.incomplete(f"the {trial.name} made no run")
     decision = document.decision
-    if decision is not None and decision.right is None:
+    if decision is not None and decision.asked and decision.right is None:
         document.incomplete(
             f"the instance decision was not judged: {decision.reason or 'a run failed'}"
         )

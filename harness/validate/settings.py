@@ -101,6 +101,9 @@ class ValidationSettings:
     decision_instances: int = 3
     """``--lab``: the instance decision is tested at the load for which the planner names this
     many lab instances (K); K-1, K and K+1 are measured."""
+    instance_decision: bool = True
+    """``--lab``: the instance decision (K-1, K and K+1 measured; ``--no-instance-decision``
+    skips its three runs, keeping the lab's calibration for the topology trial)."""
     topology_trial: bool = True
     """``--lab``: also the lab topology trial (the profile's ``[lab]`` as it is, at levels of
     load; ``--no-topology-trial`` skips it)."""

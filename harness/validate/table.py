@@ -154,6 +154,8 @@ def format_decision(decision: Mapping[str, Any]) -> list[str]:
     """The instance decision: the planner's K at its load, then each count predicted and
     measured (p95 and CPU per instance, held or broken)."""
     planned = decision.get("planned")
+    if decision.get("asked") is False:
+        return ["-- instance decision: not asked for (--no-instance-decision)"]
     if not planned:
         return [f"-- instance decision: not planned ({decision.get('reason') or 'no reason'})"]
     right = {True: "RIGHT", False: "WRONG", None: "not judged"}[decision.get("right")]
