@@ -11,10 +11,10 @@ of :mod:`models.topology`: CPU limit, cache, pooler, replicas)::
 
 N_p users of persona p (largest remainder), Z_p its think time, c_p its calls per screen, and
 R(X) the mean time of one call through the stations at X calls per second. The right side
-falls as X rises, so there is one root below the fleet's capacity (where the first station
-reaches utilization 1), unless the users ask for more: then X is the capacity and R what the
-response time law makes of the users' cycle (no steady state; the percentiles are those at
-99.9% of the capacity, shifted to the law's mean, and the level is never judged).
+falls as X rises, and R grows without bound as the first station nears utilization 1, so
+there is one root, below the fleet's capacity: however many users there are, the loop holds
+the busiest station just under it (a level that far is never judged: its predicted CPU is
+over the goals' 85%).
 
 Per level: the throughput; one call's mean, p50 and p95 (the stations' M/M/c sojourns summed,
 :mod:`models.response_time`); the CPU per instance as a fraction of its limit, X times the
@@ -48,7 +48,7 @@ from models.workload import workloads
 __all__ = ["FleetLevel", "FleetModel", "busy_quantile"]
 
 _SETTLING_CYCLES = 3.0
-_SATURATED = 0.999
+_SATURATED = 0.999  # stepping back from a database station's instability, 0.1% at a time
 _P95 = 0.95
 
 
@@ -153,39 +153,25 @@ class FleetModel:
             return -x if response is None else self._rate(populations, response.mean_s) - x
 
         high = self.capacity_rps * (1.0 - 1e-9)
-        shift = 0.0
-        if excess(high) < 0:
-            x = float(brentq(excess, 0.0, high, xtol=1e-9, rtol=1e-10))
+        x = float(brentq(excess, 0.0, high, xtol=1e-9, rtol=1e-10)) if excess(high) < 0 else high
+        response = self._response(x)
+        while response is None and x > 0:  # the root sits where a database station saturates
+            x *= _SATURATED
             response = self._response(x)
-        else:
-            response = None
-        if response is None:  # saturated: the capacity, and the response time law's mean
-            x = min(high, self.capacity_rps)
-            upper = 1.0
-            while self._rate(populations, upper) > x:
-                upper *= 2.0
-            law = float(brentq(lambda r: self._rate(populations, r) - x, 0.0, upper))
-            response = self._response(_SATURATED * x)
-            while response is None and x > 0:  # a database station saturates first
-                x *= _SATURATED
-                response = self._response(x)
-            assert response is not None
-            shift = max(0.0, law - response.mean_s)
+        assert response is not None
         stations = self.fleet.stations(x)
-        app = stations[0]
-        cycle = float(np.dot(populations, self._think + self._calls * (response.mean_s + shift)))
+        cycle = float(np.dot(populations, self._think + self._calls * response.mean_s))
         return FleetLevel(
-            level=self._level(users, x, response, shift, app, cycle / users),
+            level=self._level(users, x, response, stations[0], cycle / users),
             pooler=pooler_prediction(stations[1]) if self.fleet.topology.pooler else None,
         )
 
     def _level(
-        self, users: int, x: float, response: ResponseTime, shift: float, app: StationLoad,
-        cycle_s: float,
-    ) -> LevelPrediction:  # fmt: skip
-        mean = (response.mean_s + shift) * 1e3
-        p50 = (response.quantile(0.50) + shift) * 1e3
-        p95 = (response.quantile(_P95) + shift) * 1e3
+        self, users: int, x: float, response: ResponseTime, app: StationLoad, cycle_s: float
+    ) -> LevelPrediction:
+        mean = response.mean_s * 1e3
+        p50 = response.quantile(0.50) * 1e3
+        p95 = response.quantile(_P95) * 1e3
         rho = min(app.utilization, 0.99)
         relax = app.service_s / (app.servers * (1.0 - math.sqrt(rho)) ** 2)
         ramp = users / self.spawn_rate if self.spawn_rate else 0.0
