@@ -155,7 +155,9 @@ def _measure(
 ) -> tuple[CountMeasurement, str | None]:
     """One run of the decision's load on ``instances`` lab instances (``on_lab``), settled
     then measured; and why it gives no verdict, or None."""
-    stages = held_load_stages(decision.users, settings, login_cpu_ms(profile))
+    # the logins share the instances' limited cores: each takes 1 / (count x limit) longer
+    login_ms = login_cpu_ms(profile) / (instances * decision.cpu_limit)
+    stages = held_load_stages(decision.users, settings, login_ms)
     result = on_lab.step(with_step_stages(profile, stages))
     run = None if result.directory is None else str(result.directory)
     nothing = CountMeasurement(instances, run, None, None, None, None)

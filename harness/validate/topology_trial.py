@@ -83,7 +83,9 @@ class TopologyModel:
 
     @property
     def login_cpu_ms(self) -> float:
-        return login_cpu_ms(self.calibrated)
+        """How long one login keeps the fleet, for the settle stages: its CPU over the
+        instances' cores together (the logins of arriving users spread over them)."""
+        return login_cpu_ms(self.calibrated) / (self.instances * self.calibrated.lab.cpu_limit)
 
     @property
     def shares(self) -> dict[str, float]:

@@ -13,8 +13,9 @@ import pytest
 from harness.validate.baseline import NaiveBaseline
 from harness.validate.decision import baseline_instances, decision_profile, plan_decision
 from harness.validate.duration import TIME_BUDGET_S, Budget, planned_duration
+from harness.validate.fit import login_cpu_ms
 from harness.validate.lab_measure import instance_cpu, pooler_measurement, read_lab_measured
-from harness.validate.plan import overlay, validation_profile
+from harness.validate.plan import overlay, paired_stages, validation_profile
 from harness.validate.settings import ValidationSettings
 from harness.validate.table import measured_says
 from harness.validate.topology_trial import TopologyModel
@@ -228,3 +229,16 @@ def test_an_optional_replication_gives_way_to_the_budget() -> None:
     assert budget.fits("far beyond the calibration", 300.0)
     now[0] = TIME_BUDGET_S - plan.after("far beyond the calibration") - 100.0
     assert not budget.fits("far beyond the calibration", 300.0)
+
+
+def test_logins_on_the_lab_are_planned_at_the_fleet_s_cores(compressed: Profile) -> None:
+    """A settle stage covers the arriving users' logins twice over; on quarter-core instances
+    a login keeps them four times as long as a core, spread over the fleet."""
+    model = TopologyModel(compressed, instances=3, spawn_rate=20.0)
+    assert model.login_cpu_ms == pytest.approx(login_cpu_ms(compressed) / 0.75)
+    users = model.levels_at_cpu((0.4,))
+    (settle, measure) = paired_stages(model.predict(users).levels, ValidationSettings(),
+                                      model.login_cpu_ms)  # fmt: skip
+    logins_s = users[0] * login_cpu_ms(compressed) / 1e3 / 0.75
+    assert settle.duration_s >= min(ValidationSettings().max_settle_s, 2 * logins_s)
+    assert measure.duration_s >= ValidationSettings().min_measure_s
