@@ -401,3 +401,27 @@ def test_an_optional_replication_is_not_run_past_the_time_budget(
     assert "replication 3 would pass the time budget; not run" in log
     assert any("to keep within the 0-minute budget" in text for text in document["warnings"])
     assert len(document["trials"][0]["runs"]) == 2
+
+
+def test_a_reanalysis_keeps_the_lab_topology_trial_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--lab after the single-instance trials: the reanalysis refits the single instance's
+    calibration, which the lab's trial was never predicted from, so that trial is kept."""
+    runs = FakeRuns(
+        tmp_path / "runs",
+        PILOT, LIGHT, synthetic_service, synthetic_service, synthetic_service,
+        LAB_PILOT, LAB_LIGHT, _count(0.45, 120.0), _count(0.45, 60.0), _count(0.45, 50.0),
+        (lab_service, 0, True, with_lab_samples(3, lambda users: [1])),
+    )  # fmt: skip
+    monkeypatch.setattr(runner, "Runs", lambda *_args: runs)
+    lab = runner.LabMode("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    outcome = runner.validate(
+        load_profile(), QUICK, tmp_path / "out", pin=False, log=io.StringIO(), lab=lab
+    )
+    original = written(outcome)
+    names = [trial["name"] for trial in original["trials"]]
+    assert names == ["far beyond the calibration", "held-out mix", "lab topology"]
+    again = reanalyse(outcome.directory, speed_normalised_fit=True)
+    assert [trial["name"] for trial in again["trials"]] == names
+    assert again["trials"][-1] == original["trials"][-1]
