@@ -70,6 +70,7 @@ from models.workload import request_rate, visit_ratios
 __all__ = [
     "Connections",
     "EndpointLoad",
+    "Fleet",
     "Instances",
     "Latency",
     "Limits",
@@ -396,6 +397,42 @@ class _Sizer:
             database_connections=connections,
             instance_hours_per_day=instance_hours,
         )
+
+
+class Fleet:
+    """The profile's stations with a fixed number of instances, at any load: what the planner
+    makes of ``rps`` API calls per second on ``instances`` instances (the same stations
+    :func:`size` solves). The validation's topology trial closes the users' loop over it
+    (:mod:`models.lab_prediction`)."""
+
+    def __init__(self, profile: Profile, instances: int) -> None:
+        if instances < 1:
+            raise ValueError(f"instances must be >= 1, got {instances!r}")
+        self._sizer = _Sizer(profile)
+        self.instances = instances
+
+    @property
+    def topology(self) -> Topology:
+        return self._sizer.topology
+
+    @property
+    def cpu_s(self) -> float:
+        """Worker time per call (the CPU at the instance's limit, less the cache's hits)."""
+        return self._sizer.cpu_s
+
+    @property
+    def workers(self) -> int:
+        """Worker processes of the whole fleet."""
+        return self.instances * self._sizer.workers
+
+    def stations(self, rps: float) -> list[StationLoad]:
+        """The app workers, the primary behind the pooler, and one replica (when there are
+        replicas), the pools grown to what the load needs within ``pool_max``."""
+        return self._sizer.stations(rps, self.instances, cap=True)
+
+    def response_time(self, rps: float) -> ResponseTime | None:
+        """An API call's time through the stations; None when one has no steady state."""
+        return self._sizer.response_time(rps, self.instances, cap=True)
 
 
 def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:

@@ -7,11 +7,15 @@ report reads them back (docs/artifacts.md, "validation.json").
     ├── TrialResult ...             one per load the calibration did not see
     │   ├── ComparedLevel ...       predicted, measured, error, and the naive baseline's error
     │   │   ├── MeasuredLevel       the mean over the replications (and each replication's)
+    │   │   ├── PoolerComparison    the lab topology trial: PgBouncer's connections busy and
+    │   │   │                       wait against the model's pooler station (pooler_records)
     │   │   ├── Spread              per metric: min, max, relative half-range
     │   │   └── Alternative         the other fit's prediction (with or without the speed
     │   │                           reference), shown beside the judged one
     │   ├── TrialSummary            worst judged errors, the baseline's, goals met, misses
     │   └── SaturationCheck         predicted and measured throughput where the CPU saturated
+    ├── DecisionRecord              the instance decision on the lab: K-1, K, K+1 measured,
+    │                               and the naive baseline's K (the CPU target alone)
     └── ValidationSummary           every judged goal of every trial in one verdict
 
 A figure is a float, or None where it was not measured or is undefined (a relative error
@@ -27,6 +31,7 @@ from typing import Any
 
 from models.errors import ParameterError, RecordError
 from models.json_fields import JsonFields
+from models.pooler_records import PoolerComparison, PoolerMeasurement
 from models.rounding import rounded_if_float as rounded
 
 __all__ = [
@@ -69,6 +74,18 @@ def _figures(fields: JsonFields | None) -> dict[str, float | None]:
     return {str(key): fields.opt_number(str(key)) for key in fields.data}
 
 
+def _numbers(fields: JsonFields, key: str) -> tuple[float, ...]:
+    """A list of numbers; an absent key is an empty list."""
+    value = fields.data.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        raise RecordError(fields.path(key), f"{fields.path(key)} = {value!r}: expected numbers")
+    return tuple(float(v) for v in value)
+
+
 def _opt_flag(fields: JsonFields, key: str) -> bool | None:
     return None if fields.data.get(key) is None else fields.flag(key)
 
@@ -90,6 +107,12 @@ class MeasuredLevel:
     """The load generator's CPU over the stage (over several runs: the highest)."""
     speed_reference_ms: float | None = None
     """The machine-speed reference over the stage (harness/run/speed_reference.py)."""
+    cpu_per_instance: tuple[float, ...] = ()
+    """On the lab's topology trial: each instance's CPU (its CPU group's usage) as a fraction
+    of its limit; ``cpu_utilization`` is then their mean, in the same unit (empty elsewhere,
+    where ``cpu_utilization`` is the service's cores busy)."""
+    pooler: PoolerMeasurement | None = None
+    """On the lab's topology trial: PgBouncer over the stage (None elsewhere)."""
 
     def figure(self, key: str) -> float | None:
         """The figure named ``key`` (one of :data:`COMPARED`, or ``requests`` and the rest)."""
@@ -100,18 +123,25 @@ class MeasuredLevel:
         return {key: self.figure(key) for key in COMPARED}
 
     def to_json(self) -> dict[str, Any]:
-        """The figures a ``measured`` block holds (the compared ones, requests, speed)."""
-        return _rounded_figures(
+        """The figures a ``measured`` block holds (the compared ones, requests, speed; on the
+        lab's topology trial, each instance's CPU and the pooler too)."""
+        document = _rounded_figures(
             {
                 **self.figures(),
                 "requests": self.requests,
                 "speed_reference_ms": self.speed_reference_ms,
             }
         )
+        if self.cpu_per_instance:
+            document["cpu_per_instance"] = [rounded(one) for one in self.cpu_per_instance]
+        if self.pooler is not None:
+            document["pooler"] = self.pooler.to_json()
+        return document
 
     @classmethod
     def from_json(cls, users: int, data: object, where: str = "") -> MeasuredLevel:
         f = JsonFields(data, where)
+        pooler = f.opt_child("pooler")
         return cls(
             users=users,
             throughput_rps=f.opt_number("throughput_rps"),
@@ -123,6 +153,10 @@ class MeasuredLevel:
             requests=f.opt_integer("requests"),
             loadgen_cpu=f.opt_number("loadgen_cpu"),
             speed_reference_ms=f.opt_number("speed_reference_ms"),
+            cpu_per_instance=_numbers(f, "cpu_per_instance"),
+            pooler=None
+            if pooler is None
+            else PoolerMeasurement.from_json(pooler.data, pooler.where),
         )
 
 
@@ -215,6 +249,9 @@ class ComparedLevel:
     spread: Mapping[str, Spread] = field(default_factory=dict)
     per_replication: tuple[MeasuredLevel, ...] = ()
     alternative: Alternative | None = None
+    pooler: PoolerComparison | None = None
+    """On the lab's topology trial: the pooler station, predicted and measured; its goal is
+    part of :attr:`meets_goals`."""
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -238,6 +275,8 @@ class ComparedLevel:
         }
         if self.alternative is not None:
             document["alternative"] = self.alternative.to_json()
+        if self.pooler is not None:
+            document["pooler"] = self.pooler.to_json()
         return document
 
     @classmethod
@@ -248,6 +287,7 @@ class ComparedLevel:
         measured = dataclasses.replace(measured, loadgen_cpu=f.opt_number("loadgen_cpu"))
         spread = f.opt_child("spread")
         alternative = f.opt_child("alternative")
+        pooler = f.opt_child("pooler")
         return cls(
             users=users,
             predicted=_figures(f.child("predicted")),
@@ -270,6 +310,9 @@ class ComparedLevel:
             alternative=None
             if alternative is None
             else Alternative.from_json(alternative.data, alternative.where),
+            pooler=None
+            if pooler is None
+            else PoolerComparison.from_json(pooler.data, pooler.where),
         )
 
 
@@ -402,8 +445,12 @@ class TrialResult:
     """The think times' factor against the launch profile's."""
     incomplete_reasons: tuple[str, ...] = ()
     """Why the trial stopped short: a replication that failed or was incomplete."""
+    lab: Mapping[str, Any] | None = None
+    """The lab the trial ran on (its instances, CPU limit, pooler, replicas, cache); None for
+    the single-instance trials."""
 
     def to_json(self) -> dict[str, Any]:
+        lab = {} if self.lab is None else {"lab": dict(self.lab)}
         return {
             "name": self.name,
             "what_differs": self.what_differs,
@@ -415,6 +462,7 @@ class TrialResult:
             "levels": [level.to_json() for level in self.levels],
             "summary": None if self.summary is None else self.summary.to_json(),
             "saturation": None if self.saturation is None else self.saturation.to_json(),
+            **lab,
         }
 
     @classmethod
@@ -441,6 +489,7 @@ class TrialResult:
             shares={} if shares is None else shares.numbers(),
             think_scale=f.opt_number("think_scale"),
             incomplete_reasons=f.opt_texts("incomplete_reasons"),
+            lab=None if (lab := f.opt_child("lab")) is None else dict(lab.data),
         )
 
 
@@ -544,9 +593,43 @@ class DecisionRecord:
     measured: list[CountMeasurement] = field(default_factory=list)
     reason: str | None = None
     """Why there is no verdict (the calibration or a run failed, no K to plan)."""
+    asked: bool = True
+    """False when the decision was skipped (``--no-instance-decision``): the record then keeps
+    the lab's calibration only, and no verdict is expected of it."""
 
     def at(self, instances: int) -> CountMeasurement | None:
         return next((m for m in self.measured if m.instances == instances), None)
+
+    def holds_at(self, instances: int) -> bool | None:
+        """Whether ``instances`` hold the load, as far as the measured counts tell: more
+        instances than a count that held hold too, fewer than one that broke break too
+        (None: nothing measured decides it)."""
+        if instances < 1:
+            return False
+        for measured in self.measured:
+            if measured.holds and measured.instances <= instances:
+                return True
+            if measured.holds is False and measured.instances >= instances:
+                return False
+        return None
+
+    @property
+    def baseline_instances(self) -> int | None:
+        """The naive baseline's K: instances for the CPU target alone, nothing queueing."""
+        value = None if self.planned is None else self.planned.get("baseline_instances")
+        return None if value is None else int(value)
+
+    @property
+    def baseline_right(self) -> bool | None:
+        """Whether the baseline's K would have been right by the same rule (its count holds,
+        one fewer breaks); None where the measured counts cannot tell."""
+        count = self.baseline_instances
+        if count is None:
+            return None
+        holds, below = self.holds_at(count), self.holds_at(count - 1)
+        if holds is None or below is None:
+            return None
+        return holds and not below
 
     @property
     def right(self) -> bool | None:
@@ -580,7 +663,10 @@ class DecisionRecord:
             "planned": None if self.planned is None else dict(self.planned),
             "measured": [m.to_json() for m in self.measured],
             "right": self.right,
+            "baseline_instances": self.baseline_instances,
+            "baseline_right": self.baseline_right,
             "reason": self.reason,
+            "asked": self.asked,
         }
 
 
@@ -612,7 +698,7 @@ class ValidationSummary:
     ) -> ValidationSummary:
         verdicts: dict[str, bool] = {}
         misses: list[str] = []
-        if decision is not None:
+        if decision is not None and decision.asked:
             verdicts["instance decision"] = bool(decision.right)
             miss = decision.miss()
             if miss is not None:

@@ -3,9 +3,10 @@ never saw?
 
 A pilot stage and a light calibration (no stage over 50% CPU) fit the model; it then predicts
 trials it was not fitted to: the same mix far beyond the calibration and through saturation,
-a held-out persona mix, held-out think times. Each level is judged where the model predicted
-at most 85% CPU, beside the naive baseline's error (harness/validate/). ``--strict`` exits 1
-when any judged goal is missed.
+a held-out persona mix, held-out think times; with ``--lab``, the instance decision and the lab
+topology trial. Each level is judged where the model predicted at most 85% CPU, beside the
+naive baseline's error (harness/validate/). ``--strict`` exits 1 when any judged goal is
+missed.
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lab-only", action="store_true", help="the instance decision alone (implies --lab)"
     )
     parser.add_argument(
+        "--no-instance-decision",
+        action="store_true",
+        help="--lab: skip the instance decision's K-1, K and K+1 runs (the lab's calibration "
+        "still runs, for the topology trial)",
+    )
+    parser.add_argument(
+        "--no-topology-trial",
+        action="store_true",
+        help="--lab: skip the lab topology trial (the [lab] at levels of load, its CPU per "
+        "instance, latency and PgBouncer's connections against the topology model)",
+    )
+    parser.add_argument(
         "--decision-instances",
         type=int,
         default=ValidationSettings.decision_instances,
@@ -119,6 +132,8 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             speed_normalised_fit=args.speed_normalised_fit,
             capacity_probe=args.probe,
             decision_instances=args.decision_instances,
+            topology_trial=not args.no_topology_trial,
+            instance_decision=not args.no_instance_decision,
             **measure,
         )
     except ValueError as exc:
@@ -142,15 +157,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _lab_mode(args: argparse.Namespace, profile: Profile) -> LabMode | None:
     """``--lab``: checked before anything starts (the lab's programs, cores, CPU groups and
-    connection arithmetic, for K+1 instances, the most the decision runs), exit 2 naming what
-    does not fit."""
+    connection arithmetic, for the most instances a run asks for: the decision's K+1 or the
+    [lab]'s own count, the topology trial's), exit 2 naming what does not fit."""
     if not (args.lab or args.lab_only):
         return None
     from harness.run.lab_plan import LabRequest, plan_lab
 
-    most = dataclasses.replace(
-        LabRequest.from_profile(profile), instances=args.decision_instances + 1
-    )
+    lab = LabRequest.from_profile(profile)
+    most = dataclasses.replace(lab, instances=max(args.decision_instances + 1, lab.instances))
     plan_lab(most, profile, args.database_url)
     return LabMode(args.database_url, only=args.lab_only)
 

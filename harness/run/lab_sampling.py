@@ -142,7 +142,10 @@ def _counter(text: str, metric: str, label: str) -> dict[str, float]:
 def lab_scrape(parts: LabParts, t_s: float, timeout_s: float) -> Scrape:
     """The instances' metrics summed into one scrape record, plus, under ``lab``: each
     instance's requests on every route and its CPU group's counters, HAProxy's request count,
-    and the cache's and the reads' counters (``None`` when the service has no such metric)."""
+    the cache's and the reads' counters (``None`` when the service has no such metric), and
+    the run's clock origin in unix time (``clock_origin``: ``at`` in lab.jsonl minus it is
+    the run's ``t_s``)."""
+    origin = time.time() - t_s
     total: Scrape = parse_metrics("", t_s)
     per_instance: dict[str, dict[str, Any]] = {}
     cache: dict[str, float] | None = None
@@ -172,6 +175,7 @@ def lab_scrape(parts: LabParts, t_s: float, timeout_s: float) -> Scrape:
         "frontend_requests": received,
         "cache": cache,
         "db_reads": reads,
+        "clock_origin": round(origin, 3),
     }
     return total
 

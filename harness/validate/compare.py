@@ -9,6 +9,10 @@ judged, so a model cannot escape a miss by predicting too little.
 
 The capacity is judged apart (:func:`saturation_check`): over the levels whose measured CPU
 saturated the service, predicted against measured throughput.
+
+On the lab's topology trial a level also has the pooler station (:mod:`models.pooler_records`):
+the connections busy are judged with the level (within 20% or one connection), so a level
+meets its goals only when they are met too.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from harness.validate.settings import (
     SATURATED_CPU,
     SATURATION_GOAL,
 )
+from models.pooler_records import CONNECTIONS_GOAL, PoolerComparison, PoolerPrediction
 from models.prediction import LevelPrediction
 from models.validation_records import (
     COMPARED,
@@ -75,6 +80,8 @@ class LevelExpectations:
     alternative: LevelPrediction | None
     alternative_fit: str
     baseline: Figures
+    pooler: PoolerPrediction | None = None
+    """The pooler station (the lab's topology trial); None elsewhere."""
 
 
 def _figures(prediction: LevelPrediction) -> dict[str, float | None]:
@@ -112,6 +119,12 @@ def compare(
             other_errors = _errors(other, figures)
             meets = None if excluded else meets_goals(other_errors)
             alternative = Alternative(expectation.alternative_fit, other, other_errors, meets)
+        pooler = (
+            None
+            if expectation.pooler is None
+            else PoolerComparison.of(expectation.pooler, level.mean.pooler, excluded is None)
+        )
+        meets = None if excluded else meets_goals(errors) and (pooler is None or pooler.meets_goal)
         levels.append(
             ComparedLevel(
                 users=level.users,
@@ -120,7 +133,7 @@ def compare(
                 relative_error=errors,
                 loadgen_trustworthy=trustworthy,
                 judged=excluded is None,
-                meets_goals=None if excluded else meets_goals(errors),
+                meets_goals=meets,
                 excluded_because=excluded,
                 baseline=dict(expectation.baseline),
                 baseline_error=_errors(expectation.baseline, figures),
@@ -128,6 +141,7 @@ def compare(
                 spread=level.spread,
                 per_replication=level.runs,
                 alternative=alternative,
+                pooler=pooler,
             )
         )
     return levels
@@ -169,6 +183,8 @@ def _misses(levels: Sequence[ComparedLevel]) -> list[str]:
                 misses.append(f"{level.users} users: {key} not measured")
             elif abs(error) > bound:
                 misses.append(f"{level.users} users: {key} {error:+.1%} (goal ±{bound:.0%})")
+        if level.pooler is not None and (miss := level.pooler.miss()) is not None:
+            misses.append(f"{level.users} users: {miss}")
     return misses
 
 
@@ -245,7 +261,11 @@ def summarise(levels: Sequence[ComparedLevel], saturation: SaturationCheck | Non
         levels_judged=len(judged),
         worst_abs_relative_error=_worst(level.relative_error for level in judged),
         baseline_worst_abs_relative_error=_worst(level.baseline_error for level in judged),
-        goals={**GOALS, **({"saturation_rps": SATURATION_GOAL} if saturation else {})},
+        goals={
+            **GOALS,
+            **({"saturation_rps": SATURATION_GOAL} if saturation else {}),
+            **({"connections_busy": CONNECTIONS_GOAL} if any(lv.pooler for lv in levels) else {}),
+        },
         goals_met=not misses,
         replications=max((level.replications for level in levels), default=0),
         widest_spread=widest_spread(judged),

@@ -7,7 +7,11 @@ is right when the service agrees: at K-1 the objective or the CPU target breaks,
 hold. K+1 is measured too, to show the margin on the safe side.
 
 This module plans the decision (which load, which K, what the planner predicts at K-1, K and
-K+1) and judges measured figures against it. The load is chosen in the middle of the range of
+K+1) and judges measured figures against it. Beside K it writes the naive baseline's answer:
+the instances the CPU target alone asks for, ceil(CPU per call x calls/s / (target x cores
+per instance)), nothing queueing (:func:`baseline_instances`, the planner's own ``by_cpu``).
+A reader sees whether the queueing model beat that arithmetic: where the p95 objective, not
+the CPU, decides, the two differ. The load is chosen in the middle of the range of
 users for which the planner says K: at its lower end K-1 would barely break, at its upper
 end K would barely hold, and either would make the verdict a coin toss on a noisy machine.
 
@@ -32,6 +36,7 @@ __all__ = [
     "MAX_DECISION_USERS",
     "CountFigures",
     "InstanceDecision",
+    "baseline_instances",
     "decision_profile",
     "judge_count",
     "margins",
@@ -77,6 +82,8 @@ class InstanceDecision:
     """The users for which the planner says K, lowest and highest."""
     predicted: tuple[CountFigures, ...]
     """At K-1 (when K > 1), K and K+1."""
+    baseline_instances: int
+    """The naive baseline's K at the same load: the CPU target alone, nothing queueing."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +94,7 @@ class InstanceDecision:
             "cpu_target": self.cpu_target,
             "users_range": list(self.users_range),
             "predicted": [figures.to_json() for figures in self.predicted],
+            "baseline_instances": self.baseline_instances,
         }
 
 
@@ -124,6 +132,13 @@ def decision_profile(profile: Profile, users: int, instances: int | None = None)
 def planned_instances(profile: Profile, users: int) -> int:
     """The instances the planner needs for ``users`` on the lab (its ``required``)."""
     return size(decision_profile(profile, users), compare_costs=False).instances.required
+
+
+def baseline_instances(profile: Profile, users: int) -> int:
+    """The naive baseline's instances for ``users`` on the lab: the fewest that keep CPU per
+    instance at or under the scale-up target with nothing queueing, ``ceil(rate x CPU per
+    call / (target x cores per instance))`` (the planner's ``instances.by_cpu``)."""
+    return size(decision_profile(profile, users), compare_costs=False).instances.by_cpu
 
 
 def _first_users_needing(profile: Profile, count: int, low: int, high: int) -> int | None:
@@ -181,6 +196,7 @@ def plan_decision(profile: Profile, instances: int) -> InstanceDecision:
         cpu_target=profile.infrastructure.autoscaling.scale_up_cpu,
         users_range=(first, beyond - 1),
         predicted=tuple(_figures_at(profile, users, count) for count in counts),
+        baseline_instances=baseline_instances(profile, users),
     )
 
 

@@ -9,13 +9,18 @@
    as a fraction of the limit) against the autoscaler's scale-up target.
 
 The decision is right when K-1 breaks the objective or the CPU target and K holds both
-(:class:`models.validation_records.DecisionRecord`).
+(:class:`models.validation_records.DecisionRecord`). Beside it the record keeps the naive
+baseline's K (the CPU target alone) and whether that would have been right.
+
+The same calibration predicts the lab topology trial (:mod:`harness.validate.topology_trial`):
+:func:`calibrate_the_lab` is shared, :func:`decide` is the decision's own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -31,15 +36,33 @@ from harness.validate.plan import held_load_stages, validation_profile, with_ste
 from harness.validate.runs import Runs
 from harness.validate.settings import ValidationSettings
 from models.profile import Profile
-from models.validation_records import CountMeasurement, DecisionRecord, ValidationDocument
+from models.validation_records import (
+    CountMeasurement,
+    DecisionRecord,
+    MeasuredLevel,
+    ValidationDocument,
+)
 
-__all__ = ["LAB_DIRECTORY", "decide_on_the_lab"]
+__all__ = ["LAB_DIRECTORY", "LabCalibrated", "calibrate_the_lab", "decide"]
 
 #: Where the lab's calibration files go, inside the validation's directory.
 LAB_DIRECTORY = "lab"
 
 
-def decide_on_the_lab(
+@dataclass(frozen=True)
+class LabCalibrated:
+    """One lab instance calibrated: the lab, the demands it measured at the validation's think
+    times, the decision's record (which keeps the calibration), and the calibration's
+    heaviest stage the fit used (the naive baseline's)."""
+
+    lab: LabRequest
+    profile: Profile
+    record: DecisionRecord
+    heaviest: MeasuredLevel | None
+    database_url: str | None
+
+
+def calibrate_the_lab(
     launch: Profile,
     settings: ValidationSettings,
     runs: Runs,
@@ -48,9 +71,9 @@ def decide_on_the_lab(
     directory: Path,
     save: Callable[[], None],
     log: TextIO,
-) -> DecisionRecord:
-    """Calibrate one lab instance, plan K, measure K-1, K and K+1; the record is kept in
-    ``document`` and saved after every step."""
+) -> LabCalibrated | None:
+    """Calibrate one lab instance (its record kept in ``document.decision``, saved after every
+    step); None, with the reason recorded, when the calibration gave nothing."""
     lab = LabRequest.from_profile(launch)
     shown = None if database_url is None else _without_password(database_url)
     record = DecisionRecord(lab={**dataclasses.asdict(lab), "database_url": shown})
@@ -69,10 +92,24 @@ def decide_on_the_lab(
     calibration = calibrate_light(profile, settings, one, into, log)
     if calibration is None:
         save()
-        return record
-    calibrated = calibration.launch(profile)
+        return None
+    used = [s for s in record.calibration.stages if s.users in record.calibration.used_users]
+    heaviest = max(used, key=lambda s: s.users, default=None)
+    return LabCalibrated(lab, calibration.launch(profile), record, heaviest, database_url)
+
+
+def decide(
+    calibrated: LabCalibrated,
+    settings: ValidationSettings,
+    runs: Runs,
+    save: Callable[[], None],
+    log: TextIO,
+) -> DecisionRecord:
+    """Plan K from the lab's calibration, then measure K-1, K and K+1 (the record saved after
+    every run)."""
+    record, lab, profile = calibrated.record, calibrated.lab, calibrated.profile
     try:
-        decision = plan_decision(calibrated, settings.decision_instances)
+        decision = plan_decision(profile, settings.decision_instances)
     except ValueError as exc:
         _no_verdict(record, str(exc))
         save()
@@ -81,14 +118,15 @@ def decide_on_the_lab(
     save()
     print(
         f"validate: instance decision, {decision.users} users: the planner names "
-        f"{decision.instances} instances of {decision.cpu_limit:g} cores; measuring "
+        f"{decision.instances} instances of {decision.cpu_limit:g} cores (the CPU target alone "
+        f"would say {decision.baseline_instances}); measuring "
         f"{[f.instances for f in decision.predicted]}",
         file=log,
     )
     for predicted in decision.predicted:
         count = predicted.instances
-        on_lab = runs.on_lab(dataclasses.replace(lab, instances=count), database_url)
-        measured, why_not = _measure(calibrated, decision, count, settings, on_lab)
+        on_lab = runs.on_lab(dataclasses.replace(lab, instances=count), calibrated.database_url)
+        measured, why_not = _measure(profile, decision, count, settings, on_lab)
         record.measured.append(measured)
         if why_not is not None:
             _no_verdict(record, f"{count} instances: {why_not}")
@@ -117,7 +155,9 @@ def _measure(
 ) -> tuple[CountMeasurement, str | None]:
     """One run of the decision's load on ``instances`` lab instances (``on_lab``), settled
     then measured; and why it gives no verdict, or None."""
-    stages = held_load_stages(decision.users, settings, login_cpu_ms(profile))
+    # the logins share the instances' limited cores: each takes 1 / (count x limit) longer
+    login_ms = login_cpu_ms(profile) / (instances * decision.cpu_limit)
+    stages = held_load_stages(decision.users, settings, login_ms)
     result = on_lab.step(with_step_stages(profile, stages))
     run = None if result.directory is None else str(result.directory)
     nothing = CountMeasurement(instances, run, None, None, None, None)

@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness import artifacts
 from harness.validate.baseline import NaiveBaseline
@@ -46,6 +46,7 @@ __all__ = [
     "CurveFit",
     "FittedModels",
     "Models",
+    "Predictor",
     "calibrate",
     "calibration_points",
     "fit_curve",
@@ -270,13 +271,41 @@ def calibrate(run_dir: Path, profile: Profile) -> Calibrated:
     )
 
 
+class Predictor(Protocol):
+    """What a trial needs of a model: a calibrated profile (the workload its runs put on the
+    service), predictions of any levels, and the same calibration for another workload.
+    :class:`CalibratedModel` is one (a pinned service); the lab's topology model another
+    (:mod:`harness.validate.topology_trial`)."""
+
+    @property
+    def calibrated(self) -> Profile: ...
+
+    @property
+    def login_cpu_ms(self) -> float:
+        """How long one login keeps the service, in ms, for the settle stages (its CPU on
+        one core; on the lab, over the cores of the fleet)."""
+        ...
+
+    @property
+    def shares(self) -> dict[str, float]: ...
+
+    @property
+    def saturation_users(self) -> float: ...
+
+    def predict(self, levels: Sequence[int]) -> Prediction: ...
+
+    def levels_at_cpu(self, targets: Sequence[float]) -> list[int]: ...
+
+    def for_mix(self, transform: Callable[[Profile], Profile]) -> Predictor: ...
+
+
 @dataclass(frozen=True)
 class Models:
     """What predicts a trial: the judged model, the other fit (None without one) and the
     naive baseline (None when the calibration gave none)."""
 
-    judged: CalibratedModel
-    alternative: CalibratedModel | None
+    judged: Predictor
+    alternative: Predictor | None
     alternative_fit: str
     baseline: NaiveBaseline | None
 
@@ -293,6 +322,8 @@ class FittedModels:
     models: Models
     judged_fit: CurveFit
     other_fit: CurveFit
+    judged_model: CalibratedModel
+    """The judged model, as the capacity probe needs it (its routes)."""
 
 
 def fit_models(
@@ -315,10 +346,11 @@ def fit_models(
     def model(fit: CurveFit) -> CalibratedModel:
         return CalibratedModel(calibration.calibrated, calibration.routes, fit.curve, spawn_rate)
 
+    models_judged = model(judged)
     models = Models(
-        judged=model(judged),
+        judged=models_judged,
         alternative=None if other.curve is None else model(other),
         alternative_fit="plain" if speed_normalised else "speed-normalised",
         baseline=None if heaviest is None else NaiveBaseline.of(heaviest),
     )
-    return FittedModels(models, judged, other)
+    return FittedModels(models, judged, other, models_judged)

@@ -53,6 +53,11 @@ class LightCalibration:
         """The CPU no stage the fit uses may pass, in cores."""
         return CALIBRATION_CPU_LIMIT * self.cpu_cores
 
+    def login_ms(self, profile: Profile) -> float:
+        """How long one login keeps the instance, for the settle stages: its CPU over the
+        instance's cores (a quarter-core instance takes four times as long)."""
+        return login_cpu_ms(profile) / self.cpu_cores
+
 
 def calibrate_light(
     profile: Profile,
@@ -75,7 +80,7 @@ def calibrate_light(
     users = calibration_users(cpu_per_user, scaled)
     print(f"validate: {into.label}calibration, {users} users (light load only)", file=log)
     result = runs.step(
-        with_step_stages(profile, calibration_stages(users, settings, login_cpu_ms(profile)))
+        with_step_stages(profile, calibration_stages(users, settings, into.login_ms(profile)))
     )
     record.run = None if result.directory is None else str(result.directory)
     if result.code == ExitCode.UNREACHABLE or result.directory is None:
@@ -108,7 +113,7 @@ def _pilot(
 ) -> float | None:
     """The pilot stage's CPU per user, which sizes the calibration (None: reason recorded)."""
     print(f"validate: {into.label}pilot, {settings.pilot_users} users", file=log)
-    stages = pilot_stages(settings, login_cpu_ms(profile))
+    stages = pilot_stages(settings, into.login_ms(profile))
     result = runs.step(with_step_stages(profile, stages))
     into.record.pilot_run = None if result.directory is None else str(result.directory)
     if result.directory is None or not result.wrote_run_json:

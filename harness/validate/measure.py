@@ -20,6 +20,7 @@ from typing import Any
 from harness.run.speed_reference import SAMPLES_FILE, read_samples
 from harness.run.speed_reference import window_mean as speed_window_mean
 from harness.validate.settings import GOALS, REPLICATED
+from models.pooler_records import PoolerMeasurement
 from models.validation_records import COMPARED, ComparedLevel, MeasuredLevel, Spread
 
 __all__ = [
@@ -147,6 +148,14 @@ def _present(levels: Sequence[MeasuredLevel], key: str) -> list[float]:
     return [value for one in levels if (value := one.figure(key)) is not None]
 
 
+def _per_instance(levels: Sequence[MeasuredLevel]) -> tuple[float, ...]:
+    """Each instance's CPU, averaged over the replications that measured every instance."""
+    measured = [one.cpu_per_instance for one in levels if one.cpu_per_instance]
+    if not measured or len({len(one) for one in measured}) > 1:
+        return ()
+    return tuple(sum(values) / len(values) for values in zip(*measured, strict=True))
+
+
 def aggregate_replications(
     replications: Sequence[Sequence[MeasuredLevel]],
 ) -> list[ReplicatedLevel]:
@@ -154,7 +163,8 @@ def aggregate_replications(
 
     Every figure is the mean over the replications that measured it (``requests`` rounded);
     ``loadgen_cpu`` is the highest, since one overloaded load generator is enough to distrust
-    a level's latencies; the machine's speed is averaged as the figures measured in it are.
+    a level's latencies; the machine's speed is averaged as the figures measured in it are, and
+    so are the lab's per-instance CPU and pooler figures.
     """
     by_users: dict[int, list[MeasuredLevel]] = {}
     for levels in replications:
@@ -170,6 +180,8 @@ def aggregate_replications(
             requests=round(sum(requests) / len(requests)) if requests else None,
             loadgen_cpu=max(loadgen) if loadgen else None,
             speed_reference_ms=_mean(_present(runs, "speed_reference_ms")),
+            cpu_per_instance=_per_instance(runs),
+            pooler=PoolerMeasurement.mean_of([one.pooler for one in runs if one.pooler]),
         )
         spread = {key: Spread.of(values) for key in COMPARED if (values := _present(runs, key))}
         aggregated.append(ReplicatedLevel(mean, spread, tuple(runs)))

@@ -4,7 +4,8 @@
 runs, refits the calibration (plain, or at one machine speed with
 ``--speed-normalised-fit``), predicts every trial's levels as run, and compares them with what
 those runs measured. This is how the effect of a modelling choice on a finished validation is
-reproduced: the same data, the other choice, the new errors beside the old.
+reproduced: the same data, the other choice, the new errors beside the old. The lab topology
+trial, predicted from the lab's own calibration, which neither fit touches, is kept as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from models.profile import load_profile
 from models.validation_records import (
     VALIDATION_SCHEMA_VERSION,
     CalibrationRecord,
+    TrialResult,
     ValidationDocument,
 )
 
@@ -109,7 +111,10 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
     warning = profile.gates.loadgen_cpu_warning
     for recorded in original.get("trials", []):
         build = _TRIALS.get(recorded["name"])
-        if build is None or heaviest is None or not recorded.get("runs"):
+        if build is None:  # the lab topology trial: its own calibration, kept as it was
+            document.record(TrialResult.from_json(recorded))
+            continue
+        if heaviest is None or not recorded.get("runs"):
             continue
         levels = tuple(int(level["users"]) for level in recorded.get("levels", []))
         trial = dataclasses.replace(build(fitted.models, settings, heaviest.users), levels=levels)

@@ -14,7 +14,8 @@ Layout::
                                trial's first run holds trial.json and the report that puts its
                                prediction beside its measurement
         lab/calibration.toml   --lab: the demands of one lab instance under its CPU limit,
-                               then the lab's pilot, calibration and K-1, K, K+1 runs
+                               then the lab's pilot, calibration and K-1, K, K+1 runs, and
+                               the lab topology trial's run (with its lab.jsonl)
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from typing import TextIO
 
 from harness import artifacts
 from harness.exit_codes import ExitCode
-from harness.validate.decision_trial import decide_on_the_lab
+from harness.validate.decision_trial import calibrate_the_lab, decide
+from harness.validate.duration import Budget, planned_duration
 from harness.validate.fit import (
     Calibrated,
     CalibratedModel,
-    Models,
+    FittedModels,
     fit_curve,
     fit_models,
     probe_point,
@@ -47,6 +49,7 @@ from harness.validate.settings import (
     SATURATION_GOAL,
     ValidationSettings,
 )
+from harness.validate.topology_trial import TOPOLOGY_TRIAL, topology_trial
 from harness.validate.trial import Trial, far_beyond, held_out_mix, held_out_think
 from models.profile import Profile
 from models.validation_records import ProbeRecord, TrialResult, ValidationDocument
@@ -74,7 +77,8 @@ def protocol(settings: ValidationSettings) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class LabMode:
-    """``--lab``: the instance decision on the lab (:mod:`harness.validate.decision_trial`)."""
+    """``--lab``: the instance decision on the lab (:mod:`harness.validate.decision_trial`)
+    and the topology trial (:mod:`harness.validate.topology_trial`)."""
 
     database_url: str | None
     only: bool = False
@@ -90,6 +94,8 @@ class ValidationOutcome:
     exit_code: int = ExitCode.OK
     report: Path | None = None
     """The first trial's report: its prediction beside its measurement."""
+    budget: Budget | None = None
+    """The time budget the optional replications keep to (None: no limit)."""
 
     def save(self) -> None:
         artifacts.write_json(self.directory / "validation.json", self.document.to_json())
@@ -117,7 +123,16 @@ def validate(
         machine=artifacts.machine(),
         protocol=protocol(settings),
     )
-    outcome = ValidationOutcome(directory, document)
+    plan = planned_duration(settings, single=lab is None or not lab.only, lab=lab is not None)
+    document.protocol = {
+        **document.protocol,
+        "planned_duration_s": {
+            "expected": round(plan.expected_s),
+            "at_most": round(plan.at_most_s),
+        },
+    }
+    print(plan.line(), file=log)
+    outcome = ValidationOutcome(directory, document, budget=Budget(plan))
     try:
         with pinned_cpus(pin) as pinning:
             document.cpu_pinning = pinning.to_json()
@@ -126,16 +141,7 @@ def validate(
             if lab is None or not lab.only:
                 _validate(profile, settings, runs, outcome, log)
             if lab is not None:
-                decide_on_the_lab(
-                    profile,
-                    settings,
-                    runs,
-                    lab.database_url,
-                    outcome.document,
-                    outcome.directory,
-                    outcome.save,
-                    log,
-                )
+                _on_the_lab(profile, settings, runs, lab.database_url, outcome, log)
     except KeyboardInterrupt:
         document.incomplete("interrupted (Ctrl-C); the runs so far are kept")
     return _finish(outcome)
@@ -153,23 +159,78 @@ def _validate(
     heaviest = outcome.document.calibration.heaviest_users
     if calibrated is None or heaviest is None:
         return
-    models, calibration = calibrated
+    fitted, calibration = calibrated
+    models = fitted.models
     runs = runs.planning(calibration.launch(profile))
     if settings.capacity_probe:
-        _probe(vprofile, models.judged, settings, runs, outcome, log)
+        _probe(vprofile, fitted.judged_model, settings, runs, outcome, log)
     trials = [far_beyond(models, settings, heaviest)]
     if settings.holdout_mix:
         trials.append(held_out_mix(models, settings))
     if settings.holdout_think:
         trials.append(held_out_think(models, settings))
-    warning = profile.gates.loadgen_cpu_warning
     for trial in trials:
-        _announce(trial, log)
-        result = trial.run(runs, warning, outcome.record, log)
-        outcome.record(result)
-        _publish(trial, result)
-        if outcome.report is None and result.runs:
-            outcome.report = Path(result.runs[0]) / "report.html"
+        _run_trial(trial, runs, profile.gates.loadgen_cpu_warning, outcome, log)
+
+
+def _run_trial(
+    trial: Trial, runs: Runs, loadgen_warning: float, outcome: ValidationOutcome, log: TextIO
+) -> None:
+    """Announce, run and record one trial; its first run gets the prediction and the report."""
+    _announce(trial, log)
+    budget = outcome.budget
+    refused: list[float] = []
+
+    def may_extend(run_s: float) -> bool:
+        fits = budget is None or budget.fits(trial.name, run_s, lab=trial.lab is not None)
+        if not fits:
+            refused.append(run_s)
+        return fits
+
+    result = trial.run(runs, loadgen_warning, outcome.record, log, may_extend)
+    if refused and budget is not None:
+        outcome.document.warnings.append(
+            f"the {trial.name} stopped at {len(result.runs)} replication(s), its noise "
+            f"notwithstanding, to keep within the {budget.budget_s / 60:.0f}-minute budget"
+        )
+    outcome.record(result)
+    _publish(trial, result)
+    if outcome.report is None and result.runs:
+        outcome.report = Path(result.runs[0]) / "report.html"
+
+
+def _on_the_lab(
+    profile: Profile,
+    settings: ValidationSettings,
+    runs: Runs,
+    database_url: str | None,
+    outcome: ValidationOutcome,
+    log: TextIO,
+) -> None:
+    """One lab instance calibrated; then the instance decision, and the topology trial on the
+    lab as the profile's ``[lab]`` has it (unless ``settings.topology_trial`` is off)."""
+    document = outcome.document
+    calibrated = calibrate_the_lab(
+        profile, settings, runs, database_url, document, outcome.directory, outcome.save, log
+    )
+    if calibrated is None:
+        return
+    if settings.instance_decision:
+        decide(calibrated, settings, runs, outcome.save, log)
+    else:
+        calibrated.record.asked = False
+        calibrated.record.reason = "not asked for (--no-instance-decision)"
+        outcome.save()
+    if not settings.topology_trial:
+        return
+    try:
+        trial = topology_trial(calibrated, settings)
+    except ValueError as exc:  # the model places no level (no steady state, no capacity)
+        document.incomplete(f"the {TOPOLOGY_TRIAL} trial could not be planned: {exc}")
+        outcome.save()
+        return
+    on_lab = runs.on_lab(calibrated.lab, calibrated.database_url)
+    _run_trial(trial, on_lab, profile.gates.loadgen_cpu_warning, outcome, log)
 
 
 def _calibrate(
@@ -178,7 +239,7 @@ def _calibrate(
     runs: Runs,
     outcome: ValidationOutcome,
     log: TextIO,
-) -> tuple[Models, Calibrated] | None:
+) -> tuple[FittedModels, Calibrated] | None:
     """The pilot, the light calibration of the pinned service, and the models and demands
     they give (None, with the reason in the document, when either run gave nothing)."""
     document = outcome.document
@@ -200,7 +261,7 @@ def _calibrate(
 
 def _models(
     run_dir: Path, calibration: Calibrated, settings: ValidationSettings, outcome: ValidationOutcome
-) -> Models:
+) -> FittedModels:
     """The judged fit, the other one, and the naive baseline, from the light stages."""
     document = outcome.document
     record = document.calibration
@@ -220,7 +281,7 @@ def _models(
     if judged.warning is not None:
         document.warnings.append(judged.warning)
     outcome.save()
-    return fitted.models
+    return fitted
 
 
 def _probe(
@@ -291,7 +352,7 @@ def _finish(outcome: ValidationOutcome) -> ValidationOutcome:
         if not trial.runs:
             document.incomplete(f"the {trial.name} made no run")
     decision = document.decision
-    if decision is not None and decision.right is None:
+    if decision is not None and decision.asked and decision.right is None:
         document.incomplete(
             f"the instance decision was not judged: {decision.reason or 'a run failed'}"
         )

@@ -76,9 +76,12 @@ class ValidationSettings:
     holdout_think_factor: float = 2.0
     """The held-out think times: this times the validation's (half the request rate)."""
     min_measure_s: float = 30.0
-    max_measure_s: float = 60.0
+    max_measure_s: float = 45.0
+    """A model-planned level is measured for its settling time within these bounds. The upper
+    bounds (settle and measure) and ``max_replications`` are what keeps ``harness validate
+    --lab`` within its 30 minutes (harness/validate/duration.py)."""
     min_settle_s: float = 8.0
-    max_settle_s: float = 60.0
+    max_settle_s: float = 45.0
     spawn_rate: float = 20.0
     speed_normalised_fit: bool = False
     """Judge the curve fitted at one machine speed (each stage's CPU divided by its speed
@@ -92,11 +95,22 @@ class ValidationSettings:
     seed_scale: float = 0.01
     replications: int = 2
     """Runs of the far-beyond trial always made, each on a freshly started service."""
-    max_replications: int = 4
-    """Its runs at most; those past ``replications`` only while the noise demands them."""
+    max_replications: int = 3
+    """Its runs at most; those past ``replications`` only while the noise demands them and
+    the validation's time budget allows (harness/validate/duration.py)."""
     decision_instances: int = 3
     """``--lab``: the instance decision is tested at the load for which the planner names this
     many lab instances (K); K-1, K and K+1 are measured."""
+    instance_decision: bool = True
+    """``--lab``: the instance decision (K-1, K and K+1 measured; ``--no-instance-decision``
+    skips its three runs, keeping the lab's calibration for the topology trial)."""
+    topology_trial: bool = True
+    """``--lab``: also the lab topology trial (the profile's ``[lab]`` as it is, at levels of
+    load; ``--no-topology-trial`` skips it)."""
+    topology_cpu_targets: tuple[float, ...] = (0.15, 0.40, 0.60, 0.80)
+    """Its levels: where the topology model predicts these CPU utilizations per instance, as
+    fractions of the instance's CPU limit. A level lands at or just over its target, so the
+    top one stays under the goals' 85%: every level is judged."""
     replication_spread: float = 0.5
     """Another replication while a judged level spreads more than this fraction of the goal of
     CPU or mean response time."""
@@ -110,6 +124,7 @@ class ValidationSettings:
         _check_targets("calibration_cpu_targets", calibration, CALIBRATION_CPU_LIMIT)
         _check_targets("extrapolation_cpu_targets", self.extrapolation_cpu_targets, 1.0)
         _check_targets("holdout_cpu_targets", self.holdout_cpu_targets, 1.0, allow_empty=True)
+        _check_targets("topology_cpu_targets", self.topology_cpu_targets, 1.0)
         if self.decision_instances < 2:
             raise ValueError(f"decision_instances must be >= 2, got {self.decision_instances}")
         if any(not f > 1 for f in self.beyond_factors):

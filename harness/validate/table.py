@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["format_document", "format_trial"]
+__all__ = ["format_decision", "format_document", "format_trial", "measured_says"]
 
 _HEADER = (
     "  users | CPU pred  meas    err  (base) | mean ms pred  meas    err  (base) "
@@ -75,10 +75,44 @@ def _saturation_line(saturation: Mapping[str, Any]) -> str:
     return line
 
 
+def _pooler_line(level: Mapping[str, Any]) -> str | None:
+    """The lab topology trial's second line of a level: CPU per instance, then the pooler's
+    connections busy (judged) and its wait (shown), predicted against measured."""
+    measured = level.get("measured") or {}
+    instances = measured.get("cpu_per_instance") or []
+    pooler = level.get("pooler")
+    if not instances and not pooler:
+        return None
+    parts = []
+    if instances:
+        parts.append("CPU per instance " + " ".join(f"{one:.0%}" for one in instances))
+    if pooler:
+        p, m = pooler["predicted"], pooler.get("measured") or {}
+        verdict = {True: "met", False: "MISSED", None: "not judged"}[pooler.get("meets_goal")]
+        parts.append(
+            f"connections busy pred {_num(p['busy_mean'], '{:.2f}')} (p95 "
+            f"{_num(p['busy_p95'], '{:.0f}')}) meas {_num(m.get('busy_mean'), '{:.2f}')} (p95 "
+            f"{_num(m.get('busy_p95'), '{:.0f}')}): {verdict}"
+        )
+        parts.append(
+            f"pooler waiting pred {_num(p.get('waiting_mean'), '{:.2f}')} meas "
+            f"{_num(m.get('waiting_mean'), '{:.2f}')}, wait per transaction pred "
+            f"{_num(p.get('wait_mean_ms'), '{:.1f} ms')} meas "
+            f"{_num(m.get('wait_mean_ms'), '{:.1f} ms')}, longest "
+            f"{_num(m.get('max_wait_ms'), '{:.0f} ms')} (p95 pred "
+            f"{_num(p.get('wait_p95_ms'), '{:.0f} ms')})"
+        )
+    return "          " + "; ".join(parts)
+
+
 def format_trial(trial: Mapping[str, Any]) -> str:
-    """One trial: its levels, its saturation check and its summary."""
+    """One trial: its levels, its saturation check and its summary (on the lab's topology
+    trial, each level's CPU per instance and pooler figures on a line of their own)."""
     lines = [f"-- {trial['name']}: {trial.get('what_differs', '')} --", _HEADER]
-    lines.extend(_level_line(level) for level in trial.get("levels", []))
+    for level in trial.get("levels", []):
+        lines.append(_level_line(level))
+        if (pooler := _pooler_line(level)) is not None:
+            lines.append(pooler)
     if trial.get("saturation"):
         lines.append(_saturation_line(trial["saturation"]))
     summary = trial.get("summary")
@@ -120,6 +154,8 @@ def format_decision(decision: Mapping[str, Any]) -> list[str]:
     """The instance decision: the planner's K at its load, then each count predicted and
     measured (p95 and CPU per instance, held or broken)."""
     planned = decision.get("planned")
+    if decision.get("asked") is False:
+        return ["-- instance decision: not asked for (--no-instance-decision)"]
     if not planned:
         return [f"-- instance decision: not planned ({decision.get('reason') or 'no reason'})"]
     right = {True: "RIGHT", False: "WRONG", None: "not judged"}[decision.get("right")]
@@ -131,6 +167,15 @@ def format_decision(decision: Mapping[str, Any]) -> list[str]:
         "   instances  predicted p95  CPU/inst  holds   measured p95  CPU/inst  holds",
     ]
     measured = {m["instances"]: m for m in decision.get("measured", [])}
+    baseline = decision.get("baseline_instances")
+    if baseline is not None:
+        said = {True: "right", False: "WRONG", None: "not judged by these counts"}
+        lines.insert(
+            1,
+            f"   the naive baseline (CPU target alone, nothing queueing) would have said "
+            f"{baseline}: {said[decision.get('baseline_right')]}; measured says "
+            f"{measured_says(decision)}",
+        )
     for predicted in planned["predicted"]:
         count = predicted["instances"]
         got = measured.get(count, {})
@@ -142,6 +187,25 @@ def format_decision(decision: Mapping[str, Any]) -> list[str]:
             f"{_num(got.get('cpu_per_instance'), '{:.0%}'):>8}  {_held(got.get('holds')):>5}"
         )
     return lines
+
+
+def measured_says(decision: Mapping[str, Any]) -> str:
+    """The instance count the measured runs point to: the fewest that held where one fewer
+    broke, else the bound they give."""
+    counts = sorted(
+        (m["instances"], m.get("holds"))
+        for m in decision.get("measured", [])
+        if m.get("holds") is not None
+    )
+    held = [count for count, holds in counts if holds]
+    broke = [count for count, holds in counts if not holds]
+    if not counts:
+        return "nothing (no count was measured)"
+    if held and (min(held) == 1 or min(held) - 1 in broke):
+        return f"{min(held)}"
+    if held:
+        return f"at most {min(held)}"
+    return f"more than {max(broke)}"
 
 
 def _held(holds: object) -> str:

@@ -9,26 +9,30 @@
 
 Every load a validation measures goes through one :class:`Trial`: the same mix far beyond the
 calibration (:func:`far_beyond`), the held-out persona mix (:func:`held_out_mix`), held-out
-think times (:func:`held_out_think`), and any other configuration, so each is predicted, run
-and judged the same way.
+think times (:func:`held_out_think`), the lab's topology
+(:func:`harness.validate.topology_trial.topology_trial`), and any other configuration, so each
+is predicted, run and judged the same way. What differs between them is data: the model that
+predicts (:class:`~harness.validate.fit.Predictor`), how a run's measure stages are read
+(``measure``), and, on the lab, the pooler station each level is also judged on.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from harness.errors import HarnessError
 from harness.validate.compare import LevelExpectations, compare, saturation_check, summarise
-from harness.validate.fit import CalibratedModel, Models
+from harness.validate.fit import Models, Predictor
 from harness.validate.measure import aggregate_replications, needs_replication, read_measured
 from harness.validate.plan import holdout_profile, paired_stages, think_profile, with_step_stages
 from harness.validate.runs import Runs
 from harness.validate.settings import HOLDOUT_SHARES, ValidationSettings
+from models.pooler_records import PoolerPrediction
 from models.prediction import Prediction
 from models.profile import Profile, Stage
 from models.validation_records import ComparedLevel, MeasuredLevel, TrialResult
@@ -51,9 +55,16 @@ class Trial:
     max_runs: int = 1
     judge_saturation: bool = False
     """Whether this trial's top levels are planned past saturation and judge the capacity."""
+    measure: Callable[[Path], list[MeasuredLevel]] = read_measured
+    """How one run's measure stages are read (the lab's topology trial reads each instance's
+    CPU group and PgBouncer's samples too)."""
+    pooler_at: Callable[[int], PoolerPrediction | None] | None = None
+    """The model's pooler station at a level, judged with it (the lab's topology trial)."""
+    lab: Mapping[str, Any] | None = None
+    """The lab the trial runs on, as its result records it (None: the pinned service)."""
 
     @property
-    def model(self) -> CalibratedModel:
+    def model(self) -> Predictor:
         return self.models.judged
 
     @cached_property
@@ -75,6 +86,7 @@ class Trial:
                 baseline={}
                 if baseline is None
                 else baseline.predict(self.model.calibrated, level.users),
+                pooler=None if self.pooler_at is None else self.pooler_at(level.users),
             )
             for level in self.prediction.levels
         }
@@ -114,6 +126,7 @@ class Trial:
             saturation=saturation,
             shares=self.model.shares,
             think_scale=self.think_scale,
+            lab=self.lab,
         )
 
     def run(
@@ -122,12 +135,14 @@ class Trial:
         loadgen_warning: float,
         on_result: Callable[[TrialResult], None],
         log: TextIO,
+        may_extend: Callable[[float], bool] | None = None,
     ) -> TrialResult:
         """Run the replications; ``on_result`` sees the result after every one of them, so a
         crash halfway leaves what finished. A replication that fails or is incomplete stops
-        the trial, with the reason in the result."""
+        the trial, with the reason in the result. An optional replication (past
+        ``min_runs``) runs only when ``may_extend`` of its stages' seconds says it fits."""
         measured: list[list[MeasuredLevel]] = []
-        result = TrialResult(self.name, self.what_differs, shares=self.model.shares)
+        result = TrialResult(self.name, self.what_differs, shares=self.model.shares, lab=self.lab)
         while needs_replication(
             result.levels,
             len(measured),
@@ -136,6 +151,13 @@ class Trial:
             self.settings.replication_spread,
         ):
             number = len(measured) + 1
+            if number > self.min_runs and may_extend is not None and not may_extend(self.planned_s):
+                print(
+                    f"validate: {self.name}: replication {number} would pass the time budget; "
+                    "not run",
+                    file=log,
+                )
+                break
             try:
                 outcome = runs.step(self.profile)
             except HarnessError as exc:
@@ -144,7 +166,7 @@ class Trial:
                 return _stopped(
                     result, f"replication {number} of the {self.name} wrote no run.json"
                 )
-            measured.append(read_measured(outcome.directory))
+            measured.append(self.measure(outcome.directory))
             levels = self.compare(measured, loadgen_warning)
             result = self.result((*result.runs, str(outcome.directory)), levels)
             on_result(result)

@@ -22,11 +22,14 @@ def test_replication_flags_reach_the_settings() -> None:
     settings = settings_from(parse("--replications", "3", "--max-replications", "5"))
     assert (settings.replications, settings.max_replications) == (3, 5)
     defaults = settings_from(parse())
-    assert (defaults.replications, defaults.max_replications) == (2, 4)
+    assert (defaults.replications, defaults.max_replications) == (2, 3)
+    assert (
+        defaults.topology_trial and not settings_from(parse("--no-topology-trial")).topology_trial
+    )
     # Without --max-replications the maximum follows a larger minimum...
     assert settings_from(parse("--replications", "6")).max_replications == 6
     # ...and a smaller one still leaves room for the noise to ask for more.
-    assert settings_from(parse("--replications", "1")).max_replications == 4
+    assert settings_from(parse("--replications", "1")).max_replications == 3
     single = settings_from(parse("--replications", "1", "--max-replications", "1"))
     assert (single.replications, single.max_replications) == (1, 1)
 

@@ -102,6 +102,38 @@ def test_an_instance_decision_gets_its_own_table_with_both_sides() -> None:
     assert "| run | trial |" not in block  # no single-instance trial ran: no empty table
     row = next(line for line in block.splitlines() if line.startswith("| 20261206T122300Z"))
     assert "calibration 15 s, measure 20 s" in row and "64 users" in row
-    assert "246 ms, 87%, breaks → 95 ms, 88%, breaks" in row and row.endswith("| right |")
+    assert "246 ms, 87%, breaks → 95 ms, 88%, breaks" in row
+    assert row.endswith("| right | not recorded |")  # a run from before the baseline's K
     wrong = {**decided, "decision": {**decided["decision"], "right": False}}
     assert "| **wrong** |" in validation_table.generate([("x", wrong)])
+    # the naive baseline's K beside the model's: here it says 2, which broke
+    baseline = {
+        **decided,
+        "decision": {**decided["decision"], "baseline_instances": 2, "baseline_right": False},
+    }
+    rows = validation_table.generate([("y", baseline)]).splitlines()
+    assert any(line.endswith("| right | 2 (**wrong**) |") for line in rows)
+
+
+def test_a_lab_topology_trial_gets_its_own_table_with_the_connections() -> None:
+    topology = level(60, 0.04)
+    topology["measured"]["cpu_per_instance"] = [0.4, 0.42, 0.44]
+    topology["pooler"] = {
+        "predicted": {"busy_mean": 0.55, "busy_p95": 2.0},
+        "measured": {"busy_mean": 2.33, "busy_p95": 4.0},
+        "meets_goal": False,
+    }
+    ran = {
+        "schema_version": 2,
+        "trials": [
+            {"name": "lab topology", "complete": True, "lab": {"instances": 3, "cpu_limit": 0.25},
+             "levels": [topology], "summary": {"levels_judged": 1, "goals_met": False}},
+        ],
+        "summary": {"goals_met": False, "misses": ["lab topology: 60 users: connections"]},
+    }  # fmt: skip
+    block = validation_table.generate([("20261206T141550Z", ran)])
+    assert "The lab topology trial (predicted → measured" in block
+    row = next(line for line in block.splitlines() if line.startswith("| 20261206T141550Z | 3 ×"))
+    assert "| 3 × 0.25 cores | 60 | 42% / 40%, +4.0% (+30.0%) |" in row
+    assert "0.55 (p95 2) → 2.33 (p95 4) **missed**" in row
+    assert validation_table.topology_table([("x", document(0.05))]) == []  # no lab trial

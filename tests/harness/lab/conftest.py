@@ -14,12 +14,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.errors import UsageError
-from harness.lab.cgroups import CgroupUnavailable, CpuGroup, CpuLimit, detect_layout
-from harness.lab.cleanup import LabLedger
-from harness.lab.programs import Program, find_program
+from harness.lab.cgroups import (
+    PARENT_GROUP,
+    CgroupUnavailable,
+    CpuGroup,
+    CpuLimit,
+    detect_layout,
+)
+from harness.lab.cleanup import DEFAULT_STATE_DIR, LabLedger
+from harness.lab.programs import HAPROXY, INITDB, PGBOUNCER, Program, find_program
+from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL, require_server
 
 
 def unavailable(reason: str) -> None:
@@ -72,3 +80,26 @@ def ledger(tmp_path: Path, work_dir: Path) -> Iterator[LabLedger]:
         yield lab
     finally:
         lab.close()
+
+
+def lab_ready() -> None:
+    """Everything a run on the whole lab needs: PostgreSQL and Redis on loopback, haproxy,
+    pgbouncer and initdb, CPU groups."""
+    require_server("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
+    require_server("Redis", REDIS_URL, 6379)
+    require_programs(HAPROXY, PGBOUNCER, INITDB)
+    require_cgroups()
+
+
+def lab_leftovers() -> list[str]:
+    """What labs of this machine's harness left: the ledgers and CPU groups of owners that are
+    gone (a lab still running elsewhere on the machine is not a leftover)."""
+
+    def gone(name: str) -> bool:
+        return not psutil.pid_exists(int(name.split("-")[0]))
+
+    found = [str(ledger) for ledger in DEFAULT_STATE_DIR.glob("*.jsonl") if gone(ledger.name)]
+    for hierarchy in detect_layout().hierarchies():
+        groups = (hierarchy / PARENT_GROUP).glob("*-instance_*")
+        found.extend(str(group) for group in groups if group.is_dir() and gone(group.name))
+    return found

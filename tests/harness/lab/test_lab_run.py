@@ -21,12 +21,12 @@ import psutil
 import pytest
 
 from harness.cli import main
-from harness.lab.cgroups import PARENT_GROUP, CgroupLayout, CgroupVersion, detect_layout
+from harness.lab.cgroups import PARENT_GROUP, CgroupLayout, CgroupVersion
 from harness.lab.cleanup import DEFAULT_STATE_DIR
 from harness.lab.processes import processes_naming
-from harness.lab.programs import HAPROXY, INITDB, PGBOUNCER
+from harness.lab.programs import HAPROXY
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL, require_server
-from tests.harness.lab.conftest import require_cgroups, require_programs
+from tests.harness.lab.conftest import lab_leftovers, lab_ready, require_programs
 
 REPO = Path(__file__).resolve().parents[3]
 REDIS_DB3 = REDIS_URL.rsplit("/", 1)[0] + "/3"
@@ -106,13 +106,6 @@ def test_a_missing_program_and_no_cgroup_permission_exit_2_with_the_fix(
     assert "run the harness as root, or delegate the group" in err
 
 
-def _lab_ready() -> None:
-    require_server("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
-    require_server("Redis", REDIS_URL, 6379)
-    require_programs(HAPROXY, PGBOUNCER, INITDB)
-    require_cgroups()
-
-
 def _harness(*args: str, out: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "REDIS_URL": REDIS_DB3}
     return subprocess.Popen(
@@ -155,27 +148,13 @@ def _running(pids: list[int]) -> list[str]:
     return running
 
 
-def _lab_leftovers() -> list[str]:
-    """What labs of this machine's harness left: the ledgers and CPU groups of owners that are
-    gone (a lab still running elsewhere on the machine is not a leftover)."""
-
-    def gone(name: str) -> bool:
-        return not psutil.pid_exists(int(name.split("-")[0]))
-
-    found = [str(ledger) for ledger in DEFAULT_STATE_DIR.glob("*.jsonl") if gone(ledger.name)]
-    for hierarchy in detect_layout().hierarchies():
-        groups = (hierarchy / PARENT_GROUP).glob("*-instance_*")
-        found.extend(str(group) for group in groups if group.is_dir() and gone(group.name))
-    return found
-
-
 @pytest.mark.slow
 def test_a_run_on_the_whole_lab_reconciles_and_records_every_part(
     tmp_path: Path, relaxed: list[str]
 ) -> None:
     """The issue's done-when command, on a short smoke: instances, HAProxy, PgBouncer, a
     replica, the cache's settings; counts reconcile three ways; nothing is left behind."""
-    _lab_ready()
+    lab_ready()
     process = _harness(
         "smoke", "--instances", "3", "--cpu-limit", "0.25", "--database-url",
         f"{PG}/labrun_e2e", "--pooler", "--read-replicas", "1", "--cache",
@@ -215,14 +194,14 @@ def test_a_run_on_the_whole_lab_reconciles_and_records_every_part(
     parts = {json.loads(line)["part"] for line in lines}
     assert parts == {"instance", "haproxy", "pool", "pooler_traffic", "replica", "cache_redis"}
     assert "cpu limit" in (run_dir / "report.html").read_text().lower()
-    assert _lab_leftovers() == []
+    assert lab_leftovers() == []
 
 
 @pytest.mark.slow
 def test_chaos_instance_kills_one_and_haproxy_takes_it_out_nothing_lost(
     tmp_path: Path, relaxed: list[str]
 ) -> None:
-    _lab_ready()
+    lab_ready()
     process = _harness(
         "chaos-instance", "--instances", "2", "--cpu-limit", "0.4",
         "--duration-scale", "0.12", "--seed", "7", "--no-report", *relaxed, out=tmp_path,
@@ -239,14 +218,14 @@ def test_chaos_instance_kills_one_and_haproxy_takes_it_out_nothing_lost(
     assert run["integrity"]["lost"] == 0 and run["integrity"]["unexpected"] == 0
     killed, survivor = run["lab"]["instances"]
     assert killed["alive_at_end"] is False and survivor["alive_at_end"] is True
-    assert _lab_leftovers() == []
+    assert lab_leftovers() == []
 
 
 @pytest.mark.slow
 def test_the_next_start_removes_what_a_sigkilled_run_left(tmp_path: Path) -> None:
     """SIGKILL the harness with the lab up; the next ``harness run`` (here one refused at
     once) removes the instances, HAProxy, PgBouncer, PostgreSQL, groups and directories."""
-    _lab_ready()
+    lab_ready()
     process = _harness(
         "smoke", "--instances", "2", "--cpu-limit", "0.3", "--pooler", "--read-replicas", "1",
         "--database-url", f"{PG}/labrun_killed", "--no-report", out=tmp_path,
@@ -281,7 +260,7 @@ def test_the_next_start_removes_what_a_sigkilled_run_left(tmp_path: Path) -> Non
     assert _running(servers) == [], next_start.stderr
     assert not any(path.exists() for path in directories)
     assert all(processes_naming(path) == [] for path in directories)
-    assert _lab_leftovers() == []
+    assert lab_leftovers() == []
 
 
 def test_the_cache_hit_alert_is_evaluated_from_the_labs_scrapes() -> None:

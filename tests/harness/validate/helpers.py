@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,8 @@ def synthetic_service(users: int) -> Load:
 class FakeRuns:
     """Stands in for :class:`harness.validate.runs.Runs`: each ``step`` call takes the next
     entry of ``script`` (the loads a run measures, or a function of the users of each measure
-    stage giving its load; with its exit code and completeness, or an exception to raise) and
+    stage giving its load; with its exit code and completeness, and optionally a function that
+    adds to the run's directory, e.g. :func:`with_lab_samples`; or an exception to raise) and
     writes that run's directory; the profiles asked for are kept."""
 
     def __init__(self, root: Path, *script: Any) -> None:
@@ -163,6 +165,10 @@ class FakeRuns:
         entry = self.script.pop(0)
         if isinstance(entry, BaseException):
             raise entry
+        augment = None
+        if isinstance(entry, tuple) and len(entry) == 4:
+            *entry, augment = entry
+            entry = tuple(entry)
         loads, code, complete = entry if isinstance(entry, tuple) else (entry, 0, True)
         if loads is None:
             return RunResult(code, None)
@@ -172,5 +178,48 @@ class FakeRuns:
             loads = [loads(n) for n in users]
         run_dir = finished_run(self.root / f"step-{len(self.made) + 1}", loads, complete, users)
         (run_dir / "profile.toml").write_text(profile.to_toml(), encoding="utf-8")
+        if augment is not None:
+            augment(run_dir)
         self.made.append(run_dir)
         return RunResult(code, run_dir)
+
+
+#: The clock origin (unix time) of a scripted lab run: lab.jsonl's ``at`` minus it is ``t_s``.
+LAB_ORIGIN = 1_000_000.0
+
+
+def with_lab_samples(
+    instances: int, busy: Callable[[int], list[int]], *, transactions_rps: float = 40.0
+) -> Callable[[Path], None]:
+    """What a lab run adds to a :func:`write_run` directory: each scrape's ``lab`` record
+    (the instances share the scrape's CPU equally; the run's clock origin), and lab.jsonl's
+    PgBouncer readings, one a second: ``busy(users)`` gives each measure stage's
+    ``sv_active`` readings in turn (cycled), nobody waiting, ``transactions_rps``."""
+
+    def augment(run_dir: Path) -> None:
+        server = json.loads((run_dir / "server.json").read_text())
+        for scrape in server["scrapes"]:
+            share = {"usage_s": scrape["cpu_seconds"] / instances}
+            scrape["lab"] = {
+                "instances": {f"instance_{i + 1}": dict(share) for i in range(instances)},
+                "clock_origin": LAB_ORIGIN,
+            }
+        (run_dir / "server.json").write_text(json.dumps(server))
+        run = json.loads((run_dir / "run.json").read_text())
+        lines: list[dict[str, Any]] = []
+        done = 0.0
+        for stage in run["stages"][1::2]:
+            readings = busy(int(stage["users"]))
+            for second in range(int(stage["elapsed_s"]) + 1):
+                at = LAB_ORIGIN + stage["started_at_s"] + second
+                active = readings[second % len(readings)]
+                lines.append({"at": at, "part": "pool", "database": "app", "user": "postgres",
+                              "clients_active": 5, "clients_waiting": 0,
+                              "servers_active": active, "servers_idle": 20 - active,
+                              "servers_used": 0, "max_wait_s": 0.0})  # fmt: skip
+                traffic = {"transactions": done, "queries": 2 * done, "wait_s": 0.0}
+                lines.append({"at": at, "part": "pooler_traffic", "database": "app", **traffic})
+                done += transactions_rps
+        (run_dir / "lab.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    return augment

@@ -134,7 +134,10 @@ def test_the_models_of_a_calibration(tmp_path: Path) -> None:
         run, calibration, heaviest, speed_normalised=False, spawn_rate=20.0, max_cpu=0.5
     )
     models = fitted.models
-    assert models.judged.curve is fitted.judged_fit.curve and fitted.judged_fit.curve is not None
+    assert models.judged is fitted.judged_model
+    assert (
+        fitted.judged_model.curve is fitted.judged_fit.curve and fitted.judged_fit.curve is not None
+    )
     assert models.alternative is not None and models.alternative_fit == "speed-normalised"
     assert models.baseline is not None
     assert models.baseline.cpu_per_request_s == pytest.approx(0.45 / 132.0)

@@ -113,10 +113,12 @@ def test_settings_are_checked() -> None:
         ValidationSettings(beyond_factors=(0.5,))
     with pytest.raises(ValueError, match="holdout_think_factor"):
         ValidationSettings(holdout_think_factor=1.0)
-    with pytest.raises(ValueError, match="got replications = 0 and max_replications = 4"):
+    with pytest.raises(ValueError, match="got replications = 0 and max_replications = 3"):
         ValidationSettings(replications=0)
     with pytest.raises(ValueError, match="replication_spread"):
         ValidationSettings(replication_spread=0.0)
+    with pytest.raises(ValueError, match=r"topology_cpu_targets must each be in \(0, 1\]"):
+        ValidationSettings(topology_cpu_targets=(0.5, 1.2))
 
 
 def test_calibration_stages_settle_then_measure_each_load() -> None:

@@ -4,6 +4,7 @@ failure or Ctrl-C leaves."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -12,11 +13,18 @@ from typing import Any
 import pytest
 
 from harness.validate import runner
+from harness.validate.duration import Budget
 from harness.validate.reanalyse import reanalyse
 from harness.validate.settings import ValidationSettings
 from harness.validate.table import format_document
 from models.profile import load_profile
-from tests.harness.validate.helpers import LIGHT, LOADS, FakeRuns, synthetic_service
+from tests.harness.validate.helpers import (
+    LIGHT,
+    LOADS,
+    FakeRuns,
+    synthetic_service,
+    with_lab_samples,
+)
 
 #: The pilot: 10 users at 4% CPU, so 0.004 cores per user (write_run reports 20 users; the
 #: pilot's own count is the settings').
@@ -195,14 +203,23 @@ def _count(cpu_cores: float, p95_ms: float) -> list[tuple[float, float, float, f
     return [(300.0, cpu_cores, p95_ms / 3, p95_ms / 4, p95_ms)]
 
 
+#: The decision alone on the lab (the topology trial has a test of its own).
+DECISION_ONLY = dataclasses.replace(QUICK, topology_trial=False)
+
+
 def lab_validate(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *script: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *script: Any,
+    settings: ValidationSettings = DECISION_ONLY,
 ) -> tuple[runner.ValidationOutcome, FakeRuns, str]:
     runs = FakeRuns(tmp_path / "runs", *script)
     monkeypatch.setattr(runner, "Runs", lambda *_args: runs)
     log = io.StringIO()
     lab = runner.LabMode("postgresql+psycopg://postgres:secret@127.0.0.1:5432/test", only=True)
-    outcome = runner.validate(load_profile(), QUICK, tmp_path / "out", pin=False, log=log, lab=lab)
+    outcome = runner.validate(
+        load_profile(), settings, tmp_path / "out", pin=False, log=log, lab=lab
+    )
     return outcome, runs, log.getvalue()
 
 
@@ -278,3 +295,133 @@ def test_an_incomplete_count_run_gives_no_verdict_and_says_which(
     assert decision["reason"].startswith("2 instances: the run is incomplete")
     assert decision["measured"][1]["holds"] is True  # the other counts are still measured
     assert outcome.exit_code == 3
+
+
+def lab_service(users: int) -> tuple[float, float, float, float, float]:
+    """What the 3 quarter-core instances measure at ``users``: the process CPU summed (cores)
+    at 2.5 ms a request, latency rising with it."""
+    x = users / 1.7
+    u = x * 0.0025
+    mean = 9.0 / (1.0 - min(u / 0.75, 0.95))
+    return (x, u, mean, mean * 0.8, mean * 2.5)
+
+
+def test_the_lab_topology_trial_predicts_levels_then_judges_cpu_latency_and_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline and its arithmetic, not the model's accuracy: levels at the CPU targets,
+    one run on the whole lab, CPU per instance from the CPU groups, PgBouncer's connections
+    sampled and judged, the goals in the summary."""
+    decision = (_count(0.45, 120.0), _count(0.45, 60.0), _count(0.45, 50.0))
+    topology = (lab_service, 0, True, with_lab_samples(3, lambda users: [0, 1, 1, 2]))
+    outcome, runs, log = lab_validate(
+        tmp_path, monkeypatch, LAB_PILOT, LAB_LIGHT, *decision, topology, settings=QUICK
+    )
+    lab = load_profile().lab
+    assert [one.instances for one in runs.labs] == [1, 1, 2, 3, 4, lab.instances]
+    document = written(outcome)
+    assert document["decision"]["right"] is True
+    (trial,) = document["trials"]
+    assert trial["name"] == "lab topology" and trial["complete"]
+    assert trial["lab"]["instances"] == 3 and trial["lab"]["pooler"] is True
+    assert "3 instances of 0.25 cores behind HAProxy, PgBouncer" in trial["what_differs"]
+    levels = trial["levels"]
+    # one level per CPU target, each predicted there (CPU per instance of its limit)
+    assert len(levels) == len(QUICK.topology_cpu_targets)
+    for level, target in zip(levels, QUICK.topology_cpu_targets, strict=True):
+        assert level["predicted"]["cpu_utilization"] == pytest.approx(target, abs=0.02)
+    heaviest = document["decision"]["calibration"]["heaviest_users"]
+    assert levels[-1]["users"] > 3 * heaviest  # far beyond the one-instance calibration
+    for level in levels:
+        _, u, *_ = lab_service(level["users"])
+        measured = level["measured"]
+        # each instance a third of the process CPU, over its 0.25-core limit
+        assert measured["cpu_per_instance"] == pytest.approx([u / 3 / 0.25] * 3, rel=1e-3)
+        assert measured["cpu_utilization"] == pytest.approx(u / 3 / 0.25, rel=1e-3)
+        pooler = level["pooler"]
+        assert pooler["measured"]["samples"] >= 30
+        assert pooler["measured"]["busy_mean"] == pytest.approx(1.0, abs=0.05)  # 0, 1, 1, 2
+        assert pooler["measured"]["busy_p95"] == 2
+        assert pooler["measured"]["waiting_mean"] == 0 and pooler["measured"]["wait_mean_ms"] == 0
+        assert pooler["measured"]["transactions_rps"] == pytest.approx(40.0)
+        predicted = pooler["predicted"]
+        assert predicted["busy_mean"] >= 0 and predicted["servers"] >= 1
+        assert level["judged"] and pooler["meets_goal"] is not None
+        # the CPU baseline is per instance too: the lab calibration's cost over K x limit
+        assert level["baseline"]["cpu_utilization"] < 1.5
+    summary = trial["summary"]
+    assert summary["goals"]["connections_busy"] == 0.2
+    assert document["summary"]["trials"]["lab topology"] == summary["goals_met"]
+    assert "validate: lab topology (3 instances of 0.25 cores" in log
+    text = format_document(document)
+    assert "-- lab topology:" in text and "connections busy pred" in text
+    assert "CPU per instance" in text
+
+
+def test_the_topology_trial_s_connection_miss_fails_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight connections busy where the model says a fraction of one: a judged miss, named,
+    and the validation's goals are not met (``--strict`` exits 1 on them)."""
+    decision = (_count(0.45, 120.0), _count(0.45, 60.0), _count(0.45, 50.0))
+    topology = (lab_service, 0, True, with_lab_samples(3, lambda users: [8]))
+    outcome, _, _ = lab_validate(
+        tmp_path, monkeypatch, LAB_PILOT, LAB_LIGHT, *decision, topology, settings=QUICK
+    )
+    document = written(outcome)
+    (trial,) = document["trials"]
+    assert all(level["pooler"]["meets_goal"] is False for level in trial["levels"])
+    assert all(level["meets_goals"] is False for level in trial["levels"])
+    assert not document["summary"]["goals_met"]
+    assert any("connections busy predicted" in miss for miss in document["summary"]["misses"])
+    assert document["complete"]  # a miss is a verdict, not an incomplete run
+
+
+def test_an_optional_replication_is_not_run_past_the_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replications that disagree would ask for a third; the budget, spent, refuses it and
+    the document says so. The planned duration is printed first and kept."""
+
+    def noisier(users: int) -> tuple[float, float, float, float, float]:
+        x, u, mean, p50, p95 = synthetic_service(users)
+        return (x, u * 1.3, mean * 1.3, p50, p95)
+
+    monkeypatch.setattr(runner, "Budget", lambda plan: Budget(plan, budget_s=0.0))
+    settings = ValidationSettings(
+        holdout_mix=False, holdout_think=False, replications=2, max_replications=3
+    )
+    outcome, runs, log = validate(
+        tmp_path, monkeypatch, settings, PILOT, LIGHT, synthetic_service, noisier
+    )
+    assert len(runs.profiles) == 4  # pilot, calibration, two replications: no third
+    document = written(outcome)
+    assert log.startswith("validate: planned duration about ")
+    assert document["protocol"]["planned_duration_s"]["expected"] > 0
+    assert "replication 3 would pass the time budget; not run" in log
+    assert any("to keep within the 0-minute budget" in text for text in document["warnings"])
+    assert len(document["trials"][0]["runs"]) == 2
+
+
+def test_a_reanalysis_keeps_the_lab_topology_trial_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--lab after the single-instance trials: the reanalysis refits the single instance's
+    calibration, which the lab's trial was never predicted from, so that trial is kept."""
+    runs = FakeRuns(
+        tmp_path / "runs",
+        PILOT, LIGHT, synthetic_service, synthetic_service, synthetic_service,
+        LAB_PILOT, LAB_LIGHT, _count(0.45, 120.0), _count(0.45, 60.0), _count(0.45, 50.0),
+        (lab_service, 0, True, with_lab_samples(3, lambda users: [1])),
+    )  # fmt: skip
+    monkeypatch.setattr(runner, "Runs", lambda *_args: runs)
+    lab = runner.LabMode("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    outcome = runner.validate(
+        load_profile(), QUICK, tmp_path / "out", pin=False, log=io.StringIO(), lab=lab
+    )
+    original = written(outcome)
+    names = [trial["name"] for trial in original["trials"]]
+    assert names == ["far beyond the calibration", "held-out mix", "lab topology"]
+    again = reanalyse(outcome.directory, speed_normalised_fit=True)
+    assert [trial["name"] for trial in again["trials"]] == names
+    assert again["trials"][-1] == original["trials"][-1]

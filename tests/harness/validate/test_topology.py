@@ -1,0 +1,244 @@
+"""The lab topology trial's parts: the topology model closed over the users' loop, the pooler's
+figures read from a lab run, their records, the naive baseline's K beside the decision, and the
+validation's planned duration and time budget."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.validate.baseline import NaiveBaseline
+from harness.validate.decision import baseline_instances, decision_profile, plan_decision
+from harness.validate.duration import TIME_BUDGET_S, Budget, planned_duration
+from harness.validate.fit import login_cpu_ms
+from harness.validate.lab_measure import instance_cpu, pooler_measurement, read_lab_measured
+from harness.validate.plan import overlay, paired_stages, validation_profile
+from harness.validate.settings import ValidationSettings
+from harness.validate.table import measured_says
+from harness.validate.topology_trial import TopologyModel
+from models.catalogue import PERSONAS
+from models.lab_prediction import busy_quantile
+from models.pooler_records import PoolerComparison, PoolerMeasurement, PoolerPrediction
+from models.prediction import split_users
+from models.profile import Profile, load_profile
+from models.sizing import size
+from models.validation_records import (
+    CountMeasurement,
+    DecisionRecord,
+    MeasuredLevel,
+    TrialResult,
+)
+from models.workload import workloads
+from tests.harness.validate.helpers import LAB_ORIGIN, with_lab_samples, write_run
+
+
+@pytest.fixture(scope="module")
+def compressed() -> Profile:
+    """The launch profile at the validation's think times, the default lab (3 x 0.25 cores)."""
+    return validation_profile(load_profile(), 0.05)
+
+
+def test_the_model_closes_the_users_loop_over_the_planner_s_stations(
+    compressed: Profile,
+) -> None:
+    model = TopologyModel(compressed, instances=3, spawn_rate=20.0)
+    level = model.fleet.at(120).level
+    # the loop's fixed point: X = Σ N_p c_p / (Z_p + c_p R), R the stations' mean at X
+    work = workloads(compressed)
+    users = np.array(split_users(compressed, 120), dtype=float)
+    think = np.array([work[p].think_time_s for p in PERSONAS])
+    calls = np.array([work[p].calls_per_step for p in PERSONAS])
+    rate = float(np.sum(users * calls / (think + calls * level.mean_ms / 1e3)))
+    assert level.throughput_rps == pytest.approx(rate, rel=1e-6)
+    response = model.fleet.fleet.response_time(level.throughput_rps)
+    assert response is not None and level.mean_ms == pytest.approx(response.mean_s * 1e3)
+    # below the open model's zero-latency rate, which neglects the users' wait
+    open_rate = float(np.sum(users * calls / think))
+    assert level.throughput_rps < open_rate
+    # CPU per instance: the rate times the cores per call over 3 x 0.25 cores
+    fleet = model.fleet.fleet
+    cores_per_call = fleet.cpu_s * fleet.topology.cpu_speed
+    assert level.cpu_utilization == pytest.approx(
+        level.throughput_rps * cores_per_call / (3 * 0.25)
+    )
+    # more users, more of everything; far past N* the queue holds the CPU just under its limit
+    assert model.cpu_at(60) < model.cpu_at(120) < model.cpu_at(240)
+    assert 0.99 < model.cpu_at(int(3 * model.saturation_users)) < 1.0
+
+
+def test_levels_land_at_their_cpu_targets_and_the_pooler_obeys_little_s_law(
+    compressed: Profile,
+) -> None:
+    model = TopologyModel(compressed, instances=3, spawn_rate=20.0)
+    targets = ValidationSettings().topology_cpu_targets
+    levels = model.levels_at_cpu(targets)
+    assert len(levels) == len(targets)
+    for users, target in zip(levels, targets, strict=True):
+        assert target <= model.cpu_at(users) <= target + 0.02
+        assert model.cpu_at(users - 1) < target  # the fewest users that reach it
+    pooler = model.pooler_at(levels[-1])
+    assert pooler is not None
+    primary = model.fleet.fleet.stations(model.fleet.at(levels[-1]).level.throughput_rps)[1]
+    assert pooler.busy_mean == pytest.approx(primary.arrival_rps * primary.service_s)
+    assert pooler.servers == primary.servers and pooler.arrival_rps == primary.arrival_rps
+    assert pooler.waiting_mean is not None and primary.mean_wait_s is not None
+    assert pooler.waiting_mean == pytest.approx(primary.arrival_rps * primary.mean_wait_s)
+    prediction = model.predict(levels)
+    assert prediction.model == "topology" and prediction.servers == 3
+    without = TopologyModel(overlay(compressed, {"lab": {"pooler": False}}), 3, 20.0)
+    assert without.pooler_at(levels[0]) is None
+
+
+def test_busy_connections_quantile_of_an_mmc_queue() -> None:
+    # one server: busy with probability ρ, so the p95 is 1 once ρ > 5%
+    assert busy_quantile(1, 0.04, 0.95) == 0.0
+    assert busy_quantile(1, 0.06, 0.95) == 1.0
+    # a wide pool at half a connection: Poisson(0.5) reaches 95% at 2
+    assert busy_quantile(100, 0.5, 0.95) == 2.0
+    assert busy_quantile(2, 1.9, 0.95) == 2.0  # nearly always both busy
+    assert busy_quantile(5, 7.0, 0.95) == 5.0  # overloaded: all of them
+    assert busy_quantile(5, 0.0, 0.95) == 0.0
+
+
+def test_pgbouncer_samples_become_a_stage_s_pooler_figures() -> None:
+    lines = [
+        {"at": 100.0 + t, "part": "pool", "servers_active": busy, "clients_active": 5,
+         "clients_waiting": t % 2, "max_wait_s": 0.002 * t}
+        for t, busy in enumerate([0, 1, 1, 2, 1, 3, 1, 1, 0, 1])
+    ] + [
+        {"at": 100.0 + t, "part": "pooler_traffic", "transactions": 40 * t, "wait_s": 0.01 * t}
+        for t in range(10)
+    ]  # fmt: skip
+    # a second pool at the same reading is summed into it
+    lines.append({"at": 103.0, "part": "pool", "servers_active": 2, "clients_active": 1,
+                  "clients_waiting": 0, "max_wait_s": 0.0})  # fmt: skip
+    measured = pooler_measurement(lines, 100.0, 109.0)
+    assert measured is not None and measured.samples == 10
+    assert measured.busy_mean == pytest.approx(13 / 10)  # 11 plus the second pool's 2
+    assert measured.busy_p95 == 4  # nearest rank: the highest of ten readings
+    assert measured.waiting_mean == pytest.approx(0.5)
+    assert measured.max_wait_ms == pytest.approx(18.0)
+    assert measured.transactions_rps == pytest.approx(40.0)
+    assert measured.wait_mean_ms == pytest.approx(0.09 / 360 * 1e3)
+    assert pooler_measurement(lines, 200.0, 210.0) is None  # no reading in the stage
+
+
+def test_a_lab_run_s_stages_read_cpu_per_instance_and_the_pooler(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", [(20.0, 0.3, 5.0, 4.0, 9.0), (40.0, 0.6, 6.0, 5.0, 12.0)])
+    with_lab_samples(3, lambda users: [users // 20])(run_dir)  # 1 busy, then 2
+    first, second = read_lab_measured(run_dir, cpu_limit=0.25)
+    assert first.cpu_per_instance == pytest.approx((0.4, 0.4, 0.4))  # 0.1 cores of 0.25
+    assert second.cpu_utilization == pytest.approx(0.8)
+    assert first.pooler is not None and second.pooler is not None
+    assert (first.pooler.busy_mean, second.pooler.busy_mean) == (1.0, 2.0)
+    assert first.throughput_rps == 20.0  # the client's figures as read_measured reads them
+    scrapes = [{"t_s": 0.0, "lab": {"instances": {"a": {"usage_s": 0.0}}, "clock_origin": 1.0}}]
+    assert instance_cpu(scrapes, 0.0, 10.0, 0.25) == ()  # one scrape: no CPU figure
+    assert LAB_ORIGIN > 0
+
+
+def test_pooler_records_and_lab_fields_round_trip() -> None:
+    predicted = PoolerPrediction(20, 60.0, 0.3, 1.0, 0.0, 0.0, 0.0)
+    measured = PoolerMeasurement(30, 0.9, 2.0, 5.0, 0.0, 1.0, 0.01, 61.0)
+    compared = PoolerComparison.of(predicted, measured, judged=True)
+    assert compared.meets_goal  # 0.3 vs 0.9 and 1 vs 2: each within one connection
+    assert PoolerComparison.from_json(compared.to_json()) == compared
+    assert compared.busy_error == pytest.approx((0.3 - 0.9) / 0.9)
+    far = PoolerComparison.of(PoolerPrediction(20, 60.0, 6.0, 9.0, 0.0, 0.0, 0.0), measured, True)
+    assert far.meets_goal is False and "connections busy predicted 6.00" in (far.miss() or "")
+    close = PoolerMeasurement(30, 8.0, 10.0, 5.0, 0.0, 1.0, 0.01, 61.0)
+    within = PoolerComparison.of(PoolerPrediction(20, 60.0, 9.2, 11.0, 0, 0, 0), close, True)
+    assert within.meets_goal  # 15% and 10%: within 20%
+    assert PoolerComparison.of(predicted, None, judged=True).meets_goal is False
+    assert PoolerComparison.of(predicted, measured, judged=False).meets_goal is None
+    level = MeasuredLevel(60, throughput_rps=50.0, cpu_utilization=0.5,
+                          cpu_per_instance=(0.4, 0.5, 0.6), pooler=measured)  # fmt: skip
+    assert MeasuredLevel.from_json(60, level.to_json()) == level
+    assert "pooler" not in MeasuredLevel(60).to_json()  # the single-instance trials' unchanged
+    mean = PoolerMeasurement.mean_of([measured, close])
+    assert mean is not None and mean.busy_mean == pytest.approx(4.45) and mean.samples == 60
+    trial = TrialResult("lab topology", lab={"instances": 3, "cpu_limit": 0.25})
+    assert TrialResult.from_json(trial.to_json()) == trial
+    assert "lab" not in TrialResult("held-out mix").to_json()
+
+
+def test_the_naive_baseline_is_the_cpu_target_alone(compressed: Profile) -> None:
+    users = plan_decision(compressed, 3).users
+    sizing = size(decision_profile(compressed, users), compare_costs=False)
+    lab = decision_profile(compressed, users)
+    target = lab.infrastructure.autoscaling.scale_up_cpu
+    cores = lab.infrastructure.instance_vcpus
+    stations = sizing.stations[0]  # app workers: worker time per call at the CPU limit
+    cpu_per_call = stations.service_s * min(1.0, cores / lab.infrastructure.workers_per_instance)
+    expected = math.ceil(sizing.peak_rps * cpu_per_call / (target * cores) - 1e-9)
+    assert baseline_instances(compressed, users) == max(1, expected)
+    # the lab's CPU baseline: the light-load cost per request over the fleet's cores
+    heaviest = MeasuredLevel(8, throughput_rps=10.0, cpu_utilization=0.08, mean_ms=9.0)
+    fleet, single = NaiveBaseline.of(heaviest, cores=3 * 0.25), NaiveBaseline.of(heaviest)
+    assert fleet is not None and single is not None
+    assert fleet.capacity_rps == pytest.approx(0.75 / 0.008)
+    cores_busy = single.predict(compressed, 100)["cpu_utilization"]
+    assert cores_busy is not None
+    assert fleet.predict(compressed, 100)["cpu_utilization"] == pytest.approx(cores_busy / 0.75)
+
+
+def _decision(baseline: int, holds: dict[int, bool]) -> DecisionRecord:
+    record = DecisionRecord(lab={}, planned={"instances": 3, "baseline_instances": baseline})
+    record.measured = [CountMeasurement(n, None, 100.0, 0.5, 0.0, h) for n, h in holds.items()]
+    return record
+
+
+def test_the_baseline_s_k_is_judged_by_the_measured_counts() -> None:
+    measured = {2: False, 3: True, 4: True}
+    assert _decision(3, measured).baseline_right is True  # it agreed with the model
+    assert _decision(2, measured).baseline_right is False  # 2 broke
+    assert _decision(4, measured).baseline_right is False  # 3 already held
+    assert _decision(1, measured).baseline_right is False  # fewer than a count that broke
+    assert _decision(6, measured).baseline_right is False  # more than one that held
+    unknown = _decision(2, {3: True, 4: True})  # 2 and 1 never measured
+    assert unknown.baseline_right is None
+    record = _decision(2, measured).to_json()
+    assert record["baseline_instances"] == 2 and record["baseline_right"] is False
+    assert measured_says(record) == "3"
+    assert measured_says({"measured": [{"instances": 2, "holds": True}]}) == "at most 2"
+    assert measured_says({"measured": [{"instances": 4, "holds": False}]}) == "more than 4"
+
+
+def test_the_default_lab_validation_is_planned_within_thirty_minutes() -> None:
+    settings = ValidationSettings()
+    plan = planned_duration(settings, single=True, lab=True)
+    assert plan.expected_s <= TIME_BUDGET_S
+    names = [part.name for part in plan.parts]
+    assert names[-2:] == ["instance decision", "lab topology"]
+    alone = planned_duration(settings, single=False, lab=True)
+    assert alone.at_most_s <= TIME_BUDGET_S  # --lab-only fits even at its longest
+    skipped = planned_duration(ValidationSettings(topology_trial=False), single=False, lab=True)
+    assert "lab topology" not in [part.name for part in skipped.parts]
+    assert plan.after("lab topology") == 0.0
+    assert plan.after("held-out think time") == pytest.approx(alone.expected_s)
+    assert "planned duration about" in plan.line()
+
+
+def test_an_optional_replication_gives_way_to_the_budget() -> None:
+    plan = planned_duration(ValidationSettings(), single=True, lab=True)
+    now = [0.0]
+    budget = Budget(plan, clock=lambda: now[0])
+    assert budget.fits("far beyond the calibration", 300.0)
+    now[0] = TIME_BUDGET_S - plan.after("far beyond the calibration") - 100.0
+    assert not budget.fits("far beyond the calibration", 300.0)
+
+
+def test_logins_on_the_lab_are_planned_at_the_fleet_s_cores(compressed: Profile) -> None:
+    """A settle stage covers the arriving users' logins twice over; on quarter-core instances
+    a login keeps them four times as long as a core, spread over the fleet."""
+    model = TopologyModel(compressed, instances=3, spawn_rate=20.0)
+    assert model.login_cpu_ms == pytest.approx(login_cpu_ms(compressed) / 0.75)
+    users = model.levels_at_cpu((0.4,))
+    (settle, measure) = paired_stages(model.predict(users).levels, ValidationSettings(),
+                                      model.login_cpu_ms)  # fmt: skip
+    logins_s = users[0] * login_cpu_ms(compressed) / 1e3 / 0.75
+    assert settle.duration_s >= min(ValidationSettings().max_settle_s, 2 * logins_s)
+    assert measure.duration_s >= ValidationSettings().min_measure_s
