@@ -25,14 +25,12 @@ import httpx
 import pytest
 
 from harness.lab.programs import REDIS_SERVER
-from tests.harness.lab.conftest import require_programs
+from tests.harness.lab.conftest import lab_leftovers, lab_ready, require_programs
 from tests.harness.lab.test_lab_run import (
     PG,
     REPO,
     _finish,
     _harness,
-    _lab_leftovers,
-    _lab_ready,
     _run_dir,
 )
 
@@ -88,7 +86,7 @@ def _judged(tmp_path: Path, process: subprocess.Popen[str]) -> tuple[dict[str, A
 def test_chaos_replica_crashes_a_replica_reads_fall_back_nothing_fails_or_is_lost(
     tmp_path: Path,
 ) -> None:
-    _lab_ready()
+    lab_ready()
     process = _harness(
         "chaos-replica", "--instances", "2", "--cpu-limit", "0.4", "--pooler",
         "--read-replicas", "1", "--database-url", f"{PG}/labchaos_replica",
@@ -106,13 +104,13 @@ def test_chaos_replica_crashes_a_replica_reads_fall_back_nothing_fails_or_is_los
     gaps = [later["at"] - earlier["at"] for earlier, later in itertools.pairwise(lags)]
     assert lags[0]["state"] == lags[-1]["state"] == "streaming"
     assert max(gaps) >= 3.0, gaps
-    assert _lab_leftovers() == []
+    assert lab_leftovers() == []
 
 
 def test_chaos_cache_kills_its_own_redis_reads_go_to_the_database_nothing_fails_or_is_lost(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    _lab_ready()
+    lab_ready()
     require_programs(REDIS_SERVER)
     # PostgreSQL, not the default SQLite file: two instances writing one SQLite file can wait
     # past its busy timeout, an error this run is not about and its budget of 0 would not allow
@@ -130,7 +128,7 @@ def test_chaos_cache_kills_its_own_redis_reads_go_to_the_database_nothing_fails_
     states = [line["up"] for line in lines if line["part"] == "cache_redis"]
     # up, down while killed, up again once started on its port
     assert states[0] and not all(states) and states[-1], states
-    assert _lab_leftovers() == []
+    assert lab_leftovers() == []
 
 
 def _free_port() -> int:
@@ -141,7 +139,7 @@ def _free_port() -> int:
 
 
 def test_serve_puts_the_labs_front_door_on_the_port_asked_for(tmp_path: Path) -> None:
-    _lab_ready()
+    lab_ready()
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "serve", "--instances", "1", "--cpu-limit", "0.5",
@@ -162,7 +160,7 @@ def test_serve_puts_the_labs_front_door_on_the_port_asked_for(tmp_path: Path) ->
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert _lab_leftovers() == []
+    assert lab_leftovers() == []
 
 
 def test_serve_refuses_a_taken_port_for_the_lab_before_anything_starts() -> None:
