@@ -22,6 +22,21 @@ cores per call over K times the limit; and the pooler station (:class:`PoolerPre
 primary's connections busy by Little's law, their 95th percentile from the M/M/c state
 distribution, and the Erlang-C wait. The settling time follows :mod:`models.prediction`: the
 ramp, three user cycles and three relaxation times of the busiest station.
+
+What the lab calibration measured (:class:`models.lab_calibration.LabDemands`), when given,
+replaces three of the profile's assumptions with one consistent basis, the calibration's:
+
+* **Cache.** The calibrated demands are already averages over the hits and misses the
+  calibration met, at the hit ratio it measured; splitting them again at the profile's
+  assumed ratio counted the cache twice. The model takes them as they are (no split) and so
+  predicts at the calibration's hit ratio.
+* **CPU.** CPU per instance is the instance's CPU-group line ``idle + per_request·X/K``; the
+  per-endpoint CPU is scaled so that its mean is the line's slope (every process of the
+  instance, as the quota counts it), and the workers share what the idle CPU leaves of the
+  limit.
+* **Pooler.** Its station is the measured transactions, not the profile's primary visits:
+  arrivals ``X·transactions per request``, each holding a server connection for the measured
+  mean transaction time (autocommit reads are a transaction per statement).
 """
 
 from __future__ import annotations
@@ -37,19 +52,27 @@ from scipy.stats import poisson
 
 from models.catalogue import PERSONAS
 from models.erlang import erlang_c
+from models.lab_calibration import LabDemands
 from models.pooler_records import PoolerPrediction
 from models.prediction import LevelPrediction, Prediction, split_users
-from models.profile import Profile
+from models.profile import Profile, merge, validate_profile
 from models.response_time import ResponseTime
 from models.sizing import Fleet
-from models.stations import StationLoad
+from models.stations import StationLoad, station
 from models.workload import workloads
 
-__all__ = ["FleetLevel", "FleetModel", "busy_quantile"]
+__all__ = [
+    "FleetLevel",
+    "FleetModel",
+    "busy_quantile",
+    "on_calibration_basis",
+    "pooler_prediction",
+]
 
 _SETTLING_CYCLES = 3.0
 _SATURATED = 0.999  # stepping back from a database station's instability, 0.1% at a time
 _P95 = 0.95
+_LEAST_LEFT = 0.05  # of the limit, for the workers when the idle line claims it all
 
 
 def busy_quantile(servers: int, offered_load: float, q: float) -> float:
@@ -91,6 +114,33 @@ def pooler_prediction(primary: StationLoad) -> PoolerPrediction:
     )
 
 
+def on_calibration_basis(profile: Profile, measured: LabDemands | None) -> Profile:
+    """``profile`` as the lab calibration measured it (module docstring): no second cache
+    split, the mean CPU per call at the CPU group's slope, and the workers' share of the
+    limit less the idle CPU. Unchanged without a measured CPU line."""
+    slope = None if measured is None else measured.cpu_cores_per_rps
+    if measured is None or slope is None:
+        return profile
+    unsplit = merge(
+        profile.model_dump(mode="json"), {"infrastructure": {"cache": {"hit_ratio": 0.0}}}
+    )
+    fleet = Fleet(validate_profile(unsplit, "lab model"), 1)
+    mean_cores_s = fleet.cpu_s * fleet.topology.cpu_speed  # worker time back to CPU time
+    scale = slope / mean_cores_s if mean_cores_s > 0 else 1.0
+    limit = profile.infrastructure.instance_vcpus
+    # An idle line at or past the limit would leave no CPU at all: a broken calibration, kept
+    # finite (and visibly saturated) rather than refused here.
+    left = max(limit - measured.idle_cpu_cores, _LEAST_LEFT * limit)
+    changes = {
+        "service_demands": {
+            e: {"cpu_ms": d.cpu_ms * scale, "db_ms": d.db_ms}
+            for e, d in profile.service_demands.items()
+        },
+        "infrastructure": {"instance_vcpus": left},
+    }
+    return validate_profile(merge(unsplit, changes), "lab model")
+
+
 @dataclass(frozen=True, slots=True)
 class FleetLevel:
     """One level: the closed loop's prediction and its pooler station (None without a
@@ -105,9 +155,16 @@ class FleetModel:
     docstring). ``profile`` is a lab profile (:meth:`models.profile.Profile.lab_profile`):
     its infrastructure is the lab's, its demands the calibrated ones."""
 
-    def __init__(self, profile: Profile, instances: int, spawn_rate: float | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        instances: int,
+        spawn_rate: float | None = None,
+        measured: LabDemands | None = None,
+    ) -> None:
         self.profile = profile
-        self.fleet = Fleet(profile, instances)
+        self.measured = measured
+        self.fleet = Fleet(on_calibration_basis(profile, measured), instances)
         self.spawn_rate = spawn_rate
         work = workloads(profile)
         self._think = np.array([work[p].think_time_s for p in PERSONAS])
@@ -124,7 +181,11 @@ class FleetModel:
         return self.fleet.instances
 
     def cpu_per_instance(self, rps: float) -> float:
-        """CPU per instance at ``rps``, as a fraction of the instance's limit."""
+        """CPU per instance at ``rps``, as a fraction of the instance's limit: the calibration's
+        CPU-group line when measured, else the stations' CPU per call."""
+        line = None if self.measured is None else self.measured.cpu_cores(rps / self.instances)
+        if line is not None:
+            return line / self.cpu_limit
         return rps * self._cores_per_call / (self.instances * self.cpu_limit)
 
     def _rate(self, populations: np.ndarray, response_s: float) -> float:
@@ -163,8 +224,18 @@ class FleetModel:
         cycle = float(np.dot(populations, self._think + self._calls * response.mean_s))
         return FleetLevel(
             level=self._level(users, x, response, stations[0], cycle / users),
-            pooler=pooler_prediction(stations[1]) if self.fleet.topology.pooler else None,
+            pooler=self._pooler(x, stations[1]) if self.fleet.topology.pooler else None,
         )
+
+    def _pooler(self, x: float, primary: StationLoad) -> PoolerPrediction:
+        """The pooler station: measured transactions when the calibration has them (module
+        docstring), else the primary's station as the profile's visits make it."""
+        m = self.measured
+        if m is None or not m.transactions_per_request or not m.transaction_s:
+            return pooler_prediction(primary)
+        measured = station("pooler", x, m.transactions_per_request, m.transaction_s,
+                           primary.servers, primary.max_wait_s)  # fmt: skip
+        return pooler_prediction(measured)
 
     def _level(
         self, users: int, x: float, response: ResponseTime, app: StationLoad, cycle_s: float

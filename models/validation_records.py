@@ -31,6 +31,7 @@ from typing import Any
 
 from models.errors import ParameterError, RecordError
 from models.json_fields import JsonFields
+from models.lab_calibration import LabDemands
 from models.pooler_records import PoolerComparison, PoolerMeasurement
 from models.rounding import rounded_if_float as rounded
 
@@ -505,6 +506,9 @@ class CalibrationRecord:
     stages: list[MeasuredLevel] = field(default_factory=list)
     used_users: list[int] = field(default_factory=list)
     """The stages' users the fit used (those at or under :attr:`cpu_limit`)."""
+    lab_demands: LabDemands | None = None
+    """On the lab: the instance's CPU line and PgBouncer's transactions per request and hold
+    over the stages the fit used (:mod:`models.lab_calibration`); None elsewhere."""
 
     @property
     def heaviest_users(self) -> int | None:
@@ -525,7 +529,7 @@ class CalibrationRecord:
             "used_users": list(self.used_users),
             "heaviest_users": self.heaviest_users,
             "heaviest_cpu": rounded(self.heaviest_cpu),
-        }
+        } | ({} if self.lab_demands is None else {"lab_demands": self.lab_demands.to_json()})
 
 
 @dataclass

@@ -97,6 +97,9 @@ class TrafficSample:
     queries: int
     wait_s: float
     """Time clients spent waiting for a server connection, summed."""
+    transaction_s: float = 0.0
+    """Time server connections spent linked to a client for a transaction, summed
+    (``total_xact_time``): with ``transactions``, the mean hold the pooler station needs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,7 @@ class PgBouncer(LabServer):
                     int(row["total_xact_count"]),
                     int(row["total_query_count"]),
                     int(row["total_wait_time"]) / 1e6,  # microseconds
+                    int(row["total_xact_time"]) / 1e6,
                 )
                 for row in stats
                 if row["database"] != ADMIN_DATABASE

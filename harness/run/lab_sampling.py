@@ -11,7 +11,8 @@ Each second a :class:`LabSampler` reads every part and keeps one JSON line per r
      "total_time_ms", "responses_5xx", "failed_checks"}         each instance, as HAProxy sees it
     {"at", "part": "pool", "database", "user", "clients_active", "clients_waiting",
      "servers_active", "servers_idle", "servers_used", "max_wait_s"}    PgBouncer's SHOW POOLS
-    {"at", "part": "pooler_traffic", "database", "transactions", "queries", "wait_s"}
+    {"at", "part": "pooler_traffic", "database", "transactions", "queries", "wait_s",
+     "transaction_s"}
     {"at", "part": "replica", "replica", "state", "lag_bytes", "lag_s"}  replication lag
     {"at", "part": "cache_redis", "up", "keys", "used_memory_bytes", "connected_clients",
      "hits", "misses", "error"}                                 the cache's own Redis (--cache)

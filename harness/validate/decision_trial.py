@@ -30,11 +30,13 @@ from sqlalchemy.exc import ArgumentError
 from harness.run.lab_plan import LabRequest
 from harness.validate.decision import InstanceDecision, judge_count, plan_decision
 from harness.validate.fit import login_cpu_ms
+from harness.validate.lab_measure import lab_demands
 from harness.validate.light import LightCalibration, calibrate_light
 from harness.validate.measure import incomplete_reasons, read_measured
 from harness.validate.plan import held_load_stages, validation_profile, with_step_stages
 from harness.validate.runs import Runs
 from harness.validate.settings import ValidationSettings
+from models.lab_calibration import LabDemands
 from models.profile import Profile
 from models.validation_records import (
     CountMeasurement,
@@ -60,6 +62,8 @@ class LabCalibrated:
     record: DecisionRecord
     heaviest: MeasuredLevel | None
     database_url: str | None
+    measured: LabDemands | None = None
+    """The instance's CPU line and PgBouncer's figures over the calibration's stages."""
 
 
 def calibrate_the_lab(
@@ -95,7 +99,15 @@ def calibrate_the_lab(
         return None
     used = [s for s in record.calibration.stages if s.users in record.calibration.used_users]
     heaviest = max(used, key=lambda s: s.users, default=None)
-    return LabCalibrated(lab, calibration.launch(profile), record, heaviest, database_url)
+    measured = None
+    if record.calibration.run is not None:  # what the demands do not say (lab_calibration.py)
+        measured = lab_demands(
+            Path(record.calibration.run), lab.cpu_limit, record.calibration.used_users
+        )
+        record.calibration.lab_demands = measured
+        save()
+    launched = calibration.launch(profile)
+    return LabCalibrated(lab, launched, record, heaviest, database_url, measured)
 
 
 def decide(

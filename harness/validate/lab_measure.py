@@ -24,11 +24,13 @@ from typing import Any
 
 from harness.run.lab_sampling import SAMPLES_FILE
 from harness.validate.measure import read_measured
+from models.lab_calibration import LabDemands, StageTraffic
 from models.pooler_records import PoolerMeasurement
 from models.validation_records import MeasuredLevel
 
 __all__ = [
     "instance_cpu",
+    "lab_demands",
     "measure_windows",
     "pooler_measurement",
     "read_lab_measured",
@@ -122,6 +124,73 @@ def pooler_measurement(
         wait_mean_ms=wait_ms,
         transactions_rps=rate,
     )
+
+
+def _traffic_totals(
+    lines: Sequence[Record], start_at: float, end_at: float
+) -> tuple[float | None, float | None]:
+    """PgBouncer's transactions and their summed hold time between the first and the last
+    ``SHOW STATS`` reading inside the window (None: fewer than two readings; the hold is None
+    in a lab.jsonl written before ``transaction_s`` was sampled)."""
+    traffic = [
+        line
+        for line in lines
+        if line.get("part") == "pooler_traffic" and start_at <= float(line["at"]) <= end_at
+    ]
+    times = sorted({float(line["at"]) for line in traffic})
+    if len(times) < 2:
+        return None, None
+
+    def total(at: float, key: str) -> float:
+        return sum(float(line.get(key, 0.0)) for line in traffic if float(line["at"]) == at)
+
+    held = None
+    if all("transaction_s" in line for line in traffic):
+        held = total(times[-1], "transaction_s") - total(times[0], "transaction_s")
+    return total(times[-1], "transactions") - total(times[0], "transactions"), held
+
+
+def lab_demands(run_dir: Path, cpu_limit: float, used_users: Sequence[int]) -> LabDemands:
+    """The lab calibration's CPU line and pooler figures (:mod:`models.lab_calibration`)
+    over its measure stages at ``used_users``. Only the stretch between the pooler's first
+    and last readings inside a stage counts, for the requests too, so that both sides of
+    transactions per request cover the same time."""
+    levels = read_measured(run_dir)
+    run = _read(run_dir / "run.json")
+    scrapes = _read(run_dir / "server.json").get("scrapes", [])
+    lines = _lines(run_dir / SAMPLES_FILE)
+    origins = [
+        float(s["lab"]["clock_origin"]) for s in scrapes if "clock_origin" in s.get("lab", {})
+    ]
+    stages = []
+    for level, (start, end) in zip(levels, measure_windows(run), strict=True):
+        if level.users not in used_users or not level.throughput_rps:
+            continue
+        cpu = instance_cpu(scrapes, start, end, cpu_limit)
+        transactions = held = None
+        duration = end - start
+        if origins:
+            transactions, held = _traffic_totals(lines, origins[0] + start, origins[0] + end)
+            duration = _reading_span(lines, origins[0] + start, origins[0] + end) or duration
+        stages.append(
+            StageTraffic(
+                duration_s=duration,
+                throughput_rps=level.throughput_rps,
+                cpu_cores=sum(cpu) * cpu_limit if cpu else None,
+                transactions=transactions,
+                transaction_s=held,
+            )
+        )
+    return LabDemands.of(stages)
+
+
+def _reading_span(lines: Sequence[Record], start_at: float, end_at: float) -> float | None:
+    times = [
+        float(line["at"])
+        for line in lines
+        if line.get("part") == "pooler_traffic" and start_at <= float(line["at"]) <= end_at
+    ]
+    return max(times) - min(times) if len(times) >= 2 else None
 
 
 def _read(path: Path) -> Any:

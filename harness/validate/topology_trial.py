@@ -37,6 +37,7 @@ from harness.validate.lab_measure import read_lab_measured
 from harness.validate.plan import levels_at_cpu
 from harness.validate.settings import ValidationSettings
 from harness.validate.trial import Trial
+from models.lab_calibration import LabDemands
 from models.lab_prediction import FleetModel
 from models.pooler_records import PoolerPrediction
 from models.prediction import Prediction
@@ -58,10 +59,14 @@ class TopologyModel:
     calibrated: Profile
     instances: int
     spawn_rate: float
+    measured: LabDemands | None = None
+    """What the lab calibration measured beside the demands (models/lab_calibration.py)."""
 
     @cached_property
     def fleet(self) -> FleetModel:
-        return FleetModel(self.calibrated.lab_profile(), self.instances, self.spawn_rate)
+        return FleetModel(
+            self.calibrated.lab_profile(), self.instances, self.spawn_rate, self.measured
+        )
 
     def predict(self, levels: Sequence[int]) -> Prediction:
         return self.fleet.predict(levels)
@@ -116,7 +121,9 @@ def topology_trial(calibrated: LabCalibrated, settings: ValidationSettings) -> T
     """The trial on the lab as the profile's ``[lab]`` section has it: levels where the
     topology model predicts each of ``topology_cpu_targets``, one run."""
     lab = calibrated.lab
-    model = TopologyModel(calibrated.profile, lab.instances, settings.spawn_rate)
+    model = TopologyModel(
+        calibrated.profile, lab.instances, settings.spawn_rate, calibrated.measured
+    )
     levels = tuple(model.levels_at_cpu(settings.topology_cpu_targets))
     heaviest = calibrated.heaviest
     fleet_cores = lab.instances * lab.cpu_limit

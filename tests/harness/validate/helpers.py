@@ -189,12 +189,18 @@ LAB_ORIGIN = 1_000_000.0
 
 
 def with_lab_samples(
-    instances: int, busy: Callable[[int], list[int]], *, transactions_rps: float = 40.0
+    instances: int,
+    busy: Callable[[int], list[int]],
+    *,
+    transactions_rps: float = 40.0,
+    transaction_ms: float | None = None,
 ) -> Callable[[Path], None]:
     """What a lab run adds to a :func:`write_run` directory: each scrape's ``lab`` record
     (the instances share the scrape's CPU equally; the run's clock origin), and lab.jsonl's
     PgBouncer readings, one a second: ``busy(users)`` gives each measure stage's
-    ``sv_active`` readings in turn (cycled), nobody waiting, ``transactions_rps``."""
+    ``sv_active`` readings in turn (cycled), nobody waiting, ``transactions_rps``, each held
+    ``transaction_ms`` (no ``transaction_s`` in the lines when None, as before it was
+    sampled)."""
 
     def augment(run_dir: Path) -> None:
         server = json.loads((run_dir / "server.json").read_text())
@@ -218,6 +224,8 @@ def with_lab_samples(
                               "servers_active": active, "servers_idle": 20 - active,
                               "servers_used": 0, "max_wait_s": 0.0})  # fmt: skip
                 traffic = {"transactions": done, "queries": 2 * done, "wait_s": 0.0}
+                if transaction_ms is not None:
+                    traffic["transaction_s"] = done * transaction_ms / 1e3
                 lines.append({"at": at, "part": "pooler_traffic", "database": "app", **traffic})
                 done += transactions_rps
         (run_dir / "lab.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))

@@ -14,12 +14,18 @@ from harness.validate.baseline import NaiveBaseline
 from harness.validate.decision import baseline_instances, decision_profile, plan_decision
 from harness.validate.duration import TIME_BUDGET_S, Budget, planned_duration
 from harness.validate.fit import login_cpu_ms
-from harness.validate.lab_measure import instance_cpu, pooler_measurement, read_lab_measured
+from harness.validate.lab_measure import (
+    instance_cpu,
+    lab_demands,
+    pooler_measurement,
+    read_lab_measured,
+)
 from harness.validate.plan import overlay, paired_stages, validation_profile
 from harness.validate.settings import ValidationSettings
 from harness.validate.table import measured_says
 from harness.validate.topology_trial import TopologyModel
 from models.catalogue import PERSONAS
+from models.lab_calibration import LabDemands
 from models.lab_prediction import busy_quantile
 from models.pooler_records import PoolerComparison, PoolerMeasurement, PoolerPrediction
 from models.prediction import split_users
@@ -138,6 +144,51 @@ def test_a_lab_run_s_stages_read_cpu_per_instance_and_the_pooler(tmp_path: Path)
     scrapes = [{"t_s": 0.0, "lab": {"instances": {"a": {"usage_s": 0.0}}, "clock_origin": 1.0}}]
     assert instance_cpu(scrapes, 0.0, 10.0, 0.25) == ()  # one scrape: no CPU figure
     assert LAB_ORIGIN > 0
+
+
+def test_the_lab_calibration_s_cpu_line_and_pooler_figures_from_its_run(tmp_path: Path) -> None:
+    # one instance: 0.05 cores at 20 req/s, 0.08 at 40: idle 0.02 + 0.0015 per req/s
+    run_dir = write_run(
+        tmp_path / "run", [(20.0, 0.05, 5.0, 4.0, 9.0), (40.0, 0.08, 6.0, 5.0, 9.0)]
+    )
+    with_lab_samples(1, lambda users: [0], transactions_rps=30.0, transaction_ms=2.0)(run_dir)
+    demands = lab_demands(run_dir, cpu_limit=0.25, used_users=[20, 40])
+    assert demands.stages == 2
+    assert demands.idle_cpu_cores == pytest.approx(0.02)
+    assert demands.cpu_cores_per_rps == pytest.approx(0.0015)
+    # 30 s between the first and last readings: 900 transactions a stage, 600 + 1,200 requests
+    assert demands.transactions_per_request == pytest.approx(1800 / 1800)
+    assert demands.transaction_s == pytest.approx(0.002)
+    only = lab_demands(run_dir, cpu_limit=0.25, used_users=[20])  # the fit's stages only
+    assert only.stages == 1 and only.transactions_per_request == pytest.approx(900 / 600)
+    older = write_run(tmp_path / "older", [(20.0, 0.05, 5.0, 4.0, 9.0)])
+    with_lab_samples(1, lambda users: [0])(older)  # lab.jsonl without transaction_s
+    assert lab_demands(older, 0.25, [20]).transaction_s is None
+
+
+def test_the_model_on_the_calibration_s_basis(compressed: Profile) -> None:
+    measured = LabDemands(3, 0.02, 0.003, 1.2, 0.002)
+    model = TopologyModel(compressed, instances=3, spawn_rate=20.0, measured=measured)
+    fleet = model.fleet.fleet
+    # no second cache split; the mean CPU per call is the line's slope; the workers share
+    # what the idle CPU leaves of the 0.25 cores
+    assert fleet.topology.cache_hit_ratio == 0.0
+    workers = compressed.lab.workers_per_instance
+    assert fleet.topology.cpu_speed == pytest.approx(min(1.0, 0.23 / workers))
+    assert fleet.cpu_s * fleet.topology.cpu_speed == pytest.approx(0.003)
+    level = model.fleet.at(100).level
+    x = level.throughput_rps
+    assert level.cpu_utilization == pytest.approx((0.02 + 0.003 * x / 3) / 0.25)
+    pooler = model.pooler_at(100)
+    assert pooler is not None
+    assert pooler.arrival_rps == pytest.approx(1.2 * x)
+    assert pooler.busy_mean == pytest.approx(1.2 * x * 0.002)  # Little's law on transactions
+    assert pooler.busy_p95 == busy_quantile(pooler.servers, pooler.busy_mean, 0.95)
+    # without a pooler figure the station is the profile's primary, as before
+    no_pooler = TopologyModel(compressed, 3, 20.0, LabDemands(3, 0.02, 0.003))
+    primary = no_pooler.fleet.fleet.stations(no_pooler.fleet.at(100).level.throughput_rps)[1]
+    bare = no_pooler.pooler_at(100)
+    assert bare is not None and bare.busy_mean == pytest.approx(primary.busy)
 
 
 def test_pooler_records_and_lab_fields_round_trip() -> None:

@@ -1,0 +1,130 @@
+"""What the light lab calibration measures beside the per-endpoint demands, for the topology
+model (:mod:`models.lab_prediction`): the instance's CPU group and PgBouncer's traffic.
+
+The per-endpoint demands come from the service's own CPU counter, averaged over whatever the
+calibration's requests did: cache hits and misses at the hit ratio it met, autocommit reads
+and multi-statement writes, the read-your-writes routing. Two figures the topology model
+needs are not in them, so the calibration measures them on the lab directly, per measure
+stage of its one instance:
+
+* **CPU per instance** ``u(X) = idle + per_request·X`` (cores), the least-squares line through
+  the stages' CPU-group usage against their throughput. The intercept is CPU that does not
+  scale with requests (HAProxy's health check each second, the harness's scrapes, the
+  service's background threads); the slope is the CPU of one request at the calibration's
+  cache hit ratio, every process of the instance counted, as the CFS quota counts it.
+* **The pooler** (PgBouncer's ``SHOW STATS`` deltas): transactions per request
+  ``Σ Δxact_count / Σ requests`` and the mean time a server connection is held per
+  transaction ``Σ Δxact_time / Σ Δxact_count``. Autocommit reads are one transaction per
+  statement, so the transactions per request are counted, not inferred from the profile's
+  primary visits.
+
+Calibrated at light load, used at heavier: both are per-request (or per-instance) constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.json_fields import JsonFields
+from models.rounding import rounded
+
+__all__ = ["LabDemands", "StageTraffic"]
+
+
+@dataclass(frozen=True, slots=True)
+class StageTraffic:
+    """One measure stage of the lab calibration's one instance."""
+
+    duration_s: float
+    throughput_rps: float
+    """The client's requests per second."""
+    cpu_cores: float | None
+    """The instance's CPU group over the stage, in cores (None: fewer than two scrapes)."""
+    transactions: float | None = None
+    """PgBouncer's transactions over the stage (None: no pooler, or one reading)."""
+    transaction_s: float | None = None
+    """Server-connection time summed over those transactions (None: not sampled)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabDemands:
+    """The calibration's CPU line and pooler figures (module docstring)."""
+
+    stages: int
+    idle_cpu_cores: float
+    """CPU per instance with no requests (the fitted line's intercept, at least 0)."""
+    cpu_cores_per_rps: float | None
+    """The line's slope: cores per request per second (None: no stage had a CPU figure)."""
+    transactions_per_request: float | None = None
+    transaction_s: float | None = None
+    """Mean server-connection hold per transaction."""
+
+    @classmethod
+    def of(cls, stages: Sequence[StageTraffic]) -> LabDemands:
+        """The figures from the stages (module docstring)."""
+        idle, slope = _cpu_line([(s.throughput_rps, s.cpu_cores) for s in stages])
+        counted_stages = [s for s in stages if s.transactions is not None]
+        requests = sum(s.throughput_rps * s.duration_s for s in counted_stages)
+        transactions = sum(s.transactions or 0.0 for s in stages)
+        timed = [s for s in stages if s.transactions and s.transaction_s is not None]
+        held = sum(s.transaction_s or 0.0 for s in timed)
+        counted = sum(s.transactions or 0.0 for s in timed)
+        return cls(
+            stages=len(stages),
+            idle_cpu_cores=idle,
+            cpu_cores_per_rps=slope,
+            transactions_per_request=transactions / requests if requests > 0 else None,
+            transaction_s=held / counted if counted > 0 else None,
+        )
+
+    def cpu_cores(self, rps: float) -> float | None:
+        """CPU of one instance serving ``rps`` requests per second, in cores."""
+        if self.cpu_cores_per_rps is None:
+            return None
+        return self.idle_cpu_cores + self.cpu_cores_per_rps * rps
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stages": self.stages,
+            "idle_cpu_cores": rounded(self.idle_cpu_cores, 6),
+            "cpu_cores_per_rps": rounded(self.cpu_cores_per_rps, 8),
+            "transactions_per_request": rounded(self.transactions_per_request, 6),
+            "transaction_ms": rounded(
+                None if self.transaction_s is None else self.transaction_s * 1e3, 6
+            ),
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> LabDemands:
+        f = JsonFields(data, where)
+        ms = f.opt_number("transaction_ms")
+        return cls(
+            stages=f.integer("stages"),
+            idle_cpu_cores=f.number("idle_cpu_cores"),
+            cpu_cores_per_rps=f.opt_number("cpu_cores_per_rps"),
+            transactions_per_request=f.opt_number("transactions_per_request"),
+            transaction_s=None if ms is None else ms / 1e3,
+        )
+
+
+def _cpu_line(points: Sequence[tuple[float, float | None]]) -> tuple[float, float | None]:
+    """(intercept, slope) of cores against requests per second, least squares.
+
+    A negative intercept is noise around zero idle CPU: the line is then refitted through the
+    origin. One point (or points at one throughput) gives the line through the origin.
+    """
+    xy = [(x, y) for x, y in points if y is not None and x > 0]
+    if not xy:
+        return 0.0, None
+    n = len(xy)
+    mx = sum(x for x, _ in xy) / n
+    my = sum(y for _, y in xy) / n
+    sxx = sum((x - mx) ** 2 for x, _ in xy)
+    if n >= 2 and sxx > 0:
+        slope = sum((x - mx) * (y - my) for x, y in xy) / sxx
+        idle = my - slope * mx
+        if idle >= 0 and slope > 0:
+            return idle, slope
+    return 0.0, sum(x * y for x, y in xy) / sum(x * x for x, _ in xy)
