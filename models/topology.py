@@ -132,6 +132,8 @@ class Topology:
     read_your_writes: float
     """Share of replica-eligible reads that the primary answers (0 without replicas)."""
     routes: Mapping[Endpoint, tuple[Route, ...]]
+    load_balancer: str = "leastconn"
+    """How requests are spread over the instances (``infrastructure.load_balancer``)."""
 
     @classmethod
     def from_profile(cls, profile: Profile) -> Topology:
@@ -167,6 +169,7 @@ class Topology:
             cache_hit_ratio=hit,
             read_your_writes=ryw,
             routes=MappingProxyType(routes),
+            load_balancer=infra.load_balancer,
         )
 
     def demands(self, shares: Mapping[Endpoint, float]) -> Demands:
