@@ -42,17 +42,33 @@ def _shares(profile: Profile) -> dict[str, float]:
     return {e: v / total for e, v in visits.items()}
 
 
-def test_zero_rates_give_todays_plan_exactly() -> None:
-    # The shipped profile's streams with every rate at zero: the plan of a model without them.
-    zero = size(_profile(ZERO)).to_json()
-    assert all(b["per_call"] == 0.0 for b in zero.pop("background"))
-    fresh = size(_profile(ZERO, infrastructure={"database": {"read_replicas": 1}}))
-    assert fresh.stations[0].background_rps == 0.0
-    for station in zero["stations"]:
-        assert station["background_rps"] == 0.0
-    shipped = load_profile()
-    assert shipped.background.payment_retries_per_award == 0.0
-    assert shipped.background.photos_per_job == 0.0
+# The plan before background work existed (commit 23aab52), as `harness model --json` rounds
+# it: the default profile, and 3M users on half-core instances with two replicas.
+BEFORE = [
+    ({}, {"peak_rps": 1333.236, "instances": {"required": 3, "min": 8, "max": 50, "fits": True},
+          "db_connections": {"required": 2, "pool_min": 20, "pool_max": 100, "fits": True},
+          "latency": {"p50_ms": 2.88, "p95_ms": 8.7},
+          "utilization": {"app_cpu": 0.1998, "db_connections": 0.0755},
+          "limits": {"max_users_by_instances": 8757805, "max_users_by_db_pool": 21204577}}),
+    ({"infrastructure": {"database": {"read_replicas": 2}, "instance_vcpus": 0.5,
+                         "workers_per_instance": 1}, "population": {"users": 3_000_000}},
+     {"peak_rps": 9999.271, "instances": {"required": 69, "min": 8, "max": 50, "fits": False},
+      "db_connections": {"required": 7, "pool_min": 20, "pool_max": 100, "fits": True},
+      "latency": {"p50_ms": 5.93, "p95_ms": 17.62},
+      "utilization": {"app_cpu": 0.9591, "db_connections": 0.2601, "db_replica": 0.1529},
+      "limits": {"max_users_by_instances": 2189451, "max_users_by_db_pool": 46141988}}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("overrides", "before"), BEFORE)
+def test_zero_rates_give_todays_plan_exactly(
+    overrides: dict[str, Any], before: dict[str, Any]
+) -> None:
+    plan = size(load_profile(overrides={**overrides, "background": ZERO})).to_json()
+    assert {key: plan[key] for key in before} == before
+    assert all(s["background_rps"] == 0.0 for s in plan["stations"])
+    shipped = load_profile().background
+    assert shipped.payment_retries_per_award == 0.0 and shipped.photos_per_job == 0.0
 
 
 def test_streams_follow_the_writes_they_come_with() -> None:
