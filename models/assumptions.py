@@ -51,11 +51,6 @@ def profile_assumptions(profile: Profile) -> tuple[str, ...]:
         + f" ${t.monthly_usd:,.0f}"
         for t in cost.database_tiers
     )
-    cache = infra.cache
-    caches = ", ".join(
-        f"{t.name} {t.memory_gb:g} GB ${t.monthly_usd:,.0f}" for t in cost.cache_tiers
-    )
-    b = profile.background
     return (
         f"think times between screens: {personas}",
         demands,
@@ -74,6 +69,31 @@ def profile_assumptions(profile: Profile) -> tuple[str, ...]:
         f"database tiers (cheapest covering pool_max or the need, and the primary's cores: "
         f"{infra.database.cpu_share_of_db_time:.0%} of connection time is CPU, kept under "
         f"{infra.database.cpu_target:.0%}): {tiers}",
+        f"monitoring ${cost.monitoring_base_monthly_usd:,.0f}/month + "
+        f"${cost.monitoring_per_instance_monthly_usd:,.0f} per instance; storage and CDN "
+        f"${cost.storage_cdn_per_user_monthly_usd:g} per user per month",
+        "instance-hours: every day of the month follows the day-one curve "
+        "(day_one.hourly_fraction_of_peak), each hour sized like the peak (a steady "
+        "estimate; `harness simulate --hours 24` prices the day the autoscaler bills)",
+        "arrivals at the peak are Poisson (many users with long think times); service times "
+        "exponential with the mean demand; each tier an M/M/c FCFS queue (Erlang C)",
+        "latency is the API request inside the service (app + database); network, TLS and "
+        "page rendering are not included",
+        *_what_runs(profile),
+    )
+
+
+def _what_runs(profile: Profile) -> tuple[str, ...]:
+    """The assumptions of the model of what runs: cache and database tiers' sizing, work no
+    user waits for, the CPU quota and the load balancer's policy."""
+    infra = profile.infrastructure
+    cost = profile.cost
+    cache = infra.cache
+    caches = ", ".join(
+        f"{t.name} {t.memory_gb:g} GB ${t.monthly_usd:,.0f}" for t in cost.cache_tiers
+    )
+    b = profile.background
+    return (
         (
             f"cache tiers (cheapest holding the working set: {cache.territories} territories x "
             f"{cache.categories} categories x {cache.pages_per_board} pages of "
@@ -100,14 +120,4 @@ def profile_assumptions(profile: Profile) -> tuple[str, ...]:
             if infra.load_balancer == "leastconn"
             else "each instance its own queue at 1/n of the calls"
         ),
-        f"monitoring ${cost.monitoring_base_monthly_usd:,.0f}/month + "
-        f"${cost.monitoring_per_instance_monthly_usd:,.0f} per instance; storage and CDN "
-        f"${cost.storage_cdn_per_user_monthly_usd:g} per user per month",
-        "instance-hours: every day of the month follows the day-one curve "
-        "(day_one.hourly_fraction_of_peak), each hour sized like the peak (a steady "
-        "estimate; `harness simulate --hours 24` prices the day the autoscaler bills)",
-        "arrivals at the peak are Poisson (many users with long think times); service times "
-        "exponential with the mean demand; each tier an M/M/c FCFS queue (Erlang C)",
-        "latency is the API request inside the service (app + database); network, TLS and "
-        "page rendering are not included",
     )
