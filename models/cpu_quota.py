@@ -35,8 +35,11 @@ budget per period, utilization of the quota ``ρ = λ·s/q = m/y``:
    the demand (long demands meet more exhaustions): ``E[K·Δ] = d = θ·Δ·n/m``. The queue of
    requests is then M/G/W with service S' (Pollaczek–Khinchine for one worker, Allen–Cunneen
    for more): ``W_q = C(W, λE[S'])/(W/E[S'] − λ) · (1 + cs²)/2``, and the response is
-   ``W_q + E[S']``. The **extra** response time is that minus the response the same workers
-   would give without the quota (M/M/W at full speed). As ρ → 1, θ → 1, Δ → P − B and
+   ``W_q + E[S']``. With several workers a request that arrives during a stall and finds a
+   worker free is held back too (the whole group is throttled), for the stall's rest; the
+   queue does not see that, so it is added: ``θ·Δ/P · (share of workers free) · Δ/2``.
+   The **extra** response time is that minus the response the same workers would give
+   without the quota (M/M/W at full speed). As ρ → 1, θ → 1, Δ → P − B and
    ``λ·E[S'] → 1``: the queue saturates exactly when the quota does.
 
 Held to the SimPy quota (:mod:`models.simulation.quota`) with fixed seeds over a grid of
@@ -223,6 +226,11 @@ def quota_delay(
     stall = p1 * carried + (1.0 - p1) * fresh
     stalled_running = min(float(w), max(1.0, running))
     d = theta * stall * stalled_running / m if m > 0 else 0.0
+    if w > 1:
+        # An arrival during a stall that finds a worker free is held back too (the whole
+        # group is throttled), for the stall's rest: the queue does not see that wait.
+        free = 1.0 - (stalled_running - 1.0) / (w - 1.0)
+        d += theta * stall / period * free * stall / 2.0
     # S' = S + K·Δ with K Poisson of mean S·r, r = d/(Δ·s): the moments of a stretched demand.
     effective = s + d
     second = 2 * s * s + 4 * s * d + d * stall + 2 * d * d

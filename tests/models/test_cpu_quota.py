@@ -12,7 +12,7 @@ from models.simulation.quota import simulate_quota
 from models.sizing import size
 
 MEAN_TOLERANCE = 0.13
-"""Mean response time, utilization 0.2-0.6 (one worker, the lab's instances; two at 0.2-0.4)."""
+"""Mean response time, utilization 0.2-0.6 (one worker, the lab's instances, and two)."""
 HEAVY_TOLERANCE = 0.25
 """Mean response time at utilization 0.8, where the approximation is weakest (docs)."""
 THROTTLED_TOLERANCE = 0.12
@@ -28,6 +28,7 @@ GRID = [
     (0.5, 0.005, 1, 0.6, 60_000),
     (0.5, 0.005, 2, 0.2, 20_000),
     (0.5, 0.005, 2, 0.4, 30_000),
+    (0.5, 0.005, 2, 0.6, 60_000),
 ]
 
 
