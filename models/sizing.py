@@ -322,15 +322,13 @@ class _Sizer:
         every worker (M/M/(n·W), what join-the-shortest-queue comes close to); a random split
         gives each instance 1/n of the calls, n independent M/M/W queues: the station is one
         of them."""
-        if self.balancer == "random":
-            per = rps / instances
-            app = station("app_workers", per, 1.0, self.cpu_s, self.workers,
-                          self.request_timeout_s,
-                          **_background(per, self.bg_cpu_per_call, self.bg_cpu_s))  # fmt: skip
-        else:
-            app = station("app_workers", rps, 1.0, self.cpu_s, instances * self.workers,
-                          self.request_timeout_s,
-                          **_background(rps, self.bg_cpu_per_call, self.bg_cpu_s))  # fmt: skip
+        calls, servers = (
+            (rps / instances, self.workers)
+            if self.balancer == "random"
+            else (rps, instances * self.workers)
+        )
+        app = station("app_workers", calls, 1.0, self.cpu_s, servers, self.request_timeout_s,
+                      **_background(calls, self.bg_cpu_per_call, self.bg_cpu_s))  # fmt: skip
         return [app, *self.database_stations(rps, cap)]
 
     def response_time(self, rps: float, instances: int, cap: bool) -> ResponseTime | None:
