@@ -45,7 +45,7 @@ from models.sizing import Fleet
 from models.stations import StationLoad
 from models.workload import workloads
 
-__all__ = ["FleetLevel", "FleetModel", "busy_quantile"]
+__all__ = ["FleetLevel", "FleetModel", "busy_quantile", "pooler_prediction"]
 
 _SETTLING_CYCLES = 3.0
 _SATURATED = 0.999  # stepping back from a database station's instability, 0.1% at a time
