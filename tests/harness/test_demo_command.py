@@ -93,6 +93,28 @@ def test_the_demo_calibration_fits_in_its_time_budget() -> None:
     assert sum(stage.duration_s for stage in stages) <= 90
 
 
+def test_a_database_url_without_the_lab_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["demo", "--database-url", "postgresql+psycopg://x@127.0.0.1/x", "--out", str(tmp_path)]
+    )
+    assert code == 2
+    assert "--database-url: only the lab uses one here; add --lab" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_the_lab_s_replica_without_postgresql_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The profile's [lab] has a pooler and a replica: on SQLite neither can exist."""
+    code = main(["demo", "--lab", "--out", str(tmp_path)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "PostgreSQL" in error and "--database-url" in error
+    assert not any(tmp_path.iterdir())
+
+
 def test_the_demo_makes_one_step_run() -> None:
     """A second replication would cost the demo's step load again: it would not fit in 5 min."""
     assert (DEMO_SETTINGS.replications, DEMO_SETTINGS.max_replications) == (1, 1)
