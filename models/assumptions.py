@@ -46,7 +46,10 @@ def profile_assumptions(profile: Profile) -> tuple[str, ...]:
         "differ from the shipped assumptions (calibrated or overridden)"
     )
     tiers = ", ".join(
-        f"{t.name} {t.max_connections} conn ${t.monthly_usd:,.0f}" for t in cost.database_tiers
+        f"{t.name} {t.max_connections} conn"
+        + (f" {t.vcpus:g} vCPU" if t.vcpus is not None else "")
+        + f" ${t.monthly_usd:,.0f}"
+        for t in cost.database_tiers
     )
     return (
         f"think times between screens: {personas}",
@@ -63,7 +66,9 @@ def profile_assumptions(profile: Profile) -> tuple[str, ...]:
         f"database connections sized {infra.database.headroom:.0%} above Little's law; the pool "
         f"({infra.database.pool_min}-{infra.database.pool_max}) is shared by all instances; "
         f"acquire timeout {infra.database.acquire_timeout_s:g} s",
-        f"database tiers (cheapest covering pool_max or the need): {tiers}",
+        f"database tiers (cheapest covering pool_max or the need, and the primary's cores: "
+        f"{infra.database.cpu_share_of_db_time:.0%} of connection time is CPU, kept under "
+        f"{infra.database.cpu_target:.0%}): {tiers}",
         f"monitoring ${cost.monitoring_base_monthly_usd:,.0f}/month + "
         f"${cost.monitoring_per_instance_monthly_usd:,.0f} per instance; storage and CDN "
         f"${cost.storage_cdn_per_user_monthly_usd:g} per user per month",
@@ -74,4 +79,45 @@ def profile_assumptions(profile: Profile) -> tuple[str, ...]:
         "exponential with the mean demand; each tier an M/M/c FCFS queue (Erlang C)",
         "latency is the API request inside the service (app + database); network, TLS and "
         "page rendering are not included",
+        *_what_runs(profile),
+    )
+
+
+def _what_runs(profile: Profile) -> tuple[str, ...]:
+    """The assumptions of the model of what runs: cache and database tiers' sizing, work no
+    user waits for, the CPU quota and the load balancer's policy."""
+    infra = profile.infrastructure
+    cost = profile.cost
+    cache = infra.cache
+    caches = ", ".join(
+        f"{t.name} {t.memory_gb:g} GB ${t.monthly_usd:,.0f}" for t in cost.cache_tiers
+    )
+    b = profile.background
+    return (
+        (
+            f"cache tiers (cheapest holding the working set: {cache.territories} territories x "
+            f"{cache.categories} categories x {cache.pages_per_board} pages of "
+            f"{cache.page_kb:g} KB, {cache.session_kb:g} KB per signed-in user, "
+            f"+{cache.memory_overhead:.0%}): {caches}"
+            if cost.cache_tiers
+            else f"cache: a flat ${cost.cache_monthly_usd:,.0f} a month (no cache tiers listed)"
+        ),
+        f"background work: {b.deliveries_per_notification:g} outbox deliveries per notifying "
+        f"write ({b.outbox_cpu_ms:g} ms CPU, {b.outbox_db_ms:g} ms primary), "
+        f"{b.payment_retries_per_award:g} payment retries per award, {b.photos_per_job:g} "
+        f"photos per job ({b.upload_cpu_ms:g} ms CPU each)",
+        (
+            f"instances are held to a CFS quota of {infra.instance_vcpus:g} cores per "
+            f"{infra.cpu_period_ms:g} ms (full speed until the budget is spent; "
+            "models/cpu_quota.py)"
+            if infra.cpu_quota
+            else "instance vCPUs are whole cores (no CFS quota: a worker slowed to "
+            "min(1, vCPU/workers) of a core)"
+        ),
+        f"load balancer {infra.load_balancer}: "
+        + (
+            "one shared queue over every worker"
+            if infra.load_balancer == "leastconn"
+            else "each instance its own queue at 1/n of the calls"
+        ),
     )

@@ -5,9 +5,11 @@ The components, each from the profile's ``[cost]`` table::
 
     compute     = instance-hours per month × instance_hourly_usd
     database    = the cheapest tier in database_tiers whose max_connections covers the
-                  connections the database must accept, once for the primary and once for
-                  each read replica (a replica is a copy of the primary's instance)
-    cache       = cache_monthly_usd (a flat Redis price)
+                  connections the database must accept and whose vcpus cover the primary's
+                  CPU, once for the primary and once for each read replica (a replica is a
+                  copy of the primary's instance)
+    cache       = the cheapest tier in cache_tiers whose memory holds the working set
+                  (cache_monthly_usd, flat, when the profile lists no tiers)
     storage_cdn = users × storage_cdn_per_user_monthly_usd
     monitoring  = monitoring_base_monthly_usd + mean instances × monitoring_per_instance_monthly_usd
 
@@ -15,6 +17,15 @@ Instance-hours come either from the sizing (a steady estimate: the instances the
 keeps at each hour of the day-one curve, every day of the month assumed like launch day) or
 from a simulated day (:func:`simulated_cost`, which ``harness simulate --hours 24`` prints);
 one day is scaled to a month by ``hours_per_month / 24``.
+
+**The primary's CPU.** A query holds its connection for its ``db_ms``, of which the share
+``database.cpu_share_of_db_time`` is the server's CPU; the busy connections at the peak
+(Little's law) times that share are the cores the primary burns, and a tier must give
+``cores / database.cpu_target`` of them.
+
+**The cache's working set** (:func:`cache_working_set_gb`): every hot page of every job board,
+``territories × categories × pages_per_board × page_kb``, and an entry of ``session_kb`` per
+user signed in at the peak, times ``1 + memory_overhead``.
 
 The launch plan claims a month-one breakdown (``cost.source_breakdown``) and totals at
 larger user counts (``cost.claims``). :func:`compare_breakdown` and :func:`compare_claims` put
@@ -29,13 +40,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from models.errors import ParameterError
-from models.profile import DatabaseTier, Profile
+from models.profile import CacheTier, DatabaseTier, Profile
 
 __all__ = [
     "COMPONENTS",
     "DISAGREEMENT_THRESHOLD",
     "CostComparison",
     "CostEstimate",
+    "cache_tier",
+    "cache_working_set_gb",
     "compare_breakdown",
     "compare_claims",
     "database_tier",
@@ -76,6 +89,13 @@ class CostEstimate:
     database_tier_covers: bool
     components: Mapping[str, float]
     basis: str = "steady"
+    database_cores: float = 0.0
+    """Cores the primary must have at the peak (its CPU over ``database.cpu_target``)."""
+    cache_tier: str = ""
+    """The cache tier priced ("" when the profile lists none: a flat price)."""
+    cache_gb: float = 0.0
+    """The working set the cache tier must hold."""
+    cache_tier_covers: bool = True
 
     @property
     def total(self) -> float:
@@ -129,17 +149,43 @@ class CostComparison:
         }
 
 
-def database_tier(profile: Profile, connections: int) -> tuple[DatabaseTier, bool]:
-    """The cheapest tier accepting ``connections``, and whether it does (else the largest).
+def database_tier(
+    profile: Profile, connections: int, cores: float = 0.0
+) -> tuple[DatabaseTier, bool]:
+    """The cheapest tier accepting ``connections`` with at least ``cores`` vCPUs (a tier
+    without ``vcpus`` is not limited by them), and whether it does (else the largest).
 
     Tiers are listed by increasing ``max_connections`` (the profile validates that), and a tier
     with more connections is assumed to cost more, so the first that fits is the cheapest.
     """
     if connections < 0:
         raise ParameterError(f"connections must be >= 0, got {connections!r}")
+    if not cores >= 0:
+        raise ParameterError(f"cores must be >= 0, got {cores!r}")
     tiers = profile.cost.database_tiers
     for tier in tiers:
-        if tier.max_connections >= connections:
+        if tier.max_connections >= connections and (tier.vcpus is None or tier.vcpus >= cores):
+            return tier, True
+    return tiers[-1], False
+
+
+def cache_working_set_gb(profile: Profile, users: int) -> float:
+    """The memory the cache must hold for ``users`` (module docstring)."""
+    cache = profile.infrastructure.cache
+    population = profile.population
+    signed_in = users * population.dau_ratio * population.concurrency_ratio
+    boards = cache.territories * cache.categories * cache.pages_per_board * cache.page_kb
+    return (boards + signed_in * cache.session_kb) * (1.0 + cache.memory_overhead) / 1024**2
+
+
+def cache_tier(profile: Profile, gigabytes: float) -> tuple[CacheTier | None, bool]:
+    """The cheapest cache tier holding ``gigabytes`` and whether it does (else the largest);
+    None when the profile lists no tiers."""
+    tiers = profile.cost.cache_tiers
+    if not tiers:
+        return None, True
+    for tier in tiers:
+        if tier.memory_gb >= gigabytes:
             return tier, True
     return tiers[-1], False
 
@@ -151,6 +197,7 @@ def monthly_cost(
     database_connections: int,
     instance_hours_per_day: float,
     basis: str = "steady",
+    database_cores: float = 0.0,
 ) -> CostEstimate:
     """The monthly bill for ``users`` (module docstring gives each component's formula).
 
@@ -161,6 +208,8 @@ def monthly_cost(
         instance_hours_per_day: app instance-hours in one day (the sizing's day-curve estimate
             or a simulated day); a month is ``hours_per_month / 24`` such days.
         basis: where the instance-hours came from, shown in reports.
+        database_cores: the cores the primary must have (0: the tier is chosen by
+            connections alone).
     """
     if users < 0:
         raise ParameterError(f"users must be >= 0, got {users!r}")
@@ -171,11 +220,17 @@ def monthly_cost(
     rates = profile.cost
     instance_hours = instance_hours_per_day * rates.hours_per_month / HOURS_PER_DAY
     mean_instances = instance_hours / rates.hours_per_month
-    tier, covers = database_tier(profile, database_connections)
+    tier, covers = database_tier(profile, database_connections, database_cores)
+    cache_gb = cache_working_set_gb(profile, users)
+    cache, cache_covers = cache_tier(profile, cache_gb)
+    if cache is None:
+        cache_usd = rates.cache_monthly_usd
+    else:
+        cache_usd = cache.monthly_usd if profile.infrastructure.cache.enabled else 0.0
     components = {
         "compute": instance_hours * rates.instance_hourly_usd,
         "database": tier.monthly_usd * (1 + profile.infrastructure.database.read_replicas),
-        "cache": rates.cache_monthly_usd,
+        "cache": cache_usd,
         "storage_cdn": users * rates.storage_cdn_per_user_monthly_usd,
         "monitoring": rates.monitoring_base_monthly_usd
         + mean_instances * rates.monitoring_per_instance_monthly_usd,
@@ -189,6 +244,10 @@ def monthly_cost(
         database_tier_covers=covers,
         components=MappingProxyType(components),
         basis=basis,
+        database_cores=database_cores,
+        cache_tier="" if cache is None else cache.name,
+        cache_gb=cache_gb,
+        cache_tier_covers=cache_covers,
     )
 
 

@@ -10,8 +10,9 @@ each claim is set beside two bills for its population, component by component:
 
 The claim sits between them when it assumes some growth the model does not need. Each line
 where the model and the scaled bill part says why: compute follows the instances the peak
-needs (the autoscaler's minimum may cover it), the database its tier (connections, not
-users), the cache and monitoring their flat prices; storage and CDN grow with users in both.
+needs (the autoscaler's minimum may cover it), the database its tier (connections and the
+primary's CPU, not users), the cache its tier (the working set), monitoring its base and
+per-instance prices; storage and CDN grow with users in both.
 """
 
 from __future__ import annotations
@@ -90,12 +91,19 @@ def _why(component: str, profile: Profile, estimate: CostEstimate, factor: float
         replicas = profile.infrastructure.database.read_replicas
         return (
             f"the '{estimate.database_tier}' tier covers the {estimate.database_connections} "
-            "connections the primary must accept"
+            f"connections the primary must accept and the {estimate.database_cores:.2f} cores "
+            "its queries need at the peak"
             + (f", plus {replicas} replica(s) at its price" if replicas else "")
-            + "; a tier steps with connections, not with users"
+            + "; a tier steps with connections and CPU, not with users"
         )
     if component == "cache":
-        return f"a flat ${rates.cache_monthly_usd:,.0f} (the model sizes no cache tier)"
+        if not estimate.cache_tier:
+            return f"a flat ${rates.cache_monthly_usd:,.0f} (the profile lists no cache tiers)"
+        return (
+            f"the '{estimate.cache_tier}' tier holds the {estimate.cache_gb * 1024:,.0f} MB "
+            "working set (hot board pages, grown only by territories and categories, and an "
+            "entry per signed-in user)"
+        )
     if component == "monitoring":
         return (
             f"${rates.monitoring_base_monthly_usd:,.0f} + "

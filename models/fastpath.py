@@ -272,15 +272,16 @@ class _Day:
             last = self.minutes[-1]
             self.scaler.evaluate(now, last.cpu, last.p95_ms if not math.isnan(last.p95_ms) else 0.0)
 
-    def _pool(self, lam: float) -> tuple[float, float]:
+    def _pool(self, lam: float, background_busy: float = 0.0) -> tuple[float, float]:
         """(share of acquire timeouts, mean connection wait) over every pool a call may use:
         Erlang C for the wait, its tail for the timeouts, all of the excess when a pool is
-        overloaded; a cache hit uses none."""
+        overloaded; a cache hit uses none. ``background_busy`` connections of background work
+        load the primary (the first pool) beside the calls."""
         timeouts = wait = 0.0
         limit = self.database.acquire_timeout_s
-        for pool in self.pools:
+        for index, pool in enumerate(self.pools):
             lam_k = lam * pool.share
-            a_db = lam_k * pool.mean_s
+            a_db = lam_k * pool.mean_s + (background_busy if index == 0 else 0.0)
             k = pool.servers
             if lam_k == 0 or pool.mean_s == 0:
                 continue
@@ -348,10 +349,16 @@ class _Day:
         offered = screens + login_calls
         lam = screens * self.accepted_fraction + login_calls
         self.share = self._use_share(login_calls / lam if lam > 0 else 0.0)
-        timeout_share, db_wait = self._pool(lam)
+        # Background work (models/background.py) loads the workers and the primary; the
+        # workers' part is spread over the calls' hold (no user waits for it).
+        background = users * self.mix.background_rate
+        background_db = float((background * self.mix.background_db_s).sum())
+        background_work = float((background * self.mix.background_cpu_s).sum()) + background_db
+        timeout_share, db_wait = self._pool(lam, background_db)
         served = lam * (1.0 - timeout_share)
         self.dropped = 0.0
-        segments, busy, capacity = self._segments(now, lam, self.mixture.mean + db_wait, db_wait)
+        hold = self.mixture.mean + db_wait + (background_work / lam if lam > 0 else 0.0)
+        segments, busy, capacity = self._segments(now, lam, hold, db_wait)
         key = tuple(segments)
         p50, p95, p99, late = (
             self.quantiles(self.share, key) if lam > 0 else (math.nan,) * 3 + (0.0,)
@@ -378,7 +385,7 @@ class _Day:
                 instances=serving_mean,
                 instances_billed=float(self.scaler.billed()),
                 cpu=min(busy / capacity, 1.0) if capacity else 0.0,
-                db_connections=served * self.mean_db,
+                db_connections=served * self.mean_db + background_db,
             )
         )
         self.weighted.append((answered, key))

@@ -26,10 +26,11 @@ ramp, three user cycles and three relaxation times of the busiest station.
 What the lab calibration measured (:class:`models.lab_calibration.LabDemands`), when given,
 replaces three of the profile's assumptions with one consistent basis, the calibration's:
 
-* **Cache.** The calibrated demands are already averages over the hits and misses the
-  calibration met, at the hit ratio it measured; splitting them again at the profile's
-  assumed ratio counted the cache twice. The model takes them as they are (no split) and so
-  predicts at the calibration's hit ratio.
+* **Cache and background work.** The calibrated demands are already averages over the hits
+  and misses the calibration met, at the hit ratio it measured, and its CPU line holds the
+  outbox's deliveries its writes brought; splitting them again at the profile's assumed
+  ratio counted the cache twice. The model takes them as they are (no split, no background
+  stream added) and so predicts at the calibration's hit ratio.
 * **CPU.** CPU per instance is the instance's CPU-group line ``idle + per_request·X/K``; the
   per-endpoint CPU is scaled so that its mean is the line's slope (every process of the
   instance, as the quota counts it), and the workers share what the idle CPU leaves of the
@@ -121,9 +122,18 @@ def on_calibration_basis(profile: Profile, measured: LabDemands | None) -> Profi
     slope = None if measured is None else measured.cpu_cores_per_rps
     if measured is None or slope is None:
         return profile
-    unsplit = merge(
-        profile.model_dump(mode="json"), {"infrastructure": {"cache": {"hit_ratio": 0.0}}}
-    )
+    # The line and the demands already hold the cache's hits at the calibration's ratio and the
+    # background work its writes brought (the outbox runs in the instance's own process): the
+    # model splits and adds neither again.
+    measured_basis = {
+        "infrastructure": {"cache": {"hit_ratio": 0.0}},
+        "background": {
+            "deliveries_per_notification": 0.0,
+            "payment_retries_per_award": 0.0,
+            "photos_per_job": 0.0,
+        },
+    }
+    unsplit = merge(profile.model_dump(mode="json"), measured_basis)
     fleet = Fleet(validate_profile(unsplit, "lab model"), 1)
     mean_cores_s = fleet.cpu_s * fleet.topology.cpu_speed  # worker time back to CPU time
     scale = slope / mean_cores_s if mean_cores_s > 0 else 1.0

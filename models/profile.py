@@ -44,10 +44,12 @@ __all__ = [
     "AlertRule",
     "Alerts",
     "Autoscaling",
+    "Background",
     "Breaker",
     "Breakers",
     "Business",
     "Cache",
+    "CacheTier",
     "Cost",
     "CostClaim",
     "Database",
@@ -346,6 +348,13 @@ class Database(_Section):
     """The pooler's client limit (PgBouncer's ``max_client_conn``)."""
     read_your_writes_s: NonNegative
     """A user who wrote within this many seconds reads from the primary, not a replica."""
+    cpu_share_of_db_time: Ratio = 0.5
+    """Of a query's connection time, the share that is the database server's CPU (the rest:
+    round trips, I/O, locks): the primary's cores are sized from it (models/cost.py)."""
+    cpu_target: Annotated[
+        float, _Number, _check(lambda v: 0.0 < v <= 1.0, "must be above 0 and at most 1")
+    ] = 0.7
+    """The primary's CPU utilization a tier is chosen to stay under."""
 
 
 class Cache(_Section):
@@ -360,6 +369,18 @@ class Cache(_Section):
     hit_cpu_ratio: Ratio = 0.2
     """A hit's CPU as a share of the endpoint's: the stored response is sent, no query runs
     and nothing is serialised."""
+    territories: PositiveInt = 50
+    """Territories with a job board of their own (the working set, models/cost.py)."""
+    categories: PositiveInt = 10
+    """Job categories a board is filtered by."""
+    pages_per_board: PositiveInt = 3
+    """Pages of each (territory, category) board that are read often enough to stay cached."""
+    page_kb: Positive = 20.0
+    """One cached page of jobs, serialised."""
+    session_kb: NonNegative = 1.0
+    """What the cache keeps per signed-in user (session, rate-limit counters)."""
+    memory_overhead: NonNegative = 0.5
+    """Memory beyond the data: the store's own overhead, fragmentation and headroom."""
 
 
 class RateLimits(_Section):
@@ -402,12 +423,53 @@ class Infrastructure(_Section):
     """How the load balancer spreads requests over the instances."""
     request_timeout_s: Positive
     """An instance answers 503 when a request has taken longer than this."""
+    cpu_quota: bool = False
+    """``instance_vcpus`` is a container's CFS quota (workers run at full speed until the
+    period's budget is spent, then wait for the next period: models/cpu_quota.py), not a
+    virtual machine's cores. The lab's instances are (``lab_profile`` sets it)."""
+    cpu_period_ms: Annotated[
+        float,
+        _Number,
+        _check(
+            lambda v: 1.0 <= v <= 1000.0,
+            "must be between 1 and 1000 ms (the kernel's range for the CFS period)",
+        ),
+    ] = 100.0
+    """The CFS period over which the quota's budget (``instance_vcpus`` x period) is given."""
     autoscaling: Autoscaling
     database: Database
     cache: Cache
     rate_limits: RateLimits
     breakers: Breakers
     retries: Retries
+
+
+def _between(low: float, high: float, unit: str) -> AfterValidator:
+    return _check(lambda v: low <= v <= high, f"must be between {low:g} and {high:g} {unit}")
+
+
+DemandMs = Annotated[float, _Number, _between(0.0, 10_000.0, "ms")]
+PerNotification = Annotated[float, _Number, _between(0.0, 10.0, "deliveries per notifying write")]
+PerAward = Annotated[float, _Number, _between(0.0, 100.0, "retries per award")]
+PerJob = Annotated[float, _Number, _between(0.0, 50.0, "photos per job posted")]
+
+
+class Background(_Section):
+    """Work the service does that no user waits for (models/background.py): it takes CPU on
+    the app instances and time on the primary."""
+
+    deliveries_per_notification: PerNotification = 1.0
+    """Outbox deliveries per bid, award and message (each notifies one person)."""
+    outbox_cpu_ms: DemandMs = 1.5
+    outbox_db_ms: DemandMs = 1.0
+    payment_retries_per_award: PerAward = 0.0
+    """Tries of a payment hold after the first, per award."""
+    payment_retry_cpu_ms: DemandMs = 3.0
+    payment_retry_db_ms: DemandMs = 2.0
+    photos_per_job: PerJob = 0.0
+    """Photo uploads per job posted (``POST /jobs/{job_id}/photos``)."""
+    upload_cpu_ms: DemandMs = 20.0
+    upload_db_ms: DemandMs = 1.0
 
 
 class Lab(_Section):
@@ -437,6 +499,14 @@ class DatabaseTier(_Section):
     name: str
     max_connections: PositiveInt
     monthly_usd: NonNegative
+    vcpus: Positive | None = None
+    """The tier's cores; absent: the tier is chosen by connections alone."""
+
+
+class CacheTier(_Section):
+    name: str
+    memory_gb: Positive
+    monthly_usd: NonNegative
 
 
 class CostClaim(_Section):
@@ -452,6 +522,9 @@ class Cost(_Section):
     monitoring_base_monthly_usd: NonNegative
     monitoring_per_instance_monthly_usd: NonNegative
     database_tiers: tuple[DatabaseTier, ...]
+    cache_tiers: tuple[CacheTier, ...] = ()
+    """The cheapest tier holding the cache's working set is priced; empty: the flat
+    ``cache_monthly_usd``."""
     source_breakdown: dict[str, NonNegative]
     claims: tuple[CostClaim, ...]
 
@@ -554,6 +627,7 @@ class Profile(_Section):
     infrastructure: Infrastructure
     lab: Lab
     service_demands: dict[str, Demand]
+    background: Background = Background()
     cost: Cost
     day_one: DayOne
     gates: Gates
@@ -616,6 +690,7 @@ class Profile(_Section):
         changes = {
             "infrastructure": {
                 "instance_vcpus": lab.cpu_limit,
+                "cpu_quota": True,
                 "workers_per_instance": lab.workers_per_instance,
                 "autoscaling": {"min_instances": lab.instances, "max_instances": lab.instances},
                 "database": {"pooler": lab.pooler, "read_replicas": lab.read_replicas},
@@ -895,6 +970,9 @@ def _consistency_problems(p: Profile) -> Iterator[str]:
     connections = [t.max_connections for t in p.cost.database_tiers]
     if connections != sorted(connections):
         yield "cost.database_tiers: list tiers by increasing max_connections"
+    memory = [t.memory_gb for t in p.cost.cache_tiers]
+    if memory != sorted(memory):
+        yield "cost.cache_tiers: list tiers by increasing memory_gb"
 
     hours = p.day_one.hourly_fraction_of_peak
     if len(hours) != 24:

@@ -48,6 +48,7 @@ from types import MappingProxyType
 from typing import Any
 
 from models.assumptions import profile_assumptions
+from models.background import BackgroundStream, background_streams
 from models.catalogue import LOGIN_CALLS
 from models.connections import ConnectionPlan, connection_plan
 from models.cost import (
@@ -59,6 +60,8 @@ from models.cost import (
     monthly_cost,
 )
 from models.cost_claims import ClaimExplanation, explain_claims
+from models.cpu_quota import QuotaDelay, quota_delay
+from models.errors import UnstableError
 from models.profile import Profile
 from models.response_time import ResponseTime, StationDelay
 from models.rounding import rounded
@@ -166,6 +169,11 @@ class Sizing:
     """Each cost claim above the launch, line by line against month one and the model."""
     login_rush: LoginRush | None = None
     """The launch hour's new users signing in within a minute, on the fleet before it."""
+    background: tuple[BackgroundStream, ...] = ()
+    """Work no user waits for (outbox, payment retries, uploads), per user call."""
+    cpu_quota: QuotaDelay | None = None
+    """One instance's throttling at the peak when ``instance_vcpus`` is a CFS quota that the
+    workers can exceed (``infrastructure.cpu_quota``); None otherwise."""
 
     @property
     def fits(self) -> bool:
@@ -197,6 +205,13 @@ class Sizing:
             },
             "utilization": {k: round(v, 4) for k, v in self.utilization.items()},
             "cost_monthly_usd": self.cost.to_json(),
+            "cost_tiers": {
+                "database": self.cost.database_tier,
+                "database_connections": self.cost.database_connections,
+                "database_cores": round(self.cost.database_cores, 3),
+                "cache": self.cost.cache_tier or None,
+                "cache_gb": round(self.cost.cache_gb, 4),
+            },
             "limits": {
                 "max_users_by_instances": self.limits.max_users_by_instances,
                 "max_users_by_db_pool": self.limits.max_users_by_db_pool,
@@ -206,6 +221,8 @@ class Sizing:
             "connections": None if self.connections is None else self.connections.to_json(),
             "cost_claims": [c.to_json() for c in self.claim_explanations],
             "login_rush": None if self.login_rush is None else self.login_rush.to_json(),
+            "cpu_quota": None if self.cpu_quota is None else self.cpu_quota.to_json(),
+            "background": [b.to_json() for b in self.background],
             "assumptions": list(self.assumptions),
         }
 
@@ -219,6 +236,7 @@ def _topology_json(topology: Topology | None) -> dict[str, Any] | None:
         "read_replicas": topology.replicas,
         "cache_hit_ratio": topology.cache_hit_ratio,
         "read_your_writes_share": round(topology.read_your_writes, 6),
+        "load_balancer": topology.load_balancer,
     }
 
 
@@ -240,6 +258,23 @@ class _Sizer:
         self.replica_s = self.demands.replica_db_s / replicas if replicas else 0.0
         infra = profile.infrastructure
         self.workers = infra.workers_per_instance
+        self.balancer = infra.load_balancer
+        # A quota the workers can exceed throttles; one they cannot is a set of whole cores.
+        self.quota = infra.cpu_quota and infra.instance_vcpus < infra.workers_per_instance
+        self.quota_cores = infra.instance_vcpus
+        self.period_s = infra.cpu_period_ms / 1000.0
+        self.full_cpu_s = self.cpu_s * self.topology.cpu_speed
+        """Worker CPU per call at full speed (what a quota-limited worker runs at)."""
+        self.background = background_streams(profile, self.visit_share)
+        speed = self.topology.cpu_speed
+        self.bg_cpu_per_call = sum(b.per_call for b in self.background if b.cpu_s > 0)
+        self.bg_cpu_s = sum(b.per_call * b.cpu_s for b in self.background) / speed
+        """Background worker time per user call, at the instance's CPU limit."""
+        self.bg_db_per_call = sum(b.per_call for b in self.background if b.db_s > 0)
+        self.bg_db_s = sum(b.per_call * b.db_s for b in self.background)
+        self.app_cpu_s = self.cpu_s + self.bg_cpu_s
+        """All the worker time one user call brings: its own and the background's."""
+        self.primary_s = self.db_s + self.bg_db_s
         self.scaling = infra.autoscaling
         self.pool = infra.database
         self.request_timeout_s = infra.request_timeout_s
@@ -254,7 +289,7 @@ class _Sizer:
     # --- Tiers -----------------------------------------------------------------------------
     def connections_needed(self, rps: float) -> int:
         """The primary's connections: Little's law with headroom."""
-        return math.ceil(rps * self.db_s * (1.0 + self.pool.headroom) - 1e-9)
+        return math.ceil(rps * self.primary_s * (1.0 + self.pool.headroom) - 1e-9)
 
     def replica_connections_needed(self, rps: float) -> int:
         return math.ceil(rps * self.replica_s * (1.0 + self.pool.headroom) - 1e-9)
@@ -274,7 +309,8 @@ class _Sizer:
         timeout = self.pool.acquire_timeout_s
         primary_s = _per_visit(d.primary_db_s, d.primary_share)
         servers = self.db_servers(rps, cap)
-        out = [station("primary", rps, d.primary_share, primary_s, servers, timeout)]
+        out = [station("primary", rps, d.primary_share, primary_s, servers, timeout,
+                       **_background(rps, self.bg_db_per_call, self.bg_db_s))]  # fmt: skip
         if self.topology.replicas:
             share = d.replica_share / self.topology.replicas
             replica_s = _per_visit(d.replica_db_s, d.replica_share)
@@ -283,35 +319,61 @@ class _Sizer:
         return out
 
     def stations(self, rps: float, instances: int, cap: bool) -> list[StationLoad]:
-        app = station("app_workers", rps, 1.0, self.cpu_s, instances * self.workers,
-                      self.request_timeout_s)  # fmt: skip
+        """The app station, then the database's. Least connections is one shared queue over
+        every worker (M/M/(n·W), what join-the-shortest-queue comes close to); a random split
+        gives each instance 1/n of the calls, n independent M/M/W queues: the station is one
+        of them."""
+        calls, servers = (
+            (rps / instances, self.workers)
+            if self.balancer == "random"
+            else (rps, instances * self.workers)
+        )
+        app = station("app_workers", calls, 1.0, self.cpu_s, servers, self.request_timeout_s,
+                      **_background(calls, self.bg_cpu_per_call, self.bg_cpu_s))  # fmt: skip
         return [app, *self.database_stations(rps, cap)]
 
     def response_time(self, rps: float, instances: int, cap: bool) -> ResponseTime | None:
-        """The API request's time through the stations, None when one is unstable."""
+        """The API request's time through the stations, None when one is unstable. Under a
+        CFS quota the app station is each instance's throttled queue (models/cpu_quota.py):
+        the load balancer gives each instance ``1/n`` of the calls."""
         stations = self.stations(rps, instances, cap)
         if not all(s.stable for s in stations):
             return None
-        return ResponseTime([s.delay() for s in stations])
+        delays = [s.delay() for s in stations]
+        if self.quota:
+            throttled = self.quota_at(rps, instances)
+            if throttled is None:
+                return None
+            delays[0] = throttled.delay()
+        return ResponseTime(delays)
+
+    def quota_at(self, rps: float, instances: int) -> QuotaDelay | None:
+        """One instance's throttling at ``rps`` over ``instances``; None when saturated."""
+        events = 1.0 + self.bg_cpu_per_call  # the calls and the background, one queue
+        full_s = self.app_cpu_s * self.topology.cpu_speed / events
+        try:
+            return quota_delay(rps * events / instances, full_s, self.quota_cores,
+                               self.period_s, self.workers)  # fmt: skip
+        except UnstableError:
+            return None
 
     def meets_slo(self, rps: float, instances: int) -> bool:
         """CPU under the scale-up threshold and p50/p95 within the SLOs at ``instances``."""
-        if rps * self.cpu_s > self.scaling.scale_up_cpu * instances * self.workers:
+        if rps * self.app_cpu_s > self.scaling.scale_up_cpu * instances * self.workers:
             return False
         rt = self.response_time(rps, instances, cap=False)
         return rt is not None and self.meets_slo_rt(rt)
 
     def instances_by_cpu(self, rps: float) -> int:
-        return max(1, math.ceil(rps * self.cpu_s / (self.scaling.scale_up_cpu * self.workers)))
+        return max(1, math.ceil(rps * self.app_cpu_s / (self.scaling.scale_up_cpu * self.workers)))
 
     def latency_floor_met(self, rps: float) -> bool:
         """Whether infinitely many instances would meet the SLOs (the app queue vanishes)."""
         database = self.database_stations(rps, cap=False)
         if not all(s.stable for s in database):
             return False
-        return self.meets_slo_rt(
-            ResponseTime([StationDelay(self.cpu_s), *(s.delay() for s in database)])
-        )
+        app = self.full_cpu_s if self.quota else self.cpu_s
+        return self.meets_slo_rt(ResponseTime([StationDelay(app), *(s.delay() for s in database)]))
 
     def meets_slo_rt(self, rt: ResponseTime) -> bool:
         return (
@@ -357,10 +419,10 @@ class _Sizer:
 
     # --- Limits ----------------------------------------------------------------------------
     def max_users_by_instances(self) -> int | None:
-        if self.cpu_s == 0:
+        if self.app_cpu_s == 0:
             return None
         cap = self.scaling.max_instances
-        high = self.scaling.scale_up_cpu * cap * self.workers / self.cpu_s
+        high = self.scaling.scale_up_cpu * cap * self.workers / self.app_cpu_s
         if self.meets_slo(high, cap):
             return self.users_at(high)
         low = 0.0
@@ -377,7 +439,7 @@ class _Sizer:
     def max_users_by_db_pool(self) -> int | None:
         """The first pool (the primary's or a replica's) whose Little's-law need reaches
         ``pool_max``."""
-        busy_per_rps = max(self.db_s, self.replica_s) * (1.0 + self.pool.headroom)
+        busy_per_rps = max(self.primary_s, self.replica_s) * (1.0 + self.pool.headroom)
         return None if busy_per_rps == 0 else self.users_at(self.pool.pool_max / busy_per_rps)
 
     def users_at(self, rps: float) -> int:
@@ -396,7 +458,12 @@ class _Sizer:
             users=users,
             database_connections=connections,
             instance_hours_per_day=instance_hours,
+            database_cores=self.primary_cores(peak),
         )
+
+    def primary_cores(self, rps: float) -> float:
+        """The cores the primary needs at ``rps``: its CPU over the target (models/cost.py)."""
+        return rps * self.primary_s * self.pool.cpu_share_of_db_time / self.pool.cpu_target
 
 
 class Fleet:
@@ -495,6 +562,8 @@ def size(profile: Profile, *, compare_costs: bool = True) -> Sizing:
         connections=connection_limits,
         claim_explanations=explain_claims(profile, sizer.cost) if compare_costs else (),
         login_rush=rush,
+        cpu_quota=sizer.quota_at(rps, instances.provisioned) if sizer.quota else None,
+        background=sizer.background,
     )
 
 
@@ -506,7 +575,7 @@ def _login_rush(profile: Profile, sizer: _Sizer, rps: float) -> LoginRush:
     launch = profile.day_one.launch_hour
     before = sizer.running(rps * hours[launch - 1])
     return login_rush(profile, worker_s_per_login=per_login,
-                      screen_busy_workers=rps * sizer.cpu_s, instances=before)  # fmt: skip
+                      screen_busy_workers=rps * sizer.app_cpu_s, instances=before)  # fmt: skip
 
 
 def _connection_plan(
@@ -516,7 +585,7 @@ def _connection_plan(
     replicas = profile.infrastructure.database.read_replicas
     held = [s.arrival_rps * ((s.mean_wait_s or 0.0) + s.service_s) for s in stations[1:]]
     client = held[0] + (held[1] * replicas if len(held) > 1 else 0.0)
-    tier, _ = database_tier(profile, cost.database_connections)
+    tier, _ = database_tier(profile, cost.database_connections, cost.database_cores)
     return connection_plan(
         profile,
         busy_client=client,
@@ -567,8 +636,15 @@ def _connections(sizer: _Sizer, rps: float, reasons: list[str]) -> Connections:
         pool_min=pool.pool_min,
         pool_max=pool.pool_max,
         fits=needed <= pool.pool_max,
-        busy=rps * sizer.db_s,
+        busy=rps * sizer.primary_s,
     )
+
+
+def _background(rps: float, per_call: float, work_per_call: float) -> dict[str, float]:
+    """A station's background arguments: events per second and the mean hold of one."""
+    if per_call <= 0:
+        return {}
+    return {"background_rps": rps * per_call, "background_s": work_per_call / per_call}
 
 
 def _per_visit(demand_per_call: float, share: float) -> float:

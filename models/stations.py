@@ -54,15 +54,27 @@ class StationLoad:
     p95_wait_s: float | None
     timeout_share: float
     """Share of visits that would wait longer than ``max_wait_s`` (1 - c/a when overloaded)."""
+    background_rps: float = 0.0
+    """Background events per second (models/background.py): they hold a server too."""
+    background_s: float = 0.0
+    """Mean time a background event holds a server."""
 
     @property
     def utilization(self) -> float:
-        return self.arrival_rps * self.service_s / self.servers if self.servers else math.inf
+        return self.busy / self.servers if self.servers else math.inf
 
     @property
     def busy(self) -> float:
-        """Mean busy servers (Little's law)."""
-        return self.arrival_rps * self.service_s
+        """Mean busy servers (Little's law), background work included."""
+        return self.arrival_rps * self.service_s + self.background_rps * self.background_s
+
+    @property
+    def _theta(self) -> float:
+        """The rate of the conditional wait: ``c/s̄ − λ`` over visits and background alike."""
+        total = self.arrival_rps + self.background_rps
+        if not self.background_rps:
+            return self.servers / self.service_s - self.arrival_rps if self.service_s else 0.0
+        return (self.servers - self.busy) * total / self.busy if self.busy else 0.0
 
     @property
     def stable(self) -> bool:
@@ -72,7 +84,7 @@ class StationLoad:
         """This station's part of one API call's time (module docstring)."""
         if not self.stable:
             raise ValueError(f"station {self.name} is overloaded: no steady-state delay")
-        theta = self.servers / self.service_s - self.arrival_rps if self.service_s else 0.0
+        theta = self._theta
         if self.wait_probability <= 0 or theta <= 0:
             return StationDelay(self.visit_share * self.service_s)
         return StationDelay(
@@ -96,24 +108,31 @@ class StationLoad:
             "p95_wait_ms": rounded(None if self.p95_wait_s is None else self.p95_wait_s * 1e3, 3),
             "max_wait_s": self.max_wait_s,
             "timeout_share": round(self.timeout_share, 6),
+            "background_rps": round(self.background_rps, 3),
+            "background_ms": round(self.background_s * 1000.0, 3),
         }
 
 
 def station(
     name: str, calls_rps: float, visit_share: float, service_s: float, servers: int,
-    max_wait_s: float,
+    max_wait_s: float, *, background_rps: float = 0.0, background_s: float = 0.0,
 ) -> StationLoad:  # fmt: skip
-    """The M/M/c station visited by ``visit_share`` of ``calls_rps`` calls for ``service_s``."""
+    """The M/M/c station visited by ``visit_share`` of ``calls_rps`` calls for ``service_s``,
+    and by ``background_rps`` events of ``background_s`` that no user waits for (one queue:
+    the wait is Erlang C at the total load, the service the mean over both)."""
     lam = calls_rps * visit_share
-    load = lam * service_s
-    if lam <= 0 or service_s <= 0:
-        return StationLoad(name, servers, visit_share, lam, service_s, max_wait_s, 0.0, 0.0,
-                           0.0, 0.0)  # fmt: skip
+    if background_rps <= 0 or background_s <= 0:
+        background_rps = background_s = 0.0
+    empty = StationLoad(name, servers, visit_share, lam, service_s, max_wait_s, 0.0, 0.0, 0.0,
+                        0.0, background_rps, background_s)  # fmt: skip
+    load = empty.busy
+    if load <= 0:
+        return empty
     if load >= servers:
         return StationLoad(name, servers, visit_share, lam, service_s, max_wait_s, 1.0, None,
-                           None, 1.0 - servers / load)  # fmt: skip
+                           None, 1.0 - servers / load, background_rps, background_s)  # fmt: skip
     c_wait = erlang_c(servers, load)
-    theta = servers / service_s - lam
+    theta = empty._theta
     p95 = math.log(c_wait / _P95_TAIL) / theta if c_wait > _P95_TAIL else 0.0
     return StationLoad(
         name,
@@ -126,4 +145,6 @@ def station(
         c_wait / theta,
         p95,
         c_wait * math.exp(-theta * max_wait_s),
+        background_rps,
+        background_s,
     )

@@ -15,8 +15,10 @@ its database time and the database it uses:
 
 * **CPU limit.** An instance of ``v`` cores runs ``W`` workers; when all are busy each gets
   ``min(1, v/W)`` of a core, so a worker holds a call for ``cpu_ms / min(1, v/W)``. A
-  quarter-core instance with one worker takes four times the CPU demand per call (the
-  throttling inside one quota period is a separate delay, not modelled here).
+  quarter-core instance with one worker takes four times the CPU demand per call: a virtual
+  machine's share of cores. A container's CFS quota (``infrastructure.cpu_quota``) runs at
+  full speed until the period's budget is spent; :mod:`models.cpu_quota` models that, and the
+  sizing uses it in place of this slowdown for the app station's delay.
 * **Cache.** A call to a ``CACHEABLE_ENDPOINTS`` endpoint is a hit with probability
   ``cache.hit_ratio`` (when the cache is enabled): no database time, and
   ``cache.hit_cpu_ratio`` of its CPU (the stored response is sent; no query, no
@@ -132,6 +134,8 @@ class Topology:
     read_your_writes: float
     """Share of replica-eligible reads that the primary answers (0 without replicas)."""
     routes: Mapping[Endpoint, tuple[Route, ...]]
+    load_balancer: str = "leastconn"
+    """How requests are spread over the instances (``infrastructure.load_balancer``)."""
 
     @classmethod
     def from_profile(cls, profile: Profile) -> Topology:
@@ -167,6 +171,7 @@ class Topology:
             cache_hit_ratio=hit,
             read_your_writes=ryw,
             routes=MappingProxyType(routes),
+            load_balancer=infra.load_balancer,
         )
 
     def demands(self, shares: Mapping[Endpoint, float]) -> Demands:

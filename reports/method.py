@@ -113,6 +113,28 @@ def _infrastructure_assumptions(profile: Profile) -> list[tuple[str, str]]:
             f"{fmt.pct(infra.cache.hit_cpu_ratio)} of the endpoint's CPU",
         ),
         (
+            "infrastructure.cpu_quota / cpu_period_ms",
+            (
+                f"{infra.instance_vcpus:g} cores a CFS quota over {infra.cpu_period_ms:g} ms"
+                if infra.cpu_quota
+                else "instance vCPUs are whole cores (no CFS quota)"
+            ),
+        ),
+        (
+            "infrastructure.cache.territories / categories / pages_per_board / page_kb / "
+            "session_kb / memory_overhead",
+            f"the cache holds {infra.cache.territories} territories x {infra.cache.categories} "
+            f"categories x {infra.cache.pages_per_board} pages of {infra.cache.page_kb:g} KB "
+            f"and {infra.cache.session_kb:g} KB per signed-in user, "
+            f"+{fmt.pct(infra.cache.memory_overhead)}",
+        ),
+        (
+            "infrastructure.database.cpu_share_of_db_time / cpu_target",
+            f"{fmt.pct(database.cpu_share_of_db_time)} of a query's connection time is the "
+            f"server's CPU; tiers keep the primary under {fmt.pct(database.cpu_target)}",
+        ),
+        _background_assumption(profile),
+        (
             "infrastructure.retries.payment_retry_s / outbox_backoff_max_s",
             f"a pending payment retried every {fmt.seconds(retries.payment_retry_s)}, "
             f"notifications at most {fmt.seconds(retries.outbox_backoff_max_s)} apart",
@@ -120,10 +142,26 @@ def _infrastructure_assumptions(profile: Profile) -> list[tuple[str, str]]:
     ]
 
 
+def _background_assumption(profile: Profile) -> tuple[str, str]:
+    b = profile.background
+    return (
+        "background.deliveries_per_notification / outbox_cpu_ms / outbox_db_ms / "
+        "payment_retries_per_award / payment_retry_cpu_ms / payment_retry_db_ms / "
+        "photos_per_job / upload_cpu_ms / upload_db_ms",
+        f"{b.deliveries_per_notification:g} outbox deliveries per notifying write "
+        f"({b.outbox_cpu_ms:g} ms CPU, {b.outbox_db_ms:g} ms database), "
+        f"{b.payment_retries_per_award:g} payment retries per award "
+        f"({b.payment_retry_cpu_ms:g} ms, {b.payment_retry_db_ms:g} ms), "
+        f"{b.photos_per_job:g} photos per job ({b.upload_cpu_ms:g} ms, {b.upload_db_ms:g} ms)",
+    )
+
+
 def _cost_assumptions(profile: Profile) -> list[tuple[str, str]]:
     cost = profile.cost
     tiers = ", ".join(
-        f"{t.name} {t.max_connections} connections {_dollars(t.monthly_usd)}"
+        f"{t.name} {t.max_connections} connections"
+        + (f", {t.vcpus:g} vCPU" if t.vcpus is not None else "")
+        + f" {_dollars(t.monthly_usd)}"
         for t in cost.database_tiers
     )
     return [
@@ -139,6 +177,13 @@ def _cost_assumptions(profile: Profile) -> list[tuple[str, str]]:
             "(the launch plan's figure at launch, assumed linear in users)",
         ),
         ("cost.database_tiers", tiers),
+        (
+            "cost.cache_tiers",
+            ", ".join(
+                f"{t.name} {t.memory_gb:g} GB {_dollars(t.monthly_usd)}" for t in cost.cache_tiers
+            )
+            or f"none: a flat {_dollars(cost.cache_monthly_usd)} a month",
+        ),
     ]
 
 

@@ -86,6 +86,9 @@ class SizingFigures:
     connections: ConnectionFigures | None = None
     claim_summaries: tuple[str, ...] = ()
     """Each cost claim explained line by line, one sentence each (``cost_claims[].summary``)."""
+    notes: tuple[str, ...] = ()
+    """What the model puts beside the calls, one sentence each: the load balancer's policy,
+    the CPU quota's throttling, background work, the tiers priced."""
 
     @property
     def cost_total(self) -> float | None:
@@ -210,6 +213,49 @@ class _SizingReader:
                 raise self._fail(f"cost_claims.{i}.summary", None, "a sentence")
         return tuple(out)
 
+    def notes(self) -> tuple[str, ...]:
+        """Sentences from ``topology.load_balancer``, ``cpu_quota``, ``background`` and
+        ``cost_tiers`` (each absent in a sizing written before them)."""
+        out = []
+        policy = self.text("topology.load_balancer")
+        if policy is not None:
+            how = "one shared queue" if policy == "leastconn" else "a queue per instance"
+            out.append(f"Load balancer: {policy} ({how}).")
+        share = self.number("cpu_quota.throttled_share")
+        if share is not None:
+            out.append(
+                f"CPU quota: {self.number('cpu_quota.quota_cores')} cores per "
+                f"{self.number('cpu_quota.period_ms')} ms period at "
+                f"{(self.number('cpu_quota.utilization') or 0.0):.0%} of the quota: "
+                f"{share:.1%} of periods throttled, {self.number('cpu_quota.extra_ms')} ms "
+                "added to the mean response beyond the same worker without the quota."
+            )
+        streams = self._value("background")
+        if isinstance(streams, list):
+            for item in streams:
+                read = _SizingReader(self.source, item if isinstance(item, Mapping) else {})
+                per_call = read.number("per_call") or 0.0
+                if per_call > 0:
+                    out.append(
+                        f"Background work: {read.text('name')}, {per_call:.4f} per call of "
+                        f"{read.number('cpu_ms')} ms CPU and {read.number('db_ms')} ms on the "
+                        "primary."
+                    )
+        tier = self.text("cost_tiers.database")
+        if tier is not None:
+            cache = self.text("cost_tiers.cache")
+            out.append(
+                f"Database tier '{tier}' for {self.integer('cost_tiers.database_connections')} "
+                f"connections and {self.number('cost_tiers.database_cores')} cores"
+                + (
+                    f"; cache tier '{cache}' for a "
+                    f"{(self.number('cost_tiers.cache_gb') or 0.0) * 1024:,.0f} MB working set."
+                    if cache
+                    else "."
+                )
+            )
+        return tuple(out)
+
     def connections(self) -> ConnectionFigures | None:
         if self._value("connections") is None:
             return None
@@ -262,4 +308,5 @@ def read_sizing(data: Mapping[str, Any], source: str = "capacity.json") -> Sizin
         stations=read.stations(),
         connections=read.connections(),
         claim_summaries=read.claim_summaries(),
+        notes=read.notes(),
     )

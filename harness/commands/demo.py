@@ -9,6 +9,12 @@
    report; the last line says where it is and what it concludes, the validation's verdict
    included.
 
+``--lab`` adds launch day in miniature (docs/lab.md; root, HAProxy and PgBouncer, and a
+PostgreSQL through ``--database-url`` for the pooler and the replica): the instance decision
+(the planner's K for a load one instance cannot carry, K-1, K and K+1 measured) and the lab
+topology trial, at the demo's stage lengths (several minutes more). The verdict then weighs
+the decision too: K instances that did not hold the load make it "Not ready".
+
 The trial deliberately goes past this machine's saturation point (to check that the model
 finds it), so its own run report shows breached objectives at the top levels; the launch
 verdict comes from the calibrated capacity plan, and opens with the validation's outcome: a
@@ -22,6 +28,8 @@ import time
 from pathlib import Path
 
 from harness.commands.common import add_profile_argument
+from harness.commands.validate import checked_lab_mode
+from harness.errors import UsageError
 from harness.exit_codes import ExitCode
 from harness.validate.plan import overlay
 from harness.validate.runner import validate
@@ -59,6 +67,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_profile_argument(parser)
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where runs go (runs/)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin service and load")
+    parser.add_argument(
+        "--lab",
+        action="store_true",
+        help="also the lab (the profile's [lab]): the instance decision and the topology "
+        "trial on CPU-limited instances behind HAProxy, PgBouncer, a replica and the cache "
+        "(several minutes more; docs/lab.md)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="--lab: the PostgreSQL the lab runs on (its pooler and replica need one)",
+    )
 
 
 def plan_lines(sizing: Sizing, title: str, *, database_assumed: bool = False) -> list[str]:
@@ -108,9 +128,18 @@ def calibrated_profile(profile: Profile, directory: Path) -> Profile | None:
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     profile = load_profile(args.profile)
+    if args.database_url and not args.lab:
+        raise UsageError("--database-url: only the lab uses one here; add --lab")
+    lab = None
+    if args.lab:  # checked before anything starts: exit 2 naming what does not fit
+        lab = checked_lab_mode(profile, args.database_url, DEMO_SETTINGS.decision_instances)
     print("\n".join(plan_lines(size(profile), "1/4 capacity plan (assumed service demands)")))
-    print("\n2/4 a light calibration and 3/4 a predicted, then measured, load (about 3 minutes)")
-    outcome = validate(profile, DEMO_SETTINGS, args.out, pin=not args.no_pin)
+    on_lab = ", then the instance decision and the topology trial on the lab" if lab else ""
+    print(
+        "\n2/4 a light calibration and 3/4 a predicted, then measured, load (about 3 minutes"
+        f"{on_lab})"
+    )
+    outcome = validate(profile, DEMO_SETTINGS, args.out, pin=not args.no_pin, lab=lab)
     print(format_document(outcome.document.to_json()))
     calibrated = calibrated_profile(profile, outcome.directory)
     if calibrated is None:

@@ -209,10 +209,21 @@ def print_plan(console: Console, plan: Sizing) -> None:
     console.print(
         f"  {plan.cost.mean_instances:,.1f} instances on average over the day-one curve, "
         f"database tier '{plan.cost.database_tier}' for {plan.cost.database_connections} "
-        "connections; a claim row is the model's total at the claim's users; differences "
-        "above 15% are flagged",
+        f"connections and {plan.cost.database_cores:.2f} cores"
+        + (
+            f", cache tier '{plan.cost.cache_tier}' for a {plan.cost.cache_gb * 1024:,.0f} MB "
+            "working set"
+            if plan.cost.cache_tier
+            else ""
+        )
+        + "; a claim row is the model's total at the claim's users; differences above 15% "
+        "are flagged",
         soft_wrap=True,
     )
+    _print_claims_and_reasons(console, plan)
+
+
+def _print_claims_and_reasons(console: Console, plan: Sizing) -> None:
     for explanation in plan.claim_explanations:
         console.print(f"  claim at {explanation.summary}", soft_wrap=True, highlight=False)
     for reason in plan.reasons:
@@ -260,6 +271,16 @@ def _print_topology(console: Console, plan: Sizing) -> None:
             f"read-your-writes share {topology.read_your_writes:.2%}",
             soft_wrap=True,
         )
+    if topology is not None:
+        console.print(
+            f"  load balancer: {topology.load_balancer} ("
+            + ("one shared queue over every worker"
+               if topology.load_balancer == "leastconn"
+               else "each instance its own queue at 1/n of the calls")
+            + ")",
+            soft_wrap=True,
+        )  # fmt: skip
+    _print_quota_and_background(console, plan)
     rush = plan.login_rush
     if rush is not None:
         console.print(
@@ -282,6 +303,35 @@ def _print_topology(console: Console, plan: Sizing) -> None:
             f"{conn.primary_at_max_instances:,} at max instances against the "
             f"{conn.database_tier} tier's {conn.database_max_connections:,} "
             f"({'fits' if conn.fits else 'DOES NOT FIT'})",
+            soft_wrap=True,
+        )
+
+
+def _print_quota_and_background(console: Console, plan: Sizing) -> None:
+    """The CFS quota's throttling of one instance, and the work no user waits for."""
+    quota = plan.cpu_quota
+    if quota is not None:
+        console.print(
+            f"  CPU quota: {quota.quota_cores:g} cores per {quota.period_s * 1e3:g} ms period, "
+            f"{quota.workers} worker(s), {quota.arrival_rps:,.1f} requests/s per instance at "
+            f"{quota.utilization:.0%} of the quota: {quota.throttled_share:.1%} of periods "
+            f"throttled ({quota.throttled_time_share:.1%} of the time), "
+            f"{quota.stall_per_request_s * 1e3:,.2f} ms of stall per request; mean "
+            f"{quota.mean_response_s * 1e3:,.2f} ms at the instance against "
+            f"{quota.unlimited_response_s * 1e3:,.2f} ms without the quota "
+            f"({quota.extra_s * 1e3:+,.2f} ms)",
+            soft_wrap=True,
+        )
+    active = [b for b in plan.background if b.per_call > 0]
+    if active:
+        console.print(
+            "  background work per user call: "
+            + "; ".join(
+                f"{b.name} {b.per_call:.4f} x ({b.cpu_s * 1e3:g} ms CPU, "
+                f"{b.db_s * 1e3:g} ms primary)"
+                for b in active
+            )
+            + " (in the utilizations above)",
             soft_wrap=True,
         )
 

@@ -145,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     if args.reanalyse is not None:
         return _reanalyse(args.reanalyse, args.speed_normalised_fit, args.strict)
     profile = load_profile(args.profile)
-    lab = _lab_mode(args, profile)
+    lab = None
+    if args.lab or args.lab_only:
+        lab = checked_lab_mode(profile, args.database_url, args.decision_instances, args.lab_only)
     outcome = validate(profile, settings, args.out, pin=not args.no_pin, lab=lab)
     document = outcome.document.to_json()
     print(format_document(document))
@@ -155,18 +157,19 @@ def run(args: argparse.Namespace) -> int:
     return _exit_code(outcome.exit_code, document, args.strict)
 
 
-def _lab_mode(args: argparse.Namespace, profile: Profile) -> LabMode | None:
+def checked_lab_mode(
+    profile: Profile, database_url: str | None, decision_instances: int, only: bool = False
+) -> LabMode:
     """``--lab``: checked before anything starts (the lab's programs, cores, CPU groups and
     connection arithmetic, for the most instances a run asks for: the decision's K+1 or the
-    [lab]'s own count, the topology trial's), exit 2 naming what does not fit."""
-    if not (args.lab or args.lab_only):
-        return None
+    [lab]'s own count, the topology trial's), exit 2 naming what does not fit. ``harness
+    demo --lab`` checks its lab here too."""
     from harness.run.lab_plan import LabRequest, plan_lab
 
     lab = LabRequest.from_profile(profile)
-    most = dataclasses.replace(lab, instances=max(args.decision_instances + 1, lab.instances))
-    plan_lab(most, profile, args.database_url)
-    return LabMode(args.database_url, only=args.lab_only)
+    most = dataclasses.replace(lab, instances=max(decision_instances + 1, lab.instances))
+    plan_lab(most, profile, database_url)
+    return LabMode(database_url, only=only)
 
 
 def _reanalyse(directory: Path, normalised: bool, strict: bool) -> int:

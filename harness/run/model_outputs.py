@@ -6,7 +6,10 @@ model expects of each stage on this machine).
 Written next to the measurements so that every report, not only ``harness validate``'s, puts
 prediction and measurement side by side. The prediction needs to know the machine, so it is
 made only for the bundled service (``servers`` = its worker processes, at most the cores);
-for an external ``--host`` the machine is unknown and only the capacity plan is written.
+for an external ``--host`` the machine is unknown and only the capacity plan is written. On
+the lab (``--instances``/``--lab``) the prediction is the topology model's for the lab the run
+asked for: K instances at their CPU limit behind the pooler, replicas and cache
+(:class:`models.lab_prediction.FleetModel` over :meth:`models.profile.Profile.lab_profile`).
 
 The three depend on the profile and the stages alone, so ``harness run`` computes them
 (:class:`ModelOutputsAhead`) while the bundled service starts, and writes them at the end as
@@ -26,7 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from harness.artifacts import json_safe
-from models.profile import Profile, Stage
+from harness.run.lab_plan import LabRequest
+from models.profile import Profile, Stage, merge, validate_profile
 
 if TYPE_CHECKING:
     from models.prediction import Prediction
@@ -53,6 +57,42 @@ def predict_stages(
         return None
     spawn_rate = min(stage.spawn_rate for stage in stages)
     return predict(profile, levels, servers=servers, calibrated=calibrated, spawn_rate=spawn_rate)
+
+
+def with_lab(profile: Profile, lab: LabRequest) -> Profile:
+    """``profile`` whose ``[lab]`` is the lab a run asked for (its flags over the profile's)."""
+    section = {
+        "instances": lab.instances,
+        "cpu_limit": lab.cpu_limit,
+        "workers_per_instance": lab.workers_per_instance,
+        "pooler": lab.pooler,
+        "read_replicas": lab.read_replicas,
+        "cache": lab.cache,
+    }
+    return validate_profile(merge(profile.model_dump(mode="json"), {"lab": section}), "lab flags")
+
+
+def predict_lab_stages(
+    profile: Profile, stages: Sequence[Stage], lab: LabRequest
+) -> Prediction | None:
+    """The topology model's prediction for each distinct user level of ``stages`` on ``lab``
+    (None when all are empty)."""
+    from models.lab_prediction import FleetModel
+
+    levels = sorted({stage.users for stage in stages if stage.users > 0})
+    if not levels:
+        return None
+    spawn_rate = min(stage.spawn_rate for stage in stages)
+    model = FleetModel(with_lab(profile, lab).lab_profile(), lab.instances, spawn_rate)
+    return model.predict(levels)
+
+
+def _prediction(
+    profile: Profile, stages: Sequence[Stage], servers: int, lab: LabRequest | None
+) -> Prediction | None:
+    if lab is not None:
+        return predict_lab_stages(profile, stages, lab)
+    return predict_stages(profile, stages, servers)
 
 
 def _sizing(profile: Profile) -> Sizing:
@@ -112,20 +152,21 @@ class ModelOutputsAhead:
         service_workers: int,
         bundled: bool,
         plan_profile: Profile | None = None,
+        lab: LabRequest | None = None,
     ) -> None:
-        self._key = (profile, tuple(stages), service_servers(service_workers), bundled)
+        self._key = (profile, tuple(stages), service_servers(service_workers), bundled, lab)
         self._plan = plan_profile or profile
         self._computed: _Computed | None = None
         self._thread = threading.Thread(target=self._compute, name="model-outputs")
         self._thread.start()
 
     def _compute(self) -> None:
-        profile, stages, servers, bundled = self._key
+        profile, stages, servers, bundled, lab = self._key
         plan = self._plan
         self._computed = _Computed(
             sizing=_Outcome(lambda: _sizing(plan)),
             day=_Outcome(lambda: _simulated_day(plan)),
-            prediction=_Outcome(lambda: predict_stages(profile, stages, servers))
+            prediction=_Outcome(lambda: _prediction(profile, stages, servers, lab))
             if bundled
             else None,
         )
@@ -134,11 +175,16 @@ class ModelOutputsAhead:
         self._thread.join()
 
     def results(
-        self, profile: Profile, stages: Sequence[Stage], service_workers: int, bundled: bool
+        self,
+        profile: Profile,
+        stages: Sequence[Stage],
+        service_workers: int,
+        bundled: bool,
+        lab: LabRequest | None = None,
     ) -> _Computed | None:
         """The computations, once finished, if they were made for exactly these inputs."""
         self.wait()
-        key = (profile, tuple(stages), service_servers(service_workers), bundled)
+        key = (profile, tuple(stages), service_servers(service_workers), bundled, lab)
         same = key[0] is self._key[0] and key[1:] == self._key[1:]
         return self._computed if same else None
 
@@ -153,10 +199,12 @@ def write_model_outputs(
     ahead: ModelOutputsAhead | None = None,
     plan_profile: Profile | None = None,
     plan: bool = True,
+    lab: LabRequest | None = None,
 ) -> None:
     """Write ``capacity.json`` and ``simulation.json`` (the launch planned for
     ``plan_profile``, by default the run's own; neither without ``plan``) and, for the
-    bundled service, ``prediction.json`` (the run's own stages).
+    bundled service, ``prediction.json`` (the run's own stages; on ``lab``, the topology
+    model's).
 
     A model failure is logged and costs the run nothing else: the measurement stands alone.
     An existing ``prediction.json`` (a calibrated one from ``harness validate``) or
@@ -164,7 +212,7 @@ def write_model_outputs(
     has them computed already (:class:`ModelOutputsAhead`); it is used only when it was made
     for these same arguments.
     """
-    done = ahead.results(profile, stages, service_workers, bundled) if ahead else None
+    done = ahead.results(profile, stages, service_workers, bundled, lab) if ahead else None
     launch = plan_profile or profile
     try:
         if plan:
@@ -174,7 +222,8 @@ def write_model_outputs(
             if done is not None and done.prediction is not None:
                 prediction = done.prediction.get()
             else:
-                prediction = predict_stages(profile, stages, service_servers(service_workers))
+                servers = service_servers(service_workers)
+                prediction = _prediction(profile, stages, servers, lab)
             if prediction is not None:
                 prediction.write(prediction_path)
     except (ValueError, ArithmeticError, RuntimeError) as exc:

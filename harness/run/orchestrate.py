@@ -172,6 +172,7 @@ def _start_service(
                 service_workers=request.service_workers,
                 bundled=True,
                 plan_profile=request.plan_profile,
+                lab=request.lab,
             )
         service.wait_until_ready()
     except TargetUnreachable as exc:

@@ -445,6 +445,7 @@ def _write_model_outputs(run: RunContext) -> None:
         ahead=run.ahead,
         plan_profile=request.plan_profile,
         plan=request.no_plan_reason is None,
+        lab=request.lab,
     )
 
 

@@ -25,16 +25,18 @@ run produces and the one MVA predicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from models.background import background_streams
 from models.catalogue import LOGIN_CALLS, PERSONAS, STEPS, Endpoint, PersonaName
 from models.errors import ParameterError
 from models.profile import Profile
 from models.sessions import StagedUsers, login_rate, rush_joining
+from models.simulation.system import BACKGROUND
 from models.topology import Target, Topology
 from models.workload import step_probabilities, workloads
 
@@ -142,6 +144,11 @@ class RequestMix:
     login_db_s: FloatArray
     login_target: IntArray
     login_probability: FloatArray
+    background_rate: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """Per background stream (models/background.py): events per second per concurrent user,
+    the worker time of one (at the CPU limit), its primary time."""
+    background_cpu_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    background_db_s: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def from_profile(cls, profile: Profile) -> RequestMix:
@@ -186,6 +193,7 @@ class RequestMix:
             pair_target=np.array(target, dtype=np.int64),
             replicas=topology.replicas,
             **_login_routes(topology, index),
+            **_background(profile, topology, endpoints, endpoint_ids, rates),
         )
 
     @property
@@ -206,6 +214,20 @@ class RequestMix:
 
     def accepted_fraction(self) -> float:
         return float((self.pair_rate * (1.0 - self.rate_limited)).sum() / self.pair_rate.sum())
+
+
+def _background(profile: Profile, topology: Topology, endpoints: tuple[Endpoint, ...],
+                endpoint_ids: list[int], rates: list[float]) -> dict[str, Any]:  # fmt: skip
+    """The background streams' rates per concurrent user, from the screens' calls."""
+    per_endpoint = np.bincount(endpoint_ids, weights=rates, minlength=len(endpoints))
+    total = float(per_endpoint.sum())
+    shares = {e: float(per_endpoint[i]) / total for i, e in enumerate(endpoints)} if total else {}
+    streams = [b for b in background_streams(profile, shares) if b.per_call > 0]
+    return {
+        "background_rate": np.array([b.per_call * total for b in streams]),
+        "background_cpu_s": np.array([b.cpu_s / topology.cpu_speed for b in streams]),
+        "background_db_s": np.array([b.db_s for b in streams]),
+    }
 
 
 def _login_routes(topology: Topology, index: dict[Endpoint, int]) -> dict[str, Any]:
@@ -273,6 +295,8 @@ class ArrivalBatch:
     """Requests the rate limiter turned away in this window (errors, no service)."""
     targets: list[int]
     """The pool each request uses: -1 none (a cache hit), 0 the primary, r >= 1 replica r."""
+    background: int = 0
+    """Of ``times``, the background events (endpoint ``BACKGROUND``), not users' requests."""
 
 
 def _categorical(rng: np.random.Generator, probability: FloatArray, count: int) -> IntArray:
@@ -318,9 +342,38 @@ def open_arrivals(
     if mix.replicas > 1:  # a replica read goes to one of them, uniformly at random
         targets = np.where(targets == Target.REPLICA,
                            1 + rng.integers(mix.replicas, size=len(targets)), targets)  # fmt: skip
+    batch = (times, endpoint, work, db, targets)
+    events = _background_events(mix, draws, rng, users, start_s, duration_s)
+    if events is not None:  # merged in time order with the requests
+        merged = [np.concatenate([a, b]) for a, b in zip(batch, events, strict=True)]
+        order = np.argsort(merged[0], kind="stable")
+        times, endpoint, work, db, targets = (a[order] for a in merged)
     # Python lists: the event loop indexes them one at a time, much faster than numpy scalars.
     return ArrivalBatch(times.tolist(), endpoint.tolist(), work.tolist(), db.tolist(), rejected,
-                        targets.tolist())  # fmt: skip
+                        targets.tolist(), 0 if events is None else len(events[0]))  # fmt: skip
+
+
+_Events = tuple[FloatArray, IntArray, FloatArray, FloatArray, IntArray]
+
+
+def _background_events(mix: RequestMix, draws: ServiceDraws, rng: np.random.Generator,
+                       users: float, start_s: float, span_s: float) -> _Events | None:  # fmt: skip
+    """The window's background events (Poisson, each stream in proportion to its rate), or
+    None when there are none: no random number is drawn for a profile without them."""
+    rate = users * float(mix.background_rate.sum())
+    count = int(rng.poisson(rate * span_s)) if rate > 0 else 0
+    if count == 0:
+        return None
+    stream = _categorical(rng, mix.background_rate, count)
+    scale = draws.draw(rng, count)
+    db = mix.background_db_s[stream] * scale
+    return (
+        rng.random(count) * span_s + start_s,
+        np.full(count, BACKGROUND, dtype=np.int64),
+        mix.background_cpu_s[stream] * scale + db,
+        db,
+        np.where(db > 0, 0, -1).astype(np.int64),
+    )
 
 
 def screen_calls(

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import simpy
 
+from models.background import background_streams
 from models.catalogue import LOGIN_CALLS
 from models.errors import ParameterError
 from models.profile import Profile
@@ -45,6 +46,7 @@ from models.simulation.recorder import Recorder, totals
 from models.simulation.result import SimulationResult, SimulationSummary, summarise
 from models.simulation.system import ExternalCall, System, SystemSpec
 from models.topology import Target
+from models.workload import visit_ratios
 
 __all__ = ["SimulationOptions", "assumptions", "run_once", "simulate_day"]
 
@@ -120,6 +122,17 @@ def assumptions(profile: Profile, options: SimulationOptions) -> list[str]:
         )
     else:
         items.append("closed mode: each user thinks, then makes a screen's calls in sequence")
+    background = [b for b in background_streams(profile, _call_shares(profile)) if b.per_call]
+    if background:
+        items.append(
+            "background work (open mode and the fast path; closed mode has none): "
+            + ", ".join(
+                f"{b.name} {b.per_call:.4f} per call of {b.cpu_s * 1e3:g} ms CPU + "
+                f"{b.db_s * 1e3:g} ms on the primary"
+                for b in background
+            )
+            + ", Poisson streams holding a worker (and a connection), not users' requests"
+        )
     if not options.externals:
         items.append("external calls: none (the profile maps no endpoint to a service)")
     breakers = profile.infrastructure.breakers
@@ -137,6 +150,12 @@ def assumptions(profile: Profile, options: SimulationOptions) -> list[str]:
             f"{call.failure_probability:g}, holding the worker{guard}"
         )
     return items + policy_assumptions(policy)
+
+
+def _call_shares(profile: Profile) -> dict[str, float]:
+    visits = visit_ratios(profile)
+    total = sum(visits.values())
+    return {e: v / total for e, v in visits.items()} if total else {}
 
 
 def _topology_assumption(profile: Profile) -> str:
@@ -243,7 +262,7 @@ class _Day:
     def _open_window(self, t: float) -> None:
         logins = self.online.logins(t) if self.options.logins else 0.0
         batch = open_arrivals(self.mix, self.draws, self.rng, self.users(t), t, TICK_S, logins)
-        self.requests = len(batch.times) + batch.rejected
+        self.requests = len(batch.times) - batch.background + batch.rejected
         self.rejected = batch.rejected
         self.system.arrive_batch(
             batch.times, batch.endpoints, batch.work_s, batch.db_s, batch.targets

@@ -48,7 +48,11 @@ import numpy as np
 from models.errors import ParameterError
 from models.profile import Breaker, Profile
 
-__all__ = ["CircuitBreaker", "ExternalCall", "System", "SystemSpec", "TickCounters"]
+__all__ = ["BACKGROUND", "CircuitBreaker", "ExternalCall", "System", "SystemSpec", "TickCounters"]
+
+BACKGROUND = -1
+"""The endpoint index of background work (models/background.py): it holds a worker and a
+connection like a request, but is neither a latency nor an error of the users'."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +234,8 @@ class System:
         ok = True
         deadline = arrival + self.spec.request_timeout_s
         if start >= deadline:  # timed out in the queue: answered 503 without a worker
-            c.errors += 1
+            if endpoint != BACKGROUND:
+                c.errors += 1
             if user >= 0 and self.on_complete is not None:
                 self.on_complete(user, deadline)
             return
@@ -263,7 +268,9 @@ class System:
         heapq.heapreplace(self.tokens, start + hold)
         c.busy_s += hold
         end = start + hold
-        if ok:
+        if endpoint == BACKGROUND:  # held a worker; no user waits for it, none sees it fail
+            pass
+        elif ok:
             c.latencies.append(end - arrival)
         else:
             c.errors += 1
@@ -353,7 +360,8 @@ class System:
                     db_busy += d
                 heapreplace(tokens, t + w)
                 busy += w
-                append(w)
+                if endpoints[i] != BACKGROUND:
+                    append(w)
                 continue
             self.counters.busy_s += busy
             self.counters.db_busy_s += db_busy

@@ -41,7 +41,7 @@ def test_plan_lines_say_what_a_planner_needs() -> None:
     assert "400,000 users" in text
     assert "20,000 concurrent at peak" in text
     assert "app instances" in text and "fits" in text
-    assert "$8,500" in text
+    assert "$8,060" in text  # the source's $8,500 with the cache tier its working set needs
 
 
 def test_the_calibration_overlay_replaces_the_assumed_cpu_demands_only(tmp_path: Path) -> None:
@@ -91,6 +91,28 @@ def test_the_demo_calibration_fits_in_its_time_budget() -> None:
     stages = [*pilot_stages(DEMO_SETTINGS, login), *calibration_stages(users, DEMO_SETTINGS, login)]
     assert len(users) == 3
     assert sum(stage.duration_s for stage in stages) <= 90
+
+
+def test_a_database_url_without_the_lab_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["demo", "--database-url", "postgresql+psycopg://x@127.0.0.1/x", "--out", str(tmp_path)]
+    )
+    assert code == 2
+    assert "--database-url: only the lab uses one here; add --lab" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_the_lab_s_replica_without_postgresql_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The profile's [lab] has a pooler and a replica: on SQLite neither can exist."""
+    code = main(["demo", "--lab", "--out", str(tmp_path)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "PostgreSQL" in error and "--database-url" in error
+    assert not any(tmp_path.iterdir())
 
 
 def test_the_demo_makes_one_step_run() -> None:

@@ -23,7 +23,8 @@ def test_json_point_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) 
     assert set(data) == {
         "users", "dau", "peak_concurrent", "peak_rps", "instances", "db_connections",
         "latency", "utilization", "cost_monthly_usd", "limits", "assumptions", "topology",
-        "stations", "connections", "cost_claims", "login_rush",
+        "stations", "connections", "cost_claims", "login_rush", "cpu_quota", "background",
+        "cost_tiers",
     }  # fmt: skip
     artifacts = (ROOT / "docs" / "artifacts.md").read_text(encoding="utf-8")
     documented = artifacts.split("## capacity.json", 1)[1].split("\n## ", 1)[0]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.run import model_outputs
+from harness.run.lab_plan import LabRequest
 from harness.run.model_outputs import ModelOutputsAhead, write_model_outputs
 from models.profile import Profile, Stage, load_profile
 from reports import render_run_report
@@ -141,3 +142,35 @@ def test_the_report_of_a_run_without_a_plan_renders(tmp_path: Path) -> None:
     for name in ("capacity.json", "simulation.json"):
         (run / name).unlink(missing_ok=True)
     assert render_run_report(run).exists()
+
+
+def test_a_lab_run_is_predicted_by_the_topology_model_of_the_lab_it_asked_for(
+    tmp_path: Path,
+) -> None:
+    """``--instances K --cpu-limit C ...``: the prediction is the lab's (K instances at their
+    limit, the pooler, replicas and cache of the flags), not one machine's worker processes."""
+    stages = [Stage(users=30, duration_s=30.0, spawn_rate=10.0)]
+    profile = load_profile()
+    predictions = {}
+    for instances in (2, 4):
+        lab = LabRequest(instances, 0.25, pooler=True, read_replicas=1, cache=True)
+        run_dir = tmp_path / f"lab-{instances}"
+        run_dir.mkdir()
+        ahead = ModelOutputsAhead(profile, stages, service_workers=1, bundled=True, lab=lab)
+        write_model_outputs(
+            run_dir, profile, stages, service_workers=1, bundled=True, ahead=ahead, lab=lab
+        )
+        predictions[instances] = json.loads((run_dir / "prediction.json").read_text())
+    two, four = predictions[2], predictions[4]
+    assert (two["model"], two["servers"], four["servers"]) == ("topology", 2, 4)
+    # the same users on twice the instances: about half the CPU per instance
+    cpu_two, cpu_four = two["stages"][0]["cpu_utilization"], four["stages"][0]["cpu_utilization"]
+    assert cpu_four == pytest.approx(cpu_two / 2, rel=0.1)
+    # the flags win over the profile's [lab]: it names 3 instances
+    assert profile.lab.instances == 3
+    # computed at the end when nothing was computed ahead: the same file
+    again = tmp_path / "at-end"
+    again.mkdir()
+    lab = LabRequest(2, 0.25, pooler=True, read_replicas=1, cache=True)
+    write_model_outputs(again, profile, stages, service_workers=1, bundled=True, lab=lab)
+    assert json.loads((again / "prediction.json").read_text()) == two

@@ -19,7 +19,7 @@ from models.workload import peak_rps, visit_ratios
 DOCUMENTED_KEYS = {
     "users", "dau", "peak_concurrent", "peak_rps", "instances", "db_connections", "latency",
     "utilization", "cost_monthly_usd", "limits", "assumptions", "topology", "stations",
-    "connections", "cost_claims", "login_rush",
+    "connections", "cost_claims", "login_rush", "cpu_quota", "background", "cost_tiers",
 }  # fmt: skip
 NESTED_KEYS = {
     "instances": {"required", "min", "max", "fits"},
@@ -30,9 +30,13 @@ NESTED_KEYS = {
 }
 
 
-# The two-tier theory these tests check: no cache hits to take demand away (the topology's
-# own stations are checked in tests/models/test_topology.py).
-NO_CACHE: dict[str, Any] = {"infrastructure": {"cache": {"enabled": False}}}
+# The two-tier theory these tests check: no cache hits to take demand away and no background
+# work beside the calls (the topology's own stations are checked in
+# tests/models/test_topology.py, the background in tests/models/test_background.py).
+NO_CACHE: dict[str, Any] = {
+    "infrastructure": {"cache": {"enabled": False}},
+    "background": {"deliveries_per_notification": 0.0},
+}
 
 
 def _profile(**sections: Any) -> Profile:

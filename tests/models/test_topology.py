@@ -21,7 +21,13 @@ from tests.models.sim_profiles import queue_profile
 
 
 def _profile(**infrastructure: Any) -> Profile:
-    return load_profile(overrides={"infrastructure": infrastructure})
+    # No background work: these tests check the calls' own routes through the stations.
+    return load_profile(
+        overrides={
+            "infrastructure": infrastructure,
+            "background": {"deliveries_per_notification": 0.0},
+        }
+    )
 
 
 def _station(plan: Sizing, name: str) -> Any:

@@ -208,3 +208,19 @@ def test_an_overloaded_station_is_a_problem_of_the_plan() -> None:
     problems = plan(load_profile(), data).problems()
     assert any("app workers station is overloaded" in p for p in problems)
     assert read_sizing(data).stations[0].mean_wait_ms is None
+
+
+def test_the_report_says_what_the_model_puts_beside_the_calls(tmp_path: Path) -> None:
+    # The lab's quarter-core instances behind a CFS quota, at 100 users, photos uploaded.
+    profile = load_profile(
+        overrides={"population": {"users": 2_000}, "background": {"photos_per_job": 2.0}}
+    ).lab_profile()
+    plan = size(profile)
+    figures = read_sizing(plan.to_json())
+    assert any(n.startswith("CPU quota: 0.25 cores per 100.0 ms period") for n in figures.notes)
+    assert any(n.startswith("Background work: uploads") for n in figures.notes)
+    assert "Load balancer: leastconn (one shared queue)." in figures.notes
+    report = parse(render_capacity_report(plan, profile, tmp_path / "plan.html"))
+    text = report.section_text("capacity")
+    assert "of periods throttled" in text and "Database tier 'medium'" in text
+    assert read_sizing({"users": 1}).notes == ()

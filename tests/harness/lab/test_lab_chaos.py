@@ -34,7 +34,10 @@ from tests.harness.lab.test_lab_run import (
     _run_dir,
 )
 
-pytestmark = pytest.mark.slow
+# Beside the serial slow group, not in it (make test's ten minutes): these runs judge failures,
+# breakers, lost writes and leftovers, never latency, and a lab still running beside them is
+# not a leftover (lab_leftovers).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab-chaos")]
 
 SHORT = """
 [slo]

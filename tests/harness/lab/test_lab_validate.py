@@ -39,7 +39,10 @@ SHORT = ValidationSettings(
 )
 
 
+# Beside the serial slow group (make test's ten minutes): it judges the pipeline and its
+# arithmetic, never accuracy.
 @pytest.mark.slow
+@pytest.mark.xdist_group("lab-validate")
 def test_the_topology_trial_runs_on_the_whole_lab_and_judges_every_level(
     tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

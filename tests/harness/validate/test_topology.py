@@ -70,9 +70,13 @@ def test_the_model_closes_the_users_loop_over_the_planner_s_stations(
     assert level.cpu_utilization == pytest.approx(
         level.throughput_rps * cores_per_call / (3 * 0.25)
     )
-    # more users, more of everything; far past N* the queue holds the CPU just under its limit
+    # more users, more of everything; far past N* the queue holds the CPU just under the
+    # point where the app station saturates. Under the lab's CFS quota that is the quota
+    # model's (models/cpu_quota.py: stalls added to each request's service) about 2% short of
+    # the limit, an error of that approximation near saturation that docs/capacity-planning.md
+    # states; without a quota it is the limit itself.
     assert model.cpu_at(60) < model.cpu_at(120) < model.cpu_at(240)
-    assert 0.99 < model.cpu_at(int(3 * model.saturation_users)) < 1.0
+    assert 0.97 < model.cpu_at(int(3 * model.saturation_users)) < 1.0
 
 
 def test_levels_land_at_their_cpu_targets_and_the_pooler_obeys_little_s_law(
@@ -88,7 +92,9 @@ def test_levels_land_at_their_cpu_targets_and_the_pooler_obeys_little_s_law(
     pooler = model.pooler_at(levels[-1])
     assert pooler is not None
     primary = model.fleet.fleet.stations(model.fleet.at(levels[-1]).level.throughput_rps)[1]
-    assert pooler.busy_mean == pytest.approx(primary.arrival_rps * primary.service_s)
+    # Little's law over the calls and the background work (the outbox's deliveries) alike
+    busy = primary.arrival_rps * primary.service_s + primary.background_rps * primary.background_s
+    assert primary.background_rps > 0 and pooler.busy_mean == pytest.approx(busy)
     assert pooler.servers == primary.servers and pooler.arrival_rps == primary.arrival_rps
     assert pooler.waiting_mean is not None and primary.mean_wait_s is not None
     assert pooler.waiting_mean == pytest.approx(primary.arrival_rps * primary.mean_wait_s)
