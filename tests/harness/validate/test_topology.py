@@ -26,12 +26,13 @@ from harness.validate.table import measured_says
 from harness.validate.topology_trial import TopologyModel
 from models.catalogue import PERSONAS
 from models.lab_calibration import LabDemands
-from models.lab_prediction import busy_quantile
+from models.lab_prediction import busy_quantile, on_calibration_basis
 from models.pooler_records import PoolerComparison, PoolerMeasurement, PoolerPrediction
 from models.prediction import split_users
 from models.profile import Profile, load_profile
 from models.sizing import size
 from models.validation_records import (
+    CalibrationRecord,
     CountMeasurement,
     DecisionRecord,
     MeasuredLevel,
@@ -190,6 +191,14 @@ def test_the_model_on_the_calibration_s_basis(compressed: Profile) -> None:
     assert pooler.arrival_rps == pytest.approx(1.2 * x)
     assert pooler.busy_mean == pytest.approx(1.2 * x * 0.002)  # Little's law on transactions
     assert pooler.busy_p95 == busy_quantile(pooler.servers, pooler.busy_mean, 0.95)
+    # the line already holds the outbox's work and the calibration's hits: none added again
+    basis = on_calibration_basis(model.fleet.profile, measured)
+    assert basis.background.deliveries_per_notification == 0.0
+    assert basis.infrastructure.cache.hit_ratio == 0.0
+    assert on_calibration_basis(compressed, None) is compressed
+    record = CalibrationRecord(lab_demands=measured).to_json()
+    assert LabDemands.from_json(record["lab_demands"]) == measured
+    assert "lab_demands" not in CalibrationRecord().to_json()
     # without a pooler figure the station is the profile's primary, as before
     no_pooler = TopologyModel(compressed, 3, 20.0, LabDemands(3, 0.02, 0.003))
     primary = no_pooler.fleet.fleet.stations(no_pooler.fleet.at(100).level.throughput_rps)[1]
