@@ -17,7 +17,12 @@ end K would barely hold, and either would make the verdict a coin toss on a nois
 
 The planner sees the lab as a profile: :meth:`models.profile.Profile.lab_profile` (K instances
 of ``cpu_limit`` cores, the lab's workers, pooler, replicas and cache) at a population whose
-peak concurrency is the load's users.
+peak concurrency is the load's users, on the lab calibration's basis when it measured one
+(:func:`models.lab_prediction.on_calibration_basis`: the instance's CPU line, no second cache
+split, the idle CPU off the limit), the same basis the topology trial's model uses. Without
+it the planner split the calibration's CPU at the profile's cache hit ratio a second time and
+left the idle CPU out: it put 3 quarter-core instances at 58% CPU for a load that measured
+100% (docs/lab.md).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.validate.plan import overlay
+from models.lab_calibration import LabDemands
+from models.lab_prediction import on_calibration_basis
 from models.profile import Profile
 from models.rounding import rounded
 from models.sizing import Sizing, size
@@ -108,13 +115,19 @@ def judge_count(
     return CountFigures(instances, p95_ms, cpu_per_instance, holds)
 
 
-def decision_profile(profile: Profile, users: int, instances: int | None = None) -> Profile:
+def decision_profile(
+    profile: Profile,
+    users: int,
+    instances: int | None = None,
+    measured: LabDemands | None = None,
+) -> Profile:
     """``profile`` as the lab at ``users`` concurrent at its peak: the lab's topology
-    (:meth:`~models.profile.Profile.lab_profile`), with ``instances`` fixed (None: the
-    autoscaler free from one instance up, so the planner chooses)."""
+    (:meth:`~models.profile.Profile.lab_profile`) on the calibration's basis (``measured``,
+    module docstring), with ``instances`` fixed (None: the autoscaler free from one instance
+    up, so the planner chooses)."""
     population = profile.population
     per_user = population.dau_ratio * population.concurrency_ratio
-    lab = profile.lab_profile()
+    lab = on_calibration_basis(profile.lab_profile(), measured)
     scaling = (
         {"min_instances": 1, "max_instances": 10_000}
         if instances is None
@@ -129,34 +142,41 @@ def decision_profile(profile: Profile, users: int, instances: int | None = None)
     )
 
 
-def planned_instances(profile: Profile, users: int) -> int:
+def planned_instances(profile: Profile, users: int, measured: LabDemands | None = None) -> int:
     """The instances the planner needs for ``users`` on the lab (its ``required``)."""
-    return size(decision_profile(profile, users), compare_costs=False).instances.required
+    lab = decision_profile(profile, users, measured=measured)
+    return size(lab, compare_costs=False).instances.required
 
 
-def baseline_instances(profile: Profile, users: int) -> int:
+def baseline_instances(profile: Profile, users: int, measured: LabDemands | None = None) -> int:
     """The naive baseline's instances for ``users`` on the lab: the fewest that keep CPU per
     instance at or under the scale-up target with nothing queueing, ``ceil(rate x CPU per
     call / (target x cores per instance))`` (the planner's ``instances.by_cpu``)."""
-    return size(decision_profile(profile, users), compare_costs=False).instances.by_cpu
+    lab = decision_profile(profile, users, measured=measured)
+    return size(lab, compare_costs=False).instances.by_cpu
 
 
-def _first_users_needing(profile: Profile, count: int, low: int, high: int) -> int | None:
+def _first_users_needing(
+    profile: Profile, count: int, low: int, high: int, measured: LabDemands | None
+) -> int | None:
     """The fewest users in [low, high] for which the planner needs ``count`` or more
     instances (None: not even ``high``); the need grows with the users."""
-    if planned_instances(profile, high) < count:
+    if planned_instances(profile, high, measured) < count:
         return None
     while high - low > 1:
         middle = (low + high) // 2
-        if planned_instances(profile, middle) >= count:
+        if planned_instances(profile, middle, measured) >= count:
             high = middle
         else:
             low = middle
-    return high if planned_instances(profile, low) < count else low
+    return high if planned_instances(profile, low, measured) < count else low
 
 
-def _figures_at(profile: Profile, users: int, instances: int) -> CountFigures:
-    sizing: Sizing = size(decision_profile(profile, users, instances), compare_costs=False)
+def _figures_at(
+    profile: Profile, users: int, instances: int, measured: LabDemands | None
+) -> CountFigures:
+    lab = decision_profile(profile, users, instances, measured)
+    sizing: Sizing = size(lab, compare_costs=False)
     slo, scaling = profile.slo, profile.infrastructure.autoscaling
     return judge_count(
         instances,
@@ -167,20 +187,23 @@ def _figures_at(profile: Profile, users: int, instances: int) -> CountFigures:
     )
 
 
-def plan_decision(profile: Profile, instances: int) -> InstanceDecision:
+def plan_decision(
+    profile: Profile, instances: int, measured: LabDemands | None = None
+) -> InstanceDecision:
     """The load for which the planner names ``instances`` (K), chosen in the middle of its
     range, and the planner's figures at K-1, K and K+1 there.
 
     ``profile`` carries the measured demands at the validation's think times, and the lab's
-    section (its CPU limit, workers, pooler, replicas and cache). ValueError when the planner
-    never names K below :data:`MAX_DECISION_USERS` users.
+    section (its CPU limit, workers, pooler, replicas and cache); ``measured``, the lab
+    calibration's CPU line and pooler figures (module docstring). ValueError when the
+    planner never names K below :data:`MAX_DECISION_USERS` users.
     """
     if instances < 2:
         raise ValueError(
             f"instances must be >= 2 (a load one instance cannot carry), got {instances}"
         )
-    first = _first_users_needing(profile, instances, 1, MAX_DECISION_USERS)
-    beyond = _first_users_needing(profile, instances + 1, 1, MAX_DECISION_USERS)
+    first = _first_users_needing(profile, instances, 1, MAX_DECISION_USERS, measured)
+    beyond = _first_users_needing(profile, instances + 1, 1, MAX_DECISION_USERS, measured)
     if first is None or beyond is None or beyond <= first:
         raise ValueError(
             f"the planner never names {instances} instances for up to {MAX_DECISION_USERS:,} "
@@ -195,8 +218,8 @@ def plan_decision(profile: Profile, instances: int) -> InstanceDecision:
         p95_objective_ms=profile.slo.api_p95_ms,
         cpu_target=profile.infrastructure.autoscaling.scale_up_cpu,
         users_range=(first, beyond - 1),
-        predicted=tuple(_figures_at(profile, users, count) for count in counts),
-        baseline_instances=baseline_instances(profile, users),
+        predicted=tuple(_figures_at(profile, users, count, measured) for count in counts),
+        baseline_instances=baseline_instances(profile, users, measured),
     )
 
 

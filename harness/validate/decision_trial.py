@@ -121,7 +121,7 @@ def decide(
     every run)."""
     record, lab, profile = calibrated.record, calibrated.lab, calibrated.profile
     try:
-        decision = plan_decision(profile, settings.decision_instances)
+        decision = plan_decision(profile, settings.decision_instances, calibrated.measured)
     except ValueError as exc:
         _no_verdict(record, str(exc))
         save()

@@ -85,3 +85,26 @@ def test_a_decision_needs_a_load_one_instance_cannot_carry(compressed: Profile) 
         plan_decision(compressed, 1)
     with pytest.raises(ValueError, match="never names 100000 instances"):
         plan_decision(compressed, 100_000)
+
+
+def test_the_planner_decides_on_the_lab_calibration_s_basis(compressed: Profile) -> None:
+    """With the lab calibration's CPU line the planner uses its slope (no second cache split)
+    and takes its idle CPU off the limit, as the topology trial's model does: run 1 of
+    2026-12-06 measured 100% CPU at K = 3 where the planner, splitting the calibration's CPU
+    at the profile's cache hit ratio again, had said 58%."""
+    from models.lab_calibration import LabDemands
+    from models.sizing import size
+
+    measured = LabDemands(stages=3, idle_cpu_cores=0.024, cpu_cores_per_rps=0.00212)
+    decision = plan_decision(compressed, 3, measured)
+    at_k = next(figures for figures in decision.predicted if figures.instances == 3)
+    sizing = size(decision_profile(compressed, decision.users, 3, measured), compare_costs=False)
+    limit = compressed.lab.cpu_limit
+    # CPU per instance: the line's slope at the planned rate over the limit less the idle CPU
+    expected = sizing.peak_rps * 0.00212 / (3 * (limit - 0.024))
+    assert at_k.cpu_per_instance == pytest.approx(expected, rel=0.02)
+    assert planned_instances(compressed, decision.users, measured) == 3
+    # twice the CPU per request on the line: K = 3 is named at about half the load (the CPU
+    # target decides here, not the p95)
+    doubled = LabDemands(stages=3, idle_cpu_cores=0.024, cpu_cores_per_rps=0.00424)
+    assert plan_decision(compressed, 3, doubled).users < 0.6 * decision.users
