@@ -3,8 +3,6 @@ counted, the board showing a write at once, and a Redis killed mid-way costing n
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,8 +19,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from harness.lab.programs import REDIS_SERVER, find_program
 from target_app.main import create_app
 from target_app.seed import seed_database
+from tests.harness.lab.conftest import require_programs
 from tests.target_app.conftest import SMALL_PLAN, make_settings
 from tests.target_app.lab.conftest import bearer, counter
 
@@ -172,12 +172,8 @@ def _free_port() -> int:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A redis-server of the test's own on a free port (it kills it), no persistence."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        why = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"{why}: under CI a missing server is a failure, not a skip")
-        pytest.skip(why)
+    require_programs(REDIS_SERVER)  # skipped with the reason, or failed under CI
+    binary = str(find_program(REDIS_SERVER))
     port = _free_port()
     process = subprocess.Popen(
         [
