@@ -17,6 +17,11 @@ stage of its one instance:
   transaction ``Σ Δxact_time / Σ Δxact_count``. Autocommit reads are one transaction per
   statement, so the transactions per request are counted, not inferred from the profile's
   primary visits.
+* **The response time at each stage** (mean, p50, p95, as the client measured it through
+  HAProxy): the topology model's stations hold the CPU and the database, not the hops
+  between them (the client to HAProxy to the instance, the instance to PgBouncer to
+  PostgreSQL), so :mod:`models.lab_prediction` takes what its stations leave of these
+  figures as a floor no station holds.
 
 Calibrated at light load, used at heavier: both are per-request (or per-instance) constants.
 """
@@ -30,7 +35,34 @@ from typing import Any
 from models.json_fields import JsonFields
 from models.rounding import rounded
 
-__all__ = ["LabDemands", "StageTraffic"]
+__all__ = ["LabDemands", "StageLatency", "StageTraffic"]
+
+
+@dataclass(frozen=True, slots=True)
+class StageLatency:
+    """The client's response times at one measure stage of the lab calibration."""
+
+    throughput_rps: float
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "throughput_rps": round(self.throughput_rps, 4),
+            "mean_ms": round(self.mean_ms, 4),
+            "p50_ms": round(self.p50_ms, 4),
+            "p95_ms": round(self.p95_ms, 4),
+        }
+
+    @classmethod
+    def from_json(cls, f: JsonFields) -> StageLatency:
+        return cls(
+            throughput_rps=f.number("throughput_rps"),
+            mean_ms=f.number("mean_ms"),
+            p50_ms=f.number("p50_ms"),
+            p95_ms=f.number("p95_ms"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +78,8 @@ class StageTraffic:
     """PgBouncer's transactions over the stage (None: no pooler, or one reading)."""
     transaction_s: float | None = None
     """Server-connection time summed over those transactions (None: not sampled)."""
+    latency: StageLatency | None = None
+    """The client's response times over the stage (None: not measured)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +94,8 @@ class LabDemands:
     transactions_per_request: float | None = None
     transaction_s: float | None = None
     """Mean server-connection hold per transaction."""
+    stage_latency: tuple[StageLatency, ...] = ()
+    """The client's response times at each stage (for the model's floor)."""
 
     @classmethod
     def of(cls, stages: Sequence[StageTraffic]) -> LabDemands:
@@ -77,6 +113,7 @@ class LabDemands:
             cpu_cores_per_rps=slope,
             transactions_per_request=transactions / requests if requests > 0 else None,
             transaction_s=held / counted if counted > 0 else None,
+            stage_latency=tuple(s.latency for s in stages if s.latency is not None),
         )
 
     def cpu_cores(self, rps: float) -> float | None:
@@ -86,7 +123,7 @@ class LabDemands:
         return self.idle_cpu_cores + self.cpu_cores_per_rps * rps
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        fields: dict[str, Any] = {
             "stages": self.stages,
             "idle_cpu_cores": rounded(self.idle_cpu_cores, 6),
             "cpu_cores_per_rps": rounded(self.cpu_cores_per_rps, 8),
@@ -95,6 +132,9 @@ class LabDemands:
                 None if self.transaction_s is None else self.transaction_s * 1e3, 6
             ),
         }
+        if self.stage_latency:
+            fields["stage_latency"] = [stage.to_json() for stage in self.stage_latency]
+        return fields
 
     @classmethod
     def from_json(cls, data: object, where: str = "") -> LabDemands:
@@ -106,6 +146,9 @@ class LabDemands:
             cpu_cores_per_rps=f.opt_number("cpu_cores_per_rps"),
             transactions_per_request=f.opt_number("transactions_per_request"),
             transaction_s=None if ms is None else ms / 1e3,
+            stage_latency=tuple(
+                StageLatency.from_json(stage) for stage in f.opt_items("stage_latency")
+            ),
         )
 
 

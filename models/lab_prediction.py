@@ -38,6 +38,16 @@ replaces three of the profile's assumptions with one consistent basis, the calib
 * **Pooler.** Its station is the measured transactions, not the profile's primary visits:
   arrivals ``X·transactions per request``, each holding a server connection for the measured
   mean transaction time (autocommit reads are a transaction per statement).
+
+And one it adds: **the hops no station holds.** The stations are the CPU and the database;
+a call in the lab also crosses the loopback from the client to HAProxy, HAProxy to the
+instance, the instance to PgBouncer and PgBouncer to PostgreSQL, and the client's own
+clock runs around all of it. None of that queues for the CPU or a connection, so it is a
+floor under every call (the single-instance service curve has the same term). The
+calibration measured the client's mean, p50 and p95 at each stage on one instance: the
+model, on one instance at that stage's throughput, predicts its stations' share, and what
+they leave, averaged over the stages and never negative, is each statistic's floor
+(:func:`hop_floor`), added to that statistic at every level and to the users' cycle.
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ __all__ = [
     "FleetLevel",
     "FleetModel",
     "busy_quantile",
+    "hop_floor",
     "on_calibration_basis",
     "pooler_prediction",
 ]
@@ -74,6 +85,7 @@ _SETTLING_CYCLES = 3.0
 _SATURATED = 0.999  # stepping back from a database station's instability, 0.1% at a time
 _P95 = 0.95
 _LEAST_LEFT = 0.05  # of the limit, for the workers when the idle line claims it all
+_FLOOR_STATISTICS = ("mean_ms", "p50_ms", "p95_ms")
 
 
 def busy_quantile(servers: int, offered_load: float, q: float) -> float:
@@ -151,6 +163,35 @@ def on_calibration_basis(profile: Profile, measured: LabDemands | None) -> Profi
     return validate_profile(merge(unsplit, changes), "lab model")
 
 
+def _statistics(response: ResponseTime) -> dict[str, float]:
+    """The response time's mean, p50 and p95, in seconds, by their record names."""
+    return {
+        "mean_ms": response.mean_s,
+        "p50_ms": response.quantile(0.50),
+        "p95_ms": response.quantile(_P95),
+    }
+
+
+def hop_floor(profile: Profile, measured: LabDemands | None) -> dict[str, float]:
+    """Per statistic (``mean_ms``, ``p50_ms``, ``p95_ms``), the seconds the lab
+    calibration's measured response times hold beyond what the stations of one instance
+    predict at each stage's throughput: the mean over the stages, at least 0 (module
+    docstring). All zero without measured stages."""
+    floor = {statistic: 0.0 for statistic in _FLOOR_STATISTICS}
+    if measured is None or not measured.stage_latency:
+        return floor
+    one = Fleet(on_calibration_basis(profile, measured), 1)
+    gaps: dict[str, list[float]] = {statistic: [] for statistic in _FLOOR_STATISTICS}
+    for stage in measured.stage_latency:
+        response = one.response_time(stage.throughput_rps)
+        if response is None:  # a stage the model cannot hold tells nothing of the hops
+            continue
+        modelled = _statistics(response)
+        for statistic in _FLOOR_STATISTICS:
+            gaps[statistic].append(getattr(stage, statistic) / 1e3 - modelled[statistic])
+    return {s: max(0.0, float(np.mean(g))) if g else 0.0 for s, g in gaps.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class FleetLevel:
     """One level: the closed loop's prediction and its pooler station (None without a
@@ -185,6 +226,8 @@ class FleetModel:
         self._cores_per_call = self.fleet.cpu_s * self.fleet.topology.cpu_speed
         self.capacity_rps = self.fleet.workers / self.fleet.cpu_s if self.fleet.cpu_s else math.inf
         """The app workers' capacity: calls per second at utilization 1."""
+        self.floor_s = hop_floor(profile, measured)
+        """Per statistic, the hops no station holds (module docstring), in seconds."""
 
     @property
     def instances(self) -> int:
@@ -208,7 +251,7 @@ class FleetModel:
     def saturation_users(self) -> float:
         """N*: the capacity over the calls one user sends with nothing queued."""
         bare = self._response(0.0)
-        r0 = 0.0 if bare is None else bare.mean_s
+        r0 = self.floor_s["mean_ms"] + (0.0 if bare is None else bare.mean_s)
         per_user = float(np.sum(self._shares * self._calls / (self._think + self._calls * r0)))
         return self.capacity_rps / per_user if per_user > 0 else math.inf
 
@@ -219,9 +262,11 @@ class FleetModel:
             raise ValueError(f"users must be >= 1, got {users!r}")
         populations = np.array(split_users(self.profile, users), dtype=float)
 
+        hops = self.floor_s["mean_ms"]
+
         def excess(x: float) -> float:
             response = self._response(x)
-            return -x if response is None else self._rate(populations, response.mean_s) - x
+            return -x if response is None else self._rate(populations, hops + response.mean_s) - x
 
         high = self.capacity_rps * (1.0 - 1e-9)
         x = float(brentq(excess, 0.0, high, xtol=1e-9, rtol=1e-10)) if excess(high) < 0 else high
@@ -231,7 +276,7 @@ class FleetModel:
             response = self._response(x)
         assert response is not None
         stations = self.fleet.stations(x)
-        cycle = float(np.dot(populations, self._think + self._calls * response.mean_s))
+        cycle = float(np.dot(populations, self._think + self._calls * (hops + response.mean_s)))
         return FleetLevel(
             level=self._level(users, x, response, stations[0], cycle / users),
             pooler=self._pooler(x, stations[1]) if self.fleet.topology.pooler else None,
@@ -250,9 +295,10 @@ class FleetModel:
     def _level(
         self, users: int, x: float, response: ResponseTime, app: StationLoad, cycle_s: float
     ) -> LevelPrediction:
-        mean = response.mean_s * 1e3
-        p50 = response.quantile(0.50) * 1e3
-        p95 = response.quantile(_P95) * 1e3
+        statistics = _statistics(response)
+        mean, p50, p95 = (
+            (statistics[s] + self.floor_s[s]) * 1e3 for s in ("mean_ms", "p50_ms", "p95_ms")
+        )
         rho = min(app.utilization, 0.99)
         relax = app.service_s / (app.servers * (1.0 - math.sqrt(rho)) ** 2)
         ramp = users / self.spawn_rate if self.spawn_rate else 0.0

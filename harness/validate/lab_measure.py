@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.run.lab_sampling import SAMPLES_FILE
 from harness.validate.measure import read_measured
-from models.lab_calibration import LabDemands, StageTraffic
+from models.lab_calibration import LabDemands, StageLatency, StageTraffic
 from models.pooler_records import PoolerMeasurement
 from models.validation_records import MeasuredLevel
 
@@ -179,9 +179,22 @@ def lab_demands(run_dir: Path, cpu_limit: float, used_users: Sequence[int]) -> L
                 cpu_cores=sum(cpu) * cpu_limit if cpu else None,
                 transactions=transactions,
                 transaction_s=held,
+                latency=_latency(level),
             )
         )
     return LabDemands.of(stages)
+
+
+def _latency(level: MeasuredLevel) -> StageLatency | None:
+    """The client's response times at a stage, when it measured all three."""
+    if (
+        not level.throughput_rps
+        or level.mean_ms is None
+        or level.p50_ms is None
+        or level.p95_ms is None
+    ):
+        return None
+    return StageLatency(level.throughput_rps, level.mean_ms, level.p50_ms, level.p95_ms)
 
 
 def _reading_span(lines: Sequence[Record], start_at: float, end_at: float) -> float | None:

@@ -25,12 +25,12 @@ from harness.validate.settings import ValidationSettings
 from harness.validate.table import measured_says
 from harness.validate.topology_trial import TopologyModel
 from models.catalogue import PERSONAS
-from models.lab_calibration import LabDemands
-from models.lab_prediction import busy_quantile, on_calibration_basis
+from models.lab_calibration import LabDemands, StageLatency
+from models.lab_prediction import FleetModel, busy_quantile, hop_floor, on_calibration_basis
 from models.pooler_records import PoolerComparison, PoolerMeasurement, PoolerPrediction
 from models.prediction import split_users
 from models.profile import Profile, load_profile
-from models.sizing import size
+from models.sizing import Fleet, size
 from models.validation_records import (
     CalibrationRecord,
     CountMeasurement,
@@ -204,6 +204,39 @@ def test_the_model_on_the_calibration_s_basis(compressed: Profile) -> None:
     primary = no_pooler.fleet.fleet.stations(no_pooler.fleet.at(100).level.throughput_rps)[1]
     bare = no_pooler.pooler_at(100)
     assert bare is not None and bare.busy_mean == pytest.approx(primary.busy)
+
+
+def test_the_hops_no_station_holds_are_a_floor_from_the_calibration(compressed: Profile) -> None:
+    lab = compressed.lab_profile()
+    bare = LabDemands(3, 0.02, 0.003, 1.2, 0.002)
+    one = Fleet(on_calibration_basis(lab, bare), 1)
+    # two stages measured 1.5, 1.0 and 3.0 ms above what one instance's stations predict
+    gaps = {"mean_ms": 1.5, "p50_ms": 1.0, "p95_ms": 3.0}
+    stages = []
+    for x in (10.0, 25.0):
+        response = one.response_time(x)
+        assert response is not None
+        modelled = {
+            "mean_ms": response.mean_s,
+            "p50_ms": response.quantile(0.5),
+            "p95_ms": response.quantile(0.95),
+        }
+        stages.append(StageLatency(x, *(modelled[s] * 1e3 + gaps[s] for s in gaps)))
+    measured = LabDemands(3, 0.02, 0.003, 1.2, 0.002, stage_latency=tuple(stages))
+    floor = hop_floor(lab, measured)
+    assert {s: floor[s] * 1e3 for s in floor} == pytest.approx(gaps)
+    assert hop_floor(lab, bare) == {"mean_ms": 0.0, "p50_ms": 0.0, "p95_ms": 0.0}
+    # a calibration faster than the stations says nothing of hops: no negative floor
+    faster = LabDemands(3, 0.02, 0.003, stage_latency=(StageLatency(10.0, 0.1, 0.1, 0.1),))
+    assert hop_floor(lab, faster) == {"mean_ms": 0.0, "p50_ms": 0.0, "p95_ms": 0.0}
+    # every level carries it, and the users' cycle too: a little less throughput
+    with_hops, without = FleetModel(lab, 3, 20.0, measured), FleetModel(lab, 3, 20.0, bare)
+    a, b = with_hops.at(100).level, without.at(100).level
+    assert a.throughput_rps < b.throughput_rps
+    assert a.mean_ms - 1.5 == pytest.approx(without.at(100).level.mean_ms, rel=0.05)
+    assert a.p95_ms > b.p95_ms + 2.5
+    again = LabDemands.from_json(measured.to_json())  # the record keeps the stages
+    assert again.stage_latency[1].p95_ms == pytest.approx(stages[1].p95_ms, abs=1e-4)
 
 
 def test_pooler_records_and_lab_fields_round_trip() -> None:
