@@ -172,15 +172,17 @@ def _statistics(response: ResponseTime) -> dict[str, float]:
     }
 
 
-def hop_floor(profile: Profile, measured: LabDemands | None) -> dict[str, float]:
+def hop_floor(basis: Profile, measured: LabDemands | None) -> dict[str, float]:
     """Per statistic (``mean_ms``, ``p50_ms``, ``p95_ms``), the seconds the lab
     calibration's measured response times hold beyond what the stations of one instance
     predict at each stage's throughput: the mean over the stages, at least 0 (module
-    docstring). All zero without measured stages."""
+    docstring). ``basis`` is the lab profile already on the calibration's basis
+    (:func:`on_calibration_basis`), as the fleet's stations are. All zero without measured
+    stages."""
     floor = {statistic: 0.0 for statistic in _FLOOR_STATISTICS}
     if measured is None or not measured.stage_latency:
         return floor
-    one = Fleet(on_calibration_basis(profile, measured), 1)
+    one = Fleet(basis, 1)
     gaps: dict[str, list[float]] = {statistic: [] for statistic in _FLOOR_STATISTICS}
     for stage in measured.stage_latency:
         response = one.response_time(stage.throughput_rps)
@@ -215,7 +217,8 @@ class FleetModel:
     ) -> None:
         self.profile = profile
         self.measured = measured
-        self.fleet = Fleet(on_calibration_basis(profile, measured), instances)
+        basis = on_calibration_basis(profile, measured)
+        self.fleet = Fleet(basis, instances)
         self.spawn_rate = spawn_rate
         work = workloads(profile)
         self._think = np.array([work[p].think_time_s for p in PERSONAS])
@@ -226,7 +229,7 @@ class FleetModel:
         self._cores_per_call = self.fleet.cpu_s * self.fleet.topology.cpu_speed
         self.capacity_rps = self.fleet.workers / self.fleet.cpu_s if self.fleet.cpu_s else math.inf
         """The app workers' capacity: calls per second at utilization 1."""
-        self.floor_s = hop_floor(profile, measured)
+        self.floor_s = hop_floor(basis, measured)
         """Per statistic, the hops no station holds (module docstring), in seconds."""
 
     @property
