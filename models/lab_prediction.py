@@ -76,9 +76,12 @@ __all__ = [
     "FleetLevel",
     "FleetModel",
     "busy_quantile",
+    "cpu_of_limit",
     "hop_floor",
     "on_calibration_basis",
     "pooler_prediction",
+    "workers_cores",
+    "workers_utilization_at",
 ]
 
 _SETTLING_CYCLES = 3.0
@@ -149,10 +152,7 @@ def on_calibration_basis(profile: Profile, measured: LabDemands | None) -> Profi
     fleet = Fleet(validate_profile(unsplit, "lab model"), 1)
     mean_cores_s = fleet.cpu_s * fleet.topology.cpu_speed  # worker time back to CPU time
     scale = slope / mean_cores_s if mean_cores_s > 0 else 1.0
-    limit = profile.infrastructure.instance_vcpus
-    # An idle line at or past the limit would leave no CPU at all: a broken calibration, kept
-    # finite (and visibly saturated) rather than refused here.
-    left = max(limit - measured.idle_cpu_cores, _LEAST_LEFT * limit)
+    left = workers_cores(profile.infrastructure.instance_vcpus, measured)
     changes = {
         "service_demands": {
             e: {"cpu_ms": d.cpu_ms * scale, "db_ms": d.db_ms}
@@ -161,6 +161,32 @@ def on_calibration_basis(profile: Profile, measured: LabDemands | None) -> Profi
         "infrastructure": {"instance_vcpus": left},
     }
     return validate_profile(merge(unsplit, changes), "lab model")
+
+
+def workers_cores(limit: float, measured: LabDemands | None) -> float:
+    """The cores an instance's workers own on the calibration's basis: the CPU limit less the
+    idle line (unchanged without a measured line). An idle line at or past the limit would
+    leave no CPU at all: a broken calibration, kept finite (and visibly saturated) rather than
+    refused here."""
+    if measured is None or measured.cpu_cores_per_rps is None:
+        return limit
+    return max(limit - measured.idle_cpu_cores, _LEAST_LEFT * limit)
+
+
+def cpu_of_limit(workers_utilization: float, limit: float, measured: LabDemands | None) -> float:
+    """An instance's whole CPU group as a fraction of its limit, idle CPU included (what the
+    lab measures and the CPU target judges), from its workers' utilization of what the idle
+    CPU leaves them (what a model on the calibration's basis gives): the CPU line
+    ``idle + per_request·X/K`` over the limit."""
+    left = workers_cores(limit, measured)
+    return (limit - left + workers_utilization * left) / limit
+
+
+def workers_utilization_at(cpu_fraction: float, limit: float, measured: LabDemands | None) -> float:
+    """The inverse of :func:`cpu_of_limit`: the workers' utilization at which the whole CPU
+    group is ``cpu_fraction`` of the limit (0 when the idle CPU alone passes it)."""
+    left = workers_cores(limit, measured)
+    return min(1.0, max(0.0, (cpu_fraction * limit - (limit - left)) / left))
 
 
 def _statistics(response: ResponseTime) -> dict[str, float]:

@@ -572,11 +572,14 @@ class CountMeasurement:
     error_rate: float | None
     holds: bool | None
     """p95 within the objective and CPU at or under the target; None when not measured."""
+    throughput_rps: float | None = None
+    """The client's requests per second over the measure stage (None: not measured)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "instances": self.instances,
             "run": self.run,
+            "throughput_rps": rounded(self.throughput_rps),
             "p95_ms": rounded(self.p95_ms),
             "cpu_per_instance": rounded(self.cpu_per_instance),
             "error_rate": rounded(self.error_rate, 6),

@@ -23,10 +23,19 @@ split, the idle CPU off the limit), the same basis the topology trial's model us
 it the planner split the calibration's CPU at the profile's cache hit ratio a second time and
 left the idle CPU out: it put 3 quarter-core instances at 58% CPU for a load that measured
 100% (docs/lab.md).
+
+On that basis the planner's CPU figure is its workers' utilization of what the idle CPU leaves
+of the limit, while the lab measures, and the target judges, the whole CPU group over the
+limit, idle included. The two are put on one footing both ways: the planner sizes against the
+target carried over to its workers' share (:func:`models.lab_prediction.workers_utilization_at`),
+and its figures are reported as the whole group's (:func:`models.lab_prediction.cpu_of_limit`).
+Comparing the workers' share with the group's CPU had put the planner's CPU at K about 5 points
+of the limit under what it meant, the whole idle line at every count.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +43,7 @@ from typing import Any
 
 from harness.validate.plan import overlay
 from models.lab_calibration import LabDemands
-from models.lab_prediction import on_calibration_basis
+from models.lab_prediction import cpu_of_limit, on_calibration_basis, workers_utilization_at
 from models.profile import Profile
 from models.rounding import rounded
 from models.sizing import Sizing, size
@@ -66,10 +75,13 @@ class CountFigures:
     cpu_per_instance: float
     holds: bool
     """p95 within the objective and CPU per instance at or under the target."""
+    throughput_rps: float | None = None
+    """The planner's requests per second at this count (None: not a plan's figure)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "instances": self.instances,
+            "throughput_rps": rounded(self.throughput_rps),
             "p95_ms": rounded(self.p95_ms),
             "cpu_per_instance": rounded(self.cpu_per_instance),
             "holds": self.holds,
@@ -128,11 +140,12 @@ def decision_profile(
     population = profile.population
     per_user = population.dau_ratio * population.concurrency_ratio
     lab = on_calibration_basis(profile.lab_profile(), measured)
-    scaling = (
+    scaling: dict[str, float] = (
         {"min_instances": 1, "max_instances": 10_000}
         if instances is None
         else {"min_instances": instances, "max_instances": instances}
     )
+    scaling |= _workers_targets(profile, measured)
     return overlay(
         lab,
         {
@@ -140,6 +153,19 @@ def decision_profile(
             "infrastructure": {"autoscaling": scaling},
         },
     )
+
+
+def _workers_targets(profile: Profile, measured: LabDemands | None) -> dict[str, float]:
+    """The autoscaler's CPU thresholds carried over to the workers' share of the limit (module
+    docstring); none to change without a measured CPU line."""
+    if measured is None or measured.cpu_cores_per_rps is None:
+        return {}
+    limit, scaling = profile.lab.cpu_limit, profile.infrastructure.autoscaling
+    # An idle line past the target leaves the workers nothing: a threshold just above zero,
+    # so that no count holds and the plan says why, rather than a profile that fails to load.
+    up = max(workers_utilization_at(scaling.scale_up_cpu, limit, measured), 1e-6)
+    down = min(workers_utilization_at(scaling.scale_down_cpu, limit, measured), up / 2)
+    return {"scale_up_cpu": up, "scale_down_cpu": down}
 
 
 def planned_instances(profile: Profile, users: int, measured: LabDemands | None = None) -> int:
@@ -178,13 +204,14 @@ def _figures_at(
     lab = decision_profile(profile, users, instances, measured)
     sizing: Sizing = size(lab, compare_costs=False)
     slo, scaling = profile.slo, profile.infrastructure.autoscaling
-    return judge_count(
+    judged = judge_count(
         instances,
         sizing.latency.p95_ms,
-        sizing.utilization["app_cpu"],
+        cpu_of_limit(sizing.utilization["app_cpu"], profile.lab.cpu_limit, measured),
         objective_ms=slo.api_p95_ms,
         cpu_target=scaling.scale_up_cpu,
     )
+    return dataclasses.replace(judged, throughput_rps=sizing.peak_rps)
 
 
 def plan_decision(
@@ -202,6 +229,15 @@ def plan_decision(
         raise ValueError(
             f"instances must be >= 2 (a load one instance cannot carry), got {instances}"
         )
+    limit, target = profile.lab.cpu_limit, profile.infrastructure.autoscaling.scale_up_cpu
+    if (
+        measured is not None
+        and _workers_targets(profile, measured).get("scale_up_cpu", 1.0) <= 1e-6
+    ):
+        raise ValueError(
+            f"the lab calibration's idle CPU ({measured.idle_cpu_cores:.3g} cores) alone passes "
+            f"the CPU target ({target:.0%} of {limit:g} cores): no instance count holds"
+        )
     first = _first_users_needing(profile, instances, 1, MAX_DECISION_USERS, measured)
     beyond = _first_users_needing(profile, instances + 1, 1, MAX_DECISION_USERS, measured)
     if first is None or beyond is None or beyond <= first:
@@ -214,9 +250,9 @@ def plan_decision(
     return InstanceDecision(
         users=users,
         instances=instances,
-        cpu_limit=profile.lab.cpu_limit,
+        cpu_limit=limit,
         p95_objective_ms=profile.slo.api_p95_ms,
-        cpu_target=profile.infrastructure.autoscaling.scale_up_cpu,
+        cpu_target=target,
         users_range=(first, beyond - 1),
         predicted=tuple(_figures_at(profile, users, count, measured) for count in counts),
         baseline_instances=baseline_instances(profile, users, measured),

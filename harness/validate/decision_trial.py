@@ -192,6 +192,12 @@ def _measure(
         cpu_target=decision.cpu_target,
     )
     figures = CountMeasurement(
-        instances, run, measured.p95_ms, cpu, measured.error_rate, judged.holds
+        instances,
+        run,
+        measured.p95_ms,
+        cpu,
+        measured.error_rate,
+        judged.holds,
+        throughput_rps=measured.throughput_rps,
     )
     return figures, None

@@ -97,14 +97,43 @@ def test_the_planner_decides_on_the_lab_calibration_s_basis(compressed: Profile)
 
     measured = LabDemands(stages=3, idle_cpu_cores=0.024, cpu_cores_per_rps=0.00212)
     decision = plan_decision(compressed, 3, measured)
-    at_k = next(figures for figures in decision.predicted if figures.instances == 3)
     sizing = size(decision_profile(compressed, decision.users, 3, measured), compare_costs=False)
     limit = compressed.lab.cpu_limit
-    # CPU per instance: the line's slope at the planned rate over the limit less the idle CPU
-    expected = sizing.peak_rps * 0.00212 / (3 * (limit - 0.024))
-    assert at_k.cpu_per_instance == pytest.approx(expected, rel=0.02)
+    for figures in decision.predicted:
+        # CPU per instance as the lab measures it: the whole CPU group's line, idle included,
+        # over the limit
+        expected = (0.024 + sizing.peak_rps * 0.00212 / figures.instances) / limit
+        assert figures.cpu_per_instance == pytest.approx(expected, rel=0.02)
     assert planned_instances(compressed, decision.users, measured) == 3
     # twice the CPU per request on the line: K = 3 is named at about half the load (the CPU
     # target decides here, not the p95)
     doubled = LabDemands(stages=3, idle_cpu_cores=0.024, cpu_cores_per_rps=0.00424)
     assert plan_decision(compressed, 3, doubled).users < 0.6 * decision.users
+
+
+def test_the_planner_holds_the_whole_cpu_group_to_the_target(compressed: Profile) -> None:
+    """The target judges the instance's whole CPU group (idle included) over its limit, as the
+    lab measures it: the planner's K is the fewest instances whose line stays at or under it,
+    and K-1's line passes it. Judging the workers' share of what the idle CPU leaves instead
+    let K stand at a load where its group's CPU was over the target (run 20261206T182312Z)."""
+    from models.lab_calibration import LabDemands
+    from models.sizing import size
+
+    idle, slope = 0.04, 0.003
+    measured = LabDemands(stages=3, idle_cpu_cores=idle, cpu_cores_per_rps=slope)
+    limit = compressed.lab.cpu_limit
+    target = compressed.infrastructure.autoscaling.scale_up_cpu
+    decision = plan_decision(compressed, 3, measured)
+    low, high = decision.users_range
+    for users in (low, decision.users, high):
+        rate = size(decision_profile(compressed, users, 3, measured), compare_costs=False).peak_rps
+        assert (idle + slope * rate / 3) / limit <= target + 1e-9
+        assert (idle + slope * rate / 2) / limit > target
+    beyond = size(decision_profile(compressed, high + 1, 3, measured), compare_costs=False)
+    assert (idle + slope * beyond.peak_rps / 3) / limit > target
+    # the naive baseline holds the same group to the same target
+    assert decision.baseline_instances == 3
+    # an idle line past the target leaves no count that holds: the planner says so
+    with pytest.raises(ValueError, match="idle CPU .* alone passes the CPU target"):
+        plan_decision(compressed, 3, LabDemands(3, idle_cpu_cores=0.9 * limit,
+                                                cpu_cores_per_rps=slope))  # fmt: skip
