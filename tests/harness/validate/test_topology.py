@@ -26,7 +26,15 @@ from harness.validate.table import measured_says
 from harness.validate.topology_trial import TopologyModel
 from models.catalogue import PERSONAS
 from models.lab_calibration import LabDemands, StageLatency
-from models.lab_prediction import FleetModel, busy_quantile, hop_floor, on_calibration_basis
+from models.lab_prediction import (
+    FleetModel,
+    busy_quantile,
+    cpu_of_limit,
+    hop_floor,
+    on_calibration_basis,
+    workers_cores,
+    workers_utilization_at,
+)
 from models.pooler_records import PoolerComparison, PoolerMeasurement, PoolerPrediction
 from models.prediction import split_users
 from models.profile import Profile, load_profile
@@ -204,6 +212,27 @@ def test_the_model_on_the_calibration_s_basis(compressed: Profile) -> None:
     primary = no_pooler.fleet.fleet.stations(no_pooler.fleet.at(100).level.throughput_rps)[1]
     bare = no_pooler.pooler_at(100)
     assert bare is not None and bare.busy_mean == pytest.approx(primary.busy)
+
+
+def test_the_workers_share_and_the_whole_cpu_group_convert_both_ways() -> None:
+    """The planner on the calibration's basis gives its workers' utilization of what the idle
+    line leaves; the lab measures the whole group over the limit. 0.02 cores idle of 0.25:
+    the workers own 0.23, and half of that busy is (0.02 + 0.115) / 0.25 = 54% of the limit."""
+    measured = LabDemands(3, 0.02, 0.003)
+    assert workers_cores(0.25, measured) == pytest.approx(0.23)
+    assert cpu_of_limit(0.5, 0.25, measured) == pytest.approx(0.54)
+    assert cpu_of_limit(0.0, 0.25, measured) == pytest.approx(0.08)  # the idle line alone
+    for fraction in (0.1, 0.54, 0.7, 1.0):
+        back = workers_utilization_at(fraction, 0.25, measured)
+        assert cpu_of_limit(back, 0.25, measured) == pytest.approx(max(fraction, 0.08))
+    assert workers_utilization_at(0.05, 0.25, measured) == 0.0  # under the idle line
+    # without a measured line the two are one figure
+    for basis in (None, LabDemands(3, 0.02, None)):
+        assert workers_cores(0.25, basis) == 0.25
+        assert cpu_of_limit(0.6, 0.25, basis) == pytest.approx(0.6)
+        assert workers_utilization_at(0.6, 0.25, basis) == pytest.approx(0.6)
+    # an idle line past the limit keeps a sliver for the workers (visibly saturated)
+    assert workers_cores(0.25, LabDemands(3, 0.3, 0.003)) == pytest.approx(0.0125)
 
 
 def test_the_hops_no_station_holds_are_a_floor_from_the_calibration(compressed: Profile) -> None:
