@@ -164,8 +164,9 @@ def _workers_targets(profile: Profile, measured: LabDemands | None) -> dict[str,
     # An idle line past the target leaves the workers nothing: a threshold just above zero,
     # so that no count holds and the plan says why, rather than a profile that fails to load.
     up = max(workers_utilization_at(scaling.scale_up_cpu, limit, measured), 1e-6)
-    down = min(workers_utilization_at(scaling.scale_down_cpu, limit, measured), up / 2)
-    return {"scale_up_cpu": up, "scale_down_cpu": down}
+    down = workers_utilization_at(scaling.scale_down_cpu, limit, measured)
+    # the profile needs scale-down under scale-up; only a threshold squeezed to zero breaks it
+    return {"scale_up_cpu": up, "scale_down_cpu": down if down < up else up / 2}
 
 
 def planned_instances(profile: Profile, users: int, measured: LabDemands | None = None) -> int:
