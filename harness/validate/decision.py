@@ -231,10 +231,8 @@ def plan_decision(
             f"instances must be >= 2 (a load one instance cannot carry), got {instances}"
         )
     limit, target = profile.lab.cpu_limit, profile.infrastructure.autoscaling.scale_up_cpu
-    if (
-        measured is not None
-        and _workers_targets(profile, measured).get("scale_up_cpu", 1.0) <= 1e-6
-    ):
+    if workers_utilization_at(target, limit, measured) <= 0.0:
+        assert measured is not None  # without a measured line the target is left as it is
         raise ValueError(
             f"the lab calibration's idle CPU ({measured.idle_cpu_cores:.3g} cores) alone passes "
             f"the CPU target ({target:.0%} of {limit:g} cores): no instance count holds"
