@@ -30,6 +30,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from models.lab_calibration import LabDemands
+from models.lab_prediction import cpu_of_limit
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "docs" / "validation"
 TOPOLOGY = "lab topology"
@@ -46,13 +49,12 @@ def _interpolate(x: float, xs: Sequence[float], ys: Sequence[float]) -> float | 
     return None
 
 
-def _group_cpu(predicted: Mapping[str, Any], idle: float, limit: float) -> float:
+def _group_cpu(predicted: Mapping[str, Any], line: LabDemands, limit: float) -> float:
     """The planner's CPU per instance as the whole group over the limit (module docstring)."""
     cpu = float(predicted["cpu_per_instance"])
     if "throughput_rps" in predicted:  # written by 45b1720 or later: already the group's
         return cpu
-    left = limit - idle
-    return (idle + cpu * left) / limit
+    return cpu_of_limit(cpu, limit, line)
 
 
 def drift_row(name: str, document: Document) -> list[str] | None:
@@ -77,7 +79,8 @@ def drift_row(name: str, document: Document) -> list[str] | None:
     predicted = next((p for p in planned.get("predicted", []) if p.get("instances") == k), None)
     against_plan = same_load = "-"
     if at_k is not None and predicted is not None and at_k.get("cpu_per_instance") is not None:
-        planned_cpu = _group_cpu(predicted, idle, limit)
+        line_basis = LabDemands(stages=0, idle_cpu_cores=idle, cpu_cores_per_rps=slope)
+        planned_cpu = _group_cpu(predicted, line_basis, limit)
         against_plan = f"{at_k['cpu_per_instance']:.0%} / {planned_cpu:.0%}"
         if k == count:
             users = [level["users"] for level in levels]
