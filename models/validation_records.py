@@ -42,6 +42,7 @@ __all__ = [
     "CalibrationRecord",
     "ComparedLevel",
     "CountMeasurement",
+    "CountRun",
     "DecisionRecord",
     "Figures",
     "MeasuredLevel",
@@ -561,9 +562,39 @@ class ProbeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CountRun:
+    """One run of an instance count at the decision's load: its measure stage's p95, CPU per
+    instance as a fraction of the instance's limit, throughput and error rate (None where the
+    run gave none: it failed, or was incomplete)."""
+
+    run: str | None
+    order: int
+    """Its place among the decision's runs, from 1: the runs interleave the counts."""
+    p95_ms: float | None
+    cpu_per_instance: float | None
+    throughput_rps: float | None
+    error_rate: float | None
+
+    @property
+    def measured(self) -> bool:
+        return self.p95_ms is not None and self.cpu_per_instance is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "order": self.order,
+            "throughput_rps": rounded(self.throughput_rps),
+            "p95_ms": rounded(self.p95_ms),
+            "cpu_per_instance": rounded(self.cpu_per_instance),
+            "error_rate": rounded(self.error_rate, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CountMeasurement:
-    """One instance count measured at the decision's load: its run, the p95 of the measure
-    stage, and the CPU per instance as a fraction of the instance's limit."""
+    """One instance count measured at the decision's load: the mean over its runs
+    (``replications``) of the measure stage's p95 and of the CPU per instance as a fraction
+    of the instance's limit, and whether those hold (``run``: its first run's directory)."""
 
     instances: int
     run: str | None
@@ -574,6 +605,9 @@ class CountMeasurement:
     """p95 within the objective and CPU at or under the target; None when not measured."""
     throughput_rps: float | None = None
     """The client's requests per second over the measure stage (None: not measured)."""
+    replications: tuple[CountRun, ...] = ()
+    """Each run of this count, in the order they ran (documents before replicated counts
+    have none: their one run's figures are the count's)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -584,6 +618,7 @@ class CountMeasurement:
             "cpu_per_instance": rounded(self.cpu_per_instance),
             "error_rate": rounded(self.error_rate, 6),
             "holds": self.holds,
+            "replications": [one.to_json() for one in self.replications],
         }
 
 
@@ -592,7 +627,8 @@ class DecisionRecord:
     """The instance decision on the lab: its own light calibration (one instance under the
     lab's CPU limit), the planner's K for a load one instance cannot carry (``planned``:
     :class:`harness.validate.decision.InstanceDecision`'s record), and K-1, K and K+1
-    measured there. Right when K-1 breaks the objective or the CPU target and K holds both."""
+    measured there, each count on the mean of its runs (they interleave: K-1, K, K+1, K+1, K,
+    K-1). Right when K-1 breaks the objective or the CPU target and K holds both."""
 
     lab: Mapping[str, Any]
     calibration: CalibrationRecord = field(default_factory=CalibrationRecord)

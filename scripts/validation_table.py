@@ -89,12 +89,21 @@ def summary_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
 
 
 def _count(figures: Mapping[str, Any] | None) -> str:
-    """``p95 ms, CPU per instance, held`` of one instance count."""
+    """``p95 ms, CPU per instance, held`` of one instance count; where the count ran more than
+    once, the mean, then each run's CPU in the order they ran."""
     if not figures or figures.get("p95_ms") is None:
         return "n/a"
     holds = figures.get("holds")
     held = "n/a" if holds is None else ("holds" if holds else "breaks")
-    return f"{figures['p95_ms']:.0f} ms, {figures['cpu_per_instance']:.0%}, {held}"
+    runs = figures.get("replications") or []
+    each = ""
+    if len(runs) > 1:
+        each = " (" + ", ".join(_percent(one.get("cpu_per_instance")) for one in runs) + ")"
+    return f"{figures['p95_ms']:.0f} ms, {figures['cpu_per_instance']:.0%}{each}, {held}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def _asked(document: Document) -> bool:
@@ -112,7 +121,8 @@ def decision_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
     lines = [
         "The instance decision on the lab (predicted → measured: p95, CPU per instance of its "
         "limit; K must hold the p95 objective and the CPU target, K-1 must break one; the naive "
-        "baseline's K is the CPU target's alone, nothing queueing):",
+        "baseline's K is the CPU target's alone, nothing queueing; where a count ran twice, "
+        "interleaved, it is judged on the mean and each run's CPU follows in brackets):",
         "",
         "| run | stages | load | K | K-1 | K | K+1 | decision | naive baseline's K |",
         "|---|---|---:|---:|---|---|---|---|---|",
@@ -124,7 +134,8 @@ def decision_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
         settings = document.get("settings") or {}
         stages = (
             f"calibration {settings.get('calibration_s', 0):g} s, measure "
-            f"{settings.get('min_measure_s', 0):g} s"
+            f"{settings.get('decision_measure_s', settings.get('min_measure_s', 0)):g} s"
+            f"{_times(settings.get('decision_replications', 1))}"
         )
         planned = decision.get("planned")
         if not planned:
@@ -144,6 +155,10 @@ def decision_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
             + f" | {verdict} | {_baseline(decision)} |"
         )
     return lines
+
+
+def _times(replications: int) -> str:
+    return "" if replications == 1 else f" × {replications}"
 
 
 def _baseline(decision: Mapping[str, Any]) -> str:

@@ -60,6 +60,9 @@ DEMO_SETTINGS = ValidationSettings(
     # replicates).
     replications=1,
     max_replications=1,
+    # `--lab`: one run of each of K-1, K and K+1 (`harness validate --lab` interleaves two)
+    decision_replications=1,
+    decision_measure_s=20.0,
 )
 
 

@@ -66,6 +66,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when any judged goal is missed"
     )
+    _add_lab_arguments(parser)
+    parser.add_argument(
+        "--reanalyse",
+        type=Path,
+        metavar="DIR",
+        help="run nothing: fit and compare again from a validation directory's runs (with "
+        "--speed-normalised-fit or without), into DIR/validation-reanalysed.json",
+    )
+
+
+def _add_lab_arguments(parser: argparse.ArgumentParser) -> None:
+    """The lab's flags: the instance decision and the topology trial."""
     parser.add_argument(
         "--lab",
         action="store_true",
@@ -95,16 +107,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the K the decision is tested at ({ValidationSettings.decision_instances})",
     )
     parser.add_argument(
+        "--decision-replications",
+        type=int,
+        default=ValidationSettings.decision_replications,
+        metavar="N",
+        help="runs of each of K-1, K and K+1, interleaved (K-1, K, K+1, K+1, K, K-1), each "
+        f"count judged on their mean ({ValidationSettings.decision_replications})",
+    )
+    parser.add_argument(
         "--database-url",
         metavar="URL",
         help="--lab: the PostgreSQL the lab runs on (a pooler or replicas need one)",
-    )
-    parser.add_argument(
-        "--reanalyse",
-        type=Path,
-        metavar="DIR",
-        help="run nothing: fit and compare again from a validation directory's runs (with "
-        "--speed-normalised-fit or without), into DIR/validation-reanalysed.json",
     )
 
 
@@ -132,6 +145,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             speed_normalised_fit=args.speed_normalised_fit,
             capacity_probe=args.probe,
             decision_instances=args.decision_instances,
+            decision_replications=args.decision_replications,
             topology_trial=not args.no_topology_trial,
             instance_decision=not args.no_instance_decision,
             **measure,

@@ -4,7 +4,10 @@ For a load one instance cannot carry, the planner (:func:`models.sizing.size`, t
 ``harness model`` runs) names K: the fewest instances, each held to the lab's CPU limit, that
 keep the p95 objective with every instance under the autoscaler's scale-up CPU. The decision
 is right when the service agrees: at K-1 the objective or the CPU target breaks, at K both
-hold. K+1 is measured too, to show the margin on the safe side.
+hold. K+1 is measured too, to show the margin on the safe side. Each count runs twice by
+default, interleaved (K-1, K, K+1, K+1, K, K-1: :func:`run_order`), and is judged on the mean
+of its runs (:func:`measured_count`): the machine's speed drifts by tens of percent within
+minutes, and in one pass the drift fell on whichever count ran last.
 
 This module plans the decision (which load, which K, what the planner predicts at K-1, K and
 K+1) and judges measured figures against it. Beside K it writes the naive baseline's answer:
@@ -37,7 +40,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +51,7 @@ from models.lab_prediction import cpu_of_limit, on_calibration_basis, workers_ut
 from models.profile import Profile
 from models.rounding import rounded
 from models.sizing import Sizing, size
+from models.validation_records import CountMeasurement, CountRun
 
 __all__ = [
     "MAX_DECISION_USERS",
@@ -56,8 +61,10 @@ __all__ = [
     "decision_profile",
     "judge_count",
     "margins",
+    "measured_count",
     "plan_decision",
     "planned_instances",
+    "run_order",
 ]
 
 #: The planner is asked about loads up to this many concurrent users at most; a decision that
@@ -125,6 +132,51 @@ def judge_count(
     target (a p95 of None, no steady state, never holds)."""
     holds = p95_ms is not None and p95_ms <= objective_ms and cpu_per_instance <= cpu_target
     return CountFigures(instances, p95_ms, cpu_per_instance, holds)
+
+
+def run_order(counts: Sequence[int], replications: int) -> list[int]:
+    """The order the decision's runs measure ``counts``, each ``replications`` times: forward,
+    then backward, and so on (2, 3, 4, 4, 3, 2 for two). The machine's speed drifts through the
+    runs by tens of percent (docs/lab.md); measured in one pass, a drift would weigh on
+    whichever count ran last, while reversed passes give every count the same mean position,
+    so a steady drift weighs on each count's mean alike."""
+    if replications < 1:
+        raise ValueError(f"replications must be >= 1, got {replications}")
+    forward = list(counts)
+    return [
+        count
+        for done in range(replications)
+        for count in (forward if done % 2 == 0 else forward[::-1])
+    ]
+
+
+def measured_count(
+    instances: int, runs: Sequence[CountRun], *, objective_ms: float, cpu_target: float
+) -> CountMeasurement:
+    """One count's runs as its verdict: the mean p95, CPU per instance, throughput and error
+    rate over them, judged against the objective and the target; no verdict (None figures)
+    while any of its runs measured nothing, since an incomplete run is a lower bound."""
+    first = runs[0].run if runs else None
+    if not runs or not all(one.measured for one in runs):
+        return CountMeasurement(instances, first, None, None, None, None, replications=tuple(runs))
+    p95 = statistics.fmean(one.p95_ms for one in runs if one.p95_ms is not None)
+    cpu = statistics.fmean(one.cpu_per_instance for one in runs if one.cpu_per_instance is not None)
+    judged = judge_count(instances, p95, cpu, objective_ms=objective_ms, cpu_target=cpu_target)
+    return CountMeasurement(
+        instances,
+        first,
+        p95,
+        cpu,
+        _mean_of(one.error_rate for one in runs),
+        judged.holds,
+        throughput_rps=_mean_of(one.throughput_rps for one in runs),
+        replications=tuple(runs),
+    )
+
+
+def _mean_of(values: Iterable[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.fmean(known) if known else None
 
 
 def decision_profile(

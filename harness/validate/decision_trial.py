@@ -4,9 +4,10 @@
    replicas and cache as the profile's ``[lab]`` section has them): the demands.
 2. The planner's K for a load one instance cannot carry (:mod:`harness.validate.decision`),
    from those demands at the validation's think times.
-3. That load on K-1, K and K+1 instances, one run each on a fresh lab: the p95 of the measure
-   stage against the objective, and the CPU per instance (the instances' CPU summed, over K,
-   as a fraction of the limit) against the autoscaler's scale-up target.
+3. That load on K-1, K and K+1 instances, each on a fresh lab, ``decision_replications`` runs
+   of each in an interleaved order (K-1, K, K+1, K+1, K, K-1): the mean p95 of the measure
+   stages against the objective, and the mean CPU per instance (the instances' CPU summed,
+   over K, as a fraction of the limit) against the autoscaler's scale-up target.
 
 The decision is right when K-1 breaks the objective or the CPU target and K holds both
 (:class:`models.validation_records.DecisionRecord`). Beside it the record keeps the naive
@@ -28,7 +29,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from harness.run.lab_plan import LabRequest
-from harness.validate.decision import InstanceDecision, judge_count, plan_decision
+from harness.validate.decision import (
+    InstanceDecision,
+    measured_count,
+    plan_decision,
+    run_order,
+)
 from harness.validate.fit import login_cpu_ms
 from harness.validate.lab_measure import lab_demands
 from harness.validate.light import LightCalibration, calibrate_light
@@ -39,7 +45,7 @@ from harness.validate.settings import ValidationSettings
 from models.lab_calibration import LabDemands
 from models.profile import Profile
 from models.validation_records import (
-    CountMeasurement,
+    CountRun,
     DecisionRecord,
     MeasuredLevel,
     ValidationDocument,
@@ -117,8 +123,8 @@ def decide(
     save: Callable[[], None],
     log: TextIO,
 ) -> DecisionRecord:
-    """Plan K from the lab's calibration, then measure K-1, K and K+1 (the record saved after
-    every run)."""
+    """Plan K from the lab's calibration, then measure K-1, K and K+1 in the interleaved order
+    (the record saved after every run, each count judged on the runs it has so far)."""
     record, lab, profile = calibrated.record, calibrated.lab, calibrated.profile
     try:
         decision = plan_decision(profile, settings.decision_instances, calibrated.measured)
@@ -128,20 +134,31 @@ def decide(
         return record
     record.planned = decision.to_json()
     save()
+    runs_of: dict[int, list[CountRun]] = {figures.instances: [] for figures in decision.predicted}
+    order = run_order(list(runs_of), settings.decision_replications)
     print(
         f"validate: instance decision, {decision.users} users: the planner names "
         f"{decision.instances} instances of {decision.cpu_limit:g} cores (the CPU target alone "
-        f"would say {decision.baseline_instances}); measuring "
-        f"{[f.instances for f in decision.predicted]}",
+        f"would say {decision.baseline_instances}); measuring {', '.join(map(str, order))} "
+        "instances in that order",
         file=log,
     )
-    for predicted in decision.predicted:
-        count = predicted.instances
+    for place, count in enumerate(order, start=1):
         on_lab = runs.on_lab(dataclasses.replace(lab, instances=count), calibrated.database_url)
-        measured, why_not = _measure(profile, decision, count, settings, on_lab)
-        record.measured.append(measured)
+        one, why_not = _measure(profile, decision, count, place, settings, on_lab)
+        runs_of[count].append(one)
         if why_not is not None:
             _no_verdict(record, f"{count} instances: {why_not}")
+        record.measured = [
+            measured_count(
+                instances,
+                done,
+                objective_ms=decision.p95_objective_ms,
+                cpu_target=decision.cpu_target,
+            )
+            for instances, done in runs_of.items()
+            if done
+        ]
         save()
     return record
 
@@ -162,17 +179,18 @@ def _measure(
     profile: Profile,
     decision: InstanceDecision,
     instances: int,
+    place: int,
     settings: ValidationSettings,
     on_lab: Runs,
-) -> tuple[CountMeasurement, str | None]:
-    """One run of the decision's load on ``instances`` lab instances (``on_lab``), settled
-    then measured; and why it gives no verdict, or None."""
+) -> tuple[CountRun, str | None]:
+    """The ``place``-th run of the decision: its load on ``instances`` lab instances
+    (``on_lab``), settled then measured; and why it gives no figures, or None."""
     # the logins share the instances' limited cores: each takes 1 / (count x limit) longer
     login_ms = login_cpu_ms(profile) / (instances * decision.cpu_limit)
-    stages = held_load_stages(decision.users, settings, login_ms)
+    stages = held_load_stages(decision.users, settings, login_ms, settings.decision_measure_s)
     result = on_lab.step(with_step_stages(profile, stages))
     run = None if result.directory is None else str(result.directory)
-    nothing = CountMeasurement(instances, run, None, None, None, None)
+    nothing = CountRun(run, place, None, None, None, None)
     if result.directory is None or not result.wrote_run_json:
         return nothing, "the run wrote no run.json"
     if not result.complete:
@@ -184,20 +202,7 @@ def _measure(
     if measured is None or measured.cpu_utilization is None:
         return nothing, "its measure stage has no CPU figure (two scrapes are needed)"
     cpu = measured.cpu_utilization / instances / decision.cpu_limit
-    judged = judge_count(
-        instances,
-        measured.p95_ms,
-        cpu,
-        objective_ms=decision.p95_objective_ms,
-        cpu_target=decision.cpu_target,
-    )
-    figures = CountMeasurement(
-        instances,
-        run,
-        measured.p95_ms,
-        cpu,
-        measured.error_rate,
-        judged.holds,
-        throughput_rps=measured.throughput_rps,
+    figures = CountRun(
+        run, place, measured.p95_ms, cpu, measured.throughput_rps, measured.error_rate
     )
     return figures, None

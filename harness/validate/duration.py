@@ -125,7 +125,7 @@ def planned_duration(
     settings: ValidationSettings, *, single: bool = True, lab: bool = False
 ) -> PlannedDuration:
     """The parts a validation with ``settings`` runs: the single-instance protocol when
-    ``single``, the lab's (the decision's three runs, the topology trial) when ``lab``."""
+    ``single``, the lab's (the decision's runs, the topology trial) when ``lab``."""
     parts: list[Part] = []
     model = _level(settings)
     if single:
@@ -142,9 +142,12 @@ def planned_duration(
             parts.append(_part("held-out think time", held, model, RUN_START_S, (1, 1)))
     if lab:
         parts += _calibration(settings, "lab ", LAB_RUN_START_S)
-        held_load = _level(settings, settings.min_measure_s)
+        held_load = _level(settings, settings.decision_measure_s)
         if settings.instance_decision:
-            parts.append(_part("instance decision", 1, held_load, LAB_RUN_START_S, (3, 3)))
+            decided = 3 * settings.decision_replications  # K-1, K and K+1, each replicated
+            parts.append(
+                _part("instance decision", 1, held_load, LAB_RUN_START_S, (decided, decided))
+            )
         if settings.topology_trial:
             levels = len(settings.topology_cpu_targets)
             parts.append(_part("lab topology", levels, model, LAB_RUN_START_S, (1, 1)))

@@ -157,11 +157,16 @@ def paired_stages(
 
 
 def held_load_stages(
-    users: int, settings: ValidationSettings, login_cpu_ms: float = 0.0
+    users: int,
+    settings: ValidationSettings,
+    login_cpu_ms: float = 0.0,
+    measure_s: float | None = None,
 ) -> list[Stage]:
     """One load held: ``users`` settled (the ramp, their logins, at least ``min_settle_s``),
-    then measured for ``min_measure_s``; for a load no model predicted a settling time for."""
-    return _paired([(users, 0.0, settings.min_measure_s)], settings, login_cpu_ms)
+    then measured for ``measure_s`` (None: ``min_measure_s``); for a load no model predicted
+    a settling time for."""
+    measured = settings.min_measure_s if measure_s is None else measure_s
+    return _paired([(users, 0.0, measured)], settings, login_cpu_ms)
 
 
 def pilot_stages(settings: ValidationSettings, login_cpu_ms: float = 0.0) -> list[Stage]:

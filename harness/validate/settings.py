@@ -101,9 +101,17 @@ class ValidationSettings:
     decision_instances: int = 3
     """``--lab``: the instance decision is tested at the load for which the planner names this
     many lab instances (K); K-1, K and K+1 are measured."""
+    decision_replications: int = 2
+    """``--lab``: runs of each decision count, interleaved (K-1, K, K+1, K+1, K, K-1 for two),
+    each count judged on its runs' mean: one pass in a fixed order put the machine's drift
+    through the runs on whichever count ran last (harness/validate/decision.py,
+    ``run_order``)."""
+    decision_measure_s: float = 15.0
+    """The measure stage of each decision run (its settle stage as any held load's): two runs
+    of 15 s measure a count as long as one of ``min_measure_s`` did, within the time budget."""
     instance_decision: bool = True
     """``--lab``: the instance decision (K-1, K and K+1 measured; ``--no-instance-decision``
-    skips its three runs, keeping the lab's calibration for the topology trial)."""
+    skips its runs, keeping the lab's calibration for the topology trial)."""
     topology_trial: bool = True
     """``--lab``: also the lab topology trial (the profile's ``[lab]`` as it is, at levels of
     load; ``--no-topology-trial`` skips it)."""
@@ -127,6 +135,11 @@ class ValidationSettings:
         _check_targets("topology_cpu_targets", self.topology_cpu_targets, 1.0)
         if self.decision_instances < 2:
             raise ValueError(f"decision_instances must be >= 2, got {self.decision_instances}")
+        if self.decision_replications < 1 or not self.decision_measure_s > 0:
+            raise ValueError(
+                f"need decision_replications >= 1 and decision_measure_s > 0, got "
+                f"{self.decision_replications} and {self.decision_measure_s:g}"
+            )
         if any(not f > 1 for f in self.beyond_factors):
             raise ValueError(f"beyond_factors must each be > 1, got {self.beyond_factors}")
         if not self.holdout_think_factor > 0 or self.holdout_think_factor == 1:

@@ -164,9 +164,16 @@ def format_decision(decision: Mapping[str, Any]) -> list[str]:
         f"{planned['instances']} instances of {planned['cpu_limit']:g} cores "
         f"(objective p95 {planned['p95_objective_ms']:g} ms, CPU target "
         f"{planned['cpu_target']:.0%}): {right}",
-        "   instances  predicted p95  CPU/inst  holds   measured p95  CPU/inst  holds",
+        "   instances  predicted p95  CPU/inst  holds   measured p95  CPU/inst  holds  runs",
     ]
     measured = {m["instances"]: m for m in decision.get("measured", [])}
+    order = _run_order(decision)
+    if order:
+        lines.insert(
+            1,
+            f"   measured in the order {order} instances, each count on the mean of its runs "
+            "(CPU per instance of each run under runs)",
+        )
     baseline = decision.get("baseline_instances")
     if baseline is not None:
         said = {True: "right", False: "WRONG", None: "not judged by these counts"}
@@ -184,9 +191,29 @@ def format_decision(decision: Mapping[str, Any]) -> list[str]:
             f"{_num(predicted.get('cpu_per_instance'), '{:.0%}'):>8}  "
             f"{_held(predicted.get('holds')):>5}   "
             f"{_num(got.get('p95_ms'), '{:.0f} ms'):>12}  "
-            f"{_num(got.get('cpu_per_instance'), '{:.0%}'):>8}  {_held(got.get('holds')):>5}"
+            f"{_num(got.get('cpu_per_instance'), '{:.0%}'):>8}  {_held(got.get('holds')):>5}  "
+            f"{_runs_cpu(got)}"
         )
     return lines
+
+
+def _run_order(decision: Mapping[str, Any]) -> str:
+    """The counts in the order their runs ran, when some count ran more than once."""
+    runs = [
+        (one.get("order", 0), m["instances"])
+        for m in decision.get("measured", [])
+        for one in m.get("replications", [])
+    ]
+    if len(runs) <= len(decision.get("measured", [])):
+        return ""
+    return ", ".join(str(count) for _, count in sorted(runs))
+
+
+def _runs_cpu(measured: Mapping[str, Any]) -> str:
+    """Each run's CPU per instance, in the order they ran (n/a: the run measured none)."""
+    return ", ".join(
+        _num(one.get("cpu_per_instance"), "{:.0%}") for one in measured.get("replications", [])
+    )
 
 
 def measured_says(decision: Mapping[str, Any]) -> str:

@@ -44,6 +44,10 @@ def test_replication_flags_reach_the_settings() -> None:
         ),
         (["--replications", "two"], "argument --replications: invalid int value: 'two'"),
         (["--lab", "--decision-instances", "1"], "decision_instances must be >= 2, got 1"),
+        (
+            ["--lab", "--decision-replications", "0"],
+            "need decision_replications >= 1 and decision_measure_s > 0, got 0 and 15",
+        ),
         # the default [lab] has a read replica: the lab is checked before anything starts
         (["--lab-only"], "needs PostgreSQL"),
     ],

@@ -114,6 +114,24 @@ def test_an_instance_decision_gets_its_own_table_with_both_sides() -> None:
     rows = validation_table.generate([("y", baseline)]).splitlines()
     assert any(line.endswith("| right | 2 (**wrong**) |") for line in rows)
 
+    # two interleaved runs per count: the mean judged, each run's CPU in the order they ran
+    replicated = {
+        **decided,
+        "settings": {"calibration_s": 30.0, "decision_measure_s": 15.0, "decision_replications": 2},
+        "decision": {
+            **decided["decision"],
+            "measured": [
+                {**count(3, 57, 0.72, False),
+                 "replications": [{"order": 2, "cpu_per_instance": 0.66},
+                                  {"order": 5, "cpu_per_instance": 0.78}]},
+            ],
+        },
+    }  # fmt: skip
+    lines = validation_table.generate([("z", replicated)]).splitlines()
+    line = next(one for one in lines if one.startswith("| z "))
+    assert "calibration 30 s, measure 15 s × 2" in line
+    assert "75 ms, 58%, holds → 57 ms, 72% (66%, 78%), breaks" in line
+
 
 def test_a_lab_topology_trial_gets_its_own_table_with_the_connections() -> None:
     topology = level(60, 0.04)

@@ -9,11 +9,14 @@ from harness.validate.decision import (
     decision_profile,
     judge_count,
     margins,
+    measured_count,
     plan_decision,
     planned_instances,
+    run_order,
 )
 from harness.validate.plan import overlay, validation_profile
 from models.profile import Profile, load_profile
+from models.validation_records import CountRun
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +140,41 @@ def test_the_planner_holds_the_whole_cpu_group_to_the_target(compressed: Profile
     with pytest.raises(ValueError, match="idle CPU .* alone passes the CPU target"):
         plan_decision(compressed, 3, LabDemands(3, idle_cpu_cores=0.9 * limit,
                                                 cpu_cores_per_rps=slope))  # fmt: skip
+
+
+def test_the_runs_interleave_forward_then_backward() -> None:
+    assert run_order([2, 3, 4], 1) == [2, 3, 4]
+    assert run_order([2, 3, 4], 2) == [2, 3, 4, 4, 3, 2]
+    assert run_order([2, 3, 4], 3) == [2, 3, 4, 4, 3, 2, 2, 3, 4]
+    # two passes give every count the same mean place, 3.5: a steady drift favours none
+    order = run_order([2, 3, 4], 2)
+    places = {c: [i for i, x in enumerate(order, 1) if x == c] for c in (2, 3, 4)}
+    assert {sum(p) / len(p) for p in places.values()} == {3.5}
+    with pytest.raises(ValueError, match="replications must be >= 1, got 0"):
+        run_order([2, 3, 4], 0)
+
+
+def _run(order: int, cpu: float | None, p95: float | None = 40.0) -> CountRun:
+    return CountRun(f"/runs/{order}", order, p95, cpu, 150.0 + order, 0.0)
+
+
+def test_a_count_is_judged_on_the_mean_of_its_runs() -> None:
+    count = measured_count(
+        3, [_run(2, 0.66), _run(5, 0.78, 60.0)], objective_ms=800.0, cpu_target=0.7
+    )
+    assert count.cpu_per_instance == pytest.approx(0.72) and count.holds is False
+    assert count.p95_ms == pytest.approx(50.0) and count.throughput_rps == pytest.approx(153.5)
+    assert count.run == "/runs/2" and [one.order for one in count.replications] == [2, 5]
+    held = measured_count(3, [_run(2, 0.62), _run(5, 0.76)], objective_ms=800.0, cpu_target=0.7)
+    assert held.holds is True  # 69% on average, though its second run alone broke the target
+    slow = measured_count(3, [_run(2, 0.5, 900.0)], objective_ms=800.0, cpu_target=0.7)
+    assert slow.holds is False  # the p95 objective breaks on its own
+
+
+def test_a_count_with_a_run_that_measured_nothing_has_no_verdict() -> None:
+    count = measured_count(
+        2, [_run(1, 0.9), _run(6, None, None)], objective_ms=800.0, cpu_target=0.7
+    )
+    assert count.holds is None and count.cpu_per_instance is None
+    assert len(count.replications) == 2  # both runs kept, the failed one as such
+    assert measured_count(2, [], objective_ms=800.0, cpu_target=0.7).holds is None

@@ -30,8 +30,11 @@ from tests.harness.validate.helpers import (
 #: pilot's own count is the settings').
 PILOT = [(13.0, 0.04, 3.4, 3.1, 6.5)]
 
-#: Fast settings: two judged trials on scripted runs (the think-time trial left out).
-QUICK = ValidationSettings(holdout_think=False, replications=2, max_replications=2)
+#: Fast settings: two judged trials on scripted runs (the think-time trial left out), each
+#: decision count run once (the interleaved replications have a test of their own).
+QUICK = ValidationSettings(
+    holdout_think=False, replications=2, max_replications=2, decision_replications=1
+)
 
 
 def validate(
@@ -256,6 +259,39 @@ def test_the_instance_decision_calibrates_one_lab_instance_then_measures_k_aroun
     assert "validate: lab calibration" in log and "the planner names 3 instances" in log
     text = format_document(document)
     assert "-- instance decision on the lab" in text and ": RIGHT" in text
+
+
+def test_each_count_runs_twice_interleaved_and_is_judged_on_its_mean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2, 3, 4, then 4, 3, 2: a drift through the runs weighs on every count's mean alike. K's
+    first run holds (66%) and its second breaks (78%): their mean, 72%, breaks the target."""
+    settings = dataclasses.replace(DECISION_ONLY, decision_replications=2)
+    counts = (
+        _count(0.45, 120.0),  # 2: 90%
+        _count(0.495, 60.0),  # 3: 66%
+        _count(0.45, 50.0),  # 4: 45%
+        _count(0.5, 55.0),  # 4: 50%
+        _count(0.585, 70.0),  # 3: 78%
+        _count(0.47, 130.0),  # 2: 94%
+    )
+    outcome, runs, log = lab_validate(
+        tmp_path, monkeypatch, LAB_PILOT, LAB_LIGHT, *counts, settings=settings
+    )
+    assert [lab.instances for lab in runs.labs] == [1, 1, 2, 3, 4, 4, 3, 2]
+    assert "measuring 2, 3, 4, 4, 3, 2 instances in that order" in log
+    measure_stages = [p.scenario_stages("step")[-1] for p in runs.profiles[2:]]
+    assert {stage.duration_s for stage in measure_stages} == {settings.decision_measure_s}
+    document = written(outcome)
+    below, at, above = document["decision"]["measured"]
+    assert [one["order"] for one in at["replications"]] == [2, 5]
+    assert [one["cpu_per_instance"] for one in at["replications"]] == [0.66, 0.78]
+    assert at["cpu_per_instance"] == pytest.approx(0.72) and at["holds"] is False
+    assert at["p95_ms"] == pytest.approx(65.0)
+    assert at["run"] == at["replications"][0]["run"]
+    assert below["cpu_per_instance"] == pytest.approx(0.92) and above["holds"] is True
+    assert document["decision"]["right"] is False
+    assert document["complete"] and outcome.exit_code == 0
 
 
 def test_a_decision_whose_k_minus_one_already_holds_is_wrong_and_says_so(

@@ -351,6 +351,18 @@ def test_the_default_lab_validation_is_planned_within_thirty_minutes() -> None:
     assert "planned duration about" in plan.line()
 
 
+def test_the_decision_part_counts_each_replication_of_its_three_counts() -> None:
+    def decision_part(settings: ValidationSettings) -> float:
+        parts = planned_duration(settings, single=False, lab=True).parts
+        return next(part.expected_s for part in parts if part.name == "instance decision")
+
+    once = ValidationSettings(decision_replications=1, decision_measure_s=15.0)
+    twice = ValidationSettings(decision_replications=2, decision_measure_s=15.0)
+    assert decision_part(twice) == pytest.approx(2 * decision_part(once))
+    longer = ValidationSettings(decision_replications=1, decision_measure_s=25.0)
+    assert decision_part(longer) == pytest.approx(decision_part(once) + 3 * 10.0)
+
+
 def test_an_optional_replication_gives_way_to_the_budget() -> None:
     plan = planned_duration(ValidationSettings(), single=True, lab=True)
     now = [0.0]
