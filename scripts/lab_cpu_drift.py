@@ -13,7 +13,8 @@ same instances spent per request later in the same run, with the idle line taken
   CPU group over the limit; documents written before 45b1720 recorded the planner's figure
   as its workers' share of what the idle line leaves, converted here; the first lab run,
   20261206T151444Z, planned on the profile's basis, not the calibration's, so its planned
-  figure compares with nothing);
+  figure compares with nothing); where K ran more than once (interleaved, from 0656a35), its
+  mean, then each run's CPU in brackets in the order they ran;
 * **same load, same K**: the decision's K measured against the topology trial's CPU at the
   same users (interpolated between its levels): two measurements of one configuration at one
   load, minutes apart, so their ratio is the run's own noise, no model in it.
@@ -38,6 +39,10 @@ DOCUMENTS = ROOT / "docs" / "validation"
 TOPOLOGY = "lab topology"
 
 Document = Mapping[str, Any]
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def _interpolate(x: float, xs: Sequence[float], ys: Sequence[float]) -> float | None:
@@ -81,7 +86,11 @@ def drift_row(name: str, document: Document) -> list[str] | None:
     if at_k is not None and predicted is not None and at_k.get("cpu_per_instance") is not None:
         line_basis = LabDemands(stages=0, idle_cpu_cores=idle, cpu_cores_per_rps=slope)
         planned_cpu = _group_cpu(predicted, line_basis, limit)
-        against_plan = f"{at_k['cpu_per_instance']:.0%} / {planned_cpu:.0%}"
+        runs = at_k.get("replications") or []
+        each = ""
+        if len(runs) > 1:  # K's runs in the order they ran, beside their mean
+            each = " (" + ", ".join(_percent(one.get("cpu_per_instance")) for one in runs) + ")"
+        against_plan = f"{at_k['cpu_per_instance']:.0%}{each} / {planned_cpu:.0%}"
         if k == count:
             users = [level["users"] for level in levels]
             cpu = [level["measured"]["cpu_utilization"] for level in levels]

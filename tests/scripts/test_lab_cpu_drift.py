@@ -48,6 +48,19 @@ def test_a_row_takes_the_idle_line_off_and_compares_like_with_like() -> None:
     assert old is not None and old[4] == "66% / 63%"
 
 
+def test_k_run_twice_shows_each_run_beside_the_mean() -> None:
+    document = _document(new_style=True)
+    document["decision"]["measured"] = [
+        {
+            "instances": 3,
+            "cpu_per_instance": 0.66,
+            "replications": [{"cpu_per_instance": 0.62}, {"cpu_per_instance": 0.7}],
+        }
+    ]
+    row = drift_row("run", document)
+    assert row is not None and row[4] == "66% (62%, 70%) / 60%"
+
+
 def test_runs_without_a_lab_line_are_left_out(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps(_document(new_style=True)), encoding="utf-8")
     (tmp_path / "b.json").write_text(json.dumps({"trials": []}), encoding="utf-8")
