@@ -49,6 +49,7 @@ __all__ = [
     "ProbeRecord",
     "SaturationCheck",
     "Spread",
+    "Throttling",
     "TrialResult",
     "TrialSummary",
     "ValidationDocument",
@@ -93,6 +94,41 @@ def _opt_flag(fields: JsonFields, key: str) -> bool | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Throttling:
+    """One CPU group's CFS throttling over a stage, from the kernel's own counters
+    (``cpu.stat``): the share of its quota periods that ran out of quota with work runnable,
+    and the seconds per second it spent throttled (what :mod:`models.cpu_quota` calls θ and
+    the throttled time share)."""
+
+    throttled_share: float
+    throttled_time_share: float
+
+    def stall_ms(self, period_ms: float) -> float | None:
+        """The mean stall of a throttled period (None: no period was throttled)."""
+        if self.throttled_share <= 0:
+            return None
+        return self.throttled_time_share / self.throttled_share * period_ms
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "throttled_share": rounded(self.throttled_share),
+            "throttled_time_share": rounded(self.throttled_time_share),
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> Throttling:
+        f = JsonFields(data, where)
+        return cls(f.number("throttled_share"), f.number("throttled_time_share"))
+
+    @classmethod
+    def mean_of(cls, groups: Sequence[Throttling]) -> Throttling:
+        return cls(
+            sum(one.throttled_share for one in groups) / len(groups),
+            sum(one.throttled_time_share for one in groups) / len(groups),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class MeasuredLevel:
     """One measure stage as measured: by one run, or the mean over several (a trial's level)."""
 
@@ -115,6 +151,9 @@ class MeasuredLevel:
     where ``cpu_utilization`` is the service's cores busy)."""
     pooler: PoolerMeasurement | None = None
     """On the lab's topology trial: PgBouncer over the stage (None elsewhere)."""
+    throttling: tuple[Throttling, ...] = ()
+    """On the lab's topology trial: each instance's CFS throttling over the stage (empty
+    elsewhere, and in documents from before it was recorded)."""
 
     def figure(self, key: str) -> float | None:
         """The figure named ``key`` (one of :data:`COMPARED`, or ``requests`` and the rest)."""
@@ -138,6 +177,8 @@ class MeasuredLevel:
             document["cpu_per_instance"] = [rounded(one) for one in self.cpu_per_instance]
         if self.pooler is not None:
             document["pooler"] = self.pooler.to_json()
+        if self.throttling:
+            document["throttling"] = [one.to_json() for one in self.throttling]
         return document
 
     @classmethod
@@ -159,6 +200,9 @@ class MeasuredLevel:
             pooler=None
             if pooler is None
             else PoolerMeasurement.from_json(pooler.data, pooler.where),
+            throttling=tuple(
+                Throttling.from_json(one.data, one.where) for one in f.opt_items("throttling")
+            ),
         )
 
 

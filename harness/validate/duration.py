@@ -132,9 +132,17 @@ def planned_duration(
         parts += _calibration(settings, "", RUN_START_S)
         if settings.capacity_probe:
             parts.append(_part("probe", 1, _level(settings, settings.probe_s), RUN_START_S, (1, 1)))
-        far = len(settings.extrapolation_cpu_targets) + len(settings.beyond_factors)
+        # The beyond factors' levels mostly fall under the top CPU target's and are left out
+        # when a level past the capacity is planned: expected without them, at most with.
+        past = int(settings.saturation_factor is not None)
+        most = len(settings.extrapolation_cpu_targets) + past + len(settings.beyond_factors)
+        expected = most - len(settings.beyond_factors) if past else most
         runs = (settings.replications, settings.max_replications)
-        parts.append(_part("far beyond the calibration", far, model, RUN_START_S, runs))
+        name = "far beyond the calibration"
+        typical = _part(name, expected, model, RUN_START_S, runs)
+        parts.append(
+            Part(name, typical.expected_s, _part(name, most, model, RUN_START_S, runs).at_most_s)
+        )
         held = len(settings.holdout_cpu_targets)
         if settings.holdout_mix:
             parts.append(_part("held-out mix", held, model, RUN_START_S, (1, 1)))

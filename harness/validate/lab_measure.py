@@ -26,10 +26,11 @@ from harness.run.lab_sampling import SAMPLES_FILE
 from harness.validate.measure import read_measured
 from models.lab_calibration import LabDemands, StageLatency, StageTraffic
 from models.pooler_records import PoolerMeasurement
-from models.validation_records import MeasuredLevel
+from models.validation_records import MeasuredLevel, Throttling
 
 __all__ = [
     "instance_cpu",
+    "instance_throttling",
     "lab_demands",
     "measure_windows",
     "pooler_measurement",
@@ -72,6 +73,33 @@ def instance_cpu(
         for name in sorted(after)
         if name in before
     )
+
+
+def instance_throttling(
+    scrapes: Sequence[Record], start_s: float, end_s: float
+) -> tuple[Throttling, ...]:
+    """Each instance's CFS throttling over the window, from its CPU group's ``periods``,
+    ``throttled_periods`` and ``throttled_s`` (empty without two lab scrapes inside it, or
+    with scrapes from before the counters were recorded)."""
+    inside = [
+        s for s in scrapes if "lab" in s and start_s - 1e-9 <= float(s["t_s"]) <= end_s + 1e-9
+    ]
+    if len(inside) < 2:
+        return ()
+    first, last = inside[0], inside[-1]
+    elapsed = float(last["t_s"]) - float(first["t_s"])
+    before, after = first["lab"]["instances"], last["lab"]["instances"]
+    throttling = []
+    for name in sorted(after):
+        one, other = before.get(name, {}), after[name]
+        if elapsed <= 0 or not all("periods" in group for group in (one, other)):
+            return ()
+        periods = int(other["periods"]) - int(one["periods"])
+        throttled = int(other["throttled_periods"]) - int(one["throttled_periods"])
+        seconds = float(other["throttled_s"]) - float(one["throttled_s"])
+        share = throttled / periods if periods > 0 else 0.0
+        throttling.append(Throttling(max(0.0, share), max(0.0, seconds) / elapsed))
+    return tuple(throttling)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -237,6 +265,7 @@ def read_lab_measured(run_dir: Path, cpu_limit: float) -> list[MeasuredLevel]:
                 cpu_utilization=sum(per_instance) / len(per_instance) if per_instance else None,
                 cpu_per_instance=per_instance,
                 pooler=pooler,
+                throttling=instance_throttling(scrapes, start, end),
             )
         )
     return measured

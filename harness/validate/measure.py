@@ -21,7 +21,13 @@ from harness.run.speed_reference import SAMPLES_FILE, read_samples
 from harness.run.speed_reference import window_mean as speed_window_mean
 from harness.validate.settings import GOALS, REPLICATED
 from models.pooler_records import PoolerMeasurement
-from models.validation_records import COMPARED, ComparedLevel, MeasuredLevel, Spread
+from models.validation_records import (
+    COMPARED,
+    ComparedLevel,
+    MeasuredLevel,
+    Spread,
+    Throttling,
+)
 
 __all__ = [
     "ReplicatedLevel",
@@ -156,6 +162,14 @@ def _per_instance(levels: Sequence[MeasuredLevel]) -> tuple[float, ...]:
     return tuple(sum(values) / len(values) for values in zip(*measured, strict=True))
 
 
+def _throttling(levels: Sequence[MeasuredLevel]) -> tuple[Throttling, ...]:
+    """Each instance's throttling, averaged over the replications that recorded every one."""
+    measured = [one.throttling for one in levels if one.throttling]
+    if not measured or len({len(one) for one in measured}) > 1:
+        return ()
+    return tuple(Throttling.mean_of(groups) for groups in zip(*measured, strict=True))
+
+
 def aggregate_replications(
     replications: Sequence[Sequence[MeasuredLevel]],
 ) -> list[ReplicatedLevel]:
@@ -182,6 +196,7 @@ def aggregate_replications(
             speed_reference_ms=_mean(_present(runs, "speed_reference_ms")),
             cpu_per_instance=_per_instance(runs),
             pooler=PoolerMeasurement.mean_of([one.pooler for one in runs if one.pooler]),
+            throttling=_throttling(runs),
         )
         spread = {key: Spread.of(values) for key in COMPARED if (values := _present(runs, key))}
         aggregated.append(ReplicatedLevel(mean, spread, tuple(runs)))

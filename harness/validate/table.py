@@ -86,6 +86,14 @@ def _pooler_line(level: Mapping[str, Any]) -> str | None:
     parts = []
     if instances:
         parts.append("CPU per instance " + " ".join(f"{one:.0%}" for one in instances))
+    throttling = measured.get("throttling") or []
+    if throttling:  # the kernel's counters, shown (scripts/lab_throttling.py sets the model's)
+        parts.append(
+            "periods throttled "
+            + " ".join(f"{one['throttled_share']:.0%}" for one in throttling)
+            + ", throttled time "
+            + " ".join(f"{one['throttled_time_share']:.0%}" for one in throttling)
+        )
     if pooler:
         p, m = pooler["predicted"], pooler.get("measured") or {}
         verdict = {True: "met", False: "MISSED", None: "not judged"}[pooler.get("meets_goal")]

@@ -201,12 +201,18 @@ def _stopped(result: TrialResult, reason: str) -> TrialResult:
 
 def far_beyond(models: Models, settings: ValidationSettings, heaviest_users: int) -> Trial:
     """The calibration's own mix, from light load to past saturation: levels where the model
-    predicts each extrapolation CPU target, and at multiples of the calibration's heaviest
-    load; replicated, and judging the capacity."""
+    predicts each extrapolation CPU target, at multiples of the calibration's heaviest load
+    past those, and one past the predicted capacity (``saturation_factor``); replicated, and
+    judging the capacity."""
     model = models.judged
     levels = set(model.levels_at_cpu(settings.extrapolation_cpu_targets))
-    # ceil, not round: "three times the heaviest load or more" must hold for odd loads too
-    levels |= {max(1, math.ceil(f * heaviest_users)) for f in settings.beyond_factors}
+    highest = max(levels)
+    # ceil, not round: "three times the heaviest load or more" must hold for odd loads too;
+    # a multiple the CPU targets' levels already pass adds nothing to that
+    beyond = {max(1, math.ceil(f * heaviest_users)) for f in settings.beyond_factors}
+    levels |= {users for users in beyond if users > highest}
+    if settings.saturation_factor is not None:
+        levels.add(math.ceil(settings.saturation_factor * highest))
     top = max(levels)
     return Trial(
         name="far beyond the calibration",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,19 +69,44 @@ def test_the_demo_trial_fits_in_its_time_budget(tmp_path: Path) -> None:
     fit = fit_curve(write_run(tmp_path / "calibration", LIGHT), routes)
     model = CalibratedModel(routes, routes, fit.curve, DEMO_SETTINGS.spawn_rate)
     trial = far_beyond(Models(model, None, "plain", None), DEMO_SETTINGS, heaviest_users=60)
-    assert len(trial.levels) == 4  # three CPU targets and three times the heaviest load
+    # three CPU targets (the 85% one past three times the heaviest load) and one level past
+    # the predicted capacity, so that the demo measures the capacity too
+    assert len(trial.levels) == 4
     assert max(trial.levels) >= 3 * 60
     assert trial.planned_s <= 150
 
 
 def test_the_far_trial_reaches_the_beyond_factor_for_an_odd_heaviest_load(tmp_path: Path) -> None:
-    """1.5 x 51 users is 76.5: the top level must be 77, never 76 (round-half-even)."""
+    """4.5 x 51 users is 229.5 (above the 85% level's 210): the level must be 230, never 229
+    (round-half-even)."""
     routes = validation_profile(routes_profile(), DEMO_SETTINGS.think_scale)
     fit = fit_curve(write_run(tmp_path / "calibration", LIGHT), routes)
     model = CalibratedModel(routes, routes, fit.curve, DEMO_SETTINGS.spawn_rate)
-    settings = replace(DEMO_SETTINGS, beyond_factors=(1.5,))
+    settings = replace(DEMO_SETTINGS, beyond_factors=(4.5,))
     trial = far_beyond(Models(model, None, "plain", None), settings, heaviest_users=51)
-    assert 77 in trial.levels and 76 not in trial.levels
+    assert 230 in trial.levels and 229 not in trial.levels
+
+
+def test_the_far_trial_adds_a_level_past_the_predicted_capacity(tmp_path: Path) -> None:
+    """`harness validate`'s far trial: a level at 1.5 times the top CPU target's users, so
+    that the capacity is measured unless the machine ran 1.5 times faster than calibrated;
+    three times the heaviest load is a level of its own only above the targets' levels."""
+    routes = validation_profile(routes_profile(), 0.05)
+    fit = fit_curve(write_run(tmp_path / "calibration", LIGHT), routes)
+    model = CalibratedModel(routes, routes, fit.curve, 20.0)
+    models = Models(model, None, "plain", None)
+    settings = ValidationSettings()
+    at_targets = model.levels_at_cpu(settings.extrapolation_cpu_targets)
+    highest = max(at_targets)
+    trial = far_beyond(models, settings, heaviest_users=30)
+    assert highest > 3 * 30  # the targets' levels already pass three times the heaviest
+    assert trial.levels == (*sorted(set(at_targets)), math.ceil(1.5 * highest))
+    light = far_beyond(models, settings, heaviest_users=highest)  # 3x is above them now
+    assert light.levels[-2:] == (math.ceil(1.5 * highest), 3 * highest)
+    without = far_beyond(models, replace(settings, saturation_factor=None), heaviest_users=30)
+    assert max(without.levels) == highest
+    with pytest.raises(ValueError, match="saturation_factor must be > 1, got 1"):
+        ValidationSettings(saturation_factor=1.0)
 
 
 def test_the_demo_calibration_fits_in_its_time_budget() -> None:
@@ -136,6 +162,7 @@ TINY = ValidationSettings(
     calibration_s=6.0,  # three of the service's 2 s metric scrapes: a CPU figure per stage
     extrapolation_cpu_targets=(0.10,),
     beyond_factors=(1.5,),
+    saturation_factor=None,  # seconds-long levels of a few dozen users: none past capacity
     # 3 s measured: one or two of the service's 2 s metric scrapes, so a level's CPU may be
     # missing; these tests do not judge it (the calibration's 4 s stages need theirs).
     min_measure_s=3.0,

@@ -77,6 +77,11 @@ def test_the_topology_trial_runs_on_the_whole_lab_and_judges_every_level(
         per_instance = measured["cpu_per_instance"]
         assert len(per_instance) == 3 and all(0 < one <= 1.15 for one in per_instance)
         assert measured["cpu_utilization"] == pytest.approx(sum(per_instance) / 3, abs=1e-3)
+        # each CPU group's own throttling counters, read from the kernel over the stage
+        throttling = measured["throttling"]
+        assert len(throttling) == 3
+        for group in throttling:
+            assert 0 <= group["throttled_share"] <= 1 and 0 <= group["throttled_time_share"] < 1
         assert measured["throughput_rps"] > 0 and measured["p95_ms"] > 0
         pooler = level["pooler"]
         assert pooler["measured"]["samples"] >= 3  # one reading a second over the stage

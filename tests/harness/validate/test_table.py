@@ -86,3 +86,15 @@ def test_a_miss_is_named_and_the_verdict_counts_them() -> None:
     assert "| yes, MISSED" in text and "miss: 40 users: mean_ms -30.0% (goal ±15%)" in text
     assert "verdict: 1 miss(es)" in text
     assert text.splitlines()[-1] == "warning: a warning"
+
+
+def test_a_lab_level_shows_each_instance_s_cpu_and_the_kernel_s_throttling() -> None:
+    lab = level(60)
+    lab["measured"]["cpu_per_instance"] = [0.6, 0.62]
+    lab["measured"]["throttling"] = [
+        {"throttled_share": 0.2, "throttled_time_share": 0.04},
+        {"throttled_share": 0.1, "throttled_time_share": 0.02},
+    ]
+    text = format_trial(trial(levels=[lab]))
+    line = next(one for one in text.splitlines() if "CPU per instance" in one)
+    assert "CPU per instance 60% 62%; periods throttled 20% 10%, throttled time 4% 2%" in line

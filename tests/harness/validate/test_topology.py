@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from harness.validate.duration import TIME_BUDGET_S, Budget, planned_duration
 from harness.validate.fit import login_cpu_ms
 from harness.validate.lab_measure import (
     instance_cpu,
+    instance_throttling,
     lab_demands,
     pooler_measurement,
     read_lab_measured,
@@ -44,6 +46,7 @@ from models.validation_records import (
     CountMeasurement,
     DecisionRecord,
     MeasuredLevel,
+    Throttling,
     TrialResult,
 )
 from models.workload import workloads
@@ -159,6 +162,42 @@ def test_a_lab_run_s_stages_read_cpu_per_instance_and_the_pooler(tmp_path: Path)
     scrapes = [{"t_s": 0.0, "lab": {"instances": {"a": {"usage_s": 0.0}}, "clock_origin": 1.0}}]
     assert instance_cpu(scrapes, 0.0, 10.0, 0.25) == ()  # one scrape: no CPU figure
     assert LAB_ORIGIN > 0
+
+
+def _group(usage_s: float, periods: int, throttled: int, throttled_s: float) -> dict[str, Any]:
+    return {"usage_s": usage_s, "periods": periods, "throttled_periods": throttled,
+            "throttled_s": throttled_s}  # fmt: skip
+
+
+def test_each_instance_s_throttling_comes_from_its_cpu_group_s_counters() -> None:
+    """Over 10 s: instance a ran out of quota in 30 of its 100 periods and was held 0.9 s,
+    instance b in 10 of 100 for 0.2 s (a stall of 30 and 20 ms a throttled period)."""
+    scrapes = [
+        {"t_s": 0.0, "lab": {"instances": {"a": _group(1.0, 10, 2, 0.1),
+                                           "b": _group(1.0, 10, 0, 0.0)}}},
+        {"t_s": 5.0, "lab": {"instances": {"a": _group(1.5, 60, 20, 0.5),
+                                           "b": _group(1.5, 60, 5, 0.1)}}},
+        {"t_s": 10.0, "lab": {"instances": {"a": _group(2.0, 110, 32, 1.0),
+                                            "b": _group(2.0, 110, 10, 0.2)}}},
+        {"t_s": 12.0, "lab": {"instances": {"a": _group(9.0, 130, 50, 2.0),
+                                            "b": _group(9.0, 130, 30, 2.0)}}},
+    ]  # fmt: skip
+    a, b = instance_throttling(scrapes, 0.0, 10.0)
+    assert (a.throttled_share, a.throttled_time_share) == pytest.approx((0.3, 0.09))
+    assert (b.throttled_share, b.throttled_time_share) == pytest.approx((0.1, 0.02))
+    assert a.stall_ms(100.0) == pytest.approx(30.0) and b.stall_ms(100.0) == pytest.approx(20.0)
+    assert Throttling(0.0, 0.0).stall_ms(100.0) is None  # no period ran out
+    mean = Throttling.mean_of([a, b])
+    assert (mean.throttled_share, mean.throttled_time_share) == pytest.approx((0.2, 0.055))
+    assert instance_throttling(scrapes[:1], 0.0, 10.0) == ()  # one scrape: nothing to subtract
+    older = [{"t_s": t, "lab": {"instances": {"a": {"usage_s": t}}}} for t in (0.0, 10.0)]
+    assert instance_throttling(older, 0.0, 10.0) == ()  # scrapes from before the counters
+    # recorded in validation.json and read back, as the lab topology trial's levels keep it
+    level = MeasuredLevel(users=30, throughput_rps=20.0, throttling=(a, b))
+    document = level.to_json()
+    assert document["throttling"][0] == {"throttled_share": 0.3, "throttled_time_share": 0.09}
+    assert MeasuredLevel.from_json(30, document) == level
+    assert "throttling" not in MeasuredLevel(users=30).to_json()
 
 
 def test_the_lab_calibration_s_cpu_line_and_pooler_figures_from_its_run(tmp_path: Path) -> None:
