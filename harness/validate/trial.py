@@ -62,6 +62,10 @@ class Trial:
     """The model's pooler station at a level, judged with it (the lab's topology trial)."""
     lab: Mapping[str, Any] | None = None
     """The lab the trial runs on, as its result records it (None: the pinned service)."""
+    past_capacity: frozenset[int] = frozenset()
+    """Levels planned past the predicted capacity, measured for their throughput alone: held
+    for the ramp and ``min_measure_s``, not for a settling time that diverges there (a closed
+    loop past its capacity fills its queue within the ramp)."""
 
     @property
     def model(self) -> Predictor:
@@ -94,7 +98,11 @@ class Trial:
     @cached_property
     def stages(self) -> tuple[Stage, ...]:
         """A settle and a measure stage per level (harness/validate/plan.py)."""
-        return tuple(paired_stages(self.prediction.levels, self.settings, self.model.login_cpu_ms))
+        levels = [
+            replace(level, settling_time_s=0.0) if level.users in self.past_capacity else level
+            for level in self.prediction.levels
+        ]
+        return tuple(paired_stages(levels, self.settings, self.model.login_cpu_ms))
 
     @cached_property
     def profile(self) -> Profile:
@@ -211,8 +219,10 @@ def far_beyond(models: Models, settings: ValidationSettings, heaviest_users: int
     # a multiple the CPU targets' levels already pass adds nothing to that
     beyond = {max(1, math.ceil(f * heaviest_users)) for f in settings.beyond_factors}
     levels |= {users for users in beyond if users > highest}
+    past = set()
     if settings.saturation_factor is not None:
-        levels.add(math.ceil(settings.saturation_factor * highest))
+        past.add(math.ceil(settings.saturation_factor * highest))
+    levels |= past
     top = max(levels)
     return Trial(
         name="far beyond the calibration",
@@ -227,6 +237,7 @@ def far_beyond(models: Models, settings: ValidationSettings, heaviest_users: int
         min_runs=settings.replications,
         max_runs=settings.max_replications,
         judge_saturation=True,
+        past_capacity=frozenset(past),
     )
 
 

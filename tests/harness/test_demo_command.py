@@ -101,6 +101,11 @@ def test_the_far_trial_adds_a_level_past_the_predicted_capacity(tmp_path: Path) 
     trial = far_beyond(models, settings, heaviest_users=30)
     assert highest > 3 * 30  # the targets' levels already pass three times the heaviest
     assert trial.levels == (*sorted(set(at_targets)), math.ceil(1.5 * highest))
+    # held for its throughput alone: the shortest measure stage, never the diverging settling
+    assert trial.past_capacity == {math.ceil(1.5 * highest)}
+    settle, measure = trial.stages[-2:]
+    assert measure.duration_s == settings.min_measure_s
+    assert settle.duration_s < settings.max_settle_s
     light = far_beyond(models, settings, heaviest_users=highest)  # 3x is above them now
     assert light.levels[-2:] == (math.ceil(1.5 * highest), 3 * highest)
     without = far_beyond(models, replace(settings, saturation_factor=None), heaviest_users=30)
