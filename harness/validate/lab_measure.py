@@ -51,21 +51,32 @@ def measure_windows(run: Record) -> list[tuple[float, float]]:
     return windows
 
 
+def _window(
+    scrapes: Sequence[Record], start_s: float, end_s: float
+) -> tuple[Record, Record, float] | None:
+    """The instances' counters at the first and last lab scrapes inside the window, and the
+    seconds between them (None without two such scrapes)."""
+    inside = [
+        s for s in scrapes if "lab" in s and start_s - 1e-9 <= float(s["t_s"]) <= end_s + 1e-9
+    ]
+    if len(inside) < 2:
+        return None
+    first, last = inside[0], inside[-1]
+    elapsed = float(last["t_s"]) - float(first["t_s"])
+    if elapsed <= 0:
+        return None
+    return first["lab"]["instances"], last["lab"]["instances"], elapsed
+
+
 def instance_cpu(
     scrapes: Sequence[Record], start_s: float, end_s: float, cpu_limit: float
 ) -> tuple[float, ...]:
     """Each instance's CPU over the window, as a fraction of ``cpu_limit`` (empty without two
     lab scrapes inside it)."""
-    inside = [
-        s for s in scrapes if "lab" in s and start_s - 1e-9 <= float(s["t_s"]) <= end_s + 1e-9
-    ]
-    if len(inside) < 2 or not cpu_limit > 0:
+    window = _window(scrapes, start_s, end_s)
+    if window is None or not cpu_limit > 0:
         return ()
-    first, last = inside[0], inside[-1]
-    elapsed = float(last["t_s"]) - float(first["t_s"])
-    if elapsed <= 0:
-        return ()
-    before, after = first["lab"]["instances"], last["lab"]["instances"]
+    before, after, elapsed = window
     return tuple(
         max(0.0, float(after[name]["usage_s"]) - float(before[name]["usage_s"]))
         / elapsed
@@ -81,18 +92,14 @@ def instance_throttling(
     """Each instance's CFS throttling over the window, from its CPU group's ``periods``,
     ``throttled_periods`` and ``throttled_s`` (empty without two lab scrapes inside it, or
     with scrapes from before the counters were recorded)."""
-    inside = [
-        s for s in scrapes if "lab" in s and start_s - 1e-9 <= float(s["t_s"]) <= end_s + 1e-9
-    ]
-    if len(inside) < 2:
+    window = _window(scrapes, start_s, end_s)
+    if window is None:
         return ()
-    first, last = inside[0], inside[-1]
-    elapsed = float(last["t_s"]) - float(first["t_s"])
-    before, after = first["lab"]["instances"], last["lab"]["instances"]
+    before, after, elapsed = window
     throttling = []
     for name in sorted(after):
         one, other = before.get(name, {}), after[name]
-        if elapsed <= 0 or not all("periods" in group for group in (one, other)):
+        if not all("periods" in group for group in (one, other)):
             return ()
         periods = int(other["periods"]) - int(one["periods"])
         throttled = int(other["throttled_periods"]) - int(one["throttled_periods"])

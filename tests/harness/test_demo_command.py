@@ -203,10 +203,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     yield DemoRun(code, log.read_text(encoding="utf-8"), directory, document)
 
 
-# Its own xdist group, beside the serial slow one (make test's ten minutes): the demo's
-# tiny stages judge the pipeline, never accuracy, and already ran beside the lab's tests.
 @pytest.mark.slow
-@pytest.mark.xdist_group("demo")
 def test_the_demo_plans_calibrates_measures_compares_and_reports(demo_run: DemoRun) -> None:
     document = demo_run.document
     assert document["complete"], document.get("incomplete_reasons")
@@ -253,10 +250,7 @@ def test_the_demo_plans_calibrates_measures_compares_and_reports(demo_run: DemoR
     assert "database demands assumed" in html
 
 
-# Its own xdist group, beside the serial slow one (make test's ten minutes): the demo's
-# tiny stages judge the pipeline, never accuracy, and already ran beside the lab's tests.
 @pytest.mark.slow
-@pytest.mark.xdist_group("demo")
 def test_the_machine_speed_reference_ran_beside_every_pinned_run(demo_run: DemoRun) -> None:
     document = demo_run.document
     if not document["cpu_pinning"]["pinned"]:
