@@ -14,8 +14,8 @@ share and its stall per throttled period are set beside the kernel's (``cpu.stat
 the period). A model that gets θ right and the stall wrong holds the right picture of when a
 budget runs out and the wrong one of how long the wait is.
 
-Only documents whose levels recorded the counters (``measured.throttling``, from 2026-12-07)
-appear; a figure the document does not hold is shown as "-".
+Only documents whose levels recorded the counters (``measured.throttling``, from
+20261206T235843Z on) appear; a figure the document does not hold is shown as "-".
 """
 
 from __future__ import annotations
