@@ -110,6 +110,11 @@ def _what_runs(profile: Profile) -> tuple[str, ...]:
             f"instances are held to a CFS quota of {infra.instance_vcpus:g} cores per "
             f"{infra.cpu_period_ms:g} ms (full speed until the budget is spent; "
             "models/cpu_quota.py)"
+            + (
+                f", every instance on the same {infra.shared_cores:g} core(s)"
+                if infra.shared_cores is not None
+                else ""
+            )
             if infra.cpu_quota
             else "instance vCPUs are whole cores (no CFS quota: a worker slowed to "
             "min(1, vCPU/workers) of a core)"

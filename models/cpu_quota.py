@@ -24,11 +24,20 @@ budget per period, utilization of the quota ``ρ = λ·s/q = m/y``:
        θ = P(N_m > K_y) / P(N_y > K_m)          (→ P(A > B) at light load, → 1 as ρ → 1)
 
 2. **The stall of a throttled period**, ``Δ``: the period's rest once the budget is gone. A
-   period entered with carried work spends its budget at once: ``Δ = P − B/n`` (n workers
-   running). One entered idle spends it after the arrivals have crossed B (at ``t_c``,
-   ``P(t_c ≤ t) = P(N_{λt} > K_y)``) and the crossing demand has run:
-   ``Δ₀ = E[P − t_c | t_c < P] − s − (backlog at full speed)``. The share entered with
-   carried work is ``p₁`` (a throttled period follows a throttled one with probability p₁).
+   period entered with carried work spends its budget at once, at the cores its running
+   workers get, ``g``: ``Δ = P − B/g``. One entered idle spends it after the arrivals have
+   crossed B (at ``t_c``, ``P(t_c ≤ t) = P(N_{λt} > K_y)``) and the crossing demand and the
+   backlog ahead of it have run at ``g``: ``Δ₀ = E[P − t_c | t_c < P] − (s + backlog)/g``.
+   The share entered with carried work is ``p₁`` (a throttled period follows a throttled
+   one with probability p₁). With cores of its own, ``g = n``, a core for each of the n
+   workers running. **On cores shared with other groups** (``contended_cores``: the lab's
+   instances share one core) the budget is spent while the others run too: when the
+   instance has work carried over, the others have theirs (least connections sends the
+   calls it cannot take to them), and the kernel splits the cores between the busy groups,
+   so ``g = min(n, contended_cores)``. A quarter-core instance with two others on one core
+   spends its 25 ms in 75 ms and stalls 25 ms, not 75: the kernel's own counters on the lab
+   read 15 to 22 ms (docs/lab.md). The requests' demands stay at full speed in the queue
+   below: the share is taken only while the budget is being spent in a backlog.
 
 3. **The request's time.** The requests running when the budget goes out stall for ``Δ``, so
    a request's service is its demand plus stalls, ``S' = S + K·Δ``, with ``K`` Poisson in
@@ -120,6 +129,9 @@ class QuotaDelay:
     """θ: share of periods in which the budget runs out with a request runnable."""
     stall_s: float
     """Δ: mean time a throttled period holds its requests back."""
+    contended_cores: float | None
+    """The cores the group gets while it spends its budget in a backlog, when it shares its
+    cores with other groups; None: a core for each running worker."""
     stall_per_request_s: float
     """d: mean stall one request's service meets."""
     mean_wait_s: float
@@ -164,6 +176,9 @@ class QuotaDelay:
             "throttled_share": round(self.throttled_share, 4),
             "throttled_time_share": round(self.throttled_time_share, 4),
             "stall_ms": round(self.stall_s * 1e3, 3),
+            "contended_cores": (
+                None if self.contended_cores is None else round(self.contended_cores, 4)
+            ),
             "stall_per_request_ms": round(self.stall_per_request_s * 1e3, 4),
             "mean_response_ms": round(self.mean_response_s * 1e3, 3),
             "unlimited_response_ms": round(self.unlimited_response_s * 1e3, 3),
@@ -191,9 +206,11 @@ def _mmw_response(lam: float, s: float, workers: int) -> float:
 
 def quota_delay(
     arrival_rps: float, cpu_s: float, quota_cores: float, period_s: float = 0.1,
-    workers: int = 1,
+    workers: int = 1, contended_cores: float | None = None,
 ) -> QuotaDelay:  # fmt: skip
-    """The throttling of one instance held to ``quota_cores`` (module docstring).
+    """The throttling of one instance held to ``quota_cores`` (module docstring);
+    ``contended_cores`` the cores it gets in a backlog on cores shared with other groups
+    (None: cores of its own).
 
     Raises :class:`~models.errors.UnstableError` when the load reaches the quota (ρ >= 1).
     """
@@ -202,6 +219,9 @@ def quota_delay(
     q = arguments.positive("quota_cores", quota_cores)
     period = arguments.positive("period_s", period_s)
     w = arguments.integer("workers", workers, minimum=1)
+    contended = None if contended_cores is None else arguments.positive(
+        "contended_cores", contended_cores
+    )  # fmt: skip
     rho = lam * s / q
     if rho >= 1.0 or lam * s >= w:
         raise UnstableError(
@@ -211,8 +231,8 @@ def quota_delay(
     unlimited = _mmw_response(lam, s, w)
     m, y = lam * period, q * period / s
     if q >= w or lam == 0:  # the workers can never spend the budget
-        return QuotaDelay(lam, s, q, period, w, rho, 0.0, 0.0, 0.0, unlimited - s, unlimited,
-                          0.0)  # fmt: skip
+        return QuotaDelay(lam, s, q, period, w, rho, 0.0, 0.0, contended, 0.0, unlimited - s,
+                          unlimited, 0.0)  # fmt: skip
     p0 = poisson_exceeds(m, y)
     back = poisson_exceeds(y, m)
     theta = min(1.0, p0 / back) if back > 0 else 1.0
@@ -220,8 +240,11 @@ def quota_delay(
     full = lam * s  # busy cores at full speed, the backlog's load outside throttling
     backlog = full * s / (1.0 - full) if full < 1 else s
     running = min(float(w), max(1.0, q / (1.0 - rho) if rho < 1 else float(w)))
-    carried = period - q * period / running  # the budget spent from the period's start
-    lag = (s + backlog) / running  # the crossing demand and the work ahead of it, run
+    # The cores the budget is spent at: the running workers', or their share of cores other
+    # groups are busy on too.
+    spending = running if contended is None else min(running, contended)
+    carried = max(0.0, period - q * period / spending)  # the budget spent from the start
+    lag = (s + backlog) / spending  # the crossing demand and the work ahead of it, run
     fresh = max(0.0, _mean_rest_after_crossing(lam, period, y, p0) - lag)
     stall = p1 * carried + (1.0 - p1) * fresh
     stalled_running = min(float(w), max(1.0, running))
@@ -253,6 +276,7 @@ def quota_delay(
         utilization=rho,
         throttled_share=theta,
         stall_s=stall,
+        contended_cores=contended,
         stall_per_request_s=d,
         mean_wait_s=wait,
         unlimited_response_s=unlimited,

@@ -97,6 +97,8 @@ DEFAULT_PROFILE_RESOURCE = "default_profile.toml"
 SHARE_TOLERANCE = 1e-9
 MIX_TOLERANCE = 1e-3
 """A measured endpoint mix is written rounded; its shares may miss 1 by that much."""
+LAB_SERVICE_CORES = 1.0
+"""The cores the lab pins its instances (and PostgreSQL) to: the machine's first (docs/lab.md)."""
 
 SCENARIO_NAMES = frozenset(
     {
@@ -436,6 +438,12 @@ class Infrastructure(_Section):
         ),
     ] = 100.0
     """The CFS period over which the quota's budget (``instance_vcpus`` x period) is given."""
+    shared_cores: Positive | None = None
+    """Cores every instance's CFS quota runs on together (the lab pins its instances to one
+    service core: ``lab_profile`` sets it); in a backlog each instance gets
+    ``shared_cores / instances`` of them while its budget lasts, so it is spent more slowly
+    and the stall that follows is shorter (models/cpu_quota.py). Absent: each instance's
+    quota runs on cores of its own."""
     autoscaling: Autoscaling
     database: Database
     cache: Cache
@@ -691,6 +699,7 @@ class Profile(_Section):
             "infrastructure": {
                 "instance_vcpus": lab.cpu_limit,
                 "cpu_quota": True,
+                "shared_cores": LAB_SERVICE_CORES,
                 "workers_per_instance": lab.workers_per_instance,
                 "autoscaling": {"min_instances": lab.instances, "max_instances": lab.instances},
                 "database": {"pooler": lab.pooler, "read_replicas": lab.read_replicas},

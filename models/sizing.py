@@ -263,6 +263,7 @@ class _Sizer:
         self.quota = infra.cpu_quota and infra.instance_vcpus < infra.workers_per_instance
         self.quota_cores = infra.instance_vcpus
         self.period_s = infra.cpu_period_ms / 1000.0
+        self.shared_cores = infra.shared_cores
         self.full_cpu_s = self.cpu_s * self.topology.cpu_speed
         """Worker CPU per call at full speed (what a quota-limited worker runs at)."""
         self.background = background_streams(profile, self.visit_share)
@@ -351,9 +352,12 @@ class _Sizer:
         """One instance's throttling at ``rps`` over ``instances``; None when saturated."""
         events = 1.0 + self.bg_cpu_per_call  # the calls and the background, one queue
         full_s = self.app_cpu_s * self.topology.cpu_speed / events
+        # On shared cores a backlogged instance gets its part of them (the balancer keeps the
+        # others busy then too).
+        contended = None if self.shared_cores is None else self.shared_cores / instances
         try:
             return quota_delay(rps * events / instances, full_s, self.quota_cores,
-                               self.period_s, self.workers)  # fmt: skip
+                               self.period_s, self.workers, contended)  # fmt: skip
         except UnstableError:
             return None
 

@@ -12,7 +12,9 @@ idle line, over those requests), and its throttled share of periods (θ), its th
 share and its stall per throttled period are set beside the kernel's (``cpu.stat``:
 ``nr_throttled`` over ``nr_periods``, ``throttled_time`` per second, and their ratio times
 the period). A model that gets θ right and the stall wrong holds the right picture of when a
-budget runs out and the wrong one of how long the wait is.
+budget runs out and the wrong one of how long the wait is. The model is given the lab's
+placement as the lab profile gives it: every instance on the one service core
+(``shared_cores``), so a backlogged instance spends its budget at its part of that core.
 
 Only documents whose levels recorded the counters (``measured.throttling``, from
 20261206T235843Z on) appear; a figure the document does not hold is shown as "-".
@@ -29,6 +31,7 @@ from typing import Any
 from harness.lab.cgroups import PERIOD_US
 from models.cpu_quota import quota_delay
 from models.errors import UnstableError
+from models.profile import LAB_SERVICE_CORES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "docs" / "validation"
@@ -63,7 +66,8 @@ def level_row(
     model = ["-", "-", "-"]
     if cpu_s > 0:
         try:
-            q = quota_delay(per_instance, cpu_s, limit, PERIOD_S, workers)
+            q = quota_delay(per_instance, cpu_s, limit, PERIOD_S, workers,
+                            LAB_SERVICE_CORES / instances)  # fmt: skip
         except UnstableError:
             model = ["saturated", "-", "-"]
         else:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from models.cpu_quota import poisson_exceeds, quota_delay
-from models.errors import UnstableError
-from models.profile import load_profile
+from models.errors import ParameterError, ProfileError, UnstableError
+from models.profile import LAB_SERVICE_CORES, load_profile
 from models.simulation.quota import simulate_quota
 from models.sizing import size
 
@@ -97,7 +97,41 @@ def test_the_lab_plan_shows_the_quota_and_uses_it() -> None:
 
 
 def test_a_period_out_of_range_names_the_key() -> None:
-    from models.errors import ProfileError
-
     with pytest.raises(ProfileError, match=r"infrastructure.cpu_period_ms = 0.5: must be between"):
         load_profile(overrides={"infrastructure": {"cpu_period_ms": 0.5}})
+
+
+def test_a_budget_spent_on_a_shared_core_stalls_for_less() -> None:
+    """Three quarter-core instances on one core: a backlogged one spends its 25 ms budget in
+    75 ms (a third of the core), so a period entered with work carried over stalls 25 ms, not
+    75; when and how often the budget runs out is the same."""
+    lam = 0.85 * 0.25 / 0.005
+    own = quota_delay(lam, 0.005, 0.25, 0.1, 1)
+    shared = quota_delay(lam, 0.005, 0.25, 0.1, 1, contended_cores=1 / 3)
+    assert shared.throttled_share == pytest.approx(own.throttled_share)
+    assert own.stall_s > 0.05 and 0.0 < shared.stall_s <= 0.025
+    assert shared.extra_s < own.extra_s
+    assert shared.to_json()["contended_cores"] == pytest.approx(1 / 3, abs=1e-4)
+    # A share at or past the quota's budget per period leaves no carried stall: the budget
+    # lasts the whole period while the others run.
+    quarter = quota_delay(lam, 0.005, 0.25, 0.1, 1, contended_cores=0.25)
+    assert quarter.stall_s < shared.stall_s
+    # Cores of their own (None) are a core per running worker, as before.
+    whole = quota_delay(lam, 0.005, 0.25, 0.1, 1, contended_cores=1.0)
+    assert (whole.stall_s, whole.mean_response_s) == (own.stall_s, own.mean_response_s)
+
+
+def test_contended_cores_must_be_positive() -> None:
+    with pytest.raises(ParameterError, match="contended_cores must be a finite number > 0"):
+        quota_delay(10.0, 0.005, 0.25, contended_cores=0.0)
+
+
+def test_the_lab_profile_puts_every_instance_on_its_one_service_core() -> None:
+    lab = load_profile(overrides={"population": {"users": 2_000}}).lab_profile()
+    assert lab.infrastructure.shared_cores == LAB_SERVICE_CORES == 1.0
+    three = size(lab, compare_costs=False).cpu_quota
+    assert three is not None and three.contended_cores == pytest.approx(
+        LAB_SERVICE_CORES / lab.lab.instances
+    )
+    with pytest.raises(ProfileError, match=r"infrastructure.shared_cores = 0"):
+        load_profile(overrides={"infrastructure": {"shared_cores": 0}})
