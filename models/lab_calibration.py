@@ -7,11 +7,17 @@ and multi-statement writes, the read-your-writes routing. Two figures the topolo
 needs are not in them, so the calibration measures them on the lab directly, per measure
 stage of its one instance:
 
-* **CPU per instance** ``u(X) = idle + per_request·X`` (cores), the least-squares line through
-  the stages' CPU-group usage against their throughput. The intercept is CPU that does not
-  scale with requests (HAProxy's health check each second, the harness's scrapes, the
+* **CPU per instance** ``u(X) = idle + per_request·X`` (cores). The intercept is CPU that does
+  not scale with requests (HAProxy's health check each second, the harness's scrapes, the
   service's background threads); the slope is the CPU of one request at the calibration's
-  cache hit ratio, every process of the instance counted, as the CFS quota counts it.
+  cache hit ratio, every process of the instance counted, as the CFS quota counts it. The
+  calibration ends with an idle stage (no users) whose CPU-group usage *is* the intercept;
+  the slope is then the least-squares line through it and the loaded stages. Without that
+  stage (an older document) both come from the loaded stages alone, and three stages a few
+  requests a second apart trade one against the other: over fifteen lab runs their fitted
+  intercepts (0.017 to 0.034 cores) ran high with their slopes low, and the CPU at the
+  decision's counts was under-predicted by a median 8.6% (28% at the 90th percentile),
+  most in the runs whose decision came out wrong (docs/lab.md).
 * **The pooler** (PgBouncer's ``SHOW STATS`` deltas): transactions per request
   ``Σ Δxact_count / Σ requests`` and the mean time a server connection is held per
   transaction ``Σ Δxact_time / Σ Δxact_count``. Autocommit reads are one transaction per
@@ -88,7 +94,8 @@ class LabDemands:
 
     stages: int
     idle_cpu_cores: float
-    """CPU per instance with no requests (the fitted line's intercept, at least 0)."""
+    """CPU per instance with no requests: the idle stage's (``idle_measured``), else the
+    fitted line's intercept (at least 0)."""
     cpu_cores_per_rps: float | None
     """The line's slope: cores per request per second (None: no stage had a CPU figure)."""
     transactions_per_request: float | None = None
@@ -96,11 +103,17 @@ class LabDemands:
     """Mean server-connection hold per transaction."""
     stage_latency: tuple[StageLatency, ...] = ()
     """The client's response times at each stage (for the model's floor)."""
+    idle_measured: bool = False
+    """Whether the intercept is the idle stage's measured CPU (the slope fitted through it),
+    not a fitted one."""
 
     @classmethod
-    def of(cls, stages: Sequence[StageTraffic]) -> LabDemands:
-        """The figures from the stages (module docstring)."""
-        idle, slope = _cpu_line([(s.throughput_rps, s.cpu_cores) for s in stages])
+    def of(cls, stages: Sequence[StageTraffic], idle_cpu_cores: float | None = None) -> LabDemands:
+        """The figures from the loaded stages and, when measured, the idle stage's CPU
+        (module docstring)."""
+        points = [(s.throughput_rps, s.cpu_cores) for s in stages]
+        through = None if idle_cpu_cores is None else _line_through(points, idle_cpu_cores)
+        idle, slope = _cpu_line(points) if through is None else through
         counted_stages = [s for s in stages if s.transactions is not None]
         requests = sum(s.throughput_rps * s.duration_s for s in counted_stages)
         transactions = sum(s.transactions or 0.0 for s in stages)
@@ -114,6 +127,7 @@ class LabDemands:
             transactions_per_request=transactions / requests if requests > 0 else None,
             transaction_s=held / counted if counted > 0 else None,
             stage_latency=tuple(s.latency for s in stages if s.latency is not None),
+            idle_measured=through is not None,
         )
 
     def cpu_cores(self, rps: float) -> float | None:
@@ -126,6 +140,7 @@ class LabDemands:
         fields: dict[str, Any] = {
             "stages": self.stages,
             "idle_cpu_cores": rounded(self.idle_cpu_cores, 6),
+            "idle_measured": self.idle_measured,
             "cpu_cores_per_rps": rounded(self.cpu_cores_per_rps, 8),
             "transactions_per_request": rounded(self.transactions_per_request, 6),
             "transaction_ms": rounded(
@@ -149,6 +164,7 @@ class LabDemands:
             stage_latency=tuple(
                 StageLatency.from_json(stage) for stage in f.opt_items("stage_latency")
             ),
+            idle_measured=f.flag("idle_measured") if f.has("idle_measured") else False,
         )
 
 
@@ -171,3 +187,16 @@ def _cpu_line(points: Sequence[tuple[float, float | None]]) -> tuple[float, floa
         if idle >= 0 and slope > 0:
             return idle, slope
     return 0.0, sum(x * y for x, y in xy) / sum(x * x for x, _ in xy)
+
+
+def _line_through(
+    points: Sequence[tuple[float, float | None]], idle: float
+) -> tuple[float, float] | None:
+    """(idle, slope) of the least-squares line through the measured idle CPU; None when the
+    idle reading is not a usable intercept (negative, or at or above the loaded stages' CPU,
+    so that no positive slope fits) or no loaded stage has a CPU figure."""
+    xy = [(x, y) for x, y in points if y is not None and x > 0]
+    if not xy or not idle >= 0:
+        return None
+    slope = sum(x * (y - idle) for x, y in xy) / sum(x * x for x, _ in xy)
+    return (idle, slope) if slope > 0 else None

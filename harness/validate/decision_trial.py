@@ -98,6 +98,7 @@ def calibrate_the_lab(
         incomplete=lambda reason: _no_verdict(record, reason),
         warn=document.warnings.append,
         save=save,
+        idle_s=settings.lab_idle_s,
     )
     calibration = calibrate_light(profile, settings, one, into, log)
     if calibration is None:

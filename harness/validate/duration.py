@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.validate.plan import IDLE_SETTLE_S
 from harness.validate.settings import ValidationSettings
 
 __all__ = [
@@ -111,14 +112,19 @@ def _part(
     return Part(name, low * (start_s + levels * expected), high * (start_s + levels * longest))
 
 
-def _calibration(settings: ValidationSettings, label: str, start_s: float) -> list[Part]:
+def _calibration(
+    settings: ValidationSettings, label: str, start_s: float, idle_s: float = 0.0
+) -> list[Part]:
     pilot = _level(settings, settings.pilot_s)
     stages = len(settings.calibration_cpu_targets)
     light = _level(settings, settings.calibration_s)
-    return [
-        _part(f"{label}pilot", 1, pilot, start_s, (1, 1)),
-        _part(f"{label}calibration", stages, light, start_s, (1, 1)),
-    ]
+    calibration = _part(f"{label}calibration", stages, light, start_s, (1, 1))
+    if idle_s > 0:  # the idle stage: the users stopped, then measured
+        idle = IDLE_SETTLE_S + idle_s
+        calibration = Part(
+            calibration.name, calibration.expected_s + idle, calibration.at_most_s + idle
+        )
+    return [_part(f"{label}pilot", 1, pilot, start_s, (1, 1)), calibration]
 
 
 def planned_duration(
@@ -149,7 +155,7 @@ def planned_duration(
         if settings.holdout_think:
             parts.append(_part("held-out think time", held, model, RUN_START_S, (1, 1)))
     if lab:
-        parts += _calibration(settings, "lab ", LAB_RUN_START_S)
+        parts += _calibration(settings, "lab ", LAB_RUN_START_S, settings.lab_idle_s)
         held_load = _level(settings, settings.decision_measure_s)
         if settings.instance_decision:
             decided = 3 * settings.decision_replications  # K-1, K and K+1, each replicated

@@ -226,10 +226,13 @@ class CalibratedModel:
 
 def light_stages(run_dir: Path, max_cpu: float) -> tuple[list[MeasuredLevel], list[int]]:
     """A calibration run's measure stages, and the users of those at or under ``max_cpu`` (the
-    stages a fit may use; one without a CPU figure is left out too)."""
+    stages a fit may use; one without a CPU figure is left out too, and so is an idle stage,
+    of no users: it measures the CPU without requests, not a load)."""
     stages = read_measured(run_dir)
     used = [
-        s.users for s in stages if s.cpu_utilization is not None and s.cpu_utilization <= max_cpu
+        s.users
+        for s in stages
+        if s.users > 0 and s.cpu_utilization is not None and s.cpu_utilization <= max_cpu
     ]
     return stages, used
 

@@ -198,7 +198,12 @@ def lab_demands(run_dir: Path, cpu_limit: float, used_users: Sequence[int]) -> L
         float(s["lab"]["clock_origin"]) for s in scrapes if "clock_origin" in s.get("lab", {})
     ]
     stages = []
+    idle = None
     for level, (start, end) in zip(levels, measure_windows(run), strict=True):
+        if level.users == 0:  # the idle stage: the instance's CPU with no requests
+            cpu = instance_cpu(scrapes, start, end, cpu_limit)
+            idle = sum(cpu) * cpu_limit if cpu else None
+            continue
         if level.users not in used_users or not level.throughput_rps:
             continue
         cpu = instance_cpu(scrapes, start, end, cpu_limit)
@@ -217,7 +222,7 @@ def lab_demands(run_dir: Path, cpu_limit: float, used_users: Sequence[int]) -> L
                 latency=_latency(level),
             )
         )
-    return LabDemands.of(stages)
+    return LabDemands.of(stages, idle)
 
 
 def _latency(level: MeasuredLevel) -> StageLatency | None:

@@ -47,6 +47,9 @@ class LightCalibration:
     incomplete: Callable[[str], None]
     warn: Callable[[str], None]
     save: Callable[[], None]
+    idle_s: float = 0.0
+    """A last, idle stage of this many seconds (no users; 0: none): the instance's CPU with
+    no requests, which the lab's CPU line takes as its intercept."""
 
     @property
     def cpu_limit(self) -> float:
@@ -80,7 +83,9 @@ def calibrate_light(
     users = calibration_users(cpu_per_user, scaled)
     print(f"validate: {into.label}calibration, {users} users (light load only)", file=log)
     result = runs.step(
-        with_step_stages(profile, calibration_stages(users, settings, into.login_ms(profile)))
+        with_step_stages(
+            profile, calibration_stages(users, settings, into.login_ms(profile), into.idle_s)
+        )
     )
     record.run = None if result.directory is None else str(result.directory)
     if result.code == ExitCode.UNREACHABLE or result.directory is None:
@@ -92,7 +97,7 @@ def calibrate_light(
         into.incomplete(f"the {into.label}calibration run gave nothing to calibrate on: {exc}")
         return None
     record.stages, record.used_users = light_stages(result.directory, into.cpu_limit)
-    over = [s.users for s in record.stages if s.users not in record.used_users]
+    over = [s.users for s in record.stages if s.users and s.users not in record.used_users]
     if over:
         into.warn(
             f"{into.label}calibration stages at {over} users ran over {into.cpu_limit:.0%} "

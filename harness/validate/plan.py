@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from harness.validate.settings import HOLDOUT_SHARES, ValidationSettings
+from harness.validate.settings import GOAL_CPU_LIMIT, HOLDOUT_SHARES, ValidationSettings
 from models.prediction import LevelPrediction
 from models.profile import Profile, Stage, merge, validate_profile
 
@@ -105,6 +105,11 @@ def calibration_users(cpu_per_user: float, settings: ValidationSettings) -> list
     return sorted({max(1, math.floor(t / cpu_per_user + 1e-6)) for t in targets})
 
 
+IDLE_SETTLE_S = 4.0
+"""The settle before an idle reading: the users stop within a second or two, and the work
+their last requests left (the outbox's deliveries) finishes."""
+
+
 def _settle_s(
     arriving: int, ramp_s: float, login_cpu_ms: float, settings: ValidationSettings, wanted: float
 ) -> float:
@@ -120,14 +125,19 @@ def _settle_s(
 def _paired(
     loads: Sequence[tuple[int, float, float]], settings: ValidationSettings, login_cpu_ms: float
 ) -> list[Stage]:
-    """A settle and a measure stage per (users, settling time, measured seconds) load."""
+    """A settle and a measure stage per (users, settling time, measured seconds) load; a load
+    of no users (an idle reading) settles only while the users stop."""
     top = max((users for users, _, _ in loads), default=0)
     spawn_rate = max(settings.spawn_rate, top / 10.0)
     stages: list[Stage] = []
     previous = 0
     for users, settling_s, measure_s in loads:
         ramp_s = abs(users - previous) / spawn_rate
-        settle_s = _settle_s(max(0, users - previous), ramp_s, login_cpu_ms, settings, settling_s)
+        settle_s = (
+            max(IDLE_SETTLE_S, 1.25 * ramp_s + 1.0)
+            if users == 0
+            else _settle_s(max(0, users - previous), ramp_s, login_cpu_ms, settings, settling_s)
+        )
         for duration_s in (settle_s, measure_s):
             stages.append(Stage(users=users, duration_s=duration_s, spawn_rate=spawn_rate))
         previous = users
@@ -142,14 +152,19 @@ def paired_stages(
     """A settle stage and a measure stage per predicted level.
 
     The measure stage lasts as long as the model's settling time (at least ``min_measure_s``):
-    a level that takes long to settle is also a noisy one to measure. Users are spawned at
+    a level that takes long to settle is also a noisy one to measure. A level the goals will
+    not judge (predicted CPU over :data:`GOAL_CPU_LIMIT`) is measured for ``min_measure_s``
+    only: it is there for the saturation throughput, which that window measures, and the
+    longer windows kept ``harness validate --lab`` from its 30 minutes. Users are spawned at
     least fast enough to reach the top level in ten seconds.
     """
     loads = [
         (
             level.users,
             level.settling_time_s,
-            min(settings.max_measure_s, max(settings.min_measure_s, level.settling_time_s)),
+            settings.min_measure_s
+            if level.cpu_utilization > GOAL_CPU_LIMIT
+            else min(settings.max_measure_s, max(settings.min_measure_s, level.settling_time_s)),
         )
         for level in predictions
     ]
@@ -175,10 +190,17 @@ def pilot_stages(settings: ValidationSettings, login_cpu_ms: float = 0.0) -> lis
 
 
 def calibration_stages(
-    users: Sequence[int], settings: ValidationSettings, login_cpu_ms: float = 0.0
+    users: Sequence[int],
+    settings: ValidationSettings,
+    login_cpu_ms: float = 0.0,
+    idle_s: float = 0.0,
 ) -> list[Stage]:
-    """The calibration run: a settle and a measure stage (``calibration_s``) per load."""
+    """The calibration run: a settle and a measure stage (``calibration_s``) per load, then,
+    when ``idle_s`` > 0, the users gone (settled as any load) and the idle service measured
+    for ``idle_s`` seconds: its CPU with no requests."""
     loads = [(n, 0.0, settings.calibration_s) for n in sorted(set(users))]
+    if idle_s > 0:
+        loads.append((0, 0.0, idle_s))
     return _paired(loads, settings, login_cpu_ms)
 
 

@@ -105,6 +105,10 @@ class ValidationSettings:
     max_replications: int = 3
     """Its runs at most; those past ``replications`` only while the noise demands them and
     the validation's time budget allows (harness/validate/duration.py)."""
+    lab_idle_s: float = 8.0
+    """``--lab``: the lab calibration ends with the instance idle (no users) measured this
+    long: its CPU is the CPU line's intercept, so that the slope is not traded against a
+    fitted one (models/lab_calibration.py); 0 leaves the stage out and fits both."""
     decision_instances: int = 3
     """``--lab``: the instance decision is tested at the load for which the planner names this
     many lab instances (K); K-1, K and K+1 are measured."""
@@ -140,6 +144,8 @@ class ValidationSettings:
         _check_targets("extrapolation_cpu_targets", self.extrapolation_cpu_targets, 1.0)
         _check_targets("holdout_cpu_targets", self.holdout_cpu_targets, 1.0, allow_empty=True)
         _check_targets("topology_cpu_targets", self.topology_cpu_targets, 1.0)
+        if not self.lab_idle_s >= 0:
+            raise ValueError(f"lab_idle_s must be >= 0, got {self.lab_idle_s}")
         if self.decision_instances < 2:
             raise ValueError(f"decision_instances must be >= 2, got {self.decision_instances}")
         if self.decision_replications < 1 or not self.decision_measure_s > 0:

@@ -182,6 +182,9 @@ def format_decision(decision: Mapping[str, Any]) -> list[str]:
             f"   measured in the order {order} instances, each count on the mean of its runs "
             "(CPU per instance of each run under runs)",
         )
+    line = _lab_line(decision)
+    if line:
+        lines.insert(1, line)
     baseline = decision.get("baseline_instances")
     if baseline is not None:
         said = {True: "right", False: "WRONG", None: "not judged by these counts"}
@@ -203,6 +206,19 @@ def format_decision(decision: Mapping[str, Any]) -> list[str]:
             f"{_runs_cpu(got)}"
         )
     return lines
+
+
+def _lab_line(decision: Mapping[str, Any]) -> str:
+    """The lab calibration's CPU line per instance, and whether its idle CPU was measured."""
+    line = (decision.get("calibration") or {}).get("lab_demands") or {}
+    idle, slope = line.get("idle_cpu_cores"), line.get("cpu_cores_per_rps")
+    if idle is None or slope is None:
+        return ""
+    how = "measured idle" if line.get("idle_measured") else "fitted intercept"
+    return (
+        f"   CPU per instance from the lab calibration: {idle:.4f} cores ({how}) + "
+        f"{slope * 1e3:.2f} ms per request"
+    )
 
 
 def _run_order(decision: Mapping[str, Any]) -> str:

@@ -49,6 +49,29 @@ def test_missing_figures_leave_what_cannot_be_measured_unknown() -> None:
     assert none.cpu_cores_per_rps is None and none.cpu_cores(5.0) is None
 
 
+def test_a_measured_idle_is_the_intercept_and_the_slope_is_fitted_through_it() -> None:
+    stages = [_stage(10.0, 0.05, None, None), _stage(20.0, 0.08, None, None)]
+    # through (0, 0.01): Σx(y - 0.01) / Σx² = (0.4 + 1.4) / 500
+    demands = LabDemands.of(stages, idle_cpu_cores=0.01)
+    assert demands.idle_measured and demands.idle_cpu_cores == 0.01
+    assert demands.cpu_cores_per_rps == pytest.approx(0.0036)
+    assert demands.to_json()["idle_measured"] is True
+    again = LabDemands.from_json(demands.to_json())
+    assert again.idle_measured and again.cpu_cores_per_rps == pytest.approx(0.0036)
+    # The free fit (0.02 + 0.003 per req/s) when nothing was measured, or when the reading
+    # leaves no positive slope (idle at or over the loaded stages' CPU) or is negative.
+    for idle in (None, 0.09, -0.01):
+        fitted = LabDemands.of(stages, idle_cpu_cores=idle)
+        assert not fitted.idle_measured
+        assert (fitted.idle_cpu_cores, fitted.cpu_cores_per_rps) == pytest.approx((0.02, 0.003))
+
+
+def test_a_document_from_before_the_idle_stage_reads_as_fitted() -> None:
+    document = LabDemands(3, 0.011, 0.00314).to_json()
+    del document["idle_measured"]
+    assert LabDemands.from_json(document).idle_measured is False
+
+
 def test_the_record_round_trips() -> None:
     demands = LabDemands(3, 0.011, 0.00314, 1.24, 0.0021)
     again = LabDemands.from_json(demands.to_json())

@@ -24,8 +24,9 @@ from models.profile import load_profile
 from tests.harness.lab.conftest import lab_leftovers, lab_ready
 from tests.harness.lab.test_lab_run import PG, RELAXED
 
-#: Stages of a few seconds: the pilot, three light stages, two topology levels. Each measured
-#: stage spans at least two of the run's scrapes (one every 2 s): a CPU figure needs two.
+#: Stages of a few seconds: the pilot, three light stages and an idle one, two topology levels.
+#: Each measured stage spans at least two of the run's scrapes (one every 2 s): a CPU figure
+#: needs two.
 SHORT = ValidationSettings(
     pilot_users=5,
     pilot_s=6.0,
@@ -36,6 +37,7 @@ SHORT = ValidationSettings(
     max_measure_s=6.0,
     topology_cpu_targets=(0.2, 0.5),
     instance_decision=False,
+    lab_idle_s=4.0,  # two or three scrapes: a CPU figure with nobody left
 )
 
 
@@ -65,6 +67,10 @@ def test_the_topology_trial_runs_on_the_whole_lab_and_judges_every_level(
     assert log.getvalue().startswith("validate: planned duration about ")
     decision = document["decision"]
     assert decision["asked"] is False and decision["calibration"]["used_users"]
+    # the calibration ended idle: the CPU line's intercept is that reading, under the limit
+    line = decision["calibration"]["lab_demands"]
+    assert line["idle_measured"] is True and 0 <= line["idle_cpu_cores"] < 0.25
+    assert decision["calibration"]["stages"][-1]["users"] == 0
     (trial,) = document["trials"]
     assert trial["name"] == "lab topology" and trial["complete"] and len(trial["runs"]) == 1
     assert trial["lab"]["instances"] == 3 and trial["lab"]["pooler"] is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from harness.validate.plan import (
@@ -57,6 +59,19 @@ def test_each_level_gets_a_settle_and_a_measure_stage(profile: Profile) -> None:
     assert all(s.duration_s >= 8 for s in stages[::2])
     ramp_s = 40 / stages[2].spawn_rate
     assert ramp_s < settle.duration_s  # the ramp fits inside its stage (Locust blocks on it)
+
+
+def test_a_level_the_goals_will_not_judge_is_measured_for_the_shortest_window(
+    profile: Profile,
+) -> None:
+    """Past the goals' 85% predicted CPU a level is there for the saturation throughput: its
+    measure stage is min_measure_s however long the model says it takes to settle."""
+    settings = ValidationSettings(min_measure_s=30, max_measure_s=60, min_settle_s=8)
+    (level,) = predict(validation_profile(profile, 0.1), [10], servers=1).levels
+    light = dataclasses.replace(level, settling_time_s=50.0, cpu_utilization=0.5)
+    heavy = dataclasses.replace(light, users=20, cpu_utilization=0.9)
+    stages = paired_stages([light, heavy], settings)
+    assert [s.duration_s for s in stages[1::2]] == [50.0, 30.0]
 
 
 def test_a_settle_cap_never_cuts_the_ramp(profile: Profile) -> None:
@@ -119,6 +134,17 @@ def test_settings_are_checked() -> None:
         ValidationSettings(replication_spread=0.0)
     with pytest.raises(ValueError, match=r"topology_cpu_targets must each be in \(0, 1\]"):
         ValidationSettings(topology_cpu_targets=(0.5, 1.2))
+
+
+def test_a_calibration_can_end_idle() -> None:
+    settings = ValidationSettings(calibration_s=30.0, min_settle_s=8.0)
+    stages = calibration_stages([20, 60], settings, idle_s=10.0)
+    assert [s.users for s in stages] == [20, 20, 60, 60, 0, 0]
+    settle, idle = stages[-2:]
+    assert idle.duration_s == 10.0  # measured with nobody left
+    # the users gone first: no logins to wait for, so shorter than a load's settle
+    assert 60 / settle.spawn_rate < settle.duration_s < 8.0
+    assert calibration_stages([20, 60], settings) == stages[:-2]  # none unless asked
 
 
 def test_calibration_stages_settle_then_measure_each_load() -> None:

@@ -242,6 +242,11 @@ def test_the_instance_decision_calibrates_one_lab_instance_then_measures_k_aroun
         decision["lab"]["database_url"] == "postgresql+psycopg://postgres:***@127.0.0.1:5432/test"
     )
     assert decision["calibration"]["used_users"]  # the light stages informed the demands
+    # the lab calibration ends idle, measured for lab_idle_s (this fake run did not record it:
+    # its line's intercept is the fitted one, and the table says which)
+    idle_settle, idle = runs.profiles[1].scenario_stages("step")[-2:]
+    assert (idle_settle.users, idle.users, idle.duration_s) == (0, 0, DECISION_ONLY.lab_idle_s)
+    assert decision["calibration"]["lab_demands"]["idle_measured"] is False
     planned = decision["planned"]
     assert planned["instances"] == 3
     # every measured count ran the planned load

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.validate.table import format_document, format_trial
+from harness.validate.table import format_decision, format_document, format_trial
 
 
 def level(users: int, judged: bool = True, meets: bool | None = True) -> dict[str, Any]:
@@ -98,3 +98,18 @@ def test_a_lab_level_shows_each_instance_s_cpu_and_the_kernel_s_throttling() -> 
     text = format_trial(trial(levels=[lab]))
     line = next(one for one in text.splitlines() if "CPU per instance" in one)
     assert "CPU per instance 60% 62%; periods throttled 20% 10%, throttled time 4% 2%" in line
+
+
+def test_the_decision_shows_the_lab_calibration_s_cpu_line_and_where_its_idle_came_from() -> None:
+    planned = {"users": 60, "instances": 3, "cpu_limit": 0.25, "p95_objective_ms": 800.0,
+               "cpu_target": 0.7, "predicted": []}  # fmt: skip
+    line = {"idle_cpu_cores": 0.0123, "cpu_cores_per_rps": 0.00456, "idle_measured": True}
+    decision = {"planned": planned, "calibration": {"lab_demands": line}}
+    shown = "\n".join(format_decision(decision))
+    assert (
+        "CPU per instance from the lab calibration: 0.0123 cores (measured idle) + 4.56 ms" in shown
+    )
+    line["idle_measured"] = False
+    assert "(fitted intercept)" in "\n".join(format_decision(decision))
+    del line["cpu_cores_per_rps"]
+    assert "CPU per instance" not in "\n".join(format_decision(decision))

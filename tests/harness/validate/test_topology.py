@@ -14,7 +14,7 @@ import pytest
 from harness.validate.baseline import NaiveBaseline
 from harness.validate.decision import baseline_instances, decision_profile, plan_decision
 from harness.validate.duration import TIME_BUDGET_S, Budget, planned_duration
-from harness.validate.fit import login_cpu_ms
+from harness.validate.fit import light_stages, login_cpu_ms
 from harness.validate.lab_measure import (
     instance_cpu,
     instance_throttling,
@@ -220,6 +220,23 @@ def test_the_lab_calibration_s_cpu_line_and_pooler_figures_from_its_run(tmp_path
     assert lab_demands(older, 0.25, [20]).transaction_s is None
 
 
+def test_the_idle_stage_s_cpu_is_the_line_s_intercept(tmp_path: Path) -> None:
+    """A calibration that ends idle: its CPU group read 0.01 cores with no users, so the line
+    goes through 0.01 and its slope is the least squares through it over the loaded stages
+    (0.05 at 20 req/s, 0.08 at 40: Σx(y - 0.01) / Σx² = 3.6 / 2000), not the free fit's
+    0.02 + 0.0015 per req/s."""
+    loads = [(20.0, 0.05, 5.0, 4.0, 9.0), (40.0, 0.08, 6.0, 5.0, 9.0), (0.0, 0.01, 0.0, 0.0, 0.0)]
+    run_dir = write_run(tmp_path / "run", loads, users=[20, 40, 0])
+    with_lab_samples(1, lambda users: [0], transactions_rps=30.0, transaction_ms=2.0)(run_dir)
+    demands = lab_demands(run_dir, cpu_limit=0.25, used_users=[20, 40])
+    assert demands.idle_measured and demands.stages == 2  # the idle stage is not a load
+    assert demands.idle_cpu_cores == pytest.approx(0.01)
+    assert demands.cpu_cores_per_rps == pytest.approx(3.6 / 2000)
+    assert demands.transactions_per_request == pytest.approx(1.0)  # the loads' alone
+    stages, used = light_stages(run_dir, max_cpu=0.5)
+    assert [s.users for s in stages] == [20, 40, 0] and used == [20, 40]
+
+
 def test_the_model_on_the_calibration_s_basis(compressed: Profile) -> None:
     measured = LabDemands(3, 0.02, 0.003, 1.2, 0.002)
     model = TopologyModel(compressed, instances=3, spawn_rate=20.0, measured=measured)
@@ -400,6 +417,18 @@ def test_the_decision_part_counts_each_replication_of_its_three_counts() -> None
     assert decision_part(twice) == pytest.approx(2 * decision_part(once))
     longer = ValidationSettings(decision_replications=1, decision_measure_s=25.0)
     assert decision_part(longer) == pytest.approx(decision_part(once) + 3 * 10.0)
+
+
+def test_the_lab_calibration_part_counts_its_idle_stage() -> None:
+    def lab_calibration(settings: ValidationSettings) -> float:
+        parts = planned_duration(settings, single=False, lab=True).parts
+        return next(part.expected_s for part in parts if part.name == "lab calibration")
+
+    settings = ValidationSettings(lab_idle_s=10.0)
+    without = ValidationSettings(lab_idle_s=0.0)
+    assert lab_calibration(settings) == pytest.approx(lab_calibration(without) + 4.0 + 10.0)
+    with pytest.raises(ValueError, match="lab_idle_s must be >= 0"):
+        ValidationSettings(lab_idle_s=-1.0)
 
 
 def test_an_optional_replication_gives_way_to_the_budget() -> None:
