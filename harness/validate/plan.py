@@ -88,10 +88,20 @@ def users_at_cpu(cpu_at: Callable[[int], float], target: float, saturation_users
 def levels_at_cpu(
     cpu_at: Callable[[int], float], targets: Sequence[float], saturation_users: float
 ) -> list[int]:
-    """One level per CPU target, where ``cpu_at`` reaches it (distinct, in order)."""
+    """One level per CPU target, where ``cpu_at`` reaches it (distinct, in order). A level
+    lands at or just over its target, except one whose target is within the goals' limit
+    (:data:`GOAL_CPU_LIMIT`) but whose first user over it passes the limit: it lands one user
+    under, so that the goals judge it. A target of 85% landed at 85.03% and was never judged,
+    which left the heaviest judged level at 65%."""
     if not saturation_users > 0 or math.isinf(saturation_users):
         raise ValueError(f"the saturation point must be a positive number, got {saturation_users}")
-    return sorted({users_at_cpu(cpu_at, t, saturation_users) for t in targets})
+    levels = set()
+    for target in targets:
+        users = users_at_cpu(cpu_at, target, saturation_users)
+        if users > 1 and target <= GOAL_CPU_LIMIT < cpu_at(users):
+            users -= 1
+        levels.add(users)
+    return sorted(levels)
 
 
 def calibration_users(cpu_per_user: float, settings: ValidationSettings) -> list[int]:

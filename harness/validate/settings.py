@@ -66,7 +66,8 @@ class ValidationSettings:
     calibration_s: float = 30.0
     """Length of each calibration stage's measured part (a settle part precedes it)."""
     extrapolation_cpu_targets: tuple[float, ...] = (0.15, 0.40, 0.65, 0.85, 0.95)
-    """The far-beyond trial's levels: where the model predicts these CPU utilizations."""
+    """The far-beyond trial's levels: where the model predicts these CPU utilizations (the
+    85% one at or just under it, so that the goals judge it: plan.py, ``levels_at_cpu``)."""
     beyond_factors: tuple[float, ...] = (3.0,)
     """And at these multiples of the calibration's heaviest load (users), each where the levels
     above do not already reach it: the top levels are three times that load or more."""

@@ -113,6 +113,14 @@ def test_levels_sit_where_the_model_predicts_each_cpu_target() -> None:
     assert users_at_cpu(cpu_at, 2.0, 400.0) == 400  # never reached: the saturation point
     assert levels_at_cpu(cpu_at, (0.15, 0.4, 0.95), 250.0) == [30, 80, 190]
     assert levels_at_cpu(cpu_at, (0.5, 0.5), 250.0) == [100]  # one level per distinct load
+
+    # A target at the goals' 85% lands under it (so that it is judged), not just over it.
+    def curved(users: int) -> float:
+        return users / 199.0
+
+    (at_goal,) = levels_at_cpu(curved, (0.85,), 250.0)
+    assert curved(at_goal) <= 0.85 < curved(at_goal + 1)
+    assert levels_at_cpu(curved, (0.95,), 250.0) == [users_at_cpu(curved, 0.95, 250.0)]
     with pytest.raises(ValueError, match="saturation point"):
         levels_at_cpu(cpu_at, (0.5,), 0.0)
 
