@@ -36,8 +36,8 @@ budget per period, utilization of the quota ``ρ = λ·s/q = m/y``:
    calls it cannot take to them), and the kernel splits the cores between the busy groups,
    so ``g = min(n, contended_cores)``. A quarter-core instance with two others on one core
    spends its 25 ms in 75 ms and stalls 25 ms, not 75: the kernel's own counters on the lab
-   read 15 to 22 ms (docs/lab.md). The requests' demands stay at full speed in the queue
-   below: the share is taken only while the budget is being spent in a backlog.
+   read 9 to 22 ms over four runs (docs/lab.md). The requests' demands stay at full speed in
+   the queue below: the share is taken only while the budget is being spent in a backlog.
 
 3. **The request's time.** The requests running when the budget goes out stall for ``Δ``, so
    a request's service is its demand plus stalls, ``S' = S + K·Δ``, with ``K`` Poisson in
