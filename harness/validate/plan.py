@@ -206,8 +206,8 @@ def calibration_stages(
     idle_s: float = 0.0,
 ) -> list[Stage]:
     """The calibration run: a settle and a measure stage (``calibration_s``) per load, then,
-    when ``idle_s`` > 0, the users gone (settled as any load) and the idle service measured
-    for ``idle_s`` seconds: its CPU with no requests."""
+    when ``idle_s`` > 0, the users gone (a short settle while they stop, ``IDLE_SETTLE_S``)
+    and the idle service measured for ``idle_s`` seconds: its CPU with no requests."""
     loads = [(n, 0.0, settings.calibration_s) for n in sorted(set(users))]
     if idle_s > 0:
         loads.append((0, 0.0, idle_s))
