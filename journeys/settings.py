@@ -23,7 +23,9 @@ JOURNEYS_HDR_OUT           --journeys-hdr-out          JSON file of the merged H
                                                        written when Locust quits (none)
 JOURNEYS_THINK             --journeys-think            think-time distribution: profile (default:
                                                        each persona's), exponential, constant,
-                                                       uniform (0..2x mean), or zero
+                                                       uniform (0..2x mean), zero, or tick (wait
+                                                       for the next multiple of the mean on the
+                                                       wall clock: all users start together)
 JOURNEYS_THINK_SCALE       --journeys-think-scale      multiply every mean think time (1.0)
 JOURNEYS_SEED              --journeys-seed             random seed of screen choice and think time
 JOURNEYS_PASSWORD          --journeys-password         seeded accounts' password
@@ -45,8 +47,15 @@ from typing import Any, Literal
 from models.catalogue import PERSONAS, PersonaName
 from models.profile import Profile, load_profile
 
-ThinkMode = Literal["profile", "exponential", "constant", "uniform", "zero"]
-THINK_MODES: tuple[ThinkMode, ...] = ("profile", "exponential", "constant", "uniform", "zero")
+ThinkMode = Literal["profile", "exponential", "constant", "uniform", "zero", "tick"]
+THINK_MODES: tuple[ThinkMode, ...] = (
+    "profile",
+    "exponential",
+    "constant",
+    "uniform",
+    "zero",
+    "tick",
+)
 DEFAULT_PASSWORD = "launch-day-password"  # noqa: S105  # the seeder's documented test password
 DEFAULT_SEED_SCALE = 0.01
 
@@ -181,7 +190,7 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("hdr_out_path", "JOURNEYS_HDR_OUT", "--journeys-hdr-out", "path", None,
           "Write the merged HDR histograms to this JSON file when Locust quits"),
     _Spec("think", "JOURNEYS_THINK", "--journeys-think", "str", "profile",
-          "Think time: profile, exponential, constant, uniform or zero"),
+          "Think time: profile, exponential, constant, uniform, zero or tick (a shared clock)"),
     _Spec("think_scale", "JOURNEYS_THINK_SCALE", "--journeys-think-scale", "float", 1.0,
           "Multiply every persona's mean think time"),
     _Spec("seed", "JOURNEYS_SEED", "--journeys-seed", "int", None,

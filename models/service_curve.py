@@ -67,6 +67,26 @@ process reaches, a little under one core), so saturation is where that load reac
 Without a probe the exponent cannot be told from stages below 80% CPU, and the curve stays
 linear (``m = 1``, ceiling 1).
 
+The busy cost, measured: a burst stage
+-------------------------------------
+Three light stages cannot tell ``a`` from ``k`` well: they span a few tenths of the load, and
+the line through them is extrapolated to a load of one. Over seventeen full-length validation
+runs the fit put ``a`` at or under the routes' own CPU (the floor it is held at), and the
+service saturated at 19% to 52% below ``1/a`` in every run that saturated, while the per
+request CPU at the levels up to 85% was predicted without a bias (docs/validation/README.md).
+So ``a`` is measured instead: a *burst stage* (``burst``, :class:`BurstPoint`) has its users
+start their screens together on the ticks of a shared clock, so that the service takes each
+tick's requests back to back, every one but the first finding the core busy, while the
+average CPU stays light. Its CPU per request is ``a`` plus one wake-up per tick::
+
+    U_burst = b + X_burst·a + k / period
+
+a row that joins the CPU fit with a heavy weight, as the capacity probe does (the curve must
+pass through what the burst measured). The light stages then set ``k``. On this machine
+bursts of 30 to 200 users cost 1.66 to 1.89 ms a request where the same service, saturated by
+a closed loop minutes apart, cost 1.95, and its light stages 4.1 to 4.6 ms (docs/benchmarks.md,
+"The burst stage").
+
 Machine speed: a reference timed beside the service
 ---------------------------------------------------
 The machine itself changes speed: on a shared virtual machine the same capacity-probe load
@@ -109,6 +129,7 @@ __all__ = [
     "EXPONENTS",
     "LATENCY_STATISTICS",
     "SATURATED_PROBE_CPU",
+    "BurstPoint",
     "LoadPoint",
     "ServiceCurve",
     "common_reference_ms",
@@ -162,6 +183,7 @@ class ServiceCurve:
             at load 0); None: all of ``k`` (the linear form's assumption).
         reference_ms: the machine speed the CPU terms are expressed at (the mean of the
             fitted stages' speed references); None when the stages carried none.
+        burst: the burst stage that measured ``a`` (module docstring), when there was one.
 
     Internally the curve works on the *load*, ``U / ceiling`` (one at saturation):
     :meth:`load` and :meth:`latency_s` speak load, :meth:`utilization` speaks CPU.
@@ -180,6 +202,7 @@ class ServiceCurve:
     saturation: LoadPoint | None = None
     path_wake: Mapping[str, float] | None = None
     reference_ms: float | None = None
+    burst: BurstPoint | None = None
 
     def __post_init__(self) -> None:
         if not self.busy_cpu_s > 0 or not math.isfinite(self.busy_cpu_s):
@@ -257,6 +280,7 @@ class ServiceCurve:
             if self.path_wake is None
             else {s: w * factor for s, w in self.path_wake.items()},
             reference_ms=self.reference_ms,
+            burst=self.burst,
         )
 
     def at_speed(self, reference_ms: float | None) -> ServiceCurve:
@@ -293,6 +317,7 @@ class ServiceCurve:
                 "cpu_utilization": round(self.saturation.cpu_utilization, 4),
                 "speed_reference_ms": rounded(self.saturation.reference_ms, 4),
             },
+            "burst": None if self.burst is None else self.burst.to_json(),
             "latency": {
                 s: {
                     "floor_ms": round(a * 1e3, 4),
@@ -317,12 +342,60 @@ class ServiceCurve:
 
 
 #: The CPU (cores) from which a capacity probe counts as having saturated the service.
+@dataclass(frozen=True)
+class BurstPoint:
+    """A burst stage (module docstring, "the busy cost, measured"): every user starts a screen
+    on each tick of a shared clock of ``period_s`` seconds, so the requests of a tick queue
+    behind each other, and one of them per tick finds the core idle.
+
+    Attributes:
+        throughput_rps: requests per second over the stage.
+        cpu_utilization: the service's process CPU, cores busy (light: the bursts are short).
+        period_s: seconds between two ticks.
+        reference_ms: the machine-speed reference over the stage (None: not measured).
+    """
+
+    throughput_rps: float
+    cpu_utilization: float
+    period_s: float
+    reference_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.throughput_rps > 0 and 0 < self.cpu_utilization < 1 and self.period_s > 0):
+            raise ParameterError(
+                f"a burst stage needs requests, a CPU in (0, 1) and a period > 0, got "
+                f"{self.throughput_rps!r} req/s, CPU {self.cpu_utilization!r}, period "
+                f"{self.period_s!r} s"
+            )
+
+    @property
+    def wakeups_per_s(self) -> float:
+        """The requests per second that find the core idle: one per tick."""
+        return 1.0 / self.period_s
+
+    @property
+    def cpu_per_request_s(self) -> float:
+        """What the stage measured: CPU seconds per request, its tick's wake-up included."""
+        return self.cpu_utilization / self.throughput_rps
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "throughput_rps": round(self.throughput_rps, 3),
+            "cpu_utilization": round(self.cpu_utilization, 4),
+            "period_s": self.period_s,
+            "cpu_per_request_ms": round(self.cpu_per_request_s * 1e3, 4),
+            "speed_reference_ms": rounded(self.reference_ms, 4),
+        }
+
+
 SATURATED_PROBE_CPU = 0.9
 #: The wake-up exponents a fit with a capacity probe chooses from (1: the linear form).
 EXPONENTS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 #: How much more the probe's row weighs in the CPU fit than a calibration stage's: the curve
 #: must pass (nearly) through the measured saturation, which is what it predicts worst.
 _SATURATION_WEIGHT = 10.0
+#: And the burst stage's: the busy cost is what it measures (module docstring).
+_BURST_WEIGHT = 10.0
 
 
 def fit_service_curve(
@@ -331,6 +404,7 @@ def fit_service_curve(
     reference_demand_s: float = 0.0,
     min_busy_cpu_s: float = 0.0,
     saturation: LoadPoint | None = None,
+    burst: BurstPoint | None = None,
 ) -> ServiceCurve:
     """Fit the CPU and latency lines by non-negative least squares (module docstring).
 
@@ -350,6 +424,9 @@ def fit_service_curve(
             by the fit's residual.
             It does not enter the latency lines: its response time is the closed loop's
             queue at saturation, not the stretch these lines describe.
+        burst: a burst stage (:class:`BurstPoint`): it joins the CPU fit with a heavy
+            weight, so that ``a`` is what it measured; not the latency lines either (its
+            response times are its bursts' queues).
 
     Raises ValueError when fewer than two usable points or their utilizations coincide: the
     stretch cannot be separated from the floor on one load; or when the probe was not
@@ -366,8 +443,8 @@ def fit_service_curve(
             f"calibration loads too close (CPU {u.min():.0%}..{u.max():.0%}): "
             "the stretch cannot be told from the floor"
         )
-    reference = common_reference_ms(usable, saturation)
-    rows = _cpu_rows(usable, u, saturation, reference)
+    reference = common_reference_ms(usable, saturation, burst)
+    rows = _cpu_rows(usable, u, saturation, reference, burst, ceiling)
     candidates = [
         _fit_cpu_at(rows, exponent, background, min_busy_cpu_s, ceiling)
         for exponent in (EXPONENTS if saturation is not None else (1.0,))
@@ -388,6 +465,7 @@ def fit_service_curve(
         saturation=saturation,
         path_wake=path_wake,
         reference_ms=reference,
+        burst=burst,
     )
 
 
@@ -425,12 +503,28 @@ def _ceiling(saturation: LoadPoint | None) -> float:
 @dataclass(frozen=True)
 class _CpuRows:
     """The CPU fit's rows: throughput, the measured load (the wake-up's), the load at the
-    reference machine speed (the target), and each row's weight."""
+    reference machine speed (the target), each row's weight, and, for a burst stage, its
+    wake-ups per second (NaN where they follow from the load)."""
 
     x: np.ndarray
     load: np.ndarray
     target: np.ndarray
     weights: np.ndarray
+    fixed_wake: np.ndarray
+
+    def wake_rate(self, exponent: float) -> np.ndarray:
+        """Requests per second that pay the wake-up: X·(1 − ρ^m), one per tick in a burst."""
+        computed = self.x * (1.0 - self.load**exponent)
+        return np.where(np.isnan(self.fixed_wake), computed, self.fixed_wake)
+
+    def append(self, x: float, load: float, target: float, weight: float, wake: float) -> _CpuRows:
+        return _CpuRows(
+            np.append(self.x, x),
+            np.append(self.load, load),
+            np.append(self.target, target),
+            np.append(self.weights, weight),
+            np.append(self.fixed_wake, wake),
+        )
 
 
 def _cpu_rows(
@@ -438,29 +532,37 @@ def _cpu_rows(
     load: np.ndarray,
     saturation: LoadPoint | None,
     reference: float | None,
+    burst: BurstPoint | None = None,
+    ceiling: float = 1.0,
 ) -> _CpuRows:
     """The CPU fit on one machine speed (module docstring, "machine speed"): a stage measured
     f = reference_ms / reference times slower satisfies U = f·(b + X·(a + k·(1 − U^m))), so
     U / f is the target, while the wake-up still depends on the physical U (how often the
     core was idle). The saturated probe's CPU is pinned at the ceiling, so its speed shows in
     its throughput: X·f requests/s at the reference speed (a fast probe, f < 1, served more
-    than the service would have at the reference speed)."""
+    than the service would have at the reference speed). The burst stage's row is
+    U / f = b + X·a + k / period (module docstring, "the busy cost, measured")."""
     x = np.array([p.throughput_rps for p in usable])
-    slower = np.ones_like(x)
-    probe_slower = 1.0
-    if reference is not None:
-        slower = np.array([float(p.reference_ms or reference) for p in usable]) / reference
-        if saturation is not None:
-            probe_slower = float(saturation.reference_ms or reference) / reference
-    rows = _CpuRows(x, load, load / slower, np.ones_like(x))
-    if saturation is None:
-        return rows
-    return _CpuRows(
-        np.append(x, saturation.throughput_rps * probe_slower),
-        np.append(load, 1.0),
-        np.append(rows.target, 1.0),
-        np.append(rows.weights, _SATURATION_WEIGHT),
-    )
+
+    def slower(point: LoadPoint | BurstPoint) -> float:
+        return 1.0 if reference is None else float(point.reference_ms or reference) / reference
+
+    factors = np.array([slower(p) for p in usable])
+    rows = _CpuRows(x, load, load / factors, np.ones_like(x), np.full_like(x, np.nan))
+    if burst is not None:
+        burst_load = min(burst.cpu_utilization / ceiling, 1.0 - 1e-6)
+        rows = rows.append(
+            burst.throughput_rps,
+            burst_load,
+            burst_load / slower(burst),
+            _BURST_WEIGHT,
+            burst.wakeups_per_s,
+        )
+    if saturation is not None:
+        rows = rows.append(
+            saturation.throughput_rps * slower(saturation), 1.0, 1.0, _SATURATION_WEIGHT, np.nan
+        )
+    return rows
 
 
 @dataclass(frozen=True, order=True)
@@ -477,10 +579,11 @@ class _CpuFit:
 def _fit_cpu_at(
     rows: _CpuRows, exponent: float, background: float, min_busy_cpu_s: float, ceiling: float
 ) -> _CpuFit:
+    wake_rate = rows.wake_rate(exponent)
     busy, wake, bounded = _fit_cpu(
-        rows.x, rows.load, rows.target, rows.weights, exponent, background, min_busy_cpu_s
+        rows.x, wake_rate, rows.target, rows.weights, background, min_busy_cpu_s
     )
-    fitted = background + rows.x * (busy + wake * (1.0 - rows.load**exponent))
+    fitted = background + rows.x * busy + wake * wake_rate
     rms = float(np.sqrt(np.mean((fitted - rows.target) ** 2))) * ceiling
     return _CpuFit(rms, exponent, busy, wake, bounded)
 
@@ -518,15 +621,18 @@ def _fit_latency(
 
 
 def common_reference_ms(
-    points: Sequence[LoadPoint], saturation: LoadPoint | None = None
+    points: Sequence[LoadPoint],
+    saturation: LoadPoint | None = None,
+    burst: BurstPoint | None = None,
 ) -> float | None:
     """The speed reference a curve fitted on ``points`` is expressed at: the mean of theirs
-    (the probe's is not in the mean: it is normalised to it). None unless every point, and
-    the probe when there is one, carries a positive reference; a fit that mixed measured and
-    unmeasured speeds would be on no common scale."""
+    (the probe's and the burst stage's are not in the mean: they are normalised to it). None
+    unless every point, and the probe and the burst stage when there are, carries a positive
+    reference; a fit that mixed measured and unmeasured speeds would be on no common scale."""
     refs = [p.reference_ms for p in points]
-    if saturation is not None:
-        refs.append(saturation.reference_ms)
+    for extra in (saturation, burst):
+        if extra is not None:
+            refs.append(extra.reference_ms)
     if not refs or any(r is None or not r > 0 or not math.isfinite(r) for r in refs):
         return None
     return float(np.mean([float(p.reference_ms or 0.0) for p in points]))
@@ -534,16 +640,16 @@ def common_reference_ms(
 
 def _fit_cpu(
     x: np.ndarray,
-    load: np.ndarray,
+    wake_rate: np.ndarray,
     normalised: np.ndarray,
     weights: np.ndarray,
-    exponent: float,
     background: float,
     min_busy_cpu_s: float,
 ) -> tuple[float, float, bool]:
-    """(a, k, bounded) of ρ' = b + X·(a + k·(1 − ρ^m)) by weighted NNLS, a >= the bound:
-    ρ the measured load, ρ' (``normalised``) the same at the reference machine speed."""
-    design = np.column_stack([x, x * (1.0 - load**exponent)]) * weights[:, None]
+    """(a, k, bounded) of ρ' = b + X·a + W·k by weighted NNLS, a >= the bound: W the
+    requests per second that pay the wake-up (``wake_rate``), ρ' (``normalised``) the load
+    at the reference machine speed."""
+    design = np.column_stack([x, wake_rate]) * weights[:, None]
     target = (normalised - background) * weights
     # a = min_busy_cpu_s + a' with a' >= 0: the bound as a shift of the NNLS target.
     coef, _ = nnls(design, target - x * weights * min_busy_cpu_s)

@@ -3,6 +3,7 @@ report reads them back (docs/artifacts.md, "validation.json").
 
     ValidationDocument
     ├── CalibrationRecord           the light calibration: its stages and their CPU
+    │   └── BurstRecord             the burst stage: the busy cost per request, measured
     ├── ProbeRecord                 the capacity probe, a diagnostic that is never judged
     ├── TrialResult ...             one per load the calibration did not see
     │   ├── ComparedLevel ...       predicted, measured, error, and the naive baseline's error
@@ -34,11 +35,13 @@ from models.json_fields import JsonFields
 from models.lab_calibration import LabDemands
 from models.pooler_records import PoolerComparison, PoolerMeasurement
 from models.rounding import rounded_if_float as rounded
+from models.service_curve import BurstPoint
 
 __all__ = [
     "COMPARED",
     "VALIDATION_SCHEMA_VERSION",
     "Alternative",
+    "BurstRecord",
     "CalibrationRecord",
     "ComparedLevel",
     "CountMeasurement",
@@ -540,6 +543,64 @@ class TrialResult:
 
 
 @dataclass
+class BurstRecord:
+    """The burst stage (harness/validate/burst.py): ``users`` starting a screen together on
+    each tick of a ``period_s`` clock, measured after the calibration. Its CPU per request is
+    the service curve's busy cost (models/service_curve.py, "the busy cost, measured")."""
+
+    users: int
+    period_s: float
+    run: str | None
+    throughput_rps: float | None = None
+    cpu_utilization: float | None = None
+    speed_reference_ms: float | None = None
+    used: bool = False
+    """Whether the fit used it; when not, ``reason`` says why."""
+    reason: str | None = None
+
+    def point(self, normalised: bool) -> BurstPoint | None:
+        """The stage for the fit (with its speed reference when ``normalised``); None when it
+        was not used."""
+        if not self.used or self.throughput_rps is None or self.cpu_utilization is None:
+            return None
+        reference = self.speed_reference_ms if normalised else None
+        return BurstPoint(self.throughput_rps, self.cpu_utilization, self.period_s, reference)
+
+    @property
+    def cpu_per_request_ms(self) -> float | None:
+        if not self.throughput_rps or self.cpu_utilization is None:
+            return None
+        return self.cpu_utilization / self.throughput_rps * 1e3
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "period_s": self.period_s,
+            "run": self.run,
+            "throughput_rps": rounded(self.throughput_rps),
+            "cpu_utilization": rounded(self.cpu_utilization),
+            "cpu_per_request_ms": rounded(self.cpu_per_request_ms),
+            "speed_reference_ms": rounded(self.speed_reference_ms),
+            "used": self.used,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "calibration.burst") -> BurstRecord:
+        fields = JsonFields(data, where)
+        return cls(
+            users=fields.integer("users"),
+            period_s=fields.number("period_s"),
+            run=fields.opt_text("run"),
+            throughput_rps=fields.opt_number("throughput_rps"),
+            cpu_utilization=fields.opt_number("cpu_utilization"),
+            speed_reference_ms=fields.opt_number("speed_reference_ms"),
+            used=fields.flag("used"),
+            reason=fields.opt_text("reason"),
+        )
+
+
+@dataclass
 class CalibrationRecord:
     """The light calibration: a pilot stage sized the loads, then stages at the CPU targets;
     every stage the fit used must stay at or under the calibration's CPU limit."""
@@ -554,6 +615,9 @@ class CalibrationRecord:
     lab_demands: LabDemands | None = None
     """On the lab: the instance's CPU line and PgBouncer's transactions per request and hold
     over the stages the fit used (:mod:`models.lab_calibration`); None elsewhere."""
+    burst: BurstRecord | None = None
+    """The single instance's burst stage; None when it was not run (the lab, or
+    ``burst_period_s = 0``)."""
 
     @property
     def heaviest_users(self) -> int | None:
@@ -574,7 +638,10 @@ class CalibrationRecord:
             "used_users": list(self.used_users),
             "heaviest_users": self.heaviest_users,
             "heaviest_cpu": rounded(self.heaviest_cpu),
-        } | ({} if self.lab_demands is None else {"lab_demands": self.lab_demands.to_json()})
+        } | (
+            ({} if self.lab_demands is None else {"lab_demands": self.lab_demands.to_json()})
+            | ({} if self.burst is None else {"burst": self.burst.to_json()})
+        )
 
 
 @dataclass

@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration-s", type=float, default=ValidationSettings.calibration_s,
         help="measured length of each calibration stage in seconds",
     )  # fmt: skip
+    parser.add_argument(
+        "--burst-period", type=float, default=ValidationSettings.burst_period_s, metavar="S",
+        help="the burst stage's clock in seconds (it measures the busy cost per request; "
+        "0: no burst stage, the busy cost extrapolated from the light stages)",
+    )  # fmt: skip
     parser.add_argument("--measure-s", type=float, help="fix every measured stage's length")
     parser.add_argument(
         "--replications", type=int, default=ValidationSettings.replications, metavar="N",
@@ -138,6 +143,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
         return ValidationSettings(
             think_scale=args.think_scale,
             calibration_s=args.calibration_s,
+            burst_period_s=args.burst_period,
             holdout_mix=not args.no_holdout,
             holdout_think=not args.no_holdout,
             replications=replications,

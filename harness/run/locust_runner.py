@@ -102,6 +102,8 @@ class SwarmPlan:
     journeys derive them from ``seed_scale``, which suits a target seeded elsewhere."""
     locustfile: Path | None = None
     """A user's own locustfile in place of the bundled journeys (harness/run/own_locustfile.py)."""
+    think: str = "profile"
+    """The journeys' think-time mode (``--journeys-think``); "profile": each persona's own."""
 
     @property
     def distributed(self) -> bool:
@@ -169,6 +171,8 @@ class SwarmPlan:
         ]
         if self.seed is not None:
             command += ["--journeys-seed", str(self.seed)]
+        if self.think != "profile":
+            command += ["--journeys-think", self.think]
         if self.accounts:
             counts = ",".join(f"{persona}={count}" for persona, count in self.accounts)
             command += ["--journeys-accounts", counts]

@@ -296,6 +296,7 @@ def _swarm_plan(run: RunContext) -> SwarmPlan:
         if run.service is not None and request.own_users is None
         else None,
         locustfile=None if request.own_users is None else request.own_users.path,
+        think=request.think,
     )
 
 

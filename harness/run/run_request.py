@@ -58,6 +58,9 @@ class RunRequest:
     journeys is then skipped with the reason (harness/run/own_locustfile.py, ``SKIPPED``)."""
     baseline: Path | None = None
     """An earlier run directory the report compares with (``--baseline``)."""
+    think: str = "profile"
+    """The journeys' think-time mode (journeys/settings.py, ``JOURNEYS_THINK``): "profile",
+    each persona's distribution, or "tick" for ``harness validate``'s burst stage."""
     report: bool = True
     """Render ``report.html`` at the end; False (``--no-report``) leaves the rendering (seconds:
     docs/benchmarks.md, "Reports") to a later ``harness report RUN_DIR``, which renders the

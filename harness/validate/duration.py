@@ -136,6 +136,9 @@ def planned_duration(
     model = _level(settings)
     if single:
         parts += _calibration(settings, "", RUN_START_S)
+        if settings.burst_period_s > 0:
+            burst = _level(settings, settings.burst_s)
+            parts.append(_part("burst stage", 1, burst, RUN_START_S, (1, 1)))
         if settings.capacity_probe:
             parts.append(_part("probe", 1, _level(settings, settings.probe_s), RUN_START_S, (1, 1)))
         # The beyond factors' levels mostly fall under the top CPU target's and are left out

@@ -33,6 +33,7 @@ from models.profile import Profile
 from models.service_curve import (
     LATENCY_STATISTICS,
     SATURATED_PROBE_CPU,
+    BurstPoint,
     LoadPoint,
     ServiceCurve,
     fit_service_curve,
@@ -131,20 +132,25 @@ def fit_curve(
     *,
     normalised: bool = True,
     max_cpu: float | None = None,
+    burst: BurstPoint | None = None,
 ) -> CurveFit:
-    """The service curve of the calibration run's stages up to ``max_cpu`` (and the capacity
-    probe's ``saturation``, for the diagnostic fit only); ``normalised``: at one machine speed.
+    """The service curve of the calibration run's stages up to ``max_cpu``, with the burst
+    stage's busy cost when there was one (and the capacity probe's ``saturation``, for the
+    diagnostic fit only); ``normalised``: at one machine speed.
 
     ``routes`` carries the routes' own CPU demands: its mean per request is the curve's
     reference for rescaling to another mix, and the floor under the busy cost per request.
     """
     own_cpu_s = demand_per_request_s(routes)
+    if burst is not None and not normalised:
+        burst = dataclasses.replace(burst, reference_ms=None)
     try:
         curve = fit_service_curve(
             calibration_points(run_dir, normalised, max_cpu),
             reference_demand_s=own_cpu_s,
             min_busy_cpu_s=own_cpu_s,
             saturation=saturation,
+            burst=burst,
         )
     except ValueError as exc:
         return CurveFit(None, error=str(exc))
@@ -337,11 +343,15 @@ def fit_models(
     speed_normalised: bool,
     spawn_rate: float,
     max_cpu: float,
+    burst: BurstPoint | None = None,
 ) -> FittedModels:
     """The judged fit (plain, or speed-normalised), the other one, and the naive baseline of
-    the ``heaviest`` light stage, all from the stages at or under ``max_cpu``."""
+    the ``heaviest`` light stage, all from the stages at or under ``max_cpu`` and the
+    ``burst`` stage when there was one."""
     fits = {
-        normalised: fit_curve(run_dir, calibration.routes, normalised=normalised, max_cpu=max_cpu)
+        normalised: fit_curve(
+            run_dir, calibration.routes, normalised=normalised, max_cpu=max_cpu, burst=burst
+        )
         for normalised in (False, True)
     }
     judged, other = fits[speed_normalised], fits[not speed_normalised]

@@ -17,6 +17,7 @@ from models.prediction import LevelPrediction
 from models.profile import Profile, Stage, merge, validate_profile
 
 __all__ = [
+    "burst_stages",
     "calibration_stages",
     "calibration_users",
     "holdout_profile",
@@ -212,6 +213,12 @@ def calibration_stages(
     if idle_s > 0:
         loads.append((0, 0.0, idle_s))
     return _paired(loads, settings, login_cpu_ms)
+
+
+def burst_stages(users: int, settings: ValidationSettings, login_cpu_ms: float) -> list[Stage]:
+    """The burst stage (harness/validate/burst.py): its users signed in and settled, then
+    ``burst_s`` measured."""
+    return _paired([(users, 0.0, settings.burst_s)], settings, login_cpu_ms)
 
 
 def probe_stages(users: int, settings: ValidationSettings, login_cpu_ms: float) -> list[Stage]:

@@ -25,6 +25,7 @@ from harness.validate.trial import Trial, far_beyond, held_out_mix, held_out_thi
 from models.profile import load_profile
 from models.validation_records import (
     VALIDATION_SCHEMA_VERSION,
+    BurstRecord,
     CalibrationRecord,
     TrialResult,
     ValidationDocument,
@@ -76,6 +77,8 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
     calibration = calibrate(run_dir, profile)
     stages, used = light_stages(run_dir, CALIBRATION_CPU_LIMIT)
     heaviest = max((s for s in stages if s.users in used), key=lambda s: s.users, default=None)
+    recorded_burst = original["calibration"].get("burst")
+    burst = None if recorded_burst is None else BurstRecord.from_json(recorded_burst)
     fitted = fit_models(
         run_dir,
         calibration,
@@ -83,6 +86,7 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
         speed_normalised=speed_normalised_fit,
         spawn_rate=settings.spawn_rate,
         max_cpu=CALIBRATION_CPU_LIMIT,
+        burst=None if burst is None else burst.point(normalised=True),
     )
     document = ValidationDocument(
         started_at=original["started_at"],
@@ -98,6 +102,7 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
             cpu_limit=CALIBRATION_CPU_LIMIT,
             stages=stages,
             used_users=used,
+            burst=burst,
         ),
         service_curve=None
         if fitted.judged_fit.curve is None

@@ -28,6 +28,7 @@ from typing import TextIO
 
 from harness import artifacts
 from harness.exit_codes import ExitCode
+from harness.validate.burst import measure_burst
 from harness.validate.decision_trial import calibrate_the_lab, decide
 from harness.validate.duration import Budget, planned_duration
 from harness.validate.fit import (
@@ -255,6 +256,15 @@ def _calibrate(
     calibration = calibrate_light(profile, settings, runs, into, log)
     if calibration is None or document.calibration.run is None:
         return None
+    cpu_per_user = document.calibration.pilot_cpu_per_user
+    if settings.burst_period_s > 0 and cpu_per_user:
+        burst = measure_burst(profile, settings, runs, cpu_per_user, into.login_ms(profile), log)
+        document.calibration.burst = burst
+        if burst.reason is not None:
+            document.warnings.append(
+                f"{burst.reason}: the busy cost per request is the light stages' line, extrapolated"
+            )
+        outcome.save()
     run_dir = Path(document.calibration.run)
     return _models(run_dir, calibration, settings, outcome), calibration
 
@@ -273,6 +283,7 @@ def _models(
         speed_normalised=settings.speed_normalised_fit,
         spawn_rate=settings.spawn_rate,
         max_cpu=CALIBRATION_CPU_LIMIT,
+        burst=None if record.burst is None else record.burst.point(normalised=True),
     )
     judged, other = fitted.judged_fit, fitted.other_fit
     document.service_curve = judged.curve_json

@@ -138,8 +138,9 @@ class Runs:
         finally:
             os.sched_setaffinity(0, before)
 
-    def step(self, profile: Profile) -> RunResult:
-        """Run ``profile``'s ``step`` scenario; raise KeyboardInterrupt after a Ctrl-C."""
+    def step(self, profile: Profile, think: str = "profile") -> RunResult:
+        """Run ``profile``'s ``step`` scenario, the journeys thinking as ``think`` says
+        (journeys/settings.py); raise KeyboardInterrupt after a Ctrl-C."""
         request = RunRequest(
             scenario="step",
             profile=profile,
@@ -155,6 +156,7 @@ class Runs:
             database_url=self.database_url,
             plan_profile=self.plan,
             no_plan_reason=None if self.plan is not None else NO_PLAN_YET,
+            think=think,
         )
         with self._lab_places_itself():
             code, run_dir = execute(request, progress_stream=sys.stderr)

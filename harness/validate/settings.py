@@ -65,6 +65,17 @@ class ValidationSettings:
     falls as load rises, so a stage lands at or under its target."""
     calibration_s: float = 30.0
     """Length of each calibration stage's measured part (a settle part precedes it)."""
+    burst_period_s: float = 1.0
+    """The burst stage after the calibration (harness/validate/burst.py): its users start a
+    screen together on each tick of a clock of this period, which measures the CPU a request
+    costs on a busy core, the curve's busy cost; 0: no burst stage (the busy cost then comes
+    from the light stages' line, extrapolated)."""
+    burst_cpu_target: float = 0.42
+    """The burst stage's users: where the pilot's CPU per request would put this CPU. A
+    request costs less in a burst, so the stage lands well under it."""
+    burst_s: float = 20.0
+    """The burst stage's measured seconds: twenty ticks, a few thousand requests; it measures
+    CPU per request only, no latency."""
     extrapolation_cpu_targets: tuple[float, ...] = (0.15, 0.40, 0.65, 0.85, 0.95)
     """The far-beyond trial's levels: where the model predicts these CPU utilizations (the
     85% one at or just under it, so that the goals judge it: plan.py, ``levels_at_cpu``)."""
@@ -145,6 +156,12 @@ class ValidationSettings:
         _check_targets("extrapolation_cpu_targets", self.extrapolation_cpu_targets, 1.0)
         _check_targets("holdout_cpu_targets", self.holdout_cpu_targets, 1.0, allow_empty=True)
         _check_targets("topology_cpu_targets", self.topology_cpu_targets, 1.0)
+        if not self.burst_period_s >= 0 or not self.burst_s > 0:
+            raise ValueError(
+                f"need burst_period_s >= 0 and burst_s > 0, got {self.burst_period_s} and "
+                f"{self.burst_s}"
+            )
+        _check_targets("burst_cpu_target", (self.burst_cpu_target,), CALIBRATION_CPU_LIMIT)
         if not self.lab_idle_s >= 0:
             raise ValueError(f"lab_idle_s must be >= 0, got {self.lab_idle_s}")
         if self.decision_instances < 2:

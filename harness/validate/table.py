@@ -158,6 +158,22 @@ def _calibration_line(calibration: Mapping[str, Any]) -> str:
     )
 
 
+def _burst_line(burst: Mapping[str, Any], curve: Mapping[str, Any]) -> str:
+    """The burst stage: what it measured, and the busy cost and capacity the curve took."""
+    measured = (
+        f"burst stage: {burst['users']} users on a {burst['period_s']:g} s clock, "
+        f"{_num(burst.get('throughput_rps'), '{:.0f}')} req/s at "
+        f"{_num(burst.get('cpu_utilization'), '{:.0%}')} CPU, "
+        f"{_num(burst.get('cpu_per_request_ms'), '{:.2f}')} ms CPU per request"
+    )
+    if not burst.get("used"):
+        return f"{measured}; not used: {burst.get('reason')}"
+    return (
+        f"{measured}; busy cost {_num(curve.get('busy_cpu_ms'), '{:.2f}')} ms, capacity "
+        f"{_num(curve.get('max_throughput_rps'), '{:.0f}')} req/s"
+    )
+
+
 def format_decision(decision: Mapping[str, Any]) -> list[str]:
     """The instance decision: the planner's K at its load, then each count predicted and
     measured (p95 and CPU per instance, held or broken)."""
@@ -271,6 +287,8 @@ def format_document(document: Mapping[str, Any]) -> str:
     # --lab-only calibrates the lab instance alone: no single-instance line to show
     ran = calibration.get("pilot_run") or calibration.get("stages")
     lines = [_calibration_line(calibration)] if ran else []
+    if calibration.get("burst"):
+        lines.append(_burst_line(calibration["burst"], document.get("service_curve") or {}))
     for trial in document.get("trials", []):
         lines.append(format_trial(trial))
     probe = document.get("probe")

@@ -178,6 +178,9 @@ TINY = ValidationSettings(
     holdout_think=False,
     replications=2,
     max_replications=2,
+    # the burst stage, real but small: a few dozen users on the 1 s clock, three scrapes
+    burst_cpu_target=0.2,
+    burst_s=6.0,
 )
 
 
@@ -213,6 +216,14 @@ def test_the_demo_plans_calibrates_measures_compares_and_reports(demo_run: DemoR
     assert calibration["pilot_cpu_per_user"] > 0
     assert calibration["heaviest_cpu"] <= 0.5  # nothing measured near saturation was fitted
     assert document["service_curve"] is not None, document.get("service_curve_error")
+    # The burst stage ran on the real clock: its requests queued behind each other (a mean
+    # response several times the light stages'), and its CPU per request is the busy cost.
+    burst = calibration["burst"]
+    assert burst["used"], burst
+    burst_stage = json.loads((Path(burst["run"]) / "run.json").read_text())["stages"][-1]
+    lightest = min(calibration["stages"], key=lambda s: s["users"])
+    assert burst_stage["mean_ms"] > 3 * lightest["mean_ms"], (burst_stage, lightest)
+    assert document["service_curve"]["burst"]["period_s"] == 1.0
     (far,) = document["trials"]
     assert far["name"] == "far beyond the calibration"
     assert len(far["runs"]) == 2 and far["complete"]

@@ -32,6 +32,8 @@ def test_replication_flags_reach_the_settings() -> None:
     assert settings_from(parse("--replications", "1")).max_replications == 3
     single = settings_from(parse("--replications", "1", "--max-replications", "1"))
     assert (single.replications, single.max_replications) == (1, 1)
+    assert defaults.burst_period_s == 1.0
+    assert settings_from(parse("--burst-period", "0")).burst_period_s == 0.0  # no burst stage
 
 
 @pytest.mark.parametrize(
@@ -48,6 +50,7 @@ def test_replication_flags_reach_the_settings() -> None:
             ["--lab", "--decision-replications", "0"],
             "need decision_replications >= 1 and decision_measure_s > 0, got 0 and 15",
         ),
+        (["--burst-period", "-1"], "need burst_period_s >= 0 and burst_s > 0"),
         # the default [lab] has a read replica: the lab is checked before anything starts
         (["--lab-only"], "needs PostgreSQL"),
     ],

@@ -52,6 +52,21 @@ def test_think_time_follows_the_profile_or_the_override(tmp_path: Path) -> None:
     assert ThinkTime("zero", 2.0).sample(rng) == 0.0
 
 
+def test_a_tick_waits_for_the_next_multiple_of_its_period_on_the_wall_clock(
+    tmp_path: Path,
+) -> None:
+    tick = ThinkTime("tick", 1.0)
+    # Screens ending anywhere in a second all start the next one on the same tick.
+    for now in (100.0, 100.25, 100.999):
+        assert now + tick.sample(random.Random(1), now=now) == pytest.approx(101.0)
+    assert 0 < tick.sample(random.Random(1)) <= 1.0  # the real clock
+    assert tick.variance == pytest.approx(1.0 / 12.0)
+    run = _run("local", tmp_path, think="tick", think_scale=0.05)
+    assert run.think["homeowner"] == ThinkTime("tick", 1.5)
+    with pytest.raises(ValueError, match="unknown think-time distribution"):
+        ThinkTime("ticks", 1.0)  # type: ignore[arg-type]
+
+
 def _record(i: int) -> WriteRecord:
     return WriteRecord(WriteKind.MESSAGE, i, "homeowner", f"homeowner{i}@seed.example", 7)
 

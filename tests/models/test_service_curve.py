@@ -7,8 +7,10 @@ import math
 
 import pytest
 
+from models.errors import ParameterError
 from models.service_curve import (
     LATENCY_STATISTICS,
+    BurstPoint,
     LoadPoint,
     ServiceCurve,
     common_reference_ms,
@@ -117,6 +119,37 @@ def test_the_routes_own_cpu_bounds_the_busy_cost() -> None:
     assert bounded.cpu_fit_rms > free.cpu_fit_rms  # the bound costs fit, which it reports
     with pytest.raises(ValueError, match="min_busy_cpu_s"):
         fit_service_curve(disturbed, min_busy_cpu_s=-1.0)
+
+
+def test_a_burst_stage_is_the_busy_cost_and_the_light_stages_the_wake_up() -> None:
+    truth = curve()  # a = 2.0 ms, k = 1.5 ms
+    light = points_from(truth, [30.0, 80.0, 120.0])
+    # 150 req/s in bursts once a second: each request but one a tick on a busy core.
+    burst = BurstPoint(150.0, 150.0 * 2.0e-3 + 1.5e-3 / 1.0, period_s=1.0)
+    fitted = fit_service_curve(light, burst=burst)
+    assert fitted.busy_cpu_s == pytest.approx(2.0e-3, rel=1e-6)
+    assert fitted.wake_cpu_s == pytest.approx(1.5e-3, rel=1e-6)
+    assert fitted.cpu_fit_rms == pytest.approx(0.0, abs=1e-9)
+    assert fitted.burst is burst and fitted.to_json()["burst"]["cpu_per_request_ms"] == 2.01
+    # Light stages whose cost falls steeply put the line's busy cost at 0.6 ms and the
+    # capacity near 1,700 req/s; a burst measuring 1.7 ms a request holds it near 590.
+    steep_light = points_from(curve(busy=0.6e-3, wake=4.0e-3), [30.0, 150.0, 300.0])
+    line = fit_service_curve(steep_light)
+    held = fit_service_curve(steep_light, burst=BurstPoint(200.0, 0.34, period_s=1.0))
+    assert line.max_throughput_rps == pytest.approx(1667, rel=0.01)
+    assert held.busy_cpu_s == pytest.approx(1.7e-3, rel=0.05)
+    assert held.max_throughput_rps == pytest.approx(588, rel=0.05)
+    assert held.scaled(2.0).burst is held.burst  # another mix keeps the record
+
+
+def test_a_burst_stage_checks_its_figures_and_joins_the_common_speed() -> None:
+    for bad in ((0.0, 0.3, 1.0), (100.0, 1.2, 1.0), (100.0, 0.3, 0.0)):
+        with pytest.raises(ParameterError, match="a burst stage needs"):
+            BurstPoint(*bad)
+    latency = {s: 1.0 for s in LATENCY_STATISTICS}
+    a, b = LoadPoint(10.0, 0.1, latency, 1.0), LoadPoint(20.0, 0.2, latency, 2.0)
+    assert common_reference_ms([a, b], burst=BurstPoint(100.0, 0.2, 1.0, 3.0)) == 1.5
+    assert common_reference_ms([a, b], burst=BurstPoint(100.0, 0.2, 1.0)) is None
 
 
 def test_fit_falls_back_to_the_utilization_law_without_a_busy_cost() -> None:

@@ -128,15 +128,23 @@ def synthetic_service(users: int) -> Load:
     return (x, u, mean, mean * 0.8, mean * 2.5)
 
 
+#: What a scripted burst stage measures (:class:`FakeRuns`): 3 ms of CPU per request, the
+#: synthetic service's (test_runner.py), at a light 30% CPU.
+BURST = [(100.0, 0.30, 40.0, 35.0, 80.0)]
+
+
 class FakeRuns:
     """Stands in for :class:`harness.validate.runs.Runs`: each ``step`` call takes the next
     entry of ``script`` (the loads a run measures, or a function of the users of each measure
     stage giving its load; with its exit code and completeness, and optionally a function that
     adds to the run's directory, e.g. :func:`with_lab_samples`; or an exception to raise) and
-    writes that run's directory; the profiles asked for are kept."""
+    writes that run's directory; the profiles asked for are kept. A burst stage (the ``tick``
+    think mode) takes ``burst`` instead, leaving the script to the other runs."""
 
-    def __init__(self, root: Path, *script: Any) -> None:
+    def __init__(self, root: Path, *script: Any, burst: Any = BURST) -> None:
         self.root = root
+        self.burst = burst
+        self.thinks: list[str] = []
         self.script = list(script)
         self.profiles: list[Profile] = []
         self.plans: list[Profile | None] = []
@@ -156,13 +164,14 @@ class FakeRuns:
         self.plan = launch
         return self
 
-    def step(self, profile: Profile) -> Any:
+    def step(self, profile: Profile, think: str = "profile") -> Any:
         from harness.validate.runs import RunResult
 
         self.profiles.append(profile)
         self.plans.append(self.plan)
         self.labs.append(self.lab)
-        entry = self.script.pop(0)
+        self.thinks.append(think)
+        entry = self.burst if think == "tick" else self.script.pop(0)
         if isinstance(entry, BaseException):
             raise entry
         augment = None

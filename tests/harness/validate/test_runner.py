@@ -58,17 +58,22 @@ def test_pilot_light_calibration_and_the_trials_in_order(
 ) -> None:
     script = (PILOT, LIGHT, synthetic_service, synthetic_service, synthetic_service)
     outcome, runs, log = validate(tmp_path, monkeypatch, QUICK, *script)
-    pilot, calibration, far, again, mix = runs.profiles
+    pilot, calibration, burst, far, again, mix = runs.profiles
     assert [s.users for s in pilot.scenario_stages("step")] == [10, 10]
     # 0.004 cores per user: the calibration's CPU targets at 30, 67 and 105 users.
     assert [s.users for s in calibration.scenario_stages("step")][1::2] == [30, 67, 105]
+    # The burst stage: every persona on the one 1 s clock, sized for 42% CPU at the pilot's
+    # cost (0.772 screens a second per pilot user: 0.42 / (0.004 / 0.772) = 81 users).
+    assert runs.thinks == ["profile", "profile", "tick", "profile", "profile", "profile"]
+    assert {p.think_time_s for _, p in burst.personas.items()} == {1.0}
+    assert [s.users for s in burst.scenario_stages("step")] == [81, 81]
     assert far == again  # a replication runs the same load again
     assert mix.personas.get("operator").share == 0.30  # the held-out mix
     # The pilot and the calibration plan no launch; the trials plan it at the launch's real
     # think times with the measured demands, never at the compressed load.
-    assert runs.plans[:2] == [None, None]
-    launch = runs.plans[2]
-    assert launch is not None and all(plan is launch for plan in runs.plans[2:])
+    assert runs.plans[:3] == [None, None, None]
+    launch = runs.plans[3]
+    assert launch is not None and all(plan is launch for plan in runs.plans[3:])
     assert (
         launch.personas.get("homeowner").think_time_s
         == load_profile().personas.get("homeowner").think_time_s
@@ -83,9 +88,16 @@ def test_pilot_light_calibration_and_the_trials_in_order(
     assert calibration_record["used_users"] == [20, 40, 60]  # write_run's users for LIGHT
     assert calibration_record["heaviest_cpu"] == pytest.approx(0.45)
     assert document["service_curve"] is not None and document["alternative_curve"] is not None
+    # The burst stage measured 3 ms a request (helpers.BURST), and that is the busy cost: the
+    # curve's capacity is the burst's, not the light line's extrapolation.
+    assert calibration_record["burst"]["used"] and calibration_record["burst"]["users"] == 81
+    assert calibration_record["burst"]["cpu_per_request_ms"] == pytest.approx(3.0)
+    curve = document["service_curve"]
+    assert curve["burst"]["period_s"] == 1.0
+    assert curve["busy_cpu_ms"] == pytest.approx(3.0, abs=0.1)
     far_trial, mix_trial = document["trials"]
     assert far_trial["name"] == "far beyond the calibration"
-    assert far_trial["runs"] == [str(runs.made[2]), str(runs.made[3])]
+    assert far_trial["runs"] == [str(runs.made[3]), str(runs.made[4])]
     users = [level["users"] for level in far_trial["levels"]]
     assert max(users) >= 3 * 60  # three times the calibration's heaviest load
     assert far_trial["saturation"] is not None  # the far trial judges the capacity
@@ -99,6 +111,7 @@ def test_pilot_light_calibration_and_the_trials_in_order(
     assert outcome.report == first / "report.html"
     assert (outcome.directory / "calibration.toml").exists()
     assert "validate: calibration, [30, 67, 105] users (light load only)" in log
+    assert "validate: burst stage, 81 users on a 1 s clock" in log
     text = format_document(document)
     assert "-- far beyond the calibration" in text and "-- held-out mix" in text
     assert text.splitlines()[0].startswith("calibration (light load only, limit 50% CPU)")
@@ -135,7 +148,40 @@ def test_the_capacity_probe_is_a_diagnostic_never_judged(
     assert document["service_curve"]["saturation"] is None
     assert "capacity probe (diagnostic, not judged)" in log
     assert "probe-informed capacity" in format_document(document)
-    assert len(runs.profiles) == 4
+    assert len(runs.profiles) == 5  # pilot, calibration, burst, probe, far trial
+
+
+def test_a_burst_stage_that_failed_or_ran_heavy_is_left_out_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ValidationSettings(holdout_mix=False, holdout_think=False, replications=1)
+    for name, burst, reason in (
+        ("failed", (None, 3, False), "the burst run did not complete"),
+        ("heavy", [(200.0, 0.62, 90.0, 80.0, 200.0)], "ran at 62% CPU, over the calibration's"),
+    ):
+        runs = FakeRuns(tmp_path / name / "runs", PILOT, LIGHT, synthetic_service, burst=burst)
+        monkeypatch.setattr(runner, "Runs", lambda *_args, runs=runs: runs)
+        outcome = runner.validate(
+            load_profile(), settings, tmp_path / name / "out", pin=False, log=io.StringIO()
+        )
+        document = written(outcome)
+        record = document["calibration"]["burst"]
+        assert not record["used"] and reason in record["reason"]
+        assert any(reason in w and "extrapolated" in w for w in document["warnings"])
+        # the curve is the light stages' alone, and the validation goes on
+        assert document["service_curve"]["burst"] is None and document["trials"]
+
+
+def test_no_burst_stage_when_its_period_is_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ValidationSettings(
+        holdout_mix=False, holdout_think=False, replications=1, burst_period_s=0.0
+    )
+    outcome, runs, log = validate(tmp_path, monkeypatch, settings, PILOT, LIGHT, synthetic_service)
+    document = written(outcome)
+    assert "tick" not in runs.thinks and "burst" not in document["calibration"]
+    assert "burst stage" not in log and document["service_curve"]["burst"] is None
 
 
 def test_a_pilot_or_calibration_that_did_not_complete_ends_the_validation(
@@ -168,7 +214,7 @@ def test_ctrl_c_during_a_run_stops_the_validation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outcome, runs, _ = validate(tmp_path, monkeypatch, QUICK, PILOT, LIGHT, KeyboardInterrupt())
-    assert len(runs.profiles) == 3  # the pilot, the calibration, the interrupted trial run
+    assert len(runs.profiles) == 4  # pilot, calibration, burst, the interrupted trial run
     document = written(outcome)
     assert document["incomplete_reasons"] == ["interrupted (Ctrl-C); the runs so far are kept"]
     assert document["complete"] is False and outcome.exit_code == 3
@@ -182,6 +228,9 @@ def test_a_reanalysis_refits_the_same_runs_the_other_way(
     original = written(outcome)
     again = reanalyse(outcome.directory, speed_normalised_fit=True)
     assert again["protocol"]["judged_fit"] == "speed-normalised"
+    # the burst stage is read back and fitted again, not dropped
+    assert again["calibration"]["burst"] == original["calibration"]["burst"]
+    assert again["service_curve"]["burst"] == original["service_curve"]["burst"]
     assert again["reanalysed_from"] == str(outcome.directory / "validation.json")
     assert [t["name"] for t in again["trials"]] == [t["name"] for t in original["trials"]]
     for before, after in zip(original["trials"], again["trials"], strict=True):
@@ -435,7 +484,7 @@ def test_an_optional_replication_is_not_run_past_the_time_budget(
     outcome, runs, log = validate(
         tmp_path, monkeypatch, settings, PILOT, LIGHT, synthetic_service, noisier
     )
-    assert len(runs.profiles) == 4  # pilot, calibration, two replications: no third
+    assert len(runs.profiles) == 5  # pilot, calibration, burst, two replications: no third
     document = written(outcome)
     assert log.startswith("validate: planned duration about ")
     assert document["protocol"]["planned_duration_s"]["expected"] > 0
