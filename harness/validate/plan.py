@@ -164,16 +164,16 @@ def paired_stages(
 
     The measure stage lasts as long as the model's settling time (at least ``min_measure_s``):
     a level that takes long to settle is also a noisy one to measure. A level the goals will
-    not judge (predicted CPU over :data:`GOAL_CPU_LIMIT`) is measured for ``min_measure_s``
-    only: it is there for the saturation throughput, which that window measures, and the
-    longer windows kept ``harness validate --lab`` from its 30 minutes. Users are spawned at
-    least fast enough to reach the top level in ten seconds.
+    not judge (predicted CPU over :data:`GOAL_CPU_LIMIT`) is measured for
+    ``unjudged_measure_s`` only: it is there for the saturation throughput, which that window
+    measures, and the longer windows kept ``harness validate --lab`` from its 30 minutes.
+    Users are spawned at least fast enough to reach the top level in ten seconds.
     """
     loads = [
         (
             level.users,
             level.settling_time_s,
-            settings.min_measure_s
+            settings.unjudged_measure_s
             if level.cpu_utilization > GOAL_CPU_LIMIT
             else min(settings.max_measure_s, max(settings.min_measure_s, level.settling_time_s)),
         )

@@ -64,7 +64,7 @@ class Trial:
     """The lab the trial runs on, as its result records it (None: the pinned service)."""
     past_capacity: frozenset[int] = frozenset()
     """Levels planned past the predicted capacity, measured for their throughput alone: held
-    for the ramp and ``min_measure_s``, not for a settling time that diverges there (a closed
+    for the ramp and ``unjudged_measure_s``, not for a settling time that diverges there (a closed
     loop past its capacity fills its queue within the ramp)."""
 
     @property

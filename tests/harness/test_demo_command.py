@@ -104,7 +104,7 @@ def test_the_far_trial_adds_a_level_past_the_predicted_capacity(tmp_path: Path) 
     # held for its throughput alone: the shortest measure stage, never the diverging settling
     assert trial.past_capacity == {math.ceil(1.5 * highest)}
     settle, measure = trial.stages[-2:]
-    assert measure.duration_s == settings.min_measure_s
+    assert measure.duration_s == settings.unjudged_measure_s
     assert settle.duration_s < settings.max_settle_s
     light = far_beyond(models, settings, heaviest_users=highest)  # 3x is above them now
     assert light.levels[-2:] == (math.ceil(1.5 * highest), 3 * highest)
@@ -172,6 +172,7 @@ TINY = ValidationSettings(
     # missing; these tests do not judge it (the calibration's 4 s stages need theirs).
     min_measure_s=3.0,
     max_measure_s=3.0,
+    unjudged_measure_s=3.0,
     min_settle_s=2.0,
     max_settle_s=2.0,
     holdout_mix=False,

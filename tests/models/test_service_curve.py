@@ -10,6 +10,7 @@ import pytest
 from models.errors import ParameterError
 from models.service_curve import (
     LATENCY_STATISTICS,
+    STRETCH_QUANTILES,
     BurstPoint,
     LoadPoint,
     ServiceCurve,
@@ -22,6 +23,20 @@ LINES = {"mean_ms": (2.0e-3, 0.3e-3), "p50_ms": (1.8e-3, 0.1e-3), "p95_ms": (3.0
 
 def curve(busy: float = 2.0e-3, wake: float = 1.5e-3, background: float = 0.0) -> ServiceCurve:
     return ServiceCurve(busy_cpu_s=busy, wake_cpu_s=wake, background=background, latency=LINES)
+
+
+FLOORS = {"mean_ms": 2.0e-3, "p50_ms": 1.8e-3, "p95_ms": 3.0e-3}
+
+
+def ps_curve(busy: float = 2.0e-3, wake: float = 1.5e-3) -> ServiceCurve:
+    """A curve of the form the fit assumes: processor sharing stretches the busy cost."""
+    return ServiceCurve(
+        busy_cpu_s=busy,
+        wake_cpu_s=wake,
+        background=0.0,
+        latency={s: (FLOORS[s], STRETCH_QUANTILES[s] * busy) for s in LATENCY_STATISTICS},
+        path_wake=dict.fromkeys(LATENCY_STATISTICS, 0.0),
+    )
 
 
 def points_from(truth: ServiceCurve, loads: list[float]) -> list[LoadPoint]:
@@ -79,18 +94,38 @@ def test_scaling_changes_work_not_floor() -> None:
 
 
 def test_fit_recovers_the_parameters_of_a_curve_it_measured() -> None:
-    truth = curve()
+    truth = ps_curve()
     fitted = fit_service_curve(points_from(truth, [30.0, 120.0, 250.0]), reference_demand_s=3e-3)
     assert fitted.busy_cpu_s == pytest.approx(truth.busy_cpu_s, rel=1e-6)
     assert fitted.wake_cpu_s == pytest.approx(truth.wake_cpu_s, rel=1e-6)
     for statistic in LATENCY_STATISTICS:
-        assert fitted.latency[statistic] == pytest.approx(LINES[statistic], rel=1e-6)
+        assert fitted.latency[statistic] == pytest.approx(truth.latency[statistic], rel=1e-6)
     assert fitted.reference_demand_s == 3e-3
     assert len(fitted.to_json()["points"]) == 3
+    assert fitted.to_json()["latency"]["p95_ms"]["wake_on_path_ms"] == 0.0
+
+
+def test_processor_sharing_stretches_the_busy_cost_whatever_the_light_stages_say() -> None:
+    """The mean's stretch is the busy cost (M/G/1-PS), the percentiles' the exponential's
+    multiples of it; only the floors are fitted, as what the stretch leaves."""
+    light = [
+        LoadPoint(30.0, 0.10, {"mean_ms": 4.0, "p50_ms": 3.5, "p95_ms": 8.0}),
+        LoadPoint(120.0, 0.30, {"mean_ms": 4.2, "p50_ms": 3.6, "p95_ms": 9.0}),
+    ]
+    fitted = fit_service_curve(light, burst=BurstPoint(150.0, 0.30, period_s=1.0))
+    a = fitted.busy_cpu_s
+    floor, stretched = fitted.latency["mean_ms"]
+    assert stretched == pytest.approx(a)
+    assert fitted.latency["p95_ms"][1] == pytest.approx(math.log(20.0) * a)
+    # the floor: the mean of what the stretch leaves at each stage
+    left = [4.0e-3 - a / 0.9, 4.2e-3 - a / 0.7]
+    assert floor == pytest.approx(sum(left) / 2)
+    # at 85% CPU the mean is the floor plus a / 0.15: queueing dominates
+    assert fitted.latency_s("mean_ms", 0.85) == pytest.approx(floor + a / 0.15)
 
 
 def test_fit_extrapolates_past_the_calibration_loads() -> None:
-    truth = curve()
+    truth = ps_curve()
     fitted = fit_service_curve(points_from(truth, [30.0, 150.0]))
     x = 0.9 * truth.max_throughput_rps  # far above the calibration's top load
     assert fitted.utilization(x) == pytest.approx(truth.utilization(x), rel=1e-6)

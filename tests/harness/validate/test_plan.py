@@ -65,13 +65,17 @@ def test_a_level_the_goals_will_not_judge_is_measured_for_the_shortest_window(
     profile: Profile,
 ) -> None:
     """Past the goals' 85% predicted CPU a level is there for the saturation throughput: its
-    measure stage is min_measure_s however long the model says it takes to settle."""
-    settings = ValidationSettings(min_measure_s=30, max_measure_s=60, min_settle_s=8)
+    measure stage is unjudged_measure_s however long the model says it takes to settle."""
+    settings = ValidationSettings(
+        min_measure_s=30, max_measure_s=60, min_settle_s=8, unjudged_measure_s=20
+    )
     (level,) = predict(validation_profile(profile, 0.1), [10], servers=1).levels
     light = dataclasses.replace(level, settling_time_s=50.0, cpu_utilization=0.5)
     heavy = dataclasses.replace(light, users=20, cpu_utilization=0.9)
     stages = paired_stages([light, heavy], settings)
-    assert [s.duration_s for s in stages[1::2]] == [50.0, 30.0]
+    assert [s.duration_s for s in stages[1::2]] == [50.0, 20.0]
+    with pytest.raises(ValueError, match="unjudged_measure_s must be > 0"):
+        ValidationSettings(unjudged_measure_s=0.0)
 
 
 def test_a_settle_cap_never_cuts_the_ramp(profile: Profile) -> None:

@@ -1,0 +1,20 @@
+"""scripts/burst_cost.py: its table (the runs themselves are a benchmark, not a test)."""
+
+from __future__ import annotations
+
+from scripts.burst_cost import Row, table
+from tests.harness.validate.helpers import one_run
+
+
+def test_the_table_puts_each_stage_s_cost_beside_the_heaviest_closed_loop() -> None:
+    rows = [
+        Row("closed loop", one_run(30, rps=40.0, mean_ms=3.0, cpu=0.12)),
+        Row("closed loop", one_run(400, rps=500.0, mean_ms=30.0, cpu=0.9)),
+        Row("burst", one_run(100, rps=180.0, mean_ms=120.0, cpu=0.306)),
+        Row("burst", one_run(200, rps=0.0, mean_ms=0.0, cpu=0.0)),  # measured nothing
+    ]
+    lines = table(rows).splitlines()
+    assert lines[2] == "| closed loop | 30 | 40.0 | 12% | 3.00 | 3.0 | 1.67 |"
+    assert lines[3] == "| closed loop | 400 | 500.0 | 90% | 1.80 | 30.0 | 1.00 |"
+    assert lines[4] == "| burst | 100 | 180.0 | 31% | 1.70 | 120.0 | 0.94 |"
+    assert lines[5] == "| burst | 200 | 0.0 | 0% | - | 0.0 | - |"
