@@ -6,8 +6,9 @@ Each document in docs/validation/ holds its calibration's service curve (its bus
 ``a``, wake-up ``k`` and the light stages it was fitted on) and every judged level's
 predicted CPU and measured response time. Here each run's response time is predicted again
 with the processor-sharing form (models/service_curve.py, "latency"): the floor is the mean
-over the run's own light stages of what the stretch leaves, the stretch ``q · a / (1 − U)``
-(``q`` 1 for the mean, ln 20 for the p95) at the CPU the run's model predicted for the level.
+over the run's own light stages of what the stretch leaves, the stretch ``q(U) · a / (1 − U)``
+(``q`` 1 for the mean, the M/M/1-PS sojourn's p95 over its mean for the p95) at the CPU the
+run's model predicted for the level.
 Nothing of any trial enters the refit. Beside it stands the error the run recorded with the
 form it ran: the fitted lines ``A_s + k·(1 − U) + B_s / (1 − U)`` up to 20261207T044930Z,
 this form after it (where the two then agree).
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.service_curve import STRETCH_QUANTILES
+from models.service_curve import ps_stretch_multiple
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "docs" / "validation"
@@ -54,7 +55,10 @@ def _floors(curve: Mapping[str, Any]) -> dict[str, float]:
         s: max(
             0.0,
             statistics.fmean(
-                float(p[s]) - STRETCH_QUANTILES[s] * a / (1.0 - float(p["cpu_utilization"]))
+                float(p[s])
+                - ps_stretch_multiple(s, float(p["cpu_utilization"]))
+                * a
+                / (1.0 - float(p["cpu_utilization"]))
                 for p in points
             ),
         )
@@ -80,7 +84,8 @@ def refitted_levels(name: str, document: Mapping[str, Any]) -> Iterator[Level]:
             scale = _work_scale(predicted, a, k)
             refit = {}
             for s in STATISTICS:
-                value = floors[s] + STRETCH_QUANTILES[s] * a * scale / (1.0 - float(load))
+                multiple = ps_stretch_multiple(s, float(load))
+                value = floors[s] + multiple * a * scale / (1.0 - float(load))
                 refit[s] = value / float(measured[s]) - 1.0
             recorded = {s: float(level["relative_error"][s]) for s in STATISTICS}
             yield Level(name, trial["name"], int(level["users"]), recorded, refit)

@@ -10,12 +10,12 @@ import pytest
 from models.errors import ParameterError
 from models.service_curve import (
     LATENCY_STATISTICS,
-    STRETCH_QUANTILES,
     BurstPoint,
     LoadPoint,
     ServiceCurve,
     common_reference_ms,
     fit_service_curve,
+    ps_stretch_multiple,
 )
 
 LINES = {"mean_ms": (2.0e-3, 0.3e-3), "p50_ms": (1.8e-3, 0.1e-3), "p95_ms": (3.0e-3, 1.5e-3)}
@@ -34,8 +34,9 @@ def ps_curve(busy: float = 2.0e-3, wake: float = 1.5e-3) -> ServiceCurve:
         busy_cpu_s=busy,
         wake_cpu_s=wake,
         background=0.0,
-        latency={s: (FLOORS[s], STRETCH_QUANTILES[s] * busy) for s in LATENCY_STATISTICS},
+        latency={s: (FLOORS[s], busy) for s in LATENCY_STATISTICS},
         path_wake=dict.fromkeys(LATENCY_STATISTICS, 0.0),
+        ps_stretch=True,
     )
 
 
@@ -106,8 +107,9 @@ def test_fit_recovers_the_parameters_of_a_curve_it_measured() -> None:
 
 
 def test_processor_sharing_stretches_the_busy_cost_whatever_the_light_stages_say() -> None:
-    """The mean's stretch is the busy cost (M/G/1-PS), the percentiles' the exponential's
-    multiples of it; only the floors are fitted, as what the stretch leaves."""
+    """The mean's stretch is the busy cost (M/G/1-PS), the percentiles' the M/M/1-PS
+    sojourn's multiples of it at the load; only the floors are fitted, as what the stretch
+    leaves."""
     light = [
         LoadPoint(30.0, 0.10, {"mean_ms": 4.0, "p50_ms": 3.5, "p95_ms": 8.0}),
         LoadPoint(120.0, 0.30, {"mean_ms": 4.2, "p50_ms": 3.6, "p95_ms": 9.0}),
@@ -115,13 +117,28 @@ def test_processor_sharing_stretches_the_busy_cost_whatever_the_light_stages_say
     fitted = fit_service_curve(light, burst=BurstPoint(150.0, 0.30, period_s=1.0))
     a = fitted.busy_cpu_s
     floor, stretched = fitted.latency["mean_ms"]
-    assert stretched == pytest.approx(a)
-    assert fitted.latency["p95_ms"][1] == pytest.approx(math.log(20.0) * a)
+    assert stretched == pytest.approx(a) and fitted.ps_stretch
+    assert fitted.latency["p95_ms"][1] == pytest.approx(a)
     # the floor: the mean of what the stretch leaves at each stage
     left = [4.0e-3 - a / 0.9, 4.2e-3 - a / 0.7]
     assert floor == pytest.approx(sum(left) / 2)
     # at 85% CPU the mean is the floor plus a / 0.15: queueing dominates
     assert fitted.latency_s("mean_ms", 0.85) == pytest.approx(floor + a / 0.15)
+    p95_floor = fitted.latency["p95_ms"][0]
+    p95 = p95_floor + ps_stretch_multiple("p95_ms", 0.85) * a / 0.15
+    assert fitted.latency_s("p95_ms", 0.85) == pytest.approx(p95)
+    assert fitted.to_json()["ps_stretch"] is True
+
+
+def test_the_ps_sojourn_spreads_from_the_exponential_to_three_times_its_variance() -> None:
+    # no load: the service time itself, exponential: p50 ln 2, p95 ln 20 times the mean
+    assert ps_stretch_multiple("p95_ms", 0.0) == pytest.approx(math.log(20.0))
+    assert ps_stretch_multiple("p50_ms", 0.0) == pytest.approx(math.log(2.0))
+    assert ps_stretch_multiple("mean_ms", 0.9) == 1.0
+    # the variance (2 + ρ)/(2 − ρ) times the exponential's: a heavier tail, a lower median
+    assert ps_stretch_multiple("p95_ms", 0.85) == pytest.approx(4.14, abs=0.01)
+    assert ps_stretch_multiple("p50_ms", 0.85) < math.log(2.0)
+    assert ps_stretch_multiple("p95_ms", 2.0) == ps_stretch_multiple("p95_ms", 1.0)
 
 
 def test_fit_extrapolates_past_the_calibration_loads() -> None:

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from models.service_curve import ps_stretch_multiple
 from scripts.latency_backtest import main, refitted_levels, summary
 
 
 def _document() -> dict[str, Any]:
     """A run whose curve has a = 2 ms, k = 1 ms; light stages that follow the form exactly
-    with floors of 1 ms (mean) and 2 ms (p95); one judged level at 75% CPU and one that is
-    not judged."""
+    with floors of 1 ms (mean) and 2 ms (p95, the M/M/1-PS sojourn's multiple of the
+    stretch); one judged level at 75% CPU and one that is not judged."""
     a = 2.0
 
     def stage(u: float) -> dict[str, float]:
         return {
             "cpu_utilization": u,
             "mean_ms": 1.0 + a / (1 - u),
-            "p95_ms": 2.0 + math.log(20.0) * a / (1 - u),
+            "p95_ms": 2.0 + ps_stretch_multiple("p95_ms", u) * a / (1 - u),
         }
 
     judged = {
@@ -51,7 +51,7 @@ def test_the_floor_comes_from_the_light_stages_and_the_stretch_from_the_busy_cos
     assert level.users == 300 and level.recorded["mean_ms"] == -0.5
     # 333 req/s at 75% CPU is 2.25 ms a request, the curve's a + k(1 - U) exactly: scale 1
     assert level.refitted["mean_ms"] == pytest.approx((1.0 + 2.0 / 0.25) / 10.0 - 1.0)
-    p95 = 2.0 + math.log(20.0) * 2.0 / 0.25
+    p95 = 2.0 + ps_stretch_multiple("p95_ms", 0.75) * 2.0 / 0.25
     assert level.refitted["p95_ms"] == pytest.approx(p95 / 20.0 - 1.0)
     # a mix 20% heavier per request has its stretch 20% longer
     heavier = _document()
