@@ -10,7 +10,8 @@ Layout::
         calibration.json       both estimates per endpoint and their agreement
         <stamp>-step/          the pilot (one light stage: CPU per user)
         <stamp>-step-2/        the calibration (light stages only)
-        <stamp>-step-3/ ...    the capacity probe when asked for, then each trial's runs; a
+        <stamp>-step-3/        the burst stage (the busy cost per request, burst.py)
+        <stamp>-step-4/ ...    the capacity probe when asked for, then each trial's runs; a
                                trial's first run holds trial.json and the report that puts its
                                prediction beside its measurement
         lab/calibration.toml   --lab: the demands of one lab instance under its CPU limit,
