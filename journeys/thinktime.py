@@ -58,10 +58,10 @@ class ThinkTime:
     def variance(self) -> float:
         if self.distribution == "exponential":
             return self.mean_s**2
-        if self.distribution in ("uniform", "tick"):
-            # a tick's wait is the rest of the period, uniform when the screen ends anywhere
-            spread = 2.0 * self.mean_s if self.distribution == "uniform" else self.mean_s
-            return spread**2 / 12.0
+        if self.distribution == "uniform":
+            return (2.0 * self.mean_s) ** 2 / 12.0
+        if self.distribution == "tick":  # the rest of the period, when a screen ends anywhere
+            return self.mean_s**2 / 12.0
         return 0.0
 
     def __repr__(self) -> str:

@@ -558,13 +558,14 @@ class BurstRecord:
     """Whether the fit used it; when not, ``reason`` says why."""
     reason: str | None = None
 
-    def point(self, normalised: bool) -> BurstPoint | None:
-        """The stage for the fit (with its speed reference when ``normalised``); None when it
-        was not used."""
+    def point(self) -> BurstPoint | None:
+        """The stage for the fit, with its speed reference (a plain fit drops it, as it does
+        the light stages'); None when it was not used."""
         if not self.used or self.throughput_rps is None or self.cpu_utilization is None:
             return None
-        reference = self.speed_reference_ms if normalised else None
-        return BurstPoint(self.throughput_rps, self.cpu_utilization, self.period_s, reference)
+        return BurstPoint(
+            self.throughput_rps, self.cpu_utilization, self.period_s, self.speed_reference_ms
+        )
 
     @property
     def cpu_per_request_ms(self) -> float | None:

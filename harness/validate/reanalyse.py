@@ -86,7 +86,7 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
         speed_normalised=speed_normalised_fit,
         spawn_rate=settings.spawn_rate,
         max_cpu=CALIBRATION_CPU_LIMIT,
-        burst=None if burst is None else burst.point(normalised=True),
+        burst=None if burst is None else burst.point(),
     )
     document = ValidationDocument(
         started_at=original["started_at"],

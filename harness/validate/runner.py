@@ -284,7 +284,7 @@ def _models(
         speed_normalised=settings.speed_normalised_fit,
         spawn_rate=settings.spawn_rate,
         max_cpu=CALIBRATION_CPU_LIMIT,
-        burst=None if record.burst is None else record.burst.point(normalised=True),
+        burst=None if record.burst is None else record.burst.point(),
     )
     judged, other = fitted.judged_fit, fitted.other_fit
     document.service_curve = judged.curve_json
