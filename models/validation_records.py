@@ -157,6 +157,12 @@ class MeasuredLevel:
     throttling: tuple[Throttling, ...] = ()
     """On the lab's topology trial: each instance's CFS throttling over the stage (empty
     elsewhere, and in documents from before it was recorded)."""
+    logins: int | None = None
+    """The users' logins the client counted in the window (harness/validate/logins.py): a
+    diagnostic, counted in the figures above; None where there were none."""
+    login_cpu: float | None = None
+    """The cores the login route's own CPU took over the scrapes that bound the window (part
+    of ``cpu_utilization``); None without logins or scrapes."""
 
     def figure(self, key: str) -> float | None:
         """The figure named ``key`` (one of :data:`COMPARED`, or ``requests`` and the rest)."""
@@ -182,6 +188,9 @@ class MeasuredLevel:
             document["pooler"] = self.pooler.to_json()
         if self.throttling:
             document["throttling"] = [one.to_json() for one in self.throttling]
+        if self.logins is not None:
+            document["logins"] = self.logins
+            document["login_cpu"] = rounded(self.login_cpu, 4)
         return document
 
     @classmethod
@@ -206,6 +215,8 @@ class MeasuredLevel:
             throttling=tuple(
                 Throttling.from_json(one.data, one.where) for one in f.opt_items("throttling")
             ),
+            logins=f.opt_integer("logins"),
+            login_cpu=f.opt_number("login_cpu"),
         )
 
 
@@ -384,6 +395,9 @@ class SaturationCheck:
     baseline_error: float | None = None
     alternative_rps: float | None = None
     alternative_error: float | None = None
+    login_cpu: float | None = None
+    """The cores the users' logins took in the saturated windows (their mean; a diagnostic:
+    part of the measured CPU, harness/validate/logins.py)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -399,6 +413,7 @@ class SaturationCheck:
             "baseline_error": rounded(self.baseline_error),
             "alternative_rps": rounded(self.alternative_rps),
             "alternative_error": rounded(self.alternative_error),
+            "login_cpu": rounded(self.login_cpu, 4),
         }
 
     @classmethod
@@ -420,6 +435,7 @@ class SaturationCheck:
             baseline_error=f.opt_number("baseline_error"),
             alternative_rps=f.opt_number("alternative_rps"),
             alternative_error=f.opt_number("alternative_error"),
+            login_cpu=f.opt_number("login_cpu"),
         )
 
 

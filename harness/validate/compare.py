@@ -192,7 +192,8 @@ def saturation_check(
     levels: Sequence[ComparedLevel], baseline_capacity_rps: float | None
 ) -> SaturationCheck:
     """The capacity: predicted and measured throughput over the levels whose measured CPU
-    reached :data:`SATURATED_CPU`. Not judged, with the reason, when none did."""
+    reached :data:`SATURATED_CPU`. Not judged, with the reason, when none did. The users'
+    logins in those windows are recorded beside it (harness/validate/logins.py)."""
     saturated = [
         level
         for level in levels
@@ -236,6 +237,7 @@ def saturation_check(
         baseline_error=relative_error(baseline_capacity_rps, measured),
         alternative_rps=alternative,
         alternative_error=relative_error(alternative, measured),
+        login_cpu=mean(level.measured.login_cpu for level in saturated),
     )
 
 

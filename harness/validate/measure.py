@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.run.speed_reference import SAMPLES_FILE, read_samples
 from harness.run.speed_reference import window_mean as speed_window_mean
+from harness.validate.logins import login_cpu, window_logins
 from harness.validate.settings import GOALS, REPLICATED
 from models.pooler_records import PoolerMeasurement
 from models.validation_records import (
@@ -42,15 +43,23 @@ __all__ = [
 ]
 
 
+def _bounding_scrapes(
+    scrapes: Sequence[Mapping[str, Any]], start_s: float, end_s: float
+) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    """The first and last scrapes inside a window, when they are two and apart in time."""
+    inside = [s for s in scrapes if start_s - 1e-9 <= float(s["t_s"]) <= end_s + 1e-9]
+    if len(inside) < 2 or float(inside[-1]["t_s"]) <= float(inside[0]["t_s"]):
+        return None
+    return inside[0], inside[-1]
+
+
 def stage_cpu(scrapes: Sequence[Mapping[str, Any]], start_s: float, end_s: float) -> float | None:
     """Service CPU utilization (cores busy) between the scrapes nearest inside a window."""
-    inside = [s for s in scrapes if start_s - 1e-9 <= float(s["t_s"]) <= end_s + 1e-9]
-    if len(inside) < 2:
+    bounds = _bounding_scrapes(scrapes, start_s, end_s)
+    if bounds is None:
         return None
-    first, last = inside[0], inside[-1]
+    first, last = bounds
     elapsed = float(last["t_s"]) - float(first["t_s"])
-    if elapsed <= 0:
-        return None
     return max(0.0, (float(last["cpu_seconds"]) - float(first["cpu_seconds"])) / elapsed)
 
 
@@ -76,18 +85,22 @@ def measured_levels(
     scrapes: Sequence[Mapping[str, Any]],
     timeseries: Sequence[Mapping[str, Any]],
     speed_samples: Sequence[tuple[float, float]] = (),
+    logins: Mapping[int, int] | None = None,
 ) -> list[MeasuredLevel]:
     """The measure stages (every second stage) of a paired step run.
 
     ``speed_samples`` are the run's machine-speed reference samples
     (harness/run/speed_reference.py); each level's ``speed_reference_ms`` is their mean over
-    its window (None without them).
+    its window (None without them). ``logins`` are the client's login counts per stage index:
+    a window that held some records them and their route's CPU (:mod:`harness.validate.logins`).
     """
     measured = []
     for record in list(run.get("stages", []))[1::2]:
         start = float(record.get("started_at_s") or 0.0)
         end = start + float(record.get("elapsed_s") or record.get("duration_s") or 0.0)
         requests = record.get("requests")
+        held = (logins or {}).get(int(record.get("index", -1))) or None
+        bounds = _bounding_scrapes(scrapes, start, end)
         measured.append(
             MeasuredLevel(
                 users=int(record["users"]),
@@ -100,6 +113,8 @@ def measured_levels(
                 requests=None if requests is None else int(requests),
                 loadgen_cpu=window_mean(timeseries, "loadgen_cpu", start, end),
                 speed_reference_ms=speed_window_mean(speed_samples, start, end)[0],
+                logins=held,
+                login_cpu=None if held is None or bounds is None else login_cpu(*bounds),
             )
         )
     return measured
@@ -110,13 +125,18 @@ def _read(path: Path) -> Any:
 
 
 def read_measured(run_dir: Path) -> list[MeasuredLevel]:
-    """:func:`measured_levels` of a run directory (run.json, server.json, the time series and
-    the speed reference's samples)."""
+    """:func:`measured_levels` of a run directory (run.json, server.json, the time series, the
+    speed reference's samples and the client's histograms per stage, for the logins)."""
     run = _read(run_dir / "run.json")
     scrapes = _read(run_dir / "server.json").get("scrapes", [])
     series_path = run_dir / "stats" / "timeseries.json"
     series = _read(series_path).get("records", []) if series_path.exists() else []
-    return measured_levels(run, scrapes, series, read_samples(run_dir / SAMPLES_FILE))
+    logins = {}
+    for record in list(run.get("stages", []))[1::2]:
+        index = int(record.get("index", -1))
+        if (count := window_logins(run_dir, index)) is not None:
+            logins[index] = count
+    return measured_levels(run, scrapes, series, read_samples(run_dir / SAMPLES_FILE), logins)
 
 
 def incomplete_reasons(run_dir: Path) -> list[str]:
@@ -188,6 +208,10 @@ def aggregate_replications(
     for users, runs in sorted(by_users.items()):
         requests = _present(runs, "requests")
         loadgen = _present(runs, "loadgen_cpu")
+        # A run whose window held no login took none out: it counts as zero in the mean.
+        logins = [float(one.logins or 0) for one in runs]
+        login_cpu = [one.login_cpu or 0.0 for one in runs]
+        with_logins = any(one.logins is not None for one in runs)
         mean = MeasuredLevel(
             users=users,
             **{key: _mean(_present(runs, key)) for key in COMPARED},
@@ -197,6 +221,8 @@ def aggregate_replications(
             cpu_per_instance=_per_instance(runs),
             pooler=PoolerMeasurement.mean_of([one.pooler for one in runs if one.pooler]),
             throttling=_throttling(runs),
+            logins=round(sum(logins) / len(runs)) if with_logins else None,
+            login_cpu=_mean(login_cpu) if with_logins else None,
         )
         spread = {key: Spread.of(values) for key in COMPARED if (values := _present(runs, key))}
         aggregated.append(ReplicatedLevel(mean, spread, tuple(runs)))

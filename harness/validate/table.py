@@ -72,6 +72,10 @@ def _saturation_line(saturation: Mapping[str, Any]) -> str:
             f"; the other fit {_num(saturation['alternative_rps'], '{:.0f}')} req/s "
             f"({_pct(saturation.get('alternative_error'))})"
         )
+    if saturation.get("login_cpu"):
+        line += (
+            f"; the users' logins took {saturation['login_cpu']:.0%} of the core there (counted in)"
+        )
     return line
 
 

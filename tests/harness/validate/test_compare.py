@@ -3,6 +3,8 @@ baseline beside the model, the other fit, the capacity, and the misses in words.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from harness.validate.compare import (
@@ -135,10 +137,12 @@ def test_the_document_writes_and_reads_a_level_back() -> None:
     assert ComparedLevel.from_json(data).to_json() == data  # what the run report reads
 
 
-def saturated_level(users: int, predicted_rps: float, rps: float, cpu: float) -> ComparedLevel:
+def saturated_level(
+    users: int, predicted_rps: float, rps: float, cpu: float, **measured: Any
+) -> ComparedLevel:
     (level,) = compare(
         dict([expect(users, cpu=1.0, mean_ms=50.0, p95_ms=90.0, rps=predicted_rps)]),
-        aggregate_replications([[one_run(users, rps, 40.0, cpu=cpu)]]),
+        aggregate_replications([[one_run(users, rps, 40.0, cpu=cpu, **measured)]]),
         loadgen_warning=0.8,
     )
     return level
