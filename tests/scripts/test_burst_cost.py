@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scripts.burst_cost import Row, table
+from scripts.burst_cost import BURSTS, Row, table
 from tests.harness.validate.helpers import one_run
 
 
@@ -14,7 +14,14 @@ def test_the_table_puts_each_stage_s_cost_beside_the_heaviest_closed_loop() -> N
         Row("burst", one_run(200, rps=0.0, mean_ms=0.0, cpu=0.0)),  # measured nothing
     ]
     lines = table(rows).splitlines()
-    assert lines[2] == "| closed loop | 30 | 40.0 | 12% | 3.00 | 3.0 | 1.67 |"
-    assert lines[3] == "| closed loop | 400 | 500.0 | 90% | 1.80 | 30.0 | 1.00 |"
-    assert lines[4] == "| burst | 100 | 180.0 | 31% | 1.70 | 120.0 | 0.94 |"
-    assert lines[5] == "| burst | 200 | 0.0 | 0% | - | 0.0 | - |"
+    assert lines[2] == "| closed loop | 30 | 40.0 | 12% | 3.00 | 3.0 | 1 | 1.67 |"
+    assert lines[3] == "| closed loop | 400 | 500.0 | 90% | 1.80 | 30.0 | 17 | 1.00 |"
+    # 180 req/s x 0.12 s = 21.6 requests in the service on average, busy 30.6% of the time.
+    assert lines[4] == "| burst | 100 | 180.0 | 31% | 1.70 | 120.0 | 71 | 0.94 |"
+    assert lines[5] == "| burst | 200 | 0.0 | 0% | - | 0.0 | - | - |"
+
+
+def test_the_deep_burst_keeps_the_average_cpu_and_quadruples_the_queue() -> None:
+    (light_period, light), (deep_period, deep) = BURSTS.items()
+    assert deep_period == 4 * light_period
+    assert deep == (4 * max(light),)  # the same users a second as the largest 1 s burst
