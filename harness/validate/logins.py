@@ -7,8 +7,8 @@ mix, without logins, and a measure stage is meant to hold only that mix: the set
 before it lasts twice the arriving users' logins' CPU (harness/validate/plan.py). Past
 saturation that may not be enough, since the logins then queue behind the backlog like every
 other request; and a settle sized with a login cost below the real one is too short anywhere
-near capacity. Measured on the bundled service (docs/benchmarks.md, "Logins in a saturated
-window"): with the settle sized at the shipped profile's 6 ms a login, 400 users added to a
+near capacity. Measured on the bundled service (docs/benchmarks.md, "What a request costs
+past capacity"): with the settle sized at the shipped profile's 6 ms a login, 400 users added to a
 saturated service signed in over 10 to 35 seconds, 236 of them inside the 30 s measure window
 after the 8 s settle, their route's CPU a fifth of the core there.
 
