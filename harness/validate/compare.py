@@ -203,7 +203,16 @@ def saturation_check(
     if not saturated:
         top = max(levels, key=lambda level: level.users, default=None)
         cpu = None if top is None else top.measured.cpu_utilization
-        where = "no level" if top is None else f"{top.users} users, CPU {cpu or 0:.0%}"
+        if top is None:
+            where = "no level"
+        elif cpu is None:
+            # A saturated service can answer its metrics scrapes too late for two to fall
+            # inside a short window: then its CPU there is unknown, not zero.
+            where = (
+                f"{top.users} users, CPU not measured: fewer than two metric scrapes in its window"
+            )
+        else:
+            where = f"{top.users} users, CPU {cpu:.0%}"
         return SaturationCheck(
             users=(),
             predicted_rps=None,

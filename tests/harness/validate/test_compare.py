@@ -170,6 +170,18 @@ def test_the_capacity_is_judged_where_the_service_saturated() -> None:
     )
 
 
+def test_a_top_level_without_a_cpu_figure_says_so_rather_than_zero() -> None:
+    (level,) = compare(
+        dict([expect(900, cpu=1.0, mean_ms=50.0, p95_ms=90.0, rps=1100.0)]),
+        aggregate_replications([[one_run(900, 950.0, 400.0, cpu=None)]]),  # type: ignore[arg-type]
+        loadgen_warning=0.8,
+    )
+    check = saturation_check([level], None)
+    assert not check.judged and check.reason is not None
+    assert "900 users, CPU not measured: fewer than two metric scrapes" in check.reason
+    assert "CPU 0%" not in check.reason
+
+
 def test_a_service_that_never_saturated_leaves_the_capacity_unjudged() -> None:
     check = saturation_check([saturated_level(300, 540.0, 500.0, 0.90)], None)
     assert not check.judged and check.meets_goal is None
