@@ -150,6 +150,7 @@ __all__ = [
     "ServiceCurve",
     "common_reference_ms",
     "fit_service_curve",
+    "ps_floor",
     "ps_stretch_multiple",
 ]
 
@@ -183,6 +184,20 @@ def ps_stretch_multiple(statistic: str, load: float) -> float:
     rho = round(min(max(load, 0.0), 1.0), 4)
     shape = (2.0 - rho) / (2.0 + rho)
     return _gamma_quantile(probability, shape) / shape
+
+
+def ps_floor(
+    statistic: str, latencies: Sequence[float], loads: Sequence[float], busy: float
+) -> float:
+    """The floor ``A_s`` of a statistic under the processor-sharing form: the mean over the
+    calibration stages of what the stretch ``q_s(U) · a / (1 − U)`` leaves of each measured
+    value, at least 0 (module docstring, "latency"). ``latencies`` and ``busy`` in one unit;
+    ``loads`` below one."""
+    left = [
+        latency - ps_stretch_multiple(statistic, load) * busy / (1.0 - load)
+        for latency, load in zip(latencies, loads, strict=True)
+    ]
+    return max(0.0, float(np.mean(left)))
 
 
 _MAX_UTILIZATION = 1.0 - 1e-9
@@ -300,8 +315,9 @@ class ServiceCurve:
         return self.ceiling * self.load(throughput_rps)
 
     def latency_s(self, statistic: str, load: float) -> float:
-        """T_s(ρ) = A_s + w_s·(1 − ρ^m) + B_s / (1 − ρ), w_s the wake-up cost on the path
-        (``path_wake``, else k); infinite at ρ = 1 when B_s > 0."""
+        """T_s(ρ) = A_s + w_s·(1 − ρ^m) + q_s(ρ)·B_s / (1 − ρ), w_s the wake-up cost on the
+        path (``path_wake``, else k), q_s the processor-sharing multiple when ``ps_stretch``
+        (else 1); infinite at ρ = 1 when B_s > 0."""
         floor, stretched = self.latency[statistic]
         u = min(max(load, 0.0), 1.0)
         if self.ps_stretch:
@@ -659,9 +675,8 @@ def _fit_latency(
         # Processor sharing stretches the busy cost (module docstring, "latency"): the floor
         # is what the stretch leaves, the wake-up on the path included.
         for statistic in LATENCY_STATISTICS:
-            measured = np.array([p.latency_ms[statistic] for p in usable]) / 1e3
-            multiples = np.array([ps_stretch_multiple(statistic, u) for u in load])
-            floor = max(0.0, float(np.mean(measured - multiples * cpu.busy * stretch)))
+            seconds = [p.latency_ms[statistic] / 1e3 for p in usable]
+            floor = ps_floor(statistic, seconds, [float(u) for u in load], cpu.busy)
             latency[statistic] = (floor, cpu.busy)
         return latency, dict.fromkeys(LATENCY_STATISTICS, 0.0)
     # With the steeper form most of the wake-up CPU is not on a request's path (it can exceed

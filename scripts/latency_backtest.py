@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.service_curve import ps_stretch_multiple
+from models.service_curve import ps_floor, ps_stretch_multiple
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "docs" / "validation"
@@ -51,19 +51,8 @@ def _floors(curve: Mapping[str, Any]) -> dict[str, float]:
     """Per statistic, the floor (ms) the processor-sharing form fits on the light stages."""
     a = float(curve["busy_cpu_ms"])
     points = curve["points"]
-    return {
-        s: max(
-            0.0,
-            statistics.fmean(
-                float(p[s])
-                - ps_stretch_multiple(s, float(p["cpu_utilization"]))
-                * a
-                / (1.0 - float(p["cpu_utilization"]))
-                for p in points
-            ),
-        )
-        for s in STATISTICS
-    }
+    loads = [float(p["cpu_utilization"]) for p in points]
+    return {s: ps_floor(s, [float(p[s]) for p in points], loads, a) for s in STATISTICS}
 
 
 def refitted_levels(name: str, document: Mapping[str, Any]) -> Iterator[Level]:

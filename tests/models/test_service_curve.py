@@ -15,6 +15,7 @@ from models.service_curve import (
     ServiceCurve,
     common_reference_ms,
     fit_service_curve,
+    ps_floor,
     ps_stretch_multiple,
 )
 
@@ -128,6 +129,19 @@ def test_processor_sharing_stretches_the_busy_cost_whatever_the_light_stages_say
     p95 = p95_floor + ps_stretch_multiple("p95_ms", 0.85) * a / 0.15
     assert fitted.latency_s("p95_ms", 0.85) == pytest.approx(p95)
     assert fitted.to_json()["ps_stretch"] is True
+
+
+def test_the_ps_floor_is_what_the_stretch_leaves_never_below_zero() -> None:
+    # 2 ms busy cost: at 50% the mean stretch is 4 ms, at 0% 2 ms
+    assert ps_floor("mean_ms", [5.0, 3.0], [0.5, 0.0], 2.0) == pytest.approx(1.0)
+    p95, loads = [20.0, 15.0], [0.5, 0.2]
+    left = [
+        v - ps_stretch_multiple("p95_ms", u) * 2.0 / (1 - u)
+        for v, u in zip(p95, loads, strict=True)
+    ]
+    assert sum(left) > 0
+    assert ps_floor("p95_ms", p95, loads, 2.0) == pytest.approx(sum(left) / 2)
+    assert ps_floor("mean_ms", [1.0], [0.5], 2.0) == 0.0  # the stretch alone is more
 
 
 def test_the_ps_sojourn_spreads_from_the_exponential_to_three_times_its_variance() -> None:
