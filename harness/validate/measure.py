@@ -55,7 +55,10 @@ def _bounding_scrapes(
 
 def stage_cpu(scrapes: Sequence[Mapping[str, Any]], start_s: float, end_s: float) -> float | None:
     """Service CPU utilization (cores busy) between the scrapes nearest inside a window."""
-    bounds = _bounding_scrapes(scrapes, start_s, end_s)
+    return _cpu_between(_bounding_scrapes(scrapes, start_s, end_s))
+
+
+def _cpu_between(bounds: tuple[Mapping[str, Any], Mapping[str, Any]] | None) -> float | None:
     if bounds is None:
         return None
     first, last = bounds
@@ -108,7 +111,7 @@ def measured_levels(
                 mean_ms=_number(record, "mean_ms"),
                 p50_ms=_number(record, "p50_ms"),
                 p95_ms=_number(record, "p95_ms"),
-                cpu_utilization=stage_cpu(scrapes, start, end),
+                cpu_utilization=_cpu_between(bounds),
                 error_rate=_number(record, "error_rate"),
                 requests=None if requests is None else int(requests),
                 loadgen_cpu=window_mean(timeseries, "loadgen_cpu", start, end),

@@ -38,7 +38,12 @@ def level_prediction(users: int, **figures: float) -> LevelPrediction:
 
 
 def one_run(
-    users: int, rps: float, mean_ms: float, cpu: float = 0.5, loadgen: float = 0.3, **more: Any
+    users: int,
+    rps: float,
+    mean_ms: float,
+    cpu: float | None = 0.5,
+    loadgen: float = 0.3,
+    **more: Any,
 ) -> MeasuredLevel:
     """One replication's measured level, as ``measured_levels`` makes it."""
     return MeasuredLevel(

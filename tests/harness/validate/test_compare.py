@@ -173,7 +173,7 @@ def test_the_capacity_is_judged_where_the_service_saturated() -> None:
 def test_a_top_level_without_a_cpu_figure_says_so_rather_than_zero() -> None:
     (level,) = compare(
         dict([expect(900, cpu=1.0, mean_ms=50.0, p95_ms=90.0, rps=1100.0)]),
-        aggregate_replications([[one_run(900, 950.0, 400.0, cpu=None)]]),  # type: ignore[arg-type]
+        aggregate_replications([[one_run(900, 950.0, 400.0, cpu=None)]]),
         loadgen_warning=0.8,
     )
     check = saturation_check([level], None)
