@@ -82,6 +82,10 @@ class LabService(BundledService):
         self._affinity: set[int] | None = None
         self._direct_url: str | None = None
 
+    def process_cpu_s(self) -> float | None:
+        """None: the lab's instances are read from their CPU groups in every scrape."""
+        return None
+
     @property
     def direct_database_url(self) -> str | None:
         return self._direct_url

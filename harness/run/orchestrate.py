@@ -39,6 +39,8 @@ from harness.run.locust_runner import Swarm, SwarmPlan
 from harness.run.model_outputs import ModelOutputsAhead
 from harness.run.outcome import conclude
 from harness.run.probe import Prober
+from harness.run.process_cpu import SAMPLES_FILE as SERVICE_CPU_FILE
+from harness.run.process_cpu import ProcessCpuSampler
 from harness.run.progress import Progress
 from harness.run.run_request import RunRequest, RunState
 from harness.run.scrape import Scrape, Scraper, fetch_metrics
@@ -319,7 +321,8 @@ def _announce(run: RunContext, plan: SwarmPlan, progress: Progress) -> None:
 
 def _run_load(run: RunContext, watch: Watch) -> None:
     """Start the swarm, watch it to its end, stop it; a chaos fault still broken is healed and
-    the machine-speed reference (a pinned service) stopped, whatever happens."""
+    the samplers (the machine-speed reference of a pinned service, the service's CPU from
+    /proc) stopped, whatever happens."""
     request, swarm, state = run.request, watch.swarm, watch.state
     reference = None
     if run.service is not None and request.service_cpus:
@@ -327,10 +330,19 @@ def _run_load(run: RunContext, watch: Watch) -> None:
         reference = SpeedReference(
             sorted(request.service_cpus), watch.t0, run.run_dir / SAMPLES_FILE
         )
+    service_cpu = None
+    if run.service is not None and run.service.process_cpu_s() is not None:
+        # The kernel's count of the service's CPU, read without asking the service.
+        service_cpu = ProcessCpuSampler(
+            run.service.process_cpu_s,
+            lambda: time.time() - watch.t0,
+            run.run_dir / SERVICE_CPU_FILE,
+        )
     if run.ahead is not None:
         run.ahead.wait()  # finished before the load starts: it never shares the CPU with it
-    if reference is not None:
-        reference.start()
+    for sampler in (reference, service_cpu):
+        if sampler is not None:
+            sampler.start()
     try:
         swarm.start()
         try:
@@ -340,11 +352,12 @@ def _run_load(run: RunContext, watch: Watch) -> None:
             swarm.kill()
             if watch.chaos is not None:
                 watch.chaos.end_fault(load_seconds(state) or 0.0)
-    finally:  # also when the swarm did not start: the reference never outlives its run
-        if reference is not None:
-            reference.stop()
-            if reference.error:
-                state.notes.append(reference.error)
+    finally:  # also when the swarm did not start: no sampler outlives its run
+        for sampler in (reference, service_cpu):
+            if sampler is not None:
+                sampler.stop()
+                if sampler.error:
+                    state.notes.append(sampler.error)
 
 
 def _scrape_or_none(run: RunContext, t_s: float, state: RunState, when: str) -> Scrape | None:

@@ -34,6 +34,7 @@ from typing import IO, Self
 import httpx
 
 from harness.errors import HarnessError, TargetUnreachable
+from harness.run.process_cpu import group_cpu_s
 from harness.run.scrape import Scrape, fetch_metrics
 from models.lab_records import LabRecord
 from models.profile import Profile
@@ -249,6 +250,14 @@ class BundledService:
     ) -> LabRecord | None:
         """The ``lab`` section of run.json; None for a service that runs alone."""
         return None
+
+    def process_cpu_s(self) -> float | None:
+        """CPU seconds the kernel has counted for the service's process group (its workers
+        included: :mod:`harness.run.process_cpu`); None when it is not running."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return None
+        return group_cpu_s(process.pid)  # its own session and group: start_new_session
 
     def seeded_accounts(self) -> tuple[tuple[str, int], ...]:
         """How many accounts of each persona the seeder made: the journeys log in as these."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.run.process_cpu import SAMPLES_FILE as SERVICE_CPU_FILE
+from harness.run.process_cpu import window_cpu as process_window_cpu
 from harness.run.speed_reference import SAMPLES_FILE, read_samples
 from harness.run.speed_reference import window_mean as speed_window_mean
 from harness.validate.logins import login_cpu, window_logins
@@ -66,6 +68,17 @@ def _cpu_between(bounds: tuple[Mapping[str, Any], Mapping[str, Any]] | None) -> 
     return max(0.0, (float(last["cpu_seconds"]) - float(first["cpu_seconds"])) / elapsed)
 
 
+def _window_cpu(
+    cpu_samples: Sequence[tuple[float, float]],
+    bounds: tuple[Mapping[str, Any], Mapping[str, Any]] | None,
+    start_s: float,
+    end_s: float,
+) -> float | None:
+    """A window's CPU: the kernel's samples when two fall inside it, else the scrapes'."""
+    from_kernel = process_window_cpu(cpu_samples, start_s, end_s)
+    return from_kernel if from_kernel is not None else _cpu_between(bounds)
+
+
 def window_mean(
     records: Sequence[Mapping[str, Any]], key: str, start_s: float, end_s: float
 ) -> float | None:
@@ -89,6 +102,7 @@ def measured_levels(
     timeseries: Sequence[Mapping[str, Any]],
     speed_samples: Sequence[tuple[float, float]] = (),
     logins: Mapping[int, int] | None = None,
+    cpu_samples: Sequence[tuple[float, float]] = (),
 ) -> list[MeasuredLevel]:
     """The measure stages (every second stage) of a paired step run.
 
@@ -96,6 +110,9 @@ def measured_levels(
     (harness/run/speed_reference.py); each level's ``speed_reference_ms`` is their mean over
     its window (None without them). ``logins`` are the client's login counts per stage index:
     a window that held some records them and their route's CPU (:mod:`harness.validate.logins`).
+    ``cpu_samples`` are the kernel's count of the service's CPU (harness/run/process_cpu.py):
+    a window's CPU comes from them when two fall inside it, else from the scrapes (a saturated
+    service answers those late, so a short window can hold fewer than two).
     """
     measured = []
     for record in list(run.get("stages", []))[1::2]:
@@ -111,7 +128,7 @@ def measured_levels(
                 mean_ms=_number(record, "mean_ms"),
                 p50_ms=_number(record, "p50_ms"),
                 p95_ms=_number(record, "p95_ms"),
-                cpu_utilization=_cpu_between(bounds),
+                cpu_utilization=_window_cpu(cpu_samples, bounds, start, end),
                 error_rate=_number(record, "error_rate"),
                 requests=None if requests is None else int(requests),
                 loadgen_cpu=window_mean(timeseries, "loadgen_cpu", start, end),
@@ -129,7 +146,8 @@ def _read(path: Path) -> Any:
 
 def read_measured(run_dir: Path) -> list[MeasuredLevel]:
     """:func:`measured_levels` of a run directory (run.json, server.json, the time series, the
-    speed reference's samples and the client's histograms per stage, for the logins)."""
+    speed reference's and the service CPU's samples, and the client's histograms per stage, for
+    the logins)."""
     run = _read(run_dir / "run.json")
     scrapes = _read(run_dir / "server.json").get("scrapes", [])
     series_path = run_dir / "stats" / "timeseries.json"
@@ -139,7 +157,14 @@ def read_measured(run_dir: Path) -> list[MeasuredLevel]:
         index = int(record.get("index", -1))
         if (count := window_logins(run_dir, index)) is not None:
             logins[index] = count
-    return measured_levels(run, scrapes, series, read_samples(run_dir / SAMPLES_FILE), logins)
+    return measured_levels(
+        run,
+        scrapes,
+        series,
+        read_samples(run_dir / SAMPLES_FILE),
+        logins,
+        read_samples(run_dir / SERVICE_CPU_FILE),
+    )
 
 
 def incomplete_reasons(run_dir: Path) -> list[str]:

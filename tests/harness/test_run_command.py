@@ -26,8 +26,10 @@ import pytest
 
 from harness.cli import main
 from harness.exit_codes import ExitCode
+from harness.run.process_cpu import SAMPLES_FILE as SERVICE_CPU_FILE
 from harness.run.progress import Progress
 from harness.run.service import free_port
+from harness.run.speed_reference import read_samples
 from models.run_schema import RUN_KEYS
 
 pytestmark = pytest.mark.slow
@@ -226,6 +228,9 @@ def test_smoke_writes_every_documented_artifact_and_passes(
     } <= set(series["records"][0])
     scrapes = json.loads((run_dir / "server.json").read_text())["scrapes"]
     assert len(scrapes) >= 3 and "GET /jobs" in scrapes[-1]["routes"]
+    # the kernel's count of the local service's CPU, beside the scrapes, rising
+    cpu = read_samples(run_dir / SERVICE_CPU_FILE)
+    assert len(cpu) >= 5 and cpu[-1][1] > cpu[0][1] and cpu[-1][0] > cpu[0][0]
 
 
 def test_breaches_exit_1_with_the_evidence_in_run_json(tmp_path: Path) -> None:

@@ -72,6 +72,21 @@ def test_measured_levels_take_every_second_stage() -> None:
     assert first.loadgen_cpu == pytest.approx(0.3)
 
 
+def test_a_window_s_cpu_comes_from_the_kernel_s_samples_when_two_fall_inside() -> None:
+    run = run_json([(10, 20.0, 30.0), (40, 70.0, 60.0)])  # measured: 10-20 s and 30-40 s
+    scrapes = [{"t_s": float(t), "cpu_seconds": 0.25 * t} for t in range(0, 41, 2)]
+    # The kernel's count: 0.5 cores over the first window, then no sample in the second
+    # (as if the sampler had stopped): that window falls back to the scrapes' 0.25.
+    samples = [(t / 2, 0.5 * t / 2) for t in range(0, 41)]
+    first, second = measured_levels(run, scrapes, [], cpu_samples=samples)
+    assert first.cpu_utilization == pytest.approx(0.5)
+    assert second.cpu_utilization == pytest.approx(0.25)
+    # A saturated service answered one scrape in the window: the kernel's samples still say.
+    late = [s for s in scrapes if not 12 <= s["t_s"] <= 20]
+    assert measured_levels(run, late, [])[0].cpu_utilization is None
+    assert measured_levels(run, late, [], cpu_samples=samples)[0].cpu_utilization == 0.5
+
+
 def test_each_level_carries_the_machine_speed_measured_over_its_window() -> None:
     run = run_json([(10, 20.0, 30.0), (40, 70.0, 60.0)])  # measured: 10-20 s and 30-40 s
     scrapes = [{"t_s": float(t), "cpu_seconds": 0.25 * t} for t in range(0, 41, 2)]
