@@ -15,7 +15,7 @@ report reads them back (docs/artifacts.md, "validation.json").
     │   │                           reference), shown beside the judged one
     │   ├── TrialSummary            worst judged errors, the baseline's, goals met, misses
     │   └── SaturationCheck         predicted and measured throughput where the CPU saturated
-    ├── DecisionRecord              the instance decision on the lab: K-1, K, K+1 measured,
+    ├── DecisionRecord              the instance decision on the lab: K-1, K (K+1) measured,
     │                               and the naive baseline's K (the CPU target alone)
     └── ValidationSummary           every judged goal of every trial in one verdict
 
@@ -754,8 +754,8 @@ class CountMeasurement:
 class DecisionRecord:
     """The instance decision on the lab: its own light calibration (one instance under the
     lab's CPU limit), the planner's K for a load one instance cannot carry (``planned``:
-    :class:`harness.validate.decision.InstanceDecision`'s record), and K-1, K and K+1
-    measured there, each count on the mean of its runs (they interleave: K-1, K, K+1, K+1, K,
+    :class:`harness.validate.decision.InstanceDecision`'s record), and K-1 and K (and K+1 when
+    asked) measured there, each count on the mean of its runs (they interleave: K-1, K, K,
     K-1). Right when K-1 breaks the objective or the CPU target and K holds both."""
 
     lab: Mapping[str, Any]

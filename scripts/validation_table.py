@@ -115,7 +115,8 @@ def _asked(document: Document) -> bool:
 
 def decision_table(documents: Sequence[tuple[str, Document]]) -> list[str]:
     """One row per run that tested the instance decision (``--lab``): the load, the planner's
-    K, and K-1, K, K+1 predicted then measured (p95, CPU per instance of its limit)."""
+    K, and K-1, K, K+1 predicted then measured (p95, CPU per instance of its limit; K+1 is
+    measured only with ``--k-plus-one``: n/a otherwise)."""
     if not any(_asked(document) for _, document in documents):
         return []
     lines = [

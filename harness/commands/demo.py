@@ -11,7 +11,7 @@
 
 ``--lab`` adds launch day in miniature (docs/lab.md; root, HAProxy and PgBouncer, and a
 PostgreSQL through ``--database-url`` for the pooler and the replica): the instance decision
-(the planner's K for a load one instance cannot carry, K-1, K and K+1 measured) and the lab
+(the planner's K for a load one instance cannot carry, K-1 and K measured) and the lab
 topology trial, at the demo's stage lengths (several minutes more). The verdict then weighs
 the decision too: K instances that did not hold the load make it "Not ready".
 
@@ -61,7 +61,7 @@ DEMO_SETTINGS = ValidationSettings(
     # replicates).
     replications=1,
     max_replications=1,
-    # `--lab`: one run of each of K-1, K and K+1 (`harness validate --lab` interleaves two)
+    # `--lab`: one run of each of K-1 and K (`harness validate --lab` interleaves two)
     decision_replications=1,
     decision_measure_s=20.0,
 )
@@ -136,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--database-url: only the lab uses one here; add --lab")
     lab = None
     if args.lab:  # checked before anything starts: exit 2 naming what does not fit
-        lab = checked_lab_mode(profile, args.database_url, DEMO_SETTINGS.decision_instances)
+        most = DEMO_SETTINGS.decision_instances + int(DEMO_SETTINGS.decision_k_plus_one)
+        lab = checked_lab_mode(profile, args.database_url, most)
     print("\n".join(plan_lines(size(profile), "1/4 capacity plan (assumed service demands)")))
     on_lab = ", then the instance decision and the topology trial on the lab" if lab else ""
     print(

@@ -86,8 +86,8 @@ def _add_lab_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lab",
         action="store_true",
-        help="also test the instance decision on the lab (the profile's [lab] section): K-1, K "
-        "and K+1 instances at the load for which the planner names K",
+        help="also test the instance decision on the lab (the profile's [lab] section): K-1 "
+        "and K instances at the load for which the planner names K",
     )
     parser.add_argument(
         "--lab-only", action="store_true", help="the instance decision alone (implies --lab)"
@@ -95,7 +95,7 @@ def _add_lab_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-instance-decision",
         action="store_true",
-        help="--lab: skip the instance decision's K-1, K and K+1 runs (the lab's calibration "
+        help="--lab: skip the instance decision's runs (the lab's calibration "
         "still runs, for the topology trial)",
     )
     parser.add_argument(
@@ -112,12 +112,18 @@ def _add_lab_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the K the decision is tested at ({ValidationSettings.decision_instances})",
     )
     parser.add_argument(
+        "--k-plus-one",
+        action="store_true",
+        help="--lab: also measure K+1 instances, the margin on the safe side (two more lab "
+        "runs, about 90 s; the decision is judged on K-1 and K)",
+    )
+    parser.add_argument(
         "--decision-replications",
         type=int,
         default=ValidationSettings.decision_replications,
         metavar="N",
-        help="runs of each of K-1, K and K+1, interleaved (K-1, K, K+1, K+1, K, K-1), each "
-        f"count judged on their mean ({ValidationSettings.decision_replications})",
+        help="runs of each count measured, interleaved (K-1, K, K, K-1), each count judged on "
+        f"their mean ({ValidationSettings.decision_replications})",
     )
     parser.add_argument(
         "--database-url",
@@ -152,6 +158,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             capacity_probe=args.probe,
             decision_instances=args.decision_instances,
             decision_replications=args.decision_replications,
+            decision_k_plus_one=args.k_plus_one,
             topology_trial=not args.no_topology_trial,
             instance_decision=not args.no_instance_decision,
             **measure,
@@ -167,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     lab = None
     if args.lab or args.lab_only:
-        lab = checked_lab_mode(profile, args.database_url, args.decision_instances, args.lab_only)
+        most = settings.decision_instances + int(settings.decision_k_plus_one)
+        lab = checked_lab_mode(profile, args.database_url, most, args.lab_only)
     outcome = validate(profile, settings, args.out, pin=not args.no_pin, lab=lab)
     document = outcome.document.to_json()
     print(format_document(document))
@@ -178,16 +186,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def checked_lab_mode(
-    profile: Profile, database_url: str | None, decision_instances: int, only: bool = False
+    profile: Profile, database_url: str | None, decision_most: int, only: bool = False
 ) -> LabMode:
     """``--lab``: checked before anything starts (the lab's programs, cores, CPU groups and
-    connection arithmetic, for the most instances a run asks for: the decision's K+1 or the
-    [lab]'s own count, the topology trial's), exit 2 naming what does not fit. ``harness
-    demo --lab`` checks its lab here too."""
+    connection arithmetic, for the most instances a run asks for: the decision's most,
+    ``decision_most`` (K, or K+1), or the [lab]'s own count, the topology trial's), exit 2
+    naming what does not fit. ``harness demo --lab`` checks its lab here too."""
     from harness.run.lab_plan import LabRequest, plan_lab
 
     lab = LabRequest.from_profile(profile)
-    most = dataclasses.replace(lab, instances=max(decision_instances + 1, lab.instances))
+    most = dataclasses.replace(lab, instances=max(decision_most, lab.instances))
     plan_lab(most, profile, database_url)
     return LabMode(database_url, only=only)
 

@@ -14,7 +14,7 @@
 
     --lab: one lab instance calibrated at light load under its CPU limit, then
     the instance decision: the planner's K (and the naive baseline's) at a load one instance
-        cannot carry, K-1, K and K+1 measured
+        cannot carry, K-1 and K measured (K+1 too with --k-plus-one)
     Trial "lab topology": the [lab] at levels of load, predicted by the topology model; CPU
         per instance, latency and PgBouncer's connections busy judged
 

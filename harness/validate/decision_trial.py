@@ -4,10 +4,11 @@
    replicas and cache as the profile's ``[lab]`` section has them): the demands.
 2. The planner's K for a load one instance cannot carry (:mod:`harness.validate.decision`),
    from those demands at the validation's think times.
-3. That load on K-1, K and K+1 instances, each on a fresh lab, ``decision_replications`` runs
-   of each in an interleaved order (K-1, K, K+1, K+1, K, K-1): the mean p95 of the measure
-   stages against the objective, and the mean CPU per instance (the instances' CPU summed,
-   over K, as a fraction of the limit) against the autoscaler's scale-up target.
+3. That load on K-1 and K instances (and K+1 with ``--k-plus-one``), each on a fresh lab,
+   ``decision_replications`` runs of each in an interleaved order (K-1, K, K, K-1): the mean
+   p95 of the measure stages against the objective, and the mean CPU per instance (the
+   instances' CPU summed, over K, as a fraction of the limit) against the autoscaler's
+   scale-up target.
 
 The decision is right when K-1 breaks the objective or the CPU target and K holds both
 (:class:`models.validation_records.DecisionRecord`). Beside it the record keeps the naive
@@ -124,8 +125,9 @@ def decide(
     save: Callable[[], None],
     log: TextIO,
 ) -> DecisionRecord:
-    """Plan K from the lab's calibration, then measure K-1, K and K+1 in the interleaved order
-    (the record saved after every run, each count judged on the runs it has so far)."""
+    """Plan K from the lab's calibration, then measure K-1 and K (and K+1 when the settings ask)
+    in the interleaved order (the record saved after every run, each count judged on the runs
+    it has so far)."""
     record, lab, profile = calibrated.record, calibrated.lab, calibrated.profile
     try:
         decision = plan_decision(profile, settings.decision_instances, calibrated.measured)
@@ -135,7 +137,11 @@ def decide(
         return record
     record.planned = decision.to_json()
     save()
-    runs_of: dict[int, list[CountRun]] = {figures.instances: [] for figures in decision.predicted}
+    runs_of: dict[int, list[CountRun]] = {
+        figures.instances: []
+        for figures in decision.predicted
+        if figures.instances <= decision.instances or settings.decision_k_plus_one
+    }
     order = run_order(list(runs_of), settings.decision_replications)
     print(
         f"validate: instance decision, {decision.users} users: the planner names "

@@ -161,7 +161,8 @@ def planned_duration(
         parts += _calibration(settings, "lab ", LAB_RUN_START_S, settings.lab_idle_s)
         held_load = _level(settings, settings.decision_measure_s)
         if settings.instance_decision:
-            decided = 3 * settings.decision_replications  # K-1, K and K+1, each replicated
+            counts = 3 if settings.decision_k_plus_one else 2  # K-1, K (and K+1)
+            decided = counts * settings.decision_replications
             parts.append(
                 _part("instance decision", 1, held_load, LAB_RUN_START_S, (decided, decided))
             )

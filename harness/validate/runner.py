@@ -15,7 +15,7 @@ Layout::
                                trial's first run holds trial.json and the report that puts its
                                prediction beside its measurement
         lab/calibration.toml   --lab: the demands of one lab instance under its CPU limit,
-                               then the lab's pilot, calibration and K-1, K, K+1 runs, and
+                               then the lab's pilot, calibration and K-1 and K runs, and
                                the lab topology trial's run (with its lab.jsonl)
 """
 

@@ -99,12 +99,17 @@ class ValidationSettings:
     """A model-planned level is measured for its settling time within these bounds. The upper
     bounds (settle and measure) and ``max_replications`` are what keeps ``harness validate
     --lab`` within its 30 minutes (harness/validate/duration.py)."""
-    unjudged_measure_s: float = 20.0
+    unjudged_measure_s: float = 15.0
     """A level the goals do not judge (predicted CPU over 85%: the 95% one and the one past
     the capacity) is measured this long: it is there for the saturation throughput, several
-    hundred requests a second, which 20 s measure; 30 s kept ``harness validate --lab`` just
-    over its 30 minutes once the burst stage came (30.7 min, 20261207T044930Z)."""
-    min_settle_s: float = 8.0
+    hundred requests a second, which 15 s measure (its CPU comes from the kernel's samples,
+    twice a second, harness/run/process_cpu.py). 30 s kept ``harness validate --lab`` just
+    over its 30 minutes once the burst stage came (30.7 min, 20261207T044930Z); 20 s did too
+    as the machine slowed (31.0 and 31.5 min, 20261207T075658Z and 20261207T090147Z)."""
+    min_settle_s: float = 6.0
+    """A settle stage's least: the model's settling time, the ramp and the arriving users'
+    logins (harness/validate/plan.py) ask for more wherever they need it; this floor is for
+    the lightest levels, whose settling time is about 5 s (8 s until 20261207T090147Z)."""
     max_settle_s: float = 45.0
     spawn_rate: float = 20.0
     speed_normalised_fit: bool = False
@@ -128,17 +133,22 @@ class ValidationSettings:
     fitted one (models/lab_calibration.py); 0 leaves the stage out and fits both."""
     decision_instances: int = 3
     """``--lab``: the instance decision is tested at the load for which the planner names this
-    many lab instances (K); K-1, K and K+1 are measured."""
+    many lab instances (K); K-1 and K are measured (and K+1 with ``decision_k_plus_one``)."""
+    decision_k_plus_one: bool = False
+    """``--lab``: also measure K+1 instances, the margin on the safe side. Not by default: the
+    decision is judged on K-1 and K alone, and K+1's two runs (about 90 s) kept ``harness
+    validate --lab`` over its 30 minutes (31.0 and 31.5 min, 20261207T075658Z and
+    20261207T090147Z)."""
     decision_replications: int = 2
-    """``--lab``: runs of each decision count, interleaved (K-1, K, K+1, K+1, K, K-1 for two),
-    each count judged on its runs' mean: one pass in a fixed order put the machine's drift
-    through the runs on whichever count ran last (harness/validate/decision.py,
-    ``run_order``)."""
+    """``--lab``: runs of each decision count, interleaved (K-1, K, K, K-1 for two; K-1, K,
+    K+1, K+1, K, K-1 with K+1), each count judged on its runs' mean: one pass in a fixed order
+    put the machine's drift through the runs on whichever count ran last
+    (harness/validate/decision.py, ``run_order``)."""
     decision_measure_s: float = 15.0
     """The measure stage of each decision run (its settle stage as any held load's): two runs
     of 15 s measure a count as long as one of ``min_measure_s`` did, within the time budget."""
     instance_decision: bool = True
-    """``--lab``: the instance decision (K-1, K and K+1 measured; ``--no-instance-decision``
+    """``--lab``: the instance decision (K-1 and K measured; ``--no-instance-decision``
     skips its runs, keeping the lab's calibration for the topology trial)."""
     topology_trial: bool = True
     """``--lab``: also the lab topology trial (the profile's ``[lab]`` as it is, at levels of

@@ -74,6 +74,27 @@ def test_the_demo_makes_one_step_run() -> None:
     assert (DEMO_SETTINGS.replications, DEMO_SETTINGS.max_replications) == (1, 1)
 
 
+def test_k_plus_one_is_measured_only_when_asked() -> None:
+    """K-1 and K judge the decision; K+1's two runs would keep --lab over its 30 minutes."""
+    assert settings_from(parse("--lab")).decision_k_plus_one is False
+    assert settings_from(parse("--lab", "--k-plus-one")).decision_k_plus_one is True
+
+
+def test_the_lab_check_asks_for_the_most_instances_a_run_will_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The decision's K (K+1 with --k-plus-one), or the [lab]'s own count when larger."""
+    from harness.run import lab_plan
+    from models.profile import load_profile
+
+    asked: list[int] = []
+    monkeypatch.setattr(lab_plan, "plan_lab", lambda lab, *_: asked.append(lab.instances))
+    profile = load_profile()
+    for most in (3, 4, 6):
+        validate_command.checked_lab_mode(profile, None, most)
+    assert asked == [max(3, profile.lab.instances), max(4, profile.lab.instances), 6]
+
+
 def test_the_fit_flags_reach_the_settings() -> None:
     assert settings_from(parse()).speed_normalised_fit is False  # the plain fit is judged
     assert settings_from(parse("--speed-normalised-fit")).speed_normalised_fit is True

@@ -278,10 +278,11 @@ def lab_validate(
 def test_the_instance_decision_calibrates_one_lab_instance_then_measures_k_around_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 0.45 cores over 2, 3, 4 instances of 0.25: 90%, 60%, 45% of the limit each
-    script = (LAB_PILOT, LAB_LIGHT, _count(0.45, 120.0), _count(0.45, 60.0), _count(0.45, 50.0))
+    # 0.45 cores over 2 and 3 instances of 0.25: 90% and 60% of the limit each; K+1 is not
+    # measured by default
+    script = (LAB_PILOT, LAB_LIGHT, _count(0.45, 120.0), _count(0.45, 60.0))
     outcome, runs, log = lab_validate(tmp_path, monkeypatch, *script)
-    assert [lab.instances for lab in runs.labs] == [1, 1, 2, 3, 4]
+    assert [lab.instances for lab in runs.labs] == [1, 1, 2, 3]
     assert all(lab.cpu_limit == load_profile().lab.cpu_limit for lab in runs.labs)
     document = written(outcome)
     decision = document["decision"]
@@ -303,10 +304,11 @@ def test_the_instance_decision_calibrates_one_lab_instance_then_measures_k_aroun
         stage.users for profile in runs.profiles[2:] for stage in profile.scenario_stages("step")
     }
     assert users == {planned["users"]}
-    below, at, above = decision["measured"]
+    below, at = decision["measured"]
     assert below["cpu_per_instance"] == pytest.approx(0.9) and not below["holds"]
     assert at["cpu_per_instance"] == pytest.approx(0.6) and at["holds"]
-    assert above["holds"]
+    # the planner's figures at K+1 are kept beside the measured counts
+    assert [p["instances"] for p in planned["predicted"]] == [2, 3, 4]
     assert decision["right"] is True and document["summary"]["goals_met"]
     assert document["complete"] and outcome.exit_code == 0
     assert (outcome.directory / "lab" / "calibration.toml").exists()
@@ -318,9 +320,10 @@ def test_the_instance_decision_calibrates_one_lab_instance_then_measures_k_aroun
 def test_each_count_runs_twice_interleaved_and_is_judged_on_its_mean(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """2, 3, 4, then 4, 3, 2: a drift through the runs weighs on every count's mean alike. K's
-    first run holds (66%) and its second breaks (78%): their mean, 72%, breaks the target."""
-    settings = dataclasses.replace(DECISION_ONLY, decision_replications=2)
+    """2, 3, 4, then 4, 3, 2 (K+1 asked for): a drift through the runs weighs on every count's
+    mean alike. K's first run holds (66%) and its second breaks (78%): their mean, 72%, breaks
+    the target."""
+    settings = dataclasses.replace(DECISION_ONLY, decision_replications=2, decision_k_plus_one=True)
     counts = (
         _count(0.45, 120.0),  # 2: 90%
         _count(0.495, 60.0),  # 3: 66%
@@ -352,7 +355,7 @@ def test_a_decision_whose_k_minus_one_already_holds_is_wrong_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 0.3 cores: 60% per instance on two instances, p95 well within 800 ms
-    script = (LAB_PILOT, LAB_LIGHT, _count(0.3, 60.0), _count(0.3, 50.0), _count(0.3, 45.0))
+    script = (LAB_PILOT, LAB_LIGHT, _count(0.3, 60.0), _count(0.3, 50.0))
     outcome, _, _ = lab_validate(tmp_path, monkeypatch, *script)
     document = written(outcome)
     assert document["decision"]["right"] is False
@@ -378,7 +381,7 @@ def test_an_incomplete_count_run_gives_no_verdict_and_says_which(
 ) -> None:
     """A run whose counts disagree (or that lost load) is a lower bound, never a verdict."""
     incomplete = (_count(0.45, 120.0), 3, False)
-    script = (LAB_PILOT, LAB_LIGHT, incomplete, _count(0.45, 60.0), _count(0.45, 50.0))
+    script = (LAB_PILOT, LAB_LIGHT, incomplete, _count(0.45, 60.0))
     outcome, _, _ = lab_validate(tmp_path, monkeypatch, *script)
     decision = written(outcome)["decision"]
     assert decision["right"] is None and decision["measured"][0]["holds"] is None
@@ -402,13 +405,13 @@ def test_the_lab_topology_trial_predicts_levels_then_judges_cpu_latency_and_conn
     """The pipeline and its arithmetic, not the model's accuracy: levels at the CPU targets,
     one run on the whole lab, CPU per instance from the CPU groups, PgBouncer's connections
     sampled and judged, the goals in the summary."""
-    decision = (_count(0.45, 120.0), _count(0.45, 60.0), _count(0.45, 50.0))
+    decision = (_count(0.45, 120.0), _count(0.45, 60.0))
     topology = (lab_service, 0, True, with_lab_samples(3, lambda users: [0, 1, 1, 2]))
     outcome, runs, log = lab_validate(
         tmp_path, monkeypatch, LAB_PILOT, LAB_LIGHT, *decision, topology, settings=QUICK
     )
     lab = load_profile().lab
-    assert [one.instances for one in runs.labs] == [1, 1, 2, 3, 4, lab.instances]
+    assert [one.instances for one in runs.labs] == [1, 1, 2, 3, lab.instances]
     document = written(outcome)
     assert document["decision"]["right"] is True
     (trial,) = document["trials"]
@@ -453,7 +456,7 @@ def test_the_topology_trial_s_connection_miss_fails_strict(
 ) -> None:
     """Eight connections busy where the model says a fraction of one: a judged miss, named,
     and the validation's goals are not met (``--strict`` exits 1 on them)."""
-    decision = (_count(0.45, 120.0), _count(0.45, 60.0), _count(0.45, 50.0))
+    decision = (_count(0.45, 120.0), _count(0.45, 60.0))
     topology = (lab_service, 0, True, with_lab_samples(3, lambda users: [8]))
     outcome, _, _ = lab_validate(
         tmp_path, monkeypatch, LAB_PILOT, LAB_LIGHT, *decision, topology, settings=QUICK

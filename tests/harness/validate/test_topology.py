@@ -407,7 +407,7 @@ def test_the_default_lab_validation_is_planned_within_thirty_minutes() -> None:
     assert "planned duration about" in plan.line()
 
 
-def test_the_decision_part_counts_each_replication_of_its_three_counts() -> None:
+def test_the_decision_part_counts_each_replication_of_each_count() -> None:
     def decision_part(settings: ValidationSettings) -> float:
         parts = planned_duration(settings, single=False, lab=True).parts
         return next(part.expected_s for part in parts if part.name == "instance decision")
@@ -416,7 +416,9 @@ def test_the_decision_part_counts_each_replication_of_its_three_counts() -> None
     twice = ValidationSettings(decision_replications=2, decision_measure_s=15.0)
     assert decision_part(twice) == pytest.approx(2 * decision_part(once))
     longer = ValidationSettings(decision_replications=1, decision_measure_s=25.0)
-    assert decision_part(longer) == pytest.approx(decision_part(once) + 3 * 10.0)
+    assert decision_part(longer) == pytest.approx(decision_part(once) + 2 * 10.0)  # K-1, K
+    above = ValidationSettings(decision_replications=1, decision_k_plus_one=True)
+    assert decision_part(above) == pytest.approx(1.5 * decision_part(once))  # and K+1
 
 
 def test_the_lab_calibration_part_counts_its_idle_stage() -> None:
