@@ -1,7 +1,7 @@
 """Which piece of fixed work tracks the bundled service's CPU per request as the machine's
 speed moves (docs/benchmarks.md, "Machine speed").
 
-    .venv/bin/python scripts/speed_tracking.py              # about 9 minutes; Markdown tables
+    .venv/bin/python scripts/speed_tracking.py              # about 8 minutes; Markdown tables
     .venv/bin/python scripts/speed_tracking.py --runs 3 --users 120
 
 The validation times a fixed integer loop on the service's core (harness/run/speed_reference.py)
@@ -207,16 +207,22 @@ def _within(windows: Sequence[Window], value: Callable[[Window], float]) -> floa
 
 def measure(out: Path, runs: int, users: int, windows: int, window_s: float) -> list[Window]:
     from harness.validate.logins import MEASURED_LOGIN_CPU_MS
-    from harness.validate.plan import calibration_stages, validation_profile, with_step_stages
+    from harness.validate.plan import held_load_stages, validation_profile, with_step_stages
     from harness.validate.runs import Runs, pinned_cpus
     from harness.validate.settings import ValidationSettings
-    from models.profile import load_profile
+    from models.profile import Stage, load_profile
 
-    settings = ValidationSettings(calibration_s=window_s)
-    profile = with_step_stages(
-        validation_profile(load_profile(), settings.think_scale),
-        calibration_stages([users] * windows, settings, MEASURED_LOGIN_CPU_MS),
-    )
+    settings = ValidationSettings()
+    # The users settled once, then measure windows back to back (a 1 s gap between them: every
+    # second stage is a measure stage).
+    stages = held_load_stages(users, settings, MEASURED_LOGIN_CPU_MS, window_s)
+    rate = stages[0].spawn_rate
+    for _ in range(windows - 1):
+        stages += [
+            Stage(users=users, duration_s=1.0, spawn_rate=rate),
+            Stage(users=users, duration_s=window_s, spawn_rate=rate),
+        ]
+    profile = with_step_stages(validation_profile(load_profile(), settings.think_scale), stages)
     samples_path = out / "references.csv"
     found: list[Window] = []
     with pinned_cpus(True) as pinning:
@@ -250,9 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sidecar", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cpus", default="0", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help="where the runs go (default: a temporary dir)")
-    parser.add_argument("--runs", type=int, default=5, help="fresh services, one after another")
+    parser.add_argument("--runs", type=int, default=4, help="fresh services, one after another")
     parser.add_argument("--users", type=int, default=150, help="users held (150: about 45%% CPU)")
-    parser.add_argument("--windows", type=int, default=4, help="measure windows a run")
+    parser.add_argument("--windows", type=int, default=6, help="measure windows a run")
     parser.add_argument("--window-s", type=float, default=15.0, help="seconds a window")
     args = parser.parse_args(argv)
     if args.sidecar is not None:
