@@ -123,7 +123,9 @@ def _add_lab_arguments(parser: argparse.ArgumentParser) -> None:
         default=ValidationSettings.decision_replications,
         metavar="N",
         help="runs of each count measured, interleaved (K-1, K, K, K-1), each count judged on "
-        f"their mean ({ValidationSettings.decision_replications})",
+        f"their mean ({ValidationSettings.decision_replications}); a count whose runs disagree "
+        f"on whether it holds runs again, up to {ValidationSettings.decision_max_replications} "
+        "or N, within the time budget",
     )
     parser.add_argument(
         "--database-url",
@@ -158,6 +160,10 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             capacity_probe=args.probe,
             decision_instances=args.decision_instances,
             decision_replications=args.decision_replications,
+            # one more run of a count whose runs disagree, as many as asked for at the least
+            decision_max_replications=max(
+                args.decision_replications, ValidationSettings.decision_max_replications
+            ),
             decision_k_plus_one=args.k_plus_one,
             topology_trial=not args.no_topology_trial,
             instance_decision=not args.no_instance_decision,

@@ -8,7 +8,10 @@ hold. K+1 may be measured too (``--k-plus-one``), to show the margin on the safe
 is not by default, to keep the validation within its 30 minutes. Each count runs twice by
 default, interleaved (K-1, K, K, K-1, or K-1, K, K+1, K+1, K, K-1: :func:`run_order`), and is
 judged on the mean of its runs (:func:`measured_count`): the machine's speed drifts by tens of
-percent within minutes, and in one pass the drift fell on whichever count ran last.
+percent within minutes, and in one pass the drift fell on whichever count ran last. A count
+whose runs disagree on whether it holds (one within the objective and the target, another
+not) runs once more, up to ``decision_max_replications``, while the time budget allows
+(:func:`disagreeing`): its mean is then no longer one run against another.
 
 This module plans the decision (which load, which K, what the planner predicts at K-1, K and
 K+1) and judges measured figures against it. Beside K it writes the naive baseline's answer:
@@ -60,6 +63,7 @@ __all__ = [
     "InstanceDecision",
     "baseline_instances",
     "decision_profile",
+    "disagreeing",
     "judge_count",
     "margins",
     "measured_count",
@@ -149,6 +153,39 @@ def run_order(counts: Sequence[int], replications: int) -> list[int]:
         for done in range(replications)
         for count in (forward if done % 2 == 0 else forward[::-1])
     ]
+
+
+def disagreeing(
+    runs_of: Mapping[int, Sequence[CountRun]],
+    instances: int,
+    *,
+    objective_ms: float,
+    cpu_target: float,
+    most: int,
+) -> int | None:
+    """The count to run once more: one whose measured runs disagree on whether it holds (some
+    within the objective and the target, some not) and that has fewer than ``most`` runs; the
+    fewest runs first, then the nearest to K (``instances``). None when every count's runs
+    agree. The rule looks at the runs' spread across the line, not at which side the mean
+    falls on, so it asks for more runs alike whichever way the verdict would go."""
+    candidates = sorted(runs_of, key=lambda count: (len(runs_of[count]), abs(count - instances)))
+    for count in candidates:
+        runs = [one for one in runs_of[count] if one.measured]
+        if len(runs_of[count]) >= most or len(runs) < 2:
+            continue
+        verdicts = {
+            judge_count(
+                count,
+                one.p95_ms,
+                one.cpu_per_instance or 0.0,
+                objective_ms=objective_ms,
+                cpu_target=cpu_target,
+            ).holds
+            for one in runs
+        }
+        if len(verdicts) > 1:
+            return count
+    return None
 
 
 def measured_count(

@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError
 from harness.run.lab_plan import LabRequest
 from harness.validate.decision import (
     InstanceDecision,
+    disagreeing,
     measured_count,
     plan_decision,
     run_order,
@@ -44,7 +45,7 @@ from harness.validate.plan import held_load_stages, validation_profile, with_ste
 from harness.validate.runs import Runs
 from harness.validate.settings import ValidationSettings
 from models.lab_calibration import LabDemands
-from models.profile import Profile
+from models.profile import Profile, Stage
 from models.validation_records import (
     CountRun,
     DecisionRecord,
@@ -124,10 +125,12 @@ def decide(
     runs: Runs,
     save: Callable[[], None],
     log: TextIO,
+    may_extend: Callable[[float], bool] = lambda _run_s: True,
 ) -> DecisionRecord:
     """Plan K from the lab's calibration, then measure K-1 and K (and K+1 when the settings ask)
-    in the interleaved order (the record saved after every run, each count judged on the runs
-    it has so far)."""
+    in the interleaved order, then once more each count whose runs disagree on whether it
+    holds, while ``may_extend`` (the time budget, given the run's seconds of stages) allows
+    (the record saved after every run, each count judged on the runs it has so far)."""
     record, lab, profile = calibrated.record, calibrated.lab, calibrated.profile
     try:
         decision = plan_decision(profile, settings.decision_instances, calibrated.measured)
@@ -150,23 +153,34 @@ def decide(
         "instances in that order",
         file=log,
     )
-    for place, count in enumerate(order, start=1):
+    line = {"objective_ms": decision.p95_objective_ms, "cpu_target": decision.cpu_target}
+
+    def one_more(count: int) -> None:
+        """Run ``count`` instances once (the next place), record it, judge, save."""
+        place = sum(len(done) for done in runs_of.values()) + 1
         on_lab = runs.on_lab(dataclasses.replace(lab, instances=count), calibrated.database_url)
         one, why_not = _measure(profile, decision, count, place, settings, on_lab)
         runs_of[count].append(one)
         if why_not is not None:
             _no_verdict(record, f"{count} instances: {why_not}")
         record.measured = [
-            measured_count(
-                instances,
-                done,
-                objective_ms=decision.p95_objective_ms,
-                cpu_target=decision.cpu_target,
-            )
-            for instances, done in runs_of.items()
-            if done
+            measured_count(instances, done, **line) for instances, done in runs_of.items() if done
         ]
         save()
+
+    for planned in order:
+        one_more(planned)
+    most = settings.decision_max_replications
+    while (again := disagreeing(runs_of, decision.instances, most=most, **line)) is not None:
+        stages = _stages(profile, decision, again, settings)
+        if not may_extend(sum(stage.duration_s for stage in stages)):
+            break
+        print(
+            f"validate: instance decision: the runs of {again} instances disagree on whether "
+            "they hold; one more",
+            file=log,
+        )
+        one_more(again)
     return record
 
 
@@ -182,6 +196,15 @@ def _no_verdict(record: DecisionRecord, reason: str) -> None:
     record.reason = reason if record.reason is None else f"{record.reason}; {reason}"
 
 
+def _stages(
+    profile: Profile, decision: InstanceDecision, instances: int, settings: ValidationSettings
+) -> list[Stage]:
+    """One decision run's stages: the load settled (its logins share the instances' limited
+    cores: each takes 1 / (count x limit) longer), then measured."""
+    login_ms = login_cpu_ms(profile) / (instances * decision.cpu_limit)
+    return held_load_stages(decision.users, settings, login_ms, settings.decision_measure_s)
+
+
 def _measure(
     profile: Profile,
     decision: InstanceDecision,
@@ -192,10 +215,7 @@ def _measure(
 ) -> tuple[CountRun, str | None]:
     """The ``place``-th run of the decision: its load on ``instances`` lab instances
     (``on_lab``), settled then measured; and why it gives no figures, or None."""
-    # the logins share the instances' limited cores: each takes 1 / (count x limit) longer
-    login_ms = login_cpu_ms(profile) / (instances * decision.cpu_limit)
-    stages = held_load_stages(decision.users, settings, login_ms, settings.decision_measure_s)
-    result = on_lab.step(with_step_stages(profile, stages))
+    result = on_lab.step(with_step_stages(profile, _stages(profile, decision, instances, settings)))
     run = None if result.directory is None else str(result.directory)
     nothing = CountRun(run, place, None, None, None, None)
     if result.directory is None or not result.wrote_run_json:

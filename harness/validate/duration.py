@@ -163,8 +163,9 @@ def planned_duration(
         if settings.instance_decision:
             counts = 3 if settings.decision_k_plus_one else 2  # K-1, K (and K+1)
             decided = counts * settings.decision_replications
+            at_most = counts * settings.decision_max_replications  # runs that disagreed, again
             parts.append(
-                _part("instance decision", 1, held_load, LAB_RUN_START_S, (decided, decided))
+                _part("instance decision", 1, held_load, LAB_RUN_START_S, (decided, at_most))
             )
         if settings.topology_trial:
             levels = len(settings.topology_cpu_targets)

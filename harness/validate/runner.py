@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -218,7 +219,7 @@ def _on_the_lab(
     if calibrated is None:
         return
     if settings.instance_decision:
-        decide(calibrated, settings, runs, outcome.save, log)
+        decide(calibrated, settings, runs, outcome.save, log, _decision_budget(outcome))
     else:
         calibrated.record.asked = False
         calibrated.record.reason = "not asked for (--no-instance-decision)"
@@ -233,6 +234,23 @@ def _on_the_lab(
         return
     on_lab = runs.on_lab(calibrated.lab, calibrated.database_url)
     _run_trial(trial, on_lab, profile.gates.loadgen_cpu_warning, outcome, log)
+
+
+def _decision_budget(outcome: ValidationOutcome) -> Callable[[float], bool]:
+    """Whether one more decision run of so many seconds of stages fits the time budget; a
+    refusal is a warning in the document (a count's runs left disagreeing)."""
+
+    def may_extend(run_s: float) -> bool:
+        budget = outcome.budget
+        if budget is None or budget.fits("instance decision", run_s, lab=True):
+            return True
+        outcome.document.warnings.append(
+            "the instance decision ran no more runs of a count whose runs disagree on whether "
+            f"it holds, to keep within the {budget.budget_s / 60:.0f}-minute budget"
+        )
+        return False
+
+    return may_extend
 
 
 def _calibrate(

@@ -144,6 +144,11 @@ class ValidationSettings:
     K+1, K+1, K, K-1 with K+1), each count judged on its runs' mean: one pass in a fixed order
     put the machine's drift through the runs on whichever count ran last
     (harness/validate/decision.py, ``run_order``)."""
+    decision_max_replications: int = 3
+    """``--lab``: a count's runs at most; one past ``decision_replications`` while its runs
+    disagree on whether it holds (harness/validate/decision.py, ``disagreeing``) and the time
+    budget allows: in E7 (20261207T105549Z) K's two runs measured 61% and 80% of the limit
+    around the 70% target, and their mean alone gave the verdict."""
     decision_measure_s: float = 15.0
     """The measure stage of each decision run (its settle stage as any held load's): two runs
     of 15 s measure a count as long as one of ``min_measure_s`` did, within the time budget."""
@@ -181,6 +186,11 @@ class ValidationSettings:
             raise ValueError(f"lab_idle_s must be >= 0, got {self.lab_idle_s}")
         if self.decision_instances < 2:
             raise ValueError(f"decision_instances must be >= 2, got {self.decision_instances}")
+        if self.decision_max_replications < self.decision_replications:
+            raise ValueError(
+                f"decision_max_replications ({self.decision_max_replications}) must be at "
+                f"least decision_replications ({self.decision_replications})"
+            )
         if self.decision_replications < 1 or not self.decision_measure_s > 0:
             raise ValueError(
                 f"need decision_replications >= 1 and decision_measure_s > 0, got "

@@ -12,6 +12,7 @@ from harness.commands import validate as validate_command
 from harness.commands.demo import DEMO_SETTINGS
 from harness.commands.validate import settings_from
 from harness.exit_codes import ExitCode
+from harness.validate.settings import ValidationSettings
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -72,6 +73,15 @@ def test_bad_replication_flags_exit_2_naming_the_flag(
 def test_the_demo_makes_one_step_run() -> None:
     """A second replication would cost the demo's step load again: it would not fit in 5 min."""
     assert (DEMO_SETTINGS.replications, DEMO_SETTINGS.max_replications) == (1, 1)
+
+
+def test_a_count_may_run_once_more_up_to_three_or_as_many_as_asked() -> None:
+    defaults = settings_from(parse("--lab"))
+    assert (defaults.decision_replications, defaults.decision_max_replications) == (2, 3)
+    more = settings_from(parse("--lab", "--decision-replications", "4"))
+    assert (more.decision_replications, more.decision_max_replications) == (4, 4)
+    with pytest.raises(ValueError, match=r"decision_max_replications \(2\) must be at least"):
+        ValidationSettings(decision_replications=3, decision_max_replications=2)
 
 
 def test_k_plus_one_is_measured_only_when_asked() -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from harness.validate.decision import (
     decision_profile,
+    disagreeing,
     judge_count,
     margins,
     measured_count,
@@ -178,3 +179,24 @@ def test_a_count_with_a_run_that_measured_nothing_has_no_verdict() -> None:
     assert count.holds is None and count.cpu_per_instance is None
     assert len(count.replications) == 2  # both runs kept, the failed one as such
     assert measured_count(2, [], objective_ms=800.0, cpu_target=0.7).holds is None
+
+
+def test_a_count_whose_runs_disagree_on_the_line_runs_once_more() -> None:
+    line = {"objective_ms": 800.0, "cpu_target": 0.7}
+    agree = {2: [_run(1, 0.85), _run(4, 0.87)], 3: [_run(2, 0.58), _run(3, 0.62)]}
+    assert disagreeing(agree, 3, most=3, **line) is None
+    # E7: K's runs at 61% and 80% of the limit, either side of the 70% target
+    split = {2: [_run(1, 0.82), _run(4, 0.87)], 3: [_run(2, 0.61), _run(3, 0.80)]}
+    assert disagreeing(split, 3, most=3, **line) == 3
+    assert disagreeing(split, 3, most=2, **line) is None  # at its most runs already
+    # the p95 objective counts alike (both runs under the CPU target)
+    slow = {2: [_run(1, 0.5, 900.0), _run(4, 0.5, 700.0)], 3: [_run(2, 0.4), _run(3, 0.4)]}
+    assert disagreeing(slow, 3, most=3, **line) == 2
+    # both disagree: the one with fewer runs first, then the one nearer K
+    both = {2: [_run(1, 0.65), _run(4, 0.75)], 3: [_run(2, 0.61), _run(3, 0.80)]}
+    assert disagreeing(both, 3, most=3, **line) == 3
+    both[3].append(_run(5, 0.6))
+    assert disagreeing(both, 3, most=3, **line) == 2
+    # a run that measured nothing is no verdict to disagree with
+    failed = {2: [_run(1, 0.9), _run(4, None, None)], 3: [_run(2, 0.6), _run(3, 0.6)]}
+    assert disagreeing(failed, 3, most=3, **line) is None

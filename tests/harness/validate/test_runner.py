@@ -322,8 +322,13 @@ def test_each_count_runs_twice_interleaved_and_is_judged_on_its_mean(
 ) -> None:
     """2, 3, 4, then 4, 3, 2 (K+1 asked for): a drift through the runs weighs on every count's
     mean alike. K's first run holds (66%) and its second breaks (78%): their mean, 72%, breaks
-    the target."""
-    settings = dataclasses.replace(DECISION_ONLY, decision_replications=2, decision_k_plus_one=True)
+    the target (no third run: at most two here)."""
+    settings = dataclasses.replace(
+        DECISION_ONLY,
+        decision_replications=2,
+        decision_max_replications=2,
+        decision_k_plus_one=True,
+    )
     counts = (
         _count(0.45, 120.0),  # 2: 90%
         _count(0.495, 60.0),  # 3: 66%
@@ -349,6 +354,46 @@ def test_each_count_runs_twice_interleaved_and_is_judged_on_its_mean(
     assert below["cpu_per_instance"] == pytest.approx(0.92) and above["holds"] is True
     assert document["decision"]["right"] is False
     assert document["complete"] and outcome.exit_code == 0
+
+
+def test_a_count_whose_runs_disagree_runs_once_more_within_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2, 3, 3, 2: K's runs at 66% and 78% sit either side of the 70% target, so K runs a third
+    time (60%), and its mean over three, 68%, holds; K-1's runs agree and run no more."""
+    settings = dataclasses.replace(DECISION_ONLY, decision_replications=2)
+    counts = (
+        _count(0.45, 120.0),  # 2: 90%
+        _count(0.495, 60.0),  # 3: 66%
+        _count(0.585, 70.0),  # 3: 78%
+        _count(0.47, 130.0),  # 2: 94%
+        _count(0.45, 55.0),  # 3 again: 60%
+    )
+    outcome, runs, log = lab_validate(
+        tmp_path, monkeypatch, LAB_PILOT, LAB_LIGHT, *counts, settings=settings
+    )
+    assert [lab.instances for lab in runs.labs] == [1, 1, 2, 3, 3, 2, 3]
+    assert "the runs of 3 instances disagree on whether they hold; one more" in log
+    decision = written(outcome)["decision"]
+    below, at = decision["measured"]
+    assert [one["order"] for one in at["replications"]] == [2, 3, 5]
+    assert at["cpu_per_instance"] == pytest.approx(0.68) and at["holds"] is True
+    assert len(below["replications"]) == 2 and decision["right"] is True
+
+
+def test_a_disagreeing_count_past_the_budget_stays_as_it_is_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = dataclasses.replace(DECISION_ONLY, decision_replications=2)
+    monkeypatch.setattr(Budget, "fits", lambda *_args, **_kwargs: False)
+    counts = (_count(0.45, 120.0), _count(0.495, 60.0), _count(0.585, 70.0), _count(0.47, 130.0))
+    outcome, runs, _ = lab_validate(
+        tmp_path, monkeypatch, LAB_PILOT, LAB_LIGHT, *counts, settings=settings
+    )
+    assert [lab.instances for lab in runs.labs] == [1, 1, 2, 3, 3, 2]
+    document = written(outcome)
+    assert document["decision"]["measured"][1]["holds"] is False  # 72% on the mean of two
+    assert any("disagree on whether it holds" in w for w in document["warnings"])
 
 
 def test_a_decision_whose_k_minus_one_already_holds_is_wrong_and_says_so(
