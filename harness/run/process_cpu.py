@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 #: Seconds between samples.
@@ -59,19 +59,6 @@ def group_cpu_s(group: int, proc: Path = Path("/proc")) -> float | None:
             if counted is not None:
                 ticks, found = ticks + counted, True
     return ticks / CLOCK_TICKS if found else None
-
-
-def window_cpu(
-    samples: Iterable[tuple[float, float]], start_s: float, end_s: float
-) -> float | None:
-    """Cores busy between the first and last samples inside [start_s, end_s] (None without
-    two samples apart in time). A worker that exited unreaped between them takes its CPU
-    away from the sum: never below zero."""
-    inside = [(t_s, cpu_s) for t_s, cpu_s in samples if start_s - 1e-9 <= t_s <= end_s + 1e-9]
-    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
-        return None
-    (first_t, first_cpu), (last_t, last_cpu) = inside[0], inside[-1]
-    return max(0.0, (last_cpu - first_cpu) / (last_t - first_t))
 
 
 class ProcessCpuSampler:

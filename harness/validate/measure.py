@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.run.process_cpu import SAMPLES_FILE as SERVICE_CPU_FILE
-from harness.run.process_cpu import window_cpu as process_window_cpu
 from harness.run.speed_reference import SAMPLES_FILE, read_samples
 from harness.run.speed_reference import window_mean as speed_window_mean
 from harness.validate.logins import login_cpu, window_logins
@@ -74,8 +73,11 @@ def _window_cpu(
     start_s: float,
     end_s: float,
 ) -> float | None:
-    """A window's CPU: the kernel's samples when two fall inside it, else the scrapes'."""
-    from_kernel = process_window_cpu(cpu_samples, start_s, end_s)
+    """A window's CPU: the kernel's samples when two fall inside it, else the scrapes'. Both
+    are cumulative CPU seconds read over time: one window arithmetic for the two (a worker
+    that ended unreaped between two samples takes its CPU out of the sum: never below 0)."""
+    kernel = [{"t_s": t_s, "cpu_seconds": cpu_s} for t_s, cpu_s in cpu_samples]
+    from_kernel = stage_cpu(kernel, start_s, end_s)
     return from_kernel if from_kernel is not None else _cpu_between(bounds)
 
 

@@ -1,5 +1,6 @@
 """The service's CPU from /proc: one stat line, a real process group's count (a worker's
-included), the windows, the sampler's file, and agreement with the service's own /metrics."""
+included), the sampler's file, and agreement with the service's own /metrics (a window's
+arithmetic over the samples: tests/harness/validate/test_measure.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from harness.run.process_cpu import (
     ProcessCpuSampler,
     _cpu_ticks,
     group_cpu_s,
-    window_cpu,
 )
 from harness.run.service import BundledService, ServiceConfig
 from harness.run.speed_reference import read_samples
@@ -40,15 +40,6 @@ def test_a_stat_line_gives_its_cpu_ticks_only_in_its_group() -> None:
     assert _cpu_ticks(line, 4242) == 150 + 50 + 7 + 3  # user, system, reaped children's
     assert _cpu_ticks(line, 99) is None  # another group
     assert _cpu_ticks(b"4242 (torn) S 1 4242", 4242) is None
-
-
-def test_window_cpu_is_the_cores_between_the_first_and_last_samples_inside() -> None:
-    samples = [(0.0, 10.0), (1.0, 10.5), (2.0, 11.25), (3.0, 11.75), (4.0, 12.0)]
-    assert window_cpu(samples, 1.0, 3.0) == pytest.approx(0.625)  # 1.25 s over 2 s
-    assert window_cpu(samples, 0.5, 1.5) is None  # one sample inside
-    assert window_cpu([], 0.0, 10.0) is None
-    # A worker that ended unreaped takes its CPU out of the sum: never below zero.
-    assert window_cpu([(0.0, 5.0), (1.0, 3.0)], 0.0, 1.0) == 0.0
 
 
 @pytest.fixture

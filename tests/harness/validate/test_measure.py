@@ -85,6 +85,9 @@ def test_a_window_s_cpu_comes_from_the_kernel_s_samples_when_two_fall_inside() -
     late = [s for s in scrapes if not 12 <= s["t_s"] <= 20]
     assert measured_levels(run, late, [])[0].cpu_utilization is None
     assert measured_levels(run, late, [], cpu_samples=samples)[0].cpu_utilization == 0.5
+    # a worker that ended unreaped inside the window takes its CPU out of the sum: never < 0
+    dropped = [(10.0, 5.0), (20.0, 3.0)]
+    assert measured_levels(run, late, [], cpu_samples=dropped)[0].cpu_utilization == 0.0
 
 
 def test_each_level_carries_the_machine_speed_measured_over_its_window() -> None:
