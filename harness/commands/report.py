@@ -17,7 +17,10 @@ from harness.artifacts import regressions
 from harness.commands.common import require_positive
 from harness.errors import UsageError
 from harness.exit_codes import ExitCode
-from reports import ArtifactError, render_run_report
+
+# The reports package (matplotlib, scipy through the validation records: over a second) is
+# imported where a report is made, not when the command line is parsed: `harness run` imports
+# this module for its flags and should start the service without waiting for it.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +58,8 @@ def check_fail_on_regression(args: argparse.Namespace) -> None:
 
 def judge_regressions(run_dir: Path, baseline: Path, percent: float) -> bool:
     """Print every regression beyond ``percent`` on stderr; True when there is one."""
+    from reports import ArtifactError
+
     try:
         found = regressions(run_dir, baseline, percent)
     except ArtifactError as exc:
@@ -65,6 +70,8 @@ def judge_regressions(run_dir: Path, baseline: Path, percent: float) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reports import ArtifactError, render_run_report
+
     check_fail_on_regression(args)
     try:
         path = render_run_report(args.run_dir, out=args.out, baseline_dir=args.baseline)
