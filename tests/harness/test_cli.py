@@ -214,3 +214,18 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
         code = process.wait(timeout=60)
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
     assert code == ExitCode.OK
+
+
+def test_parsing_run_s_flags_leaves_the_report_s_modules_unimported() -> None:
+    """`harness run` imports its command module before it starts the service; the report's
+    modules (matplotlib, scipy.stats: over a second) load later, beside the service's start
+    (harness/run/model_outputs.py), never on that path."""
+    probe = (
+        "import sys; from harness.cli import build_parser; build_parser(); "
+        "import harness.commands.run; "
+        "print(sorted(m for m in ('reports', 'matplotlib', 'scipy.stats') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
