@@ -1,5 +1,6 @@
 """How the bundled service's cost per request moves while one load is held near capacity, and
-what that does to its response time (docs/benchmarks.md, "Why the latency misses at 85%").
+what that does to its response time (docs/benchmarks.md, "Why the latency misses above 85%
+CPU").
 
     .venv/bin/python scripts/held_load_drift.py                    # 420 users, 150 s: ~4 min
     .venv/bin/python scripts/held_load_drift.py --users 300 --hold-s 90
