@@ -7,7 +7,10 @@ CPU").
 
 One real ``harness run`` of the ``step`` scenario on a freshly started service (a fresh SQLite
 database) pinned to the first core, the load generator on the others, as ``harness validate``
-runs the single instance: ``--users`` settled, then held for ``--hold-s`` seconds. Then one
+runs the single instance: ``--users`` settled, then held for ``--hold-s`` seconds. The service
+takes ``REDIS_URL`` from the environment, as the committed validation runs did
+(``REDIS_URL=redis://127.0.0.1:6379/11``): without it the rate limiter counts in memory, and
+that storage's expiry sweep about doubled the CPU per request at 120 users (2026-12-07). Then one
 Markdown row per ``--window-s`` window of the held stage, from the run's own files:
 
 * requests a second and the service's process CPU (its metric scrapes, ``server.json``);
@@ -143,27 +146,16 @@ def table(windows: Sequence[Window]) -> str:
     return "\n".join(lines)
 
 
-def _held_stage(run_dir: Path) -> tuple[float, float]:
-    """The held (last) stage's start and end on the run's clock, from the run's timeline."""
+def windows_of_run(run_dir: Path, window_s: float) -> list[Window]:
+    """A finished run's windows over its held (second) stage, as its timeline places it."""
+    scrapes = json.loads((run_dir / "server.json").read_text(encoding="utf-8"))["scrapes"]
     timeline = json.loads((run_dir / "stats" / "timeseries.json").read_text(encoding="utf-8"))
     held = [r for r in timeline["records"] if r.get("stage") == 1]
     if not held:
         raise SystemExit(f"{run_dir}: the run never reached its held stage")
-    return float(held[0]["t_s"]), float(held[-1]["t_s"])
-
-
-def windows_of_run(run_dir: Path, window_s: float) -> list[Window]:
-    scrapes = json.loads((run_dir / "server.json").read_text(encoding="utf-8"))["scrapes"]
-    timeline = json.loads((run_dir / "stats" / "timeseries.json").read_text(encoding="utf-8"))
-    start_s, end_s = _held_stage(run_dir)
-    return windows_of(
-        scrapes,
-        read_samples(run_dir / SAMPLES_FILE),
-        timeline["records"],
-        start_s,
-        end_s,
-        window_s,
-    )
+    start_s, end_s = float(held[0]["t_s"]), float(held[-1]["t_s"])
+    reference = read_samples(run_dir / SAMPLES_FILE)
+    return windows_of(scrapes, reference, timeline["records"], start_s, end_s, window_s)
 
 
 def run(out: Path, users: int, hold_s: float) -> Path:

@@ -99,12 +99,14 @@ def replications(name: str, document: Mapping[str, Any]) -> Iterator[Replication
 
 
 def _band(cpu: float) -> str:
+    """The band of a measured CPU; the last one holds anything above it too (the kernel's
+    count can read a hair over one core)."""
     low = 0.0
-    for high in BANDS:
+    for high in BANDS[:-1]:
         if cpu <= high:
             return f"{low:.0%}-{high:.0%}"
         low = high
-    return f"over {BANDS[-1]:.0%}"
+    return f"{low:.0%}-{BANDS[-1]:.0%}"
 
 
 def summary(found: Sequence[Replication]) -> str:

@@ -90,3 +90,8 @@ def test_main_reads_a_directory_and_says_when_nothing_qualifies(
     out = capsys.readouterr().out
     assert out.startswith("1 replications of judged levels in 1 runs")
     assert "| 20261207T000000Z | far beyond the calibration | 100 |" in out
+
+
+def test_a_cpu_a_hair_over_one_core_falls_in_the_top_band() -> None:
+    (one,) = replications("run", _document(measured_cpu=1.002))
+    assert "| 85%-100% | 1 |" in summary([one])
