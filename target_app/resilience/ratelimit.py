@@ -9,9 +9,10 @@ any instant, so there is no burst of twice the limit at a fixed window's boundar
   a load generator on one machine may then present one address per simulated user, as
   production traffic behind a load balancer would, while nobody else can pick an address.
 
-Storage is in-process memory with one worker and Redis (``REDIS_URL``) otherwise: each worker
-counting alone would multiply every limit by the number of workers, so the middleware refuses
-to start with more than one worker and no Redis (`check_shared_storage`).
+Storage is in-process memory with one worker (`InProcessMovingWindow`, whose cost a request
+does not grow with the number of callers) and Redis (``REDIS_URL``, through ``limits``)
+otherwise: each worker counting alone would multiply every limit by the number of workers, so
+the middleware refuses to start with more than one worker and no Redis (`check_shared_storage`).
 
 Responses carry ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds
 until the window frees a slot; IETF draft header names). A rejected request gets 429, a
@@ -32,20 +33,31 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from limits.util import WindowStats
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from target_app.core.errors import ConfigError
 from target_app.resilience.identity import TIERS, IdentityResolver, anonymous
+from target_app.resilience.moving_window import InProcessMovingWindow
 
 logger = logging.getLogger("target_app.resilience.ratelimit")
 
 #: Paths never limited: liveness, readiness and the metrics scrape.
 EXEMPT_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+
+
+class MovingWindowLimiter(Protocol):
+    """The two calls the middleware makes (``limits.aio.strategies``' shape)."""
+
+    async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool: ...
+
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats: ...
 
 
 def check_shared_storage(workers: int, redis_url: str | None) -> None:
@@ -112,12 +124,13 @@ class RateLimitMiddleware:
         self.trusted = frozenset(trusted_proxies)
         self.exempt = frozenset(exempt_paths)
         self._admin = f"bearer {admin_token}".encode() if admin_token else None
+        self.limiter: MovingWindowLimiter
         if shared:
             # coredis is limits' default async Redis client; redis-py is the one installed.
             storage = storage_from_string(f"async+{storage_uri}", implementation="redispy")
+            self.limiter = MovingWindowRateLimiter(storage)
         else:
-            storage = storage_from_string("async+memory://")
-        self.limiter = MovingWindowRateLimiter(storage)
+            self.limiter = InProcessMovingWindow()
 
     def key_for(self, scope: Scope) -> tuple[str, str]:
         """(tier, key) the request is counted against."""
