@@ -6,11 +6,12 @@ It answers the two calls the rate-limit middleware makes of ``limits``' moving-w
 Why not ``limits``' own in-memory storage: its asynchronous one schedules an expiry sweep on
 every hit whenever none is running, and the sweep walks every key with one hop to a worker
 thread per key, so under load a sweep is always running and every request pays for all the
-keys (measured on the bundled service at 120 users: 3.9 ms of CPU a request against 2.1 ms
-with Redis; docs/benchmarks.md, "The in-memory rate limiter"). Here a hit costs the same
-whatever the number of keys: each key keeps its hit times oldest first, a hit drops the expired
-ones from the front (each time is dropped once) and appends its own, and keys idle for a whole
-window are swept at most once per window.
+keys (measured on the bundled service at 120 users: 3.9 ms of CPU a request, 2.1 ms with
+Redis, 1.7 ms with this; docs/benchmarks.md, "The in-memory rate limiter"). Here a hit costs
+the same whatever the number of keys: each key keeps its hit times oldest first, a hit drops
+the expired ones from the front (each time is dropped once) and appends its own, and keys idle
+for a whole window are forgotten in one pass at most once per window (100,000 keys, half of
+them idle: 25 ms, once a minute).
 
 Everything runs on the event loop's thread with no ``await`` inside, so a hit is atomic.
 """

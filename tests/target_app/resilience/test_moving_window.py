@@ -9,30 +9,24 @@ from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
 
 from target_app.resilience.moving_window import InProcessMovingWindow
 
+from .clock import FakeClock
+
 pytestmark = pytest.mark.anyio
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_a_key_gets_exactly_its_limit_until_the_oldest_hit_leaves_the_window() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     limiter = InProcessMovingWindow(clock)
     item = RateLimitItemPerMinute(3)
     answers = []
     for _ in range(4):
         answers.append(await limiter.hit(item, "anonymous", "addr:1"))
-        clock.now += 10
+        clock.advance(10)
     assert answers == [True, True, True, False]
     stats = await limiter.get_window_stats(item, "anonymous", "addr:1")
     assert stats.remaining == 0
     assert stats.reset_time == pytest.approx(1_000_000.0 + 60)
-    clock.now = 1_000_000.0 + 60  # the first hit leaves the window; the other two stay
+    clock.advance(20)  # 60 s after the first hit: it leaves the window; the other two stay
     assert await limiter.hit(item, "anonymous", "addr:1")
     assert not await limiter.hit(item, "anonymous", "addr:1")
     stats = await limiter.get_window_stats(item, "anonymous", "addr:1")
@@ -41,7 +35,7 @@ async def test_a_key_gets_exactly_its_limit_until_the_oldest_hit_leaves_the_wind
 
 
 async def test_keys_and_tiers_are_counted_apart_and_an_unseen_key_has_the_whole_limit() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     limiter = InProcessMovingWindow(clock)
     small, large = RateLimitItemPerMinute(1), RateLimitItemPerMinute(2)
     assert await limiter.hit(small, "anonymous", "addr:1")
@@ -54,7 +48,7 @@ async def test_keys_and_tiers_are_counted_apart_and_an_unseen_key_has_the_whole_
 
 
 async def test_a_cost_above_what_is_left_is_refused_whole() -> None:
-    limiter = InProcessMovingWindow(FakeClock())
+    limiter = InProcessMovingWindow(FakeClock(1_000_000.0))
     item = RateLimitItemPerMinute(5)
     assert not await limiter.hit(item, "k", cost=6)
     assert await limiter.hit(item, "k", cost=4)
@@ -64,16 +58,16 @@ async def test_a_cost_above_what_is_left_is_refused_whole() -> None:
 
 
 async def test_idle_keys_are_forgotten_once_a_window_has_passed() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     limiter = InProcessMovingWindow(clock)
     item = RateLimitItemPerMinute(10)
     for user in range(100):
         await limiter.hit(item, f"user:{user}")
     assert limiter.keys == 100
-    clock.now += 30
+    clock.advance(30)
     await limiter.hit(item, "user:0")
     assert limiter.keys == 100  # no sweep inside the window
-    clock.now += 31
+    clock.advance(31)
     await limiter.hit(item, "user:new")
     assert limiter.keys == 2  # user:0 was hit 31 s ago, so it stays
     assert (await limiter.get_window_stats(item, "user:5")).remaining == 10
@@ -82,12 +76,12 @@ async def test_idle_keys_are_forgotten_once_a_window_has_passed() -> None:
 async def test_random_traffic_matches_a_plain_count_of_the_window() -> None:
     """Against a naive reference: every hit's answer, remaining and reset agree."""
     rng = random.Random(7)
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     limiter = InProcessMovingWindow(clock)
     items = {"minute": RateLimitItemPerMinute(8), "second": RateLimitItemPerSecond(3)}
     counted: dict[tuple[str, str], list[float]] = {}
     for _ in range(5_000):
-        clock.now += rng.expovariate(4.0)
+        clock.advance(rng.expovariate(4.0))
         name = rng.choice(list(items))
         item, key = items[name], f"addr:{rng.randrange(6)}"
         live = [t for t in counted.get((name, key), []) if t > clock.now - item.get_expiry()]
