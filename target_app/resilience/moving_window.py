@@ -52,7 +52,7 @@ class InProcessMovingWindow:
         self._sweep(now)
         key = item.key_for(*identifiers)
         hits = self._live_hits(key, now, window_s)
-        if cost > item.amount or len(hits) + cost > item.amount:
+        if len(hits) + cost > item.amount:
             return False
         if hits is _EMPTY:
             hits = self._hits[key] = deque()

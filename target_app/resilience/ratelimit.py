@@ -9,7 +9,7 @@ any instant, so there is no burst of twice the limit at a fixed window's boundar
   a load generator on one machine may then present one address per simulated user, as
   production traffic behind a load balancer would, while nobody else can pick an address.
 
-Storage is in-process memory with one worker (`InProcessMovingWindow`, whose cost a request
+Storage is in-process memory with one worker (`InProcessMovingWindow`, whose cost per request
 does not grow with the number of callers) and Redis (``REDIS_URL``, through ``limits``)
 otherwise: each worker counting alone would multiply every limit by the number of workers, so
 the middleware refuses to start with more than one worker and no Redis (`check_shared_storage`).
