@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -375,38 +375,72 @@ def _solve_curve(
     makes of the users' cycle (R solves Σ_p N_p·c_p / (Z_p + c_p·R) = X_max, QSP §3.3.3); the
     latency statistics are read where the curve's mean equals it (where its queue has grown
     to), so they stay consistent with the mean.
+
+    With a backlog (:class:`~models.service_curve.Backlog`) the busy cost depends on the
+    requests in the service, which at throughput X the users' cycle puts at X·R with R the
+    response time law's (Little's law): the CPU at X is read on the curve of that depth, and
+    X_max is where that curve's load reaches one.
     """
     n = np.asarray(populations, dtype=float)
-    x_max = curve.max_throughput_rps
 
     def demand(r: float) -> float:
         return float(np.sum(n * calls / (think + calls * r)))
+
+    def cycle_response(x: float) -> float:
+        """The response time at which the users' cycle gives throughput x (0 at or above
+        what they ask for with no response time at all)."""
+        if x >= demand(0.0):
+            return 0.0
+        upper = 1.0
+        while demand(upper) > x:
+            upper *= 2.0
+        return float(brentq(lambda t: demand(t) - x, 0.0, upper, xtol=1e-12))
+
+    def at(x: float) -> ServiceCurve:
+        """The curve at the depth the users' cycle holds in the service at throughput x."""
+        if curve.backlog is None or x <= 0:
+            return curve
+        return curve.with_backlog(x * cycle_response(x))
 
     def mean(u: float) -> float:
         return curve.latency_s("mean_ms", u)
 
     def excess(x: float) -> float:
-        r = mean(curve.load(x))
+        r = mean(at(x).load(x))
         return -x if math.isinf(r) else demand(r) - x
 
+    x_max = _backlogged_capacity(curve, at)
     high = x_max * (1.0 - 1e-9)
     if excess(high) < 0:
         x = float(brentq(excess, 0.0, high, xtol=1e-9))
-        u = curve.load(x)
-        r, at = mean(u), u
+        u = at(x).load(x)
+        r, at_u = mean(u), u
     else:
-        x, u = x_max, 1.0
         # The users' cycle at X_max: demand(r) falls from demand(0) >= X_max towards 0.
-        upper = 1.0
-        while demand(upper) > x_max:
-            upper *= 2.0
-        r = float(brentq(lambda t: demand(t) - x_max, 0.0, upper, xtol=1e-12))
+        x, u = x_max, 1.0
+        r = cycle_response(x_max)
         if mean(0.0) < r < mean(_SATURATED_STRETCH):
-            at = float(brentq(lambda v: mean(v) - r, 0.0, _SATURATED_STRETCH, xtol=1e-12))
+            at_u = float(brentq(lambda v: mean(v) - r, 0.0, _SATURATED_STRETCH, xtol=1e-12))
         else:
-            at = _SATURATED_STRETCH
+            at_u = _SATURATED_STRETCH
     cycle = float(np.dot(n, think + calls * r) / max(1.0, n.sum()))
-    return _CurveLevel(x, u, cycle, at, max(0.0, r - mean(at)))
+    return _CurveLevel(x, u, cycle, at_u, max(0.0, r - mean(at_u)))
+
+
+def _backlogged_capacity(curve: ServiceCurve, at: Callable[[float], ServiceCurve]) -> float:
+    """The throughput at which the load reaches one: X_max = (1 − b) / a, or with a backlog
+    the X at which b + X·a(n(X)) = 1, ``at(X)`` the curve at X's depth n(X) (the backlog only
+    adds CPU, so that X is at most the backlog-free X_max)."""
+    x_max = curve.max_throughput_rps
+    if curve.backlog is None or curve.backlog.cpu_s == 0:
+        return x_max
+
+    def over(x: float) -> float:
+        return curve.background + x * at(x).busy_cpu_s - 1.0
+
+    if over(x_max) <= 0:
+        return x_max
+    return float(brentq(over, 0.0, x_max, xtol=1e-9))
 
 
 @dataclass(frozen=True)

@@ -145,10 +145,12 @@ __all__ = [
     "LATENCY_STATISTICS",
     "SATURATED_PROBE_CPU",
     "STATISTIC_PROBABILITIES",
+    "Backlog",
     "BurstPoint",
     "LoadPoint",
     "ServiceCurve",
     "common_reference_ms",
+    "fit_backlog",
     "fit_service_curve",
     "ps_floor",
     "ps_stretch_multiple",
@@ -247,6 +249,8 @@ class ServiceCurve:
         reference_ms: the machine speed the CPU terms are expressed at (the mean of the
             fitted stages' speed references); None when the stages carried none.
         burst: the burst stage that measured ``a`` (module docstring), when there was one.
+        backlog: what a request costs more with more requests in the service, from a deep
+            burst (:class:`Backlog`; module docstring, "past capacity"); None: nothing more.
         ps_stretch: each statistic's stretch spreads as processor sharing's sojourn does at
             the load (:func:`ps_stretch_multiple`): the linear fit's form, where ``B_s`` is
             the mean's stretched work for every statistic.
@@ -270,6 +274,7 @@ class ServiceCurve:
     reference_ms: float | None = None
     burst: BurstPoint | None = None
     ps_stretch: bool = False
+    backlog: Backlog | None = None
 
     def __post_init__(self) -> None:
         if not self.busy_cpu_s > 0 or not math.isfinite(self.busy_cpu_s):
@@ -288,6 +293,21 @@ class ServiceCurve:
     def max_throughput_rps(self) -> float:
         """X_max = (1 − b) / a: where the load reaches one (the CPU its ceiling)."""
         return (1.0 - self.background) / self.busy_cpu_s
+
+    def busy_cpu_at(self, in_service: float) -> float:
+        """The busy cost with ``in_service`` requests in the service: ``a``, plus the
+        backlog's cost when the queue is deeper than the burst that measured ``a``."""
+        if self.backlog is None:
+            return self.busy_cpu_s
+        return self.busy_cpu_s + self.backlog.extra_cpu_s(in_service)
+
+    def with_backlog(self, in_service: float) -> ServiceCurve:
+        """The curve whose CPU law has the busy cost of ``in_service`` requests in the service
+        (:meth:`busy_cpu_at`); its latency lines unchanged (the stretched work stays ``a``:
+        below the capacity there are a few requests in the service, and past it the response
+        time comes from the users' cycle, not the lines)."""
+        busy = self.busy_cpu_at(in_service)
+        return self if busy == self.busy_cpu_s else dataclasses.replace(self, busy_cpu_s=busy)
 
     def load(self, throughput_rps: float) -> float:
         """The load ρ(X) solving ρ = b + X·(a + k·(1 − ρ^m)), at most 1.
@@ -352,6 +372,7 @@ class ServiceCurve:
             reference_ms=self.reference_ms,
             burst=self.burst,
             ps_stretch=self.ps_stretch,
+            backlog=None if self.backlog is None else self.backlog.scaled(factor),
         )
 
     def at_speed(self, reference_ms: float | None) -> ServiceCurve:
@@ -389,6 +410,7 @@ class ServiceCurve:
                 "speed_reference_ms": rounded(self.saturation.reference_ms, 4),
             },
             "burst": None if self.burst is None else self.burst.to_json(),
+            "backlog": None if self.backlog is None else self.backlog.to_json(),
             "ps_stretch": self.ps_stretch,
             "latency": {
                 s: {
@@ -425,12 +447,16 @@ class BurstPoint:
         cpu_utilization: the service's process CPU, cores busy (light: the bursts are short).
         period_s: seconds between two ticks.
         reference_ms: the machine-speed reference over the stage (None: not measured).
+        in_service: the mean number of requests in the service while its core is busy,
+            X·R / U (Little's law over the busy time; None: its response time was not
+            measured): how deep the bursts' queue was.
     """
 
     throughput_rps: float
     cpu_utilization: float
     period_s: float
     reference_ms: float | None = None
+    in_service: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.throughput_rps > 0 and 0 < self.cpu_utilization < 1 and self.period_s > 0):
@@ -439,6 +465,10 @@ class BurstPoint:
                 f"{self.throughput_rps!r} req/s, CPU {self.cpu_utilization!r}, period "
                 f"{self.period_s!r} s"
             )
+        if self.in_service is not None and not (
+            self.in_service >= 0 and math.isfinite(self.in_service)
+        ):
+            raise ParameterError(f"in_service must be >= 0, got {self.in_service!r}")
 
     @property
     def wakeups_per_s(self) -> float:
@@ -457,7 +487,84 @@ class BurstPoint:
             "period_s": self.period_s,
             "cpu_per_request_ms": round(self.cpu_per_request_s * 1e3, 4),
             "speed_reference_ms": rounded(self.reference_ms, 4),
+            "in_service": rounded(self.in_service, 1),
         }
+
+    def busy_cpu_s(self, background: float, wake_cpu_s: float, slower: float = 1.0) -> float:
+        """Its CPU per request on a busy core: its CPU over ``slower`` (the load at the
+        reference speed: the ceiling times how much slower it ran) less the background and
+        one wake-up per tick, per request."""
+        load = self.cpu_utilization / slower
+        return (load - background - wake_cpu_s * self.wakeups_per_s) / self.throughput_rps
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What a request costs more the more requests are in the service (module docstring,
+    "past capacity"): ``cpu_s`` CPU seconds per request for each e-fold of the requests in the
+    service beyond ``depth``, the depth of the burst stage that measured the busy cost ``a``.
+    Measured by a deep burst (``deep_burst``) beside that one: about the same average load, a
+    queue several times deeper."""
+
+    cpu_s: float
+    depth: float
+    deep_burst: BurstPoint
+
+    def __post_init__(self) -> None:
+        if not (self.cpu_s >= 0 and math.isfinite(self.cpu_s) and self.depth > 0):
+            raise ParameterError(
+                f"a backlog needs cpu_s >= 0 and depth > 0, got {self.cpu_s!r}, {self.depth!r}"
+            )
+
+    def extra_cpu_s(self, in_service: float) -> float:
+        """The CPU a request costs more with ``in_service`` requests in the service:
+        ``cpu_s·ln(n / depth)`` past the depth, nothing up to it."""
+        if in_service <= self.depth:
+            return 0.0
+        return self.cpu_s * math.log(in_service / self.depth)
+
+    def scaled(self, factor: float) -> Backlog:
+        """The backlog of work ``factor`` times heavier per request."""
+        return dataclasses.replace(self, cpu_s=self.cpu_s * factor)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cpu_ms_per_doubling": round(self.cpu_s * math.log(2.0) * 1e3, 5),
+            "from_in_service": round(self.depth, 1),
+            "deep_burst": self.deep_burst.to_json(),
+        }
+
+
+def fit_backlog(
+    burst: BurstPoint,
+    deep_burst: BurstPoint,
+    background: float,
+    wake_cpu_s: float,
+    reference_ms: float | None = None,
+    ceiling: float = 1.0,
+) -> Backlog | None:
+    """The backlog's cost from two bursts at about the same average load, one with a queue
+    several times deeper: the difference of their busy costs (each with its ticks' wake-ups
+    and the background deducted, at the ``reference_ms`` machine speed when every figure has
+    one, the CPU as a load of the ``ceiling``) over the log of their depths' ratio, at least
+    0. None when either depth is unknown or the deep burst was not deeper."""
+    if burst.in_service is None or deep_burst.in_service is None or not burst.in_service > 0:
+        return None
+    if not deep_burst.in_service > burst.in_service:
+        return None
+
+    # Both at the reference speed, or neither: one normalised and one not compare two speeds.
+    speeds = (burst.reference_ms, deep_burst.reference_ms)
+    normalise = reference_ms is not None and None not in speeds
+
+    def busy(point: BurstPoint) -> float:
+        slower = ceiling
+        if normalise and point.reference_ms is not None and reference_ms is not None:
+            slower *= point.reference_ms / reference_ms
+        return point.busy_cpu_s(background, wake_cpu_s, slower)
+
+    extra = (busy(deep_burst) - busy(burst)) / math.log(deep_burst.in_service / burst.in_service)
+    return Backlog(max(0.0, extra), burst.in_service, deep_burst)
 
 
 SATURATED_PROBE_CPU = 0.9
@@ -477,6 +584,7 @@ def fit_service_curve(
     min_busy_cpu_s: float = 0.0,
     saturation: LoadPoint | None = None,
     burst: BurstPoint | None = None,
+    deep_burst: BurstPoint | None = None,
 ) -> ServiceCurve:
     """Fit the CPU and latency lines by non-negative least squares (module docstring).
 
@@ -499,6 +607,10 @@ def fit_service_curve(
         burst: a burst stage (:class:`BurstPoint`): it joins the CPU fit with a heavy
             weight, so that ``a`` is what it measured; not the latency lines either (its
             response times are its bursts' queues).
+        deep_burst: a second burst stage at about the same average load whose queue was
+            several times deeper (both bursts' ``in_service`` known): with ``burst`` it
+            measures the backlog's cost (:func:`fit_backlog`; module docstring, "past
+            capacity"). Ignored without ``burst``.
 
     Raises ValueError when fewer than two usable points or their utilizations coincide: the
     stretch cannot be separated from the floor on one load; or when the probe was not
@@ -523,6 +635,9 @@ def fit_service_curve(
     ]
     cpu = min(candidates)
     latency, path_wake = _fit_latency(usable, u, stretch, cpu, linear=saturation is None)
+    backlog = None
+    if burst is not None and deep_burst is not None:
+        backlog = fit_backlog(burst, deep_burst, background, cpu.wake, reference, ceiling)
     return ServiceCurve(
         busy_cpu_s=cpu.busy,
         wake_cpu_s=cpu.wake,
@@ -539,6 +654,7 @@ def fit_service_curve(
         reference_ms=reference,
         burst=burst,
         ps_stretch=saturation is None,
+        backlog=backlog,
     )
 
 

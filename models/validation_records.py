@@ -573,6 +573,9 @@ class BurstRecord:
     used: bool = False
     """Whether the fit used it; when not, ``reason`` says why."""
     reason: str | None = None
+    mean_ms: float | None = None
+    """The stage's mean response time: with the throughput and CPU, how deep its queue was
+    (:attr:`in_service`)."""
 
     def point(self) -> BurstPoint | None:
         """The stage for the fit, with its speed reference (a plain fit drops it, as it does
@@ -580,7 +583,11 @@ class BurstRecord:
         if not self.used or self.throughput_rps is None or self.cpu_utilization is None:
             return None
         return BurstPoint(
-            self.throughput_rps, self.cpu_utilization, self.period_s, self.speed_reference_ms
+            self.throughput_rps,
+            self.cpu_utilization,
+            self.period_s,
+            self.speed_reference_ms,
+            self.in_service,
         )
 
     @property
@@ -588,6 +595,14 @@ class BurstRecord:
         if not self.throughput_rps or self.cpu_utilization is None:
             return None
         return self.cpu_utilization / self.throughput_rps * 1e3
+
+    @property
+    def in_service(self) -> float | None:
+        """The mean number of requests in the service while its core was busy, X·R / U."""
+        x, u, r = self.throughput_rps, self.cpu_utilization, self.mean_ms
+        if not x or not u or r is None:
+            return None
+        return x * r / 1e3 / u
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -598,6 +613,8 @@ class BurstRecord:
             "cpu_utilization": rounded(self.cpu_utilization),
             "cpu_per_request_ms": rounded(self.cpu_per_request_ms),
             "speed_reference_ms": rounded(self.speed_reference_ms),
+            "mean_ms": rounded(self.mean_ms),
+            "in_service": rounded(self.in_service, 1),
             "used": self.used,
             "reason": self.reason,
         }
@@ -614,6 +631,7 @@ class BurstRecord:
             speed_reference_ms=fields.opt_number("speed_reference_ms"),
             used=fields.flag("used"),
             reason=fields.opt_text("reason"),
+            mean_ms=fields.opt_number("mean_ms"),
         )
 
 
@@ -635,6 +653,9 @@ class CalibrationRecord:
     burst: BurstRecord | None = None
     """The single instance's burst stage; None when it was not run (the lab, or
     ``burst_period_s = 0``)."""
+    deep_burst: BurstRecord | None = None
+    """Its deep burst (the backlog's cost); None when it was not run
+    (``deep_burst_period_s = 0``, or no burst stage)."""
 
     @property
     def heaviest_users(self) -> int | None:
@@ -658,6 +679,7 @@ class CalibrationRecord:
         } | (
             ({} if self.lab_demands is None else {"lab_demands": self.lab_demands.to_json()})
             | ({} if self.burst is None else {"burst": self.burst.to_json()})
+            | ({} if self.deep_burst is None else {"deep_burst": self.deep_burst.to_json()})
         )
 
 

@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the burst stage's clock in seconds (it measures the busy cost per request; "
         "0: no burst stage, the busy cost extrapolated from the light stages)",
     )  # fmt: skip
+    parser.add_argument(
+        "--deep-burst-period", type=float, default=ValidationSettings.deep_burst_period_s,
+        metavar="S",
+        help="the deep burst's clock in seconds, longer than the burst's: as many times its "
+        "users, a queue that many times deeper (it measures the backlog's cost per request; "
+        "0, or no burst stage: none)",
+    )  # fmt: skip
     parser.add_argument("--measure-s", type=float, help="fix every measured stage's length")
     parser.add_argument(
         "--replications", type=int, default=ValidationSettings.replications, metavar="N",
@@ -152,6 +159,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             think_scale=args.think_scale,
             calibration_s=args.calibration_s,
             burst_period_s=args.burst_period,
+            deep_burst_period_s=args.deep_burst_period if args.burst_period > 0 else 0.0,
             holdout_mix=not args.no_holdout,
             holdout_think=not args.no_holdout,
             replications=replications,

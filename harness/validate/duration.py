@@ -139,6 +139,9 @@ def planned_duration(
         if settings.burst_period_s > 0:
             burst = _level(settings, settings.burst_s)
             parts.append(_part("burst stage", 1, burst, RUN_START_S, (1, 1)))
+            if settings.deep_burst_period_s > 0:
+                deep = _level(settings, settings.deep_burst_s)
+                parts.append(_part("deep burst", 1, deep, RUN_START_S, (1, 1)))
         if settings.capacity_probe:
             parts.append(_part("probe", 1, _level(settings, settings.probe_s), RUN_START_S, (1, 1)))
         # The beyond factors' levels mostly fall under the top CPU target's and are left out

@@ -133,17 +133,21 @@ def fit_curve(
     normalised: bool = True,
     max_cpu: float | None = None,
     burst: BurstPoint | None = None,
+    deep_burst: BurstPoint | None = None,
 ) -> CurveFit:
     """The service curve of the calibration run's stages up to ``max_cpu``, with the burst
-    stage's busy cost when there was one (and the capacity probe's ``saturation``, for the
-    diagnostic fit only); ``normalised``: at one machine speed.
+    stage's busy cost and the deep burst's backlog when there were (and the capacity probe's
+    ``saturation``, for the diagnostic fit only); ``normalised``: at one machine speed.
 
     ``routes`` carries the routes' own CPU demands: its mean per request is the curve's
     reference for rescaling to another mix, and the floor under the busy cost per request.
     """
     own_cpu_s = demand_per_request_s(routes)
-    if burst is not None and not normalised:
-        burst = dataclasses.replace(burst, reference_ms=None)
+    if not normalised:
+        burst = None if burst is None else dataclasses.replace(burst, reference_ms=None)
+        deep_burst = (
+            None if deep_burst is None else dataclasses.replace(deep_burst, reference_ms=None)
+        )
     try:
         curve = fit_service_curve(
             calibration_points(run_dir, normalised, max_cpu),
@@ -151,6 +155,7 @@ def fit_curve(
             min_busy_cpu_s=own_cpu_s,
             saturation=saturation,
             burst=burst,
+            deep_burst=deep_burst,
         )
     except ValueError as exc:
         return CurveFit(None, error=str(exc))
@@ -344,13 +349,19 @@ def fit_models(
     spawn_rate: float,
     max_cpu: float,
     burst: BurstPoint | None = None,
+    deep_burst: BurstPoint | None = None,
 ) -> FittedModels:
     """The judged fit (plain, or speed-normalised), the other one, and the naive baseline of
     the ``heaviest`` light stage, all from the stages at or under ``max_cpu`` and the
-    ``burst`` stage when there was one."""
+    ``burst`` stage and ``deep_burst`` when there were."""
     fits = {
         normalised: fit_curve(
-            run_dir, calibration.routes, normalised=normalised, max_cpu=max_cpu, burst=burst
+            run_dir,
+            calibration.routes,
+            normalised=normalised,
+            max_cpu=max_cpu,
+            burst=burst,
+            deep_burst=deep_burst,
         )
         for normalised in (False, True)
     }

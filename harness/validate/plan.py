@@ -215,10 +215,13 @@ def calibration_stages(
     return _paired(loads, settings, login_cpu_ms)
 
 
-def burst_stages(users: int, settings: ValidationSettings, login_cpu_ms: float) -> list[Stage]:
-    """The burst stage (harness/validate/burst.py): its users signed in and settled, then
-    ``burst_s`` measured."""
-    return _paired([(users, 0.0, settings.burst_s)], settings, login_cpu_ms)
+def burst_stages(
+    users: int, settings: ValidationSettings, login_cpu_ms: float, measure_s: float | None = None
+) -> list[Stage]:
+    """A burst stage (harness/validate/burst.py): its users signed in and settled, then
+    ``measure_s`` (None: ``burst_s``) measured."""
+    measured = settings.burst_s if measure_s is None else measure_s
+    return _paired([(users, 0.0, measured)], settings, login_cpu_ms)
 
 
 def probe_stages(users: int, settings: ValidationSettings, login_cpu_ms: float) -> list[Stage]:

@@ -77,8 +77,11 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
     calibration = calibrate(run_dir, profile)
     stages, used = light_stages(run_dir, CALIBRATION_CPU_LIMIT)
     heaviest = max((s for s in stages if s.users in used), key=lambda s: s.users, default=None)
-    recorded_burst = original["calibration"].get("burst")
-    burst = None if recorded_burst is None else BurstRecord.from_json(recorded_burst)
+    burst, deep_burst = (
+        None if recorded is None else BurstRecord.from_json(recorded, f"calibration.{key}")
+        for key in ("burst", "deep_burst")
+        for recorded in [original["calibration"].get(key)]
+    )
     fitted = fit_models(
         run_dir,
         calibration,
@@ -87,6 +90,7 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
         spawn_rate=settings.spawn_rate,
         max_cpu=CALIBRATION_CPU_LIMIT,
         burst=None if burst is None else burst.point(),
+        deep_burst=None if deep_burst is None else deep_burst.point(),
     )
     document = ValidationDocument(
         started_at=original["started_at"],
@@ -103,6 +107,7 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
             stages=stages,
             used_users=used,
             burst=burst,
+            deep_burst=deep_burst,
         ),
         service_curve=None
         if fitted.judged_fit.curve is None

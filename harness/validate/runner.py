@@ -11,7 +11,8 @@ Layout::
         <stamp>-step/          the pilot (one light stage: CPU per user)
         <stamp>-step-2/        the calibration (light stages only)
         <stamp>-step-3/        the burst stage (the busy cost per request, burst.py)
-        <stamp>-step-4/ ...    the capacity probe when asked for, then each trial's runs; a
+        <stamp>-step-4/        the deep burst (the backlog's cost, burst.py)
+        <stamp>-step-5/ ...    the capacity probe when asked for, then each trial's runs; a
                                trial's first run holds trial.json and the report that puts its
                                prediction beside its measurement
         lab/calibration.toml   --lab: the demands of one lab instance under its CPU limit,
@@ -30,7 +31,7 @@ from typing import TextIO
 
 from harness import artifacts
 from harness.exit_codes import ExitCode
-from harness.validate.burst import measure_burst
+from harness.validate.burst import burst_users, deep_burst_users, measure_burst
 from harness.validate.decision_trial import calibrate_the_lab, decide
 from harness.validate.duration import Budget, planned_duration
 from harness.validate.fit import (
@@ -277,15 +278,39 @@ def _calibrate(
         return None
     cpu_per_user = document.calibration.pilot_cpu_per_user
     if settings.burst_period_s > 0 and cpu_per_user:
-        burst = measure_burst(profile, settings, runs, cpu_per_user, into.login_ms(profile), log)
-        document.calibration.burst = burst
-        if burst.reason is not None:
-            document.warnings.append(
-                f"{burst.reason}: the busy cost per request is the light stages' line, extrapolated"
-            )
-        outcome.save()
+        _bursts(profile, settings, runs, cpu_per_user, into.login_ms(profile), outcome, log)
     run_dir = Path(document.calibration.run)
     return _models(run_dir, calibration, settings, outcome), calibration
+
+
+def _bursts(
+    profile: Profile,
+    settings: ValidationSettings,
+    runs: Runs,
+    cpu_per_user: float,
+    login_ms: float,
+    outcome: ValidationOutcome,
+    log: TextIO,
+) -> None:
+    """The burst stage, then (when it measured and one is asked for) the deep burst, each
+    recorded in the calibration; a warning says what the fit does without either."""
+    document = outcome.document
+    users = burst_users(cpu_per_user, profile, settings)
+    burst = measure_burst(profile, settings, runs, users, login_ms, log)
+    document.calibration.burst = burst
+    outcome.save()
+    if burst.reason is not None:
+        document.warnings.append(
+            f"{burst.reason}: the busy cost per request is the light stages' line, extrapolated"
+        )
+        return
+    if settings.deep_burst_period_s > 0:
+        deep_users = deep_burst_users(users, settings)
+        deep = measure_burst(profile, settings, runs, deep_users, login_ms, log, deep=True)
+        document.calibration.deep_burst = deep
+        if deep.reason is not None:
+            document.warnings.append(f"{deep.reason}: the model has no backlog term")
+    outcome.save()
 
 
 def _models(
@@ -303,6 +328,7 @@ def _models(
         spawn_rate=settings.spawn_rate,
         max_cpu=CALIBRATION_CPU_LIMIT,
         burst=None if record.burst is None else record.burst.point(),
+        deep_burst=None if record.deep_burst is None else record.deep_burst.point(),
     )
     judged, other = fitted.judged_fit, fitted.other_fit
     document.service_curve = judged.curve_json

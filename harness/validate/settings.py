@@ -76,6 +76,15 @@ class ValidationSettings:
     burst_s: float = 15.0
     """The burst stage's measured seconds: fifteen ticks, over a thousand requests; it
     measures CPU per request only, no latency."""
+    deep_burst_period_s: float = 4.0
+    """The deep burst after it (harness/validate/burst.py): as many more users as this period
+    is longer than ``burst_period_s``, on a clock of this period, so about the same average
+    CPU and a queue that many times deeper. What a request costs more behind it is the
+    backlog's cost, which the users queued past the capacity pay (models/service_curve.py,
+    "past capacity"); 0: no deep burst (no backlog term), nor is there one without a burst
+    stage."""
+    deep_burst_s: float = 24.0
+    """The deep burst's measured seconds: six ticks of 4 s."""
     extrapolation_cpu_targets: tuple[float, ...] = (0.15, 0.40, 0.65, 0.85, 0.95)
     """The far-beyond trial's levels: where the model predicts these CPU utilizations (the
     85% one at or just under it, so that the goals judge it: plan.py, ``levels_at_cpu``)."""
@@ -182,6 +191,13 @@ class ValidationSettings:
                 f"{self.burst_s}"
             )
         _check_targets("burst_cpu_target", (self.burst_cpu_target,), CALIBRATION_CPU_LIMIT)
+        deep, period = self.deep_burst_period_s, self.burst_period_s
+        # Without a burst stage there is no deep burst either, whatever its period.
+        if period > 0 and deep != 0 and not (deep > period and self.deep_burst_s > 0):
+            raise ValueError(
+                f"need deep_burst_period_s 0 (no deep burst) or longer than burst_period_s, "
+                f"and deep_burst_s > 0; got {deep:g}, {period:g} and {self.deep_burst_s:g}"
+            )
         if not self.lab_idle_s >= 0:
             raise ValueError(f"lab_idle_s must be >= 0, got {self.lab_idle_s}")
         if self.decision_instances < 2:

@@ -182,6 +182,9 @@ TINY = ValidationSettings(
     # the burst stage, real but small: a few dozen users on the 1 s clock, three scrapes
     burst_cpu_target=0.2,
     burst_s=6.0,
+    # and the deep burst: twice its users on a 2 s clock, three ticks
+    deep_burst_period_s=2.0,
+    deep_burst_s=6.0,
 )
 
 
@@ -225,6 +228,13 @@ def test_the_demo_plans_calibrates_measures_compares_and_reports(demo_run: DemoR
     lightest = min(calibration["stages"], key=lambda s: s["users"])
     assert burst_stage["mean_ms"] > 3 * lightest["mean_ms"], (burst_stage, lightest)
     assert document["service_curve"]["burst"]["period_s"] == 1.0
+    # The deep burst: twice the users on a 2 s clock, a queue deeper than the burst's, and
+    # the backlog's cost the curve took from the two.
+    deep = calibration["deep_burst"]
+    assert deep["used"] and deep["users"] >= 2 * burst["users"] and deep["period_s"] == 2.0
+    assert deep["in_service"] > burst["in_service"] > 1, (deep, burst)
+    backlog = document["service_curve"]["backlog"]
+    assert backlog["from_in_service"] == burst["in_service"] and backlog["cpu_ms_per_doubling"] >= 0
     (far,) = document["trials"]
     assert far["name"] == "far beyond the calibration"
     assert len(far["runs"]) == 2 and far["complete"]

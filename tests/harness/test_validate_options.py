@@ -35,6 +35,11 @@ def test_replication_flags_reach_the_settings() -> None:
     assert (single.replications, single.max_replications) == (1, 1)
     assert defaults.burst_period_s == 1.0
     assert settings_from(parse("--burst-period", "0")).burst_period_s == 0.0  # no burst stage
+    # The deep burst: on a 4 s clock by default, none without a burst stage or when asked.
+    assert defaults.deep_burst_period_s == 4.0
+    assert settings_from(parse("--burst-period", "0")).deep_burst_period_s == 0.0
+    assert settings_from(parse("--deep-burst-period", "0")).deep_burst_period_s == 0.0
+    assert settings_from(parse("--deep-burst-period", "3")).deep_burst_period_s == 3.0
 
 
 @pytest.mark.parametrize(
@@ -52,6 +57,10 @@ def test_replication_flags_reach_the_settings() -> None:
             "need decision_replications >= 1 and decision_measure_s > 0, got 0 and 15",
         ),
         (["--burst-period", "-1"], "need burst_period_s >= 0 and burst_s > 0"),
+        (
+            ["--deep-burst-period", "0.5"],
+            "need deep_burst_period_s 0 (no deep burst) or longer than burst_period_s",
+        ),
         # the default [lab] has a read replica: the lab is checked before anything starts
         (["--lab-only"], "needs PostgreSQL"),
     ],

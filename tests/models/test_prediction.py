@@ -14,7 +14,7 @@ from models.laws import saturation_population
 from models.multiserver import multiserver_mva
 from models.prediction import demand_per_request_s, predict, predict_curve, split_users
 from models.profile import Profile, load_profile
-from models.service_curve import ServiceCurve
+from models.service_curve import Backlog, BurstPoint, ServiceCurve
 from models.workload import workloads
 
 STAGE_KEYS = {
@@ -229,6 +229,36 @@ def test_curve_with_a_flat_mean_saturates_by_the_response_time_law() -> None:
     assert offered == pytest.approx(curve.max_throughput_rps, rel=1e-6)
     assert above.mean_ms > 100 * below.mean_ms
     assert above.p95_ms > above.mean_ms and math.isfinite(above.p95_ms)
+
+
+def test_a_backlog_lowers_the_capacity_by_what_the_queued_users_cost() -> None:
+    profile = load_profile(overrides={"personas": {"homeowner": {"think_time_s": 1.5}}})
+    plain = fitted_curve(profile)  # a = 2 ms: 500 req/s at most
+    # Each request costs 0.2 ms more per e-fold of the requests in the service past 40.
+    deep = BurstPoint(150.0, 0.35, period_s=4.0, in_service=160.0)
+    backlogged = dataclasses.replace(plain, backlog=Backlog(0.2e-3, 40.0, deep))
+    users = [50, 200, 3000]
+    without = predict_curve(profile, users, plain).levels
+    light, moderate, saturated = predict_curve(profile, users, backlogged).levels
+    # Below the capacity a few requests are in the service, fewer than the burst's 40:
+    # nothing changes.
+    assert (light, moderate) == without[:2]
+    # Past it the requests the cycle holds in the service (X·R, Little's law) set the cost
+    # of each, and the core fills at the X where U = X·(a + g·ln(X·R / 40) + k·(1 − U)) = 1.
+    x, r, u = saturated.throughput_rps, saturated.mean_ms / 1e3, saturated.cpu_utilization
+    busy = 2.0e-3 + 0.2e-3 * math.log(x * r / 40.0)
+    assert x * (busy + 1.5e-3 * (1.0 - u)) == pytest.approx(u, rel=1e-6)
+    assert u == pytest.approx(1.0, abs=1e-4)
+    assert 340.0 < x < 0.75 * without[2].throughput_rps  # 1,900 in the service: 2.75 ms each
+    work = workloads(profile)  # and the mean is still the response time law's at that X
+    offered = sum(
+        n * work[p].calls_per_step / (work[p].think_time_s + work[p].calls_per_step * r)
+        for p, n in zip(PERSONAS, split_users(profile, 3000), strict=True)
+    )
+    assert offered == pytest.approx(x, rel=1e-6)
+    # A backlog that costs nothing is no backlog.
+    free = dataclasses.replace(plain, backlog=Backlog(0.0, 40.0, deep))
+    assert predict_curve(profile, users, free).levels == without
 
 
 def test_curve_prediction_at_the_machine_speed_measured_per_level() -> None:

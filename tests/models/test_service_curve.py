@@ -10,10 +10,12 @@ import pytest
 from models.errors import ParameterError
 from models.service_curve import (
     LATENCY_STATISTICS,
+    Backlog,
     BurstPoint,
     LoadPoint,
     ServiceCurve,
     common_reference_ms,
+    fit_backlog,
     fit_service_curve,
     ps_floor,
     ps_stretch_multiple,
@@ -216,6 +218,69 @@ def test_a_burst_stage_checks_its_figures_and_joins_the_common_speed() -> None:
     a, b = LoadPoint(10.0, 0.1, latency, 1.0), LoadPoint(20.0, 0.2, latency, 2.0)
     assert common_reference_ms([a, b], burst=BurstPoint(100.0, 0.2, 1.0, 3.0)) == 1.5
     assert common_reference_ms([a, b], burst=BurstPoint(100.0, 0.2, 1.0)) is None
+
+
+def bursts_of(busy: float, wake: float, extra_per_e_fold: float) -> tuple[BurstPoint, ...]:
+    """A 1 s burst with 40 requests in the service and a 4 s one with 160, at 150 req/s, of
+    a service whose busy cost grows by ``extra_per_e_fold`` per e-fold of the queue past 40."""
+    deep_busy = busy + extra_per_e_fold * math.log(160.0 / 40.0)
+    return (
+        BurstPoint(150.0, 150.0 * busy + wake / 1.0, period_s=1.0, in_service=40.0),
+        BurstPoint(150.0, 150.0 * deep_busy + wake / 4.0, period_s=4.0, in_service=160.0),
+    )
+
+
+def test_a_deep_burst_measures_what_a_request_costs_more_behind_a_backlog() -> None:
+    truth = curve()  # a = 2.0 ms, k = 1.5 ms
+    light = points_from(truth, [30.0, 80.0, 120.0])
+    burst, deep = bursts_of(2.0e-3, 1.5e-3, 0.1e-3)
+    fitted = fit_service_curve(light, burst=burst, deep_burst=deep)
+    assert fitted.busy_cpu_s == pytest.approx(2.0e-3, rel=1e-6)  # the shallow burst's a
+    assert fitted.backlog is not None and fitted.backlog.deep_burst is deep
+    assert fitted.backlog.cpu_s == pytest.approx(0.1e-3, rel=1e-6)
+    assert fitted.backlog.depth == 40.0
+    # Up to the burst's depth a request costs a; past it, 0.1 ms more per e-fold.
+    assert fitted.busy_cpu_at(10.0) == fitted.busy_cpu_at(40.0) == fitted.busy_cpu_s
+    assert fitted.busy_cpu_at(40.0 * math.e**2) == pytest.approx(2.2e-3, rel=1e-9)
+    assert fitted.with_backlog(5.0) is fitted
+    assert fitted.with_backlog(400.0).busy_cpu_s == pytest.approx(fitted.busy_cpu_at(400.0))
+    doubled = fitted.scaled(2.0)  # another mix: the backlog's cost scales with the work
+    assert doubled.backlog is not None and doubled.backlog.cpu_s == pytest.approx(0.2e-3)
+    data = fitted.to_json()["backlog"]
+    assert data["cpu_ms_per_doubling"] == pytest.approx(0.1 * math.log(2.0), abs=1e-5)
+    assert data["from_in_service"] == 40.0 and data["deep_burst"]["in_service"] == 160.0
+    # No deep burst, or no burst to measure it against: no backlog term.
+    assert fit_service_curve(light, burst=burst).backlog is None
+    assert fit_service_curve(light, deep_burst=deep).backlog is None
+    assert fit_service_curve(light).to_json()["backlog"] is None
+
+
+def test_the_backlog_needs_two_known_depths_and_is_never_a_saving() -> None:
+    burst, deep = bursts_of(2.0e-3, 1.5e-3, 0.1e-3)
+    assert fit_backlog(dataclasses.replace(burst, in_service=None), deep, 0.0, 1.5e-3) is None
+    assert fit_backlog(burst, dataclasses.replace(deep, in_service=None), 0.0, 1.5e-3) is None
+    assert fit_backlog(burst, dataclasses.replace(deep, in_service=40.0), 0.0, 1.5e-3) is None
+    # A deep burst that measured less per request than the shallow one: no saving assumed.
+    cheaper, cheap_deep = bursts_of(2.0e-3, 1.5e-3, -0.1e-3)
+    flat = fit_backlog(cheaper, cheap_deep, 0.0, 1.5e-3)
+    assert flat is not None and flat.cpu_s == 0.0
+    # At one machine speed: the deep burst ran 10% slower, so its 10% more CPU is no backlog.
+    slow = dataclasses.replace(burst, reference_ms=1.0)
+    slow_deep = BurstPoint(150.0, 1.1 * (150.0 * 2.0e-3 + 1.5e-3 / 4.0), 4.0, 1.1, 160.0)
+    same = fit_backlog(slow, slow_deep, 0.0, 1.5e-3, reference_ms=1.0)
+    assert same is not None and same.cpu_s == pytest.approx(0.0, abs=1e-12)
+    raw = fit_backlog(slow, slow_deep, 0.0, 1.5e-3)  # not normalised: it reads as a backlog
+    assert raw is not None and raw.cpu_s > 0
+    unnormalised = dataclasses.replace(slow_deep, reference_ms=None)  # one speed unknown
+    assert fit_backlog(slow, unnormalised, 0.0, 1.5e-3, reference_ms=1.0) == dataclasses.replace(
+        raw, deep_burst=unnormalised
+    )
+    with pytest.raises(ParameterError, match="a backlog needs"):
+        Backlog(-1e-4, 40.0, deep)
+    with pytest.raises(ParameterError, match="a backlog needs"):
+        Backlog(1e-4, 0.0, deep)
+    with pytest.raises(ParameterError, match="in_service"):
+        BurstPoint(150.0, 0.3, 1.0, in_service=-1.0)
 
 
 def test_fit_falls_back_to_the_utilization_law_without_a_busy_cost() -> None:

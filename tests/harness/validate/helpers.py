@@ -136,6 +136,9 @@ def synthetic_service(users: int) -> Load:
 #: What a scripted burst stage measures (:class:`FakeRuns`): 3 ms of CPU per request, the
 #: synthetic service's (test_runner.py), at a light 30% CPU.
 BURST = [(100.0, 0.30, 40.0, 35.0, 80.0)]
+#: And a scripted deep burst: the same throughput, 10% more CPU, a queue nine times deeper
+#: (X·R / U: 121 requests in the service against the burst's 13).
+DEEP_BURST = [(100.0, 0.33, 400.0, 350.0, 800.0)]
 
 
 class FakeRuns:
@@ -144,11 +147,15 @@ class FakeRuns:
     stage giving its load; with its exit code and completeness, and optionally a function that
     adds to the run's directory, e.g. :func:`with_lab_samples`; or an exception to raise) and
     writes that run's directory; the profiles asked for are kept. A burst stage (the ``tick``
-    think mode) takes ``burst`` instead, leaving the script to the other runs."""
+    think mode) takes ``burst`` instead, and the next one (the deep burst) ``deep_burst``,
+    leaving the script to the other runs."""
 
-    def __init__(self, root: Path, *script: Any, burst: Any = BURST) -> None:
+    def __init__(
+        self, root: Path, *script: Any, burst: Any = BURST, deep_burst: Any = DEEP_BURST
+    ) -> None:
         self.root = root
         self.burst = burst
+        self.deep_burst = deep_burst
         self.thinks: list[str] = []
         self.script = list(script)
         self.profiles: list[Profile] = []
@@ -176,7 +183,10 @@ class FakeRuns:
         self.plans.append(self.plan)
         self.labs.append(self.lab)
         self.thinks.append(think)
-        entry = self.burst if think == "tick" else self.script.pop(0)
+        if think == "tick":
+            entry = self.deep_burst if "tick" in self.thinks[:-1] else self.burst
+        else:
+            entry = self.script.pop(0)
         if isinstance(entry, BaseException):
             raise entry
         augment = None

@@ -58,22 +58,26 @@ def test_pilot_light_calibration_and_the_trials_in_order(
 ) -> None:
     script = (PILOT, LIGHT, synthetic_service, synthetic_service, synthetic_service)
     outcome, runs, log = validate(tmp_path, monkeypatch, QUICK, *script)
-    pilot, calibration, burst, far, again, mix = runs.profiles
+    pilot, calibration, burst, deep, far, again, mix = runs.profiles
     assert [s.users for s in pilot.scenario_stages("step")] == [10, 10]
     # 0.004 cores per user: the calibration's CPU targets at 30, 67 and 105 users.
     assert [s.users for s in calibration.scenario_stages("step")][1::2] == [30, 67, 105]
     # The burst stage: every persona on the one 1 s clock, sized for 42% CPU at the pilot's
     # cost (0.772 screens a second per pilot user: 0.42 / (0.004 / 0.772) = 81 users).
-    assert runs.thinks == ["profile", "profile", "tick", "profile", "profile", "profile"]
+    assert runs.thinks == ["profile", "profile", "tick", "tick", "profile", "profile", "profile"]
     assert {p.think_time_s for _, p in burst.personas.items()} == {1.0}
     assert [s.users for s in burst.scenario_stages("step")] == [81, 81]
+    # Then the deep burst: four times the users on a 4 s clock, the same average CPU.
+    assert {p.think_time_s for _, p in deep.personas.items()} == {4.0}
+    assert [s.users for s in deep.scenario_stages("step")] == [324, 324]
+    assert deep.scenario_stages("step")[1].duration_s == QUICK.deep_burst_s
     assert far == again  # a replication runs the same load again
     assert mix.personas.get("operator").share == 0.30  # the held-out mix
     # The pilot and the calibration plan no launch; the trials plan it at the launch's real
     # think times with the measured demands, never at the compressed load.
-    assert runs.plans[:3] == [None, None, None]
-    launch = runs.plans[3]
-    assert launch is not None and all(plan is launch for plan in runs.plans[3:])
+    assert runs.plans[:4] == [None] * 4
+    launch = runs.plans[4]
+    assert launch is not None and all(plan is launch for plan in runs.plans[4:])
     assert (
         launch.personas.get("homeowner").think_time_s
         == load_profile().personas.get("homeowner").think_time_s
@@ -95,9 +99,18 @@ def test_pilot_light_calibration_and_the_trials_in_order(
     curve = document["service_curve"]
     assert curve["burst"]["period_s"] == 1.0
     assert curve["busy_cpu_ms"] == pytest.approx(3.0, abs=0.1)
+    # The deep burst (helpers.DEEP_BURST) measured 3.3 ms a request with 121 requests in the
+    # service against the burst's 13: the backlog's cost, from the burst's depth on.
+    deep_record = calibration_record["deep_burst"]
+    assert deep_record["used"] and deep_record["users"] == 324
+    assert deep_record["in_service"] == pytest.approx(121.2, abs=0.1)
+    backlog = curve["backlog"]
+    assert backlog["from_in_service"] == pytest.approx(13.3, abs=0.1)
+    assert backlog["deep_burst"]["in_service"] == pytest.approx(121.2, abs=0.1)
+    assert backlog["cpu_ms_per_doubling"] > 0
     far_trial, mix_trial = document["trials"]
     assert far_trial["name"] == "far beyond the calibration"
-    assert far_trial["runs"] == [str(runs.made[3]), str(runs.made[4])]
+    assert far_trial["runs"] == [str(runs.made[4]), str(runs.made[5])]
     users = [level["users"] for level in far_trial["levels"]]
     assert max(users) >= 3 * 60  # three times the calibration's heaviest load
     assert far_trial["saturation"] is not None  # the far trial judges the capacity
@@ -112,6 +125,7 @@ def test_pilot_light_calibration_and_the_trials_in_order(
     assert (outcome.directory / "calibration.toml").exists()
     assert "validate: calibration, [30, 67, 105] users (light load only)" in log
     assert "validate: burst stage, 81 users on a 1 s clock" in log
+    assert "validate: deep burst, 324 users on a 4 s clock (the backlog's cost" in log
     text = format_document(document)
     assert "-- far beyond the calibration" in text and "-- held-out mix" in text
     assert text.splitlines()[0].startswith("calibration (light load only, limit 50% CPU)")
@@ -148,7 +162,7 @@ def test_the_capacity_probe_is_a_diagnostic_never_judged(
     assert document["service_curve"]["saturation"] is None
     assert "capacity probe (diagnostic, not judged)" in log
     assert "probe-informed capacity" in format_document(document)
-    assert len(runs.profiles) == 5  # pilot, calibration, burst, probe, far trial
+    assert len(runs.profiles) == 6  # pilot, calibration, burst, deep burst, probe, far trial
 
 
 def test_a_burst_stage_that_failed_or_ran_heavy_is_left_out_with_a_warning(
@@ -170,6 +184,32 @@ def test_a_burst_stage_that_failed_or_ran_heavy_is_left_out_with_a_warning(
         assert any(reason in w and "extrapolated" in w for w in document["warnings"])
         # the curve is the light stages' alone, and the validation goes on
         assert document["service_curve"]["burst"] is None and document["trials"]
+
+
+def test_a_deep_burst_that_failed_leaves_the_curve_without_a_backlog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ValidationSettings(holdout_mix=False, holdout_think=False, replications=1)
+    runs = FakeRuns(tmp_path / "runs", PILOT, LIGHT, synthetic_service, deep_burst=(None, 3, False))
+    monkeypatch.setattr(runner, "Runs", lambda *_args: runs)
+    outcome = runner.validate(
+        load_profile(), settings, tmp_path / "out", pin=False, log=io.StringIO()
+    )
+    document = written(outcome)
+    record = document["calibration"]["deep_burst"]
+    assert not record["used"] and record["reason"] == "the deep burst run did not complete"
+    assert (
+        "the deep burst run did not complete: the model has no backlog term"
+        in (document["warnings"])
+    )
+    curve = document["service_curve"]  # the burst's busy cost stays, the trials go on
+    assert curve["backlog"] is None and curve["burst"] is not None and document["trials"]
+    # Asked for none: one burst stage, no deep one.
+    no_deep = dataclasses.replace(settings, deep_burst_period_s=0.0)
+    outcome, runs, _ = validate(
+        tmp_path / "b", monkeypatch, no_deep, PILOT, LIGHT, synthetic_service
+    )
+    assert runs.thinks.count("tick") == 1 and "deep_burst" not in written(outcome)["calibration"]
 
 
 def test_no_burst_stage_when_its_period_is_zero(
@@ -214,7 +254,7 @@ def test_ctrl_c_during_a_run_stops_the_validation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outcome, runs, _ = validate(tmp_path, monkeypatch, QUICK, PILOT, LIGHT, KeyboardInterrupt())
-    assert len(runs.profiles) == 4  # pilot, calibration, burst, the interrupted trial run
+    assert len(runs.profiles) == 5  # pilot, calibration, two bursts, the interrupted trial run
     document = written(outcome)
     assert document["incomplete_reasons"] == ["interrupted (Ctrl-C); the runs so far are kept"]
     assert document["complete"] is False and outcome.exit_code == 3
@@ -532,7 +572,7 @@ def test_an_optional_replication_is_not_run_past_the_time_budget(
     outcome, runs, log = validate(
         tmp_path, monkeypatch, settings, PILOT, LIGHT, synthetic_service, noisier
     )
-    assert len(runs.profiles) == 5  # pilot, calibration, burst, two replications: no third
+    assert len(runs.profiles) == 6  # pilot, calibration, two bursts, two replications: no third
     document = written(outcome)
     assert log.startswith("validate: planned duration about ")
     assert document["protocol"]["planned_duration_s"]["expected"] > 0

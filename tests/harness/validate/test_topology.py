@@ -421,6 +421,17 @@ def test_the_decision_part_counts_each_replication_of_each_count() -> None:
     assert decision_part(above) == pytest.approx(1.5 * decision_part(once))  # and K+1
 
 
+def test_the_deep_burst_is_a_part_of_its_own_when_there_is_one() -> None:
+    def names(settings: ValidationSettings) -> list[str]:
+        return [part.name for part in planned_duration(settings).parts]
+
+    assert names(ValidationSettings())[2:4] == ["burst stage", "deep burst"]
+    assert "deep burst" not in names(ValidationSettings(deep_burst_period_s=0.0))
+    assert "deep burst" not in names(ValidationSettings(burst_period_s=0.0))
+    longer = planned_duration(ValidationSettings(deep_burst_s=34.0)).expected_s
+    assert longer == pytest.approx(planned_duration(ValidationSettings()).expected_s + 10.0)
+
+
 def test_the_lab_calibration_part_counts_its_idle_stage() -> None:
     def lab_calibration(settings: ValidationSettings) -> float:
         parts = planned_duration(settings, single=False, lab=True).parts
