@@ -100,6 +100,31 @@ pass through what the burst measured); the light stages then set ``k``. What a b
 costs beside a light one and a saturated one, on one machine: docs/benchmarks.md, "The burst
 stage" (``scripts/burst_cost.py``).
 
+Past capacity: the backlog's cost, from a deep burst
+----------------------------------------------------
+Past its capacity a closed loop piles its users into the service, and a request there costs
+more than the burst measured: requests held in the service survive the young generations'
+collections, so Python's collector runs more often per request and its full collections
+traverse more (docs/benchmarks.md, "What a request costs past capacity"). In the validation
+runs with the burst stage the capacity came out 2% to 25% optimistic in eleven of twelve,
+the saturated levels holding 200 to 330 requests in the service against the burst's 40 or so.
+
+So a *deep burst* (``deep_burst``) follows the burst: as many times its users as its clock is
+slower (4 s against 1 s), about the same average CPU with a queue four times deeper. The busy
+cost with ``n`` requests in the service (the mean number while the core is busy, X·R / U by
+Little's law) is::
+
+    a(n) = a + g·ln(n / n₁)   for n > n₁, else a
+
+``n₁`` the burst's depth, ``g`` the two bursts' busy costs apart (each less its ticks'
+wake-ups and the background) over ``ln(n_deep / n₁)`` (:func:`fit_backlog`; at least 0). Why
+a logarithm and not a line: on one machine, bursts of 50 and 195 requests in the service and a
+closed loop past capacity with 419 cost 1.54, 1.64 and 1.72 ms (at one machine speed); the
+line through the first two puts the third at +16.3%, the logarithm at +10.0%, measured +11.3%
+(docs/benchmarks.md, "The deep burst"). The closed loop then reads ``a(n)`` at the depth its
+users' cycle holds (:func:`models.prediction.predict_curve`); below the capacity that is a few
+requests, under the burst's depth, so nothing changes there.
+
 Machine speed: a reference timed beside the service
 ---------------------------------------------------
 The machine itself changes speed: on a shared virtual machine the same capacity-probe load

@@ -656,6 +656,10 @@ class CalibrationRecord:
     deep_burst: BurstRecord | None = None
     """Its deep burst (the backlog's cost); None when it was not run
     (``deep_burst_period_s = 0``, or no burst stage)."""
+    backlog: Mapping[str, Any] | None = None
+    """The backlog's cost the two bursts measured (models/service_curve.py ``Backlog``, on
+    the judged fit's wake-up cost and background) and ``in_fit``, whether the judged curve
+    took it (``backlog_fit``); None without both bursts or when the deep one was no deeper."""
 
     @property
     def heaviest_users(self) -> int | None:
@@ -680,6 +684,7 @@ class CalibrationRecord:
             ({} if self.lab_demands is None else {"lab_demands": self.lab_demands.to_json()})
             | ({} if self.burst is None else {"burst": self.burst.to_json()})
             | ({} if self.deep_burst is None else {"deep_burst": self.deep_burst.to_json()})
+            | ({} if self.backlog is None else {"backlog": dict(self.backlog)})
         )
 
 

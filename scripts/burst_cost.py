@@ -16,6 +16,15 @@ Three runs, each a real ``harness run`` of the ``step`` scenario on a freshly st
    average CPU, a queue four times deeper (does a request cost more behind a deep queue?);
 4. **closed loop again**: the light levels, to see how far the machine moved meanwhile.
 
+    .venv/bin/python scripts/burst_cost.py --backlog   # about 6 minutes
+
+``--backlog`` checks the deep burst of ``harness validate`` instead (models/service_curve.py,
+"past capacity"): the validation's burst (77 users on 1 s) and its deep burst (308 on 4 s)
+alternated twice, then a closed loop below the capacity and one past it (500 and 840 users),
+so that what a request costs with ~50, ~195 and ~420 requests in the service can be set
+side by side, each at its stage's machine speed (the last column: what the speed reference
+took, harness/run/speed_reference.py).
+
 It prints one Markdown row per measured stage: users, requests a second, CPU, CPU per request,
 mean response time, the mean number of requests in the service while it is busy (X·R/U), and
 the stage's cost as a fraction of the heavy closed loop's. A run whose stage measured no CPU
@@ -56,6 +65,10 @@ CLOSED_USERS = (30, 85, 400)
 #: The bursts' users per clock period (seconds): three sizes on 1 s, a deep one on 4 s.
 BURSTS: dict[float, tuple[int, ...]] = {1.0: (30, 100, 200), 4.0: (800,)}
 MEASURE_S = 30.0
+#: ``--backlog``: the validation's burst and deep burst (users, clock), and the closed loop
+#: below and past the capacity.
+BACKLOG_BURSTS = ((77, 1.0), (308, 4.0))
+BACKLOG_CLOSED = (500, 840)
 
 
 @dataclass(frozen=True)
@@ -89,16 +102,29 @@ def _ticking(profile: Profile, period_s: float) -> Profile:
     return overlay(profile, {"personas": personas})
 
 
-def measure(out: Path) -> list[Row]:
-    settings = ValidationSettings(calibration_s=MEASURE_S)
+def plan_runs(settings: ValidationSettings, backlog: bool) -> list[tuple[str, Profile, str]]:
+    """The runs: (name, profile, think mode) in order (module docstring)."""
     compressed = validation_profile(load_profile(), settings.think_scale)
-    plan = [("closed loop", with_levels(compressed, CLOSED_USERS, settings), "profile")]
-    for period, users in BURSTS.items():
+
+    def burst(users: Sequence[int], period: float) -> tuple[str, Profile, str]:
         ticking = with_levels(_ticking(compressed, period), users, settings)
-        plan.append((f"burst ({period:g} s)", ticking, BURST_THINK))
+        return (f"burst ({period:g} s)", ticking, BURST_THINK)
+
+    if backlog:
+        bursts = [burst((users,), period) for users, period in BACKLOG_BURSTS]
+        closed = ("closed loop", with_levels(compressed, BACKLOG_CLOSED, settings), "profile")
+        return [*bursts, *bursts, closed]
+    plan = [("closed loop", with_levels(compressed, CLOSED_USERS, settings), "profile")]
+    plan += [burst(users, period) for period, users in BURSTS.items()]
     plan.append(
         ("closed loop again", with_levels(compressed, CLOSED_USERS[:2], settings), "profile")
     )
+    return plan
+
+
+def measure(out: Path, backlog: bool = False) -> list[Row]:
+    settings = ValidationSettings(calibration_s=MEASURE_S)
+    plan = plan_runs(settings, backlog)
     rows: list[Row] = []
     with pinned_cpus(True) as pinning:
         runs = Runs(out, pinning, settings.seed_scale)
@@ -118,8 +144,8 @@ def table(rows: Sequence[Row]) -> str:
     heavy = max(closed, key=lambda r: r.level.users).cpu_ms if closed else None
     lines = [
         "| run | users | req/s | CPU | CPU per request (ms) | mean (ms) "
-        "| in service while busy | of the heaviest closed loop |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| in service while busy | of the heaviest closed loop | speed reference (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         level, cost = row.level, row.cpu_ms
@@ -127,7 +153,8 @@ def table(rows: Sequence[Row]) -> str:
         lines.append(
             f"| {row.run} | {level.users} | {_fmt(level.throughput_rps, '{:.1f}')} | "
             f"{_fmt(level.cpu_utilization, '{:.0%}')} | {_fmt(cost, '{:.2f}')} | "
-            f"{_fmt(level.mean_ms, '{:.1f}')} | {_fmt(row.in_service, '{:.0f}')} | {ratio} |"
+            f"{_fmt(level.mean_ms, '{:.1f}')} | {_fmt(row.in_service, '{:.0f}')} | {ratio} | "
+            f"{_fmt(level.speed_reference_ms, '{:.3f}')} |"
         )
     return "\n".join(lines)
 
@@ -139,9 +166,12 @@ def _fmt(value: float | None, pattern: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="where the runs go (default: a temporary dir)")
+    parser.add_argument(
+        "--backlog", action="store_true", help="the validation's burst and deep burst instead"
+    )
     args = parser.parse_args(argv)
     out = args.out or Path(mkdtemp(prefix="burst-cost-"))
-    print(table(measure(out)))
+    print(table(measure(out, args.backlog)))
     print(f"\nruns: {out}", file=sys.stderr)
     return 0
 

@@ -33,9 +33,11 @@ from models.profile import Profile
 from models.service_curve import (
     LATENCY_STATISTICS,
     SATURATED_PROBE_CPU,
+    Backlog,
     BurstPoint,
     LoadPoint,
     ServiceCurve,
+    fit_backlog,
     fit_service_curve,
 )
 from models.validation_records import MeasuredLevel
@@ -338,6 +340,29 @@ class FittedModels:
     other_fit: CurveFit
     judged_model: CalibratedModel
     """The judged model, as the capacity probe needs it (its routes)."""
+    backlog: Backlog | None = None
+    """The backlog's cost the two bursts measured, on the judged fit's terms, whether or not
+    the judged curve took it (None without both bursts, or no deeper queue in the second)."""
+
+
+def measured_backlog(
+    curve: ServiceCurve | None,
+    burst: BurstPoint | None,
+    deep_burst: BurstPoint | None,
+    normalised: bool,
+) -> Backlog | None:
+    """The backlog's cost of ``burst`` and ``deep_burst`` on ``curve``'s wake-up cost,
+    background, speed and ceiling: the curve's own when it took them."""
+    if curve is None or burst is None or deep_burst is None:
+        return None
+    if curve.backlog is not None:
+        return curve.backlog
+    if not normalised:
+        burst = dataclasses.replace(burst, reference_ms=None)
+        deep_burst = dataclasses.replace(deep_burst, reference_ms=None)
+    return fit_backlog(
+        burst, deep_burst, curve.background, curve.wake_cpu_s, curve.reference_ms, curve.ceiling
+    )
 
 
 def fit_models(
@@ -350,10 +375,12 @@ def fit_models(
     max_cpu: float,
     burst: BurstPoint | None = None,
     deep_burst: BurstPoint | None = None,
+    backlog_fit: bool = False,
 ) -> FittedModels:
     """The judged fit (plain, or speed-normalised), the other one, and the naive baseline of
     the ``heaviest`` light stage, all from the stages at or under ``max_cpu`` and the
-    ``burst`` stage and ``deep_burst`` when there were."""
+    ``burst`` stage when there was one; the ``deep_burst``'s backlog in both fits when
+    ``backlog_fit``, else measured beside them (``FittedModels.backlog``)."""
     fits = {
         normalised: fit_curve(
             run_dir,
@@ -361,7 +388,7 @@ def fit_models(
             normalised=normalised,
             max_cpu=max_cpu,
             burst=burst,
-            deep_burst=deep_burst,
+            deep_burst=deep_burst if backlog_fit else None,
         )
         for normalised in (False, True)
     }
@@ -377,4 +404,5 @@ def fit_models(
         alternative_fit="plain" if speed_normalised else "speed-normalised",
         baseline=None if heaviest is None else NaiveBaseline.of(heaviest),
     )
-    return FittedModels(models, judged, other, models_judged)
+    backlog = measured_backlog(judged.curve, burst, deep_burst, speed_normalised)
+    return FittedModels(models, judged, other, models_judged, backlog)

@@ -4,7 +4,10 @@
 runs, refits the calibration (plain, or at one machine speed with
 ``--speed-normalised-fit``), predicts every trial's levels as run, and compares them with what
 those runs measured. This is how the effect of a modelling choice on a finished validation is
-reproduced: the same data, the other choice, the new errors beside the old. The lab topology
+reproduced: the same data, the other choice, the new errors beside the old. With
+``--backlog-fit`` the deep burst the validation ran puts the backlog's cost into the fit
+(models/service_curve.py, "past capacity"), as ``harness validate --backlog-fit`` would
+have; without it, it stays out, as by default. The lab topology
 trial, predicted from the lab's own calibration, which neither fit touches, is kept as it was.
 """
 
@@ -19,7 +22,7 @@ from typing import Any
 from harness.errors import UsageError
 from harness.validate.fit import Models, calibrate, fit_models, light_stages
 from harness.validate.measure import read_measured
-from harness.validate.runner import protocol
+from harness.validate.runner import backlog_record, protocol
 from harness.validate.settings import CALIBRATION_CPU_LIMIT, ValidationSettings
 from harness.validate.trial import Trial, far_beyond, held_out_mix, held_out_think
 from models.profile import load_profile
@@ -68,10 +71,15 @@ _TRIALS: dict[str, Callable[[Models, ValidationSettings, int], Trial]] = {
 }
 
 
-def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
-    """The validation document of ``directory`` recomputed from its runs (module docstring)."""
+def reanalyse(
+    directory: Path, *, speed_normalised_fit: bool, backlog_fit: bool = False
+) -> dict[str, Any]:
+    """The validation document of ``directory`` recomputed from its runs (module docstring);
+    ``backlog_fit`` puts its deep burst's backlog into the fit."""
     original = _read(directory)
-    settings = _settings(original["settings"], speed_normalised_fit)
+    settings = dataclasses.replace(
+        _settings(original["settings"], speed_normalised_fit), backlog_fit=backlog_fit
+    )
     run_dir = Path(original["calibration"]["run"])
     profile = load_profile(run_dir / "profile.toml")
     calibration = calibrate(run_dir, profile)
@@ -91,6 +99,7 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
         max_cpu=CALIBRATION_CPU_LIMIT,
         burst=None if burst is None else burst.point(),
         deep_burst=None if deep_burst is None else deep_burst.point(),
+        backlog_fit=backlog_fit,
     )
     document = ValidationDocument(
         started_at=original["started_at"],
@@ -108,6 +117,7 @@ def reanalyse(directory: Path, *, speed_normalised_fit: bool) -> dict[str, Any]:
             used_users=used,
             burst=burst,
             deep_burst=deep_burst,
+            backlog=backlog_record(fitted, settings),
         ),
         service_curve=None
         if fitted.judged_fit.curve is None

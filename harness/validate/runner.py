@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from harness import artifacts
 from harness.exit_codes import ExitCode
@@ -76,6 +76,7 @@ def protocol(settings: ValidationSettings) -> dict[str, object]:
         "saturated_cpu": SATURATED_CPU,
         "judged_fit": fit,
         "probe": "diagnostic only, never judged" if settings.capacity_probe else "not run",
+        "backlog": "in the judged fit" if settings.backlog_fit else "measured, not in the fit",
     }
 
 
@@ -329,7 +330,9 @@ def _models(
         max_cpu=CALIBRATION_CPU_LIMIT,
         burst=None if record.burst is None else record.burst.point(),
         deep_burst=None if record.deep_burst is None else record.deep_burst.point(),
+        backlog_fit=settings.backlog_fit,
     )
+    record.backlog = backlog_record(fitted, settings)
     judged, other = fitted.judged_fit, fitted.other_fit
     document.service_curve = judged.curve_json
     document.alternative_curve = other.curve_json
@@ -338,6 +341,14 @@ def _models(
         document.warnings.append(judged.warning)
     outcome.save()
     return fitted
+
+
+def backlog_record(fitted: FittedModels, settings: ValidationSettings) -> dict[str, Any] | None:
+    """The calibration's ``backlog``: what the two bursts measured, and whether the judged
+    curve took it."""
+    if fitted.backlog is None:
+        return None
+    return {**fitted.backlog.to_json(), "in_fit": settings.backlog_fit}
 
 
 def _probe(

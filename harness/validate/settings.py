@@ -85,6 +85,14 @@ class ValidationSettings:
     stage."""
     deep_burst_s: float = 24.0
     """The deep burst's measured seconds: six ticks of 4 s."""
+    backlog_fit: bool = False
+    """Put the backlog's cost the two bursts measured into the judged curve. Off by default:
+    in 20261207T181911Z (E14) the deep burst put it at twice what the closed loop past the
+    capacity then paid (9.7% of the busy cost per e-fold of the queue against about 3%), and
+    the capacity, already 16% pessimistic from a burst measured on a slower machine than the
+    trials', came out 30% pessimistic with it. The deep burst still runs and its backlog is
+    recorded beside the judged fit (``calibration.backlog``), so that
+    ``harness validate --reanalyse DIR --backlog-fit`` shows what it would have done."""
     extrapolation_cpu_targets: tuple[float, ...] = (0.15, 0.40, 0.65, 0.85, 0.95)
     """The far-beyond trial's levels: where the model predicts these CPU utilizations (the
     85% one at or just under it, so that the goals judge it: plan.py, ``levels_at_cpu``)."""

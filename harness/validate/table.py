@@ -178,9 +178,9 @@ def _burst_line(burst: Mapping[str, Any], curve: Mapping[str, Any]) -> str:
     )
 
 
-def _deep_burst_line(deep: Mapping[str, Any], curve: Mapping[str, Any]) -> str:
-    """The deep burst: what it measured (its queue's depth too), and the backlog's cost the
-    curve took from it."""
+def _deep_burst_line(deep: Mapping[str, Any], backlog: Mapping[str, Any] | None) -> str:
+    """The deep burst: what it measured (its queue's depth too), the backlog's cost it gave,
+    and whether the judged curve took it."""
     measured = (
         f"deep burst: {deep['users']} users on a {deep['period_s']:g} s clock, "
         f"{_num(deep.get('cpu_per_request_ms'), '{:.2f}')} ms CPU per request with "
@@ -188,13 +188,13 @@ def _deep_burst_line(deep: Mapping[str, Any], curve: Mapping[str, Any]) -> str:
     )
     if not deep.get("used"):
         return f"{measured}; not used: {deep.get('reason')}"
-    backlog = curve.get("backlog")
     if not backlog:
-        return f"{measured}; no backlog term (its queue was no deeper than the burst's)"
+        return f"{measured}; no backlog's cost (its queue was no deeper than the burst's)"
+    where = "in the judged fit" if backlog.get("in_fit") else "measured, not in the judged fit"
     return (
         f"{measured}; backlog {_num(backlog.get('cpu_ms_per_doubling'), '{:.3f}')} ms more a "
         f"request per doubling of the requests in the service past "
-        f"{_num(backlog.get('from_in_service'), '{:.0f}')}"
+        f"{_num(backlog.get('from_in_service'), '{:.0f}')} ({where})"
     )
 
 
@@ -314,8 +314,7 @@ def format_document(document: Mapping[str, Any]) -> str:
     if calibration.get("burst"):
         lines.append(_burst_line(calibration["burst"], document.get("service_curve") or {}))
     if calibration.get("deep_burst"):
-        curve = document.get("service_curve") or {}
-        lines.append(_deep_burst_line(calibration["deep_burst"], curve))
+        lines.append(_deep_burst_line(calibration["deep_burst"], calibration.get("backlog")))
     for trial in document.get("trials", []):
         lines.append(format_trial(trial))
     probe = document.get("probe")

@@ -233,8 +233,9 @@ def test_the_demo_plans_calibrates_measures_compares_and_reports(demo_run: DemoR
     deep = calibration["deep_burst"]
     assert deep["used"] and deep["users"] >= 2 * burst["users"] and deep["period_s"] == 2.0
     assert deep["in_service"] > burst["in_service"] > 1, (deep, burst)
-    backlog = document["service_curve"]["backlog"]
+    backlog = calibration["backlog"]
     assert backlog["from_in_service"] == burst["in_service"] and backlog["cpu_ms_per_doubling"] >= 0
+    assert backlog["in_fit"] is False and document["service_curve"]["backlog"] is None
     (far,) = document["trials"]
     assert far["name"] == "far beyond the calibration"
     assert len(far["runs"]) == 2 and far["complete"]

@@ -40,6 +40,7 @@ def test_replication_flags_reach_the_settings() -> None:
     assert settings_from(parse("--burst-period", "0")).deep_burst_period_s == 0.0
     assert settings_from(parse("--deep-burst-period", "0")).deep_burst_period_s == 0.0
     assert settings_from(parse("--deep-burst-period", "3")).deep_burst_period_s == 3.0
+    assert not defaults.backlog_fit and settings_from(parse("--backlog-fit")).backlog_fit
 
 
 @pytest.mark.parametrize(

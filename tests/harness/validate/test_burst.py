@@ -115,18 +115,18 @@ def test_the_table_says_what_the_burst_measured_and_what_the_curve_took() -> Non
         "users": 324, "period_s": 4.0, "cpu_per_request_ms": 1.85, "in_service": 180.0,
         "used": True, "reason": None,
     }  # fmt: skip
-    backlog = {"cpu_ms_per_doubling": 0.0693, "from_in_service": 45.0}
-    with_deep = {
-        "calibration": {"pilot_run": "p", "stages": [], "burst": burst, "deep_burst": deep},
-        "service_curve": {**curve, "backlog": backlog},
-    }
+    backlog = {"cpu_ms_per_doubling": 0.0693, "from_in_service": 45.0, "in_fit": False}
+    bursts = {"pilot_run": "p", "stages": [], "burst": burst, "deep_burst": deep}
+    with_deep = {"calibration": {**bursts, "backlog": backlog}, "service_curve": curve}
     assert (
         "deep burst: 324 users on a 4 s clock, 1.85 ms CPU per request with 180 requests in "
         "the service; backlog 0.069 ms more a request per doubling of the requests in the "
-        "service past 45"
+        "service past 45 (measured, not in the judged fit)"
     ) in format_document(with_deep)
-    with_deep["service_curve"] = curve  # the fit found no backlog
-    assert "no backlog term" in format_document(with_deep)
+    with_deep["calibration"] = {**bursts, "backlog": {**backlog, "in_fit": True}}
+    assert "past 45 (in the judged fit)" in format_document(with_deep)
+    with_deep["calibration"] = bursts  # the deep burst's queue was no deeper
+    assert "no backlog's cost (its queue was no deeper" in format_document(with_deep)
     failed = {**deep, "used": False, "reason": "the deep burst run did not complete"}
     with_deep["calibration"] = {"pilot_run": "p", "burst": burst, "deep_burst": failed}
     assert "not used: the deep burst run did not complete" in format_document(with_deep)

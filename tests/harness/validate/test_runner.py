@@ -100,14 +100,17 @@ def test_pilot_light_calibration_and_the_trials_in_order(
     assert curve["burst"]["period_s"] == 1.0
     assert curve["busy_cpu_ms"] == pytest.approx(3.0, abs=0.1)
     # The deep burst (helpers.DEEP_BURST) measured 3.3 ms a request with 121 requests in the
-    # service against the burst's 13: the backlog's cost, from the burst's depth on.
+    # service against the burst's 13: the backlog's cost, from the burst's depth on, recorded
+    # beside the judged curve and not in it (backlog_fit is off by default).
     deep_record = calibration_record["deep_burst"]
     assert deep_record["used"] and deep_record["users"] == 324
     assert deep_record["in_service"] == pytest.approx(121.2, abs=0.1)
-    backlog = curve["backlog"]
+    backlog = calibration_record["backlog"]
     assert backlog["from_in_service"] == pytest.approx(13.3, abs=0.1)
     assert backlog["deep_burst"]["in_service"] == pytest.approx(121.2, abs=0.1)
-    assert backlog["cpu_ms_per_doubling"] > 0
+    assert backlog["cpu_ms_per_doubling"] > 0 and backlog["in_fit"] is False
+    assert curve["backlog"] is None
+    assert document["protocol"]["backlog"] == "measured, not in the fit"
     far_trial, mix_trial = document["trials"]
     assert far_trial["name"] == "far beyond the calibration"
     assert far_trial["runs"] == [str(runs.made[4]), str(runs.made[5])]
@@ -203,6 +206,7 @@ def test_a_deep_burst_that_failed_leaves_the_curve_without_a_backlog(
         in (document["warnings"])
     )
     curve = document["service_curve"]  # the burst's busy cost stays, the trials go on
+    assert "backlog" not in document["calibration"]
     assert curve["backlog"] is None and curve["burst"] is not None and document["trials"]
     # Asked for none: one burst stage, no deep one.
     no_deep = dataclasses.replace(settings, deep_burst_period_s=0.0)
@@ -282,6 +286,19 @@ def test_a_reanalysis_refits_the_same_runs_the_other_way(
     # The same choice again reproduces the original's predictions exactly.
     same = reanalyse(outcome.directory, speed_normalised_fit=False)
     assert [t["levels"] for t in same["trials"]] == [t["levels"] for t in original["trials"]]
+    # With the backlog in the fit: the same bursts, the backlog measured beside the judged
+    # curve now in it, and the saturated level's capacity lower for it.
+    assert original["service_curve"]["backlog"] is None
+    backlogged = reanalyse(outcome.directory, speed_normalised_fit=False, backlog_fit=True)
+    recorded = original["calibration"]["backlog"]
+    assert backlogged["service_curve"]["backlog"] == {
+        k: v for k, v in recorded.items() if k != "in_fit"
+    }
+    assert backlogged["calibration"]["backlog"] == {**recorded, "in_fit": True}
+    assert backlogged["protocol"]["backlog"] == "in the judged fit"
+    assert backlogged["service_curve"]["busy_cpu_ms"] == original["service_curve"]["busy_cpu_ms"]
+    top_before, top_after = (d["trials"][0]["levels"][-1] for d in (original, backlogged))
+    assert top_after["predicted"]["throughput_rps"] < top_before["predicted"]["throughput_rps"]
 
 
 #: The lab's pilot and light calibration: one instance under its 0.25-core limit, each stage
