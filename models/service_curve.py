@@ -123,7 +123,10 @@ closed loop past capacity with 419 cost 1.54, 1.64 and 1.72 ms (at one machine s
 line through the first two puts the third at +16.3%, the logarithm at +10.0%, measured +11.3%
 (docs/benchmarks.md, "The deep burst"). The closed loop then reads ``a(n)`` at the depth its
 users' cycle holds (:func:`models.prediction.predict_curve`); below the capacity that is a few
-requests, under the burst's depth, so nothing changes there.
+requests, under the burst's depth, so nothing changes there. ``harness validate`` measures
+the term in every run but judges the curve without it unless asked (``--backlog-fit``): in
+the one run that judged with it the deep burst put ``g`` at three times what the closed loop
+past the capacity paid (docs/benchmarks.md, "The deep burst").
 
 Machine speed: a reference timed beside the service
 ---------------------------------------------------

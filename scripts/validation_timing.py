@@ -7,9 +7,10 @@ A document names every run it made by its directory, ``<stamp>-step`` (the momen
 started, to the second), and the validation's own ``started_at`` and ``finished_at``. A run
 lasted until the next one started (the last until the validation finished), which counts its
 service's or lab's start, its stages and its artifacts alike. Each run is put in its part
-(the pilot, the calibration, the burst stage, each trial, the lab's pilot and calibration,
-the instance decision) from the keys that name it; the table gives each part's minutes
-beside the plan's whole (``protocol.planned_duration_s``) and the 30-minute budget.
+(the pilot, the calibration, the burst stage and its deep burst, each trial, the lab's pilot
+and calibration, the instance decision) from the keys that name it; the table gives each
+part's minutes beside the plan's whole (``protocol.planned_duration_s``) and the 30-minute
+budget.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def _named_runs(document: Document) -> Iterator[tuple[str, str | None]]:
     calibration = document.get("calibration") or {}
     yield "pilot", calibration.get("pilot_run")
     yield "calibration", calibration.get("run")
-    yield "burst stage", (calibration.get("burst") or {}).get("run")
+    # the deep burst, from dff37fc, is counted with the burst stage: the table's "burst"
+    for burst in ("burst", "deep_burst"):
+        yield "burst stage", (calibration.get(burst) or {}).get("run")
     yield "probe", (document.get("probe") or {}).get("run")
     for trial in document.get("trials", []):
         for run in trial.get("runs", []):

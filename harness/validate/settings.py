@@ -87,7 +87,7 @@ class ValidationSettings:
     """The deep burst's measured seconds: six ticks of 4 s."""
     backlog_fit: bool = False
     """Put the backlog's cost the two bursts measured into the judged curve. Off by default:
-    in 20261207T181911Z (E14) the deep burst put it at twice what the closed loop past the
+    in 20261207T181911Z (E14) the deep burst put it at three times what the closed loop past the
     capacity then paid (9.7% of the busy cost per e-fold of the queue against about 3%), and
     the capacity, already 16% pessimistic from a burst measured on a slower machine than the
     trials', came out 30% pessimistic with it. The deep burst still runs and its backlog is

@@ -23,6 +23,7 @@ DOCUMENT: dict[str, Any] = {
         "pilot_run": _run("20261207T100000Z"),
         "run": _run("20261207T100030Z"),
         "burst": {"run": _run("20261207T100230Z")},
+        "deep_burst": {"run": _run("20261207T100245Z")},  # counted with the burst stage
     },
     "trials": [
         {
@@ -48,6 +49,7 @@ def test_each_run_lasts_until_the_next_starts_and_the_last_until_the_end() -> No
         "pilot",
         "calibration",
         "burst stage",
+        "burst stage",
         "far beyond the calibration",
         "far beyond the calibration",
         "lab pilot",
@@ -56,7 +58,7 @@ def test_each_run_lasts_until_the_next_starts_and_the_last_until_the_end() -> No
         "instance decision",
         "lab topology",
     ]
-    assert [run.seconds for run in runs] == [30, 120, 30, 300, 300, 30, 90, 60, 60, 180]
+    assert [run.seconds for run in runs] == [30, 120, 15, 15, 300, 300, 30, 90, 60, 60, 180]
 
 
 def test_the_parts_add_up_to_the_whole_and_the_table_says_against_what() -> None:
