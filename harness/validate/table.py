@@ -47,12 +47,27 @@ def _level_line(level: Mapping[str, Any]) -> str:
         f"{_num(level['measured'].get('throughput_rps')):>6} "
         f"{_num((level.get('baseline') or {}).get('throughput_rps')):>6}"
     )
-    runs = level.get("replications", 1)
     return (
         f"{level['users']:>7} | {_metric(level, 'cpu_utilization', '{:.0%}')} "
         f"| {_metric(level, 'mean_ms', '{:.1f}')} | {_metric(level, 'p95_ms', '{:.1f}')} "
-        f"| {throughput} | {judged}" + (f" ({runs} runs)" if runs > 1 else "")
+        f"| {throughput} | {judged}{_runs_note(level)}"
     )
+
+
+def _runs_note(level: Mapping[str, Any]) -> str:
+    """How many runs a level's figures are the mean of, and, where it ran more than once,
+    each run's CPU and its error: two runs at two machine speeds can meet the CPU goal on
+    their mean and miss the latency's (whose stretch is convex in the CPU)."""
+    runs = level.get("replications", 1)
+    if runs <= 1:
+        return ""
+    predicted = level["predicted"].get("cpu_utilization")
+    cpus = [r.get("cpu_utilization") for r in level.get("per_replication", [])]
+    if not cpus or predicted is None or any(not u for u in cpus):
+        return f" ({runs} runs)"
+    measured = " / ".join(f"{u:.0%}" for u in cpus)
+    errors = " / ".join(_pct(predicted / u - 1.0) for u in cpus)
+    return f" ({runs} runs: CPU {measured}, {errors})"
 
 
 def _saturation_line(saturation: Mapping[str, Any]) -> str:

@@ -53,6 +53,10 @@ def test_a_trial_shows_each_level_beside_the_baseline_and_why_one_is_not_judged(
     assert "no: predicted CPU 95% is above the goals' 85%" in lines[3]
     assert "CPU 4.8% (baseline 20.0%), mean 9.1% (baseline 40.0%)" in text
     assert "every judged goal met" in text
+    # Each run's CPU and its error beside the mean's, where the runs are recorded.
+    runs = [{"cpu_utilization": 0.44}, {"cpu_utilization": 0.40}]
+    split = format_trial(trial(levels=[{**level(40), "per_replication": runs}]))
+    assert split.splitlines()[2].endswith("| yes (2 runs: CPU 44% / 40%, -9.1% / +0.0%)")
 
 
 def test_the_saturation_line_says_judged_or_why_not() -> None:
