@@ -88,8 +88,9 @@ def test_noisy_runs_go_on_to_the_maximum(tmp_path: Path) -> None:
     assert lines[1].endswith("so another run") and lines[2].endswith("so another run")
     assert not lines[3].endswith("so another run")  # the maximum: no more, however noisy
     table = format_trial(result.to_json())
-    assert "(4 runs: CPU 10% / 12% / 10% / 12%, -6.3% / -18.5% / -6.3% / -18.5%)" in (
-        table.splitlines()[2]
+    assert (
+        "(4 runs: CPU 10% / 12% / 10% / 12%, -6.3% / -18.5% / -6.3% / -18.5%)"
+        in (table.splitlines()[2])
     )
 
 
