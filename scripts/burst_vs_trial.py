@@ -77,10 +77,12 @@ def compare(name: str, document: Document) -> BurstAgainstTrial | None:
             ratios.append(busy / curve["busy_cpu_ms"])
         if measured.get("speed_reference_ms"):
             references.append(measured["speed_reference_ms"])
+    # The plain fit drops the speed references; the calibration's record keeps the burst's.
+    recorded = (document.get("calibration") or {}).get("burst") or burst
     return BurstAgainstTrial(
         name,
         curve["busy_cpu_ms"],
-        burst.get("speed_reference_ms"),
+        recorded.get("speed_reference_ms"),
         tuple(ratios),
         statistics.mean(references) if references else None,
     )
