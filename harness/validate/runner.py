@@ -310,7 +310,7 @@ def _bursts(
         deep = measure_burst(profile, settings, runs, deep_users, login_ms, log, deep=True)
         document.calibration.deep_burst = deep
         if deep.reason is not None:
-            document.warnings.append(f"{deep.reason}: the model has no backlog term")
+            document.warnings.append(f"{deep.reason}: the backlog's cost is not measured")
     outcome.save()
 
 

@@ -81,8 +81,8 @@ class ValidationSettings:
     is longer than ``burst_period_s``, on a clock of this period, so about the same average
     CPU and a queue that many times deeper. What a request costs more behind it is the
     backlog's cost, which the users queued past the capacity pay (models/service_curve.py,
-    "past capacity"); 0: no deep burst (no backlog term), nor is there one without a burst
-    stage."""
+    "past capacity"); 0: no deep burst (the backlog's cost unmeasured), nor is there one
+    without a burst stage."""
     deep_burst_s: float = 24.0
     """The deep burst's measured seconds: six ticks of 4 s."""
     backlog_fit: bool = False

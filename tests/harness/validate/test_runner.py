@@ -202,7 +202,7 @@ def test_a_deep_burst_that_failed_leaves_the_curve_without_a_backlog(
     record = document["calibration"]["deep_burst"]
     assert not record["used"] and record["reason"] == "the deep burst run did not complete"
     assert (
-        "the deep burst run did not complete: the model has no backlog term"
+        "the deep burst run did not complete: the backlog's cost is not measured"
         in (document["warnings"])
     )
     curve = document["service_curve"]  # the burst's busy cost stays, the trials go on
