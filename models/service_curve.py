@@ -106,8 +106,9 @@ Past its capacity a closed loop piles its users into the service, and a request 
 more than the burst measured: requests held in the service survive the young generations'
 collections, so Python's collector runs more often per request and its full collections
 traverse more (docs/benchmarks.md, "What a request costs past capacity"). In the validation
-runs with the burst stage the capacity came out 2% to 25% optimistic in eleven of twelve,
-the saturated levels holding 200 to 330 requests in the service against the burst's 40 or so.
+runs with the burst stage up to 2026-12-07 17:11 (E1 to E13) the capacity came out 2% to 25%
+optimistic in eleven of the twelve judged, the saturated levels holding 200 to 330 requests
+in the service against the burst's 40 or so.
 
 So a *deep burst* (``deep_burst``) follows the burst: as many times its users as its clock is
 slower (4 s against 1 s), about the same average CPU with a queue four times deeper. The busy
