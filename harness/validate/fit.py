@@ -127,6 +127,12 @@ class CurveFit:
         return None if self.curve is None else self.curve.to_json()
 
 
+def _unreferenced(point: BurstPoint) -> BurstPoint:
+    """A burst without its speed reference: a plain fit drops them all, as it does the light
+    stages'."""
+    return dataclasses.replace(point, reference_ms=None)
+
+
 def fit_curve(
     run_dir: Path,
     routes: Profile,
@@ -146,10 +152,8 @@ def fit_curve(
     """
     own_cpu_s = demand_per_request_s(routes)
     if not normalised:
-        burst = None if burst is None else dataclasses.replace(burst, reference_ms=None)
-        deep_burst = (
-            None if deep_burst is None else dataclasses.replace(deep_burst, reference_ms=None)
-        )
+        burst = None if burst is None else _unreferenced(burst)
+        deep_burst = None if deep_burst is None else _unreferenced(deep_burst)
     try:
         curve = fit_service_curve(
             calibration_points(run_dir, normalised, max_cpu),
@@ -358,8 +362,7 @@ def measured_backlog(
     if curve.backlog is not None:
         return curve.backlog
     if not normalised:
-        burst = dataclasses.replace(burst, reference_ms=None)
-        deep_burst = dataclasses.replace(deep_burst, reference_ms=None)
+        burst, deep_burst = _unreferenced(burst), _unreferenced(deep_burst)
     return fit_backlog(
         burst, deep_burst, curve.background, curve.wake_cpu_s, curve.reference_ms, curve.ceiling
     )
