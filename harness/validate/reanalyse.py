@@ -71,6 +71,12 @@ _TRIALS: dict[str, Callable[[Models, ValidationSettings, int], Trial]] = {
 }
 
 
+def _recorded_burst(original: Mapping[str, Any], key: str) -> BurstRecord | None:
+    """The calibration's ``key`` burst record as the validation wrote it (None: not run)."""
+    recorded = original["calibration"].get(key)
+    return None if recorded is None else BurstRecord.from_json(recorded, f"calibration.{key}")
+
+
 def reanalyse(
     directory: Path, *, speed_normalised_fit: bool, backlog_fit: bool = False
 ) -> dict[str, Any]:
@@ -85,11 +91,8 @@ def reanalyse(
     calibration = calibrate(run_dir, profile)
     stages, used = light_stages(run_dir, CALIBRATION_CPU_LIMIT)
     heaviest = max((s for s in stages if s.users in used), key=lambda s: s.users, default=None)
-    burst, deep_burst = (
-        None if recorded is None else BurstRecord.from_json(recorded, f"calibration.{key}")
-        for key in ("burst", "deep_burst")
-        for recorded in [original["calibration"].get(key)]
-    )
+    burst = _recorded_burst(original, "burst")
+    deep_burst = _recorded_burst(original, "deep_burst")
     fitted = fit_models(
         run_dir,
         calibration,
