@@ -398,8 +398,8 @@ def _solve_curve(
 
     def at(x: float) -> ServiceCurve:
         """The curve at the depth the users' cycle holds in the service at throughput x."""
-        if curve.backlog is None or x <= 0:
-            return curve
+        if curve.backlog is None or curve.backlog.cpu_s == 0 or x <= 0:
+            return curve  # no depth to find: the users' cycle need not be solved
         return curve.with_backlog(x * cycle_response(x))
 
     def mean(u: float) -> float:
