@@ -178,7 +178,9 @@ class ValidationSettings:
     topology_cpu_targets: tuple[float, ...] = (0.15, 0.40, 0.60, 0.80)
     """Its levels: where the topology model predicts these CPU utilizations per instance, as
     fractions of the instance's CPU limit. A level lands at or just over its target, so the
-    top one stays under the goals' 85%: every level is judged."""
+    top one stays under the goals' 85%: every level is judged. A target less than 10 points
+    over the idle CPU the lab calibration measured is raised to that
+    (:func:`harness.validate.topology_trial.over_idle`): under it a level judges the idle."""
     replication_spread: float = 0.5
     """Another replication while a judged level spreads more than this fraction of the goal of
     CPU or mean response time."""

@@ -25,7 +25,7 @@ from harness.validate.lab_measure import (
 from harness.validate.plan import overlay, paired_stages, validation_profile
 from harness.validate.settings import ValidationSettings
 from harness.validate.table import measured_says
-from harness.validate.topology_trial import TopologyModel
+from harness.validate.topology_trial import ABOVE_IDLE, TopologyModel, over_idle
 from models.catalogue import PERSONAS
 from models.lab_calibration import LabDemands, StageLatency
 from models.lab_prediction import (
@@ -114,6 +114,21 @@ def test_levels_land_at_their_cpu_targets_and_the_pooler_obeys_little_s_law(
     assert prediction.model == "topology" and prediction.servers == 3
     without = TopologyModel(overlay(compressed, {"lab": {"pooler": False}}), 3, 20.0)
     assert without.pooler_at(levels[0]) is None
+
+
+def test_a_target_under_the_idle_cpu_is_raised_over_it() -> None:
+    # 0.042 idle cores of a 0.25-core limit is 16.8%: the 15% target would fall on the idle
+    # reading (one user); it moves to 26.8%, the others stay, and two that meet merge.
+    line = LabDemands(stages=3, idle_cpu_cores=0.042, cpu_cores_per_rps=0.003, idle_measured=True)
+    least = 0.042 / 0.25 + ABOVE_IDLE
+    assert over_idle((0.15, 0.40, 0.60, 0.80), line, 0.25) == (
+        pytest.approx(least),
+        0.40,
+        0.60,
+        0.80,
+    )
+    assert over_idle((0.15, 0.20, 0.80), line, 0.25) == (pytest.approx(least), 0.80)
+    assert over_idle((0.15, 0.40), None, 0.25) == (0.15, 0.40)  # no line: as asked
 
 
 def test_busy_connections_quantile_of_an_mmc_queue() -> None:
