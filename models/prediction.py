@@ -362,6 +362,8 @@ class _CurveLevel:
 
 
 _SATURATED_STRETCH = 0.999  # the highest U at which a saturated level's statistics are read
+_DEPTH_ROUNDS = 4  # fixed-point rounds of a level's depth X·R/U and its busy cost
+_LEAST_BUSY = 1e-6  # the busy fraction a depth is divided by, at least
 
 
 def _solve_curve(
@@ -377,9 +379,10 @@ def _solve_curve(
     to), so they stay consistent with the mean.
 
     With a backlog (:class:`~models.service_curve.Backlog`) the busy cost depends on the
-    requests in the service, which at throughput X the users' cycle puts at X·R with R the
-    response time law's (Little's law): the CPU at X is read on the curve of that depth, and
-    X_max is where that curve's load reaches one.
+    requests in the service while its core is busy, which at throughput X the users' cycle
+    puts at X·R / U with R the response time law's (Little's law over the busy time, as a
+    burst's depth is measured): the CPU at X is read on the curve of that depth, and X_max is
+    where that curve's load reaches one.
     """
     n = np.asarray(populations, dtype=float)
 
@@ -397,10 +400,16 @@ def _solve_curve(
         return float(brentq(lambda t: demand(t) - x, 0.0, upper, xtol=1e-12))
 
     def at(x: float) -> ServiceCurve:
-        """The curve at the depth the users' cycle holds in the service at throughput x."""
+        """The curve at the depth the users' cycle holds in the service at throughput x: X·R
+        over the busy fraction U, which the depth's busy cost moves (a few rounds settle it:
+        the cost follows the depth's logarithm)."""
         if curve.backlog is None or curve.backlog.cpu_s == 0 or x <= 0:
             return curve  # no depth to find: the users' cycle need not be solved
-        return curve.with_backlog(x * cycle_response(x))
+        held = x * cycle_response(x)
+        here = curve
+        for _ in range(_DEPTH_ROUNDS):
+            here = curve.with_backlog(held / max(here.utilization(x), _LEAST_BUSY))
+        return here
 
     def mean(u: float) -> float:
         return curve.latency_s("mean_ms", u)
@@ -429,18 +438,19 @@ def _solve_curve(
 
 def _backlogged_capacity(curve: ServiceCurve, at: Callable[[float], ServiceCurve]) -> float:
     """The throughput at which the load reaches one: X_max = (1 − b) / a, or with a backlog
-    the X at which b + X·a(n(X)) = 1, ``at(X)`` the curve at X's depth n(X) (the backlog only
-    adds CPU, so that X is at most the backlog-free X_max)."""
+    the X at which b + X·a(n(X)) = 1, ``at(X)`` the curve at X's depth n(X), searched up to
+    where the cheapest busy cost (one request in the service) would put it."""
     x_max = curve.max_throughput_rps
     if curve.backlog is None or curve.backlog.cpu_s == 0:
         return x_max
+    highest = (1.0 - curve.background) / curve.busy_cpu_at(1.0)
 
     def over(x: float) -> float:
         return curve.background + x * at(x).busy_cpu_s - 1.0
 
-    if over(x_max) <= 0:
-        return x_max
-    return float(brentq(over, 0.0, x_max, xtol=1e-9))
+    if over(highest) <= 0:
+        return highest
+    return float(brentq(over, 0.0, highest, xtol=1e-9))
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--backlog-fit", action="store_true",
-        help="put the backlog's cost the deep burst measured into the judged curve (by default "
-        "it is measured and recorded beside it, not judged)",
+        help="put the backlog's cost the deep burst measured into the judged curve past the "
+        "burst's depth (by default it is measured and recorded beside it, not judged)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-shallow-fit", action="store_true",
+        help="judge without the same law below the burst's depth (by default a request costs "
+        "less the fewer requests the service holds, as the two bursts measured)",
     )  # fmt: skip
     parser.add_argument("--measure-s", type=float, help="fix every measured stage's length")
     parser.add_argument(
@@ -89,7 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="run nothing: fit and compare again from a validation directory's runs (with "
-        "--speed-normalised-fit or without, with --backlog-fit or without), into "
+        "--speed-normalised-fit or without, with --backlog-fit or --no-shallow-fit or "
+        "without), into "
         "DIR/validation-reanalysed.json",
     )
 
@@ -167,6 +173,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             burst_period_s=args.burst_period,
             deep_burst_period_s=args.deep_burst_period if args.burst_period > 0 else 0.0,
             backlog_fit=args.backlog_fit,
+            shallow_fit=not args.no_shallow_fit,
             holdout_mix=not args.no_holdout,
             holdout_think=not args.no_holdout,
             replications=replications,
@@ -191,7 +198,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)  # before the profile: a bad flag is the whole answer
     if args.reanalyse is not None:
-        return _reanalyse(args.reanalyse, args.speed_normalised_fit, args.backlog_fit, args.strict)
+        return _reanalyse(args.reanalyse, settings, args.strict)
     profile = load_profile(args.profile)
     lab = None
     if args.lab or args.lab_only:
@@ -221,8 +228,13 @@ def checked_lab_mode(
     return LabMode(database_url, only=only)
 
 
-def _reanalyse(directory: Path, normalised: bool, backlog_fit: bool, strict: bool) -> int:
-    document = reanalyse(directory, speed_normalised_fit=normalised, backlog_fit=backlog_fit)
+def _reanalyse(directory: Path, settings: ValidationSettings, strict: bool) -> int:
+    document = reanalyse(
+        directory,
+        speed_normalised_fit=settings.speed_normalised_fit,
+        backlog_fit=settings.backlog_fit,
+        shallow_fit=settings.shallow_fit,
+    )
     path = directory / "validation-reanalysed.json"
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(format_document(document))

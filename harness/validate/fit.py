@@ -142,10 +142,13 @@ def fit_curve(
     max_cpu: float | None = None,
     burst: BurstPoint | None = None,
     deep_burst: BurstPoint | None = None,
+    past: bool = True,
+    shallow: bool = False,
 ) -> CurveFit:
     """The service curve of the calibration run's stages up to ``max_cpu``, with the burst
-    stage's busy cost and the deep burst's backlog when there were (and the capacity probe's
-    ``saturation``, for the diagnostic fit only); ``normalised``: at one machine speed.
+    stage's busy cost and the deep burst's backlog when there were, ``past`` the burst's depth
+    and (or) ``shallow`` of it (and the capacity probe's ``saturation``, for the diagnostic
+    fit only); ``normalised``: at one machine speed.
 
     ``routes`` carries the routes' own CPU demands: its mean per request is the curve's
     reference for rescaling to another mix, and the floor under the busy cost per request.
@@ -162,6 +165,8 @@ def fit_curve(
             saturation=saturation,
             burst=burst,
             deep_burst=deep_burst,
+            past=past,
+            shallow=shallow,
         )
     except ValueError as exc:
         return CurveFit(None, error=str(exc))
@@ -356,7 +361,8 @@ def measured_backlog(
     normalised: bool,
 ) -> Backlog | None:
     """The backlog's cost of ``burst`` and ``deep_burst`` on ``curve``'s wake-up cost,
-    background, speed and ceiling: the curve's own when it took them."""
+    background, speed and ceiling: the curve's own when it took them, else measured beside it
+    (applied on neither side)."""
     if curve is None or burst is None or deep_burst is None:
         return None
     if curve.backlog is not None:
@@ -364,7 +370,14 @@ def measured_backlog(
     if not normalised:
         burst, deep_burst = _unreferenced(burst), _unreferenced(deep_burst)
     return fit_backlog(
-        burst, deep_burst, curve.background, curve.wake_cpu_s, curve.reference_ms, curve.ceiling
+        burst,
+        deep_burst,
+        curve.background,
+        curve.wake_cpu_s,
+        curve.reference_ms,
+        curve.ceiling,
+        past=False,
+        shallow=False,
     )
 
 
@@ -379,11 +392,14 @@ def fit_models(
     burst: BurstPoint | None = None,
     deep_burst: BurstPoint | None = None,
     backlog_fit: bool = False,
+    shallow_fit: bool = False,
 ) -> FittedModels:
     """The judged fit (plain, or speed-normalised), the other one, and the naive baseline of
     the ``heaviest`` light stage, all from the stages at or under ``max_cpu`` and the
-    ``burst`` stage when there was one; the ``deep_burst``'s backlog in both fits when
-    ``backlog_fit``, else measured beside them (``FittedModels.backlog``)."""
+    ``burst`` stage when there was one; the ``deep_burst``'s backlog in both fits, past the
+    burst's depth when ``backlog_fit`` and below it when ``shallow_fit``, else measured
+    beside them (``FittedModels.backlog``)."""
+    in_fit = backlog_fit or shallow_fit
     fits = {
         normalised: fit_curve(
             run_dir,
@@ -391,7 +407,9 @@ def fit_models(
             normalised=normalised,
             max_cpu=max_cpu,
             burst=burst,
-            deep_burst=deep_burst if backlog_fit else None,
+            deep_burst=deep_burst if in_fit else None,
+            past=backlog_fit,
+            shallow=shallow_fit,
         )
         for normalised in (False, True)
     }

@@ -7,7 +7,9 @@ those runs measured. This is how the effect of a modelling choice on a finished 
 reproduced: the same data, the other choice, the new errors beside the old. With
 ``--backlog-fit`` the deep burst the validation ran puts the backlog's cost into the fit
 (models/service_curve.py, "past capacity"), as ``harness validate --backlog-fit`` would
-have; without it, it stays out, as by default. The lab topology
+have; without it, it stays out, as by default. Below the burst's depth the law is in the fit
+unless ``--no-shallow-fit`` (the default of ``harness validate``, whatever the run used). The
+lab topology
 trial, predicted from the lab's own calibration, which neither fit touches, is kept as it was.
 """
 
@@ -78,13 +80,20 @@ def _recorded_burst(original: Mapping[str, Any], key: str) -> BurstRecord | None
 
 
 def reanalyse(
-    directory: Path, *, speed_normalised_fit: bool, backlog_fit: bool = False
+    directory: Path,
+    *,
+    speed_normalised_fit: bool,
+    backlog_fit: bool = False,
+    shallow_fit: bool = True,
 ) -> dict[str, Any]:
     """The validation document of ``directory`` recomputed from its runs (module docstring);
-    ``backlog_fit`` puts its deep burst's backlog into the fit."""
+    ``backlog_fit`` puts its deep burst's backlog into the fit past the burst's depth,
+    ``shallow_fit`` below it."""
     original = _read(directory)
     settings = dataclasses.replace(
-        _settings(original["settings"], speed_normalised_fit), backlog_fit=backlog_fit
+        _settings(original["settings"], speed_normalised_fit),
+        backlog_fit=backlog_fit,
+        shallow_fit=shallow_fit,
     )
     run_dir = Path(original["calibration"]["run"])
     profile = load_profile(run_dir / "profile.toml")
@@ -103,6 +112,7 @@ def reanalyse(
         burst=None if burst is None else burst.point(),
         deep_burst=None if deep_burst is None else deep_burst.point(),
         backlog_fit=backlog_fit,
+        shallow_fit=shallow_fit,
     )
     document = ValidationDocument(
         started_at=original["started_at"],
@@ -120,7 +130,7 @@ def reanalyse(
             used_users=used,
             burst=burst,
             deep_burst=deep_burst,
-            backlog=backlog_record(fitted, settings),
+            backlog=backlog_record(fitted),
         ),
         service_curve=None
         if fitted.judged_fit.curve is None

@@ -76,7 +76,7 @@ def protocol(settings: ValidationSettings) -> dict[str, object]:
         "saturated_cpu": SATURATED_CPU,
         "judged_fit": fit,
         "probe": "diagnostic only, never judged" if settings.capacity_probe else "not run",
-        "backlog": "in the judged fit" if settings.backlog_fit else "measured, not in the fit",
+        "backlog": backlog_protocol(settings),
     }
 
 
@@ -331,8 +331,9 @@ def _models(
         burst=None if record.burst is None else record.burst.point(),
         deep_burst=None if record.deep_burst is None else record.deep_burst.point(),
         backlog_fit=settings.backlog_fit,
+        shallow_fit=settings.shallow_fit,
     )
-    record.backlog = backlog_record(fitted, settings)
+    record.backlog = backlog_record(fitted)
     judged, other = fitted.judged_fit, fitted.other_fit
     document.service_curve = judged.curve_json
     document.alternative_curve = other.curve_json
@@ -343,12 +344,26 @@ def _models(
     return fitted
 
 
-def backlog_record(fitted: FittedModels, settings: ValidationSettings) -> dict[str, Any] | None:
-    """The calibration's ``backlog``: what the two bursts measured, and whether the judged
-    curve took it."""
+def backlog_protocol(settings: ValidationSettings) -> str:
+    """Where the judged curve applies the backlog's cost the two bursts measure, in words."""
+    sides = [
+        side
+        for side, taken in (
+            ("below the burst's depth", settings.shallow_fit),
+            ("past it", settings.backlog_fit),
+        )
+        if taken
+    ]
+    return "in the judged fit, " + " and ".join(sides) if sides else "measured, not in the fit"
+
+
+def backlog_record(fitted: FittedModels) -> dict[str, Any] | None:
+    """The calibration's ``backlog``: what the two bursts measured, and on which side of the
+    burst's depth the judged curve took it (``in_fit``: on either)."""
     if fitted.backlog is None:
         return None
-    return {**fitted.backlog.to_json(), "in_fit": settings.backlog_fit}
+    backlog = fitted.backlog
+    return {**backlog.to_json(), "in_fit": backlog.past or backlog.shallow}
 
 
 def _probe(

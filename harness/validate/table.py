@@ -205,12 +205,21 @@ def _deep_burst_line(deep: Mapping[str, Any], backlog: Mapping[str, Any] | None)
         return f"{measured}; not used: {deep.get('reason')}"
     if not backlog:
         return f"{measured}; no backlog's cost (its queue was no deeper than the burst's)"
-    where = "in the judged fit" if backlog.get("in_fit") else "measured, not in the judged fit"
     return (
-        f"{measured}; backlog {_num(backlog.get('cpu_ms_per_doubling'), '{:.3f}')} ms more a "
-        f"request per doubling of the requests in the service past "
-        f"{_num(backlog.get('from_in_service'), '{:.0f}')} ({where})"
+        f"{measured}; backlog {_num(backlog.get('cpu_ms_per_doubling'), '{:.3f}')} ms a "
+        f"request per doubling of the requests in the service from "
+        f"{_num(backlog.get('from_in_service'), '{:.0f}')} ({_backlog_sides(backlog)})"
     )
+
+
+def _backlog_sides(backlog: Mapping[str, Any]) -> str:
+    """Where the judged curve took the backlog's law: documents written before the shallow
+    side existed say only ``in_fit`` (then past the burst's depth)."""
+    if not backlog.get("in_fit"):
+        return "measured, not in the judged fit"
+    below, past = backlog.get("below_depth", False), backlog.get("past_depth", True)
+    sides = [side for side, taken in (("below", below), ("past", past)) if taken]
+    return f"in the judged fit, {' and '.join(sides)} the burst's depth"
 
 
 def format_decision(decision: Mapping[str, Any]) -> list[str]:

@@ -255,6 +255,45 @@ def test_a_deep_burst_measures_what_a_request_costs_more_behind_a_backlog() -> N
     assert fit_service_curve(light).to_json()["backlog"] is None
 
 
+def shallow_points(busy: float, wake: float, per_e_fold: float) -> list[LoadPoint]:
+    """Light stages of a service whose busy cost follows the backlog's law below the burst's
+    depth of 40 too: at 30, 80 and 120 req/s with 1.5, 2 and 3 requests in the service."""
+    out = []
+    for x, depth in ((30.0, 1.5), (80.0, 2.0), (120.0, 3.0)):
+        here = busy + per_e_fold * math.log(depth / 40.0)
+        u = x * (here + wake) / (1.0 + x * wake)  # U = X·(a(n) + k·(1 - U)), solved
+        mean_ms = depth * u / x * 1e3  # so that X·R / U is the depth
+        latency = {"mean_ms": mean_ms, "p50_ms": 0.9 * mean_ms, "p95_ms": 2.5 * mean_ms}
+        out.append(LoadPoint(throughput_rps=x, cpu_utilization=u, latency_ms=latency))
+    return out
+
+
+def test_below_the_burst_s_depth_a_request_costs_less_by_the_same_law() -> None:
+    light = shallow_points(2.0e-3, 1.5e-3, 0.1e-3)
+    assert [round(p.in_service, 9) for p in light] == [1.5, 2.0, 3.0]
+    burst, deep = bursts_of(2.0e-3, 1.5e-3, 0.1e-3)
+    fitted = fit_service_curve(light, burst=burst, deep_burst=deep, past=False, shallow=True)
+    # The law in the light stages' rows recovers every term exactly ...
+    assert fitted.busy_cpu_s == pytest.approx(2.0e-3, rel=1e-6)
+    assert fitted.wake_cpu_s == pytest.approx(1.5e-3, rel=1e-6)
+    assert fitted.backlog is not None and fitted.backlog.cpu_s == pytest.approx(0.1e-3, rel=1e-6)
+    assert fitted.backlog.shallow and not fitted.backlog.past
+    # ... where a fit that reads every stage at the burst's busy cost puts the wake-up low.
+    blind = fit_service_curve(light, burst=burst, deep_burst=deep)
+    assert blind.wake_cpu_s < 0.9 * fitted.wake_cpu_s
+    # Two requests in the service cost 0.1 ms·ln(2/40) less; past the depth nothing more (the
+    # past side not taken); one request is the fewest, and no depth takes a below half of it.
+    assert fitted.busy_cpu_at(2.0) == pytest.approx(2.0e-3 + 0.1e-3 * math.log(2.0 / 40.0))
+    assert fitted.busy_cpu_at(0.2) == fitted.busy_cpu_at(1.0)
+    assert fitted.busy_cpu_at(400.0) == fitted.busy_cpu_at(40.0) == fitted.busy_cpu_s
+    steep = dataclasses.replace(fitted, backlog=dataclasses.replace(fitted.backlog, cpu_s=1e-3))
+    assert steep.busy_cpu_at(1.0) == pytest.approx(0.5 * fitted.busy_cpu_s)
+    both = dataclasses.replace(fitted.backlog, past=True)
+    assert both.extra_cpu_s(400.0) == pytest.approx(0.1e-3 * math.log(10.0))
+    data = fitted.to_json()["backlog"]
+    assert data["below_depth"] is True and data["past_depth"] is False
+
+
 def test_the_backlog_needs_two_known_depths_and_is_never_a_saving() -> None:
     burst, deep = bursts_of(2.0e-3, 1.5e-3, 0.1e-3)
     assert fit_backlog(dataclasses.replace(burst, in_service=None), deep, 0.0, 1.5e-3) is None

@@ -120,11 +120,18 @@ def test_the_table_says_what_the_burst_measured_and_what_the_curve_took() -> Non
     with_deep = {"calibration": {**bursts, "backlog": backlog}, "service_curve": curve}
     assert (
         "deep burst: 324 users on a 4 s clock, 1.85 ms CPU per request with 180 requests in "
-        "the service; backlog 0.069 ms more a request per doubling of the requests in the "
-        "service past 45 (measured, not in the judged fit)"
+        "the service; backlog 0.069 ms a request per doubling of the requests in the "
+        "service from 45 (measured, not in the judged fit)"
     ) in format_document(with_deep)
+    # an older document says only that the fit took it: then past the depth, its one side
     with_deep["calibration"] = {**bursts, "backlog": {**backlog, "in_fit": True}}
-    assert "past 45 (in the judged fit)" in format_document(with_deep)
+    assert "from 45 (in the judged fit, past the burst's depth)" in format_document(with_deep)
+    below = {**backlog, "in_fit": True, "below_depth": True, "past_depth": False}
+    with_deep["calibration"] = {**bursts, "backlog": below}
+    assert "from 45 (in the judged fit, below the burst's depth)" in format_document(with_deep)
+    both = {**below, "past_depth": True}
+    with_deep["calibration"] = {**bursts, "backlog": both}
+    assert "(in the judged fit, below and past the burst's depth)" in format_document(with_deep)
     with_deep["calibration"] = bursts  # the deep burst's queue was no deeper
     assert "no backlog's cost (its queue was no deeper" in format_document(with_deep)
     failed = {**deep, "used": False, "reason": "the deep burst run did not complete"}

@@ -121,13 +121,10 @@ def test_a_target_under_the_idle_cpu_is_raised_over_it() -> None:
     # reading (one user); it moves to 26.8%, the others stay, and two that meet merge.
     line = LabDemands(stages=3, idle_cpu_cores=0.042, cpu_cores_per_rps=0.003, idle_measured=True)
     least = 0.042 / 0.25 + ABOVE_IDLE
-    assert over_idle((0.15, 0.40, 0.60, 0.80), line, 0.25) == (
-        pytest.approx(least),
-        0.40,
-        0.60,
-        0.80,
-    )
-    assert over_idle((0.15, 0.20, 0.80), line, 0.25) == (pytest.approx(least), 0.80)
+    raised = over_idle((0.15, 0.40, 0.60, 0.80), line, 0.25)
+    assert raised[0] == pytest.approx(least) and raised[1:] == (0.40, 0.60, 0.80)
+    merged = over_idle((0.15, 0.20, 0.80), line, 0.25)
+    assert merged[0] == pytest.approx(least) and merged[1:] == (0.80,)
     assert over_idle((0.15, 0.40), None, 0.25) == (0.15, 0.40)  # no line: as asked
 
 
