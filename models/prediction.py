@@ -357,8 +357,11 @@ class _CurveLevel:
     latency_utilization: float
     """Where the curve's latency statistics are read: U, or past saturation the point at which
     the curve's mean equals the response time law's (see :func:`_solve_curve`)."""
-    latency_shift_s: float = 0.0
+    latency_shift_s: float
     """Added to every statistic when even U = 0.999 leaves the curve's mean below the law's."""
+    curve: ServiceCurve
+    """The curve at the level's depth (its busy cost and stretched work), where its latency
+    statistics are read."""
 
 
 _SATURATED_STRETCH = 0.999  # the highest U at which a saturated level's statistics are read
@@ -411,29 +414,34 @@ def _solve_curve(
             here = curve.with_backlog(held / max(here.utilization(x), _LEAST_BUSY))
         return here
 
-    def mean(u: float) -> float:
-        return curve.latency_s("mean_ms", u)
-
     def excess(x: float) -> float:
-        r = mean(at(x).load(x))
+        here = at(x)
+        r = here.latency_s("mean_ms", here.load(x))
         return -x if math.isinf(r) else demand(r) - x
 
     x_max = _backlogged_capacity(curve, at)
     high = x_max * (1.0 - 1e-9)
     if excess(high) < 0:
         x = float(brentq(excess, 0.0, high, xtol=1e-9))
-        u = at(x).load(x)
-        r, at_u = mean(u), u
+        here = at(x)
+        u = here.load(x)
+        r, at_u = here.latency_s("mean_ms", u), u
     else:
         # The users' cycle at X_max: demand(r) falls from demand(0) >= X_max towards 0.
         x, u = x_max, 1.0
+        here = at(x_max)
         r = cycle_response(x_max)
+
+        def mean(v: float) -> float:
+            return here.latency_s("mean_ms", v)
+
         if mean(0.0) < r < mean(_SATURATED_STRETCH):
             at_u = float(brentq(lambda v: mean(v) - r, 0.0, _SATURATED_STRETCH, xtol=1e-12))
         else:
             at_u = _SATURATED_STRETCH
     cycle = float(np.dot(n, think + calls * r) / max(1.0, n.sum()))
-    return _CurveLevel(x, u, cycle, at_u, max(0.0, r - mean(at_u)))
+    shift = max(0.0, r - here.latency_s("mean_ms", at_u))
+    return _CurveLevel(x, u, cycle, at_u, shift, here)
 
 
 def _backlogged_capacity(curve: ServiceCurve, at: Callable[[float], ServiceCurve]) -> float:
@@ -474,9 +482,9 @@ def _curve_level(
         _solve_curve(c, loop.populations, loop.think, loop.calls) for c in (here, slow, fast)
     )
 
-    def ms(c: ServiceCurve, level: _CurveLevel, statistic: str) -> float:
-        value = c.latency_s(statistic, level.latency_utilization) + level.latency_shift_s
-        return value * 1e3
+    def ms(level: _CurveLevel, statistic: str) -> float:
+        value = level.curve.latency_s(statistic, level.latency_utilization)
+        return (value + level.latency_shift_s) * 1e3
 
     ramp = n / spawn_rate if spawn_rate else 0.0
     rho = min(mid.load, 0.99)
@@ -486,13 +494,13 @@ def _curve_level(
         throughput_rps=mid.throughput_rps,
         throughput_rps_low=low.throughput_rps,
         throughput_rps_high=high.throughput_rps,
-        mean_ms=ms(here, mid, "mean_ms"),
-        mean_ms_low=ms(fast, high, "mean_ms"),
-        mean_ms_high=ms(slow, low, "mean_ms"),
-        p50_ms=ms(here, mid, "p50_ms"),
-        p95_ms=ms(here, mid, "p95_ms"),
-        p95_ms_low=ms(fast, high, "p95_ms"),
-        p95_ms_high=ms(slow, low, "p95_ms"),
+        mean_ms=ms(mid, "mean_ms"),
+        mean_ms_low=ms(high, "mean_ms"),
+        mean_ms_high=ms(low, "mean_ms"),
+        p50_ms=ms(mid, "p50_ms"),
+        p95_ms=ms(mid, "p95_ms"),
+        p95_ms_low=ms(high, "p95_ms"),
+        p95_ms_high=ms(low, "p95_ms"),
         cpu_utilization=mid.load * here.ceiling,
         db_utilization=None,
         settling_time_s=ramp + _SETTLING_CYCLES * (mid.cycle_s + relax),

@@ -58,9 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "burst's depth (by default it is measured and recorded beside it, not judged)",
     )  # fmt: skip
     parser.add_argument(
-        "--no-shallow-fit", action="store_true",
-        help="judge without the same law below the burst's depth (by default a request costs "
-        "less the fewer requests the service holds, as the two bursts measured)",
+        "--shallow-fit", action="store_true",
+        help="put the same law into the judged curve below the burst's depth: a request costs "
+        "less the fewer requests the service holds (by default a busy request costs the "
+        "burst's, however few are in the service)",
     )  # fmt: skip
     parser.add_argument("--measure-s", type=float, help="fix every measured stage's length")
     parser.add_argument(
@@ -94,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="run nothing: fit and compare again from a validation directory's runs (with "
-        "--speed-normalised-fit or without, with --backlog-fit or --no-shallow-fit or "
+        "--speed-normalised-fit or without, with --backlog-fit or --shallow-fit or "
         "without), into "
         "DIR/validation-reanalysed.json",
     )
@@ -173,7 +174,7 @@ def settings_from(args: argparse.Namespace) -> ValidationSettings:
             burst_period_s=args.burst_period,
             deep_burst_period_s=args.deep_burst_period if args.burst_period > 0 else 0.0,
             backlog_fit=args.backlog_fit,
-            shallow_fit=not args.no_shallow_fit,
+            shallow_fit=args.shallow_fit,
             holdout_mix=not args.no_holdout,
             holdout_think=not args.no_holdout,
             replications=replications,

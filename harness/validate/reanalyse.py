@@ -7,9 +7,9 @@ those runs measured. This is how the effect of a modelling choice on a finished 
 reproduced: the same data, the other choice, the new errors beside the old. With
 ``--backlog-fit`` the deep burst the validation ran puts the backlog's cost into the fit
 (models/service_curve.py, "past capacity"), as ``harness validate --backlog-fit`` would
-have; without it, it stays out, as by default. Below the burst's depth the law is in the fit
-unless ``--no-shallow-fit`` (the default of ``harness validate``, whatever the run used). The
-lab topology
+have; without it, it stays out, as by default. ``--shallow-fit`` puts the law into the fit
+below the burst's depth, as ``harness validate --shallow-fit`` would have (whatever the run
+used). The lab topology
 trial, predicted from the lab's own calibration, which neither fit touches, is kept as it was.
 """
 
@@ -84,7 +84,7 @@ def reanalyse(
     *,
     speed_normalised_fit: bool,
     backlog_fit: bool = False,
-    shallow_fit: bool = True,
+    shallow_fit: bool = False,
 ) -> dict[str, Any]:
     """The validation document of ``directory`` recomputed from its runs (module docstring);
     ``backlog_fit`` puts its deep burst's backlog into the fit past the burst's depth,

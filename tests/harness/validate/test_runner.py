@@ -100,18 +100,18 @@ def test_pilot_light_calibration_and_the_trials_in_order(
     assert curve["burst"]["period_s"] == 1.0
     assert curve["busy_cpu_ms"] == pytest.approx(3.0, abs=0.1)
     # The deep burst (helpers.DEEP_BURST) measured 3.3 ms a request with 121 requests in the
-    # service against the burst's 13: the backlog's cost, in the judged curve below the
-    # burst's depth (shallow_fit, on by default) and not past it (backlog_fit, off).
+    # service against the burst's 13: the backlog's cost, recorded beside the judged curve
+    # and in it on neither side of the burst's depth (shallow_fit and backlog_fit are off).
     deep_record = calibration_record["deep_burst"]
     assert deep_record["used"] and deep_record["users"] == 324
     assert deep_record["in_service"] == pytest.approx(121.2, abs=0.1)
     backlog = calibration_record["backlog"]
     assert backlog["from_in_service"] == pytest.approx(13.3, abs=0.1)
     assert backlog["deep_burst"]["in_service"] == pytest.approx(121.2, abs=0.1)
-    assert backlog["cpu_ms_per_doubling"] > 0 and backlog["in_fit"] is True
-    assert backlog["below_depth"] is True and backlog["past_depth"] is False
-    assert curve["backlog"] == {k: v for k, v in backlog.items() if k != "in_fit"}
-    assert document["protocol"]["backlog"] == "in the judged fit, below the burst's depth"
+    assert backlog["cpu_ms_per_doubling"] > 0 and backlog["in_fit"] is False
+    assert backlog["below_depth"] is False and backlog["past_depth"] is False
+    assert curve["backlog"] is None
+    assert document["protocol"]["backlog"] == "measured, not in the fit"
     far_trial, mix_trial = document["trials"]
     assert far_trial["name"] == "far beyond the calibration"
     assert far_trial["runs"] == [str(runs.made[4]), str(runs.made[5])]
@@ -287,28 +287,31 @@ def test_a_reanalysis_refits_the_same_runs_the_other_way(
     # The same choice again reproduces the original's predictions exactly.
     same = reanalyse(outcome.directory, speed_normalised_fit=False)
     assert [t["levels"] for t in same["trials"]] == [t["levels"] for t in original["trials"]]
-    # Without the law below the burst's depth (--no-shallow-fit): the backlog measured beside
-    # the judged curve, not in it, and the levels predicted on another curve.
-    recorded = original["calibration"]["backlog"]
-    assert original["service_curve"]["backlog"] == {
+    # With the law below the burst's depth (--shallow-fit): the backlog measured beside the
+    # judged curve now in it there, and the levels predicted on another curve.
+    assert original["service_curve"]["backlog"] is None
+    assert original["calibration"]["backlog"]["in_fit"] is False
+    shallow = reanalyse(outcome.directory, speed_normalised_fit=False, shallow_fit=True)
+    recorded = shallow["calibration"]["backlog"]
+    assert recorded["in_fit"] is True and recorded["below_depth"] and not recorded["past_depth"]
+    assert shallow["service_curve"]["backlog"] == {
         k: v for k, v in recorded.items() if k != "in_fit"
     }
-    plain = reanalyse(outcome.directory, speed_normalised_fit=False, shallow_fit=False)
-    assert plain["service_curve"]["backlog"] is None
-    assert plain["calibration"]["backlog"]["in_fit"] is False
-    assert plain["protocol"]["backlog"] == "measured, not in the fit"
-    light_with, light_without = (d["trials"][0]["levels"][1] for d in (original, plain))
+    assert shallow["protocol"]["backlog"] == "in the judged fit, below the burst's depth"
+    light_with, light_without = (d["trials"][0]["levels"][1] for d in (shallow, original))
     assert light_with["predicted"]["cpu_utilization"] != pytest.approx(
         light_without["predicted"]["cpu_utilization"], rel=1e-3
     )
-    assert plain["service_curve"]["wake_cpu_ms"] != original["service_curve"]["wake_cpu_ms"]
-    # With it past the depth too (--backlog-fit): the same bursts and busy cost at the burst's
-    # depth, and the saturated level's capacity lower for it.
+    assert shallow["service_curve"]["wake_cpu_ms"] != original["service_curve"]["wake_cpu_ms"]
+    # Past the depth (--backlog-fit): the same bursts and busy cost at the burst's depth, and
+    # the saturated level's capacity lower for it; with both flags, both sides.
     backlogged = reanalyse(outcome.directory, speed_normalised_fit=False, backlog_fit=True)
     assert backlogged["calibration"]["backlog"]["past_depth"] is True
-    assert backlogged["protocol"]["backlog"] == (
-        "in the judged fit, below the burst's depth and past it"
+    assert backlogged["protocol"]["backlog"] == "in the judged fit, past it"
+    both = reanalyse(
+        outcome.directory, speed_normalised_fit=False, backlog_fit=True, shallow_fit=True
     )
+    assert both["protocol"]["backlog"] == "in the judged fit, below the burst's depth and past it"
     assert backlogged["service_curve"]["busy_cpu_ms"] == original["service_curve"]["busy_cpu_ms"]
     top_before, top_after = (d["trials"][0]["levels"][-1] for d in (original, backlogged))
     assert top_after["predicted"]["throughput_rps"] < top_before["predicted"]["throughput_rps"]
