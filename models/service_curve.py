@@ -135,7 +135,8 @@ against the burst's thirty: the burst's ``a`` is what a request costs behind a q
 judged levels never build. In the runs with the in-memory rate limiter (E11 to E15) the far
 trial's service spent a median 0.90 of the burst's ``a`` per request on a busy core
 (``scripts/burst_vs_trial.py``), and its CPU at 40-65% was over-predicted by 10-19%. So the
-law runs below the depth too, down to one request (``Backlog.shallow``)::
+law could run below the depth too, down to one request (``Backlog.shallow``, the fit's
+``shallow``)::
 
     a(n) = a + g·ln(n / n₁)   for 1 <= n < n₁: less than a
 
@@ -153,8 +154,8 @@ p95's 30.1% instead of 45.5% (``scripts/shallow_backtest.py``; docs/benchmarks.m
 cost below the burst's depth"). But on the two runs after them (E18, E19) it
 put 3 of 7 levels within 10% where the fit without it put 6: a form chosen on four runs and
 contradicted by the next two. So ``harness validate`` judges without it unless asked
-(``--shallow-fit``), and each run's reanalysis with it adds to the count. Without a deep burst there is no ``g``, and
-nothing changes.
+(``--shallow-fit``), and each run's reanalysis with it adds to the count. Without a deep
+burst there is no ``g``, and nothing changes.
 
 Machine speed: a reference timed beside the service
 ---------------------------------------------------
@@ -199,6 +200,7 @@ from models.rounding import rounded
 __all__ = [
     "EXPONENTS",
     "LATENCY_STATISTICS",
+    "LEAST_BUSY_SHARE",
     "SATURATED_PROBE_CPU",
     "STATISTIC_PROBABILITIES",
     "Backlog",
@@ -369,10 +371,7 @@ class ServiceCurve:
         backlog's cost when the queue is deeper than the burst that measured ``a``, less its
         saving when it is shallower (:meth:`Backlog.extra_cpu_s`); never under
         :data:`LEAST_BUSY_SHARE` of ``a``."""
-        if self.backlog is None:
-            return self.busy_cpu_s
-        extra = self.backlog.extra_cpu_s(in_service)
-        return max(self.busy_cpu_s + extra, LEAST_BUSY_SHARE * self.busy_cpu_s)
+        return _busy_at(self.busy_cpu_s, self.backlog, in_service)
 
     def with_backlog(self, in_service: float) -> ServiceCurve:
         """The curve whose CPU law has the busy cost of ``in_service`` requests in the service
@@ -622,6 +621,20 @@ class Backlog:
         }
 
 
+#: The least a busy request costs, as a share of the burst's busy cost, however shallow its
+#: queue: a guard on the backlog's logarithm, far under the 20-30% saving the runs measured.
+LEAST_BUSY_SHARE = 0.5
+
+
+def _busy_at(busy_cpu_s: float, backlog: Backlog | None, in_service: float) -> float:
+    """The busy cost ``busy_cpu_s`` (the burst's) with ``in_service`` requests in the
+    service: plus the backlog's cost on the sides it takes, never under
+    :data:`LEAST_BUSY_SHARE` of it."""
+    if backlog is None:
+        return busy_cpu_s
+    return max(busy_cpu_s + backlog.extra_cpu_s(in_service), LEAST_BUSY_SHARE * busy_cpu_s)
+
+
 def fit_backlog(
     burst: BurstPoint,
     deep_burst: BurstPoint,
@@ -666,9 +679,6 @@ EXPONENTS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 _SATURATION_WEIGHT = 10.0
 #: And the burst stage's: the busy cost is what it measures (module docstring).
 _BURST_WEIGHT = 10.0
-#: The least a busy request costs, as a share of the burst's busy cost, however shallow its
-#: queue: a guard on the backlog's logarithm, far under the 20-30% saving the runs measured.
-LEAST_BUSY_SHARE = 0.5
 #: Refits of the CPU law with the light stages' shallow saving: the saving's slope depends on
 #: the wake-up cost, which the refit moves (module docstring, "below the burst's depth").
 _SHALLOW_ROUNDS = 3
@@ -744,8 +754,8 @@ def fit_service_curve(
         backlog = fit_backlog(burst, deep_burst, background, cpu.wake, reference, ceiling, **sides)
         for _ in range(_SHALLOW_ROUNDS if shallow and backlog is not None else 0):
             assert backlog is not None
-            saving = np.array([backlog.extra_cpu_s(p.in_service) for p in usable])
-            shifted = rows.shifted(saving)
+            saving = np.array([_busy_at(cpu.busy, backlog, p.in_service) for p in usable])
+            shifted = rows.shifted(saving - cpu.busy)
             cpu = min(
                 _fit_cpu_at(shifted, exponent, background, min_busy_cpu_s, ceiling)
                 for exponent in (EXPONENTS if saturation is not None else (1.0,))
@@ -755,12 +765,7 @@ def fit_service_curve(
             )
     # The stretched work at each stage is its own busy cost: the burst's a, or with the law
     # below its depth the cost at the stage's depth.
-    worked = [
-        cpu.busy if backlog is None else max(
-            cpu.busy + backlog.extra_cpu_s(p.in_service), LEAST_BUSY_SHARE * cpu.busy
-        )
-        for p in usable
-    ]  # fmt: skip
+    worked = [_busy_at(cpu.busy, backlog, p.in_service) for p in usable]
     latency, path_wake = _fit_latency(usable, u, stretch, cpu, worked, linear=saturation is None)
     return ServiceCurve(
         busy_cpu_s=cpu.busy,
