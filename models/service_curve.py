@@ -151,8 +151,9 @@ leaves of it, and a level's latency stretches its own ``a(n)``
 law (E14 to E17), the far and held-out think-time trials' CPU came within 10% at 19 of 28
 judged levels instead of 15, the mean's median absolute error 16.9% instead of 27.6%, the
 p95's 30.1% instead of 45.5% (``scripts/shallow_backtest.py``; docs/benchmarks.md, "The busy
-cost below the burst's depth"). But on the three runs after them (E18 to E20) it
-put 13 of 21 levels within 10% where the fit without it put 17 (3 and 6, 3 and 6, 7 and 5):
+cost below the burst's depth"). But on the four runs after them (E18 to E21) it
+put 17 of 28 levels within 10% where the fit without it put 24 (3 and 6, 3 and 6, 7 and 5,
+4 and 7):
 it shifts the prediction down by a size the deep burst sets, which suits the runs that the
 plain fit over-predicts and no others. So ``harness validate`` judges without it unless asked
 (``--shallow-fit``), and each run's reanalysis with it adds to the count. Without a deep

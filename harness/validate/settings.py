@@ -99,7 +99,7 @@ class ValidationSettings:
     two or three, against the burst's thirty (models/service_curve.py, "below the burst's
     depth"). Off by default: refitted on the four runs that measured the law (E14-E17) it
     brought the far and held-out think-time trials' CPU within 10% at 19 of 28 levels
-    instead of 15, but over the three runs after them (E18-E20) at 13 of 21 instead of 17
+    instead of 15, but over the four runs after them (E18-E21) at 17 of 28 instead of 24
     (docs/benchmarks.md, "The busy cost below the burst's depth"). ``--shallow-fit`` judges
     with it, ``--reanalyse DIR --shallow-fit`` shows what it does to a finished run. Nothing
     changes without a deep burst."""
