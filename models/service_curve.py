@@ -723,10 +723,8 @@ def fit_service_curve(
             several times deeper (both bursts' ``in_service`` known): with ``burst`` it
             measures the backlog's cost (:func:`fit_backlog`; module docstring, "past
             capacity"). Ignored without ``burst``.
-        past: the backlog's cost applies past the burst's depth (the deep burst's side).
-        shallow: and below it: each light stage's busy cost is the law's at its own depth
-            (:attr:`LoadPoint.in_service`), and the CPU law is refitted with it (module
-            docstring, "below the burst's depth").
+        past, shallow: the backlog's law past the burst's depth, and below it (module
+            docstring, "below the burst's depth": the CPU law refitted with it).
 
     Raises ValueError when fewer than two usable points or their utilizations coincide: the
     stretch cannot be separated from the floor on one load; or when the probe was not
@@ -745,29 +743,10 @@ def fit_service_curve(
         )
     reference = common_reference_ms(usable, saturation, burst)
     rows = _cpu_rows(usable, u, saturation, reference, burst, ceiling)
-    candidates = [
-        _fit_cpu_at(rows, exponent, background, min_busy_cpu_s, ceiling)
-        for exponent in (EXPONENTS if saturation is not None else (1.0,))
-    ]
-    cpu = min(candidates)
-    backlog = None
-    if burst is not None and deep_burst is not None:
-        sides = {"past": past, "shallow": shallow}
-        backlog = fit_backlog(burst, deep_burst, background, cpu.wake, reference, ceiling, **sides)
-        for _ in range(_SHALLOW_ROUNDS if shallow and backlog is not None else 0):
-            assert backlog is not None
-            saving = np.array([_busy_at(cpu.busy, backlog, p.in_service) for p in usable])
-            shifted = rows.shifted(saving - cpu.busy)
-            cpu = min(
-                _fit_cpu_at(shifted, exponent, background, min_busy_cpu_s, ceiling)
-                for exponent in (EXPONENTS if saturation is not None else (1.0,))
-            )
-            backlog = fit_backlog(
-                burst, deep_burst, background, cpu.wake, reference, ceiling, **sides
-            )
-    # The stretched work at each stage is its own busy cost: the burst's a, or with the law
-    # below its depth the cost at the stage's depth.
-    worked = [_busy_at(cpu.busy, backlog, p.in_service) for p in usable]
+    exponents = EXPONENTS if saturation is not None else (1.0,)
+    problem = _CpuProblem(usable, rows, background, min_busy_cpu_s, ceiling, exponents, reference)
+    cpu, backlog = problem.with_backlog(burst, deep_burst, past=past, shallow=shallow)
+    worked = [_busy_at(cpu.busy, backlog, p.in_service) for p in usable]  # a(n) each stage
     latency, path_wake = _fit_latency(usable, u, stretch, cpu, worked, linear=saturation is None)
     return ServiceCurve(
         busy_cpu_s=cpu.busy,
@@ -903,6 +882,51 @@ class _CpuFit:
     busy: float
     wake: float
     bounded: bool
+
+
+@dataclass(frozen=True)
+class _CpuProblem:
+    """One calibration's CPU fit: its stages and rows, the bounds every fit of it shares, and
+    the wake-up exponents it chooses from."""
+
+    usable: Sequence[LoadPoint]
+    rows: _CpuRows
+    background: float
+    min_busy_cpu_s: float
+    ceiling: float
+    exponents: tuple[float, ...]
+    reference: float | None
+
+    def best(self, rows: _CpuRows) -> _CpuFit:
+        """The exponent whose fit of ``rows`` leaves the least residual."""
+        return min(
+            _fit_cpu_at(rows, m, self.background, self.min_busy_cpu_s, self.ceiling)
+            for m in self.exponents
+        )
+
+    def with_backlog(
+        self, burst: BurstPoint | None, deep_burst: BurstPoint | None, *, past: bool, shallow: bool
+    ) -> tuple[_CpuFit, Backlog | None]:
+        """The best fit and the backlog the two bursts measure on its wake-up cost (None
+        without both) and, with ``shallow``, the CPU law refitted with each light stage's
+        busy cost at its depth, a few rounds (module docstring, "below the burst's depth")."""
+        cpu = self.best(self.rows)
+        if burst is None or deep_burst is None:
+            return cpu, None
+
+        def measured(fit: _CpuFit) -> Backlog | None:
+            return fit_backlog(
+                burst, deep_burst, self.background, fit.wake, self.reference, self.ceiling,
+                past=past, shallow=shallow,
+            )  # fmt: skip
+
+        backlog = measured(cpu)
+        for _ in range(_SHALLOW_ROUNDS if shallow and backlog is not None else 0):
+            assert backlog is not None
+            worked = np.array([_busy_at(cpu.busy, backlog, p.in_service) for p in self.usable])
+            cpu = self.best(self.rows.shifted(worked - cpu.busy))
+            backlog = measured(cpu)
+        return cpu, backlog
 
 
 def _fit_cpu_at(

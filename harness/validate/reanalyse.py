@@ -39,15 +39,16 @@ from models.validation_records import (
 __all__ = ["reanalyse"]
 
 
-def _settings(data: Mapping[str, Any], speed_normalised_fit: bool) -> ValidationSettings:
+def _settings(data: Mapping[str, Any], **choices: bool) -> ValidationSettings:
+    """The run's settings as recorded, with the fit's ``choices`` (the reanalysis's flags) in
+    place of the run's own."""
     fields = {f.name for f in dataclasses.fields(ValidationSettings)}
     values: dict[str, Any] = {
         key: tuple(value) if isinstance(value, list) else value
         for key, value in data.items()
         if key in fields
     }
-    values["speed_normalised_fit"] = speed_normalised_fit
-    return ValidationSettings(**values)
+    return ValidationSettings(**(values | choices))
 
 
 def _read(directory: Path) -> dict[str, Any]:
@@ -90,11 +91,8 @@ def reanalyse(
     ``backlog_fit`` puts its deep burst's backlog into the fit past the burst's depth,
     ``shallow_fit`` below it."""
     original = _read(directory)
-    settings = dataclasses.replace(
-        _settings(original["settings"], speed_normalised_fit),
-        backlog_fit=backlog_fit,
-        shallow_fit=shallow_fit,
-    )
+    choices = {"backlog_fit": backlog_fit, "shallow_fit": shallow_fit}
+    settings = _settings(original["settings"], speed_normalised_fit=speed_normalised_fit, **choices)
     run_dir = Path(original["calibration"]["run"])
     profile = load_profile(run_dir / "profile.toml")
     calibration = calibrate(run_dir, profile)
@@ -111,8 +109,7 @@ def reanalyse(
         max_cpu=CALIBRATION_CPU_LIMIT,
         burst=None if burst is None else burst.point(),
         deep_burst=None if deep_burst is None else deep_burst.point(),
-        backlog_fit=backlog_fit,
-        shallow_fit=shallow_fit,
+        **choices,
     )
     document = ValidationDocument(
         started_at=original["started_at"],
