@@ -91,15 +91,19 @@ def lab_ready() -> None:
     require_cgroups()
 
 
-def lab_leftovers() -> list[str]:
+def lab_leftovers(owner: int | None = None) -> list[str]:
     """What labs of this machine's harness left: the ledgers and CPU groups of owners that are
-    gone (a lab still running elsewhere on the machine is not a leftover)."""
+    gone (a lab still running elsewhere on the machine is not a leftover). With ``owner`` (a
+    pid), only that owner's, gone or not: a test's own lab, never another test's lab beside it
+    (the lab-chaos group runs beside the serial one, whose SIGKILLed run leaves its lab to the
+    next start on purpose)."""
 
-    def gone(name: str) -> bool:
-        return not psutil.pid_exists(int(name.split("-")[0]))
+    def counted(name: str) -> bool:
+        pid = int(name.split("-")[0])
+        return pid == owner if owner is not None else not psutil.pid_exists(pid)
 
-    found = [str(ledger) for ledger in DEFAULT_STATE_DIR.glob("*.jsonl") if gone(ledger.name)]
+    found = [str(ledger) for ledger in DEFAULT_STATE_DIR.glob("*.jsonl") if counted(ledger.name)]
     for hierarchy in detect_layout().hierarchies():
         groups = (hierarchy / PARENT_GROUP).glob("*-instance_*")
-        found.extend(str(group) for group in groups if group.is_dir() and gone(group.name))
+        found.extend(str(group) for group in groups if group.is_dir() and counted(group.name))
     return found

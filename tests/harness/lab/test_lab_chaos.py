@@ -107,7 +107,7 @@ def test_chaos_replica_crashes_a_replica_reads_fall_back_nothing_fails_or_is_los
     gaps = [later["at"] - earlier["at"] for earlier, later in itertools.pairwise(lags)]
     assert lags[0]["state"] == lags[-1]["state"] == "streaming"
     assert max(gaps) >= 3.0, gaps
-    assert lab_leftovers() == []
+    assert lab_leftovers(owner=process.pid) == []
 
 
 def test_chaos_cache_kills_its_own_redis_reads_go_to_the_database_nothing_fails_or_is_lost(
@@ -131,7 +131,7 @@ def test_chaos_cache_kills_its_own_redis_reads_go_to_the_database_nothing_fails_
     states = [line["up"] for line in lines if line["part"] == "cache_redis"]
     # up, down while killed, up again once started on its port
     assert states[0] and not all(states) and states[-1], states
-    assert lab_leftovers() == []
+    assert lab_leftovers(owner=process.pid) == []
 
 
 def _free_port() -> int:
@@ -163,7 +163,7 @@ def test_serve_puts_the_labs_front_door_on_the_port_asked_for(tmp_path: Path) ->
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert lab_leftovers() == []
+    assert lab_leftovers(owner=process.pid) == []
 
 
 def test_serve_refuses_a_taken_port_for_the_lab_before_anything_starts() -> None:
