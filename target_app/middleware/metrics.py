@@ -5,6 +5,12 @@ matched; requests answered before routing (a 413 from the body limit) are matche
 paths no route knows are labelled ``<unmatched>`` so that scanners cannot blow up the label
 set. The CPU and database seconds come from the request's `RequestCost` (``core/cost.py``),
 which this middleware creates.
+
+A request is counted just before its response's last message goes out, not after: a process
+killed in between (a chaos run's SIGKILL, an instance that runs out of its CPU quota there and
+is killed while throttled) must never have answered a request it did not count, or the
+client's count exceeds the server's and the run cannot reconcile. A request counted whose
+answer never left is answered by the balancer with an error, which the client counts too.
 """
 
 from __future__ import annotations
@@ -35,20 +41,29 @@ class MetricsMiddleware:
         started = time.perf_counter()
         cost, token = start_request()
         status = 500  # what the client gets if the app raises before responding
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
+            elapsed = time.perf_counter() - started
+            route = self._route_template(scope)
+            self.metrics.observe(route, scope["method"], status, elapsed, cost.cpu_s, cost.db_s)
 
         async def recording_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()  # before the last byte leaves (module docstring)
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
         finally:
             end_request(token)
-            elapsed = time.perf_counter() - started
-            route = self._route_template(scope)
-            self.metrics.observe(route, scope["method"], status, elapsed, cost.cpu_s, cost.db_s)
+            if not recorded:  # the app raised, or never finished its response
+                record()
 
     def _route_template(self, scope: Scope) -> str:
         path = getattr(scope.get("route"), "path", None)
