@@ -5,11 +5,13 @@ there, the test is skipped with the reason on a developer's machine, and fails u
 (``CI=true``): CI runs on a machine where both servers are started before the session, so a
 missing server there is a broken environment, never a reason to pass.
 
-Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) the session is split so that
-two load runs never share the machine's cores: every ``slow`` test (real service, real Locust)
-goes to one group and so runs on one worker, one at a time, while the other worker runs the
-in-process tests; each other module is a group of its own, so its module-scoped fixtures are
-built once. Each worker has its own Redis database (``redis_url``).
+Under pytest-xdist (``make test`` runs ``-n 3 --dist loadgroup``) the session is split so that
+the load runs that measure latency never share the machine's cores with another load run:
+every ``slow`` test (real service, real Locust) goes to one group and so runs on one worker,
+one at a time. The slow tests that judge only counts, failures and the pipeline form a second
+group (``BESIDE_GROUP``), one at a time on another worker; the in-process tests fill the
+workers left. Each other module is a group of its own, so its module-scoped fixtures are built
+once. Each worker has its own Redis database (``redis_url``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 #: The xdist group of every test marked ``slow``: they run one after another on one worker.
 PROCESSES_GROUP = "processes"
+#: The slow tests that may run beside that group (they judge counts, failures and the
+#: pipeline, never latency): one group too, so that at most two load runs share the cores
+#: while the third worker runs in-process tests.
+BESIDE_GROUP = "beside-the-processes"
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its own hook of this name)

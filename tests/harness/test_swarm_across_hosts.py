@@ -29,11 +29,12 @@ import pytest
 
 from harness.exit_codes import ExitCode
 from journeys.hdr import PAGE, HistogramSet
+from tests.conftest import BESIDE_GROUP
 from tests.harness import netns
 
-# Slow, but in a group of its own: its processes wait on the network more than they use the
-# CPU, and its objectives are relaxed, so it may run beside the other slow tests.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("netns")]
+# Slow, but beside the serial slow group (tests/conftest.py, BESIDE_GROUP): its processes
+# wait on the network more than they use the CPU, and its objectives are relaxed.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(BESIDE_GROUP)]
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET_PORT = 8080

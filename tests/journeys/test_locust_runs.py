@@ -25,12 +25,13 @@ from journeys.hdr import HistogramSet
 from journeys.run import read_histograms
 from journeys.writelog import read_write_log
 from models.catalogue import LOGIN_CALLS, PERSONAS, STEPS, WriteKind
+from tests.conftest import BESIDE_GROUP
 from tests.journeys.conftest import LocustRun, Service, run_locust
 
-# Slow, but in a group of their own beside the serial slow group (tests/conftest.py): they
+# Slow, but beside the serial slow group (tests/conftest.py, BESIDE_GROUP): they
 # check splits, counts, labels and the write log, never latency, so another load run on the
 # cores costs them time, not correctness.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("journeys")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(BESIDE_GROUP)]
 
 CATALOGUE = {(p, s.name): s.calls for p in PERSONAS for s in STEPS[p]}
 

@@ -94,9 +94,8 @@ def lab_ready() -> None:
 def lab_leftovers(owner: int | None = None) -> list[str]:
     """What labs of this machine's harness left: the ledgers and CPU groups of owners that are
     gone (a lab still running elsewhere on the machine is not a leftover). With ``owner`` (a
-    pid), only that owner's, gone or not: a test's own lab, never another test's lab beside it
-    (the lab-chaos group runs beside the serial one, whose SIGKILLed run leaves its lab to the
-    next start on purpose)."""
+    pid), only that owner's, gone or not: a test's own lab, never another's (the lab tests run
+    one after another, but a SIGKILLed run leaves its lab to the next start on purpose)."""
 
     def counted(name: str) -> bool:
         pid = int(name.split("-")[0])

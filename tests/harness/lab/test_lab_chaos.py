@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from harness.lab.programs import REDIS_SERVER
+from tests.conftest import BESIDE_GROUP
 from tests.harness.lab.conftest import lab_leftovers, lab_ready, require_programs
 from tests.harness.lab.test_lab_run import (
     PG,
@@ -37,7 +38,7 @@ from tests.harness.lab.test_lab_run import (
 # Beside the serial slow group, not in it (make test's ten minutes): these runs judge failures,
 # breakers, lost writes and leftovers, never latency, and a lab still running beside them is
 # not a leftover (lab_leftovers).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab-chaos")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(BESIDE_GROUP)]
 
 SHORT = """
 [slo]

@@ -25,14 +25,16 @@ from harness.lab.cgroups import PARENT_GROUP, CgroupLayout, CgroupVersion
 from harness.lab.cleanup import DEFAULT_STATE_DIR
 from harness.lab.processes import processes_naming
 from harness.lab.programs import HAPROXY
-from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL, require_server
+from tests.conftest import BESIDE_GROUP, POSTGRES_ADMIN_URL, REDIS_URL, require_server
 from tests.harness.lab.conftest import lab_leftovers, lab_ready, require_programs
 
 REPO = Path(__file__).resolve().parents[3]
 REDIS_DB3 = REDIS_URL.rsplit("/", 1)[0] + "/3"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 # The lab's instances are CPU-limited and log in with a deliberate password hash: the runs
-# here check the harness, not the service's speed.
+# here check the harness, not the service's speed, so they run beside the serial slow group,
+# one after another with every other lab test (BESIDE_GROUP): the SIGKILLed run's lab, left
+# on purpose for the next start, is never another lab test's leftover.
 RELAXED = "[slo]\napi_p50_ms = 20000.0\napi_p95_ms = 60000.0\npage_p95_ms = 90000.0\n"
 
 
@@ -149,6 +151,7 @@ def _running(pids: list[int]) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(BESIDE_GROUP)
 def test_a_run_on_the_whole_lab_reconciles_and_records_every_part(
     tmp_path: Path, relaxed: list[str]
 ) -> None:
@@ -198,6 +201,7 @@ def test_a_run_on_the_whole_lab_reconciles_and_records_every_part(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(BESIDE_GROUP)
 def test_chaos_instance_kills_one_and_haproxy_takes_it_out_nothing_lost(
     tmp_path: Path, relaxed: list[str]
 ) -> None:
@@ -222,6 +226,7 @@ def test_chaos_instance_kills_one_and_haproxy_takes_it_out_nothing_lost(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(BESIDE_GROUP)
 def test_the_next_start_removes_what_a_sigkilled_run_left(tmp_path: Path) -> None:
     """SIGKILL the harness with the lab up; the next ``harness run`` (here one refused at
     once) removes the instances, HAProxy, PgBouncer, PostgreSQL, groups and directories."""

@@ -21,6 +21,7 @@ from harness.validate import runner
 from harness.validate.settings import ValidationSettings
 from harness.validate.table import format_document
 from models.profile import load_profile
+from tests.conftest import BESIDE_GROUP
 from tests.harness.lab.conftest import lab_leftovers, lab_ready
 from tests.harness.lab.test_lab_run import PG, RELAXED
 
@@ -46,7 +47,7 @@ SHORT = ValidationSettings(
 # Beside the serial slow group (make test's ten minutes): it judges the pipeline and its
 # arithmetic, never accuracy.
 @pytest.mark.slow
-@pytest.mark.xdist_group("lab-validate")
+@pytest.mark.xdist_group(BESIDE_GROUP)
 def test_the_topology_trial_runs_on_the_whole_lab_and_judges_every_level(
     tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
