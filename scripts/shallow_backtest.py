@@ -61,7 +61,7 @@ class LevelErrors:
     p95: float
 
 
-def _burst(record: Mapping[str, Any]) -> BurstPoint:
+def burst_point(record: Mapping[str, Any]) -> BurstPoint:
     return BurstPoint(
         record["throughput_rps"],
         record["cpu_utilization"],
@@ -71,7 +71,7 @@ def _burst(record: Mapping[str, Any]) -> BurstPoint:
     )
 
 
-def _points(curve: Mapping[str, Any]) -> list[LoadPoint]:
+def calibration_points(curve: Mapping[str, Any]) -> list[LoadPoint]:
     return [
         LoadPoint(
             p["throughput_rps"],
@@ -104,7 +104,7 @@ def fits(document: Document) -> dict[str, ServiceCurve] | None:
         return None
     if burst.get("in_service") is None or deep.get("in_service") is None:
         return None
-    points, shallow, deep_point = _points(curve), _burst(burst), _burst(deep)
+    points, shallow, deep_point = calibration_points(curve), burst_point(burst), burst_point(deep)
     return {
         FITS[0]: fit_service_curve(points, burst=shallow),
         FITS[1]: fit_service_curve(
