@@ -73,9 +73,10 @@ typecheck: $(STAMP)
 # Three pytest-xdist workers on the two cores (the suite's tests wait on load stages more than
 # they compute: with two workers it kept 1.2 cores busy): the tests marked slow (real service,
 # real Locust) run one after another on one of them; the slow tests that judge no latency run
-# one after another on a second; the in-process tests fill the rest (tests/conftest.py). compileall first: where PYTHONDONTWRITEBYTECODE is set, every service,
-# Locust and harness process a test starts would otherwise compile our modules again (0.1 to
-# 0.6 s each); the bytecode goes to __pycache__/, which git ignores.
+# one after another on a second; the in-process tests fill the rest (tests/conftest.py).
+# compileall first: where PYTHONDONTWRITEBYTECODE is set, every service, Locust and harness
+# process a test starts would otherwise compile our modules again (0.1 to 0.6 s each); the
+# bytecode goes to __pycache__/, which git ignores.
 unit: $(STAMP) chromium lab-programs
 	$(BIN)/python -m compileall -q harness journeys models reports target_app
 	$(BIN)/pytest -m "not benchmark" -n 3 --dist loadgroup --durations=20

@@ -7,10 +7,10 @@ set. The CPU and database seconds come from the request's `RequestCost` (``core/
 which this middleware creates.
 
 A request is counted just before its response's last message goes out, not after: a process
-killed in between (a chaos run's SIGKILL, an instance that runs out of its CPU quota there and
-is killed while throttled) must never have answered a request it did not count, or the
-client's count exceeds the server's and the run cannot reconcile. A request counted whose
-answer never left is answered by the balancer with an error, which the client counts too.
+killed in between (a chaos run's SIGKILL; under a CPU quota the gap can last a throttled
+period) must never have answered a request it did not count, or the client's count exceeds
+the server's and the run cannot reconcile. A request counted whose answer never left is
+answered by the balancer with an error, which the client counts too.
 """
 
 from __future__ import annotations
