@@ -22,39 +22,25 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from models.service_curve import ServiceCurve, fit_service_curve
-from scripts.shallow_backtest import at_throughput, burst_point, calibration_points
+from scripts.shallow_backtest import (
+    CPU_GOAL,
+    DOCUMENTS,
+    Document,
+    LevelErrors,
+    burst_point,
+    calibration_points,
+    goal_summary,
+    judged_errors,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = ROOT / "docs" / "validation"
-#: The trials on the calibration's own mix, whose levels the curve predicts as it is.
-TRIALS = ("far beyond the calibration", "held-out think time")
-#: The goals a level's CPU, mean and p95 response time are judged by.
-CPU_GOAL, MEAN_GOAL, P95_GOAL = 0.10, 0.15, 0.25
 #: The backgrounds tried, in cores: 0 to 0.05 in steps of 0.0025.
 GRID = tuple(step * 0.0025 for step in range(21))
 #: The two fits compared, by the name the table gives them.
 FITS = ("b = 0", "b fitted")
-
-Document = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class LevelErrors:
-    """One judged level under one fit: predicted / measured - 1 of its CPU, mean and p95, and
-    the CPU the validation had placed it at."""
-
-    run: str
-    fit: str
-    placed_cpu: float
-    cpu: float
-    mean: float
-    p95: float
 
 
 def fits(document: Document) -> tuple[dict[str, ServiceCurve], float] | None:
@@ -75,42 +61,13 @@ def backtest(name: str, document: Document) -> Iterator[LevelErrors]:
     if fitted is None:
         return
     curves, _ = fitted
-    for trial in document.get("trials", []):
-        if trial.get("name") not in TRIALS:
-            continue
-        for level in trial.get("levels", []):
-            measured = level.get("measured") or {}
-            x, u, r, p95 = (
-                measured.get(k) for k in ("throughput_rps", "cpu_utilization", "mean_ms", "p95_ms")
-            )
-            if not level.get("judged") or not x or not u or not r or not p95:
-                continue
-            placed = float((level.get("predicted") or {}).get("cpu_utilization") or 0.0)
-            for fit, curve in curves.items():
-                cpu, mean, tail = at_throughput(curve, x)
-                yield LevelErrors(name, fit, placed, cpu / u - 1, mean / r - 1, tail / p95 - 1)
+    yield from judged_errors(name, document, curves)
 
 
 def table(errors: Sequence[LevelErrors]) -> list[str]:
     """Per fit: the levels within each goal and the median absolute errors; then per fit and
     the CPU the levels were placed at, the median signed CPU error."""
-    lines = [
-        "| fit | levels | CPU within 10% | median absolute CPU error | mean within 15% "
-        "| median absolute mean error | p95 within 25% | median absolute p95 error |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for fit in FITS:
-        mine = [e for e in errors if e.fit == fit]
-        if not mine:
-            continue
-        cpu_off, mean_off = [abs(e.cpu) for e in mine], [abs(e.mean) for e in mine]
-        p95_off = [abs(e.p95) for e in mine]
-        lines.append(
-            f"| {fit} | {len(mine)} | {sum(c <= CPU_GOAL for c in cpu_off)} | "
-            f"{statistics.median(cpu_off):.1%} | {sum(m <= MEAN_GOAL for m in mean_off)} | "
-            f"{statistics.median(mean_off):.1%} | {sum(t <= P95_GOAL for t in p95_off)} | "
-            f"{statistics.median(p95_off):.1%} |"
-        )
+    lines = goal_summary(errors, FITS)
     placed = sorted({round(e.placed_cpu, 2) for e in errors})
     lines += [
         "",

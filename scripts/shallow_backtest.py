@@ -59,6 +59,8 @@ class LevelErrors:
     cpu: float
     mean: float
     p95: float
+    placed_cpu: float = 0.0
+    """The CPU the validation had placed the level at (its predicted CPU)."""
 
 
 def burst_point(record: Mapping[str, Any]) -> BurstPoint:
@@ -118,6 +120,14 @@ def backtest(name: str, document: Document) -> Iterator[LevelErrors]:
     curves = fits(document)
     if curves is None:
         return
+    yield from judged_errors(name, document, curves)
+
+
+def judged_errors(
+    name: str, document: Document, curves: Mapping[str, ServiceCurve]
+) -> Iterator[LevelErrors]:
+    """Each judged level of the run's trials on its own mix (:data:`TRIALS`) predicted by each
+    curve at the throughput it measured, against what it measured."""
     for trial in document.get("trials", []):
         if trial.get("name") not in TRIALS:
             continue
@@ -128,6 +138,7 @@ def backtest(name: str, document: Document) -> Iterator[LevelErrors]:
             )
             if not level.get("judged") or not x or not u or not r or not p95:
                 continue
+            placed = float((level.get("predicted") or {}).get("cpu_utilization") or 0.0)
             for fit, curve in curves.items():
                 cpu, mean, tail = at_throughput(curve, x)
                 yield LevelErrors(
@@ -138,7 +149,31 @@ def backtest(name: str, document: Document) -> Iterator[LevelErrors]:
                     cpu / u - 1,
                     mean / r - 1,
                     tail / p95 - 1,
+                    placed,
                 )
+
+
+def goal_summary(errors: Sequence[LevelErrors], fits: Sequence[str]) -> list[str]:
+    """Per fit, the levels within each goal and the median absolute errors (a Markdown
+    table)."""
+    lines = [
+        "| fit | levels | CPU within 10% | median absolute CPU error | mean within 15% "
+        "| median absolute mean error | p95 within 25% | median absolute p95 error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for fit in fits:
+        mine = [e for e in errors if e.fit == fit]
+        if not mine:
+            continue
+        cpu_off, mean_off = [abs(e.cpu) for e in mine], [abs(e.mean) for e in mine]
+        p95_off = [abs(e.p95) for e in mine]
+        lines.append(
+            f"| {fit} | {len(mine)} | {sum(c <= CPU_GOAL for c in cpu_off)} | "
+            f"{statistics.median(cpu_off):.1%} | {sum(m <= MEAN_GOAL for m in mean_off)} | "
+            f"{statistics.median(mean_off):.1%} | {sum(t <= P95_GOAL for t in p95_off)} | "
+            f"{statistics.median(p95_off):.1%} |"
+        )
+    return lines
 
 
 def table(errors: Sequence[LevelErrors]) -> list[str]:
@@ -155,25 +190,7 @@ def table(errors: Sequence[LevelErrors]) -> list[str]:
             mean = " / ".join(f"{e.mean:+.1%}" for e in here)
             tail = " / ".join(f"{e.p95:+.1%}" for e in here)
             lines.append(f"| {run} | {fit} | {cpu} | {mean} | {tail} |")
-    lines += [
-        "",
-        "| fit | levels | CPU within 10% | median absolute CPU error | mean within 15% "
-        "| median absolute mean error | p95 within 25% | median absolute p95 error |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for fit in FITS:
-        mine = [e for e in errors if e.fit == fit]
-        if not mine:
-            continue
-        cpu_off, mean_off = [abs(e.cpu) for e in mine], [abs(e.mean) for e in mine]
-        p95_off = [abs(e.p95) for e in mine]
-        lines.append(
-            f"| {fit} | {len(mine)} | {sum(c <= CPU_GOAL for c in cpu_off)} | "
-            f"{statistics.median(cpu_off):.1%} | {sum(m <= MEAN_GOAL for m in mean_off)} | "
-            f"{statistics.median(mean_off):.1%} | {sum(t <= P95_GOAL for t in p95_off)} | "
-            f"{statistics.median(p95_off):.1%} |"
-        )
-    return lines
+    return [*lines, "", *goal_summary(errors, FITS)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
